@@ -1,0 +1,9 @@
+// Public surface of the wire contract shared by agent and aggregator.
+
+export * from './histogram.ts'
+export * from './reasons.ts'
+export * from './probes.ts'
+export * from './messages.ts'
+export * from './validate.ts'
+export * from './errors.ts'
+export * from './duration.ts'

@@ -1,0 +1,234 @@
+// The wire contract: every message either side sends, as a TypeScript type and a JSON Schema.
+// A message is one JSON text in one websocket frame; `v` is the protocol version.
+
+import { BUCKET_COUNT, type SparseHistogram } from './histogram.ts'
+import { PROBE_KIND_NAMES, type ProbeKind } from './probes.ts'
+import { REASON_CODES, type Reason } from './reasons.ts'
+
+export const PROTOCOL_VERSION = 1
+/** Largest frame either side accepts; a 5,000-target report stays well below it. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+export const MAX_CELLS_PER_REPORT = 20_000
+
+export type Labels = Record<string, string>
+export type PeerState = 'ready' | 'draining' | 'terminating'
+
+export interface Hello {
+  type: 'hello'
+  v: number
+  node: string
+  pod: string
+  podIp: string
+  /** Port of this agent's /ping server. */
+  port: number
+  labels: Labels
+  version: string
+  /** Random per process start, so the aggregator can tell a restart from a reconnect. */
+  bootId: string
+}
+
+export interface Welcome {
+  type: 'welcome'
+  v: number
+  /** Highest report seq already accepted for this node and bootId; 0 when none. */
+  lastSeq: number
+  settings: { intervalMs: number }
+  /** Labels the aggregator holds for this node (from Kubernetes when in-cluster). */
+  labels: Labels
+}
+
+export interface Peer {
+  node: string
+  podIp: string
+  port: number
+  labels: Labels
+  state: PeerState
+}
+
+export interface Peers {
+  type: 'peers'
+  v: number
+  revision: number
+  peers: Peer[]
+}
+
+export interface CellError {
+  reason: Reason
+  /** What the runtime said, for example EAI_NODATA or UND_ERR_CONNECT_TIMEOUT. */
+  raw: string
+  count: number
+}
+
+export interface Cell {
+  probe: ProbeKind
+  target: string
+  /** Probes that finished in the window, failed ones included. */
+  count: number
+  /** Latencies of successful probes that were not taken during event-loop lag. */
+  latency: SparseHistogram
+  errors?: CellError[]
+  /** Probes whose timing is untrustworthy because the agent's event loop was late. */
+  lagged?: number
+}
+
+export interface Report {
+  type: 'report'
+  v: number
+  seq: number
+  /** Window the cells cover, milliseconds since the epoch. */
+  start: number
+  end: number
+  cells: Cell[]
+}
+
+export interface Ack {
+  type: 'ack'
+  v: number
+  seq: number
+}
+
+export type AgentMessage = Hello | Report
+export type AggregatorMessage = Welcome | Peers | Ack
+export type Message = AgentMessage | AggregatorMessage
+
+const name = { type: 'string', minLength: 1, maxLength: 253 } as const
+const labels = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { maxLength: 317 },
+  additionalProperties: { type: 'string', maxLength: 63 }
+} as const
+const version = { type: 'integer', const: PROTOCOL_VERSION } as const
+const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const
+const count = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const
+const ip = { type: 'string', minLength: 2, maxLength: 45 } as const
+
+export const helloSchema = {
+  $id: 'pingfleet/hello',
+  type: 'object',
+  required: ['type', 'v', 'node', 'pod', 'podIp', 'port', 'labels', 'version', 'bootId'],
+  additionalProperties: false,
+  properties: {
+    type: { const: 'hello' },
+    v: version,
+    node: name,
+    pod: name,
+    podIp: ip,
+    port,
+    labels,
+    version: { type: 'string', maxLength: 64 },
+    bootId: { type: 'string', minLength: 8, maxLength: 64 }
+  }
+} as const
+
+export const welcomeSchema = {
+  $id: 'pingfleet/welcome',
+  type: 'object',
+  required: ['type', 'v', 'lastSeq', 'settings', 'labels'],
+  additionalProperties: false,
+  properties: {
+    type: { const: 'welcome' },
+    v: version,
+    lastSeq: { type: 'integer', minimum: 0 },
+    settings: {
+      type: 'object',
+      required: ['intervalMs'],
+      additionalProperties: false,
+      properties: { intervalMs: { type: 'integer', minimum: 10 } }
+    },
+    labels
+  }
+} as const
+
+export const peersSchema = {
+  $id: 'pingfleet/peers',
+  type: 'object',
+  required: ['type', 'v', 'revision', 'peers'],
+  additionalProperties: false,
+  properties: {
+    type: { const: 'peers' },
+    v: version,
+    revision: { type: 'integer', minimum: 0 },
+    peers: {
+      type: 'array',
+      maxItems: 20_000,
+      items: {
+        type: 'object',
+        required: ['node', 'podIp', 'port', 'labels', 'state'],
+        additionalProperties: false,
+        properties: {
+          node: name,
+          podIp: ip,
+          port,
+          labels,
+          state: { enum: ['ready', 'draining', 'terminating'] }
+        }
+      }
+    }
+  }
+} as const
+
+export const reportSchema = {
+  $id: 'pingfleet/report',
+  type: 'object',
+  required: ['type', 'v', 'seq', 'start', 'end', 'cells'],
+  additionalProperties: false,
+  properties: {
+    type: { const: 'report' },
+    v: version,
+    seq,
+    start: { type: 'integer', minimum: 0 },
+    end: { type: 'integer', minimum: 0 },
+    cells: {
+      type: 'array',
+      maxItems: MAX_CELLS_PER_REPORT,
+      items: {
+        type: 'object',
+        required: ['probe', 'target', 'count', 'latency'],
+        additionalProperties: false,
+        properties: {
+          probe: { enum: PROBE_KIND_NAMES },
+          target: name,
+          count,
+          latency: {
+            type: 'array',
+            maxItems: BUCKET_COUNT * 2,
+            items: { type: 'integer', minimum: 0 }
+          },
+          errors: {
+            type: 'array',
+            maxItems: 64,
+            items: {
+              type: 'object',
+              required: ['reason', 'raw', 'count'],
+              additionalProperties: false,
+              properties: {
+                reason: { enum: REASON_CODES },
+                raw: { type: 'string', maxLength: 64 },
+                count: { type: 'integer', minimum: 1, maximum: 1_000_000_000 }
+              }
+            }
+          },
+          lagged: count
+        }
+      }
+    }
+  }
+} as const
+
+export const ackSchema = {
+  $id: 'pingfleet/ack',
+  type: 'object',
+  required: ['type', 'v', 'seq'],
+  additionalProperties: false,
+  properties: { type: { const: 'ack' }, v: version, seq }
+} as const
+
+export const MESSAGE_SCHEMAS = {
+  hello: helloSchema,
+  welcome: welcomeSchema,
+  peers: peersSchema,
+  report: reportSchema,
+  ack: ackSchema
+} as const

@@ -1,0 +1,21 @@
+// The probe kinds a report may carry. Each kind's targets form the columns of its matrix.
+
+export const PROBE_KINDS = {
+  pod: 'HTTP GET /ping to a peer agent\'s pod IP on a new connection',
+  mtu: 'HTTP GET /ping?size=N to a peer agent: a large response, to catch path MTU black holes',
+  service: 'HTTP GET /ping through the agents\' ClusterIP Service, by IP or by DNS name',
+  'dns-lookup': 'dns.lookup (getaddrinfo): the path applications take, with search list and ndots',
+  'dns-wire': 'A and AAAA queries sent straight to one resolver over UDP (TCP when truncated)',
+  http: 'HTTP(S) request to an external URL',
+  tcp: 'TCP connect to an external host:port'
+} as const satisfies Record<string, string>
+
+export type ProbeKind = keyof typeof PROBE_KINDS
+export const PROBE_KIND_NAMES = Object.keys(PROBE_KINDS) as ProbeKind[]
+
+/** Kinds whose targets are peer nodes, so their columns can be grouped by node label. */
+export const PEER_PROBE_KINDS: readonly ProbeKind[] = ['pod', 'mtu']
+
+export function isProbeKind (value: string): value is ProbeKind {
+  return Object.hasOwn(PROBE_KINDS, value)
+}

@@ -1,0 +1,58 @@
+// Decoding of incoming frames: JSON parse, schema check, then the invariants a schema cannot say.
+
+import { Ajv, type ValidateFunction } from 'ajv'
+import { ProtocolError, PROTOCOL_ERR_JSON, PROTOCOL_ERR_SCHEMA, PROTOCOL_ERR_SEMANTIC, PROTOCOL_ERR_TYPE } from './errors.ts'
+import { sparseProblem, sparseTotal } from './histogram.ts'
+import { MESSAGE_SCHEMAS, type AgentMessage, type AggregatorMessage, type Report } from './messages.ts'
+
+const ajv = new Ajv({ allErrors: false, strict: true })
+const validators = new Map<string, ValidateFunction>()
+for (const [type, schema] of Object.entries(MESSAGE_SCHEMAS)) validators.set(type, ajv.compile(schema))
+
+function decode (text: string, allowed: readonly string[]): unknown {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new ProtocolError(PROTOCOL_ERR_JSON, 'frame is not valid JSON')
+  }
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
+  if (typeof type !== 'string' || !allowed.includes(type)) {
+    throw new ProtocolError(PROTOCOL_ERR_TYPE, `unexpected message type ${JSON.stringify(type)}`)
+  }
+  const validate = validators.get(type)!
+  if (!validate(value)) {
+    const first = validate.errors?.[0]
+    throw new ProtocolError(PROTOCOL_ERR_SCHEMA, `invalid ${type}: ${first?.instancePath || '/'} ${first?.message ?? ''}`.trim())
+  }
+  return value
+}
+
+/** Invariants of a report beyond its schema: time order and histograms that fit their counts. */
+export function reportProblem (report: Report): string | null {
+  if (report.end < report.start) return 'report ends before it starts'
+  for (let i = 0; i < report.cells.length; i++) {
+    const cell = report.cells[i]!
+    const problem = sparseProblem(cell.latency)
+    if (problem !== null) return `cell ${i}: ${problem}`
+    let failed = 0
+    if (cell.errors !== undefined) for (const e of cell.errors) failed += e.count
+    if (sparseTotal(cell.latency) + failed + (cell.lagged ?? 0) > cell.count) {
+      return `cell ${i}: latency samples, errors and lagged probes exceed count`
+    }
+  }
+  return null
+}
+
+export function decodeAgentMessage (text: string): AgentMessage {
+  const message = decode(text, ['hello', 'report']) as AgentMessage
+  if (message.type === 'report') {
+    const problem = reportProblem(message)
+    if (problem !== null) throw new ProtocolError(PROTOCOL_ERR_SEMANTIC, `invalid report: ${problem}`)
+  }
+  return message
+}
+
+export function decodeAggregatorMessage (text: string): AggregatorMessage {
+  return decode(text, ['welcome', 'peers', 'ack']) as AggregatorMessage
+}
