@@ -1,0 +1,204 @@
+// The agent's configuration: read once from env and CLI flags, checked against one JSON Schema, frozen.
+// OPTIONS is the single list of settings; the README's configuration table mirrors it.
+
+import { isIP } from 'node:net'
+import { parseArgs } from 'node:util'
+import { Ajv } from 'ajv'
+import { helloSchema, parseDuration, type Labels } from '@pingfleet/protocol'
+import { AgentError, AGENT_ERR_CONFIG } from './errors.ts'
+
+export interface AgentConfig {
+  /** Base http(s) URL of the aggregator, without a trailing slash. */
+  aggregatorUrl: string
+  token: string
+  nodeName: string
+  podName: string
+  podIp: string
+  labels: Labels
+  listenHost: string
+  listenPort: number
+  intervalMs: number
+  probeTimeoutMs: number
+  concurrency: number
+  reportBuffer: number
+  lagThresholdMs: number
+  heartbeatMs: number
+  reconnectMinMs: number
+  reconnectMaxMs: number
+  shutdownTimeoutMs: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+}
+
+type Kind = 'string' | 'secret' | 'url' | 'ip' | 'labels' | 'listen' | 'duration' | 'integer' | 'level'
+
+interface Option {
+  key: keyof AgentConfig | 'listen'
+  env: string
+  flag: string
+  kind: Kind
+  /** Default as a user would write it; undefined means required. */
+  default?: string
+  expected: string
+}
+
+export const OPTIONS: readonly Option[] = [
+  { key: 'aggregatorUrl', env: 'PINGFLEET_AGGREGATOR_URL', flag: 'aggregator-url', kind: 'url', expected: 'an http:// or https:// URL such as http://127.0.0.1:8080' },
+  { key: 'token', env: 'PINGFLEET_TOKEN', flag: 'token', kind: 'secret', expected: 'the bearer token the aggregator accepts (non-empty)' },
+  { key: 'nodeName', env: 'PINGFLEET_NODE_NAME', flag: 'node-name', kind: 'string', expected: 'the Kubernetes node name, 1 to 253 characters' },
+  { key: 'podName', env: 'PINGFLEET_POD_NAME', flag: 'pod-name', kind: 'string', default: '', expected: 'the pod name, 1 to 253 characters (default: the node name)' },
+  { key: 'podIp', env: 'PINGFLEET_POD_IP', flag: 'pod-ip', kind: 'ip', expected: 'the IPv4 or IPv6 address peers reach this agent on' },
+  { key: 'labels', env: 'PINGFLEET_LABELS', flag: 'labels', kind: 'labels', default: '', expected: 'comma-separated key=value pairs such as cniplugin=aws,topology.kubernetes.io/zone=a (at most 64, values up to 63 characters)' },
+  { key: 'listen', env: 'PINGFLEET_LISTEN', flag: 'listen', kind: 'listen', default: '0.0.0.0:8081', expected: 'host:port such as 0.0.0.0:8081 or [::]:8081 (port 0 to 65535)' },
+  { key: 'intervalMs', env: 'PINGFLEET_INTERVAL', flag: 'interval', kind: 'duration', default: '5s', expected: 'a duration from 100ms to 1h such as 5s' },
+  { key: 'probeTimeoutMs', env: 'PINGFLEET_PROBE_TIMEOUT', flag: 'probe-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
+  { key: 'concurrency', env: 'PINGFLEET_CONCURRENCY', flag: 'concurrency', kind: 'integer', default: '64', expected: 'an integer from 1 to 10000' },
+  { key: 'reportBuffer', env: 'PINGFLEET_REPORT_BUFFER', flag: 'report-buffer', kind: 'integer', default: '720', expected: 'an integer from 1 to 100000 (reports kept while the aggregator is unreachable)' },
+  { key: 'lagThresholdMs', env: 'PINGFLEET_LAG_THRESHOLD', flag: 'lag-threshold', kind: 'duration', default: '50ms', expected: 'a duration from 5ms to 10s such as 50ms' },
+  { key: 'heartbeatMs', env: 'PINGFLEET_HEARTBEAT', flag: 'heartbeat', kind: 'duration', default: '10s', expected: 'a duration from 50ms to 5m such as 10s' },
+  { key: 'reconnectMinMs', env: 'PINGFLEET_RECONNECT_MIN', flag: 'reconnect-min', kind: 'duration', default: '500ms', expected: 'a duration from 1ms to 1m such as 500ms, not above PINGFLEET_RECONNECT_MAX' },
+  { key: 'reconnectMaxMs', env: 'PINGFLEET_RECONNECT_MAX', flag: 'reconnect-max', kind: 'duration', default: '30s', expected: 'a duration from 1ms to 1h such as 30s' },
+  { key: 'shutdownTimeoutMs', env: 'PINGFLEET_SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' }
+]
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+const duration = (min: number, max: number) => ({ type: 'integer', minimum: min, maximum: max }) as const
+const text = { type: 'string', minLength: 1, maxLength: 253 } as const
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['aggregatorUrl', 'token', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
+    'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
+    'shutdownTimeoutMs', 'logLevel'],
+  properties: {
+    aggregatorUrl: { type: 'string', pattern: '^https?://[^/]', maxLength: 2048 },
+    token: { type: 'string', minLength: 1, maxLength: 4096 },
+    nodeName: text,
+    podName: text,
+    podIp: { type: 'string', minLength: 2, maxLength: 45 },
+    labels: helloSchema.properties.labels,
+    listenHost: { type: 'string', minLength: 1, maxLength: 253 },
+    listenPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    intervalMs: duration(100, 3_600_000),
+    probeTimeoutMs: duration(10, 60_000),
+    concurrency: { type: 'integer', minimum: 1, maximum: 10_000 },
+    reportBuffer: { type: 'integer', minimum: 1, maximum: 100_000 },
+    lagThresholdMs: duration(5, 10_000),
+    heartbeatMs: duration(50, 300_000),
+    reconnectMinMs: duration(1, 60_000),
+    reconnectMaxMs: duration(1, 3_600_000),
+    shutdownTimeoutMs: duration(10, 60_000),
+    logLevel: { enum: LEVELS }
+  }
+} as const
+
+const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema)
+
+/** Turns one raw string into its typed value, or undefined when it has the wrong shape. */
+function convert (kind: Kind, raw: string): unknown {
+  switch (kind) {
+    case 'string':
+    case 'secret':
+    case 'level':
+      return raw
+    case 'url': {
+      if (!URL.canParse(raw)) return undefined
+      const url = new URL(raw)
+      if (url.search !== '' || url.hash !== '') return undefined
+      return url.href.replace(/\/+$/, '')
+    }
+    case 'ip':
+      return isIP(raw) === 0 ? undefined : raw
+    case 'labels':
+      return parseLabels(raw)
+    case 'listen':
+      return parseListen(raw)
+    case 'duration':
+      return parseDuration(raw) ?? undefined
+    case 'integer':
+      return /^\d{1,9}$/.test(raw) ? Number(raw) : undefined
+  }
+}
+
+/** `a=b,c=d` to `{ a: 'b', c: 'd' }`; undefined when a pair has no `=` or an empty key. */
+export function parseLabels (raw: string): Labels | undefined {
+  const labels: Labels = {}
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue
+    const at = pair.indexOf('=')
+    if (at <= 0) return undefined
+    const key = pair.slice(0, at).trim()
+    if (key === '' || Object.hasOwn(labels, key)) return undefined
+    labels[key] = pair.slice(at + 1).trim()
+  }
+  return labels
+}
+
+function parseListen (raw: string): { host: string, port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw)
+  if (match === null) return undefined
+  return { host: match[1] ?? match[2]!, port: Number(match[3]) }
+}
+
+function fail (source: string, shown: string, option: Option): never {
+  throw new AgentError(AGENT_ERR_CONFIG, `${source}=${shown} is invalid: expected ${option.expected}`)
+}
+
+/**
+ * Builds the frozen config from an env object and argv (flags win over env).
+ * Throws an AgentError with code PINGFLEET_ERR_AGENT_CONFIG and a one-line message.
+ */
+export function loadConfig (env: Record<string, string | undefined>, argv: readonly string[] = []): Readonly<AgentConfig> {
+  let flags: Record<string, string | boolean | undefined>
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: Object.fromEntries(OPTIONS.map(o => [o.flag, { type: 'string' as const }]))
+    }).values
+  } catch (err) {
+    throw new AgentError(AGENT_ERR_CONFIG, `invalid command line: ${(err as Error).message}`)
+  }
+
+  const values: Record<string, unknown> = {}
+  const sources = new Map<string, { source: string, shown: string, option: Option }>()
+  for (const option of OPTIONS) {
+    const fromFlag = flags[option.flag]
+    const source = typeof fromFlag === 'string' ? `--${option.flag}` : option.env
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[option.env] ?? option.default
+    if (raw === undefined || (raw.trim() === '' && option.default === undefined)) {
+      throw new AgentError(AGENT_ERR_CONFIG, `${option.env} is not set (nor --${option.flag}): expected ${option.expected}`)
+    }
+    const shown = option.kind === 'secret' ? '<redacted>' : JSON.stringify(raw)
+    const value = convert(option.kind, raw.trim())
+    if (value === undefined) fail(source, shown, option)
+    if (option.key === 'listen') {
+      const listen = value as { host: string, port: number }
+      values.listenHost = listen.host
+      values.listenPort = listen.port
+      sources.set('listenHost', { source, shown, option })
+      sources.set('listenPort', { source, shown, option })
+    } else {
+      values[option.key] = value
+      sources.set(option.key, { source, shown, option })
+    }
+  }
+  if (values.podName === '') values.podName = values.nodeName
+
+  if (!validate(values)) {
+    const error = validate.errors![0]!
+    // "/labels/zone" names the labels option; "/labels" with a propertyNames error likewise.
+    const key = error.instancePath.split('/')[1] ?? ''
+    const known = sources.get(key)!
+    fail(known.source, known.shown, known.option)
+  }
+  const config = values as unknown as AgentConfig
+  if (config.reconnectMinMs > config.reconnectMaxMs) {
+    const known = sources.get('reconnectMinMs')!
+    fail(known.source, known.shown, known.option)
+  }
+  Object.freeze(config.labels)
+  return Object.freeze(config)
+}
