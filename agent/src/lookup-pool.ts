@@ -18,6 +18,8 @@
 import { stat } from 'node:fs/promises'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 
+export type { LookupAddress }
+
 export const LIBUV_DEFAULT_THREADPOOL_SIZE = 4
 export const LIBUV_MAX_THREADPOOL_SIZE = 1024
 /** What the agent asks for when the operator did not set UV_THREADPOOL_SIZE. */
@@ -59,6 +61,8 @@ export interface LookupPoolOptions {
   lagThresholdMs?: number
   /** A tiny unit of threadpool work. Default: fs.stat('/'). */
   canary?: () => Promise<unknown>
+  /** The resolver behind lookup(). Default: dns.lookup with `all: true`; tests replace it only to stand in for a resolver that hangs. */
+  resolve?: (name: string, family: LookupFamily) => Promise<LookupAddress[]>
 }
 
 export interface PoolTiming {
@@ -115,6 +119,7 @@ export class LookupPool {
   readonly maxInFlight: number
   readonly lagThresholdMs: number
   private readonly canary: () => Promise<unknown>
+  private readonly resolve: (name: string, family: LookupFamily) => Promise<LookupAddress[]>
   private readonly waiters: Waiter[] = []
   private inFlight = 0
   private abandoned = 0
@@ -126,6 +131,7 @@ export class LookupPool {
     this.maxInFlight = Math.max(1, Math.min(cap, this.threadpoolSize - 1))
     this.lagThresholdMs = options.lagThresholdMs ?? DEFAULT_LAG_THRESHOLD_MS
     this.canary = options.canary ?? defaultCanary
+    this.resolve = options.resolve ?? lookupAll
   }
 
   stats (): LookupPoolStats {
@@ -141,7 +147,7 @@ export class LookupPool {
 
   /** dns.lookup with `all: true` under the pool's guard. */
   lookup (name: string, family: LookupFamily, signal: AbortSignal): Promise<PoolOutcome<LookupAddress[]>> {
-    return this.run(() => lookupAll(name, family), signal)
+    return this.run(() => this.resolve(name, family), signal)
   }
 
   /** Runs one unit of threadpool work under the cap; never rejects. */

@@ -1,0 +1,96 @@
+// The dns-lookup probe: getaddrinfo for one name, the path every application in the pod takes
+// (resolv.conf search list and ndots, /etc/hosts, nsswitch), run under the lookup pool's guard.
+
+import { getSystemErrorName } from 'node:util'
+import type { Reason } from '@pingfleet/protocol'
+import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
+import type { Probe, ProbeResult, Target } from '../probe.ts'
+
+/**
+ * `name` is passed to getaddrinfo as written: `kubernetes.default` goes through the search list,
+ * `kubernetes.default.svc.cluster.local.` (trailing dot) does not. Family 0 asks for both A and AAAA.
+ */
+export interface DnsLookupTarget extends Target {
+  kind: 'dns-lookup'
+  name: string
+  family: LookupFamily
+}
+
+const SUFFIX = '@getaddrinfo'
+
+/** Column id: `<name>@getaddrinfo`, plus `/4` or `/6` when the lookup is limited to one family. */
+export function dnsLookupTarget (name: string, family: LookupFamily = 0): DnsLookupTarget {
+  return { kind: 'dns-lookup', id: `${name}${SUFFIX}${family === 0 ? '' : `/${family}`}`, name, family }
+}
+
+// A hostname as getaddrinfo takes it: labels of letters, digits, '-' and '_', an optional trailing dot.
+const NAME = /^(?=.{1,254}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/
+
+/** Parses one configured entry, `name` or `name/4` or `name/6`; null when it is not one. */
+export function parseDnsLookupTarget (text: string): DnsLookupTarget | null {
+  const match = /^(.+?)(?:\/([46]))?$/.exec(text.trim())
+  if (match === null || !NAME.test(match[1]!)) return null
+  return dnsLookupTarget(match[1]!, match[2] === undefined ? 0 : Number(match[2]) as 4 | 6)
+}
+
+/**
+ * Maps a dns.lookup error to its reason. Node folds EAI_NONAME and EAI_NODATA into ENOTFOUND but keeps
+ * the libuv errno, so the raw code recovers which one it was.
+ */
+export function lookupReason (err: unknown): { reason: Reason, raw: string } {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown, errno?: unknown }
+  const code = typeof e.code === 'string' ? e.code : 'UNKNOWN'
+  let raw = code
+  if (typeof e.errno === 'number' && e.errno < 0) {
+    try {
+      raw = getSystemErrorName(e.errno)
+    } catch {
+      // not a libuv errno: keep the code
+    }
+  }
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      return { reason: 'ENOTFOUND', raw }
+    case 'EAI_AGAIN':
+      return { reason: 'EAI_AGAIN', raw }
+    case 'EAI_FAIL':
+      return { reason: 'EAI_FAIL', raw }
+    default:
+      return { reason: 'OTHER', raw }
+  }
+}
+
+/**
+ * The probe. A timeout resolves LOOKUP_TIMEOUT at once, while the getaddrinfo call it cannot cancel keeps
+ * its thread (the pool counts it as abandoned). When the pool was saturated, or the lookup never got a
+ * slot, the failure is the agent's own: AGENT_OVERLOADED. Successful samples taken while the pool was
+ * saturated carry `detail.lagged = 1` and must not be recorded as DNS latency.
+ */
+export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> {
+  return async function dnsLookupProbe (target, signal): Promise<ProbeResult> {
+    const outcome = await pool.lookup(target.name, target.family, signal)
+    const { seconds, lagged } = outcome.timing
+    const phases = { dns: seconds }
+    switch (outcome.state) {
+      case 'fulfilled': {
+        const addresses = outcome.value
+        if (addresses.length === 0) return { ok: false, reason: 'ENOTFOUND', raw: 'NO_ADDRESSES', seconds, phases }
+        const detail: Record<string, string | number> = { addresses: addresses.length, address: addresses[0]!.address }
+        if (lagged) detail.lagged = 1
+        return { ok: true, seconds, phases, detail }
+      }
+      case 'rejected': {
+        const { reason, raw } = lookupReason(outcome.error)
+        return { ok: false, reason, raw, seconds, phases, ...(lagged ? { detail: { lagged: 1 } } : {}) }
+      }
+      case 'abandoned':
+        return lagged
+          ? { ok: false, reason: 'AGENT_OVERLOADED', raw: 'THREADPOOL_SATURATED', seconds }
+          : { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT', seconds, detail: { abandoned: pool.stats().abandoned } }
+      case 'not-started':
+        return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'LOOKUP_QUEUE_FULL', seconds: outcome.timing.queueSeconds }
+    }
+  }
+}

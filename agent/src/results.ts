@@ -1,0 +1,90 @@
+// The one writer of probe outcomes: folds results per (probe, target) between two reports into
+// protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
+
+import { bucketIndex, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
+import { isTimeoutReason } from './classify.ts'
+import type { ProbeResult, Target } from './probe.ts'
+
+/** The protocol allows 64 error entries per cell; the last one collects any overflow. */
+const MAX_ERRORS_PER_CELL = 64
+
+interface Accumulator {
+  probe: ProbeKind
+  target: string
+  count: number
+  /** Sparse while accumulating: a cell usually touches a handful of the 370 buckets. */
+  buckets: Map<number, number>
+  errors: Map<string, CellError>
+  lagged: number
+}
+
+export interface Window {
+  start: number
+  end: number
+  cells: Cell[]
+}
+
+export class Results {
+  #cells = new Map<string, Accumulator>()
+  #start: number
+
+  constructor (start = Date.now()) {
+    this.#start = start
+  }
+
+  /**
+   * Records one finished probe. `lagged` means the agent's event loop was late while it ran:
+   * its latency is not trusted, nor is a timeout, so both count as lagged; other failures stand.
+   */
+  record (target: Target, result: ProbeResult, lagged: boolean): void {
+    const key = `${target.kind}\u0000${target.id}`
+    let cell = this.#cells.get(key)
+    if (cell === undefined) {
+      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0 }
+      this.#cells.set(key, cell)
+    }
+    cell.count++
+    if (result.ok) {
+      if (lagged) cell.lagged++
+      else {
+        const index = bucketIndex(result.seconds)
+        cell.buckets.set(index, (cell.buckets.get(index) ?? 0) + 1)
+      }
+      return
+    }
+    if (lagged && isTimeoutReason(result.reason)) {
+      cell.lagged++
+      return
+    }
+    addError(cell.errors, result.reason, result.raw.slice(0, 64))
+  }
+
+  /** Returns the cells recorded since the last drain (only targets with at least one result) and starts a new window. */
+  drain (end = Date.now()): Window {
+    const cells: Cell[] = []
+    for (const acc of this.#cells.values()) {
+      const latency: number[] = []
+      for (const index of [...acc.buckets.keys()].sort((a, b) => a - b)) latency.push(index, acc.buckets.get(index)!)
+      const cell: Cell = { probe: acc.probe, target: acc.target, count: acc.count, latency }
+      if (acc.errors.size > 0) cell.errors = [...acc.errors.values()]
+      if (acc.lagged > 0) cell.lagged = acc.lagged
+      cells.push(cell)
+    }
+    const window = { start: this.#start, end: Math.max(end, this.#start), cells }
+    this.#cells.clear()
+    this.#start = window.end
+    return window
+  }
+}
+
+function addError (errors: Map<string, CellError>, reason: Reason, raw: string): void {
+  let key = `${reason}\u0000${raw}`
+  if (!errors.has(key) && errors.size >= MAX_ERRORS_PER_CELL - 1) {
+    reason = 'OTHER'
+    raw = 'TOO_MANY_DISTINCT_ERRORS'
+    key = `${reason}\u0000${raw}`
+  }
+  const entry = errors.get(key)
+  if (entry !== undefined) entry.count++
+  else errors.set(key, { reason, raw, count: 1 })
+}

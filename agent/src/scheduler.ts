@@ -1,0 +1,186 @@
+// Runs probes: one jittered, staggered timer per target, a global concurrency cap, a timeout signal
+// around every probe, and a reconcile step (setTargets) that starts and stops targets by diff.
+// Every outcome goes to Results, the only writer.
+
+import { performance } from 'node:perf_hooks'
+import type { Logger } from 'pino'
+import type { ProbeKind } from '@pingfleet/protocol'
+import { AGENT_ERR_PROBE_THREW } from './errors.ts'
+import type { Probe, ProbeResult, Target } from './probe.ts'
+import type { Results } from './results.ts'
+
+export interface LagWatch {
+  lateSince (since: number): boolean
+}
+
+export interface SchedulerOptions {
+  /** The probe function for each kind of target; targets of other kinds are ignored. */
+  probes: Partial<Record<ProbeKind, Probe>>
+  results: Results
+  lag: LagWatch
+  intervalMs: number
+  timeoutMs: number
+  concurrency: number
+  /** How long a probe may wait for a free slot before it counts as AGENT_OVERLOADED (default: timeoutMs). */
+  startDeadlineMs?: number
+  /** Each period is intervalMs × (1 ± jitter); default 0.1. */
+  jitter?: number
+  random?: () => number
+  logger?: Logger
+}
+
+interface Running {
+  target: Target
+  timer: NodeJS.Timeout | undefined
+  controller: AbortController | undefined
+  stopped: boolean
+  /** Settles when the current run (if any) has finished. */
+  done: Promise<void>
+}
+
+export class Scheduler {
+  #options: SchedulerOptions
+  #intervalMs: number
+  #random: () => number
+  #running = new Map<string, Running>()
+  #active = 0
+  #waiting: Array<{ grant: (ok: boolean) => void, timer: NodeJS.Timeout }> = []
+
+  constructor (options: SchedulerOptions) {
+    this.#options = options
+    this.#intervalMs = options.intervalMs
+    this.#random = options.random ?? Math.random
+  }
+
+  get size (): number {
+    return this.#running.size
+  }
+
+  /** Probes running right now (for tests and status). */
+  get active (): number {
+    return this.#active
+  }
+
+  targets (): Target[] {
+    return [...this.#running.values()].map(r => r.target)
+  }
+
+  /** The aggregator may change the cadence; running targets pick it up at their next period. */
+  setIntervalMs (ms: number): void {
+    this.#intervalMs = ms
+  }
+
+  /** Reconcile: start wanted targets that do not run, stop running ones that are not wanted, update changed ones. */
+  setTargets (wanted: readonly Target[]): void {
+    const next = new Map<string, Target>()
+    for (const target of wanted) {
+      if (this.#options.probes[target.kind] !== undefined) next.set(keyOf(target), target)
+    }
+    for (const [key, running] of this.#running) {
+      if (!next.has(key)) this.#stop(key, running)
+    }
+    for (const [key, target] of next) {
+      const running = this.#running.get(key)
+      if (running !== undefined) running.target = target
+      else this.#start(key, target)
+    }
+  }
+
+  /** Stops every target, aborting probes in flight, and waits for them to return. */
+  async stop (): Promise<void> {
+    const pending = [...this.#running.values()].map(r => r.done)
+    for (const [key, running] of this.#running) this.#stop(key, running)
+    await Promise.all(pending)
+  }
+
+  #start (key: string, target: Target): void {
+    const running: Running = { target, timer: undefined, controller: undefined, stopped: false, done: Promise.resolve() }
+    this.#running.set(key, running)
+    // Staggered start: spread the first runs over one interval so a roster change causes no burst.
+    this.#arm(running, this.#random() * this.#intervalMs)
+  }
+
+  #stop (key: string, running: Running): void {
+    running.stopped = true
+    clearTimeout(running.timer)
+    running.controller?.abort(new DOMException('target removed', 'AbortError'))
+    this.#running.delete(key)
+  }
+
+  #arm (running: Running, delayMs: number): void {
+    running.timer = setTimeout(() => {
+      const plannedAt = performance.now()
+      running.done = this.#run(running).then(() => {
+        if (running.stopped) return
+        const jitter = this.#options.jitter ?? 0.1
+        const period = this.#intervalMs * (1 + jitter * (2 * this.#random() - 1))
+        this.#arm(running, Math.max(0, plannedAt + period - performance.now()))
+      })
+    }, delayMs)
+  }
+
+  async #run (running: Running): Promise<void> {
+    const target = running.target
+    const probe = this.#options.probes[target.kind]!
+    const slot = await this.#acquire(this.#options.startDeadlineMs ?? this.#options.timeoutMs)
+    if (running.stopped) {
+      if (slot) this.#release()
+      return
+    }
+    if (!slot) {
+      this.#options.results.record(target, { ok: false, reason: 'AGENT_OVERLOADED', raw: 'CONCURRENCY_LIMIT', seconds: 0 }, false)
+      return
+    }
+    const controller = new AbortController()
+    running.controller = controller
+    const timer = setTimeout(() => controller.abort(new DOMException('probe timeout', 'TimeoutError')), this.#options.timeoutMs)
+    const start = performance.now()
+    let result: ProbeResult
+    try {
+      result = await probe(target, controller.signal)
+    } catch (err) {
+      const raw = String((err as { code?: unknown })?.code ?? 'PROBE_THREW').slice(0, 64)
+      this.#options.logger?.error({ code: AGENT_ERR_PROBE_THREW, err, probe: target.kind, target: target.id }, 'probe threw instead of returning a result')
+      result = { ok: false, reason: 'OTHER', raw, seconds: (performance.now() - start) / 1000 }
+    } finally {
+      clearTimeout(timer)
+      running.controller = undefined
+      this.#release()
+    }
+    // A probe aborted because its target went away says nothing about the network.
+    if (running.stopped) return
+    this.#options.results.record(target, result, this.#options.lag.lateSince(start))
+  }
+
+  #acquire (deadlineMs: number): Promise<boolean> {
+    if (this.#active < this.#options.concurrency) {
+      this.#active++
+      return Promise.resolve(true)
+    }
+    return new Promise(resolve => {
+      const waiter = {
+        grant: resolve,
+        timer: setTimeout(() => {
+          this.#waiting.splice(this.#waiting.indexOf(waiter), 1)
+          resolve(false)
+        }, deadlineMs)
+      }
+      this.#waiting.push(waiter)
+    })
+  }
+
+  #release (): void {
+    const next = this.#waiting.shift()
+    if (next === undefined) {
+      this.#active--
+      return
+    }
+    // Hand the slot straight to the longest waiter; #active stays the same.
+    clearTimeout(next.timer)
+    next.grant(true)
+  }
+}
+
+function keyOf (target: Target): string {
+  return `${target.kind}\u0000${target.id}`
+}

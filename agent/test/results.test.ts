@@ -1,0 +1,73 @@
+import t from 'tap'
+import { bucketIndex, PROTOCOL_VERSION, reportProblem, sparseTotal, type Report } from '@pingfleet/protocol'
+import { Results } from '../src/results.ts'
+import type { Target } from '../src/probe.ts'
+
+const n2: Target = { kind: 'pod', id: 'n2' }
+const n3: Target = { kind: 'pod', id: 'n3' }
+
+function valid (window: ReturnType<Results['drain']>): string | null {
+  const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq: 1, ...window }
+  return reportProblem(report)
+}
+
+t.test('aggregates counts, latencies and errors per (probe, target)', async t => {
+  const results = new Results(1000)
+  results.record(n2, { ok: true, seconds: 0.001 }, false)
+  results.record(n2, { ok: true, seconds: 0.001 }, false)
+  results.record(n2, { ok: true, seconds: 1.2 }, false)
+  results.record(n2, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0.001 }, false)
+  results.record(n2, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0.001 }, false)
+  results.record(n2, { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'UND_ERR_CONNECT_TIMEOUT', seconds: 2 }, false)
+  results.record(n3, { ok: true, seconds: 0.002 }, false)
+  results.record({ kind: 'mtu', id: 'n2' }, { ok: true, seconds: 0.002 }, false)
+  const window = results.drain(6000)
+  t.equal(window.start, 1000)
+  t.equal(window.end, 6000)
+  t.equal(window.cells.length, 3)
+  const cell = window.cells.find(c => c.probe === 'pod' && c.target === 'n2')!
+  t.equal(cell.count, 6)
+  t.same(cell.latency, [bucketIndex(0.001), 2, bucketIndex(1.2), 1])
+  t.same(cell.errors, [
+    { reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 2 },
+    { reason: 'CONNECT_TIMEOUT', raw: 'UND_ERR_CONNECT_TIMEOUT', count: 1 }
+  ])
+  t.equal(cell.lagged, undefined)
+  t.equal(valid(window), null)
+})
+
+t.test('lagged samples keep their count but not their latency; lagged timeouts are not errors', async t => {
+  const results = new Results(0)
+  results.record(n2, { ok: true, seconds: 0.3 }, true)
+  results.record(n2, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'TimeoutError', seconds: 2 }, true)
+  results.record(n2, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0.001 }, true)
+  results.record(n2, { ok: true, seconds: 0.001 }, false)
+  const window = results.drain(10)
+  const cell = window.cells[0]!
+  t.equal(cell.count, 4)
+  t.equal(cell.lagged, 2)
+  t.equal(sparseTotal(cell.latency), 1)
+  t.same(cell.errors, [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }])
+  t.equal(valid(window), null)
+})
+
+t.test('drain starts a new window and forgets the old cells', async t => {
+  const results = new Results(0)
+  results.record(n2, { ok: true, seconds: 0.001 }, false)
+  t.equal(results.drain(5).cells.length, 1)
+  const empty = results.drain(9)
+  t.same(empty, { start: 5, end: 9, cells: [] })
+  // A clock stepping backwards never yields a window that ends before it starts.
+  t.same(results.drain(3), { start: 9, end: 9, cells: [] })
+})
+
+t.test('distinct raw codes beyond the protocol limit fold into one entry', async t => {
+  const results = new Results(0)
+  for (let i = 0; i < 100; i++) results.record(n2, { ok: false, reason: 'OTHER', raw: `E${i}`, seconds: 0 }, false)
+  results.record(n2, { ok: false, reason: 'OTHER', raw: 'x'.repeat(100), seconds: 0 }, false)
+  const window = results.drain(1)
+  const errors = window.cells[0]!.errors!
+  t.equal(errors.length, 64)
+  t.same(errors.at(-1), { reason: 'OTHER', raw: 'TOO_MANY_DISTINCT_ERRORS', count: 38 })
+  t.equal(valid(window), null)
+})
