@@ -1,0 +1,151 @@
+// The JSON API: the matrix and the agent list. Every route has request and response schemas.
+
+import type { FastifyInstance } from 'fastify'
+import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { badQuery } from './errors.ts'
+import { UNKNOWN_GROUP, type Ingest } from './ingest.ts'
+import { buildMatrix, type Placement } from './matrix.ts'
+import type { Roster } from './roster.ts'
+import type { Store } from './store.ts'
+
+export interface ApiDeps {
+  nodes: Store
+  groups: Store
+  roster: Roster
+  ingest: Ingest
+  groupLabel: string
+  maxWindowMs: number
+  now: () => number
+}
+
+const nullableSeconds = { type: ['number', 'null'] } as const
+const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
+
+export const matrixSchema = {
+  type: 'object',
+  required: ['probe', 'groupBy', 'window', 'generatedAt', 'rows', 'cols', 'cells'],
+  additionalProperties: false,
+  properties: {
+    probe: { type: 'string' },
+    groupBy: { type: 'string' },
+    window: { type: 'string' },
+    generatedAt: { type: 'string', format: 'date-time' },
+    rows: { type: 'array', items: { type: 'string' } },
+    cols: { type: 'array', items: { type: 'string' } },
+    cells: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['src', 'dst', 'samples', 'errors', 'errorRatio', 'errorsByReason', 'errorsByCode', 'lagged', 'latency'],
+        additionalProperties: false,
+        properties: {
+          src: { type: 'string' },
+          dst: { type: 'string' },
+          samples: { type: 'integer' },
+          errors: { type: 'integer' },
+          errorRatio: { type: 'number' },
+          errorsByReason: counts,
+          errorsByCode: counts,
+          lagged: { type: 'integer' },
+          latency: {
+            type: 'object',
+            required: ['p50', 'p90', 'p99'],
+            additionalProperties: false,
+            properties: { p50: nullableSeconds, p90: nullableSeconds, p99: nullableSeconds }
+          }
+        }
+      }
+    }
+  }
+} as const
+
+const agentSchema = {
+  type: 'object',
+  required: ['node', 'pod', 'podIp', 'port', 'labels', 'group', 'version', 'bootId', 'state', 'connected', 'lastReportAt', 'reports'],
+  additionalProperties: false,
+  properties: {
+    node: { type: 'string' },
+    pod: { type: 'string' },
+    podIp: { type: 'string' },
+    port: { type: 'integer' },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    group: { type: 'string' },
+    version: { type: 'string' },
+    bootId: { type: 'string' },
+    state: { type: 'string' },
+    connected: { type: 'boolean' },
+    lastReportAt: { type: ['string', 'null'], format: 'date-time' },
+    reports: {
+      type: 'object',
+      required: ['accepted', 'duplicates', 'lastSeq'],
+      additionalProperties: false,
+      properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, lastSeq: { type: 'integer' } }
+    }
+  }
+} as const
+
+const errorSchema = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' } }
+} as const
+
+export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const peerKinds = new Set<string>(PEER_PROBE_KINDS)
+
+  app.get<{ Querystring: { probe: ProbeKind, groupBy: string, window: string } }>('/api/v1/matrix', {
+    schema: {
+      summary: 'Latency and error matrix for one probe kind, by node or by a node label',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          probe: { type: 'string', enum: PROBE_KIND_NAMES, default: 'pod' },
+          groupBy: { type: 'string', minLength: 1, maxLength: 317, default: 'node' },
+          window: { type: 'string', default: '1m' }
+        }
+      },
+      response: { 200: matrixSchema, 400: errorSchema }
+    }
+  }, async request => {
+    const { probe, groupBy } = request.query
+    const windowMs = parseDuration(request.query.window)
+    if (windowMs === null) throw badQuery(`window=${JSON.stringify(request.query.window)} is not a duration such as 30s, 5m or 1h`)
+    if (windowMs > deps.maxWindowMs) throw badQuery(`window=${request.query.window} is longer than the ${formatDuration(deps.maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
+    const now = deps.now()
+    const peer = peerKinds.has(probe)
+    let result
+    if (groupBy === deps.groupLabel) {
+      // Pre-summed per group at ingest: cheap at any fleet size.
+      result = buildMatrix(deps.groups, { probe, windowMs, now, place: key => ({ row: key.src, col: key.target }) })
+    } else {
+      const labelOf = (node: string): string =>
+        groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
+      const place: Placement = key => ({ row: labelOf(key.src), col: peer ? labelOf(key.target) : key.target })
+      result = buildMatrix(deps.nodes, { probe, windowMs, now, place })
+    }
+    return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
+  })
+
+  app.get('/api/v1/agents', {
+    schema: {
+      summary: 'Agents known to the aggregator, with delivery counters',
+      response: { 200: { type: 'object', required: ['agents'], additionalProperties: false, properties: { agents: { type: 'array', items: agentSchema } } } }
+    }
+  }, async () => ({
+    agents: deps.roster.all().sort((a, b) => a.node.localeCompare(b.node)).map(a => ({
+      node: a.node,
+      pod: a.pod,
+      podIp: a.podIp,
+      port: a.port,
+      labels: a.labels,
+      group: a.labels[deps.groupLabel] ?? UNKNOWN_GROUP,
+      version: a.version,
+      bootId: a.bootId,
+      state: a.state,
+      connected: a.connected,
+      lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
+      reports: { accepted: a.accepted, duplicates: a.duplicates, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
+    }))
+  }))
+}

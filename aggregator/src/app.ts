@@ -1,0 +1,99 @@
+// Wires the aggregator together: stores, roster, ingest, the agent websocket and the HTTP API.
+
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import type { Logger } from 'pino'
+import type { FastifyBaseLogger } from 'fastify'
+import { Registry } from 'prom-client'
+import { apiRoutes } from './api-routes.ts'
+import type { Config } from './config.ts'
+import { AggregatorError } from './errors.ts'
+import { Ingest } from './ingest.ts'
+import { registerFleetMetrics } from './metrics.ts'
+import { Roster } from './roster.ts'
+import { SelfMetrics } from './self-metrics.ts'
+import { defaultTiers, Store } from './store.ts'
+import { AgentStream } from './stream.ts'
+import { Totals } from './totals.ts'
+import { VERSION } from './version.ts'
+
+const TICK_MS = 1000
+
+export interface Aggregator {
+  app: FastifyInstance
+  address: () => string
+  close: () => Promise<void>
+}
+
+export async function startAggregator (config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Aggregator> {
+  const tiers = defaultTiers(config.intervalMs, config.maxWindowMs)
+  const nodes = new Store(tiers)
+  const groups = new Store(tiers)
+  const totals = new Totals()
+  const roster = new Roster(config.peerTtlMs)
+  const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel })
+  const registry = new Registry()
+  let stream: AgentStream | null = null
+  const self = new SelfMetrics(registry, () => stream?.connected ?? 0)
+  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now })
+
+  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 })
+  await app.register(swagger, {
+    openapi: { info: { title: 'pingfleet aggregator', version: VERSION } }
+  })
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof AggregatorError) return reply.code(error.statusCode).send({ code: error.code, message: error.message })
+    const validation = error as { validation?: unknown, message?: string }
+    if (validation.validation !== undefined) {
+      return reply.code(400).send({ code: 'PINGFLEET_ERR_BAD_QUERY', message: validation.message ?? 'bad request' })
+    }
+    request.log.error({ err: error, code: 'PINGFLEET_ERR_INTERNAL' }, 'request failed')
+    return reply.code(500).send({ code: 'PINGFLEET_ERR_INTERNAL', message: 'internal error' })
+  })
+
+  const status = { type: 'object', required: ['status'], properties: { status: { type: 'string' } } } as const
+  app.get('/healthz', { schema: { response: { 200: status } } }, async () => ({ status: 'ok' }))
+  app.get('/readyz', { schema: { response: { 200: status } } }, async () => ({ status: 'ready' }))
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(registry.contentType)
+    return registry.metrics()
+  })
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now })
+
+  await app.listen({ host: config.listen.host, port: config.listen.port })
+  stream = new AgentStream({
+    server: app.server,
+    token: config.token,
+    intervalMs: config.intervalMs,
+    heartbeatMs: config.heartbeatMs,
+    roster,
+    ingest,
+    metrics: self,
+    log
+  })
+
+  const tick = setInterval(() => {
+    const t = now()
+    nodes.advance(t)
+    groups.advance(t)
+    const before = new Set(roster.all().map(a => a.node))
+    roster.expire(t)
+    for (const node of before) if (roster.get(node) === undefined) totals.forgetNode(node)
+  }, TICK_MS)
+  nodes.advance(now())
+  groups.advance(now())
+
+  return {
+    app,
+    address: () => {
+      const a = app.server.address()
+      return typeof a === 'object' && a !== null ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a)
+    },
+    close: async () => {
+      clearInterval(tick)
+      stream?.close()
+      await app.close()
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// Who is in the fleet: agents known from their hello, whether they are connected, what they
+// have delivered, and the peer list every agent is sent whenever it changes.
+
+import { EventEmitter } from 'node:events'
+import type { Hello, Labels, Peer, PeerState } from '@pingfleet/protocol'
+
+export interface AgentEntry {
+  node: string
+  pod: string
+  podIp: string
+  port: number
+  labels: Labels
+  version: string
+  bootId: string
+  state: PeerState
+  connected: boolean
+  connectedAt: number | null
+  lastSeen: number
+  lastReportAt: number | null
+  /** Reports applied for the current bootId, and duplicates dropped. */
+  accepted: number
+  duplicates: number
+  /** Highest seq applied per bootId; a few boots are kept so a late reconnect still dedups. */
+  lastSeq: Map<string, number>
+}
+
+const BOOTS_KEPT = 4
+
+export class Roster extends EventEmitter<{ change: [] }> {
+  private readonly agents = new Map<string, AgentEntry>()
+  private readonly ttlMs: number
+  private revisionCounter = 0
+
+  constructor (ttlMs: number) {
+    super()
+    this.ttlMs = ttlMs
+  }
+
+  get revision (): number { return this.revisionCounter }
+
+  get (node: string): AgentEntry | undefined {
+    return this.agents.get(node)
+  }
+
+  all (): AgentEntry[] {
+    return [...this.agents.values()]
+  }
+
+  /** Registers a hello; returns the highest seq already applied for this node and boot. */
+  join (hello: Hello, now: number): AgentEntry {
+    let entry = this.agents.get(hello.node)
+    const changed = entry === undefined || entry.podIp !== hello.podIp || entry.port !== hello.port ||
+      !sameLabels(entry.labels, hello.labels) || entry.state !== 'ready'
+    if (entry === undefined) {
+      entry = {
+        node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels,
+        version: hello.version, bootId: hello.bootId, state: 'ready', connected: true, connectedAt: now,
+        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, lastSeq: new Map()
+      }
+      this.agents.set(hello.node, entry)
+    } else {
+      if (entry.bootId !== hello.bootId) {
+        entry.accepted = 0
+        entry.duplicates = 0
+      }
+      Object.assign(entry, {
+        pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels, version: hello.version,
+        bootId: hello.bootId, state: 'ready', connected: true, connectedAt: now, lastSeen: now
+      })
+    }
+    if (!entry.lastSeq.has(hello.bootId)) {
+      entry.lastSeq.set(hello.bootId, 0)
+      while (entry.lastSeq.size > BOOTS_KEPT) entry.lastSeq.delete(entry.lastSeq.keys().next().value!)
+    }
+    if (changed) this.bump()
+    return entry
+  }
+
+  disconnect (node: string, now: number): void {
+    const entry = this.agents.get(node)
+    if (entry === undefined) return
+    entry.connected = false
+    entry.connectedAt = null
+    entry.lastSeen = now
+  }
+
+  /**
+   * Decides whether a report is new. Returns true (and records it) when seq is above the highest
+   * applied for this boot; false for a duplicate.
+   */
+  accept (node: string, bootId: string, seq: number, now: number): boolean {
+    const entry = this.agents.get(node)
+    if (entry === undefined) return false
+    entry.lastSeen = now
+    const last = entry.lastSeq.get(bootId) ?? 0
+    if (seq <= last) {
+      entry.duplicates++
+      return false
+    }
+    entry.lastSeq.set(bootId, seq)
+    entry.accepted++
+    entry.lastReportAt = now
+    return true
+  }
+
+  /** Forgets agents that have been disconnected for longer than the TTL. */
+  expire (now: number): void {
+    let removed = false
+    for (const [node, entry] of this.agents) {
+      if (!entry.connected && now - entry.lastSeen > this.ttlMs) {
+        this.agents.delete(node)
+        removed = true
+      }
+    }
+    if (removed) this.bump()
+  }
+
+  peers (): Peer[] {
+    const out: Peer[] = []
+    for (const e of this.agents.values()) {
+      out.push({ node: e.node, podIp: e.podIp, port: e.port, labels: e.labels, state: e.state })
+    }
+    return out
+  }
+
+  private bump (): void {
+    this.revisionCounter++
+    this.emit('change')
+  }
+}
+
+function sameLabels (a: Labels, b: Labels): boolean {
+  const ak = Object.keys(a)
+  if (ak.length !== Object.keys(b).length) return false
+  for (const k of ak) if (a[k] !== b[k]) return false
+  return true
+}

@@ -1,0 +1,36 @@
+// The aggregator's own ingest counters, kept as prom-client metrics.
+
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+export class SelfMetrics {
+  private readonly reports: Counter
+  private readonly cells: Counter
+  private readonly expired: Counter
+  private readonly duplicates: Counter
+  private readonly rejects: Counter<'code'>
+  readonly connected: Gauge
+
+  constructor (registry: Registry, connected: () => number) {
+    this.reports = new Counter({ name: 'pingfleet_ingest_reports_total', help: 'Reports accepted from agents.', registers: [registry] })
+    this.cells = new Counter({ name: 'pingfleet_ingest_cells_total', help: 'Per-target result cells accepted from agents.', registers: [registry] })
+    this.expired = new Counter({ name: 'pingfleet_ingest_expired_cells_total', help: 'Accepted cells older than the longest window, so not stored.', registers: [registry] })
+    this.duplicates = new Counter({ name: 'pingfleet_ingest_duplicate_reports_total', help: 'Reports dropped because that agent boot and seq were already applied.', registers: [registry] })
+    this.rejects = new Counter({ name: 'pingfleet_ingest_rejected_total', help: 'Agent connections refused or closed, by error code.', labelNames: ['code'], registers: [registry] })
+    this.connected = new Gauge({
+      name: 'pingfleet_ingest_connected_agents',
+      help: 'Agent websockets currently open.',
+      registers: [registry],
+      collect () { this.set(connected()) }
+    })
+  }
+
+  report (cells: number, expired: number): void {
+    this.reports.inc()
+    this.cells.inc(cells)
+    if (expired > 0) this.expired.inc(expired)
+  }
+
+  duplicate (): void { this.duplicates.inc() }
+
+  rejected (code: string): void { this.rejects.inc({ code }) }
+}

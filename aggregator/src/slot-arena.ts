@@ -1,0 +1,215 @@
+// One time slot of probe results for every cell, packed in typed arrays so a 1,000-node mesh
+// fits in memory. Records chain per cell while the slot is open; compact() makes one record each.
+
+export interface CellErrors {
+  reason: string
+  raw: string
+  count: number
+}
+
+// A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (9 bits) and count (23 bits).
+const PAIR_BITS = 23
+const PAIR_COUNT_MASK = (1 << PAIR_BITS) - 1
+const HEADER_PAIRS_BITS = 9
+const MAX_PAIRS = (1 << HEADER_PAIRS_BITS) - 1
+const NONE = -1
+
+export class SlotArena {
+  readonly start: number
+  readonly width: number
+  private head: Int32Array
+  private data: Uint32Array
+  private used = 0
+  private chained = false
+  /** Failures are rare, so they live beside the packed data. */
+  readonly errors = new Map<number, CellErrors[]>()
+  readonly lagged = new Map<number, number>()
+
+  constructor (start: number, width: number, cellCapacity = 1024) {
+    this.start = start
+    this.width = width
+    this.head = new Int32Array(cellCapacity).fill(NONE)
+    this.data = new Uint32Array(Math.max(1024, cellCapacity * 3))
+  }
+
+  get end (): number { return this.start + this.width }
+  get bytes (): number { return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 }
+
+  /** Adds one cell's results; `latency` is a sparse histogram [index, count, …]. */
+  add (cellId: number, count: number, latency: ArrayLike<number>, errors?: readonly CellErrors[], lagged?: number): void {
+    if (cellId >= this.head.length) this.growHead(cellId + 1)
+    const pairs = latency.length >> 1
+    if (pairs > MAX_PAIRS || count > 0x7fffff) throw new RangeError('cell too large for one record')
+    this.ensure(2 + pairs)
+    const at = this.used
+    const prev = this.head[cellId]!
+    if (prev !== NONE) this.chained = true
+    this.data[at] = prev === NONE ? 0 : prev + 1
+    this.data[at + 1] = (count << HEADER_PAIRS_BITS) | pairs
+    for (let i = 0, w = at + 2; i < latency.length; i += 2, w++) {
+      this.data[w] = (latency[i]! << PAIR_BITS) | latency[i + 1]!
+    }
+    this.head[cellId] = at
+    this.used = at + 2 + pairs
+    if (errors !== undefined && errors.length > 0) this.addErrors(cellId, errors)
+    if (lagged !== undefined && lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + lagged)
+  }
+
+  /** Merges every cell of another arena into this one (folding a finer slot into a coarser one). */
+  absorb (other: SlotArena): void {
+    const scratch: number[] = []
+    const cells = other.head.length
+    for (let cell = 0; cell < cells; cell++) {
+      if (other.head[cell] === NONE) continue
+      scratch.length = 0
+      const count = other.collect(cell, scratch)
+      this.add(cell, count, scratch)
+    }
+    for (const [cell, list] of other.errors) this.addErrors(cell, list)
+    for (const [cell, n] of other.lagged) this.lagged.set(cell, (this.lagged.get(cell) ?? 0) + n)
+  }
+
+  has (cellId: number): boolean {
+    return cellId < this.head.length && this.head[cellId] !== NONE
+  }
+
+  /**
+   * Appends the cell's latency pairs to `out` as [index, count, …] (unsorted across records,
+   * possibly repeating an index) and returns the cell's probe count.
+   */
+  collect (cellId: number, out: number[]): number {
+    if (cellId >= this.head.length) return 0
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      const header = this.data[at + 1]!
+      count += header >>> HEADER_PAIRS_BITS
+      const pairs = header & MAX_PAIRS
+      for (let i = 0; i < pairs; i++) {
+        const pair = this.data[at + 2 + i]!
+        out.push(pair >>> PAIR_BITS, pair & PAIR_COUNT_MASK)
+      }
+      at = this.data[at]! - 1
+    }
+    return count
+  }
+
+  /**
+   * Appends the cell's packed pairs (bucket << 23 | count: sorting them sorts by bucket) to
+   * `out` and returns the cell's probe count.
+   */
+  collectPacked (cellId: number, out: number[]): number {
+    if (cellId >= this.head.length) return 0
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      const header = this.data[at + 1]!
+      count += header >>> HEADER_PAIRS_BITS
+      const pairs = header & MAX_PAIRS
+      for (let i = 0; i < pairs; i++) out.push(this.data[at + 2 + i]!)
+      at = this.data[at]! - 1
+    }
+    return count
+  }
+
+  /** Adds the cell's latency counts into a dense histogram and returns its probe count. */
+  addTo (cellId: number, histogram: { counts: Float64Array, total: number }): number {
+    if (cellId >= this.head.length) return 0
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      const header = this.data[at + 1]!
+      count += header >>> HEADER_PAIRS_BITS
+      const pairs = header & MAX_PAIRS
+      for (let i = 0; i < pairs; i++) {
+        const pair = this.data[at + 2 + i]!
+        const n = pair & PAIR_COUNT_MASK
+        histogram.counts[pair >>> PAIR_BITS]! += n
+        histogram.total += n
+      }
+      at = this.data[at]! - 1
+    }
+    return count
+  }
+
+  /** Rewrites chained records as one sorted record per cell and trims spare capacity. */
+  compact (): void {
+    if (this.chained) {
+      const old = this
+      const cells = this.head.length
+      const next = new SlotArena(this.start, this.width, cells)
+      next.data = new Uint32Array(Math.max(16, this.used))
+      const scratch: number[] = []
+      const merged = new Map<number, number>()
+      for (let cell = 0; cell < cells; cell++) {
+        if (old.head[cell] === NONE) continue
+        scratch.length = 0
+        const count = old.collect(cell, scratch)
+        merged.clear()
+        for (let i = 0; i < scratch.length; i += 2) merged.set(scratch[i]!, (merged.get(scratch[i]!) ?? 0) + scratch[i + 1]!)
+        const sorted = [...merged.keys()].sort((a, b) => a - b)
+        const flat: number[] = []
+        for (const index of sorted) flat.push(index, merged.get(index)!)
+        next.add(cell, count, flat)
+      }
+      this.head = next.head
+      this.data = next.data
+      this.used = next.used
+      this.chained = false
+    }
+    if (this.data.length > this.used + 16) this.data = this.data.slice(0, this.used)
+  }
+
+  private addErrors (cellId: number, errors: readonly CellErrors[]): void {
+    let list = this.errors.get(cellId)
+    if (list === undefined) this.errors.set(cellId, list = [])
+    for (const e of errors) {
+      const same = list.find(x => x.reason === e.reason && x.raw === e.raw)
+      if (same !== undefined) same.count += e.count
+      else list.push({ reason: e.reason, raw: e.raw, count: e.count })
+    }
+  }
+
+  private ensure (words: number): void {
+    if (this.used + words <= this.data.length) return
+    let size = this.data.length * 2
+    while (size < this.used + words) size *= 2
+    const bigger = new Uint32Array(size)
+    bigger.set(this.data.subarray(0, this.used))
+    this.data = bigger
+  }
+
+  private growHead (min: number): void {
+    let size = this.head.length * 2
+    while (size < min) size *= 2
+    const bigger = new Int32Array(size).fill(NONE)
+    bigger.set(this.head)
+    this.head = bigger
+  }
+}
+
+/** Nearest-rank quantiles from packed pairs, which this sorts in place. */
+export function packedQuantiles (packed: number[], qs: readonly number[], value: (bucket: number) => number): Array<number | null> {
+  let total = 0
+  for (const p of packed) total += p & PAIR_COUNT_MASK
+  if (total === 0) return qs.map(() => null)
+  packed.sort((a, b) => a - b)
+  const out: Array<number | null> = []
+  let i = 0
+  let seen = 0
+  for (const q of qs) {
+    const rank = Math.max(1, Math.ceil(q * total))
+    while (i < packed.length && seen + (packed[i]! & PAIR_COUNT_MASK) < rank) seen += packed[i++]! & PAIR_COUNT_MASK
+    out.push(value(packed[Math.min(i, packed.length - 1)]! >>> PAIR_BITS))
+  }
+  return out
+}
+
+/** Adds packed pairs to a dense histogram. */
+export function unpackInto (packed: readonly number[], histogram: { counts: Float64Array, total: number }): void {
+  for (const p of packed) {
+    const count = p & PAIR_COUNT_MASK
+    histogram.counts[p >>> PAIR_BITS]! += count
+    histogram.total += count
+  }
+}

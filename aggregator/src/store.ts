@@ -1,0 +1,159 @@
+// Sliding windows of results per (source node, probe kind, target). Recent data sits in fine
+// slots; as slots age they fold into coarser ones, so a long window costs little memory.
+
+import type { ProbeKind } from '@pingfleet/protocol'
+import { SlotArena, type CellErrors } from './slot-arena.ts'
+
+export interface Tier {
+  /** Slot width in milliseconds. */
+  width: number
+  /** How long slots stay in this tier before they fold into the next one (or expire). */
+  span: number
+}
+
+export interface CellKey {
+  src: string
+  probe: ProbeKind
+  target: string
+}
+
+export interface StoreStats {
+  cells: number
+  slots: number
+  bytes: number
+  expired: number
+}
+
+/**
+ * Tiers for a report interval: interval-wide slots for the last minute, minute slots up to six
+ * minutes, then five-minute slots. A span is the age at which a slot leaves its tier.
+ */
+export function defaultTiers (intervalMs: number, maxWindowMs: number): Tier[] {
+  const fineSpan = Math.max(60_000, intervalMs * 12)
+  if (maxWindowMs <= fineSpan) return [{ width: intervalMs, span: maxWindowMs + intervalMs }]
+  const fine = { width: intervalMs, span: fineSpan }
+  if (maxWindowMs <= 6 * 60_000) return [fine, { width: 60_000, span: maxWindowMs + 60_000 }]
+  return [fine, { width: 60_000, span: 6 * 60_000 }, { width: 5 * 60_000, span: maxWindowMs + 5 * 60_000 }]
+}
+
+export class Store {
+  readonly tiers: readonly Tier[]
+  /** Per tier, arenas ordered oldest first. */
+  private readonly rings: SlotArena[][]
+  private readonly ids = new Map<string, Map<string, number>>()
+  private readonly keys: CellKey[] = []
+  private expired = 0
+  /** The time of the last advance(); adds are placed relative to it. */
+  private now = -Infinity
+
+  constructor (tiers: readonly Tier[]) {
+    if (tiers.length === 0) throw new RangeError('a store needs at least one tier')
+    for (let i = 1; i < tiers.length; i++) {
+      const [finer, coarser] = [tiers[i - 1]!, tiers[i]!]
+      if (coarser.width < finer.width || coarser.span <= finer.span) throw new RangeError('tiers must get coarser and longer')
+    }
+    this.tiers = tiers
+    this.rings = tiers.map(() => [])
+  }
+
+  /** Dense id of a cell, created on first sight. */
+  cellId (src: string, probe: ProbeKind, target: string): number {
+    let bySrc = this.ids.get(src)
+    if (bySrc === undefined) this.ids.set(src, bySrc = new Map())
+    const key = probe + '\u0000' + target
+    let id = bySrc.get(key)
+    if (id === undefined) {
+      id = this.keys.length
+      this.keys.push({ src, probe, target })
+      bySrc.set(key, id)
+    }
+    return id
+  }
+
+  key (cellId: number): CellKey {
+    return this.keys[cellId]!
+  }
+
+  get cellCount (): number { return this.keys.length }
+
+  /**
+   * Records results measured at time `at` (ms), relative to the time of the last advance().
+   * Returns false when `at` is older than the longest window kept; nothing is stored then.
+   */
+  add (cellId: number, at: number, count: number, latency: ArrayLike<number>, errors?: readonly CellErrors[], lagged?: number): boolean {
+    // Agent clocks may run ahead; results from "the future" count as now.
+    const arena = this.arenaFor(Math.min(at, this.now))
+    if (arena === null) {
+      this.expired++
+      return false
+    }
+    arena.add(cellId, count, latency, errors, lagged)
+    return true
+  }
+
+  /** Folds aged slots into the next tier and drops what no window can reach any more. */
+  advance (now: number): void {
+    this.now = Math.max(this.now, now)
+    now = this.now
+    for (let t = 0; t < this.tiers.length; t++) {
+      const ring = this.rings[t]!
+      const limit = now - this.tiers[t]!.span
+      while (ring.length > 0 && ring[0]!.end <= limit) {
+        const old = ring.shift()!
+        const next = this.rings[t + 1]
+        if (next === undefined) continue
+        const target = this.arenaIn(t + 1, old.start)
+        if (target !== null) target.absorb(old)
+      }
+      // A coarse slot is complete once the finer tier has folded all of its time into it.
+      if (t > 0) {
+        const settled = now - this.tiers[t - 1]!.span
+        for (const arena of ring) if (arena.end <= settled) arena.compact()
+      }
+    }
+  }
+
+  /** Arenas, oldest first, that overlap the window (now - windowMs, now]. */
+  arenas (windowMs: number, now: number): SlotArena[] {
+    const from = now - windowMs
+    const out: SlotArena[] = []
+    for (let t = this.tiers.length - 1; t >= 0; t--) {
+      for (const arena of this.rings[t]!) if (arena.end > from && arena.start <= now) out.push(arena)
+    }
+    return out
+  }
+
+  stats (): StoreStats {
+    let slots = 0
+    let bytes = 0
+    for (const ring of this.rings) for (const arena of ring) { slots++; bytes += arena.bytes }
+    return { cells: this.keys.length, slots, bytes, expired: this.expired }
+  }
+
+  /** The arena that holds time `at`: the finest tier whose span still covers it. */
+  private arenaFor (at: number): SlotArena | null {
+    for (let t = 0; t < this.tiers.length; t++) {
+      if (at >= this.now - this.tiers[t]!.span) return this.arenaIn(t, at)
+    }
+    return null
+  }
+
+  private arenaIn (t: number, at: number): SlotArena | null {
+    const width = this.tiers[t]!.width
+    const start = Math.floor(at / width) * width
+    const ring = this.rings[t]!
+    // Newest first: reports mostly land in the current slot.
+    for (let i = ring.length - 1; i >= 0; i--) {
+      const arena = ring[i]!
+      if (arena.start === start) return arena
+      if (arena.start < start) {
+        const created = new SlotArena(start, width, this.keys.length + 64)
+        ring.splice(i + 1, 0, created)
+        return created
+      }
+    }
+    const created = new SlotArena(start, width, this.keys.length + 64)
+    ring.unshift(created)
+    return created
+  }
+}

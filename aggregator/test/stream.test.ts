@@ -1,0 +1,73 @@
+import t from 'tap'
+import { bucketIndex } from '@pingfleet/protocol'
+import { aggregator, hello, RawAgent, report, TOKEN } from './helpers.ts'
+
+t.test('an agent says hello, gets welcome and peers, and every report is acked once applied', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const a = new RawAgent(agg.address())
+  await a.opened()
+  a.send(hello('n1', { cniplugin: 'aws' }))
+  const welcome = await a.waitFor(m => m.type === 'welcome')
+  t.match(welcome, { type: 'welcome', lastSeq: 0, settings: { intervalMs: 1000 }, labels: { cniplugin: 'aws' } })
+  await a.waitFor(m => m.type === 'peers')
+  const now = Date.now()
+  const cells = [{ probe: 'pod' as const, target: 'n1', count: 2, latency: [bucketIndex(0.001), 2] }]
+  a.send(report(1, now, cells))
+  a.send(report(1, now, cells))
+  a.send(report(2, now, cells))
+  await a.waitFor(m => m.type === 'ack' && m.seq === 2)
+  t.equal(a.received.filter(m => m.type === 'ack').length, 3, 'duplicates are acked too')
+  const agents = await agg.app.inject('/api/v1/agents')
+  t.match(agents.json(), { agents: [{ node: 'n1', group: 'aws', connected: true, reports: { accepted: 2, duplicates: 1, lastSeq: 2 } }] })
+  const matrix = (await agg.app.inject('/api/v1/matrix?probe=pod&groupBy=node&window=10s')).json()
+  t.match(matrix.cells, [{ src: 'n1', dst: 'n1', samples: 4, errors: 0, errorRatio: 0 }])
+  t.ok(Math.abs(matrix.cells[0].latency.p50 - 0.001) / 0.001 < 0.05, 'p50 near 1 ms')
+  a.socket.close()
+})
+
+t.test('a client without the token is refused before the upgrade', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  for (const token of [null, 'wrong-token-000000', TOKEN.slice(0, -1)]) {
+    const a = new RawAgent(agg.address(), token)
+    const status = await new Promise<number>(resolve => {
+      a.socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      a.socket.on('open', () => resolve(101))
+      a.socket.on('error', () => {})
+    })
+    t.equal(status, 401, `token ${JSON.stringify(token)} gets 401`)
+  }
+  const metrics = (await agg.app.inject('/metrics')).body
+  t.match(metrics, /pingfleet_ingest_rejected_total\{code="unauthorized"\} 3/)
+})
+
+t.test('a garbage frame closes only that connection', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const good = new RawAgent(agg.address())
+  const bad = new RawAgent(agg.address())
+  await Promise.all([good.opened(), bad.opened()])
+  good.send(hello('good'))
+  bad.send(hello('bad'))
+  await Promise.all([good.waitFor(m => m.type === 'welcome'), bad.waitFor(m => m.type === 'welcome')])
+  bad.send('{"type":"report","v":1,"seq":"one"}')
+  const closed = await bad.closed
+  t.equal(closed.code, 1008)
+  t.match(closed.reason, /PINGFLEET_ERR_PROTOCOL_SCHEMA/)
+  good.send(report(1, Date.now(), []))
+  await good.waitFor(m => m.type === 'ack' && m.seq === 1)
+  t.equal(good.socket.readyState, good.socket.OPEN, 'the other agent is still served')
+  const metrics = (await agg.app.inject('/metrics')).body
+  t.match(metrics, /pingfleet_ingest_rejected_total\{code="PINGFLEET_ERR_PROTOCOL_SCHEMA"\} 1/)
+  good.socket.close()
+})
+
+t.test('a report before hello is refused', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const a = new RawAgent(agg.address())
+  await a.opened()
+  a.send(report(1, Date.now(), []))
+  t.match((await a.closed).reason, /PROTOCOL_HELLO/)
+})
