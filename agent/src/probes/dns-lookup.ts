@@ -41,12 +41,9 @@ export function lookupReason (err: unknown): { reason: Reason, raw: string } {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown, errno?: unknown }
   const code = typeof e.code === 'string' ? e.code : 'UNKNOWN'
   let raw = code
-  if (typeof e.errno === 'number' && e.errno < 0) {
-    try {
-      raw = getSystemErrorName(e.errno)
-    } catch {
-      // not a libuv errno: keep the code
-    }
+  if (code === 'ENOTFOUND' && typeof e.errno === 'number' && e.errno < 0) {
+    const name = getSystemErrorName(e.errno)
+    if (name.startsWith('EAI_')) raw = name
   }
   switch (code) {
     case 'ENOTFOUND':
