@@ -41,7 +41,7 @@ t.test('getaddrinfo errors map to reasons and keep the raw code', async t => {
 t.test('resolves localhost from /etc/hosts', async t => {
   const probe = createDnsLookupProbe(new LookupPool())
   for (const family of [4, 0] as const) {
-    const result = await probe(dnsLookupTarget('localhost', family), timeout(5000))
+    const result = await probe(dnsLookupTarget('localhost', family), AbortSignal.timeout(5000))
     t.match(result, { ok: true, phases: { dns: Number }, detail: { address: /^127\./, addresses: Number } }, `family ${family}`)
   }
 })
@@ -66,7 +66,7 @@ function invalidNameSkipReason (): string | false {
 
 t.test('a .invalid name is ENOTFOUND without hanging', { skip: invalidNameSkipReason() }, async t => {
   const probe = createDnsLookupProbe(new LookupPool())
-  const result = await probe(dnsLookupTarget('pingfleet-does-not-exist.invalid', 0), timeout(5000))
+  const result = await probe(dnsLookupTarget('pingfleet-does-not-exist.invalid', 0), AbortSignal.timeout(5000))
   t.match(result, { ok: false, reason: 'ENOTFOUND', raw: /^EAI_NONAME|EAI_NODATA$/ })
 })
 
