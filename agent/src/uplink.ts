@@ -1,0 +1,275 @@
+// The websocket to the aggregator: hello/welcome handshake, one report per interval with a strictly
+// increasing seq, a bounded buffer of unacknowledged reports that is re-sent after every reconnect,
+// exponential backoff with full jitter, and a ping/pong heartbeat that ends silent connections.
+
+import type { Logger } from 'pino'
+import { WebSocket } from 'ws'
+import {
+  decodeAggregatorMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+  type Cell, type Hello, type Peers, type Report, type Welcome
+} from '@pingfleet/protocol'
+import {
+  AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_PROTOCOL,
+  AGENT_ERR_UPLINK_SILENT, AGENT_ERR_UPLINK_UNAUTHORIZED
+} from './errors.ts'
+
+export const STREAM_PATH = '/api/v1/stream'
+
+export interface UplinkOptions {
+  /** Base http(s) URL of the aggregator. */
+  url: string
+  token: string
+  /** The hello to send on every connect, without type, v and bootId. */
+  hello: () => Omit<Hello, 'type' | 'v' | 'bootId'>
+  bootId: string
+  bufferSize: number
+  heartbeatMs: number
+  reconnectMinMs: number
+  reconnectMaxMs: number
+  logger: Logger
+  onWelcome?: (welcome: Welcome) => void
+  onPeers?: (peers: Peers) => void
+  random?: () => number
+}
+
+export interface UplinkStatus {
+  /** Last report produced. */
+  seq: number
+  /** Highest seq the aggregator acknowledged (or said it already had). */
+  acked: number
+  buffered: number
+  dropped: number
+  connected: boolean
+  /** Report frames written to the socket, re-sends included. */
+  reportsSent: number
+}
+
+/** Full jitter: uniform in [0, min(max, min × 2^attempt)). */
+export function backoffDelay (attempt: number, minMs: number, maxMs: number, random: () => number): number {
+  return random() * Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
+}
+
+/** ws://…/api/v1/stream from the aggregator's http(s) base URL, keeping any path prefix. */
+export function streamUrl (base: string): string {
+  const url = new URL(base)
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  url.pathname = url.pathname.replace(/\/+$/, '') + STREAM_PATH
+  return url.href
+}
+
+interface Pending {
+  seq: number
+  text: string
+}
+
+export class Uplink {
+  #options: UplinkOptions
+  #random: () => number
+  #url: string
+  #buffer: Pending[] = []
+  #seq = 0
+  #acked = 0
+  #dropped = 0
+  #reportsSent = 0
+  #ws: WebSocket | undefined
+  #welcomed = false
+  #sentUpTo = 0
+  #attempt = 0
+  #closed = false
+  #reconnectTimer: NodeJS.Timeout | undefined
+  #flushTimer: NodeJS.Timeout | undefined
+  #ackWaiters = new Set<{ seq: number, done: (acked: boolean) => void }>()
+
+  constructor (options: UplinkOptions) {
+    this.#options = options
+    this.#random = options.random ?? Math.random
+    this.#url = streamUrl(options.url)
+  }
+
+  start (): void {
+    this.#connect()
+  }
+
+  status (): UplinkStatus {
+    return {
+      seq: this.#seq,
+      acked: this.#acked,
+      buffered: this.#buffer.length,
+      dropped: this.#dropped,
+      connected: this.#welcomed,
+      reportsSent: this.#reportsSent
+    }
+  }
+
+  /** Queues one report for the window and sends it when connected; returns its seq. */
+  push (window: { start: number, end: number, cells: Cell[] }): number {
+    const seq = ++this.#seq
+    const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq, start: window.start, end: window.end, cells: window.cells }
+    const text = JSON.stringify(report)
+    if (Buffer.byteLength(text) > MAX_FRAME_BYTES) {
+      this.#drop(seq, 'report larger than the frame limit')
+      return seq
+    }
+    if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
+    this.#buffer.push({ seq, text })
+    this.#flush()
+    return seq
+  }
+
+  /** Resolves true once `seq` is acknowledged, false after `timeoutMs` or on close. */
+  waitForAck (seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.#acked >= seq) return Promise.resolve(true)
+    return new Promise(resolve => {
+      const waiter = {
+        seq,
+        done: (acked: boolean) => {
+          clearTimeout(timer)
+          this.#ackWaiters.delete(waiter)
+          resolve(acked)
+        }
+      }
+      const timer = setTimeout(() => waiter.done(false), timeoutMs)
+      this.#ackWaiters.add(waiter)
+    })
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#reconnectTimer)
+    clearTimeout(this.#flushTimer)
+    for (const waiter of [...this.#ackWaiters]) waiter.done(false)
+    const ws = this.#ws
+    if (ws === undefined) return
+    const closed = new Promise(resolve => ws.once('close', resolve))
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.close(1001, 'agent shutting down')
+      const timer = setTimeout(() => ws.terminate(), 1000)
+      await closed
+      clearTimeout(timer)
+    } else {
+      ws.terminate()
+      await closed
+    }
+  }
+
+  #drop (seq: number, why: string): void {
+    this.#dropped++
+    // One line at the first drop and then every hundredth: a long outage must not flood the log.
+    if (this.#dropped % 100 === 1) {
+      this.#options.logger.warn({ code: AGENT_ERR_REPORT_DROPPED, seq, dropped: this.#dropped }, why)
+    }
+  }
+
+  #connect (): void {
+    if (this.#closed) return
+    const logger = this.#options.logger
+    const ws = new WebSocket(this.#url, {
+      headers: { authorization: `Bearer ${this.#options.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: this.#options.heartbeatMs
+    })
+    this.#ws = ws
+    let alive = true
+    let status: number | undefined
+    let heartbeat: NodeJS.Timeout | undefined
+
+    ws.on('unexpected-response', (_req, res) => {
+      status = res.statusCode
+      res.resume()
+      ws.terminate()
+    })
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello() } satisfies Hello))
+      heartbeat = setInterval(() => {
+        if (!alive) {
+          logger.warn({ code: AGENT_ERR_UPLINK_SILENT }, 'aggregator missed a heartbeat; reconnecting')
+          ws.terminate()
+          return
+        }
+        alive = false
+        ws.ping()
+      }, this.#options.heartbeatMs)
+    })
+    ws.on('pong', () => { alive = true })
+    ws.on('message', (data, isBinary) => {
+      alive = true
+      if (isBinary) {
+        logger.warn({ code: AGENT_ERR_UPLINK_PROTOCOL }, 'ignored a binary frame')
+        return
+      }
+      this.#receive(data.toString())
+    })
+    ws.on('error', err => {
+      if (status === undefined) logger.debug({ code: AGENT_ERR_UPLINK_CLOSED, err: err.message }, 'uplink error')
+    })
+    ws.on('close', code => {
+      clearInterval(heartbeat)
+      this.#ws = undefined
+      this.#welcomed = false
+      if (this.#closed) return
+      const delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
+      if (status === 401 || status === 403) {
+        logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, status, retryInMs: Math.round(delay) }, 'aggregator rejected the token')
+      } else {
+        logger.warn({ code: AGENT_ERR_UPLINK_CLOSED, status, wsCode: code, retryInMs: Math.round(delay), ...this.status() }, 'uplink down; reconnecting')
+      }
+      this.#reconnectTimer = setTimeout(() => this.#connect(), delay)
+    })
+  }
+
+  #receive (text: string): void {
+    let message
+    try {
+      message = decodeAggregatorMessage(text)
+    } catch (err) {
+      this.#options.logger.warn({ code: AGENT_ERR_UPLINK_PROTOCOL, reason: (err as { code?: string }).code, err: (err as Error).message }, 'ignored an invalid frame')
+      return
+    }
+    switch (message.type) {
+      case 'welcome': {
+        this.#welcomed = true
+        this.#attempt = 0
+        // Reports up to lastSeq already arrived; re-send everything after it, in order.
+        if (message.lastSeq <= this.#seq) this.#ack(message.lastSeq)
+        this.#sentUpTo = Math.min(message.lastSeq, this.#seq)
+        this.#options.logger.info({ lastSeq: message.lastSeq, resend: this.#buffer.length }, 'uplink welcomed')
+        this.#options.onWelcome?.(message)
+        this.#flush()
+        break
+      }
+      case 'peers':
+        this.#options.onPeers?.(message)
+        break
+      case 'ack':
+        if (message.seq <= this.#seq) this.#ack(message.seq)
+        this.#flush()
+        break
+    }
+  }
+
+  /** Acks are cumulative for the buffer: the aggregator handles one connection's reports in order. */
+  #ack (seq: number): void {
+    if (seq > this.#acked) this.#acked = seq
+    let drop = 0
+    while (drop < this.#buffer.length && this.#buffer[drop]!.seq <= seq) drop++
+    if (drop > 0) this.#buffer.splice(0, drop)
+    for (const waiter of [...this.#ackWaiters]) if (waiter.seq <= this.#acked) waiter.done(true)
+  }
+
+  #flush (): void {
+    const ws = this.#ws
+    if (ws === undefined || !this.#welcomed || ws.readyState !== WebSocket.OPEN) return
+    for (const pending of this.#buffer) {
+      if (pending.seq <= this.#sentUpTo) continue
+      // Backpressure: leave the rest in the buffer until the socket drains.
+      if (ws.bufferedAmount > MAX_FRAME_BYTES) {
+        clearTimeout(this.#flushTimer)
+        this.#flushTimer = setTimeout(() => this.#flush(), 100)
+        return
+      }
+      ws.send(pending.text)
+      this.#sentUpTo = pending.seq
+      this.#reportsSent++
+    }
+  }
+}

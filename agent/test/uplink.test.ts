@@ -1,0 +1,168 @@
+import type { Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import type { Peers, Welcome } from '@pingfleet/protocol'
+import { backoffDelay, streamUrl, Uplink, type UplinkOptions } from '../src/uplink.ts'
+import { FakeAggregator, memoryLogger } from './fake-aggregator.ts'
+
+const window = (n: number) => ({ start: n * 1000, end: (n + 1) * 1000, cells: [] })
+
+async function aggregator (t: Test, options: ConstructorParameters<typeof FakeAggregator>[0] = {}): Promise<FakeAggregator> {
+  const agg = await new FakeAggregator(options).listen()
+  t.teardown(() => agg.close())
+  return agg
+}
+
+function uplink (t: Test, url: string, options: Partial<UplinkOptions> = {}) {
+  const { logger, lines } = memoryLogger()
+  const up = new Uplink({
+    url,
+    token: 'secret',
+    bootId: 'boot-0123456789',
+    hello: () => ({ node: 'n1', pod: 'agent-n1', podIp: '127.0.0.1', port: 8081, labels: { cniplugin: 'aws' }, version: '0.1.0' }),
+    bufferSize: 100,
+    heartbeatMs: 1000,
+    reconnectMinMs: 10,
+    reconnectMaxMs: 40,
+    logger,
+    ...options
+  })
+  t.teardown(() => up.close())
+  return { up, lines }
+}
+
+const closedUrl = 'http://127.0.0.1:9' // discard port: nothing listens in the test environment
+
+t.test('stream URL from the aggregator base URL', async t => {
+  t.equal(streamUrl('http://127.0.0.1:8080'), 'ws://127.0.0.1:8080/api/v1/stream')
+  t.equal(streamUrl('https://agg.example/prefix/'), 'wss://agg.example/prefix/api/v1/stream')
+})
+
+t.test('full-jitter exponential backoff', async t => {
+  t.same([0, 1, 2, 3, 4, 40].map(n => backoffDelay(n, 100, 1000, () => 1)), [100, 200, 400, 800, 1000, 1000])
+  t.equal(backoffDelay(5, 100, 1000, () => 0), 0)
+  t.equal(backoffDelay(1, 100, 1000, () => 0.5), 100)
+})
+
+t.test('hello, welcome, peers; reports produced while disconnected arrive in order and are acked', async t => {
+  const agg = await aggregator(t, { peers: [{ node: 'n2', podIp: '127.0.0.2', port: 8081, labels: {}, state: 'ready' }], labels: { zone: 'a' } })
+  const welcomes: Welcome[] = []
+  const rosters: Peers[] = []
+  const { up } = uplink(t, agg.url, { onWelcome: w => welcomes.push(w), onPeers: p => rosters.push(p) })
+  t.equal(up.push(window(1)), 1)
+  t.equal(up.push(window(2)), 2)
+  t.match(up.status(), { seq: 2, acked: 0, buffered: 2, connected: false, reportsSent: 0 })
+  up.start()
+  await agg.until(() => agg.reports.length === 2, 'two reports')
+  up.push(window(3))
+  t.equal(await up.waitForAck(3, 2000), true)
+  t.same(agg.seqs(), [1, 2, 3])
+  t.same(agg.authorizations, ['Bearer secret'])
+  t.match(agg.hellos, [{ type: 'hello', node: 'n1', bootId: 'boot-0123456789', port: 8081, labels: { cniplugin: 'aws' } }])
+  t.match(welcomes, [{ lastSeq: 0, labels: { zone: 'a' } }])
+  t.match(rosters, [{ peers: [{ node: 'n2' }] }])
+  t.same(up.status(), { seq: 3, acked: 3, buffered: 0, dropped: 0, connected: true, reportsSent: 3 })
+})
+
+t.test('a full buffer drops the oldest reports and counts them', async t => {
+  const agg = await aggregator(t)
+  const { up, lines } = uplink(t, agg.url, { bufferSize: 3 })
+  for (let i = 1; i <= 5; i++) up.push(window(i))
+  t.match(up.status(), { seq: 5, buffered: 3, dropped: 2 })
+  t.equal(lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_REPORT_DROPPED').length, 1, 'one log line, not one per drop')
+  up.start()
+  t.equal(await up.waitForAck(5, 2000), true)
+  t.same(agg.seqs(), [3, 4, 5], 'the newest three survive')
+})
+
+t.test('after a reconnect only reports beyond welcome.lastSeq are re-sent', async t => {
+  // The aggregator stores reports but its acks get lost: the agent cannot know what arrived.
+  let acking = false
+  const agg = await aggregator(t, { ack: () => acking })
+  const { up } = uplink(t, agg.url)
+  up.start()
+  for (let i = 1; i <= 3; i++) up.push(window(i))
+  await agg.until(() => agg.reports.length === 3, 'three reports')
+  t.equal(up.status().buffered, 3, 'nothing acked yet')
+  agg.lastSeq = 2 // seq 1 and 2 were stored before the connection broke
+  agg.terminateAll()
+  await agg.until(() => !up.status().connected, 'the agent to notice')
+  up.push(window(4)) // produced while disconnected
+  acking = true
+  t.equal(await up.waitForAck(4, 3000), true)
+  t.equal(agg.connections, 2)
+  t.same(agg.seqs(2), [3, 4], 'the second connection carries only what had not arrived')
+  t.match(up.status(), { acked: 4, buffered: 0, reportsSent: 5 })
+})
+
+t.test('reconnect backoff grows while the aggregator refuses and resets after a welcome', async t => {
+  let refusals = 3
+  const agg = await aggregator(t, { refuse: () => refusals-- > 0 ? 503 : undefined })
+  const { up, lines } = uplink(t, agg.url, { random: () => 1 })
+  up.start()
+  await agg.until(() => agg.connections === 1, 'a connection after three refusals')
+  await sleep(20)
+  agg.terminateAll()
+  await agg.until(() => agg.connections === 2, 'the reconnect')
+  const delays = lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_CLOSED' && l.retryInMs !== undefined).map(l => l.retryInMs)
+  t.same(delays, [10, 20, 40, 10])
+  t.match(lines.filter(l => l.retryInMs !== undefined).slice(0, 3), [{ status: 503 }, { status: 503 }, { status: 503 }])
+})
+
+t.test('a rejected token is logged as unauthorized and retried', async t => {
+  const agg = await aggregator(t, { token: 'other' })
+  const { up, lines } = uplink(t, agg.url)
+  up.start()
+  await agg.until(() => agg.authorizations.length >= 2, 'a retry')
+  const line = lines.find(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_UNAUTHORIZED')
+  t.match(line, { status: 401, level: 50 })
+  t.notOk(JSON.stringify(lines).includes('secret'), 'the token never appears in the log')
+  t.equal(up.status().connected, false)
+})
+
+t.test('a silent aggregator is dropped by the heartbeat', async t => {
+  const agg = await aggregator(t)
+  const { up, lines } = uplink(t, agg.url, { heartbeatMs: 60 })
+  up.start()
+  await agg.until(() => agg.hellos.length === 1, 'the first hello')
+  // Stop reading on the server side: pings pile up unanswered.
+  for (const ws of agg.sockets) (ws as unknown as { _socket: Socket })._socket.pause()
+  await agg.until(() => agg.hellos.length === 2, 'a fresh connection')
+  t.ok(lines.some(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_SILENT'))
+})
+
+t.test('invalid frames are logged and ignored', async t => {
+  const agg = await aggregator(t, { ack: () => false })
+  const { up, lines } = uplink(t, agg.url)
+  up.start()
+  up.push(window(1))
+  await agg.until(() => agg.reports.length === 1, 'the report')
+  agg.send({ type: 'ack', v: 1, seq: 0 })
+  for (const ws of agg.sockets) {
+    ws.send('not json')
+    ws.send(Buffer.from([1, 2, 3]))
+  }
+  agg.send({ type: 'ack', v: 1, seq: 99 }) // an ack for a report never produced changes nothing
+  agg.send({ type: 'ack', v: 1, seq: 1 })
+  t.equal(await up.waitForAck(1, 2000), true)
+  t.equal(up.status().acked, 1)
+  t.equal(lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL').length, 3)
+})
+
+t.test('waiting for an ack ends on timeout and on close', async t => {
+  const { up } = uplink(t, closedUrl)
+  up.start()
+  const seq = up.push(window(1))
+  t.equal(await up.waitForAck(seq, 30), false)
+  const pending = up.waitForAck(seq, 10_000)
+  await up.close()
+  t.equal(await pending, false)
+  t.equal(await up.waitForAck(0, 10), true, 'seq 0 is always acked')
+})
+
+t.test('a report larger than a frame is dropped, not sent', async t => {
+  const { up } = uplink(t, closedUrl)
+  const cells = Array.from({ length: 18_000 }, (_, i) => ({ probe: 'pod' as const, target: `${i}-${'x'.repeat(240)}`, count: 0, latency: [] }))
+  up.push({ start: 0, end: 1, cells })
+  t.match(up.status(), { seq: 1, buffered: 0, dropped: 1 })
+})
