@@ -1,6 +1,7 @@
 // The dns-lookup probe: getaddrinfo for one name, the path every application in the pod takes
 // (resolv.conf search list and ndots, /etc/hosts, nsswitch), run under the lookup pool's guard.
 
+import { isIP } from 'node:net'
 import { getSystemErrorName } from 'node:util'
 import type { Reason } from '@pingfleet/protocol'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
@@ -90,4 +91,20 @@ export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> 
         return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'LOOKUP_QUEUE_FULL', seconds: outcome.timing.queueSeconds }
     }
   }
+}
+
+export type HostResolution =
+  | { ok: true, address: string, family: 4 | 6, seconds?: number, lagged: boolean }
+  | { ok: false, result: ProbeResult }
+
+/**
+ * The DNS phase of the http and tcp probes: an IP literal passes through, a name is looked up under the
+ * pool's guard and the first address is used. A failure is already the probe's result.
+ */
+export async function resolveHost (pool: LookupPool, host: string, family: LookupFamily, signal: AbortSignal): Promise<HostResolution> {
+  const literal = isIP(host)
+  if (literal !== 0) return { ok: true, address: host, family: literal as 4 | 6, lagged: false }
+  const result = await createDnsLookupProbe(pool)(dnsLookupTarget(host, family), signal)
+  if (!result.ok) return { ok: false, result }
+  return { ok: true, address: String(result.detail!.address), family: isIP(String(result.detail!.address)) as 4 | 6, seconds: result.seconds, lagged: result.detail!.lagged === 1 }
 }
