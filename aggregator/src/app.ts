@@ -74,12 +74,17 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   })
 
   const tick = setInterval(() => {
-    const t = now()
-    nodes.advance(t)
-    groups.advance(t)
-    const before = new Set(roster.all().map(a => a.node))
-    roster.expire(t)
-    for (const node of before) if (roster.get(node) === undefined) totals.forgetNode(node)
+    try {
+      const t = now()
+      nodes.advance(t)
+      groups.advance(t)
+      const before = new Set(roster.all().map(a => a.node))
+      roster.expire(t)
+      for (const node of before) if (roster.get(node) === undefined) totals.forgetNode(node)
+    } catch (err) {
+      // Keep serving what we have; a failed tick is retried on the next one.
+      log.error({ err, code: 'PINGFLEET_ERR_INTERNAL' }, 'store maintenance failed')
+    }
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())

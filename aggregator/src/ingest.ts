@@ -15,6 +15,7 @@ interface Sum {
   dst: string
   count: number
   lagged: number
+  failed: number
   dense: Float64Array
   errors: CellErrors[]
 }
@@ -48,16 +49,18 @@ export class Ingest {
   apply (agent: AgentEntry, report: Report): IngestResult {
     const at = report.end
     const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
-    const sums = new Map<string, Sum>()
-    let expiredCells = 0
+    const slot = this.nodes.slotAt(at)
+    if (slot === null) this.nodes.expiredCells(report.cells.length)
+    // Per report, cells are summed by (probe, destination) before they reach the group store.
+    const sums = new Map<string, Map<string, Sum>>()
     for (const cell of report.cells) {
-      const id = this.nodes.cellId(agent.node, cell.probe, cell.target)
-      if (!this.nodes.add(id, at, cell.count, cell.latency, cell.errors, cell.lagged)) expiredCells++
+      if (slot !== null) slot.add(this.nodes.cellId(agent.node, cell.probe, cell.target), cell.count, cell.latency, cell.errors, cell.lagged)
       const peer = isPeerKind.has(cell.probe)
       const dst = peer ? this.groupOf(cell.target) : cell.target
-      const key = cell.probe + '\u0000' + dst
-      let sum = sums.get(key)
-      if (sum === undefined) sums.set(key, sum = { probe: cell.probe, dst, count: 0, lagged: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] })
+      let byDst = sums.get(cell.probe)
+      if (byDst === undefined) sums.set(cell.probe, byDst = new Map())
+      let sum = byDst.get(dst)
+      if (sum === undefined) byDst.set(dst, sum = { probe: cell.probe, dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] })
       sum.count += cell.count
       sum.lagged += cell.lagged ?? 0
       const latency = cell.latency
@@ -71,16 +74,19 @@ export class Ingest {
           else sum.errors.push({ reason: e.reason, raw: e.raw, count: e.count })
         }
       }
-      this.totals.node(agent.node, 'out', cell.probe, cell.count, failed)
+      sum.failed += failed
       if (peer) this.totals.node(cell.target, 'in', cell.probe, cell.count, failed)
     }
-    for (const sum of sums.values()) {
-      const sparse: number[] = []
-      for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
-      const id = this.groups.cellId(srcGroup, sum.probe, sum.dst)
-      this.groups.add(id, at, sum.count, sparse, sum.errors, sum.lagged)
-      this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
+    const groupSlot = this.groups.slotAt(at)
+    for (const byDst of sums.values()) {
+      for (const sum of byDst.values()) {
+        const sparse: number[] = []
+        for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
+        if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sparse, sum.errors, sum.lagged)
+        this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
+        this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
+      }
     }
-    return { cells: report.cells.length, expiredCells }
+    return { cells: report.cells.length, expiredCells: slot === null ? report.cells.length : 0 }
   }
 }

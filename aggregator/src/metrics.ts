@@ -2,9 +2,9 @@
 // exposition stays O(groups² + nodes). Values come from the running totals at scrape time.
 
 import { Gauge, Registry } from 'prom-client'
-import { bucketValue, BUCKET_COUNT } from '@pingfleet/protocol'
+import { bucketValue, BUCKET_COUNT, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import type { Roster } from './roster.ts'
-import type { Totals } from './totals.ts'
+import type { NodeTotals, Totals } from './totals.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
 
 /** Prometheus buckets; 1, 3, 5 and 10 s are there to show SYN retransmits and DNS timeouts. */
@@ -89,11 +89,23 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     return out
   })
 
-  family(registry, 'pingfleet_node_probes_total', 'Probes from (out) or toward (in) each node, by probe kind.', 'counter', () =>
-    [...totals.nodes.values()].map(n => ({ value: n.count, labels: { node: n.node, direction: n.direction, probe: n.probe } })))
-
-  family(registry, 'pingfleet_node_probe_errors_total', 'Failed probes from (out) or toward (in) each node, by probe kind.', 'counter', () =>
-    [...totals.nodes.values()].map(n => ({ value: n.errors, labels: { node: n.node, direction: n.direction, probe: n.probe } })))
+  const perNode = (pick: (n: NodeTotals, direction: 'in' | 'out') => Float64Array) => (): Value[] => {
+    const out: Value[] = []
+    for (const n of totals.nodes.values()) {
+      for (const direction of ['out', 'in'] as const) {
+        const values = pick(n, direction)
+        for (let k = 0; k < PROBE_KIND_NAMES.length; k++) {
+          if (n[direction === 'out' ? 'outCount' : 'inCount'][k] === 0) continue
+          out.push({ value: values[k]!, labels: { node: n.node, direction, probe: PROBE_KIND_NAMES[k]! } })
+        }
+      }
+    }
+    return out
+  }
+  family(registry, 'pingfleet_node_probes_total', 'Probes from (out) or toward (in) each node, by probe kind.', 'counter',
+    perNode((n, d) => d === 'out' ? n.outCount : n.inCount))
+  family(registry, 'pingfleet_node_probe_errors_total', 'Failed probes from (out) or toward (in) each node, by probe kind.', 'counter',
+    perNode((n, d) => d === 'out' ? n.outErrors : n.inErrors))
 
   family(registry, 'pingfleet_agents', 'Agents known to the aggregator, by group and state.', 'gauge', () => {
     const counts = new Map<string, number>()

@@ -12,6 +12,7 @@ const PAIR_BITS = 23
 const PAIR_COUNT_MASK = (1 << PAIR_BITS) - 1
 const HEADER_PAIRS_BITS = 9
 const MAX_PAIRS = (1 << HEADER_PAIRS_BITS) - 1
+const MAX_RECORD_COUNT = 2 ** (32 - HEADER_PAIRS_BITS) - 1
 const NONE = -1
 
 export class SlotArena {
@@ -35,63 +36,79 @@ export class SlotArena {
   get end (): number { return this.start + this.width }
   get bytes (): number { return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 }
 
-  /** Adds one cell's results; `latency` is a sparse histogram [index, count, …]. */
+  /**
+   * Adds one cell's results; `latency` is a sparse histogram [index, count, …]. Counts beyond
+   * what one record holds are split over several records of the same cell.
+   */
   add (cellId: number, count: number, latency: ArrayLike<number>, errors?: readonly CellErrors[], lagged?: number): void {
     if (cellId >= this.head.length) this.growHead(cellId + 1)
-    const pairs = latency.length >> 1
-    if (pairs > MAX_PAIRS || count > 0x7fffff) throw new RangeError('cell too large for one record')
+    let pairs = latency.length >> 1
+    let big = false
+    for (let i = 1; i < latency.length; i += 2) if (latency[i]! > PAIR_COUNT_MASK) big = true
+    if (pairs <= MAX_PAIRS && count <= MAX_RECORD_COUNT && !big) {
+      this.write(cellId, count, latency, 0, pairs)
+    } else {
+      const split: number[] = []
+      for (let i = 0; i < latency.length; i += 2) {
+        for (let left = latency[i + 1]!; left > 0; left -= PAIR_COUNT_MASK) split.push(latency[i]!, Math.min(left, PAIR_COUNT_MASK))
+      }
+      pairs = split.length >> 1
+      let left = count
+      for (let first = 0; first < pairs || left > 0; first += MAX_PAIRS) {
+        const n = Math.max(0, Math.min(MAX_PAIRS, pairs - first))
+        const part = Math.min(left, MAX_RECORD_COUNT)
+        this.write(cellId, part, split, first, n)
+        left -= part
+      }
+    }
+    if (errors !== undefined && errors.length > 0) this.addErrors(cellId, errors)
+    if (lagged !== undefined && lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + lagged)
+  }
+
+  private write (cellId: number, count: number, latency: ArrayLike<number>, firstPair: number, pairs: number): void {
     this.ensure(2 + pairs)
     const at = this.used
     const prev = this.head[cellId]!
     if (prev !== NONE) this.chained = true
     this.data[at] = prev === NONE ? 0 : prev + 1
-    this.data[at + 1] = (count << HEADER_PAIRS_BITS) | pairs
-    for (let i = 0, w = at + 2; i < latency.length; i += 2, w++) {
-      this.data[w] = (latency[i]! << PAIR_BITS) | latency[i + 1]!
+    this.data[at + 1] = ((count << HEADER_PAIRS_BITS) | pairs) >>> 0
+    for (let i = 0; i < pairs; i++) {
+      const j = (firstPair + i) * 2
+      this.data[at + 2 + i] = ((latency[j]! << PAIR_BITS) | latency[j + 1]!) >>> 0
     }
     this.head[cellId] = at
     this.used = at + 2 + pairs
-    if (errors !== undefined && errors.length > 0) this.addErrors(cellId, errors)
-    if (lagged !== undefined && lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + lagged)
   }
 
   /** Merges every cell of another arena into this one (folding a finer slot into a coarser one). */
   absorb (other: SlotArena): void {
-    const scratch: number[] = []
     const cells = other.head.length
     for (let cell = 0; cell < cells; cell++) {
       if (other.head[cell] === NONE) continue
-      scratch.length = 0
-      const count = other.collect(cell, scratch)
-      this.add(cell, count, scratch)
+      const { count, latency } = other.merged(cell)
+      this.add(cell, count, latency)
     }
     for (const [cell, list] of other.errors) this.addErrors(cell, list)
     for (const [cell, n] of other.lagged) this.lagged.set(cell, (this.lagged.get(cell) ?? 0) + n)
   }
 
-  has (cellId: number): boolean {
-    return cellId < this.head.length && this.head[cellId] !== NONE
+  /** A cell's records summed: its probe count and its sorted sparse histogram. */
+  merged (cellId: number): { count: number, latency: number[] } {
+    const packed: number[] = []
+    const count = this.collectPacked(cellId, packed)
+    packed.sort((a, b) => a - b)
+    const latency: number[] = []
+    for (const p of packed) {
+      const index = p >>> PAIR_BITS
+      const n = p & PAIR_COUNT_MASK
+      if (latency.length > 0 && latency[latency.length - 2] === index) latency[latency.length - 1]! += n
+      else latency.push(index, n)
+    }
+    return { count, latency }
   }
 
-  /**
-   * Appends the cell's latency pairs to `out` as [index, count, …] (unsorted across records,
-   * possibly repeating an index) and returns the cell's probe count.
-   */
-  collect (cellId: number, out: number[]): number {
-    if (cellId >= this.head.length) return 0
-    let at = this.head[cellId]!
-    let count = 0
-    while (at !== NONE) {
-      const header = this.data[at + 1]!
-      count += header >>> HEADER_PAIRS_BITS
-      const pairs = header & MAX_PAIRS
-      for (let i = 0; i < pairs; i++) {
-        const pair = this.data[at + 2 + i]!
-        out.push(pair >>> PAIR_BITS, pair & PAIR_COUNT_MASK)
-      }
-      at = this.data[at]! - 1
-    }
-    return count
+  has (cellId: number): boolean {
+    return cellId < this.head.length && this.head[cellId] !== NONE
   }
 
   /**
@@ -135,27 +152,18 @@ export class SlotArena {
   /** Rewrites chained records as one sorted record per cell and trims spare capacity. */
   compact (): void {
     if (this.chained) {
-      const old = this
       const cells = this.head.length
-      const next = new SlotArena(this.start, this.width, cells)
-      next.data = new Uint32Array(Math.max(16, this.used))
-      const scratch: number[] = []
-      const merged = new Map<number, number>()
+      const packed = new SlotArena(this.start, this.width, cells)
+      packed.data = new Uint32Array(Math.max(16, this.used))
       for (let cell = 0; cell < cells; cell++) {
-        if (old.head[cell] === NONE) continue
-        scratch.length = 0
-        const count = old.collect(cell, scratch)
-        merged.clear()
-        for (let i = 0; i < scratch.length; i += 2) merged.set(scratch[i]!, (merged.get(scratch[i]!) ?? 0) + scratch[i + 1]!)
-        const sorted = [...merged.keys()].sort((a, b) => a - b)
-        const flat: number[] = []
-        for (const index of sorted) flat.push(index, merged.get(index)!)
-        next.add(cell, count, flat)
+        if (this.head[cell] === NONE) continue
+        const { count, latency } = this.merged(cell)
+        packed.add(cell, count, latency)
       }
-      this.head = next.head
-      this.data = next.data
-      this.used = next.used
-      this.chained = false
+      this.head = packed.head
+      this.data = packed.data
+      this.used = packed.used
+      this.chained = packed.chained
     }
     if (this.data.length > this.used + 16) this.data = this.data.slice(0, this.used)
   }

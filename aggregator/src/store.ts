@@ -40,7 +40,7 @@ export class Store {
   readonly tiers: readonly Tier[]
   /** Per tier, arenas ordered oldest first. */
   private readonly rings: SlotArena[][]
-  private readonly ids = new Map<string, Map<string, number>>()
+  private readonly ids = new Map<string, Map<string, Map<string, number>>>()
   private readonly keys: CellKey[] = []
   private expired = 0
   /** The time of the last advance(); adds are placed relative to it. */
@@ -60,12 +60,13 @@ export class Store {
   cellId (src: string, probe: ProbeKind, target: string): number {
     let bySrc = this.ids.get(src)
     if (bySrc === undefined) this.ids.set(src, bySrc = new Map())
-    const key = probe + '\u0000' + target
-    let id = bySrc.get(key)
+    let byProbe = bySrc.get(probe)
+    if (byProbe === undefined) bySrc.set(probe, byProbe = new Map())
+    let id = byProbe.get(target)
     if (id === undefined) {
       id = this.keys.length
       this.keys.push({ src, probe, target })
-      bySrc.set(key, id)
+      byProbe.set(target, id)
     }
     return id
   }
@@ -81,14 +82,23 @@ export class Store {
    * Returns false when `at` is older than the longest window kept; nothing is stored then.
    */
   add (cellId: number, at: number, count: number, latency: ArrayLike<number>, errors?: readonly CellErrors[], lagged?: number): boolean {
-    // Agent clocks may run ahead; results from "the future" count as now.
-    const arena = this.arenaFor(Math.min(at, this.now))
+    const arena = this.slotAt(at)
     if (arena === null) {
-      this.expired++
+      this.expiredCells(1)
       return false
     }
     arena.add(cellId, count, latency, errors, lagged)
     return true
+  }
+
+  /** The slot that results measured at `at` go to, or null when every window has passed it. */
+  slotAt (at: number): SlotArena | null {
+    // Agent clocks may run ahead; results from "the future" count as now.
+    return this.arenaFor(Math.min(at, this.now))
+  }
+
+  expiredCells (n: number): void {
+    this.expired += n
   }
 
   /** Folds aged slots into the next tier and drops what no window can reach any more. */

@@ -1,7 +1,7 @@
 // Running totals since start, for Prometheus counters: per group pair and per node, never per
 // node pair, so the series count stays O(groups² + nodes).
 
-import { BUCKET_COUNT, type ProbeKind } from '@pingfleet/protocol'
+import { BUCKET_COUNT, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { CellErrors } from './slot-arena.ts'
 
 export interface PairTotals {
@@ -14,13 +14,16 @@ export interface PairTotals {
   latency: Float64Array
 }
 
+/** One node's probes, indexed by probe kind (PROBE_KIND_NAMES order). */
 export interface NodeTotals {
   node: string
-  probe: ProbeKind
-  direction: 'in' | 'out'
-  count: number
-  errors: number
+  outCount: Float64Array
+  outErrors: Float64Array
+  inCount: Float64Array
+  inErrors: Float64Array
 }
+
+const KIND_INDEX = new Map<string, number>(PROBE_KIND_NAMES.map((k, i) => [k, i]))
 
 export class Totals {
   readonly pairs = new Map<string, PairTotals>()
@@ -38,15 +41,23 @@ export class Totals {
   }
 
   node (node: string, direction: 'in' | 'out', probe: ProbeKind, count: number, errors: number): void {
-    const key = node + '\u0000' + direction + '\u0000' + probe
-    let entry = this.nodes.get(key)
-    if (entry === undefined) this.nodes.set(key, entry = { node, probe, direction, count: 0, errors: 0 })
-    entry.count += count
-    entry.errors += errors
+    let entry = this.nodes.get(node)
+    if (entry === undefined) {
+      const n = PROBE_KIND_NAMES.length
+      this.nodes.set(node, entry = { node, outCount: new Float64Array(n), outErrors: new Float64Array(n), inCount: new Float64Array(n), inErrors: new Float64Array(n) })
+    }
+    const k = KIND_INDEX.get(probe)!
+    if (direction === 'out') {
+      entry.outCount[k]! += count
+      entry.outErrors[k]! += errors
+    } else {
+      entry.inCount[k]! += count
+      entry.inErrors[k]! += errors
+    }
   }
 
   /** Drops a node's series once it has left the roster, so series do not pile up. */
   forgetNode (node: string): void {
-    for (const [key, entry] of this.nodes) if (entry.node === node) this.nodes.delete(key)
+    this.nodes.delete(node)
   }
 }
