@@ -1,0 +1,202 @@
+// The dns-wire probe: one A or AAAA query sent straight to one resolver, over UDP with a TCP retry
+// when the answer is truncated (or over TCP only), bypassing getaddrinfo, the search list and the threadpool.
+
+import { randomInt } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { BlockList, connect, isIP } from 'node:net'
+import dnsPacket from 'dns-packet'
+import type { DecodedPacket, StringAnswer } from 'dns-packet'
+import type { Reason } from '@pingfleet/protocol'
+import type { Probe, ProbeResult, Target } from '../probe.ts'
+import { hostPort, parseHostPort, transportReason } from './tcp.ts'
+
+export type DnsWireType = 'A' | 'AAAA'
+export type DnsWireTransport = 'udp' | 'tcp'
+
+export interface DnsWireTarget extends Target {
+  kind: 'dns-wire'
+  /** Sent as a fully qualified name: no search list applies on the wire. */
+  name: string
+  type: DnsWireType
+  /** The resolver's IP literal. */
+  server: string
+  port: number
+  /** `udp` retries over TCP when the answer is truncated; `tcp` never uses UDP. */
+  transport: DnsWireTransport
+}
+
+export const DNS_PORT = 53
+
+/** Column id: `<name>@<server>:<port>/<type>`, plus `/tcp` for TCP only, e.g. `example.internal@198.18.0.53:53/A`. */
+export function dnsWireTarget (fields: { name: string, type: DnsWireType, server: string, port?: number, transport?: DnsWireTransport }): DnsWireTarget {
+  const port = fields.port ?? DNS_PORT
+  const transport = fields.transport ?? 'udp'
+  const id = `${fields.name}@${hostPort(fields.server, port)}/${fields.type}${transport === 'tcp' ? '/tcp' : ''}`
+  return { kind: 'dns-wire', id, name: fields.name, type: fields.type, server: fields.server, port, transport }
+}
+
+/** Parses a resolver as configured: `ip`, `ip:port`, `[v6]` or `[v6]:port`; null when it is not one. */
+export function parseDnsServer (text: string): { server: string, port: number } | null {
+  const trimmed = text.trim()
+  if (isIP(trimmed) !== 0) return { server: trimmed, port: DNS_PORT }
+  const bracketed = /^\[([^\]]+)\]$/.exec(trimmed)
+  if (bracketed !== null) return isIP(bracketed[1]!) === 6 ? { server: bracketed[1]!, port: DNS_PORT } : null
+  const hp = parseHostPort(trimmed)
+  return hp !== null && isIP(hp.host) !== 0 ? { server: hp.host, port: hp.port } : null
+}
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE']
+
+function rcodeName (packet: DecodedPacket): string {
+  const code = (packet.flags ?? 0) & 0xf
+  return RCODE_NAMES[code] ?? `RCODE_${code}`
+}
+
+type Failure = { reason: Reason, raw: string }
+type Exchange = { ok: true, packet: DecodedPacket } | { ok: false, failure: Failure }
+
+function sameName (a: string, b: string): boolean {
+  return a.toLowerCase().replace(/\.$/, '') === b.toLowerCase().replace(/\.$/, '')
+}
+
+/** Why a decoded reply is not the answer to our query, or null when it is. */
+function mismatch (packet: DecodedPacket, id: number, target: DnsWireTarget): string | null {
+  if (!packet.flag_qr) return 'NOT_A_RESPONSE'
+  if (packet.id !== id) return 'ID_MISMATCH'
+  const q = packet.questions
+  if (q === undefined || q.length !== 1 || !sameName(q[0]!.name, target.name) || q[0]!.type !== target.type || (q[0]!.class ?? 'IN') !== 'IN') {
+    return 'QUESTION_MISMATCH'
+  }
+  return null
+}
+
+function decode (message: Buffer): DecodedPacket | null {
+  try {
+    return dnsPacket.decode(message)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * UDP: a fresh socket, one datagram out, and only datagrams from the server's address and port are
+ * looked at. Like a stub resolver, a reply with the wrong id or question, or one that does not decode,
+ * is skipped while we keep waiting; if nothing better arrives by the deadline, that is the failure.
+ */
+function udpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: AbortSignal): Promise<Exchange> {
+  return new Promise(resolve => {
+    const family = isIP(target.server) === 6 ? 'ipv6' : 'ipv4'
+    const allowed = new BlockList()
+    allowed.addAddress(target.server, family)
+    const socket = createSocket(family === 'ipv6' ? 'udp6' : 'udp4')
+    let problem: Failure | undefined
+    const finish = (exchange: Exchange): void => {
+      signal.removeEventListener('abort', onAbort)
+      socket.close()
+      resolve(exchange)
+    }
+    const onAbort = (): void => finish({ ok: false, failure: problem ?? { reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT' } })
+    signal.addEventListener('abort', onAbort, { once: true })
+    socket.on('message', (message, rinfo) => {
+      if (rinfo.port !== target.port || !allowed.check(rinfo.address, family)) return
+      const packet = decode(message)
+      if (packet === null) {
+        problem ??= { reason: 'MALFORMED', raw: 'DECODE_ERROR' }
+        return
+      }
+      const wrong = mismatch(packet, id, target)
+      if (wrong !== null) {
+        problem ??= { reason: 'MISMATCH', raw: wrong }
+        return
+      }
+      finish({ ok: true, packet })
+    })
+    socket.on('error', err => finish({ ok: false, failure: transportReason(err, false) }))
+    socket.send(query, target.port, target.server)
+  })
+}
+
+/**
+ * TCP: a fresh connection, one length-prefixed query, one length-prefixed reply. Nothing else can
+ * share this connection, so a wrong or undecodable reply is final.
+ */
+function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: AbortSignal): Promise<Exchange> {
+  return new Promise(resolve => {
+    const socket = connect({ host: target.server, port: target.port })
+    let connected = false
+    let buffered = Buffer.alloc(0)
+    const finish = (exchange: Exchange): void => {
+      signal.removeEventListener('abort', onAbort)
+      socket.destroy()
+      resolve(exchange)
+    }
+    const onAbort = (): void => finish({ ok: false, failure: { reason: 'DNS_TIMEOUT', raw: connected ? 'TCP_TIMEOUT' : 'TCP_CONNECT_TIMEOUT' } })
+    signal.addEventListener('abort', onAbort, { once: true })
+    socket.once('connect', () => {
+      connected = true
+      const framed = Buffer.alloc(2 + query.length)
+      framed.writeUInt16BE(query.length, 0)
+      query.copy(framed, 2)
+      socket.write(framed)
+    })
+    socket.on('data', chunk => {
+      buffered = Buffer.concat([buffered, chunk])
+      if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return
+      const packet = decode(buffered.subarray(2, 2 + buffered.readUInt16BE(0)))
+      if (packet === null) return finish({ ok: false, failure: { reason: 'MALFORMED', raw: 'DECODE_ERROR' } })
+      const wrong = mismatch(packet, id, target)
+      if (wrong !== null) return finish({ ok: false, failure: { reason: 'MISMATCH', raw: wrong } })
+      finish({ ok: true, packet })
+    })
+    // The server closed without a complete reply.
+    socket.once('end', () => finish({ ok: false, failure: { reason: 'ECONNRESET', raw: 'EOF' } }))
+    socket.once('error', err => finish({ ok: false, failure: transportReason(err, connected) }))
+  })
+}
+
+function fromReply (packet: DecodedPacket, target: DnsWireTarget, seconds: number, detail: Record<string, string | number>): ProbeResult {
+  const rcode = rcodeName(packet)
+  switch (rcode) {
+    case 'NOERROR': {
+      // A and AAAA records decode to their address as a string.
+      const answers = (packet.answers ?? []).filter((a): a is StringAnswer => a.type === target.type)
+      if (answers.length === 0) return { ok: false, reason: 'NODATA', raw: 'NOERROR', seconds, detail }
+      return { ok: true, seconds, detail: { ...detail, answers: answers.length, address: answers[0]!.data } }
+    }
+    case 'NXDOMAIN':
+    case 'SERVFAIL':
+    case 'REFUSED':
+      return { ok: false, reason: rcode, raw: rcode, seconds, detail }
+    default:
+      return { ok: false, reason: 'DNS_OTHER_RCODE', raw: rcode, seconds, detail }
+  }
+}
+
+export const dnsWireProbe: Probe<DnsWireTarget> = async function dnsWireProbe (target, signal) {
+  const start = performance.now()
+  const seconds = (): number => (performance.now() - start) / 1000
+  const id = randomInt(0, 0x10000)
+  const query = dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type: target.type, name: target.name, class: 'IN' }]
+  })
+  if (signal.aborted) return { ok: false, reason: 'DNS_TIMEOUT', raw: 'TIMEOUT', seconds: 0 }
+
+  if (target.transport === 'tcp') {
+    const exchange = await tcpExchange(query, id, target, signal)
+    if (!exchange.ok) return { ok: false, ...exchange.failure, seconds: seconds(), detail: { transport: 'tcp' } }
+    return fromReply(exchange.packet, target, seconds(), { transport: 'tcp' })
+  }
+
+  const udp = await udpExchange(query, id, target, signal)
+  if (!udp.ok) return { ok: false, ...udp.failure, seconds: seconds(), detail: { transport: 'udp' } }
+  if (!udp.packet.flag_tc) return fromReply(udp.packet, target, seconds(), { transport: 'udp' })
+
+  // Truncated: ask again over TCP with the same id, as a stub resolver does.
+  const tcp = await tcpExchange(query, id, target, signal)
+  const detail = { transport: 'tcp', truncated: 1 }
+  if (!tcp.ok) return { ok: false, reason: 'TRUNCATED', raw: `TCP_${tcp.failure.raw}`.replace(/^TCP_TCP_/, 'TCP_'), seconds: seconds(), detail }
+  return fromReply(tcp.packet, target, seconds(), detail)
+}
