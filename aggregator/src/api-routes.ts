@@ -77,9 +77,9 @@ const agentSchema = {
     lastReportAt: { type: ['string', 'null'], format: 'date-time' },
     reports: {
       type: 'object',
-      required: ['accepted', 'duplicates', 'lastSeq'],
+      required: ['accepted', 'duplicates', 'firstSeq', 'lastSeq'],
       additionalProperties: false,
-      properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, lastSeq: { type: 'integer' } }
+      properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, firstSeq: { type: ['integer', 'null'] }, lastSeq: { type: 'integer' } }
     }
   }
 } as const
@@ -145,7 +145,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       state: a.state,
       connected: a.connected,
       lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
-      reports: { accepted: a.accepted, duplicates: a.duplicates, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
+      reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
     }))
   }))
 }

@@ -20,6 +20,8 @@ export interface AgentEntry {
   /** Reports applied for the current bootId, and duplicates dropped. */
   accepted: number
   duplicates: number
+  /** First seq of the current boot this aggregator applied: with accepted and lastSeq it shows gaps. */
+  firstSeq: number | null
   /** Highest seq applied per bootId; a few boots are kept so a late reconnect still dedups. */
   lastSeq: Map<string, number>
 }
@@ -55,13 +57,14 @@ export class Roster extends EventEmitter<{ change: [] }> {
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels,
         version: hello.version, bootId: hello.bootId, state: 'ready', connected: true, connectedAt: now,
-        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, lastSeq: new Map()
+        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map()
       }
       this.agents.set(hello.node, entry)
     } else {
       if (entry.bootId !== hello.bootId) {
         entry.accepted = 0
         entry.duplicates = 0
+        entry.firstSeq = null
       }
       Object.assign(entry, {
         pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels, version: hello.version,
@@ -98,7 +101,10 @@ export class Roster extends EventEmitter<{ change: [] }> {
       return false
     }
     entry.lastSeq.set(bootId, seq)
-    entry.accepted++
+    if (bootId === entry.bootId) {
+      entry.accepted++
+      entry.firstSeq ??= seq
+    }
     entry.lastReportAt = now
     return true
   }

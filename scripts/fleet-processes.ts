@@ -1,0 +1,116 @@
+// Starts real aggregator and agent processes on loopback, for the local fleet and the
+// integration suites. Each process runs the same entry point a container runs.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+export interface Proc {
+  name: string
+  child: ChildProcess
+  url: string
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+interface SpawnOptions {
+  name: string
+  entry: string
+  env: Record<string, string>
+  url: string
+  /** Where the JSON log lines go; 'inherit' prints them. */
+  log: string | 'inherit' | 'ignore'
+}
+
+async function spawnNode (o: SpawnOptions): Promise<Proc> {
+  const child = spawn(process.execPath, [o.entry], {
+    cwd: ROOT,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', o.log === 'inherit' ? 'inherit' : 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  if (o.log !== 'inherit' && o.log !== 'ignore') child.stdout!.pipe(createWriteStream(o.log, { flags: 'a' }))
+  else if (o.log === 'ignore') child.stdout!.resume()
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${o.name} exited with ${child.exitCode}: ${stderr.trim()}`)
+    try {
+      if ((await fetch(`${o.url}/healthz`)).ok) break
+    } catch {}
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${o.name} did not become healthy at ${o.url}: ${stderr.trim()}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return {
+    name: o.name,
+    child,
+    url: o.url,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    }
+  }
+}
+
+export interface AggregatorOptions {
+  host?: string
+  port: number
+  token: string
+  env?: Record<string, string>
+  log?: string | 'inherit' | 'ignore'
+}
+
+export function startAggregator (o: AggregatorOptions): Promise<Proc> {
+  const host = o.host ?? '127.0.0.1'
+  return spawnNode({
+    name: 'aggregator',
+    entry: 'aggregator/src/main.ts',
+    url: `http://${host}:${o.port}`,
+    log: o.log ?? 'ignore',
+    env: { PINGFLEET_LISTEN: `${host}:${o.port}`, PINGFLEET_TOKEN: o.token, ...o.env }
+  })
+}
+
+export interface AgentOptions {
+  node: string
+  /** The address the agent listens on. */
+  ip: string
+  /** The address peers are told to probe; defaults to `ip`. */
+  podIp?: string
+  port: number
+  labels: Record<string, string>
+  aggregatorUrl: string
+  token: string
+  env?: Record<string, string>
+  log?: string | 'inherit' | 'ignore'
+}
+
+export function startAgent (o: AgentOptions): Promise<Proc> {
+  return spawnNode({
+    name: o.node,
+    entry: 'agent/src/main.ts',
+    url: `http://${o.ip}:${o.port}`,
+    log: o.log ?? 'ignore',
+    env: {
+      PINGFLEET_AGGREGATOR_URL: o.aggregatorUrl,
+      PINGFLEET_TOKEN: o.token,
+      PINGFLEET_NODE_NAME: o.node,
+      PINGFLEET_POD_NAME: `pingfleet-agent-${o.node}`,
+      PINGFLEET_POD_IP: o.podIp ?? o.ip,
+      PINGFLEET_LISTEN: `${o.ip}:${o.port}`,
+      PINGFLEET_LABELS: Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(','),
+      ...o.env
+    }
+  })
+}
+
+export async function getJson<T = unknown> (url: string): Promise<T> {
+  const response = await fetch(url)
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${await response.text()}`)
+  return await response.json() as T
+}
