@@ -166,3 +166,28 @@ t.test('a report larger than a frame is dropped, not sent', async t => {
   up.push({ start: 0, end: 1, cells })
   t.match(up.status(), { seq: 1, buffered: 0, dropped: 1 })
 })
+
+t.test('closing while the handshake is under way', async t => {
+  const agg = await aggregator(t)
+  const { up } = uplink(t, agg.url)
+  up.start()
+  await up.close()
+  t.equal(up.status().connected, false)
+  up.start() // a closed uplink stays closed
+  t.equal(agg.hellos.length, 0)
+})
+
+t.test('backpressure: reports wait in the buffer while the socket is congested, then all arrive in order', async t => {
+  const agg = await aggregator(t)
+  const { up } = uplink(t, agg.url)
+  up.start()
+  await agg.until(() => up.status().connected, 'the welcome')
+  for (const ws of agg.sockets) (ws as unknown as { _socket: Socket })._socket.pause()
+  const cells = Array.from({ length: 12_000 }, (_, i) => ({ probe: 'pod' as const, target: `${i}-${'x'.repeat(240)}`, count: 0, latency: [] }))
+  for (let i = 0; i < 8; i++) up.push({ start: i, end: i + 1, cells })
+  t.ok(up.status().reportsSent < 8, 'some reports are held back')
+  for (const ws of agg.sockets) (ws as unknown as { _socket: Socket })._socket.resume()
+  t.equal(await up.waitForAck(8, 8000), true)
+  t.same(agg.seqs(), [1, 2, 3, 4, 5, 6, 7, 8])
+  t.equal(up.status().reportsSent, 8)
+})

@@ -1,0 +1,135 @@
+// Wires one agent together: server, scheduler, results and uplink, driven by a frozen config.
+// The roster from the aggregator becomes pod-probe targets; one report leaves per interval.
+
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import type { Logger } from 'pino'
+import type { Labels, Peer } from '@pingfleet/protocol'
+import pkg from '../package.json' with { type: 'json' }
+import type { AgentConfig } from './config.ts'
+import { AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
+import { LoopLag } from './loop-lag.ts'
+import type { Probe } from './probe.ts'
+import { createPodProbe, type PodTarget } from './probes/pod.ts'
+import { Results } from './results.ts'
+import { Scheduler } from './scheduler.ts'
+import { buildServer, type AgentStatus } from './server.ts'
+import { Uplink } from './uplink.ts'
+
+export interface AgentHandle {
+  /** The port /ping listens on (useful when the config asked for port 0). */
+  port: number
+  bootId: string
+  status: () => AgentStatus
+  /** Stops probing, sends a last report, waits briefly for its ack, then closes everything. */
+  shutdown: () => Promise<void>
+}
+
+/** Pod-probe targets from the roster: every ready peer except this node. */
+export function podTargets (peers: readonly Peer[], self: string): PodTarget[] {
+  return peers
+    .filter(peer => peer.node !== self && peer.state === 'ready')
+    .map(peer => ({ kind: 'pod', id: peer.node, podIp: peer.podIp, port: peer.port }))
+}
+
+export async function startAgent (config: Readonly<AgentConfig>, logger: Logger): Promise<AgentHandle> {
+  const bootId = randomUUID()
+  let labels: Labels = { ...config.labels }
+  let intervalMs = config.intervalMs
+  let draining = false
+
+  const results = new Results()
+  const lag = new LoopLag({ thresholdMs: config.lagThresholdMs })
+  lag.start()
+  const scheduler = new Scheduler({
+    // Each kind's probe is typed by its own target; the scheduler only hands it targets of that kind.
+    probes: { pod: createPodProbe({ timeoutMs: config.probeTimeoutMs }) as Probe },
+    results,
+    lag,
+    intervalMs,
+    timeoutMs: config.probeTimeoutMs,
+    concurrency: config.concurrency,
+    logger
+  })
+
+  // The port is known once the server listens; hello() is only called after that.
+  let port = config.listenPort
+  const uplink = new Uplink({
+    url: config.aggregatorUrl,
+    token: config.token,
+    bootId,
+    hello: () => ({ node: config.nodeName, pod: config.podName, podIp: config.podIp, port, labels: config.labels, version: pkg.version }),
+    bufferSize: config.reportBuffer,
+    heartbeatMs: config.heartbeatMs,
+    reconnectMinMs: config.reconnectMinMs,
+    reconnectMaxMs: config.reconnectMaxMs,
+    logger,
+    onWelcome: welcome => {
+      // In-cluster the aggregator knows the node's Kubernetes labels; they win over local ones.
+      labels = { ...config.labels, ...welcome.labels }
+      if (welcome.settings.intervalMs !== intervalMs) {
+        logger.info({ intervalMs: welcome.settings.intervalMs }, 'interval set by the aggregator')
+        intervalMs = welcome.settings.intervalMs
+        scheduler.setIntervalMs(intervalMs)
+        rearmReport()
+      }
+    },
+    onPeers: roster => {
+      const targets = podTargets(roster.peers, config.nodeName)
+      scheduler.setTargets(targets)
+      logger.info({ revision: roster.revision, peers: targets.length }, 'roster updated')
+    }
+  })
+  const status = (): AgentStatus => ({
+    node: config.nodeName,
+    bootId,
+    peers: scheduler.size,
+    ...uplink.status()
+  })
+  const server = buildServer({
+    identity: () => ({ node: config.nodeName, pod: config.podName, labels }),
+    status,
+    draining: () => draining
+  }, logger)
+  await server.listen({ host: config.listenHost, port: config.listenPort })
+  port = (server.server.address() as AddressInfo).port
+
+  // Fixed-rate report loop: a slow tick does not shift every later window.
+  let lastReportAt = performance.now()
+  let reportTimer: NodeJS.Timeout | undefined
+  function rearmReport (): void {
+    clearTimeout(reportTimer)
+    reportTimer = setTimeout(() => {
+      uplink.push(results.drain())
+      const maxLagMs = lag.takeMaxLagMs()
+      if (maxLagMs > config.lagThresholdMs) logger.warn({ maxLagMs: Math.round(maxLagMs) }, 'event loop was late; affected samples are flagged')
+      const planned = lastReportAt + intervalMs
+      lastReportAt = performance.now() - planned > intervalMs ? performance.now() : planned
+      rearmReport()
+    }, Math.max(0, lastReportAt + intervalMs - performance.now()))
+  }
+  rearmReport()
+  uplink.start()
+
+  logger.info({ port, bootId, aggregator: new URL(config.aggregatorUrl).origin, intervalMs }, 'agent started')
+
+  let closing: Promise<void> | undefined
+  const shutdown = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true
+      clearTimeout(reportTimer)
+      await scheduler.stop()
+      lag.stop()
+      const seq = uplink.push(results.drain())
+      const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
+      if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
+      await uplink.close()
+      await server.close()
+      logger.info({ seq, acked }, 'agent stopped')
+    })()
+    return closing
+  }
+
+  return { port, bootId, status, shutdown }
+}

@@ -1,0 +1,55 @@
+// Process entry point (`node agent/src/main.ts`): size the libuv threadpool, read the config,
+// start the agent, and turn SIGTERM into a clean shutdown. Everything else lives in agent.ts.
+
+// Hook for DNS probes: dns.lookup runs on the libuv threadpool (4 threads by default), and the pool's
+// size is fixed at its first use. Set it here, before any module that could touch it is loaded —
+// hence the dynamic imports below. An explicit UV_THREADPOOL_SIZE in the environment wins.
+export const DEFAULT_THREADPOOL_SIZE = 16
+process.env.UV_THREADPOOL_SIZE ||= String(DEFAULT_THREADPOOL_SIZE)
+
+const { loadConfig } = await import('./config.ts')
+const { AgentError } = await import('./errors.ts')
+
+let config
+try {
+  config = loadConfig(process.env, process.argv.slice(2))
+} catch (err) {
+  if (!(err instanceof AgentError)) throw err
+  // One line, for a human reading `kubectl logs`: code, variable, value, what was expected.
+  process.stderr.write(`${err.code}: ${err.message}\n`)
+  process.exit(78) // EX_CONFIG
+}
+
+const { pino } = await import('pino')
+const { startAgent } = await import('./agent.ts')
+
+const logger = pino({
+  level: config.logLevel,
+  base: { component: 'agent', node: config.nodeName },
+  redact: { paths: ['token', '*.token', 'config.token', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' }
+})
+const { token: _token, ...shown } = config
+logger.info({ config: shown, threadpool: Number(process.env.UV_THREADPOOL_SIZE) }, 'configuration')
+
+let agent: Awaited<ReturnType<typeof startAgent>>
+try {
+  agent = await startAgent(config, logger)
+} catch (err) {
+  logger.fatal({ err, code: (err as { code?: unknown }).code }, 'agent failed to start')
+  process.exit(1)
+}
+
+let stopping = false
+const stop = (signal: string): void => {
+  if (stopping) return
+  stopping = true
+  logger.info({ signal }, 'shutting down')
+  // A hung shutdown must not outlive the pod's grace period.
+  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 2000).unref()
+  agent.shutdown().then(() => process.exit(0), err => {
+    logger.error({ err }, 'shutdown failed')
+    process.exit(1)
+  })
+}
+process.on('SIGTERM', () => stop('SIGTERM'))
+process.on('SIGINT', () => stop('SIGINT'))

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { FakeAggregator } from './fake-aggregator.ts'
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+function run (env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', chunk => { stdout += chunk })
+  child.stderr.on('data', chunk => { stderr += chunk })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  return { child, exited, out: () => stdout, err: () => stderr }
+}
+
+t.test('invalid config: one line naming variable, value and expectation; non-zero exit', async t => {
+  const p = run({ PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 'x', PINGFLEET_NODE_NAME: 'n', PINGFLEET_POD_IP: '127.0.0.1', PINGFLEET_INTERVAL: 'often' })
+  t.equal(await p.exited, 78)
+  t.equal(p.err(), 'PINGFLEET_ERR_AGENT_CONFIG: PINGFLEET_INTERVAL="often" is invalid: expected a duration from 100ms to 1h such as 5s\n')
+  t.equal(p.out(), '')
+})
+
+t.test('runs, reports, and on SIGTERM flushes a last acked report and exits 0', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 100 }).listen()
+  t.teardown(() => agg.close())
+  const p = run({
+    PINGFLEET_AGGREGATOR_URL: agg.url,
+    PINGFLEET_TOKEN: 'secret',
+    PINGFLEET_NODE_NAME: 'node-main',
+    PINGFLEET_POD_IP: '127.0.0.1',
+    UV_THREADPOOL_SIZE: ''
+  }, ['--listen', '127.0.0.1:0'])
+  await agg.until(() => agg.reports.length >= 2, 'two reports')
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+  const lines = p.out().trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>)
+  t.ok(lines.every(l => l.component === 'agent' && l.node === 'node-main'), 'pino JSON, one event per line')
+  t.notOk(p.out().includes('secret'), 'the token is never logged')
+  const stopped = lines.find(l => l.msg === 'agent stopped')
+  t.match(stopped, { acked: true })
+  t.equal(agg.reports.at(-1)!.seq, stopped!.seq, 'the final report reached the aggregator')
+  t.match(lines.find(l => l.msg === 'configuration'), { threadpool: 16 })
+})
+
+t.test('a port already in use stops the agent with a fatal log line', async t => {
+  const agg = await new FakeAggregator().listen()
+  t.teardown(() => agg.close())
+  const port = new URL(agg.url).port
+  const p = run({ PINGFLEET_AGGREGATOR_URL: agg.url, PINGFLEET_TOKEN: 'secret', PINGFLEET_NODE_NAME: 'n', PINGFLEET_POD_IP: '127.0.0.1' }, ['--listen', `127.0.0.1:${port}`])
+  t.equal(await p.exited, 1)
+  t.match(p.out(), /"level":60.*"code":"EADDRINUSE".*agent failed to start/)
+})
