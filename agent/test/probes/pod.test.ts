@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { createPodProbe, type PodTarget } from '../src/probes/pod.ts'
+import { createPodProbe, type PodTarget } from '../../src/probes/pod.ts'
 
 interface Peer { port: number, connections: () => number, close: () => Promise<void> }
 
