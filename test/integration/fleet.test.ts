@@ -1,0 +1,125 @@
+// An aggregator and four agents as real processes on loopback. Peers reach each agent through
+// a TCP relay the test controls, so "stopping one agent's /ping server" is a real refusal.
+
+import t from 'tap'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
+
+const TOKEN = 'integration-token-0001'
+const INTERVAL_MS = 1000
+const BASE = 20_000 + (process.pid % 2000) * 10
+const AGG_PORT = BASE
+const AGENT_PORT = BASE + 1
+
+interface Cell { src: string, dst: string, samples: number, errors: number, errorRatio: number, errorsByReason: Record<string, number> }
+interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
+interface AgentStatus { seq: number, acked: number, dropped: number, buffered: number }
+
+/** Forwards host:port to target:port until closed; closing refuses new connections. */
+async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server: Server = createServer(client => {
+    const upstream = connect(port, target)
+    sockets.add(client).add(upstream)
+    client.pipe(upstream).pipe(client)
+    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
+    client.on('error', done).on('close', done)
+    upstream.on('error', done).on('close', done)
+  })
+  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
+  return {
+    close: () => new Promise<void>(resolve => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  }
+}
+
+async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T, ms: number }> {
+  const start = Date.now()
+  let last: unknown
+  while (Date.now() - start < timeoutMs) {
+    try {
+      const value = await fn()
+      if (value !== undefined) return { value, ms: Date.now() - start }
+    } catch (err) { last = err }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
+}
+
+const nodes = ['n1', 'n2', 'n3', 'n4']
+const listenIp = (i: number): string => `127.0.1.${21 + i}`
+const podIp = (i: number): string => `127.0.2.${21 + i}`
+
+t.test('a fleet of four agents', async t => {
+  const env = { PINGFLEET_INTERVAL: `${INTERVAL_MS}ms`, PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
+  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
+  let aggregator: Proc = await startAggregator({ port: AGG_PORT, token: TOKEN, env })
+  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), AGENT_PORT)))
+  const agents: Proc[] = []
+  t.teardown(async () => {
+    await Promise.all(agents.map(a => a.stop('SIGKILL')))
+    await aggregator.stop('SIGKILL')
+    await Promise.all(relays.map(r => r.close().catch(() => {})))
+  })
+  for (const [i, node] of nodes.entries()) {
+    agents.push(await startAgent({
+      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' },
+      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
+    }))
+  }
+  const matrix = async (window = '2s'): Promise<Cell[]> =>
+    (await getJson<{ cells: Cell[] }>(`${aggregator.url}/api/v1/matrix?probe=pod&groupBy=node&window=${window}`)).cells
+
+  await t.test('every pair is green once the roster has spread', async t => {
+    const { value } = await until('12 green cells', async () => {
+      const cells = await matrix()
+      return cells.length === 12 && cells.every(c => c.samples > 0 && c.errors === 0) ? cells : undefined
+    }, 15_000)
+    t.equal(value.length, 12)
+  })
+
+  await t.test('stopping one agent\'s /ping server turns exactly the cells toward it red', async t => {
+    await relays[3]!.close()
+    // A probe fails within one interval of the fault and its report leaves within the next.
+    const { value: cells, ms } = await until('cells toward n4 red', async () => {
+      const all = await matrix('1s')
+      const toward = all.filter(c => c.dst === 'n4')
+      return toward.length === 3 && toward.every(c => c.errors > 0) ? all : undefined
+    }, 2 * INTERVAL_MS + 500)
+    t.comment(`cells toward n4 red after ${ms} ms (bound ${2 * INTERVAL_MS + 500} ms)`)
+    for (const c of cells) {
+      if (c.dst === 'n4') t.match(c.errorsByReason, { ECONNREFUSED: Number }, `${c.src}→n4 refused`)
+      else t.equal(c.errors, 0, `${c.src}→${c.dst} stays green`)
+    }
+    relays[3] = await relay(podIp(3), listenIp(3), AGENT_PORT)
+    const { ms: recovered } = await until('n4 green again', async () => {
+      const toward = (await matrix('1s')).filter(c => c.dst === 'n4')
+      return toward.length === 3 && toward.every(c => c.errors === 0 && c.samples > 0) ? true : undefined
+    }, 4 * INTERVAL_MS)
+    t.comment(`cells toward n4 green again after ${recovered} ms`)
+  })
+
+  await t.test('reports made while the aggregator is down all arrive once, after it is back', async t => {
+    const before = await getJson<{ agents: AgentRow[] }>(`${aggregator.url}/api/v1/agents`)
+    await aggregator.stop('SIGKILL')
+    await new Promise(resolve => setTimeout(resolve, 4 * INTERVAL_MS))
+    const during = await Promise.all(agents.map(a => getJson<AgentStatus>(`${a.url}/status`)))
+    for (const [i, s] of during.entries()) t.ok(s.buffered >= 3, `${nodes[i]} buffered ${s.buffered} reports while the aggregator was down`)
+    aggregator = await startAggregator({ port: AGG_PORT, token: TOKEN, env })
+    const { value: after } = await until('agents caught up', async () => {
+      const rows = (await getJson<{ agents: AgentRow[] }>(`${aggregator.url}/api/v1/agents`)).agents
+      const statuses = await Promise.all(agents.map(a => getJson<AgentStatus>(`${a.url}/status`)))
+      const caughtUp = rows.length === 4 && statuses.every((s, i) => s.buffered === 0 && rows.find(r => r.node === nodes[i])!.reports.lastSeq >= during[i]!.seq)
+      return caughtUp ? { rows, statuses } : undefined
+    }, 10_000)
+    for (const [i, node] of nodes.entries()) {
+      const old = before.agents.find(r => r.node === node)!.reports
+      const now = after.rows.find(r => r.node === node)!.reports
+      t.equal(after.statuses[i]!.dropped, 0, `${node} dropped nothing`)
+      t.ok(now.firstSeq !== null && now.firstSeq <= old.lastSeq + 1, `${node}: no gap between ${old.lastSeq} (old) and ${now.firstSeq} (new)`)
+      t.equal(now.accepted, now.lastSeq - now.firstSeq! + 1, `${node}: every seq from ${now.firstSeq} to ${now.lastSeq} applied exactly once`)
+    }
+  })
+})
