@@ -51,7 +51,8 @@ stamp() { echo "$2" > "$1.version"; }
 # Prints the directory of a module's source in the module cache, downloading it if needed.
 module_dir() {
   local json
-  json="$(go mod download -json "$1")" || die "go mod download $1 failed: $json"
+  # From the cache dir, so that no go.mod around the working directory is consulted.
+  json="$(cd "$TOOLS_DIR" && go mod download -json "$1")" || die "go mod download $1 failed: $json"
   sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json"
 }
 

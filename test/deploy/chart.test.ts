@@ -54,15 +54,21 @@ t.test('every CI values file renders to manifests kubeconform accepts, on every 
   }
 })
 
-t.test('kubeconform with these schemas does reject a bad manifest', tools, async t => {
+t.test('kubeconform with these schemas does reject bad manifests', tools, async t => {
   // Guards the guard: generated schemas that accepted anything would make the test above vacuous.
-  const rendered = template('default-values.yaml')
-  const broken = rendered.stdout.replace('readOnlyRootFilesystem: true', 'readOnlyRootFilesystem: true\n            readOnlyRootFilesystm: true')
-  t.not(broken, rendered.stdout)
-  const check = kubeconform(['-strict', '-kubernetes-version', KUBERNETES_VERSIONS[0]!,
-    ...SCHEMA_LOCATIONS.flatMap(location => ['-schema-location', location])], broken)
-  t.not(check.status, 0)
-  t.match(check.stdout, /readOnlyRootFilesystm/)
+  const rendered = template('default-values.yaml').stdout
+  for (const [what, from, to, complaint] of [
+    ['an unknown field', 'readOnlyRootFilesystem: true', 'readOnlyRootFilesystem: true\n            readOnlyRootFilesystm: true', /readOnlyRootFilesystm/],
+    ['a wrong type', 'containerPort: 8081', 'containerPort: "8081"', /containerPort.*want integer/],
+    ['a missing required field', '- name: agent\n          image:', '- image:', /missing property 'name'/]
+  ] as const) {
+    const broken = rendered.replace(from, to)
+    t.not(broken, rendered, `${what}: the manifest was changed`)
+    const check = kubeconform(['-strict', '-kubernetes-version', KUBERNETES_VERSIONS[0]!,
+      ...SCHEMA_LOCATIONS.flatMap(location => ['-schema-location', location])], broken)
+    t.not(check.status, 0, `${what} is rejected`)
+    t.match(check.stdout, complaint, `${what}: ${check.stdout.trim()}`)
+  }
 })
 
 function workloads (manifests: Manifest[]): Manifest[] {
