@@ -1,14 +1,18 @@
-// The fleet metrics on /metrics: per group pair and per node, never per node pair, so the
-// exposition stays O(groups² + nodes). Values come from the running totals at scrape time.
+// The fleet metrics on /metrics: per group pair, per configured target and per node, never per
+// node pair, so the exposition stays O(groups² + nodes). Values come from the running totals at
+// scrape time. docs/metrics.md lists every family with its cardinality.
 
-import { Gauge, Registry } from 'prom-client'
-import { bucketValue, BUCKET_COUNT, PROBE_KIND_NAMES } from '@pingfleet/protocol'
-import type { Roster } from './roster.ts'
-import type { NodeTotals, Totals } from './totals.ts'
+import { Gauge, type Registry } from 'prom-client'
+import { bucketValue, BUCKET_COUNT, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import type { AgentEntry, Roster } from './roster.ts'
+import type { NodeTotals, PairTotals, Totals } from './totals.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
 
 /** Prometheus buckets; 1, 3, 5 and 10 s are there to show SYN retransmits and DNS timeouts. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3, 5, 10, 30] as const
+
+/** Connected agents with no accepted report for this long count as stale. */
+export const DEFAULT_STALE_AFTER_MS = 30_000
 
 // Which Prometheus bucket each fine bucket falls in, by the fine bucket's midpoint.
 const PROM_BUCKET_OF = new Int32Array(BUCKET_COUNT)
@@ -19,7 +23,10 @@ for (let i = 0; i < BUCKET_COUNT; i++) {
   PROM_BUCKET_OF[i] = b
 }
 
-type Value = { value: number, labels: Record<string, string | number>, metricName?: string }
+const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
+
+type Labels = Record<string, string | number>
+type Value = { value: number, labels: Labels, metricName?: string }
 
 function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]): void {
   registry.registerMetric({
@@ -28,6 +35,56 @@ function family (registry: Registry, name: string, help: string, type: 'counter'
   } as unknown as Parameters<Registry['registerMetric']>[0])
 }
 
+/**
+ * Peer probes (pod, mtu) are labelled by destination group; every other kind by its target id,
+ * which comes from the agents' configuration and so is a bounded set.
+ */
+function pairLabels (p: PairTotals): Labels {
+  return isPeerKind.has(p.probe)
+    ? { probe: p.probe, src_group: p.src, dst_group: p.dst }
+    : { probe: p.probe, src_group: p.src, target: p.dst }
+}
+
+/** The DNS reason every getaddrinfo series starts at zero with, so a spike from nothing has a baseline. */
+const DNS_PRIMED_REASON = 'ENOTFOUND'
+
+interface DnsKey { src_group: string, path: 'getaddrinfo' | 'wire', resolver: string }
+
+/**
+ * Splits a DNS target id into resolver path and resolver: `<name>@getaddrinfo[/4|/6]` is the
+ * system resolver through getaddrinfo; `<name>@<server>:<port>/<type>[/tcp]` is one server on the wire.
+ */
+export function dnsKey (probe: string, src: string, target: string): DnsKey | null {
+  if (probe !== 'dns-lookup' && probe !== 'dns-wire') return null
+  if (probe === 'dns-lookup') return { src_group: src, path: 'getaddrinfo', resolver: 'system' }
+  const at = target.indexOf('@')
+  const rest = at === -1 ? '' : target.slice(at + 1)
+  const slash = rest.indexOf('/')
+  return { src_group: src, path: 'wire', resolver: (slash === -1 ? rest : rest.slice(0, slash)) || 'unknown' }
+}
+
+interface DnsSums { key: DnsKey, count: number, errors: Map<string, number> }
+
+function dnsSums (totals: Totals): Map<string, DnsSums> {
+  const out = new Map<string, DnsSums>()
+  for (const p of totals.pairs.values()) {
+    const key = dnsKey(p.probe, p.src, p.dst)
+    if (key === null) continue
+    const id = key.src_group + '\u0000' + key.path + '\u0000' + key.resolver
+    let sums = out.get(id)
+    if (sums === undefined) {
+      out.set(id, sums = { key, count: 0, errors: new Map() })
+      if (key.path === 'getaddrinfo') sums.errors.set(DNS_PRIMED_REASON, 0)
+    }
+    sums.count += p.count
+    for (const [reason, n] of p.errors) sums.errors.set(reason, (sums.errors.get(reason) ?? 0) + n)
+  }
+  return out
+}
+
+/** Agents per group the fleet should have. The seam in-cluster discovery will fill with real expectations. */
+export type ExpectedAgents = () => ReadonlyMap<string, number>
+
 export interface FleetMetricsOptions {
   registry: Registry
   totals: Totals
@@ -35,11 +92,21 @@ export interface FleetMetricsOptions {
   groupLabel: string
   version: string
   now?: () => number
+  /** Defaults to the roster's known agents (connected or within their TTL) per group. */
+  expected?: ExpectedAgents
+  staleAfterMs?: number
 }
 
 export function registerFleetMetrics (options: FleetMetricsOptions): void {
   const { registry, totals, roster, groupLabel } = options
   const now = options.now ?? Date.now
+  const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS
+  const groupOf = (a: AgentEntry | undefined): string => a?.labels[groupLabel] ?? UNKNOWN_GROUP
+  const expected: ExpectedAgents = options.expected ?? (() => {
+    const counts = new Map<string, number>()
+    for (const a of roster.all()) counts.set(groupOf(a), (counts.get(groupOf(a)) ?? 0) + 1)
+    return counts
+  })
 
   new Gauge({
     name: 'pingfleet_build_info',
@@ -48,21 +115,22 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     registers: [registry]
   }).set({ version: options.version, nodejs: process.versions.node }, 1)
 
-  family(registry, 'pingfleet_probes_total', 'Probes finished, by probe kind, source group and destination (group, or target for non-peer probes).', 'counter', () => {
+  family(registry, 'pingfleet_probes_total', 'Probes finished, failed ones included, by probe kind, source group and destination group (peer probes) or target (other probes).', 'counter', () => {
     const out: Value[] = []
-    for (const p of totals.pairs.values()) out.push({ value: p.count, labels: { probe: p.probe, src_group: p.src, dst_group: p.dst } })
+    for (const p of totals.pairs.values()) out.push({ value: p.count, labels: pairLabels(p) })
     return out
   })
 
   family(registry, 'pingfleet_probe_errors_total', 'Failed probes by reason; every failure has exactly one reason.', 'counter', () => {
     const out: Value[] = []
     for (const p of totals.pairs.values()) {
-      for (const [reason, n] of p.errors) out.push({ value: n, labels: { probe: p.probe, src_group: p.src, dst_group: p.dst, reason } })
+      const labels = pairLabels(p)
+      for (const [reason, n] of p.errors) out.push({ value: n, labels: { ...labels, reason } })
     }
     return out
   })
 
-  family(registry, 'pingfleet_probe_duration_seconds', 'Latency of successful probes, by group pair.', 'histogram', () => {
+  family(registry, 'pingfleet_probe_duration_seconds', 'Latency of successful probes, by probe kind, source group and destination group or target.', 'histogram', () => {
     const out: Value[] = []
     const counts = new Float64Array(LATENCY_BUCKETS.length + 1)
     for (const p of totals.pairs.values()) {
@@ -76,7 +144,7 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
         sum += n * bucketValue(i)
         total += n
       }
-      const labels = { probe: p.probe, src_group: p.src, dst_group: p.dst }
+      const labels = pairLabels(p)
       let cumulative = 0
       for (let b = 0; b < LATENCY_BUCKETS.length; b++) {
         cumulative += counts[b]!
@@ -89,38 +157,70 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     return out
   })
 
+  family(registry, 'pingfleet_dns_queries_total', 'DNS probes by source group, resolver path (getaddrinfo or wire) and resolver (system, or server:port).', 'counter', () =>
+    [...dnsSums(totals).values()].map(s => ({ value: s.count, labels: { ...s.key } })))
+
+  family(registry, 'pingfleet_dns_errors_total', 'Failed DNS probes by source group, resolver path, resolver and reason; getaddrinfo ENOTFOUND starts at 0.', 'counter', () => {
+    const out: Value[] = []
+    for (const s of dnsSums(totals).values()) {
+      for (const [reason, n] of s.errors) out.push({ value: n, labels: { ...s.key, reason } })
+    }
+    return out
+  })
+
   const perNode = (pick: (n: NodeTotals, direction: 'in' | 'out') => Float64Array) => (): Value[] => {
     const out: Value[] = []
     for (const n of totals.nodes.values()) {
+      const group = groupOf(roster.get(n.node))
       for (const direction of ['out', 'in'] as const) {
         const values = pick(n, direction)
+        const counts = direction === 'out' ? n.outCount : n.inCount
         for (let k = 0; k < PROBE_KIND_NAMES.length; k++) {
-          if (n[direction === 'out' ? 'outCount' : 'inCount'][k] === 0) continue
-          out.push({ value: values[k]!, labels: { node: n.node, direction, probe: PROBE_KIND_NAMES[k]! } })
+          if (counts[k] === 0) continue
+          out.push({ value: values[k]!, labels: { node: n.node, group, direction, probe: PROBE_KIND_NAMES[k]! } })
         }
       }
     }
     return out
   }
-  family(registry, 'pingfleet_node_probes_total', 'Probes from (out) or toward (in) each node, by probe kind.', 'counter',
+  family(registry, 'pingfleet_node_probes_total', 'Probes from (direction="out") or toward (direction="in", peer probes only) each node, by probe kind.', 'counter',
     perNode((n, d) => d === 'out' ? n.outCount : n.inCount))
   family(registry, 'pingfleet_node_probe_errors_total', 'Failed probes from (out) or toward (in) each node, by probe kind.', 'counter',
     perNode((n, d) => d === 'out' ? n.outErrors : n.inErrors))
 
-  family(registry, 'pingfleet_agents', 'Agents known to the aggregator, by group and state.', 'gauge', () => {
-    const counts = new Map<string, number>()
-    for (const a of roster.all()) {
-      const key = (a.labels[groupLabel] ?? UNKNOWN_GROUP) + '\u0000' + (a.connected ? 'connected' : 'disconnected')
-      counts.set(key, (counts.get(key) ?? 0) + 1)
-    }
-    return [...counts].map(([key, value]) => {
-      const [group, state] = key.split('\u0000')
-      return { value, labels: { group: group!, state: state! } }
-    })
-  })
-
-  family(registry, 'pingfleet_node_last_report_age_seconds', 'Seconds since each known node\'s last accepted report (data freshness).', 'gauge', () => {
+  // Expected, connected and stale agents per group share one pass over the roster per scrape.
+  const agentCounts = (): Map<string, { expected: number, connected: number, stale: number }> => {
     const t = now()
-    return roster.all().filter(a => a.lastReportAt !== null).map(a => ({ value: (t - a.lastReportAt!) / 1000, labels: { node: a.node } }))
+    const out = new Map<string, { expected: number, connected: number, stale: number }>()
+    const entry = (group: string): { expected: number, connected: number, stale: number } => {
+      let e = out.get(group)
+      if (e === undefined) out.set(group, e = { expected: 0, connected: 0, stale: 0 })
+      return e
+    }
+    for (const [group, n] of expected()) entry(group).expected = n
+    for (const a of roster.all()) {
+      if (!a.connected) continue
+      const e = entry(groupOf(a))
+      e.connected++
+      const since = a.lastReportAt ?? a.connectedAt ?? t
+      if (t - since > staleAfterMs) e.stale++
+    }
+    return out
+  }
+  family(registry, 'pingfleet_agents_expected', 'Agents each group should have (for now: agents the roster knows, connected or within their TTL).', 'gauge', () =>
+    [...agentCounts()].map(([group, c]) => ({ value: c.expected, labels: { group } })))
+  family(registry, 'pingfleet_agents_connected', 'Agents with an open websocket to the aggregator, by group.', 'gauge', () =>
+    [...agentCounts()].map(([group, c]) => ({ value: c.connected, labels: { group } })))
+  family(registry, 'pingfleet_agents_stale', `Connected agents with no accepted report for ${staleAfterMs / 1000} s, by group.`, 'gauge', () =>
+    [...agentCounts()].map(([group, c]) => ({ value: c.stale, labels: { group } })))
+
+  family(registry, 'pingfleet_node_last_report_timestamp_seconds', 'Unix time of each known node\'s last accepted report.', 'gauge', () =>
+    roster.all().filter(a => a.lastReportAt !== null).map(a => ({ value: a.lastReportAt! / 1000, labels: { node: a.node, group: groupOf(a) } })))
+
+  // Kept past the roster's TTL, so a fleet that went silent keeps an old timestamp instead of none.
+  let newest = -Infinity
+  family(registry, 'pingfleet_last_report_timestamp_seconds', 'Unix time of the newest accepted report from any agent (fleet data freshness).', 'gauge', () => {
+    for (const a of roster.all()) if (a.lastReportAt !== null && a.lastReportAt > newest) newest = a.lastReportAt
+    return newest === -Infinity ? [] : [{ value: newest / 1000, labels: {} }]
   })
 }
