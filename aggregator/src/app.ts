@@ -8,6 +8,10 @@ import { Registry } from 'prom-client'
 import { apiRoutes } from './api-routes.ts'
 import type { Config } from './config.ts'
 import { AggregatorError } from './errors.ts'
+import { noServiceData, rosterExpected } from './gate-eval.ts'
+import { registerGateMetrics } from './gate-metrics.ts'
+import { GateMonitor } from './gate-monitor.ts'
+import { gateRoutes } from './gate-routes.ts'
 import { Ingest } from './ingest.ts'
 import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
@@ -36,6 +40,13 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   let stream: AgentStream | null = null
   const self = new SelfMetrics(registry, () => stream?.connected ?? 0)
   registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now })
+  const gates = new GateMonitor({
+    specs: config.gates,
+    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: noServiceData },
+    now,
+    log
+  })
+  registerGateMetrics(registry, gates)
 
   const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 })
   await app.register(swagger, {
@@ -60,6 +71,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now })
+  await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
 
   await app.listen({ host: config.listen.host, port: config.listen.port })
   stream = new AgentStream({
@@ -88,6 +100,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())
+  gates.start(config.intervalMs)
 
   return {
     app,
@@ -97,6 +110,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     },
     close: async () => {
       clearInterval(tick)
+      gates.stop()
       stream?.close()
       await app.close()
     }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
 import { parseDuration } from '@pingfleet/protocol'
 import { AggregatorError, ERR_CONFIG } from './errors.ts'
+import { loadGatesFile, type GateSpec } from './gate-spec.ts'
 
 export interface Config {
   listen: { host: string, port: number }
@@ -15,6 +16,9 @@ export interface Config {
   peerTtlMs: number
   heartbeatMs: number
   logLevel: string
+  /** Named gates from PINGFLEET_GATES_FILE, checked against their schema here; empty without a file. */
+  gatesFile: string | null
+  gates: readonly GateSpec[]
 }
 
 interface Option {
@@ -32,7 +36,8 @@ export const OPTIONS = {
   maxWindow: { env: 'PINGFLEET_MAX_WINDOW', default: '15m', kind: 'duration', description: 'longest window kept and queryable' },
   peerTtl: { env: 'PINGFLEET_PEER_TTL', default: '2m', kind: 'duration', description: 'how long a disconnected agent stays in the peer list' },
   heartbeat: { env: 'PINGFLEET_HEARTBEAT', default: '15s', kind: 'duration', description: 'websocket ping interval; a peer silent for two is dropped' },
-  logLevel: { env: 'PINGFLEET_LOG_LEVEL', default: 'info', kind: 'level', description: 'pino log level' }
+  logLevel: { env: 'PINGFLEET_LOG_LEVEL', default: 'info', kind: 'level', description: 'pino log level' },
+  gatesFile: { env: 'PINGFLEET_GATES_FILE', default: '', kind: 'string', description: 'JSON or YAML file of named migration gates (docs/gates.md); empty for none' }
 } as const satisfies Record<string, Option>
 
 const schema = {
@@ -47,7 +52,8 @@ const schema = {
     maxWindow: { type: 'string' },
     peerTtl: { type: 'string' },
     heartbeat: { type: 'string' },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    gatesFile: { type: 'string' }
   }
 } as const
 
@@ -91,6 +97,8 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
   const colon = listen.lastIndexOf(':')
   const port = Number(listen.slice(colon + 1))
   if (!(port >= 0 && port <= 65535)) fail('listen', listen, 'host:port with a port from 0 to 65535')
+  const gatesFile = raw.gatesFile === '' ? null : raw.gatesFile!
+  const gates = gatesFile === null ? [] : loadGatesFile(gatesFile, { intervalMs: durations.interval!, maxWindowMs: durations.maxWindow! })
   return Object.freeze({
     listen: Object.freeze({ host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port }),
     token: raw.token!,
@@ -99,6 +107,8 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     maxWindowMs: durations.maxWindow!,
     peerTtlMs: durations.peerTtl!,
     heartbeatMs: durations.heartbeat!,
-    logLevel: raw.logLevel!
+    logLevel: raw.logLevel!,
+    gatesFile,
+    gates
   })
 }

@@ -15,6 +15,7 @@ export const ERR_CONFIG = 'PINGFLEET_ERR_CONFIG'
 export const ERR_BAD_QUERY = 'PINGFLEET_ERR_BAD_QUERY'
 export const ERR_UNAUTHORIZED = 'PINGFLEET_ERR_UNAUTHORIZED'
 export const ERR_NOT_FOUND = 'PINGFLEET_ERR_NOT_FOUND'
+export const ERR_BODY_TOO_LARGE = 'PINGFLEET_ERR_BODY_TOO_LARGE'
 
 export function badQuery (message: string): AggregatorError {
   return new AggregatorError(ERR_BAD_QUERY, message, 400)

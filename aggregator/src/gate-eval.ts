@@ -1,0 +1,264 @@
+// Evaluates a gate against the group store and the roster. Fail closed: no data, too few
+// samples, stale data, a missing group or low agent coverage is insufficient_data, never pass.
+
+import { formatDuration, PEER_PROBE_KINDS } from '@pingfleet/protocol'
+import type { GateSpec, PairRule } from './gate-spec.ts'
+import { UNKNOWN_GROUP } from './ingest.ts'
+import { buildMatrix, type MatrixCell } from './matrix.ts'
+import type { Roster } from './roster.ts'
+import type { Store } from './store.ts'
+
+export const VERDICTS = ['pass', 'fail', 'insufficient_data'] as const
+export type Verdict = typeof VERDICTS[number]
+
+export const CRITERIA = ['minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio'] as const
+export type Criterion = typeof CRITERIA[number]
+
+export interface Check {
+  /** Stable within a gate, e.g. "pod aws->cilium maxErrorRatio"; the `check` label of the gate metrics. */
+  id: string
+  criterion: Criterion
+  verdict: Verdict
+  /** The measured value (ratio, seconds or count); null when there was nothing to measure. */
+  observed: number | null
+  threshold: number
+  samples: number | null
+  window: string | null
+  probe?: string
+  src?: string
+  dst?: string
+  group?: string
+  reason?: string
+  service?: string
+  detail: string
+}
+
+export interface GateResult {
+  name: string
+  description: string
+  verdict: Verdict
+  evaluatedAt: string
+  window: string
+  maxStaleness: string
+  summary: Record<Verdict, number>
+  checks: Check[]
+}
+
+export interface ServiceBackends { reachable: number, expected: number }
+
+export interface GateSources {
+  groups: Store
+  roster: Roster
+  groupLabel: string
+  /**
+   * How many agents a group should have. For now the roster's count (disconnected agents stay
+   * until the peer TTL); in-cluster discovery will later supply the real expected count.
+   */
+  expected: (group: string) => number
+  /** Backend reachability of a Service; null until service probes report it. */
+  serviceBackends: (service: string) => ServiceBackends | null
+}
+
+/** Today's `expected(group)`: agents the roster knows in that group, connected or not. */
+export function rosterExpected (roster: Roster, groupLabel: string): (group: string) => number {
+  return group => roster.all().filter(a => (a.labels[groupLabel] ?? UNKNOWN_GROUP) === group).length
+}
+
+export function noServiceData (): ServiceBackends | null {
+  return null
+}
+
+const peerKinds = new Set<string>(PEER_PROBE_KINDS)
+
+function combine (verdicts: Iterable<Verdict>): Verdict {
+  let insufficient = false
+  for (const v of verdicts) {
+    if (v === 'fail') return 'fail'
+    if (v === 'insufficient_data') insufficient = true
+  }
+  return insufficient ? 'insufficient_data' : 'pass'
+}
+
+function atMost (observed: number | null, threshold: number): Verdict {
+  if (observed === null) return 'insufficient_data'
+  return observed <= threshold ? 'pass' : 'fail'
+}
+
+function fmt (value: number | null, seconds = false): string {
+  if (value === null) return 'nothing'
+  if (seconds) return value < 1 ? `${(value * 1000).toPrecision(3)}ms` : `${value.toPrecision(3)}s`
+  return Number.isInteger(value) ? String(value) : value.toPrecision(3)
+}
+
+export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {
+  const groupsOf = new Map<string, { known: number, connected: number, newest: number | null }>()
+  for (const agent of sources.roster.all()) {
+    const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
+    let g = groupsOf.get(group)
+    if (g === undefined) groupsOf.set(group, g = { known: 0, connected: 0, newest: null })
+    g.known++
+    if (agent.connected) g.connected++
+    if (agent.lastReportAt !== null && (g.newest === null || agent.lastReportAt > g.newest)) g.newest = agent.lastReportAt
+  }
+  const knownGroups = [...groupsOf.keys()].sort()
+  const checks: Check[] = []
+  const sourceGroups = new Set<string>()
+
+  for (const rule of spec.rules) {
+    for (const check of evaluateRule(rule, sources.groups, knownGroups, now)) {
+      checks.push(check)
+      if (check.src !== undefined && check.src !== '*') sourceGroups.add(check.src)
+    }
+  }
+
+  for (const rule of spec.coverage) {
+    const groups = rule.group === '*' ? knownGroups : [rule.group]
+    if (groups.length === 0) {
+      checks.push({ id: 'coverage *', criterion: 'minCoverage', verdict: 'insufficient_data', observed: null, threshold: rule.minRatio, samples: null, window: null, group: '*', detail: 'no agents are known in any group' })
+    }
+    for (const group of groups) {
+      const expected = sources.expected(group)
+      const connected = groupsOf.get(group)?.connected ?? 0
+      const observed = expected > 0 ? connected / expected : null
+      const enough = observed !== null && observed >= rule.minRatio
+      checks.push({
+        id: `coverage ${group}`,
+        criterion: 'minCoverage',
+        verdict: enough ? 'pass' : 'insufficient_data',
+        observed,
+        threshold: rule.minRatio,
+        samples: connected,
+        window: null,
+        group,
+        detail: expected === 0
+          ? `no agents are expected in group ${group}: the group is missing`
+          : `${connected} of ${expected} agents of group ${group} connected`
+      })
+      sourceGroups.add(group)
+    }
+  }
+
+  // Freshness of every group the checks rely on: the newest report of any of its agents.
+  for (const group of [...sourceGroups].sort()) {
+    const newest = groupsOf.get(group)?.newest ?? null
+    const age = newest === null ? null : Math.max(0, now - newest) / 1000
+    const fresh = age !== null && age * 1000 <= spec.maxStalenessMs
+    checks.push({
+      id: `staleness ${group}`,
+      criterion: 'maxStaleness',
+      verdict: fresh ? 'pass' : 'insufficient_data',
+      observed: age,
+      threshold: spec.maxStalenessMs / 1000,
+      samples: null,
+      window: null,
+      group,
+      detail: age === null
+        ? `no report from group ${group} yet`
+        : `newest report from group ${group} is ${fmt(age, true)} old${fresh ? '' : `, older than ${formatDuration(spec.maxStalenessMs)}`}`
+    })
+  }
+
+  for (const rule of spec.services) {
+    const data = sources.serviceBackends(rule.service)
+    const observed = data === null || data.expected === 0 ? null : data.reachable / data.expected
+    checks.push({
+      id: `service ${rule.service}`,
+      criterion: 'minServiceBackendRatio',
+      verdict: observed === null ? 'insufficient_data' : observed >= rule.minBackendRatio ? 'pass' : 'fail',
+      observed,
+      threshold: rule.minBackendRatio,
+      samples: data?.expected ?? null,
+      window: null,
+      service: rule.service,
+      detail: data === null ? `no backend data for Service ${rule.service} yet` : `${data.reachable} of ${data.expected} backends of ${rule.service} reachable`
+    })
+  }
+
+  const summary: Record<Verdict, number> = { pass: 0, fail: 0, insufficient_data: 0 }
+  for (const c of checks) summary[c.verdict]++
+  return {
+    name: spec.name,
+    description: spec.description,
+    verdict: checks.length === 0 ? 'insufficient_data' : combine(checks.map(c => c.verdict)),
+    evaluatedAt: new Date(now).toISOString(),
+    window: formatDuration(spec.windowMs),
+    maxStaleness: formatDuration(spec.maxStalenessMs),
+    summary,
+    checks
+  }
+}
+
+function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly string[], now: number): Check[] {
+  const peer = peerKinds.has(rule.probe)
+  const matches = (selector: string, value: string): boolean => selector === '*' || selector === value
+  const { cells } = buildMatrix(groups, {
+    probe: rule.probe,
+    windowMs: rule.windowMs,
+    now,
+    place: key => matches(rule.src, key.src) && matches(rule.dst, key.target) ? { row: key.src, col: key.target } : null
+  })
+  const byPair = new Map<string, MatrixCell>()
+  for (const c of cells) byPair.set(c.src + '\u0000' + c.dst, c)
+  // Wildcards expand over the groups the roster knows and the ones with data, so an expected
+  // group without data shows up as insufficient instead of silently dropping out.
+  const srcs = rule.src === '*' ? union(knownGroups, cells.map(c => c.src)) : [rule.src]
+  const dsts = rule.dst === '*' ? union(peer ? knownGroups : [], cells.map(c => c.dst)) : [rule.dst]
+  const window = formatDuration(rule.windowMs)
+  const out: Check[] = []
+  if (srcs.length === 0 || dsts.length === 0) {
+    out.push({
+      id: `${rule.probe} ${rule.src}->${rule.dst} minSamples`,
+      criterion: 'minSamples', verdict: 'insufficient_data', observed: 0, threshold: rule.minSamples, samples: 0, window,
+      probe: rule.probe, src: rule.src, dst: rule.dst,
+      detail: `no ${rule.probe} data matches ${rule.src} -> ${rule.dst}`
+    })
+    return out
+  }
+  for (const src of srcs) {
+    for (const dst of dsts) {
+      const cell = byPair.get(src + '\u0000' + dst)
+      const samples = cell?.samples ?? 0
+      const enough = samples >= rule.minSamples
+      const base = { probe: rule.probe, src, dst, samples, window }
+      const pair = `${rule.probe} ${src}->${dst}`
+      out.push({
+        ...base,
+        id: `${pair} minSamples`,
+        criterion: 'minSamples',
+        verdict: enough ? 'pass' : 'insufficient_data',
+        observed: samples,
+        threshold: rule.minSamples,
+        detail: cell === undefined
+          ? `no ${rule.probe} results from ${src} to ${dst} in the last ${window}`
+          : `${samples} samples in the last ${window}${enough ? '' : `, fewer than the ${rule.minSamples} required`}`
+      })
+      const judged = (observed: number | null, threshold: number): Verdict => enough ? atMost(observed, threshold) : 'insufficient_data'
+      const why = (verdict: Verdict, what: string, observed: number | null, threshold: number, seconds = false): string => {
+        if (!enough) return `${what} ${fmt(observed, seconds)} not judged: too few samples`
+        if (observed === null) return `${what}: no successful probes to measure`
+        return `${what} ${fmt(observed, seconds)} ${verdict === 'pass' ? '<=' : '>'} ${fmt(threshold, seconds)}`
+      }
+      if (rule.maxErrorRatio !== undefined) {
+        const observed = cell === undefined ? null : cell.errorRatio
+        const verdict = judged(observed, rule.maxErrorRatio)
+        out.push({ ...base, id: `${pair} maxErrorRatio`, criterion: 'maxErrorRatio', verdict, observed, threshold: rule.maxErrorRatio, detail: why(verdict, 'error ratio', observed, rule.maxErrorRatio) })
+      }
+      for (const [criterion, q, max] of [['maxP50', 'p50', rule.maxP50], ['maxP99', 'p99', rule.maxP99]] as const) {
+        if (max === undefined) continue
+        const observed = cell?.latency[q] ?? null
+        const verdict = judged(observed, max)
+        out.push({ ...base, id: `${pair} ${criterion}`, criterion, verdict, observed, threshold: max, detail: why(verdict, `${q} latency`, observed, max, true) })
+      }
+      for (const [reason, max] of Object.entries(rule.maxErrorRatioByReason ?? {})) {
+        const observed = cell === undefined || cell.samples === 0 ? null : (cell.errorsByReason[reason] ?? 0) / cell.samples
+        const verdict = judged(observed, max)
+        out.push({ ...base, id: `${pair} maxErrorRatioByReason ${reason}`, criterion: 'maxErrorRatioByReason', reason, verdict, observed, threshold: max, detail: why(verdict, `${reason} ratio`, observed, max) })
+      }
+    }
+  }
+  return out
+}
+
+function union (a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])].sort()
+}

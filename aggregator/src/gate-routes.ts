@@ -1,0 +1,222 @@
+// The gates API. A gate read is 200 whenever the aggregator is healthy, verdict in the body (what
+// Argo Rollouts' web provider needs); the status form answers 412 unless the verdict is pass (what
+// Flagger webhooks and curl -f need). A 5xx only ever means the aggregator itself is broken.
+
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { AggregatorError, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from './errors.ts'
+import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
+import type { GateMonitor } from './gate-monitor.ts'
+import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, type AdhocQuery, type GateLimits } from './gate-spec.ts'
+
+export interface GateRouteDeps {
+  monitor: GateMonitor
+  limits: GateLimits
+}
+
+/** Webhook bodies (Flagger's, say) are read and ignored; this bounds them. */
+export const STATUS_BODY_LIMIT = 64 * 1024
+
+const verdict = { type: 'string', enum: VERDICTS } as const
+const optionalString = { type: 'string' } as const
+
+export const checkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'criterion', 'verdict', 'observed', 'threshold', 'samples', 'window', 'detail'],
+  properties: {
+    id: { type: 'string' },
+    criterion: { type: 'string', enum: CRITERIA },
+    verdict,
+    observed: { type: ['number', 'null'] },
+    threshold: { type: 'number' },
+    samples: { type: ['integer', 'null'] },
+    window: { type: ['string', 'null'] },
+    probe: optionalString,
+    src: optionalString,
+    dst: optionalString,
+    group: optionalString,
+    reason: optionalString,
+    service: optionalString,
+    detail: { type: 'string' }
+  }
+} as const
+
+export const gateResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'description', 'verdict', 'evaluatedAt', 'window', 'maxStaleness', 'summary', 'checks'],
+  properties: {
+    name: { type: 'string' },
+    description: { type: 'string' },
+    verdict,
+    evaluatedAt: { type: 'string', format: 'date-time' },
+    window: { type: 'string' },
+    maxStaleness: { type: 'string' },
+    summary: {
+      type: 'object',
+      additionalProperties: false,
+      required: [...VERDICTS],
+      properties: { pass: { type: 'integer' }, fail: { type: 'integer' }, insufficient_data: { type: 'integer' } }
+    },
+    checks: { type: 'array', items: checkSchema }
+  }
+} as const
+
+const gateListSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['gates'],
+  properties: {
+    gates: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'description', 'verdict', 'evaluatedAt', 'definition'],
+        properties: {
+          name: { type: 'string' },
+          description: { type: 'string' },
+          verdict: { type: ['string', 'null'], enum: [...VERDICTS, null] },
+          evaluatedAt: { type: ['string', 'null'], format: 'date-time' },
+          definition: gateDefinitionSchema
+        }
+      }
+    }
+  }
+} as const
+
+const historySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'transitions'],
+  properties: {
+    name: { type: 'string' },
+    transitions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'from', 'verdict', 'result'],
+        properties: {
+          at: { type: 'string', format: 'date-time' },
+          from: { type: ['string', 'null'], enum: [...VERDICTS, null] },
+          verdict,
+          result: gateResultSchema
+        }
+      }
+    }
+  }
+} as const
+
+const errorSchema = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' } }
+} as const
+
+const nameParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 63, pattern: GATE_NAME_PATTERN } }
+} as const
+
+const statusResponses = { 200: gateResultSchema, 412: gateResultSchema, 400: errorSchema, 404: errorSchema, 413: errorSchema }
+
+function sendStatus (reply: FastifyReply, result: GateResult): FastifyReply {
+  return reply.code(result.verdict === 'pass' ? 200 : 412).send(result)
+}
+
+export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Promise<void> {
+  const { monitor, limits } = deps
+  const known = (name: string): void => {
+    if (!monitor.has(name)) throw new AggregatorError(ERR_NOT_FOUND, `no gate named ${JSON.stringify(name)}; GET /api/v1/gates lists them`, 404)
+  }
+
+  // Any body a webhook posts is accepted unparsed and dropped, up to STATUS_BODY_LIMIT.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: STATUS_BODY_LIMIT }, (_request, _body, done) => done(null, undefined))
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof AggregatorError) return reply.code(error.statusCode).send({ code: error.code, message: error.message })
+    const e = error as { validation?: unknown, statusCode?: number, code?: string, message?: string }
+    if (e.validation !== undefined) return reply.code(400).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
+    if (e.statusCode === 413) return reply.code(413).send({ code: ERR_BODY_TOO_LARGE, message: `request body larger than ${STATUS_BODY_LIMIT} bytes` })
+    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
+    }
+    request.log.error({ err: error, code: 'PINGFLEET_ERR_INTERNAL' }, 'gate request failed')
+    return reply.code(500).send({ code: 'PINGFLEET_ERR_INTERNAL', message: 'internal error' })
+  })
+
+  app.get('/api/v1/gates', {
+    schema: { summary: 'Named gates from the gates file, with their latest verdict', tags: ['gates'], response: { 200: gateListSchema } }
+  }, async () => ({
+    gates: monitor.specs().map(spec => {
+      const latest = monitor.latest(spec.name)
+      return { name: spec.name, description: spec.description, verdict: latest?.verdict ?? null, evaluatedAt: latest?.evaluatedAt ?? null, definition: spec.definition }
+    })
+  }))
+
+  app.get<{ Querystring: AdhocQuery }>('/api/v1/gates/adhoc', {
+    schema: {
+      summary: 'Evaluate an ad-hoc gate given by query parameters; 200 with the verdict in the body',
+      tags: ['gates'],
+      querystring: adhocQuerySchema,
+      response: { 200: gateResultSchema, 400: errorSchema }
+    }
+  }, async request => monitor.evaluateAdhoc(adhocGate(request.query, limits)))
+
+  app.route<{ Querystring: AdhocQuery }>({
+    method: ['GET', 'POST'],
+    url: '/api/v1/gates/adhoc/status',
+    bodyLimit: STATUS_BODY_LIMIT,
+    schema: {
+      summary: 'Ad-hoc gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored',
+      tags: ['gates'],
+      querystring: adhocQuerySchema,
+      response: statusResponses
+    },
+    handler: async (request, reply) => sendStatus(reply, monitor.evaluateAdhoc(adhocGate(request.query, limits)))
+  })
+
+  app.get<{ Params: { name: string } }>('/api/v1/gates/:name', {
+    schema: {
+      summary: 'Evaluate a named gate now; 200 whenever the aggregator is healthy, the verdict is in the body',
+      tags: ['gates'],
+      params: nameParams,
+      response: { 200: gateResultSchema, 400: errorSchema, 404: errorSchema }
+    }
+  }, async request => {
+    known(request.params.name)
+    return monitor.evaluate(request.params.name)!
+  })
+
+  app.route<{ Params: { name: string } }>({
+    method: ['GET', 'POST'],
+    url: '/api/v1/gates/:name/status',
+    bodyLimit: STATUS_BODY_LIMIT,
+    schema: {
+      summary: 'A named gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored',
+      tags: ['gates'],
+      params: nameParams,
+      response: statusResponses
+    },
+    handler: async (request, reply) => {
+      known(request.params.name)
+      return sendStatus(reply, monitor.evaluate(request.params.name)!)
+    }
+  })
+
+  app.get<{ Params: { name: string } }>('/api/v1/gates/:name/history', {
+    schema: {
+      summary: 'Verdict transitions of a named gate with their evidence, oldest first (bounded ring)',
+      tags: ['gates'],
+      params: nameParams,
+      response: { 200: historySchema, 400: errorSchema, 404: errorSchema }
+    }
+  }, async request => {
+    known(request.params.name)
+    return { name: request.params.name, transitions: monitor.history(request.params.name) }
+  })
+}
