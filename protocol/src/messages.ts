@@ -9,6 +9,8 @@ export const PROTOCOL_VERSION = 1
 /** Largest frame either side accepts; a 5,000-target report stays well below it. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 export const MAX_CELLS_PER_REPORT = 20_000
+/** Distinct backends one service cell may name; more than a Service has behind it is a bug. */
+export const MAX_BACKENDS_PER_CELL = 256
 
 export type Labels = Record<string, string>
 export type PeerState = 'ready' | 'draining' | 'terminating'
@@ -59,8 +61,18 @@ export interface CellError {
   count: number
 }
 
+/** A backend that answered a service probe: the node its /ping answer named. */
+export interface CellBackend {
+  node: string
+  count: number
+}
+
 export interface Cell {
   probe: ProbeKind
+  /**
+   * The matrix column. For `pod` the peer's node name; for `mtu` `<peer node>/<response size>`,
+   * e.g. `node-a/8500` (node names never contain `/`); for the other kinds the probed target as configured.
+   */
   target: string
   /** Probes that finished in the window, failed ones included. */
   count: number
@@ -69,6 +81,8 @@ export interface Cell {
   errors?: CellError[]
   /** Probes whose timing is untrustworthy because the agent's event loop was late. */
   lagged?: number
+  /** `service` cells: which backends answered the successful probes, and how often. */
+  backends?: CellBackend[]
 }
 
 export interface Report {
@@ -210,7 +224,17 @@ export const reportSchema = {
               }
             }
           },
-          lagged: count
+          lagged: count,
+          backends: {
+            type: 'array',
+            maxItems: MAX_BACKENDS_PER_CELL,
+            items: {
+              type: 'object',
+              required: ['node', 'count'],
+              additionalProperties: false,
+              properties: { node: name, count: { type: 'integer', minimum: 1, maximum: 1_000_000_000 } }
+            }
+          }
         }
       }
     }

@@ -40,6 +40,12 @@ export function reportProblem (report: Report): string | null {
     if (sparseTotal(cell.latency) + failed + (cell.lagged ?? 0) > cell.count) {
       return `cell ${i}: latency samples, errors and lagged probes exceed count`
     }
+    if (cell.backends !== undefined) {
+      // Backends are named by successful answers only, so they cannot outnumber the probes that did not fail.
+      let answered = 0
+      for (const b of cell.backends) answered += b.count
+      if (answered + failed > cell.count) return `cell ${i}: backend answers and errors exceed count`
+    }
   }
   return null
 }

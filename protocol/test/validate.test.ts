@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decodeAgentMessage, decodeAggregatorMessage, PROTOCOL_VERSION, type Report } from '../src/index.ts'
+import { decodeAgentMessage, decodeAggregatorMessage, MAX_BACKENDS_PER_CELL, PROTOCOL_VERSION, type Report } from '../src/index.ts'
 
 const hello = {
   type: 'hello', v: PROTOCOL_VERSION, node: 'n1', pod: 'agent-x', podIp: '127.0.0.2', port: 8081,
@@ -34,3 +34,25 @@ for (const [what, text, code] of bad) {
     t.throws(() => decodeAgentMessage(text), { code })
   })
 }
+
+t.test('service cells may name the backends that answered', async t => {
+  const service: Report = {
+    ...report,
+    cells: [{
+      probe: 'service', target: '10.96.0.20:8081', count: 4, latency: [300, 3],
+      errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', count: 1 }],
+      backends: [{ node: 'n1', count: 2 }, { node: 'n2', count: 1 }]
+    }]
+  }
+  t.same(decodeAgentMessage(JSON.stringify(service)), service)
+  t.same(decodeAgentMessage(JSON.stringify(report)).cells[0]!.backends, undefined, 'the field is optional')
+
+  const cell = service.cells[0]!
+  const variant = (backends: unknown): string => JSON.stringify({ ...service, cells: [{ ...cell, backends }] })
+  t.throws(() => decodeAgentMessage(variant([{ node: 'n1', count: 4 }])), { code: /PROTOCOL_SEMANTIC/ }, 'answers plus errors may not exceed count')
+  t.throws(() => decodeAgentMessage(variant([{ node: 'n1', count: 0 }])), { code: /PROTOCOL_SCHEMA/ }, 'a backend that never answered is left out')
+  t.throws(() => decodeAgentMessage(variant([{ node: '', count: 1 }])), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(variant([{ node: 'n1', count: 1, pod: 'x' }])), { code: /PROTOCOL_SCHEMA/ })
+  const many = Array.from({ length: MAX_BACKENDS_PER_CELL + 1 }, (_, i) => ({ node: `n${i}`, count: 1 }))
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...service, cells: [{ ...cell, count: 10_000, backends: many }] })), { code: /PROTOCOL_SCHEMA/ }, 'bounded by maxItems')
+})
