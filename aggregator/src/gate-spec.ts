@@ -157,7 +157,9 @@ function expectedOf (e: ErrorObject): string {
   if (e.keyword === 'required') return `a property ${JSON.stringify(p.missingProperty)}`
   if (e.keyword === 'pattern' && e.schemaPath.includes('name')) return 'a lower-case DNS label such as cilium-batch-1'
   if (e.keyword === 'pattern') return 'a duration such as 500ms, 30s, 5m or 1h'
-  return (e.message ?? 'a valid value').replace(/^must /, 'a value that must ')
+  const message = e.message ?? 'a valid value'
+  if (e.keyword === 'type') return `a value of type ${String(p.type)}`
+  return message.replace(/^must be ([<>]=?) /, 'a value $1 ').replace(/^must /, 'a value that must ')
 }
 
 function ms (text: string | undefined, fallback: number, pointer: string): number {
@@ -238,9 +240,10 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
   let doc: unknown
   try {
     // YAML is a superset of JSON, so one parser reads both.
-    doc = parseYaml(text, { prettyErrors: false, uniqueKeys: true })
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true })
   } catch (err) {
-    throw configError(file, '/', `JSON or YAML (${(err as Error).message.split('\n')[0]})`)
+    // The pretty message's first line ends with "at line L, column C:".
+    throw configError(file, '/', `JSON or YAML (${(err as Error).message.split('\n')[0]!.replace(/:$/, '')})`)
   }
   if (!validateFile(doc)) {
     const e = validateFile.errors![0]!

@@ -52,7 +52,7 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
 
 /** `count` probes per peer, `failed` of them with `reason`; successes take `latency` seconds. */
 function peerCells (count: number, failed = 0, latency = 0.002, reason: Reason = 'ECONNREFUSED') {
-  return (node: string): Cell[] => ['n1', 'n2', 'n3', 'n4'].filter(n => n !== node).map(target => pod(target, count, failed, latency, reason))
+  return (node: string, _at?: number): Cell[] => ['n1', 'n2', 'n3', 'n4'].filter(n => n !== node).map(target => pod(target, count, failed, latency, reason))
 }
 
 function pod (target: string, count: number, failed: number, latency: number, reason: Reason): Cell {
