@@ -11,9 +11,21 @@ export interface Phases {
   firstByte?: number
 }
 
+interface Common {
+  seconds: number
+  phases?: Phases
+  /**
+   * The probe's own timing was untrustworthy, e.g. a lookup waited for a saturated threadpool.
+   * The scheduler adds event-loop lateness on top; either way the sample counts as lagged.
+   */
+  lagged?: boolean
+  detail?: Record<string, string | number>
+}
+
 export type ProbeResult =
-  | { ok: true, seconds: number, phases?: Phases, detail?: Record<string, string | number> }
-  | { ok: false, reason: Reason, raw: string, seconds: number, phases?: Phases, detail?: Record<string, string | number> }
+  /** `backend`: the node that answered, where the target is a Service in front of several. */
+  | Common & { ok: true, backend?: string }
+  | Common & { ok: false, reason: Reason, raw: string }
 
 /** One thing to probe. `id` is the matrix column the result is recorded under. */
 export interface Target {

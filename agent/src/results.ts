@@ -1,7 +1,7 @@
 // The one writer of probe outcomes: folds results per (probe, target) between two reports into
 // protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
 
-import { bucketIndex, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
+import { bucketIndex, MAX_BACKENDS_PER_CELL, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
 import { isTimeoutReason } from './classify.ts'
 import type { ProbeResult, Target } from './probe.ts'
 
@@ -16,6 +16,8 @@ interface Accumulator {
   buckets: Map<number, number>
   errors: Map<string, CellError>
   lagged: number
+  /** Service targets: answers per backend node. Created on the first named answer. */
+  backends: Map<string, number> | undefined
 }
 
 export interface Window {
@@ -40,11 +42,12 @@ export class Results {
     const key = `${target.kind}\u0000${target.id}`
     let cell = this.#cells.get(key)
     if (cell === undefined) {
-      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0 }
+      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0, backends: undefined }
       this.#cells.set(key, cell)
     }
     cell.count++
     if (result.ok) {
+      if (result.backend !== undefined) addBackend(cell, result.backend)
       if (lagged) cell.lagged++
       else {
         const index = bucketIndex(result.seconds)
@@ -68,6 +71,7 @@ export class Results {
       const cell: Cell = { probe: acc.probe, target: acc.target, count: acc.count, latency }
       if (acc.errors.size > 0) cell.errors = [...acc.errors.values()]
       if (acc.lagged > 0) cell.lagged = acc.lagged
+      if (acc.backends !== undefined) cell.backends = [...acc.backends].map(([node, count]) => ({ node, count }))
       cells.push(cell)
     }
     const window = { start: this.#start, end: Math.max(end, this.#start), cells }
@@ -75,6 +79,14 @@ export class Results {
     this.#start = window.end
     return window
   }
+}
+
+/** Past the protocol's bound, further new names are not kept: a Service never has that many backends per agent window. */
+function addBackend (cell: Accumulator, node: string): void {
+  const backends = cell.backends ??= new Map()
+  const seen = backends.get(node)
+  if (seen !== undefined) backends.set(node, seen + 1)
+  else if (backends.size < MAX_BACKENDS_PER_CELL) backends.set(node, 1)
 }
 
 function addError (errors: Map<string, CellError>, reason: Reason, raw: string): void {

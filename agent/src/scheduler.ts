@@ -19,7 +19,9 @@ export interface SchedulerOptions {
   results: Results
   lag: LagWatch
   intervalMs: number
+  /** Time limit of one probe; `timeouts` overrides it per kind. */
   timeoutMs: number
+  timeouts?: Partial<Record<ProbeKind, number>>
   concurrency: number
   /** How long a probe may wait for a free slot before it counts as AGENT_OVERLOADED (default: timeoutMs). */
   startDeadlineMs?: number
@@ -133,7 +135,8 @@ export class Scheduler {
     }
     const controller = new AbortController()
     running.controller = controller
-    const timer = setTimeout(() => controller.abort(new DOMException('probe timeout', 'TimeoutError')), this.#options.timeoutMs)
+    const timeoutMs = this.#options.timeouts?.[target.kind] ?? this.#options.timeoutMs
+    const timer = setTimeout(() => controller.abort(new DOMException('probe timeout', 'TimeoutError')), timeoutMs)
     const start = performance.now()
     let result: ProbeResult
     try {
@@ -149,7 +152,8 @@ export class Scheduler {
     }
     // A probe aborted because its target went away says nothing about the network.
     if (running.stopped) return
-    this.#options.results.record(target, result, this.#options.lag.lateSince(start))
+    // Late twice over: the event loop (seen here) or the probe's own machinery, such as a saturated threadpool.
+    this.#options.results.record(target, result, this.#options.lag.lateSince(start) || result.lagged === true)
   }
 
   #acquire (deadlineMs: number): Promise<boolean> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bucketIndex, PROTOCOL_VERSION, reportProblem, sparseTotal, type Report } from '@pingfleet/protocol'
+import { bucketIndex, MAX_BACKENDS_PER_CELL, PROTOCOL_VERSION, reportProblem, sparseTotal, type Report } from '@pingfleet/protocol'
 import { Results } from '../src/results.ts'
 import type { Target } from '../src/probe.ts'
 
@@ -69,5 +69,31 @@ t.test('distinct raw codes beyond the protocol limit fold into one entry', async
   const errors = window.cells[0]!.errors!
   t.equal(errors.length, 64)
   t.same(errors.at(-1), { reason: 'OTHER', raw: 'TOO_MANY_DISTINCT_ERRORS', count: 38 })
+  t.equal(valid(window), null)
+})
+
+t.test('service cells count the backends that answered, lagged answers included', async t => {
+  const vip: Target = { kind: 'service', id: '10.96.0.20:8081' }
+  const results = new Results(0)
+  results.record(vip, { ok: true, seconds: 0.001, backend: 'n1' }, false)
+  results.record(vip, { ok: true, seconds: 0.001, backend: 'n2' }, false)
+  results.record(vip, { ok: true, seconds: 0.2, backend: 'n1' }, true)
+  results.record(vip, { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: 2 }, false)
+  results.record(n2, { ok: true, seconds: 0.001 }, false)
+  const window = results.drain(10)
+  t.same(window.cells.find(c => c.probe === 'service')!.backends, [{ node: 'n1', count: 2 }, { node: 'n2', count: 1 }])
+  t.equal(window.cells.find(c => c.probe === 'pod')!.backends, undefined, 'no field where nothing names a backend')
+  t.equal(valid(window), null)
+})
+
+t.test('a cell names at most MAX_BACKENDS_PER_CELL backends', async t => {
+  const vip: Target = { kind: 'service', id: 'svc:80' }
+  const results = new Results(0)
+  for (let i = 0; i < MAX_BACKENDS_PER_CELL + 5; i++) results.record(vip, { ok: true, seconds: 0.001, backend: `n${i}` }, false)
+  results.record(vip, { ok: true, seconds: 0.001, backend: 'n0' }, false)
+  const window = results.drain(10)
+  const backends = window.cells[0]!.backends!
+  t.equal(backends.length, MAX_BACKENDS_PER_CELL)
+  t.same(backends[0], { node: 'n0', count: 2 }, 'known backends keep counting')
   t.equal(valid(window), null)
 })

@@ -198,3 +198,28 @@ t.test('a new interval applies from the next period', async t => {
   await sleep(100)
   t.equal(calls.get('a'), 2)
 })
+
+t.test('a probe may flag its own sample lagged (e.g. a saturated threadpool)', async t => {
+  const results = new Results(0)
+  const s = new Scheduler({ probes: { pod: async () => ({ ...ok, lagged: true }) }, results, lag: quiet, intervalMs: 10_000, timeoutMs: 100, concurrency: 1, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([pod('a')])
+  let cells: ReturnType<Results['drain']>['cells'] = []
+  await until(() => (cells = results.drain().cells).length > 0, 'a result')
+  t.same(cells[0], { probe: 'pod', target: 'a', count: 1, latency: [], lagged: 1 })
+})
+
+t.test('timeouts can differ per probe kind', async t => {
+  const hang: Probe = (_target, signal) => new Promise(resolve => {
+    signal.addEventListener('abort', () => resolve({ ok: false, reason: 'RESPONSE_TIMEOUT', raw: String((signal.reason as DOMException).name), seconds: 0 }))
+  })
+  const results = new Results(0)
+  const s = new Scheduler({ probes: { pod: hang, tcp: hang }, results, lag: quiet, intervalMs: 10_000, timeoutMs: 40, timeouts: { tcp: 5000 }, concurrency: 4, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([pod('a'), { kind: 'tcp', id: 'x:1' }])
+  let cells: ReturnType<Results['drain']>['cells'] = []
+  await until(() => (cells = results.drain().cells).length > 0, 'a result')
+  await sleep(100)
+  cells.push(...results.drain().cells)
+  t.same(cells.map(c => c.probe), ['pod'], 'the pod probe timed out; the tcp probe still runs under its longer limit')
+})

@@ -64,7 +64,7 @@ export function lookupReason (err: unknown): { reason: Reason, raw: string } {
  * The probe. A timeout resolves LOOKUP_TIMEOUT at once, while the getaddrinfo call it cannot cancel keeps
  * its thread (the pool counts it as abandoned). When the pool was saturated, or the lookup never got a
  * slot, the failure is the agent's own: AGENT_OVERLOADED. Successful samples taken while the pool was
- * saturated carry `detail.lagged = 1` and must not be recorded as DNS latency.
+ * saturated carry `lagged: true` and must not be recorded as DNS latency.
  */
 export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> {
   return async function dnsLookupProbe (target, signal): Promise<ProbeResult> {
@@ -76,12 +76,11 @@ export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> 
         const addresses = outcome.value
         if (addresses.length === 0) return { ok: false, reason: 'ENOTFOUND', raw: 'NO_ADDRESSES', seconds, phases }
         const detail: Record<string, string | number> = { addresses: addresses.length, address: addresses[0]!.address }
-        if (lagged) detail.lagged = 1
-        return { ok: true, seconds, phases, detail }
+        return { ok: true, seconds, phases, detail, ...(lagged ? { lagged } : {}) }
       }
       case 'rejected': {
         const { reason, raw } = lookupReason(outcome.error)
-        return { ok: false, reason, raw, seconds, phases, ...(lagged ? { detail: { lagged: 1 } } : {}) }
+        return { ok: false, reason, raw, seconds, phases, ...(lagged ? { lagged } : {}) }
       }
       case 'abandoned':
         return lagged
@@ -106,5 +105,5 @@ export async function resolveHost (pool: LookupPool, host: string, family: Looku
   if (literal !== 0) return { ok: true, address: host, family: literal as 4 | 6, lagged: false }
   const result = await createDnsLookupProbe(pool)(dnsLookupTarget(host, family), signal)
   if (!result.ok) return { ok: false, result }
-  return { ok: true, address: String(result.detail!.address), family: isIP(String(result.detail!.address)) as 4 | 6, seconds: result.seconds, lagged: result.detail!.lagged === 1 }
+  return { ok: true, address: String(result.detail!.address), family: isIP(String(result.detail!.address)) as 4 | 6, seconds: result.seconds, lagged: result.lagged === true }
 }

@@ -88,7 +88,8 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     if (!resolved.ok) return resolved.result
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail: Record<string, string | number> = { address: resolved.address }
-    if (resolved.lagged) detail.lagged = 1
+    // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
+    const lagged = resolved.lagged ? { lagged: true } : {}
 
     let stage: Stage = 'connect'
     let ready = 0
@@ -147,10 +148,10 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       await response.body.dump({ limit: maxBodyBytes, signal })
       detail.status = response.statusCode
       const reason = statusReason(response.statusCode)
-      if (reason !== null) return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail }
-      return { ok: true, seconds: since(start), phases, detail }
+      if (reason !== null) return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
+      return { ok: true, seconds: since(start), phases, detail, ...lagged }
     } catch (err) {
-      return { ok: false, ...failureReason(err, stage, signal.aborted), seconds: since(start), phases, detail }
+      return { ok: false, ...failureReason(err, stage, signal.aborted), seconds: since(start), phases, detail, ...lagged }
     } finally {
       signal.removeEventListener('abort', onAbort)
       for (const socket of sockets) socket.destroy()

@@ -84,15 +84,16 @@ export function createTcpProbe (pool: LookupPool): Probe<TcpTarget> {
     const connectStart = performance.now()
     const seconds = (): number => (performance.now() - start) / 1000
     const detail: Record<string, string | number> = { address: resolved.address }
-    if (resolved.lagged) detail.lagged = 1
-    if (signal.aborted) return { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: seconds(), phases, detail }
+    // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
+    const lagged = resolved.lagged ? { lagged: true } : {}
+    if (signal.aborted) return { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: seconds(), phases, detail, ...lagged }
     try {
       const state = await handshake(resolved.address, target.port, signal)
       const connect = (performance.now() - connectStart) / 1000
-      if (state === 'aborted') return { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: seconds(), phases, detail }
-      return { ok: true, seconds: seconds(), phases: { ...phases, connect }, detail }
+      if (state === 'aborted') return { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: seconds(), phases, detail, ...lagged }
+      return { ok: true, seconds: seconds(), phases: { ...phases, connect }, detail, ...lagged }
     } catch (err) {
-      return { ok: false, ...transportReason(err, false), seconds: seconds(), phases, detail }
+      return { ok: false, ...transportReason(err, false), seconds: seconds(), phases, detail, ...lagged }
     }
   }
 }

@@ -118,5 +118,5 @@ t.test('a saturated threadpool is the agent\'s fault, not the resolver\'s', asyn
   const again = occupyThreadpool(iterations)
   const slow = await probe(dnsLookupTarget('localhost', 4), never)
   await again
-  t.match(slow, { ok: true, detail: { lagged: 1 } }, 'a success that waited for a thread is flagged')
+  t.match(slow, { ok: true, lagged: true }, 'a success that waited for a thread is flagged')
 })
