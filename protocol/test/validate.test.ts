@@ -45,7 +45,7 @@ t.test('service cells may name the backends that answered', async t => {
     }]
   }
   t.same(decodeAgentMessage(JSON.stringify(service)), service)
-  t.same(decodeAgentMessage(JSON.stringify(report)).cells[0]!.backends, undefined, 'the field is optional')
+  t.same((decodeAgentMessage(JSON.stringify(report)) as Report).cells[0]!.backends, undefined, 'the field is optional')
 
   const cell = service.cells[0]!
   const variant = (backends: unknown): string => JSON.stringify({ ...service, cells: [{ ...cell, backends }] })
