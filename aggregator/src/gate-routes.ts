@@ -2,8 +2,8 @@
 // Argo Rollouts' web provider needs); the status form answers 412 unless the verdict is pass (what
 // Flagger webhooks and curl -f need). A 5xx only ever means the aggregator itself is broken.
 
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import { AggregatorError, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from './errors.ts'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from './errors.ts'
 import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
 import type { GateMonitor } from './gate-monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, type AdhocQuery, type GateLimits } from './gate-spec.ts'
@@ -133,6 +133,14 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
     if (!monitor.has(name)) throw new AggregatorError(ERR_NOT_FOUND, `no gate named ${JSON.stringify(name)}; GET /api/v1/gates lists them`, 404)
   }
 
+  // Fastify strips unknown query parameters; an ad-hoc gate refuses them instead, because a
+  // misspelt criterion would otherwise silently not be checked.
+  const allowed = new Set(Object.keys(adhocQuerySchema.properties))
+  const refuseUnknown = async (request: FastifyRequest): Promise<void> => {
+    const unknown = Object.keys(request.query as object).filter(k => !allowed.has(k))
+    if (unknown.length > 0) throw badQuery(`unknown query parameter ${unknown.map(k => JSON.stringify(k)).join(', ')}; expected ${[...allowed].join(', ')}`)
+  }
+
   // Any body a webhook posts is accepted unparsed and dropped, up to STATUS_BODY_LIMIT.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: STATUS_BODY_LIMIT }, (_request, _body, done) => done(null, undefined))
@@ -164,7 +172,8 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       tags: ['gates'],
       querystring: adhocQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema }
-    }
+    },
+    preValidation: refuseUnknown
   }, async request => monitor.evaluateAdhoc(adhocGate(request.query, limits)))
 
   app.route<{ Querystring: AdhocQuery }>({
@@ -177,6 +186,7 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       querystring: adhocQuerySchema,
       response: statusResponses
     },
+    preValidation: refuseUnknown,
     handler: async (request, reply) => sendStatus(reply, monitor.evaluateAdhoc(adhocGate(request.query, limits)))
   })
 
