@@ -141,7 +141,7 @@ t.test('the gates API', async t => {
     t.same(history.body.transitions.map((x: { from: string | null, verdict: string }) => [x.from, x.verdict]), [
       [null, 'insufficient_data'], ['insufficient_data', 'pass'], ['pass', 'fail']
     ])
-    t.equal(history.body.transitions[2].result.verdict, 'fail')
+    t.equal(history.body.transitions[2]?.result.verdict, 'fail')
   })
 
   await t.test('metrics: pass gauge, one-hot verdict, check values and thresholds', async t => {
