@@ -1,0 +1,86 @@
+// MTU probe: on one new connection to a peer agent, a small GET /ping and then GET /ping?size=N.
+// When the small exchange works but the large response never completes, full-size packets are
+// being dropped on the path (a path MTU black hole), which the pod probe's tiny answer cannot see.
+
+import { performance } from 'node:perf_hooks'
+import { classifyError, classifyStatus } from '../classify.ts'
+import { pingClient, pingNode } from '../ping-client.ts'
+import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
+
+/** A peer agent asked for a response of `size` bytes. */
+export interface MtuTarget extends Target {
+  kind: 'mtu'
+  /** The peer's node name, which both answers must repeat. */
+  node: string
+  podIp: string
+  port: number
+  size: number
+}
+
+/** Column id `<node>/<size>`: node names never contain `/`, so the aggregator can split it off. */
+export function mtuTarget (peer: { node: string, podIp: string, port: number }, size: number): MtuTarget {
+  return { kind: 'mtu', id: `${peer.node}/${size}`, node: peer.node, podIp: peer.podIp, port: peer.port, size }
+}
+
+export interface MtuProbeOptions {
+  /** Upper bound for undici's own timers; the scheduler's signal normally fires first. */
+  timeoutMs: number
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_ABORTED'])
+
+/**
+ * Phases: `connect` is the handshake, `firstByte` runs from sending the large request to its headers;
+ * `seconds` is the whole probe. `detail.received` counts the large body's bytes that arrived.
+ */
+export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
+  return async function mtuProbe (target, signal): Promise<ProbeResult> {
+    const start = performance.now()
+    const { client, connectedAt } = pingClient(target.podIp, target.port, options.timeoutMs)
+    const phases: Phases = {}
+    const seconds = (): number => (performance.now() - start) / 1000
+    const connected = (): void => {
+      const at = connectedAt()
+      if (at !== undefined) phases.connect = (at - start) / 1000
+    }
+    let large = false
+    let received = 0
+    try {
+      // The small exchange first: if it fails, the failure is an ordinary one, not an MTU problem.
+      const small = await client.request({ method: 'GET', path: '/ping', signal })
+      const smallBody = await small.body.text()
+      connected()
+      const smallStatus = classifyStatus(small.statusCode)
+      if (smallStatus !== null) return { ok: false, ...smallStatus, seconds: seconds(), phases }
+      if (pingNode(smallBody) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases }
+
+      large = true
+      const sentAt = performance.now()
+      const response = await client.request({ method: 'GET', path: `/ping?size=${target.size}`, signal, headers: { connection: 'close' } })
+      phases.firstByte = (performance.now() - sentAt) / 1000
+      const chunks: Buffer[] = []
+      for await (const chunk of response.body) {
+        chunks.push(chunk as Buffer)
+        received += (chunk as Buffer).length
+      }
+      const detail = { received }
+      const status = classifyStatus(response.statusCode)
+      if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail }
+      if (received < target.size) return { ok: false, reason: 'BAD_RESPONSE', raw: 'SHORT_BODY', seconds: seconds(), phases, detail }
+      if (pingNode(Buffer.concat(chunks).toString()) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases, detail }
+      return { ok: true, seconds: seconds(), phases, detail }
+    } catch (err) {
+      connected()
+      const code = String((err as { code?: unknown, name?: unknown })?.code ?? (err as { name?: unknown })?.name ?? '')
+      if (large && (signal.aborted || TIMEOUT_CODES.has(code))) {
+        // Connected, answered small, then silence: the large segments are being dropped.
+        const raw = phases.firstByte === undefined ? 'HEADERS_TIMEOUT' : 'BODY_TIMEOUT'
+        return { ok: false, reason: 'MTU_BLACKHOLE', raw, seconds: seconds(), phases, detail: { received } }
+      }
+      const { reason, raw } = classifyError(err, connectedAt() === undefined ? 'connect' : 'response')
+      return { ok: false, reason, raw, seconds: seconds(), phases, ...(large ? { detail: { received } } : {}) }
+    } finally {
+      await client.destroy().catch(() => {})
+    }
+  }
+}

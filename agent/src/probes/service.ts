@@ -1,0 +1,72 @@
+// Pod-to-service probe: GET /ping through the agents' ClusterIP Service, by IP or by DNS name, on a
+// new connection each time so every probe is a new flow through kube-proxy or the eBPF datapath.
+// The agent that answers names itself, so the result carries which backend the Service picked.
+
+import { performance } from 'node:perf_hooks'
+import { classifyError, classifyStatus } from '../classify.ts'
+import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
+import { pingClient, pingNode } from '../ping-client.ts'
+import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
+import { resolveHost } from './dns-lookup.ts'
+import { hostPort, parseHostPort } from './tcp.ts'
+
+export interface ServiceTarget extends Target {
+  kind: 'service'
+  /** The ClusterIP, or a name looked up through getaddrinfo (search list and all) on every probe. */
+  host: string
+  port: number
+  family: LookupFamily
+}
+
+/** Column id: `host:port` as configured, e.g. `10.96.0.20:8081` or `pingfleet-agent.pingfleet:8081`. */
+export function serviceTarget (host: string, port: number, family: LookupFamily = 0): ServiceTarget {
+  return { kind: 'service', id: hostPort(host, port), host, port, family }
+}
+
+export function parseServiceTarget (text: string): ServiceTarget | null {
+  const hp = parseHostPort(text)
+  return hp === null ? null : serviceTarget(hp.host, hp.port)
+}
+
+export interface ServiceProbeOptions {
+  /** Upper bound for undici's own timers; the scheduler's signal normally fires first. */
+  timeoutMs: number
+}
+
+/** Phases: `dns` when the host is a name, `connect`, and `firstByte` from connected to the headers. */
+export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptions): Probe<ServiceTarget> {
+  return async function serviceProbe (target, signal): Promise<ProbeResult> {
+    const start = performance.now()
+    const resolved = await resolveHost(pool, target.host, target.family, signal)
+    if (!resolved.ok) return resolved.result
+    const lagged = resolved.lagged ? { lagged: true } : {}
+    const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
+    const detail = { address: resolved.address }
+    const seconds = (): number => (performance.now() - start) / 1000
+    const { client, connectedAt } = pingClient(resolved.address, target.port, options.timeoutMs)
+    const connectStart = performance.now()
+    try {
+      const response = await client.request({ method: 'GET', path: '/ping', signal, headers: { connection: 'close' } })
+      const headersAt = performance.now()
+      // Read the body in full even on errors: an unread body pins its socket.
+      const body = await response.body.text()
+      const at = connectedAt()
+      if (at !== undefined) {
+        phases.connect = (at - connectStart) / 1000
+        phases.firstByte = (headersAt - at) / 1000
+      }
+      const status = classifyStatus(response.statusCode)
+      if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail, ...lagged }
+      const backend = pingNode(body)
+      if (backend === null) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER', seconds: seconds(), phases, detail, ...lagged }
+      return { ok: true, backend, seconds: seconds(), phases, detail, ...lagged }
+    } catch (err) {
+      const at = connectedAt()
+      if (at !== undefined) phases.connect = (at - connectStart) / 1000
+      const { reason, raw } = classifyError(err, at === undefined ? 'connect' : 'response')
+      return { ok: false, reason, raw, seconds: seconds(), phases, detail, ...lagged }
+    } finally {
+      await client.destroy().catch(() => {})
+    }
+  }
+}
