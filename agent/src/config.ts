@@ -1,11 +1,18 @@
 // The agent's configuration: read once from env and CLI flags, checked against one JSON Schema, frozen.
 // OPTIONS is the single list of settings; the README's configuration table mirrors it.
 
+import { accessSync, constants } from 'node:fs'
 import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
 import { helloSchema, parseDuration, type Labels } from '@pingfleet/protocol'
 import { AgentError, AGENT_ERR_CONFIG } from './errors.ts'
+import { parseDnsLookupTarget } from './probes/dns-lookup.ts'
+import { parseDnsServer } from './probes/dns-wire.ts'
+import { parseHttpTarget } from './probes/http.ts'
+import { parseServiceTarget } from './probes/service.ts'
+import { parseTcpTarget } from './probes/tcp.ts'
+import { MAX_PING_SIZE } from './server.ts'
 
 export interface AgentConfig {
   /** Base http(s) URL of the aggregator, without a trailing slash. */
@@ -27,9 +34,34 @@ export interface AgentConfig {
   reconnectMaxMs: number
   shutdownTimeoutMs: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** Response sizes each peer is asked for by mtu probes; empty disables them. */
+  mtuSizes: number[]
+  mtuTimeoutMs: number
+  /** `host:port` of the agents' Service, by ClusterIP and/or by name. */
+  serviceTargets: string[]
+  serviceTimeoutMs: number
+  resolvConfPath: string
+  /** getaddrinfo names as written, each optionally `/4` or `/6`. */
+  dnsNames: string[]
+  dnsLookupTimeoutMs: number
+  /** Resolvers for dns-wire probes, `ip` or `ip:port`; empty means the first three of resolv.conf. */
+  dnsServers: string[]
+  dnsWireNames: string[]
+  dnsWireTypes: Array<'A' | 'AAAA'>
+  dnsWireTransport: 'udp' | 'tcp'
+  dnsWireTimeoutMs: number
+  httpTargets: string[]
+  /** Extra PEM CA bundle for https targets; empty for none. */
+  httpCaFile: string
+  httpTimeoutMs: number
+  tcpTargets: string[]
+  tcpTimeoutMs: number
+  /** getaddrinfo calls in flight at once; 0 means half the libuv threadpool. */
+  lookupMaxInFlight: number
+  lookupLagThresholdMs: number
 }
 
-type Kind = 'string' | 'secret' | 'url' | 'ip' | 'labels' | 'listen' | 'duration' | 'integer' | 'level'
+type Kind = 'string' | 'secret' | 'url' | 'ip' | 'labels' | 'listen' | 'duration' | 'integer' | 'level' | 'list' | 'file'
 
 interface Option {
   key: keyof AgentConfig | 'listen'
@@ -39,7 +71,15 @@ interface Option {
   /** Default as a user would write it; undefined means required. */
   default?: string
   expected: string
+  /** For `list`: checks and normalises one comma-separated item; null rejects it. */
+  item?: (text: string) => string | number | null
 }
+
+const dnsName = (text: string): string | null => {
+  const target = parseDnsLookupTarget(text)
+  return target === null || target.family !== 0 ? null : target.name
+}
+const size = (text: string): number | null => /^\d{1,5}$/.test(text) && Number(text) >= 64 && Number(text) <= MAX_PING_SIZE ? Number(text) : null
 
 export const OPTIONS: readonly Option[] = [
   { key: 'aggregatorUrl', env: 'PINGFLEET_AGGREGATOR_URL', flag: 'aggregator-url', kind: 'url', expected: 'an http:// or https:// URL such as http://127.0.0.1:8080' },
@@ -58,19 +98,41 @@ export const OPTIONS: readonly Option[] = [
   { key: 'reconnectMinMs', env: 'PINGFLEET_RECONNECT_MIN', flag: 'reconnect-min', kind: 'duration', default: '500ms', expected: 'a duration from 1ms to 1m such as 500ms, not above PINGFLEET_RECONNECT_MAX' },
   { key: 'reconnectMaxMs', env: 'PINGFLEET_RECONNECT_MAX', flag: 'reconnect-max', kind: 'duration', default: '30s', expected: 'a duration from 1ms to 1h such as 30s' },
   { key: 'shutdownTimeoutMs', env: 'PINGFLEET_SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
-  { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' }
+  { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' },
+  { key: 'mtuSizes', env: 'PINGFLEET_MTU_SIZES', flag: 'mtu-sizes', kind: 'list', item: size, default: '8500', expected: `comma-separated response sizes in bytes from 64 to ${MAX_PING_SIZE} such as 1400,8500 (empty disables mtu probes)` },
+  { key: 'mtuTimeoutMs', env: 'PINGFLEET_MTU_TIMEOUT', flag: 'mtu-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
+  { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: t => parseServiceTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
+  { key: 'serviceTimeoutMs', env: 'PINGFLEET_SERVICE_TIMEOUT', flag: 'service-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
+  { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
+  { key: 'dnsNames', env: 'PINGFLEET_DNS_NAMES', flag: 'dns-names', kind: 'list', item: t => parseDnsLookupTarget(t) === null ? null : t.trim(), default: 'kubernetes.default,kubernetes.default.svc.cluster.local.', expected: 'comma-separated host names for getaddrinfo, each optionally ending in /4 or /6, such as kubernetes.default,example.com./4 (empty disables)' },
+  { key: 'dnsLookupTimeoutMs', env: 'PINGFLEET_DNS_LOOKUP_TIMEOUT', flag: 'dns-lookup-timeout', kind: 'duration', default: '12s', expected: 'a duration from 10ms to 1m such as 12s' },
+  { key: 'dnsServers', env: 'PINGFLEET_DNS_SERVERS', flag: 'dns-servers', kind: 'list', item: t => parseDnsServer(t) === null ? null : t.trim(), default: '', expected: 'comma-separated resolver addresses ip, ip:port or [v6]:port (empty: the first three nameservers of PINGFLEET_RESOLV_CONF)' },
+  { key: 'dnsWireNames', env: 'PINGFLEET_DNS_WIRE_NAMES', flag: 'dns-wire-names', kind: 'list', item: dnsName, default: 'kubernetes.default.svc.cluster.local', expected: 'comma-separated fully qualified names such as kubernetes.default.svc.cluster.local (empty disables dns-wire probes)' },
+  { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
+  { key: 'dnsWireTransport', env: 'PINGFLEET_DNS_WIRE_TRANSPORT', flag: 'dns-wire-transport', kind: 'string', default: 'udp', expected: 'udp (with a TCP retry when truncated) or tcp' },
+  { key: 'dnsWireTimeoutMs', env: 'PINGFLEET_DNS_WIRE_TIMEOUT', flag: 'dns-wire-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.id ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz' },
+  { key: 'httpCaFile', env: 'PINGFLEET_HTTP_CA_FILE', flag: 'http-ca-file', kind: 'file', default: '', expected: 'a readable PEM file of extra CA certificates for https targets (empty for none)' },
+  { key: 'httpTimeoutMs', env: 'PINGFLEET_HTTP_TIMEOUT', flag: 'http-timeout', kind: 'duration', default: '10s', expected: 'a duration from 10ms to 1m such as 10s' },
+  { key: 'tcpTargets', env: 'PINGFLEET_TCP_TARGETS', flag: 'tcp-targets', kind: 'list', item: t => parseTcpTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port such as example.com:443,[2001:db8::1]:443' },
+  { key: 'tcpTimeoutMs', env: 'PINGFLEET_TCP_TIMEOUT', flag: 'tcp-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
+  { key: 'lookupMaxInFlight', env: 'PINGFLEET_LOOKUP_MAX_IN_FLIGHT', flag: 'lookup-max-in-flight', kind: 'integer', default: '0', expected: 'an integer from 0 to 1023: getaddrinfo calls at once, kept below the threadpool size (0: half the threadpool)' },
+  { key: 'lookupLagThresholdMs', env: 'PINGFLEET_LOOKUP_LAG_THRESHOLD', flag: 'lookup-lag-threshold', kind: 'duration', default: '25ms', expected: 'a duration from 1ms to 10s such as 25ms' }
 ]
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 const duration = (min: number, max: number) => ({ type: 'integer', minimum: min, maximum: max }) as const
 const text = { type: 'string', minLength: 1, maxLength: 253 } as const
+const list = (items: object) => ({ type: 'array', maxItems: 64, uniqueItems: true, items }) as const
 
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['aggregatorUrl', 'token', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
-    'shutdownTimeoutMs', 'logLevel'],
+    'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'dnsNames',
+    'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'httpTargets',
+    'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
     aggregatorUrl: { type: 'string', pattern: '^https?://[^/]', maxLength: 2048 },
     token: { type: 'string', minLength: 1, maxLength: 4096 },
@@ -89,15 +151,52 @@ export const configSchema = {
     reconnectMinMs: duration(1, 60_000),
     reconnectMaxMs: duration(1, 3_600_000),
     shutdownTimeoutMs: duration(10, 60_000),
-    logLevel: { enum: LEVELS }
+    logLevel: { enum: LEVELS },
+    mtuSizes: list({ type: 'integer', minimum: 64, maximum: MAX_PING_SIZE }),
+    mtuTimeoutMs: duration(10, 60_000),
+    serviceTargets: list(text),
+    serviceTimeoutMs: duration(10, 60_000),
+    resolvConfPath: { type: 'string', minLength: 1, maxLength: 4096 },
+    dnsNames: list(text),
+    dnsLookupTimeoutMs: duration(10, 60_000),
+    dnsServers: list({ type: 'string', minLength: 2, maxLength: 53 }),
+    dnsWireNames: list(text),
+    dnsWireTypes: list({ enum: ['A', 'AAAA'] }),
+    dnsWireTransport: { enum: ['udp', 'tcp'] },
+    dnsWireTimeoutMs: duration(10, 60_000),
+    httpTargets: list({ type: 'string', minLength: 1, maxLength: 2048 }),
+    httpCaFile: { type: 'string', maxLength: 4096 },
+    httpTimeoutMs: duration(10, 60_000),
+    tcpTargets: list(text),
+    tcpTimeoutMs: duration(10, 60_000),
+    lookupMaxInFlight: { type: 'integer', minimum: 0, maximum: 1023 },
+    lookupLagThresholdMs: duration(1, 10_000)
   }
 } as const
 
 const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchema)
 
 /** Turns one raw string into its typed value, or undefined when it has the wrong shape. */
-function convert (kind: Kind, raw: string): unknown {
+function convert (kind: Kind, raw: string, item?: Option['item']): unknown {
   switch (kind) {
+    case 'list': {
+      const out: Array<string | number> = []
+      for (const part of raw.split(',')) {
+        if (part.trim() === '') continue
+        const value = item!(part.trim())
+        if (value === null) return undefined
+        out.push(value)
+      }
+      return out
+    }
+    case 'file':
+      if (raw === '') return raw
+      try {
+        accessSync(raw, constants.R_OK)
+        return raw
+      } catch {
+        return undefined
+      }
     case 'string':
     case 'secret':
     case 'level':
@@ -172,7 +271,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
       throw new AgentError(AGENT_ERR_CONFIG, `${option.env} is not set (nor --${option.flag}): expected ${option.expected}`)
     }
     const shown = option.kind === 'secret' ? '<redacted>' : JSON.stringify(raw)
-    const value = convert(option.kind, raw.trim())
+    const value = convert(option.kind, raw.trim(), option.item)
     if (value === undefined) fail(source, shown, option)
     if (option.key === 'listen') {
       const listen = value as { host: string, port: number }
@@ -200,5 +299,6 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     fail(known.source, known.shown, known.option)
   }
   Object.freeze(config.labels)
+  for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
   return Object.freeze(config)
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
@@ -28,7 +29,26 @@ t.test('defaults from the minimal environment', async t => {
     reconnectMinMs: 500,
     reconnectMaxMs: 30_000,
     shutdownTimeoutMs: 3000,
-    logLevel: 'info'
+    logLevel: 'info',
+    mtuSizes: [8500],
+    mtuTimeoutMs: 2000,
+    serviceTargets: [],
+    serviceTimeoutMs: 5000,
+    resolvConfPath: '/etc/resolv.conf',
+    dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
+    dnsLookupTimeoutMs: 12_000,
+    dnsServers: [],
+    dnsWireNames: ['kubernetes.default.svc.cluster.local'],
+    dnsWireTypes: ['A'],
+    dnsWireTransport: 'udp',
+    dnsWireTimeoutMs: 3000,
+    httpTargets: [],
+    httpCaFile: '',
+    httpTimeoutMs: 10_000,
+    tcpTargets: [],
+    tcpTimeoutMs: 5000,
+    lookupMaxInFlight: 0,
+    lookupLagThresholdMs: 25
   })
   t.ok(Object.isFrozen(config))
   t.ok(Object.isFrozen(config.labels))
@@ -77,6 +97,20 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['an unknown log level', { PINGFLEET_LOG_LEVEL: 'verbose' }, [], /^PINGFLEET_LOG_LEVEL="verbose" is invalid: expected one of fatal/],
   ['reconnect bounds reversed', { PINGFLEET_RECONNECT_MIN: '10s', PINGFLEET_RECONNECT_MAX: '1s' }, [], /^PINGFLEET_RECONNECT_MIN="10s" is invalid: expected .*not above PINGFLEET_RECONNECT_MAX/],
   ['a node name too long', { PINGFLEET_NODE_NAME: 'n'.repeat(254) }, [], /^PINGFLEET_NODE_NAME="n+" is invalid/],
+  ['an MTU size too large', { PINGFLEET_MTU_SIZES: '1400,70000' }, [], /^PINGFLEET_MTU_SIZES="1400,70000" is invalid: expected comma-separated response sizes in bytes from 64 to 65536/],
+  ['an MTU size twice', { PINGFLEET_MTU_SIZES: '1400,1400' }, [], /^PINGFLEET_MTU_SIZES="1400,1400" is invalid/],
+  ['a service target without port', { PINGFLEET_SERVICE_TARGETS: '10.96.0.20' }, [], /^PINGFLEET_SERVICE_TARGETS="10.96.0.20" is invalid: expected comma-separated host:port/],
+  ['a DNS name with a space', { PINGFLEET_DNS_NAMES: 'kubernetes default' }, [], /^PINGFLEET_DNS_NAMES="kubernetes default" is invalid: expected comma-separated host names/],
+  ['a DNS name with a bad family', { PINGFLEET_DNS_NAMES: 'localhost/5' }, [], /^PINGFLEET_DNS_NAMES="localhost\/5" is invalid/],
+  ['a DNS server that is a name', { PINGFLEET_DNS_SERVERS: 'dns.local:53' }, [], /^PINGFLEET_DNS_SERVERS="dns.local:53" is invalid: expected comma-separated resolver addresses/],
+  ['a wire name with a family', { PINGFLEET_DNS_WIRE_NAMES: 'a.example/4' }, [], /^PINGFLEET_DNS_WIRE_NAMES="a.example\/4" is invalid/],
+  ['an unknown wire type', { PINGFLEET_DNS_WIRE_TYPES: 'A,MX' }, [], /^PINGFLEET_DNS_WIRE_TYPES="A,MX" is invalid: expected A, AAAA or A,AAAA$/],
+  ['an unknown wire transport', { PINGFLEET_DNS_WIRE_TRANSPORT: 'doh' }, [], /^PINGFLEET_DNS_WIRE_TRANSPORT="doh" is invalid: expected udp/],
+  ['a non-http URL', { PINGFLEET_HTTP_TARGETS: 'ftp://example.com/' }, [], /^PINGFLEET_HTTP_TARGETS="ftp:\/\/example.com\/" is invalid: expected comma-separated http/],
+  ['a missing CA file', { PINGFLEET_HTTP_CA_FILE: '/nonexistent/ca.pem' }, [], /^PINGFLEET_HTTP_CA_FILE="\/nonexistent\/ca.pem" is invalid: expected a readable PEM file/],
+  ['a tcp target without port', { PINGFLEET_TCP_TARGETS: 'example.com' }, [], /^PINGFLEET_TCP_TARGETS="example.com" is invalid: expected comma-separated host:port/],
+  ['a negative lookup cap', { PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '-1' }, [], /^PINGFLEET_LOOKUP_MAX_IN_FLIGHT="-1" is invalid/],
+  ['a too slow DNS timeout', { PINGFLEET_DNS_LOOKUP_TIMEOUT: '2m' }, [], /^PINGFLEET_DNS_LOOKUP_TIMEOUT="2m" is invalid: expected a duration from 10ms to 1m/],
   ['an unknown flag', {}, ['--intervall', '5s'], /^invalid command line: Unknown option '--intervall'/],
   ['a positional argument', {}, ['extra'], /^invalid command line/]
 ]
@@ -102,4 +136,41 @@ t.test('labels parsing', async t => {
 t.test('every option has a distinct env name and flag', async t => {
   t.equal(new Set(OPTIONS.map(o => o.env)).size, OPTIONS.length)
   t.equal(new Set(OPTIONS.map(o => o.flag)).size, OPTIONS.length)
+})
+
+t.test('probe suite options: lists are trimmed and normalised, empty disables', async t => {
+  const config = loadConfig({
+    ...required,
+    PINGFLEET_MTU_SIZES: ' 1400, 8500 ',
+    PINGFLEET_SERVICE_TARGETS: '10.96.0.20:8081, pingfleet-agent.pingfleet:8081',
+    PINGFLEET_DNS_NAMES: '',
+    PINGFLEET_DNS_SERVERS: '127.0.0.153:5353,[::1]:53,10.96.0.10',
+    PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA',
+    PINGFLEET_DNS_WIRE_TRANSPORT: 'tcp',
+    PINGFLEET_HTTP_TARGETS: 'https://Example.com/healthz',
+    PINGFLEET_HTTP_CA_FILE: '/etc/hosts',
+    PINGFLEET_TCP_TARGETS: 'localhost:8080,[2001:db8::1]:443',
+    PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '3'
+  }, ['--dns-wire-names', 'a.example.,b.example', '--mtu-timeout', '3s'])
+  t.match(config, {
+    mtuSizes: [1400, 8500],
+    mtuTimeoutMs: 3000,
+    serviceTargets: ['10.96.0.20:8081', 'pingfleet-agent.pingfleet:8081'],
+    dnsNames: [],
+    dnsServers: ['127.0.0.153:5353', '[::1]:53', '10.96.0.10'],
+    dnsWireNames: ['a.example.', 'b.example'],
+    dnsWireTypes: ['A', 'AAAA'],
+    dnsWireTransport: 'tcp',
+    httpTargets: ['https://example.com/healthz'],
+    httpCaFile: '/etc/hosts',
+    tcpTargets: ['localhost:8080', '[2001:db8::1]:443'],
+    lookupMaxInFlight: 3
+  })
+  t.ok(Object.isFrozen(config.mtuSizes) && Object.isFrozen(config.tcpTargets))
+  t.same(loadConfig({ ...required, PINGFLEET_MTU_SIZES: '' }).mtuSizes, [], 'empty disables mtu probes')
+})
+
+t.test('the README configuration table lists every option', async t => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  for (const o of OPTIONS) t.match(readme, `| \`${o.env}\` | \`--${o.flag}\` |`, `${o.env} is documented`)
 })
