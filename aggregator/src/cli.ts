@@ -81,7 +81,7 @@ async function ask (url: string, timeoutMs: number): Promise<Attempt> {
 
 function show (value: number | null, threshold: number): string {
   if (value === null) return '-'
-  const digits = (n: number): string => Number.isInteger(n) ? String(n) : n.toPrecision(3)
+  const digits = (n: number): string => String(Number(n.toPrecision(3)))
   return `${digits(value)} (limit ${digits(threshold)})`
 }
 

@@ -86,8 +86,9 @@ function atMost (observed: number | null, threshold: number): Verdict {
 
 function fmt (value: number | null, seconds = false): string {
   if (value === null) return 'nothing'
-  if (seconds) return value < 1 ? `${(value * 1000).toPrecision(3)}ms` : `${value.toPrecision(3)}s`
-  return Number.isInteger(value) ? String(value) : value.toPrecision(3)
+  const digits = (n: number): string => String(Number(n.toPrecision(3)))
+  if (seconds) return value < 1 ? `${digits(value * 1000)}ms` : `${digits(value)}s`
+  return digits(value)
 }
 
 export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {

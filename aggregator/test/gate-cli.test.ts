@@ -1,0 +1,151 @@
+// `pingfleet gate` as a process: exit 0 pass, 1 fail, 2 insufficient data or a timed-out wait,
+// 3 no verdict (unreachable, unknown gate, bad usage); human evidence by default, --json for scripts.
+
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { bucketIndex } from '@pingfleet/protocol'
+import { aggregator, hello, RawAgent, report } from './helpers.ts'
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'pingfleet-cli-'))
+const gatesFile = join(dir, 'gates.yaml')
+writeFileSync(gatesFile, `
+gates:
+  - name: aws-up
+    coverage: [{ group: aws, minRatio: 1 }]
+  - name: aws-to-cilium
+    minSamples: 1
+    window: 10s
+    rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 0 }]
+  - name: dns-backends
+    services: [{ service: kube-dns, minBackendRatio: 1 }]
+  - name: late
+    coverage: [{ group: late, minRatio: 1 }]
+`)
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Starts the CLI; `output()` shows what it printed so far, `done` resolves when it exits. */
+function start (...args: string[]): { output: () => string, done: Promise<Run> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const done = new Promise<Run>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', code => resolve({ code, stdout, stderr }))
+  })
+  return { output: () => stdout, done }
+}
+
+const cli = (...args: string[]): Promise<Run> => start(...args).done
+
+/** A loopback port nothing listens on. */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+t.test('the CLI', async t => {
+  const agg = await aggregator({ PINGFLEET_GATES_FILE: gatesFile })
+  t.teardown(() => agg.close())
+  const url = agg.address()
+  const agent = new RawAgent(url)
+  t.teardown(() => agent.socket.close())
+  await agent.opened()
+  agent.send(hello('n1', { cniplugin: 'aws' }))
+  await agent.waitFor(m => m.type === 'peers')
+  agent.send(report(1, Date.now(), [{ probe: 'pod', target: 'n3', count: 4, latency: [bucketIndex(0.002), 3], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }] }]))
+  await agent.waitFor(m => m.type === 'ack' && m.seq === 1)
+  // n3 is not in the roster, so its results land in the "(none)" group: register it as cilium.
+  const cilium = new RawAgent(url)
+  t.teardown(() => cilium.socket.close())
+  await cilium.opened()
+  cilium.send(hello('n3', { cniplugin: 'cilium' }))
+  await cilium.waitFor(m => m.type === 'welcome')
+  agent.send(report(2, Date.now(), [{ probe: 'pod', target: 'n3', count: 4, latency: [bucketIndex(0.002), 3], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }] }]))
+  cilium.send(report(1, Date.now(), []))
+  await agent.waitFor(m => m.type === 'ack' && m.seq === 2)
+  await cilium.waitFor(m => m.type === 'ack' && m.seq === 1)
+
+  await t.test('pass exits 0 with human-readable evidence', async t => {
+    const run = await cli('gate', 'aws-up', '--url', url)
+    t.equal(run.code, 0, run.stderr)
+    t.match(run.stdout, /^gate aws-up: PASS at \S+ \(2 pass, 0 fail, 0 insufficient\)\n/)
+    t.match(run.stdout, /ok {3}coverage aws: 1 \(limit 1\) \[samples 1\] - 1 of 1 agents of group aws connected/)
+  })
+
+  await t.test('fail exits 1, failing checks first', async t => {
+    const run = await cli('gate', 'aws-to-cilium', '--url', url + '/')
+    t.equal(run.code, 1, run.stderr)
+    const lines = run.stdout.split('\n')
+    t.match(lines[0], /^gate aws-to-cilium: FAIL/)
+    t.match(lines[1], /^ {2}FAIL pod aws->cilium maxErrorRatio: 0\.25 \(limit 0\) \[samples 4, window 10s\]/)
+  })
+
+  await t.test('insufficient data exits 2', async t => {
+    const run = await cli('gate', 'dns-backends', '--url', url)
+    t.equal(run.code, 2, run.stderr)
+    t.match(run.stdout, /INSUFFICIENT_DATA/)
+    t.match(run.stdout, /service kube-dns: - - no backend data for Service kube-dns yet/)
+  })
+
+  await t.test('--json prints the aggregator\'s answer for scripts', async t => {
+    const run = await cli('gate', 'aws-to-cilium', '--url', url, '--json')
+    t.equal(run.code, 1)
+    t.match(JSON.parse(run.stdout), { name: 'aws-to-cilium', verdict: 'fail', checks: Array })
+  })
+
+  await t.test('an unreachable aggregator, an unknown gate and bad usage exit 3', async t => {
+    const port = await closedPort()
+    const down = await cli('gate', 'aws-up', '--url', `http://127.0.0.1:${port}`)
+    t.equal(down.code, 3)
+    t.match(down.stderr, /aggregator unreachable at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/gates\/aws-up: ECONNREFUSED/)
+    const unknown = await cli('gate', 'nope', '--url', url, '--wait', '1m')
+    t.equal(unknown.code, 3, 'an unknown gate does not wait')
+    t.match(unknown.stderr, /answered 404 .*PINGFLEET_ERR_NOT_FOUND/)
+    for (const args of [['gate'], ['gate', 'x'], ['gate', 'x', '--url', 'ftp://x'], ['gate', 'x', '--url', url, '--wait', 'soon'], ['gate', 'x', '--nope'], ['frobnicate'], []]) {
+      const run = await cli(...args)
+      t.equal(run.code, 3, `${JSON.stringify(args)} exits 3`)
+    }
+  })
+
+  await t.test('--help', async t => {
+    const run = await cli('gate', '--help')
+    t.equal(run.code, 0)
+    t.match(run.stdout, /Usage: pingfleet gate <name> --url <aggregator>/)
+    t.match(run.stdout, /2 {2}insufficient data/)
+  })
+
+  await t.test('--wait gives up with the last verdict\'s code', async t => {
+    const run = await cli('gate', 'dns-backends', '--url', url, '--wait', '600ms', '--interval', '200ms', '--json')
+    t.equal(run.code, 2)
+    t.equal(run.stdout.trim().split('\n').length, 1, 'with --json only the last answer is printed')
+    const failing = await cli('gate', 'aws-to-cilium', '--url', url, '--wait', '500ms', '--interval', '200ms')
+    t.equal(failing.code, 1)
+  })
+
+  await t.test('--wait keeps polling until the gate passes', async t => {
+    const waiting = start('gate', 'late', '--url', url, '--wait', '30s', '--interval', '100ms')
+    // Let it see the missing group first.
+    while (!waiting.output().includes('gate late: INSUFFICIENT_DATA')) await new Promise(resolve => setTimeout(resolve, 50))
+    const late = new RawAgent(url)
+    t.teardown(() => late.socket.close())
+    await late.opened()
+    late.send(hello('n9', { cniplugin: 'late' }))
+    await late.waitFor(m => m.type === 'welcome')
+    late.send(report(1, Date.now(), []))
+    const run = await waiting.done
+    t.equal(run.code, 0, run.stderr)
+    t.match(run.stdout, /gate late: INSUFFICIENT_DATA[\s\S]*gate late: PASS/, 'progress, then the pass')
+  })
+})
