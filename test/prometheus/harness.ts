@@ -1,0 +1,169 @@
+// What the real-Prometheus suite runs: a Prometheus on loopback with the one rules file, a TCP relay
+// a test can close to make a peer refuse, a simulated DNS agent, and polling helpers.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import WebSocket from 'ws'
+import { stringify } from 'yaml'
+import { bucketIndex, PROTOCOL_VERSION, type Report } from '@pingfleet/protocol'
+import { readRules } from './tools.ts'
+
+export async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn()
+      if (value !== undefined) return value
+    } catch (err) { last = err }
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
+}
+
+/** A free TCP port on host (bound, then released). */
+export async function freePort (host: string): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.listen(0, host, resolve).once('error', reject))
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+/** Forwards host:port to target:port until closed; closing refuses new connections. */
+export async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server: Server = createServer(client => {
+    const upstream = connect(port, target)
+    sockets.add(client).add(upstream)
+    client.pipe(upstream).pipe(client)
+    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
+    client.on('error', done).on('close', done)
+    upstream.on('error', done).on('close', done)
+  })
+  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
+  return {
+    close: () => new Promise<void>(resolve => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  }
+}
+
+/**
+ * The rules file as Prometheus gets it in this suite: the same file, with only each alert's `for:`
+ * shortened, so pending → firing takes seconds instead of minutes. Expressions, range windows and
+ * thresholds are untouched.
+ */
+export function rulesWithShortFor (forDuration: string): string {
+  const rules = readRules()
+  for (const group of rules.groups) for (const rule of group.rules) if (rule.alert !== undefined && rule.for !== undefined) rule.for = forDuration
+  return stringify(rules)
+}
+
+export interface Prometheus {
+  url: string
+  query: (expr: string) => Promise<Array<{ metric: Record<string, string>, value: [number, string] }>>
+  alerts: () => Promise<Array<{ labels: Record<string, string>, state: string }>>
+  stop: () => Promise<void>
+}
+
+export async function startPrometheus (binary: string, o: { host: string, scrapeTarget: string, rules: string }): Promise<Prometheus> {
+  const dir = mkdtempSync(join(tmpdir(), 'pingfleet-prometheus-'))
+  writeFileSync(join(dir, 'rules.yaml'), o.rules)
+  writeFileSync(join(dir, 'prometheus.yml'), stringify({
+    global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
+    rule_files: [join(dir, 'rules.yaml')],
+    scrape_configs: [{ job_name: 'pingfleet-aggregator', static_configs: [{ targets: [o.scrapeTarget] }] }]
+  }))
+  const port = await freePort(o.host)
+  const child: ChildProcess = spawn(binary, [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    '--storage.tsdb.retention.time=1h',
+    `--web.listen-address=${o.host}:${port}`,
+    '--log.level=warn'
+  ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000) })
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  const url = `http://${o.host}:${port}`
+  try {
+    await until('prometheus ready', async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}: ${stderr}`)
+      return (await fetch(`${url}/-/ready`)).ok ? true : undefined
+    }, 20_000, 100)
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+  const api = async <T>(path: string): Promise<T> => {
+    const response = await fetch(url + path)
+    const body = await response.json() as { status: string, data: T, error?: string }
+    if (body.status !== 'success') throw new Error(`${path}: ${body.error ?? response.status}`)
+    return body.data
+  }
+  return {
+    url,
+    query: async expr => (await api<{ result: Array<{ metric: Record<string, string>, value: [number, string] }> }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
+    alerts: async () => (await api<{ alerts: Array<{ labels: Record<string, string>, state: string }> }>('/api/v1/alerts')).alerts,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * A simulated agent that reports DNS probes (the real agents here probe pods only): getaddrinfo and
+ * wire lookups, some failing with ENOTFOUND and DNS_TIMEOUT. It serves /ping, so the real agents'
+ * probes toward it succeed and it does not look isolated.
+ */
+export async function dnsAgent (o: { aggregatorUrl: string, token: string, node: string, group: string, ip: string }): Promise<{ stop: () => Promise<void> }> {
+  const server = createHttpServer((request, response) => {
+    response.setHeader('connection', 'close')
+    response.end(JSON.stringify({ node: o.node }))
+  })
+  await new Promise<void>((resolve, reject) => server.listen(0, o.ip, resolve).once('error', reject))
+  const { port } = server.address() as AddressInfo
+  const socket = new WebSocket(o.aggregatorUrl.replace(/^http/, 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${o.token}` } })
+  socket.on('message', () => {})
+  await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject))
+  socket.send(JSON.stringify({
+    type: 'hello', v: PROTOCOL_VERSION, node: o.node, pod: `agent-${o.node}`, podIp: o.ip, port,
+    labels: { cniplugin: o.group }, version: 'test', bootId: `dns-sim-${Date.now()}`
+  }))
+  let seq = 0
+  const fast = bucketIndex(0.002)
+  const cells: Report['cells'] = [
+    { probe: 'dns-lookup', target: 'kubernetes.default@getaddrinfo', count: 4, latency: [fast, 4] },
+    { probe: 'dns-lookup', target: 'missing.example@getaddrinfo', count: 2, latency: [], errors: [{ reason: 'ENOTFOUND', raw: 'EAI_NONAME', count: 2 }] },
+    { probe: 'dns-wire', target: 'kubernetes.default@127.0.0.53:53/A', count: 4, latency: [fast, 3], errors: [{ reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT', count: 1 }] }
+  ]
+  const timer = setInterval(() => {
+    const end = Date.now()
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'report', v: PROTOCOL_VERSION, seq: ++seq, start: end - 1000, end, cells }))
+  }, 1000)
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      socket.terminate()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
+}
+
+/** Opens and drops one websocket with a wrong token, so the rejected-connections series exists. */
+export async function rejectedConnection (aggregatorUrl: string): Promise<void> {
+  const socket = new WebSocket(aggregatorUrl.replace(/^http/, 'ws') + '/api/v1/stream', { headers: { authorization: 'Bearer not-the-token' } })
+  await new Promise<void>(resolve => {
+    socket.on('unexpected-response', (_request, response) => { response.resume(); resolve() })
+    socket.on('error', () => resolve())
+  })
+  socket.terminate()
+}

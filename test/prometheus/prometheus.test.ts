@@ -1,0 +1,120 @@
+// The rules and the dashboard against a real Prometheus: it scrapes a real aggregator with four real
+// agents (peers reach each through a relay the test controls) and a simulated DNS agent, every 1 s,
+// and evaluates charts/pingfleet/files/rules.yaml every 1 s. Only the alerts' `for:` is shortened
+// (rulesWithShortFor), so an alert's pending → firing → resolved cycle takes seconds.
+
+import t from 'tap'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
+import { dnsAgent, freePort, rejectedConnection, relay, rulesWithShortFor, startPrometheus, until, type Prometheus } from './harness.ts'
+import { DASHBOARDS_DIR, needs, requireBinary } from './tools.ts'
+
+t.setTimeout(300_000)
+
+const TOKEN = 'prometheus-suite-token-01'
+const AGG_HOST = '127.0.3.1'
+const nodes = ['p1', 'p2', 'p3', 'p4']
+const listenIp = (i: number): string => `127.0.3.${21 + i}`
+const podIp = (i: number): string => `127.0.4.${21 + i}`
+const FOR = '3s'
+
+interface Target { expr: string, refId: string }
+interface Panel { title: string, type: string, targets?: Target[] }
+interface Variable { name: string, type: string, query?: { query: string } }
+interface Dashboard { templating: { list: Variable[] }, panels: Panel[] }
+
+/** Grafana's template variables as a dashboard user would pick them: every group, the pod probe. */
+function substitute (expr: string): string {
+  return expr
+    .replaceAll('$__rate_interval', '10s')
+    .replaceAll('$probe', 'pod')
+    .replaceAll('$src_group', '.*')
+    .replaceAll('$dst_group', '.*')
+}
+
+t.test('rules and dashboard against a real Prometheus', needs('prometheus'), async t => {
+  const binary = requireBinary('prometheus')
+  const dir = mkdtempSync(join(tmpdir(), 'pingfleet-prom-suite-'))
+  const gatesFile = join(dir, 'gates.yaml')
+  writeFileSync(gatesFile, JSON.stringify({
+    gates: [{ name: 'pod-aws-cilium', window: '10s', minSamples: 1, rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.05 }] }]
+  }))
+  const aggPort = await freePort(AGG_HOST)
+  const agentPort = await freePort(listenIp(0))
+  const env = { PINGFLEET_INTERVAL: '1s', PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
+  const aggregator: Proc = await startAggregator({ host: AGG_HOST, port: aggPort, token: TOKEN, env: { ...env, PINGFLEET_GATES_FILE: gatesFile } })
+  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), agentPort)))
+  const agents: Proc[] = []
+  const stops: Array<() => Promise<unknown>> = []
+  t.teardown(async () => {
+    for (const stop of stops) await stop().catch(() => {})
+    await Promise.all(agents.map(a => a.stop('SIGKILL')))
+    await aggregator.stop('SIGKILL')
+    await Promise.all(relays.map(r => r.close().catch(() => {})))
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
+  for (const [i, node] of nodes.entries()) {
+    agents.push(await startAgent({
+      node, ip: listenIp(i), podIp: podIp(i), port: agentPort, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' },
+      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
+    }))
+  }
+  const dns = await dnsAgent({ aggregatorUrl: aggregator.url, token: TOKEN, node: 'p-dns', group: 'aws', ip: '127.0.3.30' })
+  stops.push(dns.stop)
+  await rejectedConnection(aggregator.url)
+  const prom: Prometheus = await startPrometheus(binary, { host: '127.0.3.2', scrapeTarget: `${AGG_HOST}:${aggPort}`, rules: rulesWithShortFor(FOR) })
+  stops.unshift(prom.stop)
+
+  await t.test('a peer that refuses: PingfleetNodeIsolated goes pending, fires, and resolves once it answers again', async t => {
+    const isolated = async (): Promise<string | null> =>
+      (await prom.alerts()).find(a => a.labels.alertname === 'PingfleetNodeIsolated' && a.labels.node === 'p4' && a.labels.direction === 'in')?.state ?? null
+    await until('p4 inbound ratio recorded, and 0', async () => {
+      const [sample] = await prom.query('node_group_direction:pingfleet_node_probe_errors_per_probes:ratio_rate5m{node="p4",direction="in"}')
+      return sample !== undefined && sample.value[1] === '0' ? true : undefined
+    }, 30_000)
+    t.equal(await isolated(), null, 'not alerting while healthy')
+
+    await relays[3]!.close()
+    const states: string[] = []
+    await until('PingfleetNodeIsolated firing for p4', async () => {
+      const state = await isolated()
+      if (state !== null && states.at(-1) !== state) states.push(state)
+      return state === 'firing' ? true : undefined
+    }, 90_000, 200)
+    t.same(states, ['pending', 'firing'], 'pending first, then firing')
+    const [alert] = (await prom.query('ALERTS{alertname="PingfleetNodeIsolated", alertstate="firing"}'))
+    t.match(alert?.metric, { node: 'p4', group: 'cilium', direction: 'in', severity: 'critical' })
+    const pair = await prom.query('ALERTS{alertname="PingfleetGroupPairErrorRatioHigh", src_group="aws", dst_group="cilium"}')
+    t.ok(pair.length > 0, 'the aws → cilium error ratio alert is active too')
+    t.equal((await prom.query('pingfleet_gate_pass{gate="pod-aws-cilium"}'))[0]?.value[1], '0', 'the gate reports fail')
+
+    relays[3] = await relay(podIp(3), listenIp(3), agentPort)
+    await until('PingfleetNodeIsolated resolved', async () => (await isolated()) === null ? true : undefined, 120_000, 500)
+    t.pass('resolved after p4 answers again')
+  })
+
+  await t.test('every dashboard query parses and returns data', async t => {
+    const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, 'migration-overview.json'), 'utf8')) as Dashboard
+    const targets = dashboard.panels.flatMap(p => (p.targets ?? []).map(target => ({ panel: p.title, ...target })))
+    t.ok(targets.length >= 15, `${targets.length} queries`)
+    for (const target of targets) {
+      const expr = substitute(target.expr)
+      t.notOk(expr.includes('$'), `${target.panel} ${target.refId}: every variable substituted`)
+      const result = await until(`${target.panel} ${target.refId} data`, async () => {
+        const r = await prom.query(expr)
+        return r.length > 0 ? r : undefined
+      }, 20_000, 500).catch((err: Error) => err)
+      t.ok(Array.isArray(result), `${target.panel} ${target.refId}: ${expr}${Array.isArray(result) ? ` → ${result.length} series` : ` → ${result.message}`}`)
+    }
+    for (const v of dashboard.templating.list.filter(v => v.type === 'query')) {
+      const match = /^label_values\((.+), (\w+)\)$/.exec(v.query!.query)
+      t.ok(match, `$${v.name} is label_values(selector, label)`)
+      const response = await fetch(`${prom.url}/api/v1/label/${match![2]}/values?match[]=${encodeURIComponent(match![1]!)}`)
+      const values = (await response.json() as { data: string[] }).data
+      t.ok(values.length > 0, `$${v.name} has values: ${values.join(', ')}`)
+    }
+  })
+})
