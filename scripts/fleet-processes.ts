@@ -104,6 +104,10 @@ export function startAgent (o: AgentOptions): Promise<Proc> {
       PINGFLEET_POD_IP: o.podIp ?? o.ip,
       PINGFLEET_LISTEN: `${o.ip}:${o.port}`,
       PINGFLEET_LABELS: Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(','),
+      // On a workstation the agents' DNS defaults (cluster names, the machine's resolvers) would send
+      // queries off the machine: by default look up only /etc/hosts names, and query no resolver.
+      PINGFLEET_DNS_NAMES: 'localhost',
+      PINGFLEET_DNS_WIRE_NAMES: '',
       ...o.env
     }
   })

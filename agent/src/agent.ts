@@ -1,17 +1,16 @@
 // Wires one agent together: server, scheduler, results and uplink, driven by a frozen config.
-// The roster from the aggregator becomes pod-probe targets; one report leaves per interval.
+// The roster from the aggregator becomes pod and mtu targets, joined by the static ones; one report leaves per interval.
 
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { Labels, Peer } from '@pingfleet/protocol'
+import type { Labels } from '@pingfleet/protocol'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentConfig } from './config.ts'
 import { AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
 import { LoopLag } from './loop-lag.ts'
-import type { Probe } from './probe.ts'
-import { createPodProbe, type PodTarget } from './probes/pod.ts'
+import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suite.ts'
 import { Results } from './results.ts'
 import { Scheduler } from './scheduler.ts'
 import { buildServer, type AgentStatus } from './server.ts'
@@ -26,12 +25,7 @@ export interface AgentHandle {
   shutdown: () => Promise<void>
 }
 
-/** Pod-probe targets from the roster: every ready peer except this node. */
-export function podTargets (peers: readonly Peer[], self: string): PodTarget[] {
-  return peers
-    .filter(peer => peer.node !== self && peer.state === 'ready')
-    .map(peer => ({ kind: 'pod', id: peer.node, podIp: peer.podIp, port: peer.port }))
-}
+export { podTargets } from './probe-suite.ts'
 
 export async function startAgent (config: Readonly<AgentConfig>, logger: Logger): Promise<AgentHandle> {
   const bootId = randomUUID()
@@ -40,15 +34,18 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   let draining = false
 
   const results = new Results()
+  const suite = createProbeSuite(config)
+  const fixed = await loadStaticTargets(config, logger)
+  let peerCount = 0
   const lag = new LoopLag({ thresholdMs: config.lagThresholdMs })
   lag.start()
   const scheduler = new Scheduler({
-    // Each kind's probe is typed by its own target; the scheduler only hands it targets of that kind.
-    probes: { pod: createPodProbe({ timeoutMs: config.probeTimeoutMs }) as Probe },
+    probes: suite.probes,
     results,
     lag,
     intervalMs,
     timeoutMs: config.probeTimeoutMs,
+    timeouts: suite.timeouts,
     concurrency: config.concurrency,
     logger
   })
@@ -76,15 +73,18 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       }
     },
     onPeers: roster => {
-      const targets = podTargets(roster.peers, config.nodeName)
-      scheduler.setTargets(targets)
-      logger.info({ revision: roster.revision, peers: targets.length }, 'roster updated')
+      // setTargets replaces the whole wanted set, so the static targets go along every time.
+      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes)
+      peerCount = targets.filter(t => t.kind === 'pod').length
+      scheduler.setTargets([...targets, ...fixed])
+      logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
     }
   })
   const status = (): AgentStatus => ({
     node: config.nodeName,
     bootId,
-    peers: scheduler.size,
+    peers: peerCount,
+    targets: scheduler.size,
     ...uplink.status()
   })
   const server = buildServer({
@@ -110,9 +110,11 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     }, Math.max(0, lastReportAt + intervalMs - performance.now()))
   }
   rearmReport()
+  // Static targets run from the start, aggregator or not.
+  scheduler.setTargets(fixed)
   uplink.start()
 
-  logger.info({ port, bootId, aggregator: new URL(config.aggregatorUrl).origin, intervalMs }, 'agent started')
+  logger.info({ port, bootId, aggregator: new URL(config.aggregatorUrl).origin, intervalMs, staticTargets: fixed.map(t => `${t.kind} ${t.id}`), lookupPool: suite.pool.stats() }, 'agent started')
 
   let closing: Promise<void> | undefined
   const shutdown = (): Promise<void> => {

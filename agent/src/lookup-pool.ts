@@ -43,7 +43,8 @@ export function threadpoolSize (env: Env = process.env): number {
  * Only works before the first threadpool use in this process; see the module comment.
  */
 export function sizeThreadpool (wanted = DEFAULT_THREADPOOL_SIZE, env: Env = process.env): number {
-  if (env.UV_THREADPOOL_SIZE === undefined) env.UV_THREADPOOL_SIZE = String(wanted)
+  // An empty value (a Kubernetes env entry left blank) counts as unset.
+  if (env.UV_THREADPOOL_SIZE === undefined || env.UV_THREADPOOL_SIZE === '') env.UV_THREADPOOL_SIZE = String(wanted)
   return threadpoolSize(env)
 }
 

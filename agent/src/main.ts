@@ -1,11 +1,11 @@
 // Process entry point (`node agent/src/main.ts`): size the libuv threadpool, read the config,
 // start the agent, and turn SIGTERM into a clean shutdown. Everything else lives in agent.ts.
 
-// Hook for DNS probes: dns.lookup runs on the libuv threadpool (4 threads by default), and the pool's
-// size is fixed at its first use. Set it here, before any module that could touch it is loaded —
-// hence the dynamic imports below. An explicit UV_THREADPOOL_SIZE in the environment wins.
-export const DEFAULT_THREADPOOL_SIZE = 16
-process.env.UV_THREADPOOL_SIZE ||= String(DEFAULT_THREADPOOL_SIZE)
+// dns.lookup runs on the libuv threadpool (4 threads by default), and the pool's size is fixed at its
+// first use. Size it here, before any module that could touch it is loaded — hence the dynamic imports
+// below (lookup-pool.ts itself only imports). An explicit UV_THREADPOOL_SIZE in the environment wins.
+import { sizeThreadpool } from './lookup-pool.ts'
+const threadpool = sizeThreadpool()
 
 const { loadConfig } = await import('./config.ts')
 const { AgentError } = await import('./errors.ts')
@@ -29,7 +29,7 @@ const logger = pino({
   redact: { paths: ['token', '*.token', 'config.token', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' }
 })
 const { token: _token, ...shown } = config
-logger.info({ config: shown, threadpool: Number(process.env.UV_THREADPOOL_SIZE) }, 'configuration')
+logger.info({ config: shown, threadpool }, 'configuration')
 
 let agent: Awaited<ReturnType<typeof startAgent>>
 try {

@@ -22,7 +22,10 @@ export interface AgentStatus {
   buffered: number
   dropped: number
   connected: boolean
+  /** Ready peers in the roster that are probed. */
   peers: number
+  /** Every running probe target: pod, mtu and static ones. */
+  targets: number
   reportsSent: number
 }
 
@@ -57,7 +60,7 @@ const statusSchema = {
   response: {
     200: {
       type: 'object',
-      required: ['node', 'bootId', 'seq', 'acked', 'buffered', 'dropped', 'connected', 'peers', 'reportsSent'],
+      required: ['node', 'bootId', 'seq', 'acked', 'buffered', 'dropped', 'connected', 'peers', 'targets', 'reportsSent'],
       additionalProperties: false,
       properties: {
         node: { type: 'string' },
@@ -68,6 +71,7 @@ const statusSchema = {
         dropped: count,
         connected: { type: 'boolean' },
         peers: count,
+        targets: count,
         reportsSent: count
       }
     }

@@ -1,10 +1,15 @@
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { PROTOCOL_VERSION, sparseTotal, type Peer } from '@pingfleet/protocol'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { podTargets, startAgent, type AgentHandle } from '../src/agent.ts'
 import { loadConfig } from '../src/config.ts'
+import { rosterTargets, staticTargets } from '../src/probe-suite.ts'
 import type { AgentStatus } from '../src/server.ts'
 import { FakeAggregator } from './fake-aggregator.ts'
+import { startServiceVip } from '../../scripts/stand-ins/service-vip.ts'
+import { TestDnsServer } from '../../test/helpers/dns-server.ts'
 
 async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<string, string> = {}): Promise<AgentHandle> {
   const config = loadConfig({
@@ -16,6 +21,9 @@ async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<
     PINGFLEET_LABELS: 'cniplugin=aws',
     PINGFLEET_INTERVAL: '5s', // the aggregator's welcome sets the real cadence
     PINGFLEET_PROBE_TIMEOUT: '500ms',
+    // Nothing may leave loopback: the defaults would look up cluster names through the machine's resolver.
+    PINGFLEET_DNS_NAMES: '',
+    PINGFLEET_DNS_WIRE_NAMES: '',
     ...extra
   })
   const handle = await startAgent(config, pino({ level: 'silent' }))
@@ -66,4 +74,75 @@ t.test('shutdown without an aggregator gives up after the shutdown timeout', asy
   const a = await agent(t, { url } as FakeAggregator, 'lonely', { PINGFLEET_SHUTDOWN_TIMEOUT: '50ms' })
   await a.shutdown()
   t.match(a.status(), { seq: 1, acked: 0, buffered: 1, connected: false })
+})
+
+t.test('roster targets: pod and one mtu target per size; static targets from the config', async t => {
+  t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [1400, 8500]).map(x => `${x.kind} ${x.id}`), ['pod b', 'mtu b/1400', 'mtu b/8500'])
+  const config = loadConfig({
+    PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 't', PINGFLEET_NODE_NAME: 'a', PINGFLEET_POD_IP: '127.0.0.1',
+    PINGFLEET_SERVICE_TARGETS: '10.96.0.20:8081,svc.ns:8081',
+    PINGFLEET_DNS_NAMES: 'localhost/4',
+    PINGFLEET_DNS_WIRE_NAMES: 'a.example,b.example',
+    PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA',
+    PINGFLEET_HTTP_TARGETS: 'http://127.0.0.1:9/x',
+    PINGFLEET_TCP_TARGETS: 'localhost:9'
+  })
+  t.same(staticTargets(config, ['127.0.0.153:5353']).map(x => `${x.kind} ${x.id}`), [
+    'service 10.96.0.20:8081', 'service svc.ns:8081', 'dns-lookup localhost@getaddrinfo/4',
+    'dns-wire a.example@127.0.0.153:5353/A', 'dns-wire a.example@127.0.0.153:5353/AAAA',
+    'dns-wire b.example@127.0.0.153:5353/A', 'dns-wire b.example@127.0.0.153:5353/AAAA',
+    'http http://127.0.0.1:9/x', 'tcp localhost:9'
+  ])
+})
+
+t.test('every probe kind runs and is reported per target, on loopback only', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 200 }).listen()
+  t.teardown(() => agg.close())
+  const dns = await TestDnsServer.start()
+  t.teardown(() => dns.close())
+  dns.set('kubernetes.default.svc.cluster.local', { kind: 'answer', addresses: ['127.0.0.1'] })
+  const external = createServer((_req, res) => { res.end('ok') })
+  await new Promise<void>(resolve => external.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => { external.closeAllConnections(); external.close(resolve) }))
+  const externalPort = (external.address() as AddressInfo).port
+  const ports: number[] = []
+  const vip = await startServiceVip(['127.0.0.1'], 0, () => ports.map(port => ({ host: '127.0.0.1', port })))
+  t.teardown(vip.close)
+  const vipPort = vip.listening[0]!.split(':').at(-1)!
+
+  const suite = {
+    PINGFLEET_MTU_SIZES: '1400,8500',
+    PINGFLEET_SERVICE_TARGETS: `127.0.0.1:${vipPort},localhost:${vipPort}`,
+    PINGFLEET_DNS_NAMES: 'localhost/4',
+    PINGFLEET_DNS_SERVERS: `127.0.0.1:${dns.port}`,
+    PINGFLEET_DNS_WIRE_NAMES: 'kubernetes.default.svc.cluster.local',
+    PINGFLEET_HTTP_TARGETS: `http://127.0.0.1:${externalPort}/`,
+    PINGFLEET_TCP_TARGETS: `localhost:${externalPort}`,
+    PINGFLEET_PROBE_TIMEOUT: '2s'
+  }
+  const a = await agent(t, agg, 'node-a', suite)
+  const b = await agent(t, agg, 'node-b')
+  ports.push(a.port, b.port)
+  await agg.until(() => agg.hellos.length === 2, 'both hellos')
+  agg.send({ type: 'peers', v: PROTOCOL_VERSION, revision: 2, peers: [peer('node-a', a.port), peer('node-b', b.port)] })
+
+  const cells = () => agg.reports.filter(r => agg.hellos[r.connection - 1]!.bootId === a.bootId).flatMap(r => r.cells)
+  const ok = (probe: string, target: string) => cells().some(c => c.probe === probe && c.target === target && sparseTotal(c.latency) > 0)
+  const wanted: Array<[string, string]> = [
+    ['pod', 'node-b'], ['mtu', 'node-b/1400'], ['mtu', 'node-b/8500'],
+    ['service', `127.0.0.1:${vipPort}`], ['service', `localhost:${vipPort}`],
+    ['dns-lookup', 'localhost@getaddrinfo/4'],
+    ['dns-wire', `kubernetes.default.svc.cluster.local@127.0.0.1:${dns.port}/A`],
+    ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`]
+  ]
+  await agg.until(() => wanted.every(([probe, target]) => ok(probe, target)), 'a successful sample of every kind')
+  const backends = new Set(cells().filter(c => c.probe === 'service').flatMap(c => (c.backends ?? []).map(x => x.node)))
+  await agg.until(() => {
+    for (const c of cells()) if (c.probe === 'service') for (const x of c.backends ?? []) backends.add(x.node)
+    return backends.size === 2
+  }, 'both agents answering through the Service')
+  t.same([...backends].sort(), ['node-a', 'node-b'])
+  t.ok(cells().every(c => c.errors === undefined), 'no errors anywhere')
+  t.ok(dns.queries.every(q => q.name === 'kubernetes.default.svc.cluster.local'), 'the wire probe asked the stand-in resolver')
+  t.match(a.status(), { peers: 1, targets: 3 + 6 })
 })

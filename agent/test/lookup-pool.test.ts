@@ -26,6 +26,7 @@ t.test('sizeThreadpool sets the variable unless the operator did', async t => {
   t.equal(env.UV_THREADPOOL_SIZE, '12')
   t.equal(sizeThreadpool(undefined, { UV_THREADPOOL_SIZE: '6' }), 6, 'an explicit setting wins')
   t.equal(sizeThreadpool(undefined, {}), 16)
+  t.equal(sizeThreadpool(undefined, { UV_THREADPOOL_SIZE: '' }), 16, 'a blank value counts as unset')
 })
 
 t.test('the cap stays below the pool', async t => {

@@ -6,7 +6,9 @@ import { FakeAggregator } from './fake-aggregator.ts'
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 function run (env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Nothing may leave loopback: the DNS defaults would query the machine's resolver.
+  const quiet = { PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_WIRE_NAMES: '' }
+  const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...quiet, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', chunk => { stdout += chunk })

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { buildServer, MAX_PING_SIZE, type AgentStatus } from '../src/server.ts'
 
-const status: AgentStatus = { node: 'n1', bootId: 'b', seq: 3, acked: 2, buffered: 1, dropped: 0, connected: true, peers: 4, reportsSent: 3 }
+const status: AgentStatus = { node: 'n1', bootId: 'b', seq: 3, acked: 2, buffered: 1, dropped: 0, connected: true, peers: 4, targets: 14, reportsSent: 3 }
 
 async function serve (t: Test, draining = () => false): Promise<string> {
   const app = buildServer({

@@ -1,0 +1,112 @@
+// What the agent probes: one probe function per kind with its own time limit, and the wanted
+// target set, which is the roster's peers (pod and mtu) plus the static targets from the config.
+
+import { readFile } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import type { Peer, ProbeKind } from '@pingfleet/protocol'
+import type { AgentConfig } from './config.ts'
+import { LookupPool } from './lookup-pool.ts'
+import type { Probe, Target } from './probe.ts'
+import { createDnsLookupProbe, parseDnsLookupTarget } from './probes/dns-lookup.ts'
+import { dnsWireProbe, dnsWireTarget, parseDnsServer } from './probes/dns-wire.ts'
+import { createHttpProbe, parseHttpTarget } from './probes/http.ts'
+import { createMtuProbe, mtuTarget } from './probes/mtu.ts'
+import { createPodProbe, type PodTarget } from './probes/pod.ts'
+import { createServiceProbe, parseServiceTarget } from './probes/service.ts'
+import { createTcpProbe, parseTcpTarget } from './probes/tcp.ts'
+import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.ts'
+
+export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'serviceTargets' | 'serviceTimeoutMs' |
+  'resolvConfPath' | 'dnsNames' | 'dnsLookupTimeoutMs' | 'dnsServers' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
+  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'>
+
+export interface ProbeSuite {
+  probes: Record<ProbeKind, Probe>
+  timeouts: Record<ProbeKind, number>
+  /** The one lookup pool every name-resolving probe shares. */
+  pool: LookupPool
+}
+
+export function createProbeSuite (config: SuiteConfig): ProbeSuite {
+  const pool = new LookupPool({
+    ...(config.lookupMaxInFlight > 0 ? { maxInFlight: config.lookupMaxInFlight } : {}),
+    lagThresholdMs: config.lookupLagThresholdMs
+  })
+  // Each kind's probe is typed by its own target; the scheduler only hands it targets of that kind.
+  const probes = {
+    pod: createPodProbe({ timeoutMs: config.probeTimeoutMs }) as Probe,
+    mtu: createMtuProbe({ timeoutMs: config.mtuTimeoutMs }) as Probe,
+    service: createServiceProbe(pool, { timeoutMs: config.serviceTimeoutMs }) as Probe,
+    'dns-lookup': createDnsLookupProbe(pool) as Probe,
+    'dns-wire': dnsWireProbe as Probe,
+    http: createHttpProbe(pool) as Probe,
+    tcp: createTcpProbe(pool) as Probe
+  }
+  const timeouts = {
+    pod: config.probeTimeoutMs,
+    mtu: config.mtuTimeoutMs,
+    service: config.serviceTimeoutMs,
+    'dns-lookup': config.dnsLookupTimeoutMs,
+    'dns-wire': config.dnsWireTimeoutMs,
+    http: config.httpTimeoutMs,
+    tcp: config.tcpTimeoutMs
+  }
+  return { probes, timeouts, pool }
+}
+
+/** Pod-probe targets from the roster: every ready peer except this node. */
+export function podTargets (peers: readonly Peer[], self: string): PodTarget[] {
+  return peers
+    .filter(peer => peer.node !== self && peer.state === 'ready')
+    .map(peer => ({ kind: 'pod', id: peer.node, podIp: peer.podIp, port: peer.port }))
+}
+
+/** Pod targets, and for each of them one mtu target per configured size. */
+export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: readonly number[]): Target[] {
+  const pods = podTargets(peers, self)
+  const out: Target[] = [...pods]
+  for (const pod of pods) {
+    for (const size of mtuSizes) out.push(mtuTarget({ node: pod.id, podIp: pod.podIp, port: pod.port }, size))
+  }
+  return out
+}
+
+/**
+ * The targets that do not depend on the roster. The config has checked every entry already, so
+ * the parsers cannot fail here. `servers` are the dns-wire resolvers (see wireServers).
+ */
+export function staticTargets (config: SuiteConfig, servers: readonly string[], ca?: string): Target[] {
+  const out: Target[] = []
+  for (const text of config.serviceTargets) out.push(parseServiceTarget(text)!)
+  for (const text of config.dnsNames) out.push(parseDnsLookupTarget(text)!)
+  for (const text of servers) {
+    const { server, port } = parseDnsServer(text)!
+    for (const name of config.dnsWireNames) {
+      for (const type of config.dnsWireTypes) out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport }))
+    }
+  }
+  for (const url of config.httpTargets) out.push({ ...parseHttpTarget(url)!, ...(ca === undefined ? {} : { ca }) })
+  for (const text of config.tcpTargets) out.push(parseTcpTarget(text)!)
+  return out
+}
+
+/**
+ * The dns-wire resolvers: PINGFLEET_DNS_SERVERS, or else the first three nameservers of the
+ * configured resolv.conf (the ones getaddrinfo uses). An unreadable file means no wire probes.
+ */
+export async function wireServers (config: SuiteConfig, logger?: Logger): Promise<string[]> {
+  if (config.dnsServers.length > 0 || config.dnsWireNames.length === 0) return [...config.dnsServers]
+  try {
+    const conf = await readResolvConf(config.resolvConfPath)
+    return conf.nameservers.slice(0, MAX_NAMESERVERS).filter(ns => parseDnsServer(ns) !== null)
+  } catch (err) {
+    logger?.warn({ err, path: config.resolvConfPath }, 'cannot read resolv.conf: no dns-wire probes unless PINGFLEET_DNS_SERVERS is set')
+    return []
+  }
+}
+
+/** Everything static, resolved once at start: resolvers from resolv.conf and the CA bundle read. */
+export async function loadStaticTargets (config: SuiteConfig, logger?: Logger): Promise<Target[]> {
+  const ca = config.httpCaFile === '' ? undefined : await readFile(config.httpCaFile, 'utf8')
+  return staticTargets(config, await wireServers(config, logger), ca)
+}
