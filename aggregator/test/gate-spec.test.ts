@@ -86,3 +86,8 @@ t.test('the aggregator refuses to start on a bad gates file: one line, exit 2', 
   t.equal(lines.length, 1, 'one line')
   t.match(lines[0], `pingfleet-aggregator: PINGFLEET_ERR_CONFIG: PINGFLEET_GATES_FILE="${path}" is invalid at /gates/0/rules/0/maxErrorRatio: expected`)
 })
+
+t.test('the example gates file in docs/examples loads', async t => {
+  const config = loadConfig({ PINGFLEET_TOKEN: TOKEN, PINGFLEET_GATES_FILE: fileURLToPath(new URL('../../docs/examples/gates.yaml', import.meta.url)) })
+  t.same(config.gates.map(g => g.name), ['cilium-batch', 'baseline', 'cluster-dns-service'])
+})
