@@ -205,11 +205,17 @@ install_crd_schemas() {
   stamp "$dir" "$want"
 }
 
-case "${1:-all}" in
-  all) install_kubeconform; install_kubernetes_schemas; install_crd_schemas; install_helm ;;
-  helm) install_helm ;;
-  kubeconform) install_kubeconform ;;
-  schemas) install_kubernetes_schemas; install_crd_schemas ;;
-  *) echo "usage: $0 [all|helm|kubeconform|schemas|--print-dir]" >&2; exit 2 ;;
-esac
-log "ready in $TOOLS_DIR"
+main() {
+  case "${1:-all}" in
+    all) install_kubeconform; install_kubernetes_schemas; install_crd_schemas; install_helm ;;
+    helm) install_helm ;;
+    kubeconform) install_kubeconform ;;
+    schemas) install_kubernetes_schemas; install_crd_schemas ;;
+    *) echo "usage: $0 [all|helm|kubeconform|schemas|--print-dir]" >&2; exit 2 ;;
+  esac
+  log "ready in $TOOLS_DIR"
+}
+
+# On one line, so bash has read all of it before it starts: editing the script while a run builds
+# helm cannot derail that run.
+main "$@"; exit $?
