@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { badQuery } from './errors.ts'
-import { UNKNOWN_GROUP, type Ingest } from './ingest.ts'
+import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type Placement } from './matrix.ts'
 import type { Roster } from './roster.ts'
 import type { Store } from './store.ts'
@@ -121,7 +121,8 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     } else {
       const labelOf = (node: string): string =>
         groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
-      const place: Placement = key => ({ row: labelOf(key.src), col: peer ? labelOf(key.target) : key.target })
+      // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
+      const place: Placement = key => ({ row: labelOf(key.src), col: peer && groupBy !== 'node' ? labelOf(peerNode(key.target)) : key.target })
       result = buildMatrix(deps.nodes, { probe, windowMs, now, place })
     }
     return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }

@@ -16,6 +16,7 @@ import { Ingest } from './ingest.ts'
 import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
 import { SelfMetrics } from './self-metrics.ts'
+import { serviceRoutes } from './service-routes.ts'
 import { defaultTiers, Store } from './store.ts'
 import { AgentStream } from './stream.ts'
 import { Totals } from './totals.ts'
@@ -71,6 +72,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now })
+  await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
 
   await app.listen({ host: config.listen.host, port: config.listen.port })

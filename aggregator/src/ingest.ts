@@ -22,6 +22,15 @@ interface Sum {
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
+/**
+ * The peer node a peer-kind target names: `pod` targets are node names, `mtu` targets are
+ * `<node>/<size>`. Node names never contain `/`, so everything from the last one is the size.
+ */
+export function peerNode (target: string): string {
+  const slash = target.lastIndexOf('/')
+  return slash === -1 ? target : target.slice(0, slash)
+}
+
 export interface IngestResult {
   cells: number
   expiredCells: number
@@ -54,9 +63,15 @@ export class Ingest {
     // Per report, cells are summed by (probe, destination) before they reach the group store.
     const sums = new Map<string, Map<string, Sum>>()
     for (const cell of report.cells) {
-      if (slot !== null) slot.add(this.nodes.cellId(agent.node, cell.probe, cell.target), cell.count, cell.latency, cell.errors, cell.lagged)
+      if (slot !== null) {
+        const id = this.nodes.cellId(agent.node, cell.probe, cell.target)
+        slot.add(id, cell.count, cell.latency, cell.errors, cell.lagged)
+        if (cell.backends !== undefined) slot.addBackends(id, cell.backends)
+      }
       const peer = isPeerKind.has(cell.probe)
-      const dst = peer ? this.groupOf(cell.target) : cell.target
+      // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
+      const dstNode = peer ? peerNode(cell.target) : cell.target
+      const dst = peer ? this.groupOf(dstNode) : cell.target
       let byDst = sums.get(cell.probe)
       if (byDst === undefined) sums.set(cell.probe, byDst = new Map())
       let sum = byDst.get(dst)
@@ -75,7 +90,7 @@ export class Ingest {
         }
       }
       sum.failed += failed
-      if (peer) this.totals.node(cell.target, 'in', cell.probe, cell.count, failed)
+      if (peer) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
     const groupSlot = this.groups.slotAt(at)
     for (const byDst of sums.values()) {

@@ -25,6 +25,8 @@ export class SlotArena {
   /** Failures are rare, so they live beside the packed data. */
   readonly errors = new Map<number, CellErrors[]>()
   readonly lagged = new Map<number, number>()
+  /** Service cells only: answers per backend node. */
+  readonly backends = new Map<number, Map<string, number>>()
 
   constructor (start: number, width: number, cellCapacity = 1024) {
     this.start = start
@@ -34,7 +36,9 @@ export class SlotArena {
   }
 
   get end (): number { return this.start + this.width }
-  get bytes (): number { return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 }
+  get bytes (): number {
+    return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 + this.backends.size * 160
+  }
 
   /**
    * Adds one cell's results; `latency` is a sparse histogram [index, count, …]. Counts beyond
@@ -90,6 +94,20 @@ export class SlotArena {
     }
     for (const [cell, list] of other.errors) this.addErrors(cell, list)
     for (const [cell, n] of other.lagged) this.lagged.set(cell, (this.lagged.get(cell) ?? 0) + n)
+    for (const [cell, counts] of other.backends) this.addBackendCounts(cell, counts)
+  }
+
+  /** Adds which backends answered a service cell; kept beside the packed data like errors. */
+  addBackends (cellId: number, backends: ReadonlyArray<{ node: string, count: number }>): void {
+    let counts = this.backends.get(cellId)
+    if (counts === undefined) this.backends.set(cellId, counts = new Map())
+    for (const b of backends) counts.set(b.node, (counts.get(b.node) ?? 0) + b.count)
+  }
+
+  private addBackendCounts (cellId: number, from: ReadonlyMap<string, number>): void {
+    let counts = this.backends.get(cellId)
+    if (counts === undefined) this.backends.set(cellId, counts = new Map())
+    for (const [node, n] of from) counts.set(node, (counts.get(node) ?? 0) + n)
   }
 
   /** A cell's records summed: its probe count and its sorted sparse histogram. */

@@ -1,0 +1,186 @@
+// The service view: for each Service target and source group, which backends answered through
+// the Service and how often, and which backends pod probes reach directly but the Service never hands out.
+
+import type { FastifyInstance } from 'fastify'
+import { formatDuration, parseDuration } from '@pingfleet/protocol'
+import { badQuery } from './errors.ts'
+import { UNKNOWN_GROUP } from './ingest.ts'
+import type { Roster } from './roster.ts'
+import type { SlotArena } from './slot-arena.ts'
+import type { Store } from './store.ts'
+
+export interface ServiceDeps {
+  nodes: Store
+  roster: Roster
+  maxWindowMs: number
+  now: () => number
+}
+
+export interface ServiceRow {
+  service: string
+  src: string
+  /** Service probes from this group in the window, failed ones included. */
+  samples: number
+  errors: number
+  errorsByReason: Record<string, number>
+  backends: Array<{ node: string, count: number }>
+  /** Nodes this group's pod probes reached without a single error, that never answered through the Service. */
+  flagged: string[]
+}
+
+export interface ServiceView {
+  window: string
+  groupBy: string
+  generatedAt: string
+  services: string[]
+  rows: ServiceRow[]
+}
+
+interface Acc {
+  service: string
+  src: string
+  samples: number
+  errors: number
+  reasons: Map<string, number>
+  backends: Map<string, number>
+}
+
+/** Sums one cell over the window's arenas: probe count, errors by reason (into `reasons`), and backends. */
+function collect (arenas: readonly SlotArena[], id: number, scratch: number[], reasons?: Map<string, number>, backends?: Map<string, number>): { samples: number, errors: number } {
+  let samples = 0
+  let errors = 0
+  for (const arena of arenas) {
+    if (!arena.has(id)) continue
+    scratch.length = 0
+    samples += arena.collectPacked(id, scratch)
+    for (const e of arena.errors.get(id) ?? []) {
+      errors += e.count
+      reasons?.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
+    }
+    if (backends !== undefined) for (const [node, n] of arena.backends.get(id) ?? []) backends.set(node, (backends.get(node) ?? 0) + n)
+  }
+  return { samples, errors }
+}
+
+export function buildServiceView (deps: ServiceDeps, options: { windowMs: number, groupBy: string, service?: string }): ServiceView {
+  const now = deps.now()
+  const arenas = deps.nodes.arenas(options.windowMs, now)
+  const groupOf = (node: string): string =>
+    options.groupBy === 'node' ? node : (deps.roster.get(node)?.labels[options.groupBy] ?? UNKNOWN_GROUP)
+  const rows = new Map<string, Acc>()
+  /** Per source group, the nodes its pod probes reached, and whether any of those probes failed. */
+  const direct = new Map<string, Map<string, boolean>>()
+  const scratch: number[] = []
+  const cells = deps.nodes.cellCount
+  for (let id = 0; id < cells; id++) {
+    const key = deps.nodes.key(id)
+    if (key.probe === 'service') {
+      if (options.service !== undefined && key.target !== options.service) continue
+      const src = groupOf(key.src)
+      const rowKey = key.target + '\u0000' + src
+      let acc = rows.get(rowKey)
+      if (acc === undefined) rows.set(rowKey, acc = { service: key.target, src, samples: 0, errors: 0, reasons: new Map(), backends: new Map() })
+      const sum = collect(arenas, id, scratch, acc.reasons, acc.backends)
+      acc.samples += sum.samples
+      acc.errors += sum.errors
+    } else if (key.probe === 'pod') {
+      const { samples, errors } = collect(arenas, id, scratch)
+      if (samples === 0) continue
+      const src = groupOf(key.src)
+      let reached = direct.get(src)
+      if (reached === undefined) direct.set(src, reached = new Map())
+      reached.set(key.target, (reached.get(key.target) ?? true) && errors === 0)
+    }
+  }
+  const out: ServiceRow[] = []
+  for (const acc of rows.values()) {
+    if (acc.samples === 0) continue
+    const flagged: string[] = []
+    for (const [node, green] of direct.get(acc.src) ?? []) if (green && !acc.backends.has(node)) flagged.push(node)
+    out.push({
+      service: acc.service,
+      src: acc.src,
+      samples: acc.samples,
+      errors: acc.errors,
+      errorsByReason: Object.fromEntries(acc.reasons),
+      backends: [...acc.backends].map(([node, count]) => ({ node, count })).sort((a, b) => a.node.localeCompare(b.node)),
+      flagged: flagged.sort()
+    })
+  }
+  out.sort((a, b) => a.service.localeCompare(b.service) || a.src.localeCompare(b.src))
+  return {
+    window: formatDuration(options.windowMs),
+    groupBy: options.groupBy,
+    generatedAt: new Date(now).toISOString(),
+    services: [...new Set(out.map(r => r.service))],
+    rows: out
+  }
+}
+
+const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
+
+export const serviceViewSchema = {
+  type: 'object',
+  required: ['window', 'groupBy', 'generatedAt', 'services', 'rows'],
+  additionalProperties: false,
+  properties: {
+    window: { type: 'string' },
+    groupBy: { type: 'string' },
+    generatedAt: { type: 'string', format: 'date-time' },
+    services: { type: 'array', items: { type: 'string' } },
+    rows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['service', 'src', 'samples', 'errors', 'errorsByReason', 'backends', 'flagged'],
+        additionalProperties: false,
+        properties: {
+          service: { type: 'string' },
+          src: { type: 'string' },
+          samples: { type: 'integer' },
+          errors: { type: 'integer' },
+          errorsByReason: counts,
+          backends: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['node', 'count'],
+              additionalProperties: false,
+              properties: { node: { type: 'string' }, count: { type: 'integer' } }
+            }
+          },
+          flagged: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    }
+  }
+} as const
+
+const errorSchema = {
+  type: 'object',
+  required: ['code', 'message'],
+  properties: { code: { type: 'string' }, message: { type: 'string' } }
+} as const
+
+export async function serviceRoutes (app: FastifyInstance, deps: ServiceDeps): Promise<void> {
+  app.get<{ Querystring: { window: string, groupBy: string, service?: string } }>('/api/v1/service', {
+    schema: {
+      summary: 'Backends answering through each Service target, per source group, and the ones that never do',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          window: { type: 'string', default: '5m' },
+          groupBy: { type: 'string', minLength: 1, maxLength: 317, default: 'node' },
+          service: { type: 'string', minLength: 1, maxLength: 253 }
+        }
+      },
+      response: { 200: serviceViewSchema, 400: errorSchema }
+    }
+  }, async request => {
+    const windowMs = parseDuration(request.query.window)
+    if (windowMs === null) throw badQuery(`window=${JSON.stringify(request.query.window)} is not a duration such as 30s, 5m or 1h`)
+    if (windowMs > deps.maxWindowMs) throw badQuery(`window=${request.query.window} is longer than the ${formatDuration(deps.maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
+    return buildServiceView(deps, { windowMs, groupBy: request.query.groupBy, service: request.query.service })
+  })
+}
