@@ -3,7 +3,7 @@
 
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,11 +12,13 @@ import { bucketIndex } from '@pingfleet/protocol'
 import { aggregator, hello, RawAgent, report } from './helpers.ts'
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const MIGRATE = fileURLToPath(new URL('../../docs/examples/migrate-nodes.sh', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'pingfleet-cli-'))
 const gatesFile = join(dir, 'gates.yaml')
 writeFileSync(gatesFile, `
 gates:
   - name: aws-up
+    maxStaleness: 1m
     coverage: [{ group: aws, minRatio: 1 }]
   - name: aws-to-cilium
     minSamples: 1
@@ -147,5 +149,38 @@ t.test('the CLI', async t => {
     const run = await waiting.done
     t.equal(run.code, 0, run.stderr)
     t.match(run.stdout, /gate late: INSUFFICIENT_DATA[\s\S]*gate late: PASS/, 'progress, then the pass')
+  })
+
+  await t.test('the example migration loop: batch by batch, stopping at a gate that does not pass', async t => {
+    // kubectl is faked (it only logs and lists three nodes); the gate and the CLI are real.
+    const bin = mkdtempSync(join(tmpdir(), 'pingfleet-migrate-'))
+    const log = join(bin, 'kubectl.log')
+    writeFileSync(join(bin, 'kubectl'), `#!/usr/bin/env bash\necho "$*" >> ${JSON.stringify(log)}\nif [[ $1 == get ]]; then printf 'node/a\\nnode/b\\nnode/c\\n'; fi\n`)
+    writeFileSync(join(bin, 'pingfleet'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`)
+    chmodSync(join(bin, 'kubectl'), 0o755)
+    chmodSync(join(bin, 'pingfleet'), 0o755)
+    const migrate = (gate: string): Promise<number | null> => new Promise((resolve, reject) => {
+      writeFileSync(log, '')
+      const child = spawn('bash', [MIGRATE], {
+        stdio: 'ignore',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGGREGATOR: url, GATE: gate, BATCH_SIZE: '2', GATE_WAIT: '300ms', GATE_INTERVAL: '100ms' }
+      })
+      child.once('error', reject)
+      child.once('close', resolve)
+    })
+    t.equal(await migrate('aws-up'), 0)
+    t.same(readFileSync(log, 'utf8').trim().split('\n'), [
+      'get nodes -l cniplugin!=cilium -o name',
+      'cordon node/a', 'drain node/a --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/a cniplugin=cilium',
+      'delete pods --all-namespaces --field-selector spec.nodeName=a --wait=false',
+      'cordon node/b', 'drain node/b --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/b cniplugin=cilium',
+      'delete pods --all-namespaces --field-selector spec.nodeName=b --wait=false',
+      'uncordon node/a', 'uncordon node/b',
+      'cordon node/c', 'drain node/c --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/c cniplugin=cilium',
+      'delete pods --all-namespaces --field-selector spec.nodeName=c --wait=false',
+      'uncordon node/c'
+    ])
+    t.equal(await migrate('dns-backends'), 2, 'a gate that is not healthy before the first batch stops everything')
+    t.equal(readFileSync(log, 'utf8'), '', 'no node was touched')
   })
 })
