@@ -25,25 +25,63 @@ for (let i = 0; i < BUCKET_COUNT; i++) {
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
-type Labels = Record<string, string | number>
-type Value = { value: number, labels: Labels, metricName?: string }
+type Labels = Readonly<Record<string, string | number>>
+/** `sharedLabels` carries a series' labels: prom-client caches their rendering per object. */
+type Value = { value: number, labels: Labels, sharedLabels: Labels, metricName?: string }
 
-function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]): void {
+const NO_LABELS: Labels = Object.freeze({})
+const LE_LABELS: Labels[] = [...LATENCY_BUCKETS.map(le => Object.freeze({ le })), Object.freeze({ le: '+Inf' })]
+
+/**
+ * Label objects kept from one scrape to the next, by key. prom-client renders (escapes and joins) a
+ * sharedLabels object once and caches the text by identity, so a stable object renders once, not
+ * every scrape. Entries not used in a scrape are dropped at its end.
+ */
+class LabelCache {
+  private previous = new Map<string, Labels>()
+  private current = new Map<string, Labels>()
+
+  get (key: string, make: () => Record<string, string | number>): Labels {
+    let labels = this.current.get(key)
+    if (labels === undefined) {
+      labels = this.previous.get(key) ?? Object.freeze(make())
+      this.current.set(key, labels)
+    }
+    return labels
+  }
+
+  sweep (): void {
+    this.previous = this.current
+    this.current = new Map()
+  }
+}
+
+function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: (labels: LabelCache) => Value[]): void {
+  const cache = new LabelCache()
   registry.registerMetric({
     name,
-    get: async () => ({ name, help, type, values: values(), aggregator: 'sum' })
+    get: async () => {
+      const out = values(cache)
+      cache.sweep()
+      return { name, help, type, values: out, aggregator: 'sum' }
+    }
   } as unknown as Parameters<Registry['registerMetric']>[0])
 }
+
+const series = (value: number, sharedLabels: Labels, metricName?: string): Value =>
+  metricName === undefined ? { value, labels: NO_LABELS, sharedLabels } : { value, labels: NO_LABELS, sharedLabels, metricName }
 
 /**
  * Peer probes (pod, mtu) are labelled by destination group; every other kind by its target id,
  * which comes from the agents' configuration and so is a bounded set.
  */
-function pairLabels (p: PairTotals): Labels {
+function pairLabels (p: PairTotals): Record<string, string> {
   return isPeerKind.has(p.probe)
     ? { probe: p.probe, src_group: p.src, dst_group: p.dst }
     : { probe: p.probe, src_group: p.src, target: p.dst }
 }
+
+const pairKey = (p: PairTotals): string => p.probe + '\u0000' + p.src + '\u0000' + p.dst
 
 /** The DNS reason every getaddrinfo series starts at zero with, so a spike from nothing has a baseline. */
 const DNS_PRIMED_REASON = 'ENOTFOUND'
@@ -115,22 +153,22 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     registers: [registry]
   }).set({ version: options.version, nodejs: process.versions.node }, 1)
 
-  family(registry, 'pingfleet_probes_total', 'Probes finished, failed ones included, by probe kind, source group and destination group (peer probes) or target (other probes).', 'counter', () => {
+  family(registry, 'pingfleet_probes_total', 'Probes finished, failed ones included, by probe kind, source group and destination group (peer probes) or target (other probes).', 'counter', cache => {
     const out: Value[] = []
-    for (const p of totals.pairs.values()) out.push({ value: p.count, labels: pairLabels(p) })
+    for (const p of totals.pairs.values()) out.push(series(p.count, cache.get(pairKey(p), () => pairLabels(p))))
     return out
   })
 
-  family(registry, 'pingfleet_probe_errors_total', 'Failed probes by reason; every failure has exactly one reason.', 'counter', () => {
+  family(registry, 'pingfleet_probe_errors_total', 'Failed probes by reason; every failure has exactly one reason.', 'counter', cache => {
     const out: Value[] = []
     for (const p of totals.pairs.values()) {
-      const labels = pairLabels(p)
-      for (const [reason, n] of p.errors) out.push({ value: n, labels: { ...labels, reason } })
+      const key = pairKey(p)
+      for (const [reason, n] of p.errors) out.push(series(n, cache.get(key + '\u0000' + reason, () => ({ ...pairLabels(p), reason }))))
     }
     return out
   })
 
-  family(registry, 'pingfleet_probe_duration_seconds', 'Latency of successful probes, by probe kind, source group and destination group or target.', 'histogram', () => {
+  family(registry, 'pingfleet_probe_duration_seconds', 'Latency of successful probes, by probe kind, source group and destination group or target.', 'histogram', cache => {
     const out: Value[] = []
     const counts = new Float64Array(LATENCY_BUCKETS.length + 1)
     for (const p of totals.pairs.values()) {
@@ -144,31 +182,31 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
         sum += n * bucketValue(i)
         total += n
       }
-      const labels = pairLabels(p)
+      const labels = cache.get(pairKey(p), () => pairLabels(p))
       let cumulative = 0
       for (let b = 0; b < LATENCY_BUCKETS.length; b++) {
         cumulative += counts[b]!
-        out.push({ value: cumulative, labels: { ...labels, le: LATENCY_BUCKETS[b]! }, metricName: 'pingfleet_probe_duration_seconds_bucket' })
+        out.push({ value: cumulative, labels: LE_LABELS[b]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
       }
-      out.push({ value: total, labels: { ...labels, le: '+Inf' }, metricName: 'pingfleet_probe_duration_seconds_bucket' })
-      out.push({ value: sum, labels, metricName: 'pingfleet_probe_duration_seconds_sum' })
-      out.push({ value: total, labels, metricName: 'pingfleet_probe_duration_seconds_count' })
+      out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
+      out.push(series(sum, labels, 'pingfleet_probe_duration_seconds_sum'))
+      out.push(series(total, labels, 'pingfleet_probe_duration_seconds_count'))
     }
     return out
   })
 
   family(registry, 'pingfleet_dns_queries_total', 'DNS probes by source group, resolver path (getaddrinfo or wire) and resolver (system, or server:port).', 'counter', () =>
-    [...dnsSums(totals).values()].map(s => ({ value: s.count, labels: { ...s.key } })))
+    [...dnsSums(totals).values()].map(s => series(s.count, { ...s.key })))
 
   family(registry, 'pingfleet_dns_errors_total', 'Failed DNS probes by source group, resolver path, resolver and reason; getaddrinfo ENOTFOUND starts at 0.', 'counter', () => {
     const out: Value[] = []
     for (const s of dnsSums(totals).values()) {
-      for (const [reason, n] of s.errors) out.push({ value: n, labels: { ...s.key, reason } })
+      for (const [reason, n] of s.errors) out.push(series(n, { ...s.key, reason }))
     }
     return out
   })
 
-  const perNode = (pick: (n: NodeTotals, direction: 'in' | 'out') => Float64Array) => (): Value[] => {
+  const perNode = (pick: (n: NodeTotals, direction: 'in' | 'out') => Float64Array) => (cache: LabelCache): Value[] => {
     const out: Value[] = []
     for (const n of totals.nodes.values()) {
       const group = groupOf(roster.get(n.node))
@@ -177,7 +215,8 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
         const counts = direction === 'out' ? n.outCount : n.inCount
         for (let k = 0; k < PROBE_KIND_NAMES.length; k++) {
           if (counts[k] === 0) continue
-          out.push({ value: values[k]!, labels: { node: n.node, group, direction, probe: PROBE_KIND_NAMES[k]! } })
+          const probe = PROBE_KIND_NAMES[k]!
+          out.push(series(values[k]!, cache.get(n.node + '\u0000' + group + '\u0000' + direction + probe, () => ({ node: n.node, group, direction, probe }))))
         }
       }
     }
@@ -208,19 +247,22 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     return out
   }
   family(registry, 'pingfleet_agents_expected', 'Agents each group should have (for now: agents the roster knows, connected or within their TTL).', 'gauge', () =>
-    [...agentCounts()].map(([group, c]) => ({ value: c.expected, labels: { group } })))
+    [...agentCounts()].map(([group, c]) => series(c.expected, { group })))
   family(registry, 'pingfleet_agents_connected', 'Agents with an open websocket to the aggregator, by group.', 'gauge', () =>
-    [...agentCounts()].map(([group, c]) => ({ value: c.connected, labels: { group } })))
+    [...agentCounts()].map(([group, c]) => series(c.connected, { group })))
   family(registry, 'pingfleet_agents_stale', `Connected agents with no accepted report for ${staleAfterMs / 1000} s, by group.`, 'gauge', () =>
-    [...agentCounts()].map(([group, c]) => ({ value: c.stale, labels: { group } })))
+    [...agentCounts()].map(([group, c]) => series(c.stale, { group })))
 
-  family(registry, 'pingfleet_node_last_report_timestamp_seconds', 'Unix time of each known node\'s last accepted report.', 'gauge', () =>
-    roster.all().filter(a => a.lastReportAt !== null).map(a => ({ value: a.lastReportAt! / 1000, labels: { node: a.node, group: groupOf(a) } })))
+  family(registry, 'pingfleet_node_last_report_timestamp_seconds', 'Unix time of each known node\'s last accepted report.', 'gauge', cache =>
+    roster.all().filter(a => a.lastReportAt !== null).map(a => {
+      const group = groupOf(a)
+      return series(a.lastReportAt! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
+    }))
 
   // Kept past the roster's TTL, so a fleet that went silent keeps an old timestamp instead of none.
   let newest = -Infinity
   family(registry, 'pingfleet_last_report_timestamp_seconds', 'Unix time of the newest accepted report from any agent (fleet data freshness).', 'gauge', () => {
     for (const a of roster.all()) if (a.lastReportAt !== null && a.lastReportAt > newest) newest = a.lastReportAt
-    return newest === -Infinity ? [] : [{ value: newest / 1000, labels: {} }]
+    return newest === -Infinity ? [] : [series(newest / 1000, NO_LABELS)]
   })
 }
