@@ -1,6 +1,9 @@
 import t from 'tap'
+import { Registry } from 'prom-client'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
-import { dnsKey, LATENCY_BUCKETS } from '../src/metrics.ts'
+import { dnsKey, LATENCY_BUCKETS, registerFleetMetrics } from '../src/metrics.ts'
+import { Roster } from '../src/roster.ts'
+import { Totals } from '../src/totals.ts'
 import { aggregator, hello, RawAgent, report } from './helpers.ts'
 
 /** Parses exposition text into `name{labels}` → value, labels sorted by name. */
@@ -124,4 +127,26 @@ t.test('agents: disconnected agents are expected but not connected; silent ones 
   clock += 31_000
   m = samples((await agg.app.inject('/metrics')).body)
   t.equal(m.get('pingfleet_agents_stale{group="aws"}'), 1, 'connected but silent for over 30 s')
+})
+
+t.test('expected agents come from the seam when one is given; agents without the group label are "(none)"', async t => {
+  const registry = new Registry()
+  const roster = new Roster(60_000)
+  let clock = 1_000_000
+  registerFleetMetrics({
+    registry, totals: new Totals(), roster, groupLabel: 'cniplugin', version: 'test', now: () => clock,
+    expected: () => new Map([['aws', 3], ['cilium', 2]]),
+    staleAfterMs: 5000
+  })
+  let m = samples(await registry.metrics())
+  t.equal(m.get('pingfleet_agents_expected{group="aws"}'), 3, 'discovery says 3, with no agent connected yet')
+  t.equal(m.get('pingfleet_agents_connected{group="aws"}'), 0, 'connected is exported at 0 for an expected group')
+  t.equal(m.get('pingfleet_agents_expected{group="cilium"}'), 2)
+  t.equal(m.get('pingfleet_last_report_timestamp_seconds{}'), undefined, 'no freshness before the first report')
+  roster.join(hello('n9'), clock)
+  clock += 6000
+  m = samples(await registry.metrics())
+  t.equal(m.get('pingfleet_agents_connected{group="(none)"}'), 1)
+  t.equal(m.get('pingfleet_agents_stale{group="(none)"}'), 1, 'connected 6 s without a report, stale after 5 s')
+  t.equal(m.get('pingfleet_agents_expected{group="(none)"}'), 0, 'not expected by discovery')
 })
