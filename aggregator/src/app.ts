@@ -8,7 +8,7 @@ import { Registry } from 'prom-client'
 import { apiRoutes } from './api-routes.ts'
 import type { Config } from './config.ts'
 import { AggregatorError } from './errors.ts'
-import { noServiceData, rosterExpected } from './gate-eval.ts'
+import { rosterExpected, serviceBackendsFrom } from './gate-eval.ts'
 import { registerGateMetrics } from './gate-metrics.ts'
 import { GateMonitor } from './gate-monitor.ts'
 import { gateRoutes } from './gate-routes.ts'
@@ -16,7 +16,7 @@ import { Ingest } from './ingest.ts'
 import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
 import { SelfMetrics } from './self-metrics.ts'
-import { serviceRoutes } from './service-routes.ts'
+import { buildServiceView, serviceRoutes } from './service-routes.ts'
 import { defaultTiers, Store } from './store.ts'
 import { AgentStream } from './stream.ts'
 import { Totals } from './totals.ts'
@@ -43,7 +43,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: noServiceData },
+    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service })) },
     now,
     log
   })

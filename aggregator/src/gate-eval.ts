@@ -6,6 +6,7 @@ import type { GateSpec, PairRule } from './gate-spec.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
+import type { ServiceView } from './service-routes.ts'
 import type { Store } from './store.ts'
 
 export const VERDICTS = ['pass', 'fail', 'insufficient_data'] as const
@@ -44,7 +45,16 @@ export interface GateResult {
   checks: Check[]
 }
 
-export interface ServiceBackends { reachable: number, expected: number }
+/** Backend coverage of one Service in a window, for the source group where it is lowest. */
+export interface ServiceBackends {
+  /** Backends that answered through the Service. */
+  reachable: number
+  /** Those plus backends reached directly (pod probes, no errors) that the Service never handed out. */
+  expected: number
+  /** Service probes in the window, all source groups. */
+  samples: number
+  group: string
+}
 
 export interface GateSources {
   groups: Store
@@ -55,8 +65,8 @@ export interface GateSources {
    * until the peer TTL); in-cluster discovery will later supply the real expected count.
    */
   expected: (group: string) => number
-  /** Backend reachability of a Service; null until service probes report it. */
-  serviceBackends: (service: string) => ServiceBackends | null
+  /** Backend coverage of a Service over a window; null when no service probe reported it. */
+  serviceBackends: (service: string, windowMs: number) => ServiceBackends | null
 }
 
 /** Today's `expected(group)`: agents the roster knows in that group, connected or not. */
@@ -66,6 +76,22 @@ export function rosterExpected (roster: Roster, groupLabel: string): (group: str
 
 export function noServiceData (): ServiceBackends | null {
   return null
+}
+
+/** Service backend coverage from the service view: the source group with the lowest ratio. */
+export function serviceBackendsFrom (view: (service: string, windowMs: number) => ServiceView): GateSources['serviceBackends'] {
+  return (service, windowMs) => {
+    let worst: ServiceBackends | null = null
+    let samples = 0
+    for (const row of view(service, windowMs).rows) {
+      if (row.service !== service) continue
+      samples += row.samples
+      const reachable = row.backends.length
+      const expected = reachable + row.flagged.length
+      if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src }
+    }
+    return worst === null ? null : { ...worst, samples }
+  }
 }
 
 const peerKinds = new Set<string>(PEER_PROBE_KINDS)
@@ -160,18 +186,23 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   }
 
   for (const rule of spec.services) {
-    const data = sources.serviceBackends(rule.service)
+    const data = sources.serviceBackends(rule.service, spec.windowMs)
     const observed = data === null || data.expected === 0 ? null : data.reachable / data.expected
+    const enough = data !== null && data.samples >= spec.minSamples
     checks.push({
       id: `service ${rule.service}`,
       criterion: 'minServiceBackendRatio',
-      verdict: observed === null ? 'insufficient_data' : observed >= rule.minBackendRatio ? 'pass' : 'fail',
+      verdict: observed === null || !enough ? 'insufficient_data' : observed >= rule.minBackendRatio ? 'pass' : 'fail',
       observed,
       threshold: rule.minBackendRatio,
-      samples: data?.expected ?? null,
-      window: null,
+      samples: data?.samples ?? 0,
+      window: formatDuration(spec.windowMs),
       service: rule.service,
-      detail: data === null ? `no backend data for Service ${rule.service} yet` : `${data.reachable} of ${data.expected} backends of ${rule.service} reachable`
+      ...(data === null ? {} : { group: data.group }),
+      detail: data === null
+        ? `no service probe results for ${rule.service} in the last ${formatDuration(spec.windowMs)}`
+        : `${data.reachable} of ${data.expected} backends answered through ${rule.service} for group ${data.group} (the lowest)` +
+          (enough ? '' : `; too few samples (${data.samples} of ${spec.minSamples}) to judge`)
     })
   }
 
@@ -235,7 +266,7 @@ function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly stri
       })
       const judged = (observed: number | null, threshold: number): Verdict => enough ? atMost(observed, threshold) : 'insufficient_data'
       const why = (verdict: Verdict, what: string, observed: number | null, threshold: number, seconds = false): string => {
-        if (!enough) return `${what} ${fmt(observed, seconds)} not judged: too few samples`
+        if (!enough) return `${what} not judged: too few samples (${samples} of ${rule.minSamples})`
         if (observed === null) return `${what}: no successful probes to measure`
         return `${what} ${fmt(observed, seconds)} ${verdict === 'pass' ? '<=' : '>'} ${fmt(threshold, seconds)}`
       }

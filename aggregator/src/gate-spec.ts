@@ -29,6 +29,8 @@ export interface GateSpec {
   name: string
   description: string
   windowMs: number
+  /** Gate-wide minimum; service checks use it, rules may set their own. */
+  minSamples: number
   maxStalenessMs: number
   rules: readonly PairRule[]
   coverage: readonly CoverageRule[]
@@ -217,6 +219,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     name: def.name,
     description: def.description ?? '',
     windowMs,
+    minSamples,
     maxStalenessMs,
     rules: Object.freeze(rules),
     coverage: Object.freeze(coverage),

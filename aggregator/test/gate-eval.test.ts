@@ -3,10 +3,11 @@
 
 import t from 'tap'
 import { bucketIndex, type Cell, type CellError, type Reason } from '@pingfleet/protocol'
-import { evaluateGate, noServiceData, rosterExpected, type GateSources, type Verdict } from '../src/gate-eval.ts'
+import { evaluateGate, rosterExpected, serviceBackendsFrom, type GateSources, type Verdict } from '../src/gate-eval.ts'
 import { compileGate, type GateDefinition } from '../src/gate-spec.ts'
 import { Ingest } from '../src/ingest.ts'
 import { Roster } from '../src/roster.ts'
+import { buildServiceView } from '../src/service-routes.ts'
 import { defaultTiers, Store } from '../src/store.ts'
 import { Totals } from '../src/totals.ts'
 import { hello, report } from './helpers.ts'
@@ -22,6 +23,8 @@ interface Fleet {
   disconnect: (node: string, at: number) => void
 }
 
+const group = (node: string): string => node === 'n1' || node === 'n2' ? 'aws' : 'cilium'
+
 /** n1, n2 in group aws; n3, n4 in group cilium. */
 function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cilium', n4: 'cilium' }): Fleet {
   const tiers = defaultTiers(INTERVAL, LIMITS.maxWindowMs)
@@ -31,12 +34,18 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
   const ingest = new Ingest({ nodes: nodeStore, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
   for (const [node, group] of Object.entries(nodes)) roster.join(hello(node, { cniplugin: group }), T0)
   const seqs = new Map<string, number>()
+  let nodeNow = T0
   return {
-    sources: { groups, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'), serviceBackends: noServiceData },
+    sources: {
+      groups, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'),
+      serviceBackends: serviceBackendsFrom((service, windowMs) =>
+        buildServiceView({ nodes: nodeStore, roster, maxWindowMs: LIMITS.maxWindowMs, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }))
+    },
     run (from, to, cellsOf) {
       for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {
         groups.advance(at)
         nodeStore.advance(at)
+        nodeNow = at
         for (const node of Object.keys(nodes)) {
           const entry = roster.get(node)!
           if (!entry.connected) continue
@@ -271,10 +280,23 @@ t.test('expected(group) is a seam: a larger expected count lowers coverage', asy
   t.match(result.checks.find(c => c.id === 'coverage cilium'), { observed: 0.5, samples: 2, detail: '2 of 4 agents of group cilium connected' })
 })
 
-t.test('service backends are judged once service data exists', async t => {
+t.test('service backends are judged from service probes once they exist: the lowest source group counts', async t => {
   const f = fleet()
-  f.run(0, 10_000, peerCells(5))
-  const gate = compileGate({ name: 'g', services: [{ service: 'kube-dns', minBackendRatio: 1 }] }, LIMITS)
-  t.equal(evaluateGate(gate, { ...f.sources, serviceBackends: () => ({ reachable: 2, expected: 2 }) }, T0 + 10_000).verdict, 'pass')
-  t.equal(evaluateGate(gate, { ...f.sources, serviceBackends: () => ({ reachable: 1, expected: 2 }) }, T0 + 10_000).verdict, 'fail')
+  const VIP = 'pingfleet-agents.pingfleet.svc:8081'
+  // aws pods reach every node directly but the Service only ever hands them aws backends.
+  const service = (node: string): Cell => {
+    const backends = group(node) === 'aws' ? [{ node: 'n1', count: 5 }, { node: 'n2', count: 5 }] : [{ node: 'n1', count: 3 }, { node: 'n2', count: 3 }, { node: 'n3', count: 2 }, { node: 'n4', count: 2 }]
+    return { probe: 'service', target: VIP, count: 10, latency: [bucketIndex(0.002), 10], backends }
+  }
+  f.run(0, 10_000, (node, at) => [...peerCells(5)(node, at), service(node)])
+  const gate = compileGate({ name: 'g', window: '10s', minSamples: 20, services: [{ service: VIP, minBackendRatio: 1 }] }, LIMITS)
+  const result = evaluateGate(gate, f.sources, T0 + 10_000)
+  t.equal(result.verdict, 'fail')
+  t.match(result.checks.find(c => c.id === `service ${VIP}`), { verdict: 'fail', observed: 0.5, samples: 440, group: 'aws', detail: /2 of 4 backends answered through .* for group aws/ })
+  const lenient = compileGate({ name: 'g', window: '10s', minSamples: 20, services: [{ service: VIP, minBackendRatio: 0.5 }] }, LIMITS)
+  t.equal(evaluateGate(lenient, f.sources, T0 + 10_000).verdict, 'pass')
+  const tooFew = compileGate({ name: 'g', window: '10s', minSamples: 1000, services: [{ service: VIP, minBackendRatio: 0.5 }] }, LIMITS)
+  t.equal(evaluateGate(tooFew, f.sources, T0 + 10_000).verdict, 'insufficient_data', 'too few service probes')
+  const other = compileGate({ name: 'g', window: '10s', services: [{ service: 'kube-dns', minBackendRatio: 0.5 }] }, LIMITS)
+  t.equal(evaluateGate(other, f.sources, T0 + 10_000).verdict, 'insufficient_data', 'a Service nobody probes')
 })
