@@ -98,7 +98,7 @@ t.test('the CLI', async t => {
     const run = await cli('gate', 'dns-backends', '--url', url)
     t.equal(run.code, 2, run.stderr)
     t.match(run.stdout, /INSUFFICIENT_DATA/)
-    t.match(run.stdout, /service kube-dns: - - no backend data for Service kube-dns yet/)
+    t.match(run.stdout, /service kube-dns: - \[samples 0, window 5m\] - no service probe results for kube-dns in the last 5m/)
   })
 
   await t.test('--json prints the aggregator\'s answer for scripts', async t => {
