@@ -1,11 +1,18 @@
 // npm start: a local fleet on loopback, an aggregator and six agents on 127.0.0.11-16, half
-// labelled cniplugin=aws and half cniplugin=cilium, until Ctrl-C.
+// labelled cniplugin=aws and half cniplugin=cilium, running every probe kind until Ctrl-C.
+// What a cluster provides is played by small local stand-ins (scripts/stand-ins/): a round-robin
+// forwarder as the agents' Service, a resolver, and an external HTTP endpoint. No traffic, DNS
+// included, leaves loopback: getaddrinfo only sees `localhost` (from /etc/hosts), and the wire
+// probes ask the stand-in resolver, never the machine's.
 // Flags: --agents N (default 6), --port P (aggregator, default 8080), --interval 2s.
 
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { getJson, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
+import { startDnsStandIn } from './stand-ins/dns-server.ts'
+import { startHttpStandIn } from './stand-ins/http-target.ts'
+import { startServiceVip } from './stand-ins/service-vip.ts'
 
 const { values } = parseArgs({
   options: {
@@ -25,42 +32,102 @@ const logDir = '.cache/fleet'
 mkdirSync(logDir, { recursive: true })
 const env = { PINGFLEET_INTERVAL: values.interval!, PINGFLEET_LOG_LEVEL: 'info' }
 
+const AGENT_PORT = 8081
+const VIP = { host: '127.0.0.100', port: 8081 }
+/** The Service by name: `localhost` resolves from /etc/hosts, so getaddrinfo stays on the machine. */
+const VIP_BY_NAME = { host: 'localhost', port: 8082 }
+const DNS = { host: '127.0.0.153', port: 5353 }
+const EXTERNAL = { host: '127.0.0.200', port: 8088 }
+const SERVICE_FQDN = 'pingfleet-agent.pingfleet.svc.cluster.local'
+const agentIps = Array.from({ length: agentCount }, (_, i) => `127.0.0.${11 + i}`)
+const pad = (text: string, width: number): string => text.length >= width ? text : text.padEnd(width)
+
 const procs: Proc[] = []
+const standIns: Array<{ close: () => Promise<void> }> = []
 async function shutdown (code: number): Promise<never> {
   await Promise.all(procs.reverse().map(p => p.stop()))
+  await Promise.all(standIns.map(s => s.close()))
   process.exit(code)
 }
 process.on('SIGINT', () => void shutdown(0))
 process.on('SIGTERM', () => void shutdown(0))
 
 try {
+  // Stand-ins first, so the agents' first probes find them.
+  // Like a Service's endpoints, only agents that are up: each is added once it is healthy.
+  const backends: Array<{ host: string, port: number }> = []
+  const vip = await startServiceVip([VIP.host], VIP.port, () => backends)
+  standIns.push(vip)
+  // ::1 only where the machine has IPv6 loopback; localhost may resolve to either.
+  const vipByName = await startServiceVip(['127.0.0.1', '::1'], VIP_BY_NAME.port, () => backends)
+  standIns.push(vipByName)
+  const dns = await startDnsStandIn(DNS.host, DNS.port, {
+    'kubernetes.default.svc.cluster.local': ['127.0.0.100'],
+    [SERVICE_FQDN]: [VIP.host]
+  })
+  standIns.push(dns)
+  const external = await startHttpStandIn(EXTERNAL.host, EXTERNAL.port)
+  standIns.push(external)
+  console.log(`stand-in     Service VIP (round-robin TCP forwarder)   ${VIP.host}:${VIP.port} and ${vipByName.listening.join(', ')} → the agents' :${AGENT_PORT}`)
+  console.log(`stand-in     cluster resolver (answers locally only)   ${dns.address} udp+tcp   ${SERVICE_FQDN}, kubernetes.default.svc.cluster.local`)
+  console.log(`stand-in     external endpoint (HTTP 200)              ${external.url}/healthz`)
+
   const aggregator = await startAggregator({ port, token, env, log: `${logDir}/aggregator.log` })
   procs.push(aggregator)
   console.log(`aggregator   ${aggregator.url}   (log ${logDir}/aggregator.log)`)
+  const suite = {
+    PINGFLEET_MTU_SIZES: '1400,8500',
+    PINGFLEET_SERVICE_TARGETS: `${VIP.host}:${VIP.port},${VIP_BY_NAME.host}:${VIP_BY_NAME.port}`,
+    // Names getaddrinfo answers from /etc/hosts: the machine's own resolver is never asked.
+    PINGFLEET_DNS_NAMES: 'localhost,localhost/4',
+    PINGFLEET_DNS_SERVERS: dns.address,
+    PINGFLEET_DNS_WIRE_NAMES: `${SERVICE_FQDN},kubernetes.default.svc.cluster.local`,
+    PINGFLEET_DNS_WIRE_TYPES: 'A',
+    PINGFLEET_HTTP_TARGETS: `${external.url}/healthz`,
+    PINGFLEET_TCP_TARGETS: `${EXTERNAL.host}:${EXTERNAL.port},localhost:${port}`
+  }
   for (let i = 0; i < agentCount; i++) {
-    const ip = `127.0.0.${11 + i}`
+    const ip = agentIps[i]!
     const group = i % 2 === 0 ? 'aws' : 'cilium'
     const node = `node-${String(i + 1).padStart(2, '0')}-${group}`
     procs.push(await startAgent({
-      node, ip, port: 8081, labels: { cniplugin: group, 'topology.kubernetes.io/zone': `zone-${'abc'[i % 3]}` },
-      aggregatorUrl: aggregator.url, token, env, log: `${logDir}/${node}.log`
+      node, ip, port: AGENT_PORT, labels: { cniplugin: group, 'topology.kubernetes.io/zone': `zone-${'abc'[i % 3]}` },
+      aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`
     }))
-    console.log(`agent        http://${ip}:8081/ping   ${node}   cniplugin=${group}`)
+    backends.push({ host: ip, port: AGENT_PORT })
+    console.log(`agent        http://${ip}:${AGENT_PORT}/ping   ${node}   cniplugin=${group}`)
   }
+  const matrix = (probe: string, groupBy: string): string => `${aggregator.url}/api/v1/matrix?probe=${probe}&groupBy=${groupBy}&window=1m`
   console.log(`
-matrix (node × node)    ${aggregator.url}/api/v1/matrix?probe=pod&groupBy=node&window=1m
-matrix (group × group)  ${aggregator.url}/api/v1/matrix?probe=pod&groupBy=cniplugin&window=1m
-agents                  ${aggregator.url}/api/v1/agents
-metrics                 ${aggregator.url}/metrics
+matrix pod (node × node)          ${matrix('pod', 'node')}
+matrix pod (group × group)        ${matrix('pod', 'cniplugin')}
+matrix mtu (node × node/size)     ${matrix('mtu', 'node')}
+matrix mtu (group × group)        ${matrix('mtu', 'cniplugin')}
+matrix service (group × target)   ${matrix('service', 'cniplugin')}
+matrix dns-lookup                 ${matrix('dns-lookup', 'cniplugin')}
+matrix dns-wire                   ${matrix('dns-wire', 'cniplugin')}
+matrix http                       ${matrix('http', 'cniplugin')}
+matrix tcp                        ${matrix('tcp', 'cniplugin')}
+service backends per group        ${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m
+agents                            ${aggregator.url}/api/v1/agents
+metrics                           ${aggregator.url}/metrics
 Ctrl-C stops the fleet.
 `)
-  // Show the group matrix once the first reports are in, then every 30 s.
+  // Show every kind's group matrix once the first reports are in, then every 30 s.
+  type Matrix = { cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, errorsByReason: Record<string, number>, latency: { p50: number | null, p99: number | null } }> }
   const show = async (): Promise<void> => {
-    const m = await getJson<{ cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, latency: { p50: number | null, p99: number | null } }> }>(
-      `${aggregator.url}/api/v1/matrix?probe=pod&groupBy=cniplugin&window=1m`)
-    for (const c of m.cells) {
-      const ms = (s: number | null): string => s === null ? '-' : (s * 1000).toFixed(2) + ' ms'
-      console.log(`${c.src.padEnd(8)} → ${c.dst.padEnd(8)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}`)
+    const ms = (s: number | null): string => s === null ? '-' : (s * 1000).toFixed(2) + ' ms'
+    for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp']) {
+      const m = await getJson<Matrix>(matrix(probe, 'cniplugin'))
+      for (const c of m.cells) {
+        const reasons = Object.keys(c.errorsByReason).join(',')
+        console.log(`${probe.padEnd(10)} ${c.src.padEnd(8)} → ${pad(c.dst, 52)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%${reasons === '' ? '' : ` (${reasons})`}  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}`)
+      }
+    }
+    const view = await getJson<{ rows: Array<{ service: string, src: string, backends: Array<{ node: string }>, flagged: string[], judged: boolean }> }>(`${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m`)
+    for (const r of view.rows) {
+      const never = !r.judged ? ' (too few answers yet to tell which never answer)' : r.flagged.length === 0 ? '' : `; never: ${r.flagged.join(', ')}`
+      console.log(`service    ${r.src.padEnd(8)} → ${r.service.padEnd(20)} answered by ${r.backends.length} backends${never}`)
     }
     console.log('')
   }

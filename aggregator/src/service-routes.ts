@@ -24,9 +24,17 @@ export interface ServiceRow {
   errors: number
   errorsByReason: Record<string, number>
   backends: Array<{ node: string, count: number }>
-  /** Nodes this group's pod probes reached without a single error, that never answered through the Service. */
+  /**
+   * Nodes this group's pod probes reached without a single error, that never answered through the
+   * Service. Empty until `judged`.
+   */
   flagged: string[]
+  /** Enough answers arrived (MIN_ANSWERS_PER_BACKEND per candidate) that a never-seen backend means something. */
+  judged: boolean
 }
+
+/** Answers per candidate backend before a missing one is flagged: even random picks miss one only ~e^-5 of the time. */
+export const MIN_ANSWERS_PER_BACKEND = 5
 
 export interface ServiceView {
   window: string
@@ -95,8 +103,11 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
   const out: ServiceRow[] = []
   for (const acc of rows.values()) {
     if (acc.samples === 0) continue
-    const flagged: string[] = []
-    for (const [node, green] of direct.get(acc.src) ?? []) if (green && !acc.backends.has(node)) flagged.push(node)
+    let answered = 0
+    for (const n of acc.backends.values()) answered += n
+    const candidates = [...direct.get(acc.src) ?? []].filter(([, green]) => green).map(([node]) => node)
+    const judged = answered >= MIN_ANSWERS_PER_BACKEND * candidates.length
+    const flagged = judged ? candidates.filter(node => !acc.backends.has(node)) : []
     out.push({
       service: acc.service,
       src: acc.src,
@@ -104,7 +115,8 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
       errors: acc.errors,
       errorsByReason: Object.fromEntries(acc.reasons),
       backends: [...acc.backends].map(([node, count]) => ({ node, count })).sort((a, b) => a.node.localeCompare(b.node)),
-      flagged: flagged.sort()
+      flagged: flagged.sort(),
+      judged
     })
   }
   out.sort((a, b) => a.service.localeCompare(b.service) || a.src.localeCompare(b.src))
@@ -132,7 +144,7 @@ export const serviceViewSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['service', 'src', 'samples', 'errors', 'errorsByReason', 'backends', 'flagged'],
+        required: ['service', 'src', 'samples', 'errors', 'errorsByReason', 'backends', 'flagged', 'judged'],
         additionalProperties: false,
         properties: {
           service: { type: 'string' },
@@ -149,7 +161,8 @@ export const serviceViewSchema = {
               properties: { node: { type: 'string' }, count: { type: 'integer' } }
             }
           },
-          flagged: { type: 'array', items: { type: 'string' } }
+          flagged: { type: 'array', items: { type: 'string' } },
+          judged: { type: 'boolean' }
         }
       }
     }

@@ -35,21 +35,21 @@ t.test('the service view: backends per source group, and pod-reachable nodes the
   const n2 = await connect(t, url, 'n2', { cniplugin: 'aws' })
   const n3 = await connect(t, url, 'n3', { cniplugin: 'cilium' })
   // aws reaches everyone directly, but through the Service only ever the aws backends.
-  await send(n1, 1, [ok('pod', 'n2', 3), ok('pod', 'n3', 3), ok('service', VIP, 4, [{ node: 'n1', count: 2 }, { node: 'n2', count: 2 }])])
-  await send(n2, 1, [ok('pod', 'n1', 3), ok('pod', 'n3', 3), { probe: 'service', target: VIP, count: 3, latency: [fast[0]!, 2], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', count: 1 }], backends: [{ node: 'n2', count: 2 }] }])
+  await send(n1, 1, [ok('pod', 'n2', 3), ok('pod', 'n3', 3), ok('service', VIP, 12, [{ node: 'n1', count: 6 }, { node: 'n2', count: 6 }])])
+  await send(n2, 1, [ok('pod', 'n1', 3), ok('pod', 'n3', 3), { probe: 'service', target: VIP, count: 11, latency: [fast[0]!, 10], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', count: 1 }], backends: [{ node: 'n2', count: 10 }] }])
   // cilium reaches n1 directly but n2 refuses; through the Service only n3 answers.
-  await send(n3, 1, [ok('pod', 'n1', 3), refused('pod', 'n2', 3), { probe: 'service', target: VIP, count: 4, latency: [fast[0]!, 4], backends: [{ node: 'n3', count: 4 }] },
-    { probe: 'service', target: NAME, count: 2, latency: [fast[0]!, 2], backends: [{ node: 'n1', count: 1 }, { node: 'n3', count: 1 }] }])
+  await send(n3, 1, [ok('pod', 'n1', 3), refused('pod', 'n2', 3), { probe: 'service', target: VIP, count: 6, latency: [fast[0]!, 6], backends: [{ node: 'n3', count: 6 }] },
+    { probe: 'service', target: NAME, count: 2, latency: [fast[0]!, 2], backends: [{ node: 'n3', count: 2 }] }])
 
   const response = await agg.app.inject('/api/v1/service?window=1m&groupBy=cniplugin')
   t.equal(response.statusCode, 200)
   const view = response.json()
   t.match(view, { window: '1m', groupBy: 'cniplugin', generatedAt: String, services: [VIP, NAME] })
   t.same(view.rows, [
-    { service: VIP, src: 'aws', samples: 7, errors: 1, errorsByReason: { CONNECT_TIMEOUT: 1 }, backends: [{ node: 'n1', count: 2 }, { node: 'n2', count: 4 }], flagged: ['n3'] },
-    { service: VIP, src: 'cilium', samples: 4, errors: 0, errorsByReason: {}, backends: [{ node: 'n3', count: 4 }], flagged: ['n1'] },
-    { service: NAME, src: 'cilium', samples: 2, errors: 0, errorsByReason: {}, backends: [{ node: 'n1', count: 1 }, { node: 'n3', count: 1 }], flagged: [] },
-  ], 'n2 is not flagged for cilium: pod probes to it fail too, so the Service is not the problem')
+    { service: VIP, src: 'aws', samples: 23, errors: 1, errorsByReason: { CONNECT_TIMEOUT: 1 }, backends: [{ node: 'n1', count: 6 }, { node: 'n2', count: 16 }], flagged: ['n3'], judged: true },
+    { service: VIP, src: 'cilium', samples: 6, errors: 0, errorsByReason: {}, backends: [{ node: 'n3', count: 6 }], flagged: ['n1'], judged: true },
+    { service: NAME, src: 'cilium', samples: 2, errors: 0, errorsByReason: {}, backends: [{ node: 'n3', count: 2 }], flagged: [], judged: false }
+  ], 'n2 is not flagged for cilium: pod probes to it fail too; two answers are too few to judge the name')
 
   const byNode = (await agg.app.inject(`/api/v1/service?window=1m&groupBy=node&service=${encodeURIComponent(VIP)}`)).json()
   t.same(byNode.services, [VIP])
