@@ -22,7 +22,8 @@ gates:
     coverage: [{ group: aws, minRatio: 1 }]
   - name: aws-to-cilium
     minSamples: 1
-    window: 10s
+    window: 5m
+    maxStaleness: 5m
     rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 0 }]
   - name: dns-backends
     services: [{ service: kube-dns, minBackendRatio: 1 }]
