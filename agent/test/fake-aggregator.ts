@@ -65,8 +65,8 @@ export class FakeAggregator {
     for (const ws of this.sockets) ws.terminate()
   }
 
-  async until (check: () => boolean, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + 5000
+  async until (check: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
     while (!check()) {
       if (Date.now() > deadline) throw new Error(`fake aggregator: timed out waiting for ${what}`)
       await new Promise<void>(resolve => {
