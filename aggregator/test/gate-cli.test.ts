@@ -92,7 +92,7 @@ t.test('the CLI', async t => {
     t.equal(run.code, 1, run.stderr)
     const lines = run.stdout.split('\n')
     t.match(lines[0], /^gate aws-to-cilium: FAIL/)
-    t.match(lines[1], /^ {2}FAIL pod aws->cilium maxErrorRatio: 0\.25 \(limit 0\) \[samples 4, window 10s\]/)
+    t.match(lines[1], /^ {2}FAIL pod aws->cilium maxErrorRatio: 0\.25 \(limit 0\) \[samples 4, window 5m\]/)
   })
 
   await t.test('insufficient data exits 2', async t => {
