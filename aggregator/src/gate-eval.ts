@@ -54,6 +54,8 @@ export interface ServiceBackends {
   /** Service probes in the window, all source groups. */
   samples: number
   group: string
+  /** Source groups with too few answers yet to tell a missing backend from chance. */
+  unjudged: string[]
 }
 
 export interface GateSources {
@@ -83,14 +85,20 @@ export function serviceBackendsFrom (view: (service: string, windowMs: number) =
   return (service, windowMs) => {
     let worst: ServiceBackends | null = null
     let samples = 0
+    const unjudged: string[] = []
     for (const row of view(service, windowMs).rows) {
       if (row.service !== service) continue
       samples += row.samples
+      if (!row.judged) {
+        unjudged.push(row.src)
+        continue
+      }
       const reachable = row.backends.length
       const expected = reachable + row.flagged.length
-      if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src }
+      if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
     }
-    return worst === null ? null : { ...worst, samples }
+    if (worst === null && unjudged.length === 0) return null
+    return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged }
   }
 }
 
@@ -189,10 +197,14 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     const data = sources.serviceBackends(rule.service, spec.windowMs)
     const observed = data === null || data.expected === 0 ? null : data.reachable / data.expected
     const enough = data !== null && data.samples >= spec.minSamples
+    // A judged group below the minimum fails; groups not yet judged keep a pass from being given.
+    const verdict: Verdict = observed === null || !enough ? 'insufficient_data'
+      : observed < rule.minBackendRatio ? 'fail'
+        : data.unjudged.length > 0 ? 'insufficient_data' : 'pass'
     checks.push({
       id: `service ${rule.service}`,
       criterion: 'minServiceBackendRatio',
-      verdict: observed === null || !enough ? 'insufficient_data' : observed >= rule.minBackendRatio ? 'pass' : 'fail',
+      verdict,
       observed,
       threshold: rule.minBackendRatio,
       samples: data?.samples ?? 0,
@@ -201,8 +213,10 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
       ...(data === null ? {} : { group: data.group }),
       detail: data === null
         ? `no service probe results for ${rule.service} in the last ${formatDuration(spec.windowMs)}`
-        : `${data.reachable} of ${data.expected} backends answered through ${rule.service} for group ${data.group} (the lowest)` +
-          (enough ? '' : `; too few samples (${data.samples} of ${spec.minSamples}) to judge`)
+        : (observed === null ? `no group has had enough answers through ${rule.service} to judge its backends`
+            : `${data.reachable} of ${data.expected} backends answered through ${rule.service} for group ${data.group} (the lowest)`) +
+          (enough ? '' : `; too few samples (${data.samples} of ${spec.minSamples}) to judge`) +
+          (data.unjudged.length > 0 ? `; not enough answers yet from ${data.unjudged.join(', ')}` : '')
     })
   }
 

@@ -300,3 +300,12 @@ t.test('service backends are judged from service probes once they exist: the low
   const other = compileGate({ name: 'g', window: '10s', services: [{ service: 'kube-dns', minBackendRatio: 0.5 }] }, LIMITS)
   t.equal(evaluateGate(other, f.sources, T0 + 10_000).verdict, 'insufficient_data', 'a Service nobody probes')
 })
+
+t.test('a Service is not judged on a few answers: missing backends may be chance', async t => {
+  const f = fleet()
+  const VIP = 'pingfleet-agents.pingfleet.svc:8081'
+  f.run(0, 2_000, (node, at) => [...peerCells(5)(node, at), { probe: 'service', target: VIP, count: 1, latency: [bucketIndex(0.002), 1], backends: [{ node: 'n1', count: 1 }] }])
+  const gate = compileGate({ name: 'g', window: '10s', minSamples: 1, services: [{ service: VIP, minBackendRatio: 0.1 }] }, LIMITS)
+  const check = evaluateGate(gate, f.sources, T0 + 2_000).checks.find(c => c.id === `service ${VIP}`)
+  t.match(check, { verdict: 'insufficient_data', observed: null, detail: /not enough answers yet from aws, cilium/ })
+})
