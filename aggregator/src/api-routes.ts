@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { badQuery } from './errors.ts'
 import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
-import { buildMatrix, type Placement } from './matrix.ts'
+import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
 import type { Store } from './store.ts'
 
@@ -93,7 +93,7 @@ const errorSchema = {
 export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const peerKinds = new Set<string>(PEER_PROBE_KINDS)
 
-  app.get<{ Querystring: { probe: ProbeKind, groupBy: string, window: string } }>('/api/v1/matrix', {
+  app.get<{ Querystring: { probe: ProbeKind, groupBy: string, window: string, src?: string, dst?: string, failing: boolean } }>('/api/v1/matrix', {
     schema: {
       summary: 'Latency and error matrix for one probe kind, by node or by a node label',
       querystring: {
@@ -102,28 +102,34 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
         properties: {
           probe: { type: 'string', enum: PROBE_KIND_NAMES, default: 'pod' },
           groupBy: { type: 'string', minLength: 1, maxLength: 317, default: 'node' },
-          window: { type: 'string', default: '1m' }
+          window: { type: 'string', default: '1m' },
+          src: { type: 'string', minLength: 1, maxLength: 253, description: 'only the row with this name (node or label value)' },
+          dst: { type: 'string', minLength: 1, maxLength: 253, description: 'only the column with this name' },
+          failing: { type: 'boolean', default: false, description: 'only cells with at least one error' }
         }
       },
       response: { 200: matrixSchema, 400: errorSchema }
     }
   }, async request => {
-    const { probe, groupBy } = request.query
+    const { probe, groupBy, src, dst, failing } = request.query
     const windowMs = parseDuration(request.query.window)
     if (windowMs === null) throw badQuery(`window=${JSON.stringify(request.query.window)} is not a duration such as 30s, 5m or 1h`)
     if (windowMs > deps.maxWindowMs) throw badQuery(`window=${request.query.window} is longer than the ${formatDuration(deps.maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
     const now = deps.now()
     const peer = peerKinds.has(probe)
+    // Filters apply to row and column names before any data is read, so a row costs a row.
+    const only = (wanted: string | undefined, name: string): string | null => wanted === undefined || wanted === name ? name : null
+    const keep = failing ? (cell: MatrixCell) => cell.errors > 0 : undefined
     let result
     if (groupBy === deps.groupLabel) {
       // Pre-summed per group at ingest: cheap at any fleet size.
-      result = buildMatrix(deps.groups, { probe, windowMs, now, place: key => ({ row: key.src, col: key.target }) })
+      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep })
     } else {
       const labelOf = (node: string): string =>
         groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
       // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
-      const place: Placement = key => ({ row: labelOf(key.src), col: peer && groupBy !== 'node' ? labelOf(peerNode(key.target)) : key.target })
-      result = buildMatrix(deps.nodes, { probe, windowMs, now, place })
+      const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
+      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep })
     }
     return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
   })

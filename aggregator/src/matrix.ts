@@ -1,8 +1,8 @@
 // Builds the latency/error matrix for one probe kind and window, by node or by any label.
 // Quantiles always come from merged buckets, never from averaged quantiles.
 
-import { BUCKET_COUNT, Histogram, bucketValue, type ProbeKind } from '@pingfleet/protocol'
-import { packedQuantiles, unpackInto, type SlotArena } from './slot-arena.ts'
+import { BUCKET_COUNT, bucketValue, type ProbeKind } from '@pingfleet/protocol'
+import { PAIR_BITS, PAIR_COUNT_MASK, type SlotArena } from './slot-arena.ts'
 import type { CellKey, Store } from './store.ts'
 
 export interface MatrixCell {
@@ -30,79 +30,189 @@ export interface Matrix {
 /** Maps a stored cell to its matrix row and column; null leaves the cell out. */
 export type Placement = (key: CellKey) => { row: string, col: string } | null
 
-interface Acc {
-  row: string
-  col: string
-  samples: number
-  lagged: number
-  /** Few samples: packed pairs. Past PACKED_LIMIT they move to a dense histogram. */
-  packed: number[]
-  dense: Histogram | null
-  reasons: Map<string, number>
-  codes: Map<string, number>
-  errors: number
+export interface MatrixOptions {
+  probe: ProbeKind
+  windowMs: number
+  now: number
+  /** Row and column from a cell's source and target names (cached per name: fast). */
+  rowOf?: (src: string) => string | null
+  colOf?: (target: string) => string | null
+  /** Or both at once from the whole cell key (called per cell). */
+  place?: Placement
+  /** Keeps only the output cells it returns true for. */
+  keep?: (cell: MatrixCell) => boolean
+}
+
+interface Output {
+  row: number
+  col: number
+  /** The first cell, and any more that land on the same output. */
+  first: number
+  more: number[] | null
+}
+
+/** Merges packed pairs into dense counts, remembering which buckets it touched. */
+class QuantileScratch {
+  private readonly counts = new Float64Array(BUCKET_COUNT)
+  private readonly touched: number[] = []
+  private total = 0
+
+  add (packed: readonly number[]): void {
+    for (const p of packed) {
+      const index = p >>> PAIR_BITS
+      if (this.counts[index] === 0) this.touched.push(index)
+      const n = p & PAIR_COUNT_MASK
+      this.counts[index]! += n
+      this.total += n
+    }
+  }
+
+  /** Nearest-rank quantiles, then clears itself for the next output. */
+  take (qs: readonly number[]): Array<number | null> {
+    const touched = this.touched
+    // Few distinct buckets per cell: insertion sort beats a comparator sort here.
+    for (let i = 1; i < touched.length; i++) {
+      const v = touched[i]!
+      let j = i - 1
+      while (j >= 0 && touched[j]! > v) { touched[j + 1] = touched[j]!; j-- }
+      touched[j + 1] = v
+    }
+    const out: Array<number | null> = []
+    let k = 0
+    let seen = 0
+    for (const q of qs) {
+      if (this.total === 0) { out.push(null); continue }
+      const rank = Math.max(1, Math.ceil(q * this.total))
+      while (k < touched.length - 1 && seen + this.counts[touched[k]!]! < rank) seen += this.counts[touched[k++]!]!
+      out.push(bucketValue(touched[k]!))
+    }
+    for (const index of touched) this.counts[index] = 0
+    touched.length = 0
+    this.total = 0
+    return out
+  }
 }
 
 const QUANTILES = [0.5, 0.9, 0.99] as const
-const PACKED_LIMIT = 4 * BUCKET_COUNT
+const NONE: Record<string, number> = Object.freeze({}) as Record<string, number>
+const UNSEEN = -2
+const EXCLUDED = -1
 
-export function buildMatrix (store: Store, options: { probe: ProbeKind, windowMs: number, now: number, place: Placement }): Omit<Matrix, 'groupBy' | 'window' | 'generatedAt' | 'probe'> {
+export function buildMatrix (store: Store, options: MatrixOptions): { rows: string[], cols: string[], cells: MatrixCell[] } {
   const arenas = store.arenas(options.windowMs, options.now)
-  const outputs = new Map<string, Acc>()
-  const cells = store.cellCount
-  for (let id = 0; id < cells; id++) {
-    const key = store.key(id)
-    if (key.probe !== options.probe) continue
-    if (!arenas.some(a => a.has(id))) continue
-    const place = options.place(key)
-    if (place === null) continue
-    const outKey = place.row + '\u0000' + place.col
-    let acc = outputs.get(outKey)
-    if (acc === undefined) {
-      outputs.set(outKey, acc = { row: place.row, col: place.col, samples: 0, lagged: 0, packed: [], dense: null, reasons: new Map(), codes: new Map(), errors: 0 })
+  const rowNames: string[] = []
+  const colNames: string[] = []
+  const rowIndex = new Map<string, number>()
+  const colIndex = new Map<string, number>()
+  const indexOf = (names: string[], index: Map<string, number>, name: string): number => {
+    let i = index.get(name)
+    if (i === undefined) {
+      i = names.length
+      names.push(name)
+      index.set(name, i)
     }
-    collectCell(arenas, id, acc)
+    return i
   }
-  const rows = new Set<string>()
-  const cols = new Set<string>()
-  const out: MatrixCell[] = []
-  for (const acc of outputs.values()) {
-    rows.add(acc.row)
-    cols.add(acc.col)
-    const [p50, p90, p99] = acc.dense !== null
-      ? QUANTILES.map(q => acc.dense!.quantile(q))
-      : packedQuantiles(acc.packed, QUANTILES, bucketValue)
-    out.push({
-      src: acc.row,
-      dst: acc.col,
+  // Per interned name: its row (or column) index, EXCLUDED, or UNSEEN yet.
+  const rowCache = new Int32Array(store.nameCount).fill(UNSEEN)
+  const colCache = new Int32Array(store.nameCount).fill(UNSEEN)
+  const cached = (cache: Int32Array, nameId: number, map: ((name: string) => string | null), names: string[], index: Map<string, number>): number => {
+    let i = cache[nameId]!
+    if (i === UNSEEN) {
+      const label = map(store.name(nameId))
+      i = cache[nameId] = label === null ? EXCLUDED : indexOf(names, index, label)
+    }
+    return i
+  }
+
+  // Outputs by row, then by column: small-integer keys keep the maps fast at a million cells.
+  const byRow: Array<Map<number, Output> | undefined> = []
+  const identity = (name: string): string => name
+  const rowOf = options.rowOf ?? identity
+  const colOf = options.colOf ?? identity
+  for (const id of store.idsOf(options.probe)) {
+    let present = false
+    for (const arena of arenas) if (arena.has(id)) { present = true; break }
+    if (!present) continue
+    let row: number
+    let col: number
+    if (options.place !== undefined) {
+      const place = options.place(store.key(id))
+      if (place === null) continue
+      row = indexOf(rowNames, rowIndex, place.row)
+      col = indexOf(colNames, colIndex, place.col)
+    } else {
+      row = cached(rowCache, store.srcOf(id), rowOf, rowNames, rowIndex)
+      col = cached(colCache, store.targetOf(id), colOf, colNames, colIndex)
+      if (row === EXCLUDED || col === EXCLUDED) continue
+    }
+    const cols = byRow[row] ??= new Map()
+    const output = cols.get(col)
+    if (output === undefined) cols.set(col, { row, col, first: id, more: null })
+    else (output.more ??= []).push(id)
+  }
+
+  const cells: MatrixCell[] = []
+  const usedRows = new Set<number>()
+  const usedCols = new Set<number>()
+  const scratch = new QuantileScratch()
+  const packed: number[] = []
+  const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
+  for (const cols of byRow) for (const output of cols?.values() ?? []) {
+    acc.samples = acc.lagged = acc.errors = 0
+    acc.reasons = acc.codes = null
+    packed.length = 0
+    collectCell(arenas, output.first, acc, packed)
+    if (output.more !== null) {
+      for (const id of output.more) {
+        collectCell(arenas, id, acc, packed)
+        // Keep the pair buffer short when many cells merge into one output.
+        if (packed.length > 4 * BUCKET_COUNT) { scratch.add(packed); packed.length = 0 }
+      }
+    }
+    scratch.add(packed)
+    const [p50, p90, p99] = scratch.take(QUANTILES)
+    const cell: MatrixCell = {
+      src: rowNames[output.row]!,
+      dst: colNames[output.col]!,
       samples: acc.samples,
       errors: acc.errors,
       errorRatio: acc.samples > 0 ? acc.errors / acc.samples : 0,
-      errorsByReason: Object.fromEntries(acc.reasons),
-      errorsByCode: Object.fromEntries(acc.codes),
+      errorsByReason: acc.reasons === null ? NONE : Object.fromEntries(acc.reasons),
+      errorsByCode: acc.codes === null ? NONE : Object.fromEntries(acc.codes),
       lagged: acc.lagged,
       latency: { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
-    })
+    }
+    if (options.keep !== undefined && !options.keep(cell)) continue
+    cells.push(cell)
+    usedRows.add(output.row)
+    usedCols.add(output.col)
   }
-  return { rows: [...rows].sort(), cols: [...cols].sort(), cells: out }
+  return {
+    rows: [...usedRows].map(i => rowNames[i]!).sort(),
+    cols: [...usedCols].map(i => colNames[i]!).sort(),
+    cells
+  }
 }
 
-function collectCell (arenas: readonly SlotArena[], id: number, acc: Acc): void {
+interface Acc {
+  samples: number
+  lagged: number
+  errors: number
+  reasons: Map<string, number> | null
+  codes: Map<string, number> | null
+}
+
+function collectCell (arenas: readonly SlotArena[], id: number, acc: Acc, packed: number[]): void {
   for (const arena of arenas) {
     if (!arena.has(id)) continue
-    if (acc.dense !== null) {
-      acc.samples += arena.addTo(id, acc.dense)
-    } else {
-      acc.samples += arena.collectPacked(id, acc.packed)
-      if (acc.packed.length > PACKED_LIMIT) {
-        acc.dense = new Histogram()
-        unpackInto(acc.packed, acc.dense)
-        acc.packed = []
-      }
-    }
-    acc.lagged += arena.lagged.get(id) ?? 0
+    acc.samples += arena.collectPacked(id, packed)
+    if (arena.lagged.size > 0) acc.lagged += arena.lagged.get(id) ?? 0
+    if (arena.errors.size === 0) continue
     const errors = arena.errors.get(id)
     if (errors === undefined) continue
+    acc.reasons ??= new Map()
+    acc.codes ??= new Map()
     for (const e of errors) {
       acc.errors += e.count
       acc.reasons.set(e.reason, (acc.reasons.get(e.reason) ?? 0) + e.count)
@@ -110,4 +220,3 @@ function collectCell (arenas: readonly SlotArena[], id: number, acc: Acc): void 
     }
   }
 }
-

@@ -1,7 +1,7 @@
 // Sliding windows of results per (source node, probe kind, target). Recent data sits in fine
 // slots; as slots age they fold into coarser ones, so a long window costs little memory.
 
-import type { ProbeKind } from '@pingfleet/protocol'
+import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { SlotArena, type CellErrors } from './slot-arena.ts'
 
 export interface Tier {
@@ -41,7 +41,14 @@ export class Store {
   /** Per tier, arenas ordered oldest first. */
   private readonly rings: SlotArena[][]
   private readonly ids = new Map<string, Map<string, Map<string, number>>>()
-  private readonly keys: CellKey[] = []
+  // Cells as parallel arrays of interned names: a million cells cost bytes, not objects.
+  private readonly names: string[] = []
+  private readonly nameIds = new Map<string, number>()
+  private cellSrc = new Int32Array(1024)
+  private cellTarget = new Int32Array(1024)
+  private cellProbe = new Uint8Array(1024)
+  private count = 0
+  private readonly byProbe: number[][] = PROBE_KIND_NAMES.map(() => [])
   private expired = 0
   /** The time of the last advance(); adds are placed relative to it. */
   private now = -Infinity
@@ -64,18 +71,57 @@ export class Store {
     if (byProbe === undefined) bySrc.set(probe, byProbe = new Map())
     let id = byProbe.get(target)
     if (id === undefined) {
-      id = this.keys.length
-      this.keys.push({ src, probe, target })
+      id = this.count++
+      if (id >= this.cellSrc.length) this.grow()
+      this.cellSrc[id] = this.intern(src)
+      this.cellTarget[id] = this.intern(target)
+      const kind = PROBE_KIND_NAMES.indexOf(probe)
+      this.cellProbe[id] = kind
+      this.byProbe[kind]!.push(id)
       byProbe.set(target, id)
     }
     return id
   }
 
   key (cellId: number): CellKey {
-    return this.keys[cellId]!
+    return { src: this.names[this.cellSrc[cellId]!]!, probe: PROBE_KIND_NAMES[this.cellProbe[cellId]!]!, target: this.names[this.cellTarget[cellId]!]! }
   }
 
-  get cellCount (): number { return this.keys.length }
+  /** Interned name ids of a cell's source and target; `name()` turns them back into text. */
+  srcOf (cellId: number): number { return this.cellSrc[cellId]! }
+  targetOf (cellId: number): number { return this.cellTarget[cellId]! }
+  name (nameId: number): string { return this.names[nameId]! }
+  get nameCount (): number { return this.names.length }
+
+  /** Ids of every cell of one probe kind, in creation order. */
+  idsOf (probe: ProbeKind): readonly number[] {
+    return this.byProbe[PROBE_KIND_NAMES.indexOf(probe)] ?? []
+  }
+
+  get cellCount (): number { return this.count }
+
+  private intern (name: string): number {
+    let id = this.nameIds.get(name)
+    if (id === undefined) {
+      id = this.names.length
+      this.names.push(name)
+      this.nameIds.set(name, id)
+    }
+    return id
+  }
+
+  private grow (): void {
+    const size = this.cellSrc.length * 2
+    const src = new Int32Array(size)
+    src.set(this.cellSrc)
+    const target = new Int32Array(size)
+    target.set(this.cellTarget)
+    const probe = new Uint8Array(size)
+    probe.set(this.cellProbe)
+    this.cellSrc = src
+    this.cellTarget = target
+    this.cellProbe = probe
+  }
 
   /**
    * Records results measured at time `at` (ms), relative to the time of the last advance().
@@ -137,7 +183,7 @@ export class Store {
     let slots = 0
     let bytes = 0
     for (const ring of this.rings) for (const arena of ring) { slots++; bytes += arena.bytes }
-    return { cells: this.keys.length, slots, bytes, expired: this.expired }
+    return { cells: this.count, slots, bytes, expired: this.expired }
   }
 
   /** The arena that holds time `at`: the finest tier whose span still covers it. */
@@ -157,12 +203,12 @@ export class Store {
       const arena = ring[i]!
       if (arena.start === start) return arena
       if (arena.start < start) {
-        const created = new SlotArena(start, width, this.keys.length + 64)
+        const created = new SlotArena(start, width, this.count + 64)
         ring.splice(i + 1, 0, created)
         return created
       }
     }
-    const created = new SlotArena(start, width, this.keys.length + 64)
+    const created = new SlotArena(start, width, this.count + 64)
     ring.unshift(created)
     return created
   }

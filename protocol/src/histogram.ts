@@ -43,11 +43,15 @@ export function bucketUpper (index: number): number {
   return bucketLower(index + 1)
 }
 
+const VALUES = Float64Array.from({ length: BUCKET_COUNT }, (_, index) => {
+  if (index === 0) return HIST_MIN_SECONDS / 2
+  if (index === OVERFLOW_INDEX) return bucketLower(OVERFLOW_INDEX)
+  return (bucketLower(index) + bucketUpper(index)) / 2
+})
+
 /** The value a bucket stands for: its midpoint (the overflow bucket reports its lower edge). */
 export function bucketValue (index: number): number {
-  if (index <= 0) return HIST_MIN_SECONDS / 2
-  if (index >= OVERFLOW_INDEX) return bucketLower(OVERFLOW_INDEX)
-  return (bucketLower(index) + bucketUpper(index)) / 2
+  return VALUES[Math.max(0, Math.min(OVERFLOW_INDEX, index))]!
 }
 
 /** Dense accumulator for one (probe, target) or one merged group of cells. */

@@ -1,0 +1,57 @@
+import t from 'tap'
+import { bucketIndex, type Report } from '@pingfleet/protocol'
+import type { Matrix, MatrixCell } from '../src/matrix.ts'
+import { aggregator, hello, RawAgent, report } from './helpers.ts'
+
+const ok = (target: string, count = 2): Report['cells'][number] => ({ probe: 'pod', target, count, latency: [bucketIndex(0.002), count] })
+const refused = (target: string): Report['cells'][number] => ({ probe: 'pod', target, count: 2, latency: [], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 2 }] })
+
+t.test('the matrix by node, by the group label, by another label, and filtered', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const nodes = [['a1', 'aws', 'z1'], ['a2', 'aws', 'z2'], ['c1', 'cilium', 'z1']] as const
+  const agents = nodes.map(() => new RawAgent(agg.address()))
+  await Promise.all(agents.map(a => a.opened()))
+  for (const [i, [node, group, zone]] of nodes.entries()) {
+    agents[i]!.send(hello(node, { cniplugin: group, zone }))
+    await agents[i]!.waitFor(m => m.type === 'welcome')
+  }
+  const now = Date.now()
+  agents[0]!.send(report(1, now, [ok('a2'), refused('c1')]))
+  agents[1]!.send(report(1, now, [ok('a1'), ok('c1')]))
+  agents[2]!.send(report(1, now, [ok('a1'), ok('a2')]))
+  await Promise.all(agents.map(a => a.waitFor(m => m.type === 'ack')))
+  const get = async (query: string): Promise<{ statusCode: number, body: Matrix & { code?: string } }> => {
+    const r = await agg.app.inject(`/api/v1/matrix?${query}`)
+    return { statusCode: r.statusCode, body: r.json() }
+  }
+
+  const byNode = (await get('probe=pod&groupBy=node&window=30s')).body
+  t.equal(byNode.cells.length, 6)
+  t.same(byNode.rows, ['a1', 'a2', 'c1'])
+  t.match(byNode.cells.find((c: MatrixCell) => c.src === 'a1' && c.dst === 'c1'), { errors: 2, errorRatio: 1, errorsByReason: { ECONNREFUSED: 2 }, latency: { p50: null } })
+
+  const byGroup = (await get('groupBy=cniplugin&window=30s')).body
+  const cell = (m: Matrix, src: string, dst: string): MatrixCell | undefined => m.cells.find((c: MatrixCell) => c.src === src && c.dst === dst)
+  t.match(cell(byGroup, 'aws', 'cilium'), { samples: 4, errors: 2, errorRatio: 0.5 })
+  t.match(cell(byGroup, 'aws', 'aws'), { samples: 4, errors: 0 })
+  t.match(cell(byGroup, 'cilium', 'aws'), { samples: 4, errors: 0 })
+
+  const byZone = (await get('groupBy=zone&window=30s')).body
+  t.match(cell(byZone, 'z1', 'z1'), { samples: 4, errors: 2 }, 'a1→c1 and c1→a1 are both z1→z1')
+
+  const failing = (await get('groupBy=node&window=30s&failing=true')).body
+  t.same(failing.cells.map((c: MatrixCell) => `${c.src}>${c.dst}`), ['a1>c1'])
+  const row = (await get('groupBy=node&window=30s&src=c1')).body
+  t.same(row.rows, ['c1'])
+  t.equal(row.cells.length, 2)
+  const one = (await get('groupBy=cniplugin&window=30s&src=aws&dst=cilium')).body
+  t.equal(one.cells.length, 1)
+
+  for (const bad of ['window=soon', 'window=2h', 'probe=icmp', 'groupBy=']) {
+    const r = await get(bad)
+    t.equal(r.statusCode, 400, `${bad} is refused`)
+    t.equal(r.body.code, 'PINGFLEET_ERR_BAD_QUERY')
+  }
+  for (const a of agents) a.socket.close()
+})
