@@ -8,8 +8,8 @@ export interface CellErrors {
 }
 
 // A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (9 bits) and count (23 bits).
-const PAIR_BITS = 23
-const PAIR_COUNT_MASK = (1 << PAIR_BITS) - 1
+export const PAIR_BITS = 23
+export const PAIR_COUNT_MASK = (1 << PAIR_BITS) - 1
 const HEADER_PAIRS_BITS = 9
 const MAX_PAIRS = (1 << HEADER_PAIRS_BITS) - 1
 const MAX_RECORD_COUNT = 2 ** (32 - HEADER_PAIRS_BITS) - 1
@@ -211,31 +211,5 @@ export class SlotArena {
     const bigger = new Int32Array(size).fill(NONE)
     bigger.set(this.head)
     this.head = bigger
-  }
-}
-
-/** Nearest-rank quantiles from packed pairs, which this sorts in place. */
-export function packedQuantiles (packed: number[], qs: readonly number[], value: (bucket: number) => number): Array<number | null> {
-  let total = 0
-  for (const p of packed) total += p & PAIR_COUNT_MASK
-  if (total === 0) return qs.map(() => null)
-  packed.sort((a, b) => a - b)
-  const out: Array<number | null> = []
-  let i = 0
-  let seen = 0
-  for (const q of qs) {
-    const rank = Math.max(1, Math.ceil(q * total))
-    while (i < packed.length && seen + (packed[i]! & PAIR_COUNT_MASK) < rank) seen += packed[i++]! & PAIR_COUNT_MASK
-    out.push(value(packed[Math.min(i, packed.length - 1)]! >>> PAIR_BITS))
-  }
-  return out
-}
-
-/** Adds packed pairs to a dense histogram. */
-export function unpackInto (packed: readonly number[], histogram: { counts: Float64Array, total: number }): void {
-  for (const p of packed) {
-    const count = p & PAIR_COUNT_MASK
-    histogram.counts[p >>> PAIR_BITS]! += count
-    histogram.total += count
   }
 }
