@@ -43,7 +43,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service })) },
+    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
     now,
     log
   })

@@ -80,26 +80,41 @@ export function noServiceData (): ServiceBackends | null {
   return null
 }
 
-/** Service backend coverage from the service view: the source group with the lowest ratio. */
-export function serviceBackendsFrom (view: (service: string, windowMs: number) => ServiceView): GateSources['serviceBackends'] {
+/**
+ * Service backend coverage from the service view: the source group with the lowest ratio. The view
+ * scans the node store, so answers are reused for `reuseMs` (every gate asking in one tick shares one).
+ */
+export function serviceBackendsFrom (view: (service: string, windowMs: number) => ServiceView, now: () => number = Date.now, reuseMs = 1000): GateSources['serviceBackends'] {
+  const cache = new Map<string, { at: number, value: ServiceBackends | null }>()
   return (service, windowMs) => {
-    let worst: ServiceBackends | null = null
-    let samples = 0
-    const unjudged: string[] = []
-    for (const row of view(service, windowMs).rows) {
-      if (row.service !== service) continue
-      samples += row.samples
-      if (!row.judged) {
-        unjudged.push(row.src)
-        continue
-      }
-      const reachable = row.backends.length
-      const expected = reachable + row.flagged.length
-      if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
-    }
-    if (worst === null && unjudged.length === 0) return null
-    return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged }
+    const t = now()
+    const key = `${windowMs} ${service}`
+    const hit = cache.get(key)
+    if (hit !== undefined && t - hit.at >= 0 && t - hit.at < reuseMs) return hit.value
+    if (cache.size > 1000) cache.clear()
+    const value = backendsOf(view(service, windowMs), service)
+    cache.set(key, { at: t, value })
+    return value
   }
+}
+
+function backendsOf (view: ServiceView, service: string): ServiceBackends | null {
+  let worst: ServiceBackends | null = null
+  let samples = 0
+  const unjudged: string[] = []
+  for (const row of view.rows) {
+    if (row.service !== service) continue
+    samples += row.samples
+    if (!row.judged) {
+      unjudged.push(row.src)
+      continue
+    }
+    const reachable = row.backends.length
+    const expected = reachable + row.flagged.length
+    if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
+  }
+  if (worst === null && unjudged.length === 0) return null
+  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged }
 }
 
 const peerKinds = new Set<string>(PEER_PROBE_KINDS)

@@ -39,7 +39,7 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
     sources: {
       groups, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'),
       serviceBackends: serviceBackendsFrom((service, windowMs) =>
-        buildServiceView({ nodes: nodeStore, roster, maxWindowMs: LIMITS.maxWindowMs, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }))
+        buildServiceView({ nodes: nodeStore, roster, maxWindowMs: LIMITS.maxWindowMs, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }), () => nodeNow, 0)
     },
     run (from, to, cellsOf) {
       for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {

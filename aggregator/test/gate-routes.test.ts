@@ -172,3 +172,23 @@ t.test('the gates API', async t => {
     }
   })
 })
+
+t.test('named gates are evaluated every interval, so history records transitions nobody asked for', async t => {
+  const file = join(dir, 'periodic.yaml')
+  writeFileSync(file, 'gates: [{ name: aws-up, maxStaleness: 1m, coverage: [{ group: aws, minRatio: 1 }] }]\n')
+  const agg = await aggregator({ PINGFLEET_GATES_FILE: file, PINGFLEET_INTERVAL: '100ms' })
+  t.teardown(() => agg.close())
+  const history = async (): Promise<Answer['transitions']> =>
+    ((await (await fetch(`${agg.address()}/api/v1/gates/aws-up/history`)).json()) as Answer).transitions
+  t.same((await history()).map(x => [x.from, x.verdict]), [[null, 'insufficient_data']], 'evaluated at start')
+  const agent = new RawAgent(agg.address())
+  t.teardown(() => agent.socket.close())
+  await agent.opened()
+  agent.send(hello('n1', { cniplugin: 'aws' }))
+  await agent.waitFor(m => m.type === 'welcome')
+  agent.send(report(1, Date.now(), []))
+  await agent.waitFor(m => m.type === 'ack' && m.seq === 1)
+  // Only the history is read here, and reading it evaluates nothing.
+  for (let i = 0; i < 100 && (await history()).length < 2; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  t.same((await history()).map(x => [x.from, x.verdict]), [[null, 'insufficient_data'], ['insufficient_data', 'pass']])
+})
