@@ -5,7 +5,6 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { podTargets, startAgent, type AgentHandle } from '../src/agent.ts'
 import { loadConfig } from '../src/config.ts'
-import { rosterTargets, staticTargets } from '../src/probe-suite.ts'
 import type { AgentStatus } from '../src/server.ts'
 import { FakeAggregator } from './fake-aggregator.ts'
 import { startServiceVip } from '../../scripts/stand-ins/service-vip.ts'
@@ -74,25 +73,6 @@ t.test('shutdown without an aggregator gives up after the shutdown timeout', asy
   const a = await agent(t, { url } as FakeAggregator, 'lonely', { PINGFLEET_SHUTDOWN_TIMEOUT: '50ms' })
   await a.shutdown()
   t.match(a.status(), { seq: 1, acked: 0, buffered: 1, connected: false })
-})
-
-t.test('roster targets: pod and one mtu target per size; static targets from the config', async t => {
-  t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [1400, 8500]).map(x => `${x.kind} ${x.id}`), ['pod b', 'mtu b/1400', 'mtu b/8500'])
-  const config = loadConfig({
-    PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 't', PINGFLEET_NODE_NAME: 'a', PINGFLEET_POD_IP: '127.0.0.1',
-    PINGFLEET_SERVICE_TARGETS: '10.96.0.20:8081,svc.ns:8081',
-    PINGFLEET_DNS_NAMES: 'localhost/4',
-    PINGFLEET_DNS_WIRE_NAMES: 'a.example,b.example',
-    PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA',
-    PINGFLEET_HTTP_TARGETS: 'http://127.0.0.1:9/x',
-    PINGFLEET_TCP_TARGETS: 'localhost:9'
-  })
-  t.same(staticTargets(config, ['127.0.0.153:5353']).map(x => `${x.kind} ${x.id}`), [
-    'service 10.96.0.20:8081', 'service svc.ns:8081', 'dns-lookup localhost@getaddrinfo/4',
-    'dns-wire a.example@127.0.0.153:5353/A', 'dns-wire a.example@127.0.0.153:5353/AAAA',
-    'dns-wire b.example@127.0.0.153:5353/A', 'dns-wire b.example@127.0.0.153:5353/AAAA',
-    'http http://127.0.0.1:9/x', 'tcp localhost:9'
-  ])
 })
 
 t.test('every probe kind runs and is reported per target, on loopback only', async t => {
