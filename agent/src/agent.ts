@@ -35,7 +35,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
 
   const results = new Results()
   const suite = createProbeSuite(config)
-  const fixed = await loadStaticTargets(config, logger)
+  const staticTargets = await loadStaticTargets(config, logger)
   let peerCount = 0
   const lag = new LoopLag({ thresholdMs: config.lagThresholdMs })
   lag.start()
@@ -76,7 +76,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       // setTargets replaces the whole wanted set, so the static targets go along every time.
       const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes)
       peerCount = targets.filter(t => t.kind === 'pod').length
-      scheduler.setTargets([...targets, ...fixed])
+      scheduler.setTargets([...targets, ...staticTargets])
       logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
     }
   })
@@ -111,10 +111,10 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   }
   rearmReport()
   // Static targets run from the start, aggregator or not.
-  scheduler.setTargets(fixed)
+  scheduler.setTargets(staticTargets)
   uplink.start()
 
-  logger.info({ port, bootId, aggregator: new URL(config.aggregatorUrl).origin, intervalMs, staticTargets: fixed.map(t => `${t.kind} ${t.id}`), lookupPool: suite.pool.stats() }, 'agent started')
+  logger.info({ port, bootId, aggregator: new URL(config.aggregatorUrl).origin, intervalMs, staticTargets: staticTargets.map(t => `${t.kind} ${t.id}`), lookupPool: suite.pool.stats() }, 'agent started')
 
   let closing: Promise<void> | undefined
   const shutdown = (): Promise<void> => {
