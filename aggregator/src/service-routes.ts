@@ -54,13 +54,12 @@ interface Acc {
 }
 
 /** Sums one cell over the window's arenas: probe count, errors by reason (into `reasons`), and backends. */
-function collect (arenas: readonly SlotArena[], id: number, scratch: number[], reasons?: Map<string, number>, backends?: Map<string, number>): { samples: number, errors: number } {
+function collect (arenas: readonly SlotArena[], id: number, reasons?: Map<string, number>, backends?: Map<string, number>): { samples: number, errors: number } {
   let samples = 0
   let errors = 0
   for (const arena of arenas) {
     if (!arena.has(id)) continue
-    scratch.length = 0
-    samples += arena.collectPacked(id, scratch)
+    samples += arena.countOf(id)
     for (const e of arena.errors.get(id) ?? []) {
       errors += e.count
       reasons?.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
@@ -78,7 +77,6 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
   const rows = new Map<string, Acc>()
   /** Per source group, the nodes its pod probes reached, and whether any of those probes failed. */
   const direct = new Map<string, Map<string, boolean>>()
-  const scratch: number[] = []
   const cells = deps.nodes.cellCount
   for (let id = 0; id < cells; id++) {
     const key = deps.nodes.key(id)
@@ -88,11 +86,11 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
       const rowKey = key.target + '\u0000' + src
       let acc = rows.get(rowKey)
       if (acc === undefined) rows.set(rowKey, acc = { service: key.target, src, samples: 0, errors: 0, reasons: new Map(), backends: new Map() })
-      const sum = collect(arenas, id, scratch, acc.reasons, acc.backends)
+      const sum = collect(arenas, id, acc.reasons, acc.backends)
       acc.samples += sum.samples
       acc.errors += sum.errors
     } else if (key.probe === 'pod') {
-      const { samples, errors } = collect(arenas, id, scratch)
+      const { samples, errors } = collect(arenas, id)
       if (samples === 0) continue
       const src = groupOf(key.src)
       let reached = direct.get(src)

@@ -147,6 +147,18 @@ export class SlotArena {
     return count
   }
 
+  /** The cell's probe count, without touching its latency pairs. */
+  countOf (cellId: number): number {
+    if (cellId >= this.head.length) return 0
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      count += this.data[at + 1]! >>> HEADER_PAIRS_BITS
+      at = this.data[at]! - 1
+    }
+    return count
+  }
+
   /** Adds the cell's latency counts into a dense histogram and returns its probe count. */
   addTo (cellId: number, histogram: { counts: Float64Array, total: number }): number {
     if (cellId >= this.head.length) return 0

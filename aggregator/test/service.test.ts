@@ -83,5 +83,7 @@ t.test('backend counts survive folding into coarser slots and compaction', async
   a.add(3, 1, [fast[0]!, 1])
   a.compact()
   t.same([...a.backends.get(3)!], [['x', 2]], 'compaction keeps the side map')
+  t.equal(a.countOf(3), 3)
+  t.equal(a.countOf(99), 0)
   t.ok(before > 0)
 })
