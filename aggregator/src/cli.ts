@@ -129,14 +129,25 @@ async function gate (argv: string[]): Promise<number> {
   const timeoutMs = duration('timeout', values.timeout)
   const url = `${base.replace(/\/+$/, '')}/api/v1/gates/${encodeURIComponent(positionals[0]!)}`
   const deadline = Date.now() + waitMs
+  // While waiting, full evidence is printed when the verdict changes and at the end; in between,
+  // one line per attempt.
+  let shown: string | null = null
   for (;;) {
     const attempt = await ask(url, timeoutMs)
     const done = (attempt.ok && attempt.answer.verdict === 'pass') || Date.now() + intervalMs > deadline ||
       // An unknown gate will not appear by waiting.
       (!attempt.ok && / 404 /.test(attempt.error))
-    if (done || !values.json) {
-      if (attempt.ok) process.stdout.write(values.json ? attempt.raw + '\n' : render(attempt.answer))
-      else process.stderr.write(`pingfleet: ${attempt.error}\n`)
+    if (!attempt.ok) {
+      if (done || !values.json) process.stderr.write(`pingfleet: ${attempt.error}\n`)
+      shown = null
+    } else if (values.json) {
+      if (done) process.stdout.write(attempt.raw + '\n')
+    } else if (done || attempt.answer.verdict !== shown) {
+      process.stdout.write(render(attempt.answer))
+      shown = attempt.answer.verdict
+    } else {
+      const s = attempt.answer.summary
+      process.stdout.write(`gate ${attempt.answer.name}: still ${shown.toUpperCase()} at ${attempt.answer.evaluatedAt} (${s.pass ?? 0} pass, ${s.fail ?? 0} fail, ${s.insufficient_data ?? 0} insufficient)\n`)
     }
     if (done) return attempt.ok ? EXIT[attempt.answer.verdict] : EXIT.unreachable
     await new Promise(resolve => setTimeout(resolve, intervalMs))

@@ -135,6 +135,13 @@ t.test('the CLI', async t => {
     t.equal(run.stdout.trim().split('\n').length, 1, 'with --json only the last answer is printed')
     const failing = await cli('gate', 'aws-to-cilium', '--url', url, '--wait', '500ms', '--interval', '200ms')
     t.equal(failing.code, 1)
+    const lines = failing.stdout.trim().split('\n')
+    t.match(lines[0], /^gate aws-to-cilium: FAIL/, 'full evidence first')
+    const headers = lines.filter(l => l.startsWith('gate '))
+    t.ok(headers.length >= 3, 'several attempts')
+    t.ok(headers.slice(1, -1).every(l => /^gate aws-to-cilium: still FAIL at \S+ \(\d+ pass, 1 fail, 0 insufficient\)$/.test(l)), 'then one line per unchanged attempt', { headers })
+    t.match(headers.at(-1), /^gate aws-to-cilium: FAIL/, 'and full evidence at the end')
+    t.match(lines.at(-1), /^ {2}ok {3}staleness aws/)
   })
 
   await t.test('--wait keeps polling until the gate passes', async t => {
