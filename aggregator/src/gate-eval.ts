@@ -141,12 +141,11 @@ function fmt (value: number | null, seconds = false): string {
 }
 
 export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {
-  const groupsOf = new Map<string, { known: number, connected: number, newest: number | null }>()
+  const groupsOf = new Map<string, { connected: number, newest: number | null }>()
   for (const agent of sources.roster.all()) {
     const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
     let g = groupsOf.get(group)
-    if (g === undefined) groupsOf.set(group, g = { known: 0, connected: 0, newest: null })
-    g.known++
+    if (g === undefined) groupsOf.set(group, g = { connected: 0, newest: null })
     if (agent.connected) g.connected++
     if (agent.lastReportAt !== null && (g.newest === null || agent.lastReportAt > g.newest)) g.newest = agent.lastReportAt
   }
