@@ -1,10 +1,12 @@
 // npm start: a local fleet on loopback, an aggregator and six agents on 127.0.0.11-16, half
 // labelled cniplugin=aws and half cniplugin=cilium, running every probe kind until Ctrl-C.
 // What a cluster provides is played by small local stand-ins (scripts/stand-ins/): a round-robin
-// forwarder as the agents' Service, a resolver, and an external HTTP endpoint. No traffic, DNS
-// included, leaves loopback: getaddrinfo only sees `localhost` (from /etc/hosts), and the wire
-// probes ask the stand-in resolver, never the machine's.
-// Flags: --agents N (default 6), --port P (aggregator, default 8080), --interval 2s.
+// forwarder as the agents' Service (127.0.1.100:8081, and localhost:<port + 2> by name), a resolver
+// (127.0.1.53:5353) and an external HTTP endpoint (127.0.1.200:8088). No traffic, DNS included,
+// leaves loopback: getaddrinfo only sees `localhost` (from /etc/hosts), and the wire probes ask the
+// stand-in resolver, never the machine's.
+// Flags: --agents N (default 6), --port P (aggregator, default 8080), --interval 2s,
+// --subnet 127.0 (agents on <subnet>.0.x, stand-ins on <subnet>.1.x: a second fleet can run beside the first).
 
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
@@ -18,13 +20,19 @@ const { values } = parseArgs({
   options: {
     agents: { type: 'string', default: '6' },
     port: { type: 'string', default: '8080' },
-    interval: { type: 'string', default: '2s' }
+    interval: { type: 'string', default: '2s' },
+    subnet: { type: 'string', default: '127.0' }
   }
 })
 const agentCount = Number(values.agents)
 const port = Number(values.port)
+const subnet = values.subnet!
 if (!Number.isInteger(agentCount) || agentCount < 2 || agentCount > 200) {
   console.error(`pingfleet-fleet: PINGFLEET_ERR_CONFIG: --agents=${values.agents} is invalid: expected an integer from 2 to 200`)
+  process.exit(2)
+}
+if (!/^127\.(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(subnet)) {
+  console.error(`pingfleet-fleet: PINGFLEET_ERR_CONFIG: --subnet=${subnet} is invalid: expected 127.N, such as 127.0`)
   process.exit(2)
 }
 const token = randomBytes(18).toString('base64url')
@@ -33,13 +41,13 @@ mkdirSync(logDir, { recursive: true })
 const env = { PINGFLEET_INTERVAL: values.interval!, PINGFLEET_LOG_LEVEL: 'info' }
 
 const AGENT_PORT = 8081
-const VIP = { host: '127.0.0.100', port: 8081 }
+const VIP = { host: `${subnet}.1.100`, port: 8081 }
 /** The Service by name: `localhost` resolves from /etc/hosts, so getaddrinfo stays on the machine. */
-const VIP_BY_NAME = { host: 'localhost', port: 8082 }
-const DNS = { host: '127.0.0.153', port: 5353 }
-const EXTERNAL = { host: '127.0.0.200', port: 8088 }
+const VIP_BY_NAME = { host: 'localhost', port: port + 2 }
+const DNS = { host: `${subnet}.1.53`, port: 5353 }
+const EXTERNAL = { host: `${subnet}.1.200`, port: 8088 }
 const SERVICE_FQDN = 'pingfleet-agent.pingfleet.svc.cluster.local'
-const agentIps = Array.from({ length: agentCount }, (_, i) => `127.0.0.${11 + i}`)
+const agentIps = Array.from({ length: agentCount }, (_, i) => `${subnet}.0.${11 + i}`)
 const pad = (text: string, width: number): string => text.length >= width ? text : text.padEnd(width)
 
 const procs: Proc[] = []
@@ -62,7 +70,7 @@ try {
   const vipByName = await startServiceVip(['127.0.0.1', '::1'], VIP_BY_NAME.port, () => backends)
   standIns.push(vipByName)
   const dns = await startDnsStandIn(DNS.host, DNS.port, {
-    'kubernetes.default.svc.cluster.local': ['127.0.0.100'],
+    'kubernetes.default.svc.cluster.local': [VIP.host],
     [SERVICE_FQDN]: [VIP.host]
   })
   standIns.push(dns)

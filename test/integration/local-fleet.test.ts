@@ -7,12 +7,14 @@ import t from 'tap'
 import { PROBE_KIND_NAMES } from '@pingfleet/protocol'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const PORT = 24_000 + (process.pid % 1000)
+// Its own ports and addresses, so a developer's `npm start` or a parallel run does not collide.
+const PORT = 24_000 + (process.pid % 1000) * 3
+const SUBNET = `127.${100 + (process.pid % 150)}`
 
 interface Cell { src: string, dst: string, samples: number, errors: number, errorsByReason: Record<string, number> }
 
 t.test('npm start exercises every probe kind on loopback', async t => {
-  const child = spawn(process.execPath, ['scripts/local-fleet.ts', '--port', String(PORT), '--interval', '500ms'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['scripts/local-fleet.ts', '--port', String(PORT), '--subnet', SUBNET, '--interval', '500ms'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', chunk => { out += chunk })
   child.stderr.on('data', chunk => { out += chunk })
