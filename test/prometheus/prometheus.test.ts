@@ -18,7 +18,7 @@ const AGG_HOST = '127.0.3.1'
 const nodes = ['p1', 'p2', 'p3', 'p4']
 const listenIp = (i: number): string => `127.0.3.${21 + i}`
 const podIp = (i: number): string => `127.0.4.${21 + i}`
-const FOR = '3s'
+const FOR = '5s'
 
 interface Target { expr: string, refId: string }
 interface Panel { title: string, type: string, targets?: Target[] }
