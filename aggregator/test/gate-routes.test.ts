@@ -17,9 +17,9 @@ writeFileSync(gatesFile, `
 gates:
   - name: aws-to-cilium
     description: pod traffic from aws nodes into cilium nodes
-    window: 10s
+    window: 1m
     minSamples: 5
-    maxStaleness: 30s
+    maxStaleness: 1m
     rules:
       - { probe: pod, src: aws, dst: cilium, maxErrorRatio: 0.1, maxP99: 1s }
   - name: services
@@ -72,10 +72,10 @@ t.test('the gates API', async t => {
 
   await t.test('without data: 200 with insufficient_data, and the status form says 412', async t => {
     const list = await call('GET', '/api/v1/gates', '/api/v1/gates')
-    t.match(list.body.gates, [{ name: 'aws-to-cilium', definition: { window: '10s', minSamples: 5 } }, { name: 'services' }])
+    t.match(list.body.gates, [{ name: 'aws-to-cilium', definition: { window: '1m', minSamples: 5 } }, { name: 'services' }])
     const gate = await call('GET', '/api/v1/gates/aws-to-cilium', '/api/v1/gates/{name}')
     t.equal(gate.status, 200)
-    t.match(gate.body, { name: 'aws-to-cilium', verdict: 'insufficient_data', window: '10s', maxStaleness: '30s' })
+    t.match(gate.body, { name: 'aws-to-cilium', verdict: 'insufficient_data', window: '1m', maxStaleness: '1m' })
     const status = await call('GET', '/api/v1/gates/aws-to-cilium/status', '/api/v1/gates/{name}/status')
     t.equal(status.status, 412)
     t.equal(status.body.verdict, 'insufficient_data')
@@ -109,7 +109,7 @@ t.test('the gates API', async t => {
     await send(20, 0)
     const gate = await call('GET', '/api/v1/gates/aws-to-cilium', '/api/v1/gates/{name}')
     t.match(gate.body, { verdict: 'pass', summary: { pass: 4, fail: 0, insufficient_data: 0 } })
-    t.match(gate.body.checks.find((c: { id: string }) => c.id === 'pod aws->cilium maxErrorRatio'), { observed: 0, threshold: 0.1, samples: 20, window: '10s' })
+    t.match(gate.body.checks.find((c: { id: string }) => c.id === 'pod aws->cilium maxErrorRatio'), { observed: 0, threshold: 0.1, samples: 20, window: '1m' })
     const posted = await call('POST', '/api/v1/gates/aws-to-cilium/status', '/api/v1/gates/{name}/status', {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'podinfo', namespace: 'test', phase: 'Progressing', metadata: {} })
@@ -156,7 +156,7 @@ t.test('the gates API', async t => {
   })
 
   await t.test('ad-hoc gates from query parameters', async t => {
-    const q = 'probe=pod&src=aws&dst=cilium&window=10s&minSamples=5'
+    const q = 'probe=pod&src=aws&dst=cilium&window=1m&minSamples=5'
     const fail = await call('GET', `/api/v1/gates/adhoc?${q}&maxErrorRatio=0.01`, '/api/v1/gates/adhoc')
     t.match(fail, { status: 200, body: { name: 'adhoc', verdict: 'fail' } })
     const pass = await call('GET', `/api/v1/gates/adhoc/status?${q}&maxErrorRatio=0.6&maxP99=1s&minCoverage=1`, '/api/v1/gates/adhoc/status')
@@ -164,7 +164,7 @@ t.test('the gates API', async t => {
     t.ok(pass.body.checks.some((c: { id: string }) => c.id === 'coverage cilium'), 'minCoverage covers both named groups')
     const posted = await call('POST', `/api/v1/gates/adhoc/status?${q}&maxErrorRatio=0.01`, '/api/v1/gates/adhoc/status', { headers: { 'content-type': 'application/json' }, body: '{}' })
     t.equal(posted.status, 412)
-    const tooFew = await call('GET', '/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=10s&minSamples=1000', '/api/v1/gates/adhoc')
+    const tooFew = await call('GET', '/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=1m&minSamples=1000', '/api/v1/gates/adhoc')
     t.equal(tooFew.body.verdict, 'insufficient_data')
     for (const bad of ['probe=pod&src=aws', 'probe=icmp&src=a&dst=b', 'probe=pod&src=a&dst=b&window=1h', 'probe=pod&src=a&dst=b&maxErrorRatio=2',
       'probe=pod&src=a&dst=b&maxErrorRatioByReason=NOPE:0.1', 'probe=pod&src=a&dst=b&bogus=1']) {
