@@ -16,6 +16,8 @@ export interface SimOptions {
   from: number
   to: number
   groups?: readonly string[]
+  /** Real time (ms since the epoch) before which report `seq` is not sent; none: send at once. */
+  notBefore?: (seq: number) => number
 }
 
 export interface SimResult {
@@ -59,8 +61,14 @@ export async function runFleet (o: SimOptions): Promise<SimResult> {
     const sentAt = new Map<number, number>()
     let next = 1
     let acked = 0
+    let paced: NodeJS.Timeout | null = null
     const send = (): void => {
       while (next <= o.reports && sentAt.size < o.inFlight) {
+        const wait = o.notBefore === undefined ? 0 : o.notBefore(next) - Date.now()
+        if (wait > 0) {
+          paced ??= setTimeout(() => { paced = null; send() }, wait)
+          return
+        }
         const seq = next++
         const end = Math.round(o.from + step * (seq - 1))
         sentAt.set(seq, performance.now())

@@ -14,8 +14,8 @@ const results: Record<string, unknown> = {}
 
 interface Server { child: ChildProcess, url: string }
 
-async function startAggregator (port: number, env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, ['aggregator/src/main.ts'], {
+async function startAggregator (port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, [...nodeArgs, 'aggregator/src/main.ts'], {
     env: { ...process.env, PINGFLEET_LISTEN: `127.0.0.1:${port}`, PINGFLEET_TOKEN: TOKEN, PINGFLEET_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -76,30 +76,55 @@ async function ingest (name: string, agents: number, targets: number, reports: n
   console.log(`${name}: median ${fmt(median(rates))} cells per aggregator CPU-second; ack p50 ${fmt(median(acks), 1)} ms, p99 ${fmt(percentile(acks, 0.99), 1)} ms; peak RSS ${fmt(peak / 2 ** 20)} MiB`)
 }
 
-async function mesh (nodes: number, minutes: number): Promise<void> {
-  const server = await startAggregator(18200, { PINGFLEET_MAX_WINDOW: `${minutes}m` })
+/**
+ * A full mesh holding a whole window. The aggregator runs on a bench clock at `speed` times real
+ * time, so `minutes` of 5 s reports load in minutes / speed; each report is sent once the bench
+ * clock reaches its end time (later, if the load falls behind), as a live fleet would send it.
+ */
+async function mesh (nodes: number, minutes: number, speed: number): Promise<void> {
+  const real0 = Date.now() + 2000
+  const start = real0 - minutes * 60_000
+  const clockEnv = { BENCH_CLOCK_START: String(start), BENCH_CLOCK_SPEED: String(speed), BENCH_CLOCK_REAL0: String(real0) }
+  const server = await startAggregator(18200, { PINGFLEET_MAX_WINDOW: `${minutes}m`, ...clockEnv }, ['--import', './bench/clock-preload.ts'])
   const pid = server.child.pid!
   const reports = minutes * 12
-  const now = Date.now()
+  const endOf = (seq: number): number => start + seq * 5000
   const t0 = performance.now()
-  const sim = await runFleet({ url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports, inFlight: 2, from: now - minutes * 60_000 + 5000, to: now })
-  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt((performance.now() - t0) / 1000, 1)} s`)
-  // Let the store fold and pack its slots (it ticks every second).
+  let peakDuringLoad = 0
+  const sampler = setInterval(() => { peakDuringLoad = Math.max(peakDuringLoad, rss(pid).now) }, 1000)
+  const sim = await runFleet({
+    url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports, inFlight: 2,
+    from: endOf(1), to: endOf(reports),
+    notBefore: seq => real0 + (endOf(seq) - start) / speed
+  })
+  clearInterval(sampler)
+  const loadSeconds = (performance.now() - t0) / 1000
+  const simNow = start + (Date.now() - real0) * speed
+  const lagSeconds = (simNow - endOf(reports)) / 1000
+  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report`)
+  // Let the store fold and pack its slots (it ticks every real second).
   await new Promise(resolve => setTimeout(resolve, 3000))
   const memory = rss(pid)
   const window = `${minutes}m`
-  const nodeMatrix = await timeGet(`${server.url}/api/v1/matrix?probe=pod&groupBy=node&window=${window}`, 3)
-  const nodeMatrix1m = await timeGet(`${server.url}/api/v1/matrix?probe=pod&groupBy=node&window=1m`, 3)
-  const groupMatrix = await timeGet(`${server.url}/api/v1/matrix?probe=pod&groupBy=cniplugin&window=${window}`, 20)
+  const q = (query: string, reps: number): Promise<{ medianMs: number, bytes: number }> => timeGet(`${server.url}/api/v1/matrix?probe=pod&${query}`, reps)
+  const nodeMatrix = await q(`groupBy=node&window=${window}`, 3)
+  const nodeMatrix1m = await q('groupBy=node&window=1m', 3)
+  const nodeRow = await q('groupBy=node&window=1m&src=node-0007', 10)
+  const failing = await q('groupBy=node&window=1m&failing=true', 5)
+  const groupMatrix = await q(`groupBy=cniplugin&window=${window}`, 20)
+  const groupMatrix1m = await q('groupBy=cniplugin&window=1m', 20)
   results[`mesh-${nodes}`] = {
-    nodes, minutes, cells: sim.cells,
-    rssBytes: memory.now, peakRssBytes: memory.peak,
+    nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds,
+    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
-    nodeMatrix1mMs: nodeMatrix1m.medianMs,
-    groupMatrixMs: groupMatrix.medianMs
+    nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
+    nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
+    groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB (peak ${fmt(memory.peak / 2 ** 20)} MiB) holding ${minutes} min; ` +
-    `node×node matrix ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms; group matrix ${fmt(groupMatrix.medianMs, 2)} ms`)
+  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB (peak ${fmt(memory.peak / 2 ** 20)} MiB) holding ${minutes} min\n` +
+    `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
+    `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
+    `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)
   await stop(server)
 }
 
@@ -108,7 +133,7 @@ const only = args.only
 const run = (name: string): boolean => only === undefined || only === name
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
-if (run('mesh')) await mesh(quick ? 300 : 1000, 15)
+if (run('mesh')) await mesh(quick ? 300 : 1000, 15, quick ? 6 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
   // scrapes after a warm-up. Targets: ≤ 50 ms and ≤ 30,000 series (docs/metrics.md).

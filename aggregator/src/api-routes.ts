@@ -109,7 +109,10 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
         }
       },
       response: { 200: matrixSchema, 400: errorSchema }
-    }
+    },
+    // A node matrix can hold a million cells; the built-in JSON.stringify serialises those about
+    // ten times faster than the schema-compiled serialiser. buildMatrix emits exactly the schema's fields.
+    serializerCompiler: () => data => JSON.stringify(data)
   }, async request => {
     const { probe, groupBy, src, dst, failing } = request.query
     const windowMs = parseDuration(request.query.window)

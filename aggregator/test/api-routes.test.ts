@@ -1,5 +1,7 @@
 import t from 'tap'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
+import { Ajv } from 'ajv'
+import { matrixSchema } from '../src/api-routes.ts'
 import type { Matrix, MatrixCell } from '../src/matrix.ts'
 import { aggregator, hello, RawAgent, report } from './helpers.ts'
 
@@ -27,6 +29,9 @@ t.test('the matrix by node, by the group label, by another label, and filtered',
   }
 
   const byNode = (await get('probe=pod&groupBy=node&window=30s')).body
+  // The matrix route serialises with JSON.stringify, so the schema is checked here instead.
+  const validate = new Ajv({ strict: false }).compile(matrixSchema)
+  t.ok(validate(byNode), `the matrix matches its response schema ${JSON.stringify(validate.errors)}`)
   t.equal(byNode.cells.length, 6)
   t.same(byNode.rows, ['a1', 'a2', 'c1'])
   t.match(byNode.cells.find((c: MatrixCell) => c.src === 'a1' && c.dst === 'c1'), { errors: 2, errorRatio: 1, errorsByReason: { ECONNREFUSED: 2 }, latency: { p50: null } })
