@@ -2,7 +2,8 @@
 // labelled cniplugin=aws and half cniplugin=cilium, running every probe kind until Ctrl-C.
 // What a cluster provides is played by small local stand-ins (scripts/stand-ins/): a round-robin
 // forwarder as the agents' Service (127.0.1.100:8081, and localhost:<port + 2> by name), a resolver
-// (127.0.1.53:5353) and an external HTTP endpoint (127.0.1.200:8088). No traffic, DNS included,
+// (127.0.1.53:5353), an external HTTP endpoint (127.0.1.200:8088), and a path with an MTU black
+// hole in front of the last agent, so one mtu column turns red on purpose. No traffic, DNS included,
 // leaves loopback: getaddrinfo only sees `localhost` (from /etc/hosts), and the wire probes ask the
 // stand-in resolver, never the machine's.
 // Flags: --agents N (default 6), --port P (aggregator, default 8080), --interval 2s,
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util'
 import { getJson, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
 import { startDnsStandIn } from './stand-ins/dns-server.ts'
 import { startHttpStandIn } from './stand-ins/http-target.ts'
+import { startMtuBlackHole } from './stand-ins/mtu-blackhole.ts'
 import { startServiceVip } from './stand-ins/service-vip.ts'
 
 const { values } = parseArgs({
@@ -48,6 +50,10 @@ const DNS = { host: `${subnet}.1.53`, port: 5353 }
 const EXTERNAL = { host: `${subnet}.1.200`, port: 8088 }
 const SERVICE_FQDN = 'pingfleet-agent.pingfleet.svc.cluster.local'
 const agentIps = Array.from({ length: agentCount }, (_, i) => `${subnet}.0.${11 + i}`)
+/** The last agent is reached over a path that drops answers past this many bytes: a path-MTU black hole. */
+const BLACK_HOLE_LIMIT = 4000
+const blackHoled = agentCount - 1
+const blackHolePath = { host: `${subnet}.1.${11 + blackHoled}`, port: AGENT_PORT }
 const pad = (text: string, width: number): string => text.length >= width ? text : text.padEnd(width)
 
 const procs: Proc[] = []
@@ -79,6 +85,9 @@ try {
   console.log(`stand-in     Service VIP (round-robin TCP forwarder)   ${VIP.host}:${VIP.port} and ${vipByName.listening.join(', ')} → the agents' :${AGENT_PORT}`)
   console.log(`stand-in     cluster resolver (answers locally only)   ${dns.address} udp+tcp   ${SERVICE_FQDN}, kubernetes.default.svc.cluster.local`)
   console.log(`stand-in     external endpoint (HTTP 200)              ${external.url}/healthz`)
+  const blackHole = await startMtuBlackHole(blackHolePath.host, blackHolePath.port, { host: agentIps[blackHoled]!, port: AGENT_PORT }, BLACK_HOLE_LIMIT)
+  standIns.push(blackHole)
+  console.log(`stand-in     path-MTU black hole (answers > ${BLACK_HOLE_LIMIT} B stall)  ${blackHole.address} → ${agentIps[blackHoled]}:${AGENT_PORT}: peers reach the last agent over it, so its mtu/8500 column is MTU_BLACKHOLE on purpose`)
 
   const aggregator = await startAggregator({ port, token, env, log: `${logDir}/aggregator.log` })
   procs.push(aggregator)
@@ -99,11 +108,13 @@ try {
     const group = i % 2 === 0 ? 'aws' : 'cilium'
     const node = `node-${String(i + 1).padStart(2, '0')}-${group}`
     procs.push(await startAgent({
+      // Peers are told the black-hole path as this agent's pod IP.
+      ...(i === blackHoled ? { podIp: blackHolePath.host } : {}),
       node, ip, port: AGENT_PORT, labels: { cniplugin: group, 'topology.kubernetes.io/zone': `zone-${'abc'[i % 3]}` },
       aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`
     }))
     backends.push({ host: ip, port: AGENT_PORT })
-    console.log(`agent        http://${ip}:${AGENT_PORT}/ping   ${node}   cniplugin=${group}`)
+    console.log(`agent        http://${ip}:${AGENT_PORT}/ping   ${node}   cniplugin=${group}${i === blackHoled ? `   (peers reach it via the black-hole path ${blackHole.address})` : ''}`)
   }
   const matrix = (probe: string, groupBy: string): string => `${aggregator.url}/api/v1/matrix?probe=${probe}&groupBy=${groupBy}&window=1m`
   console.log(`
