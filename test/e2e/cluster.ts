@@ -1,0 +1,376 @@
+// A small "cluster" of network namespaces on one machine, for the e2e suite: nodes with one real
+// agent each (half cniplugin=aws, half cniplugin=cilium, one pod subnet per group), a router that
+// forwards between them, load-balances a Service VIP with nftables DNAT like kube-proxy and carries
+// the injected faults, a dnsmasq cluster resolver, an "external" HTTP endpoint and the aggregator.
+// Every address is in 198.18.0.0/15; nothing is routed anywhere else. Everything the cluster
+// creates is recorded and removed by teardown(), which is synchronous so an exit handler can run it.
+
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const HELPER = fileURLToPath(new URL('./ns-helper.ts', import.meta.url))
+
+/** Every namespace of this suite starts with this, then a 4-hex run id: `pfe2e1a2b-n1`. */
+export const PREFIX = 'pfe2e'
+const OWNERS = '/run/pingfleet-e2e'
+
+export const GROUPS = ['aws', 'cilium'] as const
+export type Group = typeof GROUPS[number]
+export const SUBNET: Record<Group, string> = { aws: '198.18.1.0/24', cilium: '198.18.2.0/24' }
+const GATEWAY = '198.18.0.1'
+export const AGGREGATOR = { ip: '198.18.3.10', port: 8080 }
+export const DNS = { ip: '198.18.3.53', port: 53 }
+export const EXTERNAL = { ip: '198.19.0.80', port: 80 }
+export const VIP = { ip: '198.18.4.100', port: 8081 }
+export const AGENT_PORT = 8081
+/** The names the cluster resolver serves, and the Service name probes use. */
+export const SERVICE_FQDN = 'pingfleet-agent.default.svc.cluster.local'
+export const DNS_FQDN = 'kube-dns.kube-system.svc.cluster.local'
+
+export interface ClusterNode {
+  name: string
+  group: Group
+  ip: string
+  ns: string
+  /** The router's end of this node's veth. */
+  veth: string
+}
+
+export interface Proc {
+  name: string
+  child: ChildProcess
+  stop: (signal?: NodeJS.Signals) => Promise<void>
+}
+
+/** Runs a command; throws with its stderr when it fails. */
+export function sh (cmd: string, args: readonly string[], input?: string): string {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 15_000 })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.error?.message || '').trim()}`)
+  return r.stdout
+}
+
+function has (command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
+}
+
+/** Why the suite cannot run on this machine, or null when it can. */
+export function missingPrerequisite (): string | null {
+  if (process.platform !== 'linux') return `needs Linux network namespaces (platform is ${process.platform})`
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, veths and nftables)'
+  for (const [command, pkg] of [['ip', 'iproute2'], ['nft', 'nftables'], ['dnsmasq', 'dnsmasq-base']] as const) {
+    if (!has(command)) return `needs \`${command}\` (Debian package ${pkg})`
+  }
+  // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over this file, so it must exist.
+  if (!existsSync('/etc/resolv.conf')) return 'needs /etc/resolv.conf to exist (ip netns exec mounts each node\'s over it)'
+  const probe = `${PREFIX}chk${process.pid % 10000}`
+  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' })
+  if (r.status !== 0) return `cannot create a network namespace: ${r.stderr.trim()}`
+  spawnSync('ip', ['netns', 'del', probe])
+  return null
+}
+
+const alive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+function removeNamespace (ns: string): void {
+  // Processes left inside (agents, dnsmasq, helpers) belong to this suite by construction.
+  const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? []
+  for (const pid of pids) try { process.kill(Number(pid), 'SIGKILL') } catch {}
+  spawnSync('ip', ['netns', 'del', ns])
+  rmSync(`/etc/netns/${ns}`, { recursive: true, force: true })
+}
+
+/** Removes namespaces of earlier runs whose owning process is gone (a crash, a SIGKILL). */
+export function sweepStale (): string[] {
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? ''
+  const swept: string[] = []
+  for (const line of list.split('\n')) {
+    const ns = line.split(' ')[0] ?? ''
+    const m = new RegExp(`^${PREFIX}([0-9a-f]{4})-`).exec(ns)
+    if (m === null) continue
+    const owner = join(OWNERS, m[1]!)
+    const pid = existsSync(owner) ? Number(readFileSync(owner, 'utf8')) : NaN
+    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) continue
+    removeNamespace(ns)
+    swept.push(ns)
+  }
+  if (existsSync(OWNERS)) {
+    for (const id of readdirSync(OWNERS)) {
+      const pid = Number(readFileSync(join(OWNERS, id), 'utf8'))
+      if (!alive(pid)) rmSync(join(OWNERS, id), { force: true })
+    }
+  }
+  return swept
+}
+
+export interface ClusterOptions {
+  nodesPerGroup: number
+  token: string
+  /** Extra environment for every agent and for the aggregator. */
+  agentEnv: Record<string, string>
+  aggregatorEnv: Record<string, string>
+  /** resolv.conf `options` line of every node, after ndots:5. */
+  resolverOptions: string
+}
+
+export class Cluster {
+  readonly id = randomBytes(2).toString('hex')
+  readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-`))
+  readonly router = `${PREFIX}${this.id}-r`
+  readonly aggNs = `${PREFIX}${this.id}-agg`
+  readonly dnsNs = `${PREFIX}${this.id}-dns`
+  readonly extNs = `${PREFIX}${this.id}-ext`
+  readonly nodes: ClusterNode[] = []
+  readonly bridgeSocket = join(this.dir, 'bridge.sock')
+  readonly hostsFile = join(this.dir, 'cluster.hosts')
+  readonly agents = new Map<string, Proc>()
+  aggregator: Proc | undefined
+  private dnsmasq: Proc | undefined
+  private readonly namespaces: string[] = []
+  private readonly procs = new Set<Proc>()
+  private tornDown = false
+  readonly options: ClusterOptions
+
+  constructor (options: ClusterOptions) {
+    this.options = options
+    chmodSync(this.dir, 0o755)
+    mkdirSync(OWNERS, { recursive: true })
+    writeFileSync(join(OWNERS, this.id), String(process.pid))
+    for (const group of GROUPS) {
+      for (let i = 0; i < options.nodesPerGroup; i++) {
+        const n = this.nodes.length + 1
+        this.nodes.push({
+          name: `${group}-${i + 1}`,
+          group,
+          ip: SUBNET[group].replace(/0\/24$/, String(11 + i)),
+          ns: `${PREFIX}${this.id}-n${n}`,
+          veth: `vn${n}`
+        })
+      }
+    }
+  }
+
+  node (name: string): ClusterNode {
+    const n = this.nodes.find(x => x.name === name)
+    if (n === undefined) throw new Error(`no node ${name}`)
+    return n
+  }
+
+  log (name: string): string { return join(this.dir, `${name}.log`) }
+
+  /** Namespaces, veths, routes, the base nftables ruleset, the resolver, the external endpoint and the bridge. */
+  async build (): Promise<void> {
+    this.addNamespace(this.router)
+    const ns = (name: string, ...args: string[]): string => sh('ip', ['-n', name, ...args])
+    ns(this.router, 'link', 'set', 'lo', 'up')
+    sh('ip', ['netns', 'exec', this.router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])
+    const attach = (name: string, veth: string, ip: string): void => {
+      this.addNamespace(name)
+      // Routed like a /32-per-pod CNI: the router owns the gateway address on every veth, each pod a /32.
+      ns(this.router, 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name)
+      ns(this.router, 'addr', 'add', `${GATEWAY}/32`, 'dev', veth)
+      ns(this.router, 'link', 'set', veth, 'up')
+      ns(this.router, 'route', 'add', `${ip}/32`, 'dev', veth)
+      ns(name, 'link', 'set', 'lo', 'up')
+      ns(name, 'addr', 'add', `${ip}/32`, 'dev', 'eth0')
+      ns(name, 'link', 'set', 'eth0', 'up')
+      ns(name, 'route', 'add', `${GATEWAY}/32`, 'dev', 'eth0')
+      ns(name, 'route', 'add', 'default', 'via', GATEWAY, 'dev', 'eth0')
+    }
+    for (const n of this.nodes) {
+      attach(n.ns, n.veth, n.ip)
+      // `ip netns exec` bind-mounts this over /etc/resolv.conf: a pod's resolver settings.
+      mkdirSync(`/etc/netns/${n.ns}`, { recursive: true })
+      writeFileSync(`/etc/netns/${n.ns}/resolv.conf`,
+        `nameserver ${DNS.ip}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 ${this.options.resolverOptions}\n`)
+    }
+    attach(this.aggNs, 'vagg', AGGREGATOR.ip)
+    attach(this.dnsNs, 'vdns', DNS.ip)
+    attach(this.extNs, 'vext', EXTERNAL.ip)
+    this.nft(this.baseRuleset())
+
+    this.writeHosts(this.hostsEntries())
+    this.dnsmasq = await this.spawnIn(this.dnsNs, 'dnsmasq', 'dnsmasq', [
+      '--no-daemon', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', `--addn-hosts=${this.hostsFile}`,
+      '--local=/cluster.local/', '--domain-needed', `--listen-address=${DNS.ip}`, '--bind-interfaces',
+      '--pid-file=', '--cache-size=0', '--log-queries', `--log-facility=${this.log('dnsmasq')}`
+    ])
+    await this.spawnIn(this.extNs, 'external', process.execPath, [HELPER, 'http', EXTERNAL.ip, String(EXTERNAL.port)])
+    await this.spawnIn(this.router, 'bridge', process.execPath, [HELPER, 'bridge', this.bridgeSocket])
+    await this.until('the bridge', async () => existsSync(this.bridgeSocket) && (await this.get(EXTERNAL.ip, EXTERNAL.port, '/')).status === 200, 10_000)
+  }
+
+  /** Names the cluster resolver answers, as hosts-file lines (FQDN only: no search list on the server side). */
+  hostsEntries (omit: readonly string[] = []): string[] {
+    const lines = [`${VIP.ip} ${SERVICE_FQDN}`, `${DNS.ip} ${DNS_FQDN}`]
+    for (const n of this.nodes) lines.push(`${n.ip} ${n.name}.pingfleet-agent.default.svc.cluster.local`)
+    return lines.filter(l => !omit.some(name => l.endsWith(` ${name}`)))
+  }
+
+  /** Rewrites the resolver's hosts file and makes dnsmasq re-read it (SIGHUP). */
+  writeHosts (lines: readonly string[]): void {
+    writeFileSync(this.hostsFile, lines.join('\n') + '\n', { mode: 0o644 })
+    this.dnsmasq?.child.kill('SIGHUP')
+  }
+
+  private addNamespace (name: string): void {
+    sh('ip', ['netns', 'add', name])
+    this.namespaces.push(name)
+  }
+
+  /** Loads nftables text into the router. */
+  nft (text: string): void { sh('ip', ['netns', 'exec', this.router, 'nft', '-f', '-'], text) }
+
+  private serviceMap (wrong?: { node: string, port: number }): string {
+    return this.nodes.map((n, i) => `${i} : ${n.ip} . ${wrong?.node === n.name ? wrong.port : AGENT_PORT}`).join(', ')
+  }
+
+  private baseRuleset (): string {
+    const hairpin = this.nodes.map(n => `    ct status dnat ip saddr ${n.ip} ip daddr ${n.ip} masquerade`).join('\n')
+    return `table ip pingfleet {
+  chain services {
+    ip daddr ${VIP.ip} tcp dport ${VIP.port} dnat ip to numgen inc mod ${this.nodes.length} map { ${this.serviceMap()} }
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    # A pod reaching itself through the Service: masquerade so the answer comes back through the router.
+${hairpin}
+  }
+  chain faults {
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    jump faults
+  }
+}
+`
+  }
+
+  /** Replaces the router's fault rules (forwarded packets only: the bridge's own traffic is never touched). */
+  setFaults (rules: readonly string[]): void {
+    this.nft(`flush chain ip pingfleet faults\n${rules.map(r => `add rule ip pingfleet faults ${r}`).join('\n')}\n`)
+  }
+
+  /** Points one backend of the Service's DNAT map at a wrong port (null restores every backend). */
+  setServiceFault (wrong: { node: string, port: number } | null): void {
+    this.nft(`flush chain ip pingfleet services\nadd rule ip pingfleet services ip daddr ${VIP.ip} tcp dport ${VIP.port} dnat ip to numgen inc mod ${this.nodes.length} map { ${this.serviceMap(wrong ?? undefined)} }\n`)
+  }
+
+  /** Starts a process inside a namespace, output to <dir>/<name>.log. */
+  async spawnIn (ns: string, name: string, command: string, args: readonly string[], env: Record<string, string> = {}): Promise<Proc> {
+    const fd = openSync(this.log(name), 'a')
+    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] })
+    closeSync(fd)
+    const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+    const proc: Proc = {
+      name,
+      child,
+      stop: async (signal = 'SIGTERM') => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+        await exited
+        this.procs.delete(proc)
+      }
+    }
+    this.procs.add(proc)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${this.tail(name)}`)
+    return proc
+  }
+
+  tail (name: string, lines = 5): string {
+    try { return readFileSync(this.log(name), 'utf8').trim().split('\n').slice(-lines).join('\n') } catch { return '' }
+  }
+
+  async startAggregator (): Promise<Proc> {
+    const proc = await this.spawnIn(this.aggNs, 'aggregator', process.execPath, ['aggregator/src/main.ts'], {
+      PINGFLEET_LISTEN: `${AGGREGATOR.ip}:${AGGREGATOR.port}`,
+      PINGFLEET_TOKEN: this.options.token,
+      ...this.options.aggregatorEnv
+    })
+    await this.until('the aggregator to be healthy', async () => {
+      if (proc.child.exitCode !== null) throw new Error(`aggregator exited: ${this.tail('aggregator')}`)
+      return (await this.get(AGGREGATOR.ip, AGGREGATOR.port, '/healthz')).status === 200
+    }, 15_000)
+    this.aggregator = proc
+    return proc
+  }
+
+  async startAgent (node: ClusterNode): Promise<Proc> {
+    const proc = await this.spawnIn(node.ns, node.name, process.execPath, ['agent/src/main.ts'], {
+      PINGFLEET_AGGREGATOR_URL: `http://${AGGREGATOR.ip}:${AGGREGATOR.port}`,
+      PINGFLEET_TOKEN: this.options.token,
+      PINGFLEET_NODE_NAME: node.name,
+      PINGFLEET_POD_NAME: `pingfleet-agent-${node.name}`,
+      PINGFLEET_POD_IP: node.ip,
+      PINGFLEET_LISTEN: `${node.ip}:${AGENT_PORT}`,
+      PINGFLEET_LABELS: `cniplugin=${node.group}`,
+      ...this.options.agentEnv
+    })
+    await this.until(`${node.name} to be healthy`, async () => {
+      if (proc.child.exitCode !== null) throw new Error(`${node.name} exited: ${this.tail(node.name)}`)
+      return (await this.get(node.ip, AGENT_PORT, '/healthz')).status === 200
+    }, 15_000)
+    this.agents.set(node.name, proc)
+    return proc
+  }
+
+  /** GET through the bridge in the router namespace. */
+  get (ip: string, port: number, path: string, timeoutMs = 4000): Promise<{ status: number, body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.bridgeSocket, path: `/${ip}:${port}${path}`, timeout: timeoutMs }, res => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      req.on('timeout', () => req.destroy(new Error(`GET ${ip}:${port}${path} timed out`)))
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
+  async getJson<T> (ip: string, port: number, path: string): Promise<T> {
+    const r = await this.get(ip, port, path)
+    if (r.status !== 200) throw new Error(`GET ${ip}:${port}${path}: ${r.status} ${r.body.slice(0, 300)}`)
+    return JSON.parse(r.body) as T
+  }
+
+  api<T> (path: string): Promise<T> { return this.getJson<T>(AGGREGATOR.ip, AGGREGATOR.port, path) }
+
+  async until<T> (what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<{ value: T, ms: number }> {
+    const start = Date.now()
+    let last: unknown
+    while (Date.now() - start < timeoutMs) {
+      try {
+        const value = await fn()
+        if (value !== undefined && value !== false) return { value, ms: Date.now() - start }
+      } catch (err) { last = err }
+      await new Promise(resolve => setTimeout(resolve, everyMs))
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
+  }
+
+  /** Kills every process, deletes every namespace and file. Idempotent and synchronous (exit handlers). */
+  teardown (): void {
+    if (this.tornDown) return
+    this.tornDown = true
+    for (const p of this.procs) try { p.child.kill('SIGKILL') } catch {}
+    for (const ns of this.namespaces.reverse()) removeNamespace(ns)
+    rmSync(join(OWNERS, this.id), { force: true })
+    if (process.env.PINGFLEET_E2E_KEEP_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Whether a namespace with this name exists (for the teardown check). */
+export function namespaceExists (ns: string): boolean {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some(l => l.split(' ')[0] === ns)
+}
