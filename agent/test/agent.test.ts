@@ -115,12 +115,14 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
     ['dns-wire', `kubernetes.default.svc.cluster.local@127.0.0.1:${dns.port}/A`],
     ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`]
   ]
-  await agg.until(() => wanted.every(([probe, target]) => ok(probe, target)), 'a successful sample of every kind')
+  // Many probes on a loaded machine: allow more than the default five seconds, and say what is missing.
+  await agg.until(() => wanted.every(([probe, target]) => ok(probe, target)), 'a successful sample of every kind', 20_000)
+    .catch(err => { throw new Error(`${(err as Error).message}; missing: ${wanted.filter(([p, x]) => !ok(p, x)).map(w => w.join(' ')).join(', ')}`) })
   const backends = new Set(cells().filter(c => c.probe === 'service').flatMap(c => (c.backends ?? []).map(x => x.node)))
   await agg.until(() => {
     for (const c of cells()) if (c.probe === 'service') for (const x of c.backends ?? []) backends.add(x.node)
     return backends.size === 2
-  }, 'both agents answering through the Service')
+  }, 'both agents answering through the Service', 20_000)
   t.same([...backends].sort(), ['node-a', 'node-b'])
   t.ok(cells().every(c => c.errors === undefined), 'no errors anywhere')
   t.ok(dns.queries.every(q => q.name === 'kubernetes.default.svc.cluster.local'), 'the wire probe asked the stand-in resolver')
