@@ -55,6 +55,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   const uplink = new Uplink({
     url: config.aggregatorUrl,
     token: config.token,
+    tokenFile: config.tokenFile,
     bootId,
     hello: () => ({ node: config.nodeName, pod: config.podName, podIp: config.podIp, port, labels: config.labels, version: pkg.version }),
     bufferSize: config.reportBuffer,

@@ -17,7 +17,10 @@ import { MAX_PING_SIZE } from './server.ts'
 export interface AgentConfig {
   /** Base http(s) URL of the aggregator, without a trailing slash. */
   aggregatorUrl: string
+  /** The shared bearer token; empty when tokenFile is used. */
   token: string
+  /** File holding the bearer token (a projected ServiceAccount token), re-read on every connect; empty when token is used. */
+  tokenFile: string
   nodeName: string
   podName: string
   podIp: string
@@ -83,7 +86,8 @@ const size = (text: string): number | null => /^\d{1,5}$/.test(text) && Number(t
 
 export const OPTIONS: readonly Option[] = [
   { key: 'aggregatorUrl', env: 'PINGFLEET_AGGREGATOR_URL', flag: 'aggregator-url', kind: 'url', expected: 'an http:// or https:// URL such as http://127.0.0.1:8080' },
-  { key: 'token', env: 'PINGFLEET_TOKEN', flag: 'token', kind: 'secret', expected: 'the bearer token the aggregator accepts (non-empty)' },
+  { key: 'token', env: 'PINGFLEET_TOKEN', flag: 'token', kind: 'secret', default: '', expected: 'the bearer token the aggregator accepts (non-empty)' },
+  { key: 'tokenFile', env: 'PINGFLEET_TOKEN_FILE', flag: 'token-file', kind: 'file', default: '', expected: 'a readable file holding the bearer token, such as a projected ServiceAccount token' },
   { key: 'nodeName', env: 'PINGFLEET_NODE_NAME', flag: 'node-name', kind: 'string', expected: 'the Kubernetes node name, 1 to 253 characters' },
   { key: 'podName', env: 'PINGFLEET_POD_NAME', flag: 'pod-name', kind: 'string', default: '', expected: 'the pod name, 1 to 253 characters (default: the node name)' },
   { key: 'podIp', env: 'PINGFLEET_POD_IP', flag: 'pod-ip', kind: 'ip', expected: 'the IPv4 or IPv6 address peers reach this agent on' },
@@ -128,14 +132,15 @@ const list = (items: object) => ({ type: 'array', maxItems: 64, uniqueItems: tru
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['aggregatorUrl', 'token', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
+  required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
     'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'dnsNames',
     'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
     aggregatorUrl: { type: 'string', pattern: '^https?://[^/]', maxLength: 2048 },
-    token: { type: 'string', minLength: 1, maxLength: 4096 },
+    token: { type: 'string', maxLength: 4096 },
+    tokenFile: { type: 'string', maxLength: 4096 },
     nodeName: text,
     podName: text,
     podIp: { type: 'string', minLength: 2, maxLength: 45 },
@@ -294,6 +299,13 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     fail(known.source, known.shown, known.option)
   }
   const config = values as unknown as AgentConfig
+  // Exactly one source of the token: a shared secret, or a file the kubelet keeps fresh.
+  if (config.token === '' && config.tokenFile === '') {
+    throw new AgentError(AGENT_ERR_CONFIG, 'PINGFLEET_TOKEN is not set (nor PINGFLEET_TOKEN_FILE, --token or --token-file): expected exactly one of them')
+  }
+  if (config.token !== '' && config.tokenFile !== '') {
+    throw new AgentError(AGENT_ERR_CONFIG, 'PINGFLEET_TOKEN and PINGFLEET_TOKEN_FILE are both set: expected exactly one of them')
+  }
   if (config.reconnectMinMs > config.reconnectMaxMs) {
     const known = sources.get('reconnectMinMs')!
     fail(known.source, known.shown, known.option)

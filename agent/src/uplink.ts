@@ -2,6 +2,7 @@
 // increasing seq, a bounded buffer of unacknowledged reports that is re-sent after every reconnect,
 // exponential backoff with full jitter, and a ping/pong heartbeat that ends silent connections.
 
+import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
@@ -19,6 +20,8 @@ export interface UplinkOptions {
   /** Base http(s) URL of the aggregator. */
   url: string
   token: string
+  /** When set, the token is read from this file on every connect (projected tokens rotate). */
+  tokenFile?: string
   /** The hello to send on every connect, without type, v and bootId. */
   hello: () => Omit<Hello, 'type' | 'v' | 'bootId'>
   bootId: string
@@ -160,11 +163,28 @@ export class Uplink {
     }
   }
 
+  /** The token for this connect: re-read from the file each time, so a rotated token is picked up. */
+  #token (): string | null {
+    const file = this.#options.tokenFile
+    if (file === undefined || file === '') return this.#options.token
+    try {
+      return readFileSync(file, 'utf8').trim()
+    } catch (err) {
+      this.#options.logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, file, err: (err as Error).message }, 'cannot read the token file')
+      return null
+    }
+  }
+
   #connect (): void {
     if (this.#closed) return
     const logger = this.#options.logger
+    const token = this.#token()
+    if (token === null) {
+      this.#reconnectTimer = setTimeout(() => this.#connect(), backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random))
+      return
+    }
     const ws = new WebSocket(this.#url, {
-      headers: { authorization: `Bearer ${this.#options.token}` },
+      headers: { authorization: `Bearer ${token}` },
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: this.#options.heartbeatMs
     })
@@ -208,8 +228,8 @@ export class Uplink {
       this.#welcomed = false
       if (this.#closed) return
       const delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
-      if (status === 401 || status === 403) {
-        logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, status, retryInMs: Math.round(delay) }, 'aggregator rejected the token')
+      if (status === 401 || status === 403 || code === 4003) {
+        logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, status, wsCode: code, retryInMs: Math.round(delay) }, 'aggregator rejected the token')
       } else {
         logger.warn({ code: AGENT_ERR_UPLINK_CLOSED, status, wsCode: code, retryInMs: Math.round(delay), ...this.status() }, 'uplink down; reconnecting')
       }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
@@ -14,6 +16,7 @@ t.test('defaults from the minimal environment', async t => {
   t.same(config, {
     aggregatorUrl: 'http://127.0.0.1:8080',
     token: 's3cr3t-token',
+    tokenFile: '',
     nodeName: 'node-a',
     podName: 'node-a',
     podIp: '10.0.0.7',
@@ -124,6 +127,21 @@ t.test('a bad token is named but never echoed', async t => {
   const err = t.throws(() => loadConfig({ ...required, PINGFLEET_TOKEN: 'x'.repeat(5000) })) as Error
   t.equal(err.message, 'PINGFLEET_TOKEN=<redacted> is invalid: expected the bearer token the aggregator accepts (non-empty)')
   t.throws(() => loadConfig({ ...required, PINGFLEET_TOKEN: undefined }), { message: /^PINGFLEET_TOKEN is not set/ })
+})
+
+t.test('exactly one of PINGFLEET_TOKEN and PINGFLEET_TOKEN_FILE', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pingfleet-token-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'token')
+  writeFileSync(file, 'projected-token\n')
+  const config = loadConfig({ ...required, PINGFLEET_TOKEN: undefined, PINGFLEET_TOKEN_FILE: file })
+  t.equal(config.tokenFile, file)
+  t.equal(config.token, '', 'the file is read on every connect, not here')
+  t.equal(loadConfig({ ...required, PINGFLEET_TOKEN: undefined }, ['--token-file', file]).tokenFile, file, 'flag')
+  t.throws(() => loadConfig({ ...required, PINGFLEET_TOKEN_FILE: file }), { code: 'PINGFLEET_ERR_AGENT_CONFIG', message: 'PINGFLEET_TOKEN and PINGFLEET_TOKEN_FILE are both set: expected exactly one of them' })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_TOKEN: undefined }), { message: /^PINGFLEET_TOKEN is not set \(nor PINGFLEET_TOKEN_FILE/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_TOKEN: undefined, PINGFLEET_TOKEN_FILE: join(dir, 'missing') }),
+    { message: /^PINGFLEET_TOKEN_FILE=".*missing" is invalid: expected a readable file/ })
 })
 
 t.test('labels parsing', async t => {
