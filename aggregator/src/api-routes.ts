@@ -2,6 +2,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import type { Discovery } from './discovery.ts'
 import { badQuery } from './errors.ts'
 import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
@@ -16,6 +17,8 @@ export interface ApiDeps {
   groupLabel: string
   maxWindowMs: number
   now: () => number
+  /** In-cluster discovery: expected agents that never connected are listed too. */
+  discovery?: Discovery | null
 }
 
 const nullableSeconds = { type: ['number', 'null'] } as const
@@ -74,6 +77,7 @@ const agentSchema = {
     bootId: { type: 'string' },
     state: { type: 'string' },
     connected: { type: 'boolean' },
+    reason: { type: ['string', 'null'], description: 'why a disconnected agent is not connected (from Kubernetes when in-cluster); null when connected' },
     lastReportAt: { type: ['string', 'null'], format: 'date-time' },
     reports: {
       type: 'object',
@@ -142,8 +146,10 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       summary: 'Agents known to the aggregator, with delivery counters',
       response: { 200: { type: 'object', required: ['agents'], additionalProperties: false, properties: { agents: { type: 'array', items: agentSchema } } } }
     }
-  }, async () => ({
-    agents: deps.roster.all().sort((a, b) => a.node.localeCompare(b.node)).map(a => ({
+  }, async () => {
+    const discovery = deps.discovery ?? null
+    const missing = new Map((discovery?.missing() ?? []).map(m => [m.node, m]))
+    const known = deps.roster.all().map(a => ({
       node: a.node,
       pod: a.pod,
       podIp: a.podIp,
@@ -154,8 +160,18 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       bootId: a.bootId,
       state: a.state,
       connected: a.connected,
+      reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
       lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
       reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
     }))
-  }))
+    // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
+    for (const m of missing.values()) {
+      if (deps.roster.get(m.node) !== undefined) continue
+      known.push({
+        node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
+        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
+      })
+    }
+    return { agents: known.sort((a, b) => a.node.localeCompare(b.node)) }
+  })
 }

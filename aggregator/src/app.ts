@@ -7,18 +7,21 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
 import { apiRoutes } from './api-routes.ts'
 import type { Config } from './config.ts'
+import { Discovery } from './discovery.ts'
 import { AggregatorError } from './errors.ts'
 import { rosterExpected, serviceBackendsFrom } from './gate-eval.ts'
 import { registerGateMetrics } from './gate-metrics.ts'
 import { GateMonitor } from './gate-monitor.ts'
 import { gateRoutes } from './gate-routes.ts'
 import { Ingest } from './ingest.ts'
+import { KubeClient } from './kube-client.ts'
 import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
 import { SelfMetrics } from './self-metrics.ts'
 import { buildServiceView, serviceRoutes } from './service-routes.ts'
 import { defaultTiers, Store } from './store.ts'
-import { AgentStream } from './stream.ts'
+import { AgentStream, staticAuth } from './stream.ts'
+import { TokenReviewer, tokenReviewAuth } from './token-review.ts'
 import { Totals } from './totals.ts'
 import { VERSION } from './version.ts'
 
@@ -38,12 +41,20 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   const roster = new Roster(config.peerTtlMs)
   const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel })
   const registry = new Registry()
+  // In-cluster: node labels, cordons and agent pods from the Kubernetes API, and TokenReview.
+  const kube = config.kube.url === '' ? null : new KubeClient(config.kube)
+  const discovery = kube === null || !config.discovery
+    ? null
+    : new Discovery({ client: kube, namespace: config.namespace, agentSelector: config.agentSelector, groupLabel: config.groupLabel, roster, log })
   let stream: AgentStream | null = null
   const self = new SelfMetrics(registry, () => stream?.connected ?? 0)
-  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now })
+  // Until discovery has listed, the roster's own count stands in for what is expected.
+  const fallbackExpected = rosterExpected(roster, config.groupLabel)
+  const expected = (group: string): number => discovery?.synced === true ? discovery.expected().get(group) ?? 0 : fallbackExpected(group)
+  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : new Map() })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, roster, groupLabel: config.groupLabel, expected: rosterExpected(roster, config.groupLabel), serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
+    sources: { groups, roster, groupLabel: config.groupLabel, expected, serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
     now,
     log
   })
@@ -71,14 +82,16 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     return registry.metrics()
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
-  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now })
+  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now, discovery })
   await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
 
   await app.listen({ host: config.listen.host, port: config.listen.port })
   stream = new AgentStream({
     server: app.server,
-    token: config.token,
+    auth: config.authMode === 'static'
+      ? staticAuth(config.token)
+      : tokenReviewAuth(new TokenReviewer({ client: kube!, audience: config.tokenAudience, serviceAccount: config.agentServiceAccount, nodeOfPod: pod => discovery?.nodeOfPod(pod) ?? null, now })),
     intervalMs: config.intervalMs,
     heartbeatMs: config.heartbeatMs,
     roster,
@@ -103,6 +116,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   nodes.advance(now())
   groups.advance(now())
   gates.start(config.intervalMs)
+  discovery?.start()
 
   return {
     app,
@@ -114,6 +128,8 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       clearInterval(tick)
       gates.stop()
       stream?.close()
+      await discovery?.stop()
+      kube?.close()
       await app.close()
     }
   }

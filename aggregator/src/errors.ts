@@ -20,3 +20,9 @@ export const ERR_BODY_TOO_LARGE = 'PINGFLEET_ERR_BODY_TOO_LARGE'
 export function badQuery (message: string): AggregatorError {
   return new AggregatorError(ERR_BAD_QUERY, message, 400)
 }
+/** A Kubernetes API call failed (unreachable, non-2xx, unreadable token): discovery retries with backoff. */
+export const ERR_KUBE_API = 'PINGFLEET_ERR_KUBE_API'
+/** TokenReview could not be asked (API unreachable or refusing): the agent is refused with 503 and retries. */
+export const ERR_TOKEN_REVIEW_UNAVAILABLE = 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE'
+/** A reviewed token's node differs from the node its hello claims: the websocket is closed with 4003. */
+export const ERR_NODE_MISMATCH = 'PINGFLEET_ERR_NODE_MISMATCH'

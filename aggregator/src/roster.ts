@@ -1,5 +1,6 @@
 // Who is in the fleet: agents known from their hello, whether they are connected, what they
-// have delivered, and the peer list every agent is sent whenever it changes.
+// have delivered, and the peer list every agent is sent whenever it changes. In-cluster, what
+// discovery learns from Kubernetes (node labels, cordons, terminating pods) wins over the hello.
 
 import { EventEmitter } from 'node:events'
 import type { Hello, Labels, Peer, PeerState } from '@pingfleet/protocol'
@@ -10,6 +11,8 @@ export interface AgentEntry {
   podIp: string
   port: number
   labels: Labels
+  /** Labels as the agent's hello gave them, before Kubernetes' labels are laid over them. */
+  helloLabels: Labels
   version: string
   bootId: string
   state: PeerState
@@ -28,8 +31,21 @@ export interface AgentEntry {
 
 const BOOTS_KEPT = 4
 
+/** What Kubernetes says about one node (from discovery); it wins over the agent's own hello. */
+export interface KubeNodeInfo {
+  /** The node's values of the labels discovery manages. */
+  labels: Labels
+  /** Every label key discovery manages: a key listed here but absent from `labels` is removed. */
+  replaces: readonly string[]
+  /** spec.unschedulable: its agent is shown `draining`. */
+  cordoned: boolean
+  /** Agent pods on the node with a deletionTimestamp: an agent from one of them is `terminating`. */
+  terminatingPods: readonly string[]
+}
+
 export class Roster extends EventEmitter<{ change: [] }> {
   private readonly agents = new Map<string, AgentEntry>()
+  private readonly kube = new Map<string, KubeNodeInfo>()
   private readonly ttlMs: number
   private revisionCounter = 0
 
@@ -51,12 +67,14 @@ export class Roster extends EventEmitter<{ change: [] }> {
   /** Registers a hello; returns the highest seq already applied for this node and boot. */
   join (hello: Hello, now: number): AgentEntry {
     let entry = this.agents.get(hello.node)
+    const labels = this.labelsOf(hello.node, hello.labels)
+    const state = this.stateOf(hello.node, hello.pod)
     const changed = entry === undefined || entry.podIp !== hello.podIp || entry.port !== hello.port ||
-      !sameLabels(entry.labels, hello.labels) || entry.state !== 'ready'
+      !sameLabels(entry.labels, labels) || entry.state !== state
     if (entry === undefined) {
       entry = {
-        node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels,
-        version: hello.version, bootId: hello.bootId, state: 'ready', connected: true, connectedAt: now,
+        node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
+        version: hello.version, bootId: hello.bootId, state, connected: true, connectedAt: now,
         lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map()
       }
       this.agents.set(hello.node, entry)
@@ -67,8 +85,8 @@ export class Roster extends EventEmitter<{ change: [] }> {
         entry.firstSeq = null
       }
       Object.assign(entry, {
-        pod: hello.pod, podIp: hello.podIp, port: hello.port, labels: hello.labels, version: hello.version,
-        bootId: hello.bootId, state: 'ready', connected: true, connectedAt: now, lastSeen: now
+        pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels, version: hello.version,
+        bootId: hello.bootId, state, connected: true, connectedAt: now, lastSeen: now
       })
     }
     if (!entry.lastSeq.has(hello.bootId)) {
@@ -77,6 +95,39 @@ export class Roster extends EventEmitter<{ change: [] }> {
     }
     if (changed) this.bump()
     return entry
+  }
+
+  /**
+   * Records what Kubernetes says about a node (null: the node is gone). A known agent whose labels
+   * or state change is updated at once and the peer list is pushed again, so a relabelled node
+   * moves to its new group for every sample from now on.
+   */
+  setKube (node: string, info: KubeNodeInfo | null): void {
+    if (info === null) this.kube.delete(node)
+    else this.kube.set(node, info)
+    const entry = this.agents.get(node)
+    if (entry === undefined) return
+    const labels = this.labelsOf(node, entry.helloLabels)
+    const state = this.stateOf(node, entry.pod)
+    if (sameLabels(entry.labels, labels) && entry.state === state) return
+    entry.labels = labels
+    entry.state = state
+    this.bump()
+  }
+
+  private labelsOf (node: string, hello: Labels): Labels {
+    const info = this.kube.get(node)
+    if (info === undefined) return hello
+    const labels = { ...hello }
+    for (const key of info.replaces) delete labels[key]
+    return Object.assign(labels, info.labels)
+  }
+
+  private stateOf (node: string, pod: string): PeerState {
+    const info = this.kube.get(node)
+    if (info === undefined) return 'ready'
+    if (info.terminatingPods.includes(pod)) return 'terminating'
+    return info.cordoned ? 'draining' : 'ready'
   }
 
   disconnect (node: string, now: number): void {

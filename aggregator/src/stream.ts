@@ -10,26 +10,50 @@ import {
   decodeAgentMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
   type AggregatorMessage, type Hello
 } from '@pingfleet/protocol'
+import { ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
 import type { Ingest } from './ingest.ts'
 import type { Roster } from './roster.ts'
 import type { SelfMetrics } from './self-metrics.ts'
+import type { Identity } from './token-review.ts'
 
 export const STREAM_PATH = '/api/v1/stream'
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 const PEERS_DEBOUNCE_MS = 250
+/** Close code for a hello whose node is not the node the agent's token was issued for. */
+export const CLOSE_NODE_MISMATCH = 4003
+
+/**
+ * Checks a bearer token before the upgrade. `identity` is who a reviewed token belongs to (null for
+ * the static token); a refusal carries the HTTP status (401 bad token, 503 cannot check) and a code.
+ */
+export type AuthOutcome = { ok: true, identity: Identity | null } | { ok: false, status: 401 | 503, code: string, message: string }
+export type Authenticator = (token: string) => Promise<AuthOutcome>
+
+/** The static-token check: one shared secret, compared in constant time. */
+export function staticAuth (expected: string): Authenticator {
+  const want = Buffer.from(expected)
+  return async token => {
+    const given = Buffer.from(token)
+    return given.length === want.length && timingSafeEqual(given, want)
+      ? { ok: true, identity: null }
+      : { ok: false, status: 401, code: ERR_UNAUTHORIZED, message: 'missing or wrong bearer token' }
+  }
+}
 
 interface Session {
   socket: WebSocket
   hello: Hello | null
+  /** Who the token was issued for (serviceAccount mode); the hello must name the same node. */
+  identity: Identity | null
   alive: boolean
   peersRevision: number
 }
 
 export interface StreamOptions {
   server: Server
-  token: string
+  auth: Authenticator
   intervalMs: number
   heartbeatMs: number
   roster: Roster
@@ -44,14 +68,12 @@ export class AgentStream {
   private readonly sessions = new Set<Session>()
   private readonly byNode = new Map<string, Session>()
   private readonly options: StreamOptions
-  private readonly token: Buffer
   private readonly heartbeat: NodeJS.Timeout
   private peersTimer: NodeJS.Timeout | null = null
   private readonly now: () => number
 
   constructor (options: StreamOptions) {
     this.options = options
-    this.token = Buffer.from(options.token)
     this.now = options.now ?? Date.now
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
@@ -69,31 +91,38 @@ export class AgentStream {
     this.wss.close()
   }
 
-  private authorized (req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? ''
-    if (!header.startsWith('Bearer ')) return false
-    const given = Buffer.from(header.slice(7))
-    return given.length === this.token.length && timingSafeEqual(given, this.token)
-  }
-
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0]
     if (path !== STREAM_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
-    if (!this.authorized(req)) {
-      this.options.metrics.rejected('unauthorized')
-      this.options.log.warn({ code: 'PINGFLEET_ERR_UNAUTHORIZED', remote: req.socket.remoteAddress }, 'agent refused: missing or wrong token')
-      const body = '{"code":"PINGFLEET_ERR_UNAUTHORIZED","message":"missing or wrong bearer token"}'
-      socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
-      return
+    const header = req.headers.authorization ?? ''
+    const token = header.startsWith('Bearer ') ? header.slice(7) : ''
+    // The check may ask the Kubernetes API; a client that hangs up meanwhile must not crash us.
+    const onError = (): void => { socket.destroy() }
+    socket.on('error', onError)
+    const refuse = (status: 401 | 503, code: string, message: string): void => {
+      this.options.metrics.rejected(status === 401 ? 'unauthorized' : code)
+      this.options.log.warn({ code, remote: req.socket.remoteAddress, reason: message }, 'agent refused before the upgrade')
+      const body = JSON.stringify({ code, message })
+      const head = status === 401 ? '401 Unauthorized' : '503 Service Unavailable\r\nRetry-After: 5'
+      socket.end(`HTTP/1.1 ${head}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
     }
-    this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws))
+    if (token === '') return refuse(401, ERR_UNAUTHORIZED, 'missing bearer token')
+    this.options.auth(token).then(outcome => {
+      socket.off('error', onError)
+      if (socket.destroyed) return
+      if (!outcome.ok) return refuse(outcome.status, outcome.code, outcome.message)
+      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity))
+    }, (err: unknown) => {
+      socket.off('error', onError)
+      if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
+    })
   }
 
-  private attach (socket: WebSocket): void {
-    const session: Session = { socket, hello: null, alive: true, peersRevision: -1 }
+  private attach (socket: WebSocket, identity: Identity | null): void {
+    const session: Session = { socket, hello: null, identity, alive: true, peersRevision: -1 }
     this.sessions.add(session)
     // Handlers go on synchronously so no early frame is missed.
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary))
@@ -137,6 +166,14 @@ export class AgentStream {
 
   private onHello (session: Session, hello: Hello): void {
     const roster = this.options.roster
+    const tokenNode = session.identity?.node ?? null
+    if (tokenNode !== null && tokenNode !== hello.node) {
+      // A token is bound to the pod and node it was issued for; an agent must not speak for another node.
+      this.options.metrics.rejected(ERR_NODE_MISMATCH)
+      this.options.log.warn({ code: ERR_NODE_MISMATCH, node: hello.node, tokenNode, pod: session.identity?.pod }, 'agent closed: hello node differs from its token\'s node')
+      session.socket.close(CLOSE_NODE_MISMATCH, `${ERR_NODE_MISMATCH}: token is for node ${tokenNode}, hello says ${hello.node}`.slice(0, 120))
+      return
+    }
     const previous = this.byNode.get(hello.node)
     if (previous !== undefined && previous !== session) {
       // The newest connection of a node wins; the old one is a leftover from a network blip.
