@@ -1,0 +1,240 @@
+// A stand-in Kubernetes API server on loopback, for what cannot run here. It serves the real
+// response shapes: NodeList/PodList with metadata.resourceVersion, watch streams of JSON lines
+// ({"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":…}), metav1.Status errors (410 Expired)
+// and authentication.k8s.io/v1 TokenReviews, as documented on kubernetes.io.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+export const API_TOKEN = 'aggregator-sa-token'
+export const NAMESPACE = 'pingfleet'
+export const AGENT_SA = 'system:serviceaccount:pingfleet:pingfleet-agent'
+export const AGENT_LABELS = { 'app.kubernetes.io/name': 'pingfleet', 'app.kubernetes.io/instance': 'pingfleet', 'app.kubernetes.io/component': 'agent' }
+
+type Obj = { metadata: { name: string, resourceVersion?: string, [k: string]: unknown }, [k: string]: unknown }
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED'
+
+interface Watcher { kind: 'Node' | 'Pod', res: ServerResponse }
+
+/** What the TokenReview endpoint says about one token. */
+export interface TokenAnswer {
+  authenticated: boolean
+  username?: string
+  node?: string
+  pod?: string
+  audiences?: string[]
+  error?: string
+}
+
+export function node (name: string, labels: Record<string, string>, unschedulable = false): Obj {
+  return {
+    metadata: { name, uid: `uid-${name}`, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...labels }, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { podCIDR: '10.244.0.0/24', ...(unschedulable ? { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: '2026-01-01T00:00:00Z' }] } : {}) },
+    status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '192.0.2.10' }] }
+  }
+}
+
+/** A DaemonSet agent pod; `nodeName` empty means not yet scheduled (the node is in its affinity). */
+export function pod (name: string, nodeName: string, extra: { phase?: string, podIP?: string, deleting?: boolean, scheduled?: boolean } = {}): Obj {
+  return {
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      uid: `uid-${name}`,
+      labels: { ...AGENT_LABELS, 'controller-revision-hash': '7d9f8c6b5', 'pod-template-generation': '1' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'pingfleet-agent', uid: 'uid-ds', controller: true, blockOwnerDeletion: true }],
+      ...(extra.deleting === true ? { deletionTimestamp: '2026-01-01T00:05:00Z', deletionGracePeriodSeconds: 30 } : {})
+    },
+    spec: {
+      ...(extra.scheduled === false ? {} : { nodeName }),
+      serviceAccountName: 'pingfleet-agent',
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [nodeName] }] }] } } },
+      containers: [{ name: 'agent', ports: [{ name: 'http', containerPort: 8081, protocol: 'TCP' }] }]
+    },
+    status: { phase: extra.phase ?? 'Running', ...(extra.podIP === undefined && (extra.phase ?? 'Running') !== 'Running' ? {} : { podIP: extra.podIP ?? '10.244.0.5' }) }
+  }
+}
+
+export class FakeKube {
+  readonly server: Server
+  private rv = 100
+  readonly nodes = new Map<string, Obj>()
+  readonly pods = new Map<string, Obj>()
+  private readonly history: Array<{ kind: 'Node' | 'Pod', rv: number, type: EventType, object: Obj }> = []
+  private readonly watchers = new Set<Watcher>()
+  private readonly sockets = new Set<Socket>()
+  readonly tokens = new Map<string, TokenAnswer>()
+  /** Every request line, e.g. `GET /api/v1/nodes?watch=1&resourceVersion=103&…`. */
+  readonly requests: string[] = []
+  /** Watches asking for a resourceVersion below this get 410: as an HTTP status or an in-stream ERROR. */
+  expiredBelow = 0
+  expiredAs: 'http' | 'event' = 'event'
+  /** Every request has its connection destroyed: the API is unreachable. */
+  down = false
+  /** The labelSelector the pod requests must carry. */
+  podSelector = 'app.kubernetes.io/name=pingfleet,app.kubernetes.io/component=agent'
+
+  constructor () {
+    this.server = createServer((req, res) => this.handle(req, res))
+    this.server.on('connection', socket => {
+      this.sockets.add(socket)
+      socket.on('close', () => this.sockets.delete(socket))
+    })
+  }
+
+  async listen (): Promise<string> {
+    await new Promise<void>(resolve => this.server.listen(0, '127.0.0.1', resolve))
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+  }
+
+  async close (): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise(resolve => this.server.close(resolve))
+  }
+
+  get resourceVersion (): number { return this.rv }
+
+  /** Adds, replaces or deletes an object and streams the event to open watches. */
+  put (kind: 'Node' | 'Pod', object: Obj): void {
+    const map = kind === 'Node' ? this.nodes : this.pods
+    const type: EventType = map.has(object.metadata.name) ? 'MODIFIED' : 'ADDED'
+    this.emit(kind, type, object)
+  }
+
+  remove (kind: 'Node' | 'Pod', name: string): void {
+    const map = kind === 'Node' ? this.nodes : this.pods
+    const object = map.get(name)
+    if (object !== undefined) this.emit(kind, 'DELETED', object)
+  }
+
+  /** A BOOKMARK on every open watch at the current resourceVersion. */
+  bookmark (): void {
+    for (const w of this.watchers) this.write(w.res, { type: 'BOOKMARK', object: { kind: w.kind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } })
+  }
+
+  /** Advances the resourceVersion without an event any watcher sees (other objects changing). */
+  tick (n = 1): void { this.rv += n }
+
+  /** Kills every open watch connection mid-stream, as a network drop would. */
+  dropWatches (): void {
+    for (const w of this.watchers) w.res.socket?.destroy()
+    this.watchers.clear()
+  }
+
+  /** An ERROR event with 410 on every open watch, as the API server sends when the watch falls behind. */
+  expireWatches (): void {
+    for (const w of this.watchers) {
+      this.write(w.res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: 1 (${this.rv})`) })
+      w.res.end()
+    }
+    this.watchers.clear()
+  }
+
+  openWatches (kind: 'Node' | 'Pod'): number {
+    return [...this.watchers].filter(w => w.kind === kind).length
+  }
+
+  private emit (kind: 'Node' | 'Pod', type: EventType, object: Obj): void {
+    const map = kind === 'Node' ? this.nodes : this.pods
+    this.rv++
+    const stamped = { ...object, metadata: { ...object.metadata, resourceVersion: String(this.rv) } }
+    if (type === 'DELETED') map.delete(object.metadata.name)
+    else map.set(object.metadata.name, stamped)
+    this.history.push({ kind, rv: this.rv, type, object: stamped })
+    for (const w of this.watchers) if (w.kind === kind) this.write(w.res, { type, object: stamped })
+  }
+
+  private write (res: ServerResponse, event: unknown): void {
+    res.write(JSON.stringify(event) + '\n')
+  }
+
+  private handle (req: IncomingMessage, res: ServerResponse): void {
+    this.requests.push(`${req.method} ${req.url}`)
+    if (this.down) {
+      req.socket.destroy()
+      return
+    }
+    if (req.headers.authorization !== `Bearer ${API_TOKEN}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized')
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res)
+    let kind: 'Node' | 'Pod'
+    if (url.pathname === '/api/v1/nodes') kind = 'Node'
+    else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods`) {
+      kind = 'Pod'
+      if (url.searchParams.get('labelSelector') !== this.podSelector) return this.status(res, 400, 'BadRequest', 'unexpected labelSelector')
+    } else return this.status(res, 404, 'NotFound', `the server could not find the requested resource`)
+    if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
+    const map = kind === 'Node' ? this.nodes : this.pods
+    if (url.searchParams.get('watch') !== '1') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...map.values()] }))
+      return
+    }
+    const from = Number(url.searchParams.get('resourceVersion'))
+    if (from < this.expiredBelow && this.expiredAs === 'http') return this.status(res, 410, 'Expired', `too old resource version: ${from} (${this.rv})`)
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    res.flushHeaders()
+    if (from < this.expiredBelow) {
+      this.write(res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${this.rv})`) })
+      res.end()
+      return
+    }
+    // Replay what happened after the requested resourceVersion, then stream live.
+    for (const e of this.history) if (e.kind === kind && e.rv > from) this.write(res, { type: e.type, object: e.object })
+    const watcher: Watcher = { kind, res }
+    this.watchers.add(watcher)
+    res.on('close', () => this.watchers.delete(watcher))
+  }
+
+  private tokenReview (req: IncomingMessage, res: ServerResponse): void {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', chunk => { body += chunk })
+    req.on('end', () => {
+      const review = JSON.parse(body) as { apiVersion: string, kind: string, spec: { token: string, audiences?: string[] } }
+      if (review.kind !== 'TokenReview' || review.apiVersion !== 'authentication.k8s.io/v1') return this.status(res, 400, 'BadRequest', 'not a TokenReview')
+      const answer = this.tokens.get(review.spec.token)
+      let reviewStatus: Record<string, unknown>
+      if (answer === undefined || !answer.authenticated) {
+        reviewStatus = { user: {}, error: answer?.error ?? '[invalid bearer token, token lookup failed]' }
+      } else {
+        const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': ['JTI=5b2c4e6f-0000-4000-8000-000000000001'] }
+        if (answer.node !== undefined) {
+          extra['authentication.kubernetes.io/node-name'] = [answer.node]
+          extra['authentication.kubernetes.io/node-uid'] = [`uid-${answer.node}`]
+        }
+        if (answer.pod !== undefined) {
+          extra['authentication.kubernetes.io/pod-name'] = [answer.pod]
+          extra['authentication.kubernetes.io/pod-uid'] = [`uid-${answer.pod}`]
+        }
+        const username = answer.username ?? AGENT_SA
+        const ns = username.split(':')[2] ?? ''
+        reviewStatus = {
+          authenticated: true,
+          user: { username, uid: `uid-${username}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'], extra },
+          audiences: answer.audiences ?? review.spec.audiences ?? ['https://kubernetes.default.svc.cluster.local']
+        }
+      }
+      res.writeHead(201, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec: review.spec, status: reviewStatus }))
+    })
+  }
+
+  private status (res: ServerResponse, code: number, reason: string, message: string): void {
+    res.writeHead(code, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(status(code, reason, message)))
+  }
+}
+
+/** Polls `check` until it holds; throws naming `what` after the timeout. */
+export async function until (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+function status (code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }
+}
