@@ -191,3 +191,32 @@ t.test('backpressure: reports wait in the buffer while the socket is congested, 
   t.same(agg.seqs(), [1, 2, 3, 4, 5, 6, 7, 8])
   t.equal(up.status().reportsSent, 8)
 })
+
+t.test('a token file is re-read on every connect, so a rotated projected token is used', async t => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const dir = mkdtempSync(join(tmpdir(), 'pingfleet-uplink-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'token')
+  writeFileSync(file, 'first-token\n')
+  let accepted = 'first-token'
+  const agg = await aggregator(t, { get token () { return accepted } })
+  const { up, lines } = uplink(t, agg.url, { token: '', tokenFile: file })
+  up.start()
+  await agg.until(() => agg.connections === 1, 'a connection with the first token')
+  // The kubelet rotates the token; the aggregator now only accepts the new one.
+  writeFileSync(file, 'second-token\n')
+  accepted = 'second-token'
+  agg.terminateAll()
+  await agg.until(() => agg.connections === 2, 'a reconnect with the rotated token')
+  t.same(agg.authorizations, ['Bearer first-token', 'Bearer second-token'])
+  t.notOk(JSON.stringify(lines).includes('-token'), 'no token in the log')
+
+  // An unreadable file is logged and retried with backoff, not a crash.
+  rmSync(file)
+  agg.terminateAll()
+  await t.resolves(agg.until(() => lines.some(l => l.msg === 'cannot read the token file'), 'the log line'))
+  writeFileSync(file, 'second-token\n')
+  await agg.until(() => agg.connections === 3, 'back once the file is there')
+})
