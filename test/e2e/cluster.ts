@@ -210,7 +210,7 @@ export class Cluster {
   /** Names the cluster resolver answers, as hosts-file lines (FQDN only: no search list on the server side). */
   hostsEntries (omit: readonly string[] = []): string[] {
     const lines = [`${VIP.ip} ${SERVICE_FQDN}`, `${DNS.ip} ${DNS_FQDN}`]
-    for (const n of this.nodes) lines.push(`${n.ip} ${n.name}.pingfleet-agent.default.svc.cluster.local`)
+    for (const n of this.nodes) lines.push(`${n.ip} ${n.name}.pingfleet-agent-pods.default.svc.cluster.local`)
     return lines.filter(l => !omit.some(name => l.endsWith(` ${name}`)))
   }
 

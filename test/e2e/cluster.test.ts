@@ -1,0 +1,370 @@
+// End-to-end: a cluster of network namespaces (cluster.ts), the real aggregator and one real agent per
+// node, and the faults of scenarios.ts injected one at a time. Asserts on the matrix API, the service
+// view, the agents API and /metrics, and prints how long each fault took to show and to clear.
+// Needs root, iproute2, nftables and dnsmasq: skipped with the reason otherwise, a failure under CI=true.
+
+import t, { type Test } from 'tap'
+import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { OPTIONS } from '../../agent/src/config.ts'
+import { AGGREGATOR, AGENT_PORT, Cluster, DNS_FQDN, EXTERNAL, missingPrerequisite, namespaceExists, SERVICE_FQDN, sweepStale, VIP } from './cluster.ts'
+import { INTERVAL_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
+
+interface Cell {
+  src: string
+  dst: string
+  samples: number
+  errors: number
+  errorRatio: number
+  errorsByReason: Record<string, number>
+  lagged: number
+  latency: { p50: number | null, p90: number | null, p99: number | null }
+}
+interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
+interface AgentStatus { seq: number, acked: number, dropped: number, buffered: number }
+interface ServiceRow { service: string, src: string, flagged: string[], judged: boolean, backends: Array<{ node: string }> }
+
+const ms = (n: number): string => `${n}ms`
+const agentEnv: Record<string, string> = {
+  PINGFLEET_INTERVAL: ms(INTERVAL_MS),
+  PINGFLEET_HEARTBEAT: '1s',
+  PINGFLEET_LOG_LEVEL: 'warn',
+  PINGFLEET_RECONNECT_MIN: '100ms',
+  PINGFLEET_RECONNECT_MAX: '500ms',
+  PINGFLEET_PROBE_TIMEOUT: ms(TIMEOUT_MS.pod),
+  PINGFLEET_MTU_SIZES: '800,8500',
+  PINGFLEET_MTU_TIMEOUT: ms(TIMEOUT_MS.mtu),
+  PINGFLEET_SERVICE_TARGETS: `${VIP.ip}:${VIP.port},pingfleet-agent:${VIP.port}`,
+  PINGFLEET_SERVICE_TIMEOUT: ms(TIMEOUT_MS.service),
+  // The resolver comes from the node's resolv.conf, as in a pod: short names walk the search list.
+  PINGFLEET_DNS_NAMES: `pingfleet-agent,kube-dns.kube-system,${SERVICE_FQDN}.`,
+  PINGFLEET_DNS_LOOKUP_TIMEOUT: ms(TIMEOUT_MS['dns-lookup']),
+  PINGFLEET_DNS_WIRE_NAMES: `${SERVICE_FQDN},${DNS_FQDN}`,
+  PINGFLEET_DNS_WIRE_TIMEOUT: ms(TIMEOUT_MS['dns-wire']),
+  PINGFLEET_HTTP_TARGETS: `http://${EXTERNAL.ip}/healthz`,
+  PINGFLEET_HTTP_TIMEOUT: ms(TIMEOUT_MS.http),
+  PINGFLEET_TCP_TARGETS: `${EXTERNAL.ip}:${EXTERNAL.port}`,
+  PINGFLEET_TCP_TIMEOUT: ms(TIMEOUT_MS.tcp),
+  // Lookups stuck on an unreachable resolver hold threads for up to 4 s: room for them.
+  UV_THREADPOOL_SIZE: '32',
+  PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '24'
+}
+const aggregatorEnv = { PINGFLEET_INTERVAL: ms(INTERVAL_MS), PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
+const known = new Set(OPTIONS.map(o => o.env))
+
+const missing = missingPrerequisite()
+if (missing !== null) {
+  if (process.env.CI === 'true') t.fail(`e2e prerequisites missing (CI=true makes this a failure): ${missing}`)
+  else t.test('network-namespace cluster', { skip: missing }, async () => {})
+} else {
+  await t.test('network-namespace cluster', { timeout: 280_000 }, suite)
+}
+
+async function suite (t: Test): Promise<void> {
+  const swept = sweepStale()
+  if (swept.length > 0) t.comment(`removed stale namespaces of earlier runs: ${swept.join(', ')}`)
+  const cluster = new Cluster({ nodesPerGroup: 3, token: 'e2e-token-0000001', agentEnv, aggregatorEnv, resolverOptions: 'timeout:1 attempts:1' })
+  const cleanup = (): void => cluster.teardown()
+  const onSignal = (signal: NodeJS.Signals): void => { cleanup(); process.kill(process.pid, signal) }
+  process.once('exit', cleanup)
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, onSignal)
+  t.teardown(() => {
+    cleanup()
+    process.off('exit', cleanup)
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal)
+  })
+
+  const built = Date.now()
+  await cluster.build()
+  await cluster.startAggregator()
+  await Promise.all(cluster.nodes.map(n => cluster.startAgent(n)))
+  t.comment(`run ${cluster.id}: ${cluster.nodes.length} nodes up in ${Date.now() - built} ms (logs: ${cluster.dir}, kept with PINGFLEET_E2E_KEEP_LOGS=1)`)
+
+  const matrix = async (probe: ProbeKind, window: string): Promise<Cell[]> =>
+    (await cluster.api<{ cells: Cell[] }>(`/api/v1/matrix?probe=${probe}&groupBy=node&window=${window}`)).cells
+  const snapshot = async (probes: readonly ProbeKind[], window: string): Promise<Map<ProbeKind, Cell[]>> =>
+    new Map(await Promise.all(probes.map(async p => [p, await matrix(p, window)] as const)))
+
+  const scrape = async (): Promise<Metric[]> => parseMetrics((await cluster.get(AGGREGATOR.ip, AGGREGATOR.port, '/metrics')).body)
+
+  /** Every (probe, src, dst) the healthy fleet reports: what "every cell" means below. */
+  const baseline = new Map<ProbeKind, Array<{ src: string, dst: string }>>()
+  /**
+   * What is not green: a cell with an error in `window`, or with no sample in the last 3 s (the schedule is
+   * jittered ±10%, so a 1 s window can miss a healthy cell's probe).
+   */
+  const notGreen = async (probes: readonly ProbeKind[], window: string): Promise<string[]> => {
+    const [recent, wider] = await Promise.all([snapshot(probes, window), snapshot(probes, '3s')])
+    const problems: string[] = []
+    for (const probe of probes) {
+      for (const k of baseline.get(probe) ?? []) {
+        const find = (cells: Map<ProbeKind, Cell[]>): Cell | undefined => cells.get(probe)!.find(x => x.src === k.src && x.dst === k.dst)
+        const c = find(recent)
+        if (c !== undefined && c.errors > 0) problems.push(`${probe} ${k.src}→${k.dst} red: ${JSON.stringify(c.errorsByReason)}`)
+        else if ((find(wider)?.samples ?? 0) === 0) problems.push(`${probe} ${k.src}→${k.dst} has no samples`)
+      }
+    }
+    return problems
+  }
+
+  await t.test('healthy: every cell of every probe kind green over 10 rounds', async t => {
+    await cluster.until('every probe kind reporting', async () => {
+      const cells = await snapshot(PROBE_KIND_NAMES, '2s')
+      const n = cluster.nodes.length
+      return cells.get('pod')!.length === n * (n - 1) && PROBE_KIND_NAMES.every(p => cells.get(p)!.length > 0)
+    }, 15_000)
+    // Ten full rounds after everyone is in.
+    const start = await scrape()
+    await new Promise(resolve => setTimeout(resolve, 10 * INTERVAL_MS + 500))
+    const cells = await snapshot(PROBE_KIND_NAMES, `${10 * INTERVAL_MS}ms`)
+    let probes = 0
+    let alarms = 0
+    for (const [probe, list] of cells) {
+      baseline.set(probe, list.map(c => ({ src: c.src, dst: c.dst })))
+      for (const c of list) {
+        probes += c.samples
+        alarms += c.errors
+        t.equal(c.errors, 0, `${probe} ${c.src}→${c.dst} green (${c.samples} samples${c.errors > 0 ? `, ${JSON.stringify(c.errorsByReason)}` : ''})`)
+      }
+    }
+    const n = cluster.nodes.length
+    t.equal(baseline.get('pod')!.length, n * (n - 1), 'a pod cell for every ordered pair of nodes')
+    t.equal(baseline.get('mtu')!.length, 2 * n * (n - 1), 'an mtu cell per pair and size')
+    // ±10% jitter and event-loop lag on a small machine: 8 is the floor, not 10.
+    for (const c of cells.get('pod')!) t.ok(c.samples >= 8, `${c.src}→${c.dst}: ${c.samples} pod probes in 10 rounds`)
+    const metrics = await scrape()
+    const errs = metrics.filter(m => m.name === 'pingfleet_probe_errors_total')
+    const rose = errs.filter(m => m.value > sum(start, m.name, m.labels)).map(m => `${JSON.stringify(m.labels)} ${sum(start, m.name, m.labels)} → ${m.value}`)
+    t.same(rose, [], '/metrics counts no probe error over the 10 rounds')
+    t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: ${n} agents connected`)
+    t.comment(`false alarms: ${alarms} of ${probes} probes over 10 rounds`)
+  })
+
+  const apply = async (fault: Fault): Promise<void> => {
+    switch (fault.kind) {
+      case 'nft': cluster.setFaults(fault.rules); break
+      case 'dns-omit': cluster.writeHosts(cluster.hostsEntries(fault.names)); break
+      case 'service-backend': cluster.setServiceFault({ node: fault.node, port: fault.port }); break
+      case 'kill-agent': await cluster.agents.get(fault.node)!.stop('SIGKILL'); break
+    }
+  }
+  const remove = async (fault: Fault): Promise<void> => {
+    switch (fault.kind) {
+      case 'nft': cluster.setFaults([]); break
+      case 'dns-omit': cluster.writeHosts(cluster.hostsEntries()); break
+      case 'service-backend': cluster.setServiceFault(null); break
+      case 'kill-agent': await cluster.startAgent(cluster.node(fault.node)); break
+    }
+  }
+
+  const detections: string[] = []
+  for (const row of SCENARIOS) {
+    const absent = row.needs.filter(env => !known.has(env))
+    if (absent.length > 0) {
+      await t.test(row.name, { todo: `agent option${absent.length > 1 ? 's' : ''} ${absent.join(', ')} not in agent/src/config.ts yet` }, async () => {})
+      continue
+    }
+    await t.test(row.name, async t => {
+      if (baseline.size === 0) return t.fail('no healthy baseline to compare with')
+      const probes = [...new Set([...row.cells.map(c => c.probe), ...baseline.keys()])]
+      // Start from a green fleet, so what turns red is this row's doing.
+      // (2 s: the detection window below must not see the last row's red.)
+      let last: string[] = []
+      try {
+        await cluster.until('a green fleet before the fault', async () => (last = await notGreen(probes, '2s')).length === 0, 15_000)
+      } catch (err) {
+        return t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+      }
+      const before = await scrape()
+      const injected = Date.now()
+      await apply(row.fault)
+      let healed = false
+      t.teardown(async () => { if (!healed) await remove(row.fault) })
+
+      // Detection: every expectation holds in one snapshot.
+      const sharp = row.cells.filter(c => c.mode !== 'degraded')
+      const degraded = row.cells.filter(c => c.mode === 'degraded')
+      let detected: { cells: Map<ProbeKind, Cell[]>, ms: number }
+      try {
+        const { value, ms } = await cluster.until(`${row.name} to show`, async () => {
+          const cells = await snapshot(probes, '2s')
+          last = [...sharp.flatMap(e => judge(e, cells.get(e.probe)!, baseline.get(e.probe) ?? [])),
+            ...degraded.flatMap(e => firstSign(e, cells.get(e.probe)!))]
+          if (row.disconnected !== undefined) {
+            const agents = (await cluster.api<{ agents: AgentRow[] }>('/api/v1/agents')).agents
+            for (const node of row.disconnected) if (agents.find(a => a.node === node)?.connected !== false) last.push(`agents API still shows ${node} connected`)
+          }
+          return last.length === 0 ? cells : undefined
+        }, Math.max(row.detectWithinMs, 1000) * 3)
+        detected = { cells: value, ms }
+      } catch (err) {
+        t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+        return
+      }
+      detections.push(`${row.name}: shown after ${detected.ms} ms`)
+      t.ok(detected.ms <= row.detectWithinMs, `shown after ${detected.ms} ms (bound ${row.detectWithinMs} ms)`)
+      for (const e of sharp) {
+        const red = (baseline.get(e.probe) ?? []).filter(k => e.red(k.src, k.dst))
+        t.ok(red.length > 0 || e.reasons.length === 0, `${e.probe}: ${red.length} cells expected red${e.reasons.length > 0 ? `, reasons ${e.reasons.join('|')}` : ''}; all ${(baseline.get(e.probe) ?? []).length - red.length} others green`)
+      }
+      if (row.disconnected !== undefined) t.pass(`agents API: ${row.disconnected.join(', ')} disconnected`)
+
+      // /metrics at detection, against the moment of injection.
+      const after = await scrape()
+      for (const m of row.metrics) checkMetric(t, m, before, after)
+
+      for (const e of degraded) {
+        const tol = e.tolerance!
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, tol.settleMs - (Date.now() - injected))))
+        const window = `${Math.floor((Date.now() - injected) / 1000) - 1}s`
+        const cells = await matrix(e.probe, window)
+        const hit = cells.filter(c => e.red(c.src, c.dst))
+        const samples = hit.reduce((a, c) => a + c.samples, 0)
+        const errs = hit.reduce((a, c) => a + c.errors, 0)
+        const ratio = samples === 0 ? 0 : errs / samples
+        const p99 = Math.max(...hit.map(c => c.latency.p99 ?? 0))
+        t.ok(ratio >= tol.minErrorRatio && ratio <= tol.maxErrorRatio, `${e.probe}: pooled error ratio ${ratio.toFixed(3)} of ${samples} probes within [${tol.minErrorRatio}, ${tol.maxErrorRatio}]`)
+        t.ok(p99 >= tol.minP99Seconds, `${e.probe}: worst p99 ${(p99 * 1000).toFixed(0)} ms ≥ ${tol.minP99Seconds * 1000} ms`)
+        const reasons = new Set(hit.flatMap(c => Object.keys(c.errorsByReason)))
+        t.same([...reasons].filter(r => !e.reasons.includes(r)), [], `${e.probe}: reasons ${[...reasons].join(', ')} within ${e.reasons.join('|')}`)
+        const others = cells.filter(c => !e.red(c.src, c.dst) && c.errors > 0)
+        t.same(others.map(c => `${c.src}→${c.dst} ${JSON.stringify(c.errorsByReason)}`), [], `${e.probe}: cells not involving the fault stay clean over ${window}`)
+        const clean = cells.filter(c => !e.red(c.src, c.dst)).map(c => c.latency.p99 ?? 0)
+        t.comment(`${e.probe}: faulty cells error ratio ${ratio.toFixed(3)}, worst p99 ${(p99 * 1000).toFixed(0)} ms; other cells worst p99 ${(Math.max(...clean) * 1000).toFixed(0)} ms`)
+      }
+
+      if (row.serviceFlagged !== undefined) {
+        // The view flags a backend only once every candidate could have answered 5 times: ~10 s here.
+        const { value: rows, ms: flaggedMs } = await cluster.until('the service view to flag the bad backend', async () => {
+          const window = `${Math.max(1, Math.floor((Date.now() - injected) / 1000) - 1)}s`
+          const view = await cluster.api<{ rows: ServiceRow[] }>(`/api/v1/service?groupBy=cniplugin&window=${window}`)
+          return view.rows.length > 0 && view.rows.every(r => r.judged && JSON.stringify(r.flagged) === JSON.stringify(row.serviceFlagged)) ? view.rows : undefined
+        }, 30_000, 500)
+        for (const r of rows) t.same(r.flagged, row.serviceFlagged, `service view: ${r.src} → ${r.service} flags ${r.flagged.join(', ')} (judged)`)
+        t.comment(`service view flagged ${row.serviceFlagged.join(', ')} after ${flaggedMs + (detected.ms)} ms`)
+      }
+
+      // Recovery.
+      const removedAt = Date.now()
+      await remove(row.fault)
+      healed = true
+      const restartMs = Date.now() - removedAt
+      try {
+        const { ms } = await cluster.until(`${row.name} to clear`, async () => {
+          last = await notGreen(probes, '1s')
+          return last.length === 0
+        }, row.recoverWithinMs * 3)
+        const total = ms + restartMs
+        detections[detections.length - 1] += `, cleared after ${total} ms`
+        t.ok(total <= row.recoverWithinMs, `cleared after ${total} ms (bound ${row.recoverWithinMs} ms)`)
+      } catch (err) {
+        t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+      }
+    })
+  }
+
+  await t.test('aggregator killed and restarted: no report lost or counted twice', async t => {
+    const url = '/api/v1/agents'
+    const before = (await cluster.api<{ agents: AgentRow[] }>(url)).agents
+    await cluster.aggregator!.stop('SIGKILL')
+    const downAt = Date.now()
+    await new Promise(resolve => setTimeout(resolve, 4 * INTERVAL_MS))
+    const statuses = (): Promise<AgentStatus[]> => Promise.all(cluster.nodes.map(n => cluster.getJson<AgentStatus>(n.ip, AGENT_PORT, '/status')))
+    const during = await statuses()
+    for (const [i, s] of during.entries()) t.ok(s.buffered >= 3, `${cluster.nodes[i]!.name} buffered ${s.buffered} reports while the aggregator was down`)
+    await cluster.startAggregator()
+    const { value: after, ms } = await cluster.until('agents caught up', async () => {
+      const rows = (await cluster.api<{ agents: AgentRow[] }>(url)).agents
+      const now = await statuses()
+      const caughtUp = rows.length === cluster.nodes.length && now.every((s, i) => s.buffered === 0 && (rows.find(r => r.node === cluster.nodes[i]!.name)?.reports.lastSeq ?? -1) >= during[i]!.seq)
+      return caughtUp ? { rows, now } : undefined
+    }, 15_000)
+    t.comment(`every agent caught up ${ms} ms after the restart`)
+    for (const [i, n] of cluster.nodes.entries()) {
+      const old = before.find(r => r.node === n.name)!.reports
+      const now = after.rows.find(r => r.node === n.name)!.reports
+      t.equal(after.now[i]!.dropped, 0, `${n.name} dropped nothing`)
+      t.ok(now.firstSeq !== null && now.firstSeq <= old.lastSeq + 1, `${n.name}: no gap between ${old.lastSeq} (old) and ${now.firstSeq} (new)`)
+      t.equal(now.accepted, now.lastSeq - now.firstSeq! + 1, `${n.name}: every seq from ${now.firstSeq} to ${now.lastSeq} applied exactly once`)
+    }
+    // The reports made during the outage landed in their own time slots: the outage is covered.
+    const window = `${Math.floor((Date.now() - downAt) / 1000)}s`
+    const cells = await matrix('pod', window)
+    const n = cluster.nodes.length
+    t.equal(cells.length, n * (n - 1), `pod matrix over the outage (${window}) has every pair`)
+    for (const c of cells) t.ok(c.samples >= 3 && c.errors === 0, `${c.src}→${c.dst}: ${c.samples} probes over the outage, ${c.errors} errors`)
+    const metrics = await scrape()
+    t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: all ${n} agents connected again`)
+  })
+
+  t.comment(['detection times:', ...detections].join('\n  '))
+
+  await t.test('teardown removes every namespace', async t => {
+    const names = [cluster.router, cluster.aggNs, cluster.dnsNs, cluster.extNs, ...cluster.nodes.map(n => n.ns)]
+    cluster.teardown()
+    t.same(names.filter(namespaceExists), [], 'no namespace of this run is left')
+  })
+}
+
+/** Problems with one sharp expectation in one snapshot; empty when it holds. */
+function judge (e: CellExpectation, cells: readonly Cell[], keys: ReadonlyArray<{ src: string, dst: string }>): string[] {
+  const problems: string[] = []
+  const bad = (c: Cell): string => `${e.probe} ${c.src}→${c.dst}`
+  let red = 0
+  for (const k of keys) {
+    if (!e.red(k.src, k.dst)) continue
+    const c = cells.find(x => x.src === k.src && x.dst === k.dst)
+    if (c === undefined || c.samples === 0) {
+      if (e.absentOk?.(k.src, k.dst) !== true && e.mode !== 'any') problems.push(`${e.probe} ${k.src}→${k.dst} absent, expected red`)
+      continue
+    }
+    const reasons = Object.keys(c.errorsByReason)
+    if (c.errors === 0) {
+      if (e.mode !== 'any') problems.push(`${bad(c)} green, expected red`)
+    } else if (reasons.some(r => !e.reasons.includes(r))) problems.push(`${bad(c)} red for ${reasons.join(', ')}, expected ${e.reasons.join('|')}`)
+    else red++
+  }
+  if (e.mode === 'any' && red === 0) problems.push(`${e.probe}: no selected cell red yet`)
+  for (const c of cells) {
+    if (!e.red(c.src, c.dst) && c.errors > 0) problems.push(`${bad(c)} red (${JSON.stringify(c.errorsByReason)}), expected green`)
+  }
+  return problems
+}
+
+/** A degraded expectation has shown once any selected cell has an error or a slow tail. */
+function firstSign (e: CellExpectation, cells: readonly Cell[]): string[] {
+  const hit = cells.filter(c => e.red(c.src, c.dst))
+  return hit.some(c => c.errors > 0 || (c.latency.p99 ?? 0) >= e.tolerance!.minP99Seconds) ? [] : [`${e.probe}: no sign of the fault yet`]
+}
+
+interface Metric { name: string, labels: Record<string, string>, value: number }
+
+function parseMetrics (text: string): Metric[] {
+  const out: Metric[] = []
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (m === null) continue
+    const labels: Record<string, string> = {}
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => c === 'n' ? '\n' : c)
+    out.push({ name: m[1]!, labels, value: Number(m[3]) })
+  }
+  return out
+}
+
+function sum (metrics: readonly Metric[], name: string, labels: Record<string, string>): number {
+  let total = 0
+  for (const m of metrics) {
+    if (m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v)) total += m.value
+  }
+  return total
+}
+
+function checkMetric (t: Test, m: MetricExpectation, before: readonly Metric[], after: readonly Metric[]): void {
+  const shown = `${m.name}{${Object.entries(m.labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`
+  const a = sum(before, m.name, m.labels)
+  const b = sum(after, m.name, m.labels)
+  if (m.expect === 'up') t.ok(b > a, `/metrics ${shown} rose (${a} → ${b})`)
+  else if (m.expect === 'flat') t.equal(b, a, `/metrics ${shown} flat (${a} → ${b})`)
+  else t.equal(b, m.expect, `/metrics ${shown} = ${m.expect}`)
+}
+

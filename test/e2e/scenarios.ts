@@ -1,0 +1,262 @@
+// The e2e fault table: each row is a fault a CNI migration can cause, the matrix cells it must turn
+// red (and with which reasons), the /metrics series that must move or stay flat, and how fast.
+// Adding a scenario is adding a row. Cells a row does not name must stay green.
+
+import type { ProbeKind } from '@pingfleet/protocol'
+import { DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
+
+/** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
+export const INTERVAL_MS = 1000
+export const TIMEOUT_MS = { pod: 500, mtu: 800, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800 } as const satisfies Record<ProbeKind, number>
+/** Poll period, the bridge and report transit. */
+export const SLACK_MS = 600
+/**
+ * A fault must show within 2 report intervals of injection. A dropped packet is only a failure once the
+ * probe's own deadline passes, so the bound for a drop is 2 intervals plus that kind's timeout.
+ */
+export const within = (kind: ProbeKind | null): number => 2 * INTERVAL_MS + (kind === null ? 0 : TIMEOUT_MS[kind]) + SLACK_MS
+
+/** Node names are `<group>-<n>`; mtu columns are `<node>/<size>`. */
+export const groupOf = (node: string): Group => node.slice(0, node.lastIndexOf('-')) as Group
+const peer = (dst: string): string => dst.split('/')[0]!
+export type CellSel = (src: string, dst: string) => boolean
+export const none: CellSel = () => false
+export const all: CellSel = () => true
+export const toNode = (node: string): CellSel => (_src, dst) => peer(dst) === node
+export const fromNode = (node: string): CellSel => src => src === node
+export const involving = (node: string): CellSel => (src, dst) => src === node || peer(dst) === node
+export const fromGroup = (group: Group): CellSel => src => groupOf(src) === group
+export const across = (from: Group, to: Group): CellSel => (src, dst) => groupOf(src) === from && groupOf(peer(dst)) === to
+export const column = (prefix: string): CellSel => (_src, dst) => dst.startsWith(prefix)
+export const and = (...sels: CellSel[]): CellSel => (src, dst) => sels.every(s => s(src, dst))
+export const or = (...sels: CellSel[]): CellSel => (src, dst) => sels.some(s => s(src, dst))
+
+export interface CellExpectation {
+  probe: ProbeKind
+  /** Cells (by source node and column, `groupBy=node`) the fault turns red; every other cell stays green. */
+  red: CellSel
+  /** Reasons allowed in red cells. */
+  reasons: readonly string[]
+  /**
+   * `all` (default): every selected cell red. `any`: at least one (a fault that hits a share of probes, like
+   * one bad Service backend). `degraded`: the selected cells' pooled error ratio and worst p99 within `tolerance`.
+   */
+  mode?: 'all' | 'any' | 'degraded'
+  /** Selected cells that may be absent instead of red: their source cannot reach the aggregator. */
+  absentOk?: CellSel
+  tolerance?: { minErrorRatio: number, maxErrorRatio: number, minP99Seconds: number, settleMs: number }
+}
+
+export interface MetricExpectation {
+  name: string
+  /** Sums every series carrying these labels. */
+  labels: Record<string, string>
+  /** `up`/`flat` compare injection with detection; a number is the value at detection. */
+  expect: 'up' | 'flat' | number
+}
+
+export type Fault =
+  | { kind: 'nft', rules: readonly string[] }
+  | { kind: 'dns-omit', names: readonly string[] }
+  | { kind: 'service-backend', node: string, port: number }
+  | { kind: 'kill-agent', node: string }
+
+export interface Scenario {
+  name: string
+  fault: Fault
+  cells: readonly CellExpectation[]
+  metrics: readonly MetricExpectation[]
+  /** Nodes the agents API must show disconnected while the fault lasts. */
+  disconnected?: readonly string[]
+  /** Backends the service view must flag for every source group while the fault lasts. */
+  serviceFlagged?: readonly string[]
+  detectWithinMs: number
+  recoverWithinMs: number
+  /** Agent options the row needs; a missing one makes the row `todo`. */
+  needs: readonly string[]
+}
+
+const BLACK_HOLED = 'cilium-3'
+const LOSSY = 'aws-2'
+const BAD_BACKEND = 'aws-3'
+const MTU_SRC = 'aws-1'
+const MTU_DST = 'cilium-1'
+const KILLED = 'cilium-2'
+/** Nodes' addresses follow cluster.ts: <subnet>.11, .12, … in node order within a group. */
+const ip = (node: string): string => SUBNET[groupOf(node)].replace(/0\/24$/, String(10 + Number(node.slice(node.lastIndexOf('-') + 1))))
+const errors = (labels: Record<string, string>, expect: MetricExpectation['expect']): MetricExpectation => ({ name: 'pingfleet_probe_errors_total', labels, expect })
+const nodeErrors = (node: string, direction: 'in' | 'out', probe: ProbeKind, expect: MetricExpectation['expect']): MetricExpectation =>
+  ({ name: 'pingfleet_node_probe_errors_total', labels: { node, direction, probe }, expect })
+const podGreen: CellExpectation = { probe: 'pod', red: none, reasons: [] }
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'partition aws → cilium (new connections dropped one way)',
+    fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`] },
+    cells: [
+      { probe: 'pod', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'] },
+      { probe: 'mtu', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'] }
+    ],
+    metrics: [
+      errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
+      errors({ probe: 'pod', src_group: 'cilium', dst_group: 'aws' }, 'flat'),
+      errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat'),
+      errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
+    ],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: within('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES']
+  },
+  {
+    name: 'partition aws ↔ cilium (both ways)',
+    fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`, `ct state new ip saddr ${SUBNET.cilium} ip daddr ${SUBNET.aws} drop`] },
+    cells: [
+      { probe: 'pod', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'] },
+      { probe: 'mtu', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'] }
+    ],
+    metrics: [
+      errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
+      errors({ probe: 'pod', src_group: 'cilium', dst_group: 'aws' }, 'up'),
+      errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat'),
+      errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
+    ],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: within('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES']
+  },
+  {
+    name: `node ${BLACK_HOLED} black-holed (every packet to and from it dropped)`,
+    fault: { kind: 'nft', rules: [`ip saddr ${ip(BLACK_HOLED)} drop`, `ip daddr ${ip(BLACK_HOLED)} drop`] },
+    cells: [
+      // Its own probes fail too, but it cannot report them until the path is back.
+      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), reasons: ['CONNECT_TIMEOUT'] }
+    ],
+    metrics: [
+      nodeErrors(BLACK_HOLED, 'in', 'pod', 'up'),
+      { name: 'pingfleet_agents_connected', labels: { group: 'cilium' }, expect: 2 },
+      { name: 'pingfleet_agents_connected', labels: { group: 'aws' }, expect: 3 }
+    ],
+    disconnected: [BLACK_HOLED],
+    // The agent notices the dead websocket by its heartbeat (1 s) and reconnects with backoff (≤ 500 ms).
+    // Its last green report stays in the 2 s query window for up to one more interval.
+    detectWithinMs: within('pod') + INTERVAL_MS,
+    recoverWithinMs: within('pod') + 1500,
+    needs: []
+  },
+  {
+    name: `30% packet loss toward ${LOSSY}`,
+    fault: { kind: 'nft', rules: [`ip daddr ${ip(LOSSY)} numgen random mod 100 < 30 drop`] },
+    cells: [
+      // A lost SYN waits 1 s for its retransmit (past the 500 ms probe timeout): an error. A lost data
+      // segment waits for the ≥ 200 ms RTO: a slow success. Healthy p99 here is a few ms.
+      { probe: 'pod', red: involving(LOSSY), reasons: ['CONNECT_TIMEOUT', 'RESPONSE_TIMEOUT', 'ECONNRESET'], mode: 'degraded', tolerance: { minErrorRatio: 0.1, maxErrorRatio: 0.8, minP99Seconds: 0.15, settleMs: 8000 } }
+    ],
+    metrics: [nodeErrors(LOSSY, 'in', 'pod', 'up'), nodeErrors('cilium-1', 'in', 'pod', 'flat')],
+    detectWithinMs: within('pod'),
+    recoverWithinMs: within('pod'),
+    needs: []
+  },
+  {
+    name: `DNS: ${SERVICE_FQDN} removed (NXDOMAIN)`,
+    fault: { kind: 'dns-omit', names: [SERVICE_FQDN] },
+    cells: [
+      { probe: 'dns-lookup', red: column('pingfleet-agent'), reasons: ['ENOTFOUND'] },
+      { probe: 'dns-wire', red: column('pingfleet-agent'), reasons: ['NXDOMAIN'] },
+      podGreen
+    ],
+    metrics: [
+      { name: 'pingfleet_dns_errors_total', labels: { path: 'getaddrinfo', reason: 'ENOTFOUND' }, expect: 'up' },
+      { name: 'pingfleet_dns_errors_total', labels: { path: 'wire', reason: 'NXDOMAIN' }, expect: 'up' },
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    detectWithinMs: within(null),
+    recoverWithinMs: within(null),
+    needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_DNS_WIRE_NAMES', 'PINGFLEET_RESOLV_CONF']
+  },
+  {
+    name: 'DNS unreachable from cilium (UDP and TCP 53 dropped)',
+    fault: { kind: 'nft', rules: [`ip saddr ${SUBNET.cilium} ip daddr ${DNS.ip} meta l4proto { tcp, udp } th dport 53 drop`] },
+    cells: [
+      // resolv.conf says timeout:1 attempts:1: a fully qualified name gives up after 1 s (EAI_AGAIN), a short
+      // one walks the search list for 4 s, past the 1.5 s lookup timeout. Never ENOTFOUND.
+      { probe: 'dns-lookup', red: fromGroup('cilium'), reasons: ['EAI_AGAIN', 'LOOKUP_TIMEOUT'] },
+      { probe: 'dns-wire', red: fromGroup('cilium'), reasons: ['DNS_TIMEOUT'] },
+      podGreen
+    ],
+    metrics: [
+      { name: 'pingfleet_dns_errors_total', labels: { src_group: 'cilium', path: 'wire', reason: 'DNS_TIMEOUT' }, expect: 'up' },
+      { name: 'pingfleet_dns_errors_total', labels: { src_group: 'aws' }, expect: 'flat' },
+      { name: 'pingfleet_dns_errors_total', labels: { reason: 'ENOTFOUND' }, expect: 'flat' },
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    detectWithinMs: within('dns-lookup'),
+    // Lookups stuck in getaddrinfo finish on libc's schedule (up to 4 s), after the path is back.
+    recoverWithinMs: within('dns-lookup') + 4000,
+    needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_DNS_SERVERS', 'PINGFLEET_RESOLV_CONF']
+  },
+  {
+    name: `Service DNAT sends ${BAD_BACKEND}'s share to a wrong port`,
+    fault: { kind: 'service-backend', node: BAD_BACKEND, port: 9 },
+    cells: [
+      { probe: 'service', red: all, reasons: ['ECONNREFUSED'], mode: 'any' },
+      podGreen
+    ],
+    metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
+    serviceFlagged: [BAD_BACKEND],
+    detectWithinMs: within('service'),
+    recoverWithinMs: within('service'),
+    needs: ['PINGFLEET_SERVICE_TARGETS']
+  },
+  {
+    name: 'egress blocked for cilium',
+    fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.cilium} ip daddr ${EXTERNAL.ip} drop`] },
+    cells: [
+      { probe: 'http', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'] },
+      { probe: 'tcp', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'] },
+      podGreen
+    ],
+    metrics: [
+      errors({ probe: 'http', src_group: 'cilium' }, 'up'),
+      errors({ probe: 'tcp', src_group: 'cilium' }, 'up'),
+      errors({ probe: 'http', src_group: 'aws' }, 'flat'),
+      errors({ probe: 'tcp', src_group: 'aws' }, 'flat')
+    ],
+    detectWithinMs: within('http'),
+    recoverWithinMs: within('http'),
+    needs: ['PINGFLEET_HTTP_TARGETS', 'PINGFLEET_TCP_TARGETS']
+  },
+  {
+    name: `MTU black hole on ${MTU_DST} → ${MTU_SRC} (packets over 1400 bytes dropped)`,
+    fault: { kind: 'nft', rules: [`ip saddr ${ip(MTU_DST)} ip daddr ${ip(MTU_SRC)} meta length > 1400 drop`] },
+    cells: [
+      // Only the large answer from MTU_DST to MTU_SRC crosses the hole; the 800-byte size stays green.
+      { probe: 'mtu', red: and(fromNode(MTU_SRC), column(`${MTU_DST}/8500`)), reasons: ['MTU_BLACKHOLE'] },
+      podGreen
+    ],
+    metrics: [
+      errors({ probe: 'mtu', src_group: groupOf(MTU_SRC), dst_group: groupOf(MTU_DST), reason: 'MTU_BLACKHOLE' }, 'up'),
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: within('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
+  },
+  {
+    name: `agent on ${KILLED} killed (SIGKILL)`,
+    fault: { kind: 'kill-agent', node: KILLED },
+    cells: [
+      // Peers keep probing it for the aggregator's peer TTL: nothing listens, so the kernel refuses.
+      { probe: 'pod', red: involving(KILLED), absentOk: fromNode(KILLED), reasons: ['ECONNREFUSED'] }
+    ],
+    metrics: [
+      nodeErrors(KILLED, 'in', 'pod', 'up'),
+      { name: 'pingfleet_agents_connected', labels: { group: 'cilium' }, expect: 2 }
+    ],
+    disconnected: [KILLED],
+    // Its last green report stays in the 2 s query window for up to one more interval.
+    detectWithinMs: within(null) + INTERVAL_MS,
+    // Recovery here is a restarted agent: process start, hello, first report.
+    recoverWithinMs: within('pod') + 5000,
+    needs: []
+  }
+]
