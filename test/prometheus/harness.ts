@@ -121,23 +121,37 @@ export async function startPrometheus (binary: string, o: { host: string, scrape
 
 /**
  * A simulated agent that reports DNS probes (the real agents here probe pods only): getaddrinfo and
- * wire lookups, some failing with ENOTFOUND and DNS_TIMEOUT. It serves /ping, so the real agents'
- * probes toward it succeed and it does not look isolated.
+ * wire lookups, some failing with ENOTFOUND and DNS_TIMEOUT. It answers /ping like an agent, so the
+ * real agents' pod and mtu probes toward it succeed, and it reconnects when the aggregator restarts.
  */
 export async function dnsAgent (o: { aggregatorUrl: string, token: string, node: string, group: string, ip: string }): Promise<{ stop: () => Promise<void> }> {
+  // Answers /ping and /ping?size=N (padded to N bytes, for the mtu probe) like an agent does.
   const server = createHttpServer((request, response) => {
-    response.setHeader('connection', 'close')
-    response.end(JSON.stringify({ node: o.node }))
+    const size = Number(new URL(request.url ?? '/', 'http://x').searchParams.get('size') ?? 0)
+    const base = Buffer.byteLength(JSON.stringify({ node: o.node, pad: '' }))
+    response.setHeader('content-type', 'application/json')
+    response.end(JSON.stringify(size > 0 ? { node: o.node, pad: 'x'.repeat(Math.max(0, size - base)) } : { node: o.node }))
   })
   await new Promise<void>((resolve, reject) => server.listen(0, o.ip, resolve).once('error', reject))
   const { port } = server.address() as AddressInfo
-  const socket = new WebSocket(o.aggregatorUrl.replace(/^http/, 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${o.token}` } })
-  socket.on('message', () => {})
-  await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject))
-  socket.send(JSON.stringify({
-    type: 'hello', v: PROTOCOL_VERSION, node: o.node, pod: `agent-${o.node}`, podIp: o.ip, port,
-    labels: { cniplugin: o.group }, version: 'test', bootId: `dns-sim-${Date.now()}`
-  }))
+  const bootId = `dns-sim-${Date.now()}`
+  let stopped = false
+  let socket: WebSocket
+  const open = (): Promise<void> => {
+    socket = new WebSocket(o.aggregatorUrl.replace(/^http/, 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${o.token}` } })
+    socket.on('message', () => {})
+    socket.on('close', () => { if (!stopped) setTimeout(() => { open().catch(() => {}) }, 200) })
+    return new Promise<void>((resolve, reject) => {
+      socket.once('open', () => {
+        socket.send(JSON.stringify({
+          type: 'hello', v: PROTOCOL_VERSION, node: o.node, pod: `agent-${o.node}`, podIp: o.ip, port,
+          labels: { cniplugin: o.group }, version: 'test', bootId
+        }))
+        resolve()
+      }).once('error', reject)
+    })
+  }
+  await open()
   let seq = 0
   const fast = bucketIndex(0.002)
   const cells: Report['cells'] = [
@@ -145,12 +159,14 @@ export async function dnsAgent (o: { aggregatorUrl: string, token: string, node:
     { probe: 'dns-lookup', target: 'missing.example@getaddrinfo', count: 2, latency: [], errors: [{ reason: 'ENOTFOUND', raw: 'EAI_NONAME', count: 2 }] },
     { probe: 'dns-wire', target: 'kubernetes.default@127.0.0.53:53/A', count: 4, latency: [fast, 3], errors: [{ reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT', count: 1 }] }
   ]
+  // Reports made while disconnected are not kept: the real agents cover resending.
   const timer = setInterval(() => {
     const end = Date.now()
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'report', v: PROTOCOL_VERSION, seq: ++seq, start: end - 1000, end, cells }))
   }, 1000)
   return {
     stop: async () => {
+      stopped = true
       clearInterval(timer)
       socket.terminate()
       await new Promise(resolve => server.close(resolve))
