@@ -120,7 +120,7 @@ function dnsSums (totals: Totals): Map<string, DnsSums> {
   return out
 }
 
-/** Agents per group the fleet should have. The seam in-cluster discovery will fill with real expectations. */
+/** Agents per group the fleet should have: the seam in-cluster discovery fills (app.ts). */
 export type ExpectedAgents = () => ReadonlyMap<string, number>
 
 export interface FleetMetricsOptions {
@@ -246,7 +246,7 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     }
     return out
   }
-  family(registry, 'pingfleet_agents_expected', 'Agents each group should have (for now: agents the roster knows, connected or within their TTL).', 'gauge', () =>
+  family(registry, 'pingfleet_agents_expected', 'Agents each group should have (from discovery in-cluster, else the agents the roster knows).', 'gauge', () =>
     [...agentCounts()].map(([group, c]) => series(c.expected, { group })))
   family(registry, 'pingfleet_agents_connected', 'Agents with an open websocket to the aggregator, by group.', 'gauge', () =>
     [...agentCounts()].map(([group, c]) => series(c.connected, { group })))
