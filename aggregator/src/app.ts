@@ -13,7 +13,7 @@ import { rosterExpected, serviceBackendsFrom } from './gate-eval.ts'
 import { registerGateMetrics } from './gate-metrics.ts'
 import { GateMonitor } from './gate-monitor.ts'
 import { gateRoutes } from './gate-routes.ts'
-import { Ingest } from './ingest.ts'
+import { Ingest, UNKNOWN_GROUP } from './ingest.ts'
 import { KubeClient } from './kube-client.ts'
 import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
@@ -51,7 +51,15 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   // Until discovery has listed, the roster's own count stands in for what is expected.
   const fallbackExpected = rosterExpected(roster, config.groupLabel)
   const expected = (group: string): number => discovery?.synced === true ? discovery.expected().get(group) ?? 0 : fallbackExpected(group)
-  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : new Map() })
+  const rosterCounts = (): Map<string, number> => {
+    const counts = new Map<string, number>()
+    for (const a of roster.all()) {
+      const group = a.labels[config.groupLabel] ?? UNKNOWN_GROUP
+      counts.set(group, (counts.get(group) ?? 0) + 1)
+    }
+    return counts
+  }
+  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : rosterCounts() })
   const gates = new GateMonitor({
     specs: config.gates,
     sources: { groups, roster, groupLabel: config.groupLabel, expected, serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },

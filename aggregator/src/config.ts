@@ -170,6 +170,13 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     if (raw.agentServiceAccount === '') fail('agentServiceAccount', '', EXPECTED.agentServiceAccount! + ' (PINGFLEET_AUTH_MODE=serviceAccount)')
     if (access.url === '') fail('kubeApiUrl', '', 'a Kubernetes API URL for TokenReview: run in a cluster or set PINGFLEET_KUBE_API_URL')
   }
+  if (access.url.startsWith('https:') && raw.kubeCaFile !== '') {
+    try {
+      readFileSync(raw.kubeCaFile!)
+    } catch {
+      fail('kubeCaFile', raw.kubeCaFile, 'a readable PEM file with the API server\'s CA (empty: Node\'s own roots)')
+    }
+  }
   const discovery = raw.discovery === 'kubernetes' || (raw.discovery === 'auto' && access.url !== '')
   if (discovery && access.url === '') fail('kubeApiUrl', '', 'a Kubernetes API URL for PINGFLEET_DISCOVERY=kubernetes: run in a cluster or set PINGFLEET_KUBE_API_URL')
   const gatesFile = raw.gatesFile === '' ? null : raw.gatesFile!

@@ -54,9 +54,12 @@ export class KubeClient {
     this.options = options
     this.url = new URL(options.url)
     const secure = this.url.protocol === 'https:'
+    // Bounded: after an aggregator restart every agent reconnects at once, and each needs a
+    // TokenReview; queueing them beats opening a thousand connections to the API server.
+    const pool = { keepAlive: true, maxSockets: 32 }
     this.agent = secure
-      ? new https.Agent({ keepAlive: true, ca: options.caFile === '' ? undefined : readFileSync(options.caFile) })
-      : new http.Agent({ keepAlive: true })
+      ? new https.Agent({ ...pool, ca: options.caFile === '' ? undefined : readFileSync(options.caFile) })
+      : new http.Agent(pool)
   }
 
   close (): void {

@@ -163,7 +163,7 @@ t.test('without the node-name extra (Kubernetes < 1.30) the pod\'s node comes fr
 })
 
 t.test('auth mode and Kubernetes access from the environment', async t => {
-  const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', PINGFLEET_NAMESPACE: 'pf' }
+  const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', PINGFLEET_NAMESPACE: 'pf', PINGFLEET_KUBE_CA_FILE: '' }
   const sa = { PINGFLEET_AGENT_SERVICE_ACCOUNT: AGENT_SA }
   const c = loadConfig({ ...inCluster, ...sa })
   t.equal(c.authMode, 'serviceAccount', 'in a cluster without a token')
@@ -171,7 +171,9 @@ t.test('auth mode and Kubernetes access from the environment', async t => {
   t.equal(c.kube.url, 'https://10.96.0.1:443')
   t.equal(c.namespace, 'pf')
   t.equal(loadConfig({ ...inCluster, PINGFLEET_TOKEN: 'static-token-1' }).authMode, 'static', 'a token means static')
-  t.equal(loadConfig({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443', ...sa }).kube.url, 'https://[fd00::1]:6443')
+  t.equal(loadConfig({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443', PINGFLEET_KUBE_CA_FILE: '', ...sa }).kube.url, 'https://[fd00::1]:6443')
+  t.throws(() => loadConfig({ ...inCluster, ...sa, PINGFLEET_KUBE_CA_FILE: '/nonexistent/ca.crt' }),
+    { message: 'PINGFLEET_KUBE_CA_FILE="/nonexistent/ca.crt" is invalid: expected a readable PEM file with the API server\'s CA (empty: Node\'s own roots)' })
   const outside = loadConfig({ PINGFLEET_TOKEN: 'static-token-1' })
   t.equal(outside.authMode, 'static')
   t.equal(outside.discovery, false, 'no API, no discovery')
