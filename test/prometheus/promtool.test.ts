@@ -44,13 +44,13 @@ t.test('every alert has unit tests: fires on a fault, silent when healthy and ac
 
 t.test('promtool check rules', needs('promtool'), async t => {
   const result = spawnSync(requireBinary('promtool'), ['check', 'rules', RULES_FILE], { encoding: 'utf8' })
-  t.equal(result.status, 0, result.stdout + result.stderr)
+  t.equal(result.status, 0, 'exit status', { output: result.stdout + result.stderr })
   t.match(result.stdout, /SUCCESS: \d+ rules found/)
 })
 
 t.test('promtool test rules', needs('promtool'), async t => {
   for (const file of testFiles) {
     const result = spawnSync(requireBinary('promtool'), ['test', 'rules', file], { encoding: 'utf8', cwd: ROOT })
-    t.equal(result.status, 0, `${file.slice(ROOT.length + 1)}\n${result.stdout}${result.stderr}`)
+    t.equal(result.status, 0, file.slice(ROOT.length + 1), { output: result.stdout + result.stderr })
   }
 })
