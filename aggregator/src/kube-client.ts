@@ -99,8 +99,8 @@ export class KubeClient {
   }
 
   /** GET or POST, parsed JSON back; a non-2xx status throws a KubeApiError. */
-  async json<T> (method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const response = await this.open(method, path, body === undefined ? null : JSON.stringify(body), this.options.timeoutMs ?? 10_000)
+  async json<T> (method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.open(method, path, body === undefined ? null : JSON.stringify(body), this.options.timeoutMs ?? 10_000, signal)
     const text = await readAll(response)
     if (response.statusCode === undefined || response.statusCode < 200 || response.statusCode > 299) throw statusError(method, path, response.statusCode ?? 0, text)
     try {

@@ -81,7 +81,7 @@ export class KubeWatch<T extends KubeObject> {
     while (!signal.aborted) {
       try {
         if (this.rv === null) {
-          const list = await client.json<List<T>>('GET', this.query({}))
+          const list = await client.json<List<T>>('GET', this.query({}), undefined, signal)
           this.lists++
           this.rv = list.metadata.resourceVersion
           this.options.onList(list.items)

@@ -123,8 +123,13 @@ export class FakeKube {
 
   /** An ERROR event with 410 on every open watch, as the API server sends when the watch falls behind. */
   expireWatches (): void {
+    this.errorWatches(410, 'Expired', `too old resource version: 1 (${this.rv})`)
+  }
+
+  /** An ERROR event (a metav1.Status) on every open watch, then the end of the stream. */
+  errorWatches (code: number, reason: string, message: string): void {
     for (const w of this.watchers) {
-      this.write(w.res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: 1 (${this.rv})`) })
+      this.write(w.res, { type: 'ERROR', object: status(code, reason, message) })
       w.res.end()
     }
     this.watchers.clear()

@@ -133,3 +133,24 @@ t.test('an unreachable API is retried with backoff until it answers', async t =>
   await until('listed', () => s.watch.synced)
   await until('watching', () => s.fake.openWatches('Node') === 1)
 })
+
+t.test('another ERROR event backs off and resumes without a relist', async t => {
+  const s = await setup(t)
+  s.watch.start()
+  await until('watching', () => s.fake.openWatches('Node') === 1)
+  const rv = s.watch.resourceVersion
+  s.fake.errorWatches(500, 'InternalError', 'etcd leader changed')
+  await until('rewatched', () => watchRequests(s).length === 2 && s.fake.openWatches('Node') === 1)
+  t.equal(lastWatchRv(s), rv)
+  t.equal(s.watch.lists, 1)
+})
+
+t.test('stop ends a watch and a list in flight at once', async t => {
+  const s = await setup(t)
+  s.watch.start()
+  await until('watching', () => s.fake.openWatches('Node') === 1)
+  const started = Date.now()
+  await s.watch.stop()
+  t.ok(Date.now() - started < 1000, 'no wait for the watch to end by itself')
+  await until('the server saw it go', () => s.fake.openWatches('Node') === 0)
+})
