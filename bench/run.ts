@@ -138,7 +138,7 @@ if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
   // scrapes after a warm-up. Targets: ≤ 50 ms and ≤ 30,000 series (docs/metrics.md).
   const nodes = 1000
-  const server = await startAggregator(18300)
+  const server = await startAggregator(18400)
   const now = Date.now()
   await runFleet({ url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports: quick ? 1 : 3, inFlight: 1, from: now - 10_000, to: now })
   const url = `${server.url}/metrics`
