@@ -71,8 +71,6 @@ export class FakeKube {
   expiredAs: 'http' | 'event' = 'event'
   /** Every request has its connection destroyed: the API is unreachable. */
   down = false
-  /** The labelSelector the pod requests must carry. */
-  podSelector = 'app.kubernetes.io/name=pingfleet,app.kubernetes.io/component=agent'
 
   constructor () {
     this.server = createServer((req, res) => this.handle(req, res))
@@ -166,7 +164,7 @@ export class FakeKube {
     if (url.pathname === '/api/v1/nodes') kind = 'Node'
     else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods`) {
       kind = 'Pod'
-      if (url.searchParams.get('labelSelector') !== this.podSelector) return this.status(res, 400, 'BadRequest', 'unexpected labelSelector')
+      if (!matchesSelector(url.searchParams.get('labelSelector') ?? '', AGENT_LABELS)) return this.status(res, 400, 'BadRequest', 'the labelSelector does not match the agent pods')
     } else return this.status(res, 404, 'NotFound', `the server could not find the requested resource`)
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
     const map = kind === 'Node' ? this.nodes : this.pods
@@ -242,4 +240,12 @@ export async function until (what: string, check: () => boolean | Promise<boolea
 
 function status (code: number, reason: string, message: string): Record<string, unknown> {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }
+}
+
+/** Equality-based label selectors (`a=b,c=d`), the kind the agent selector uses. */
+export function matchesSelector (selector: string, labels: Record<string, string>): boolean {
+  return selector.split(',').every(term => {
+    const [key, value] = term.split('=')
+    return labels[key!.trim()] === value?.trim()
+  })
 }
