@@ -118,6 +118,7 @@ try {
   }
   const matrix = (probe: string, groupBy: string): string => `${aggregator.url}/api/v1/matrix?probe=${probe}&groupBy=${groupBy}&window=1m`
   console.log(`
+matrix in a browser               ${aggregator.url}/?probe=pod&groupBy=node
 matrix pod (node × node)          ${matrix('pod', 'node')}
 matrix pod (group × group)        ${matrix('pod', 'cniplugin')}
 matrix mtu (node × node/size)     ${matrix('mtu', 'node')}

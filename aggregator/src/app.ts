@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
 import { apiRoutes } from './api-routes.ts'
+import { uiRoute } from './ui-route.ts'
 import type { Config } from './config.ts'
 import { Discovery } from './discovery.ts'
 import { AggregatorError } from './errors.ts'
@@ -90,6 +91,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     return registry.metrics()
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(uiRoute)
   await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now, discovery })
   await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
