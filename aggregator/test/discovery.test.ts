@@ -13,9 +13,10 @@ const ok = (target: string): Report['cells'][number] => ({ probe: 'pod', target,
 
 interface AgentView { node: string, group: string, labels: Record<string, string>, state: string, connected: boolean, reason: string | null, pod: string }
 
-async function setup (t: Test) {
+async function setup (t: Test, options: { apiDown?: boolean } = {}) {
   const fake = new FakeKube()
   const url = await fake.listen()
+  fake.down = options.apiDown === true
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-discovery-'))
   writeFileSync(join(dir, 'token'), API_TOKEN)
   fake.put('Node', node('a', { cniplugin: 'aws', 'topology.kubernetes.io/zone': 'z1' }))
@@ -44,7 +45,7 @@ async function setup (t: Test) {
     await agent.waitFor(m => m.type === 'welcome')
     return agent
   }
-  await until('discovery listed', async () => (await agents()).some(a => a.node === 'c'))
+  if (options.apiDown !== true) await until('discovery listed', async () => (await agents()).some(a => a.node === 'c'))
   return { fake, base, agents, connect }
 }
 
@@ -136,4 +137,19 @@ t.test('a deleted node loses its Kubernetes labels and is no longer expected', a
   s.fake.remove('Node', 'c')
   await until('c gone', async () => !(await s.agents()).some(x => x.node === 'c'))
   t.pass('an expected agent whose node is deleted drops out of the list')
+})
+
+t.test('with the API down at start, the aggregator serves and counts the roster until discovery lists', async t => {
+  const s = await setup(t, { apiDown: true })
+  await s.connect('a', { cniplugin: 'aws' })
+  let metrics = await (await fetch(`${s.base}/metrics`)).text()
+  t.match(metrics, /pingfleet_agents_expected\{group="aws"\} 1/, 'the roster stands in')
+  t.notMatch(metrics, /group="cilium"/)
+  t.same((await s.agents()).map(x => x.node), ['a'])
+
+  s.fake.down = false
+  await until('discovery listed', async () => (await s.agents()).some(a => a.node === 'c'))
+  metrics = await (await fetch(`${s.base}/metrics`)).text()
+  t.match(metrics, /pingfleet_agents_expected\{group="aws"\} 2/)
+  t.match(metrics, /pingfleet_agents_expected\{group="cilium"\} 1/)
 })
