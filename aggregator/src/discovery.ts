@@ -139,7 +139,10 @@ export class Discovery {
   /** Expected agents per group: a live agent pod on a node that exists and is not cordoned. */
   expected (): Map<string, number> {
     const out = new Map<string, number>()
-    for (const node of this.expectedNodes()) out.set(this.groupOf(node), (out.get(this.groupOf(node)) ?? 0) + 1)
+    for (const node of this.expectedNodes()) {
+      const group = this.groupOf(node)
+      out.set(group, (out.get(group) ?? 0) + 1)
+    }
     return out
   }
 
