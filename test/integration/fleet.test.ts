@@ -2,8 +2,9 @@
 // a TCP relay the test controls, so "stopping one agent's /ping server" is a real refusal.
 
 import t from 'tap'
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
+import { relay } from '../helpers/relay.ts'
+import { timedUntil as until } from '../helpers/wait.ts'
 
 const TOKEN = 'integration-token-0001'
 const INTERVAL_MS = 1000
@@ -14,39 +15,6 @@ const AGENT_PORT = BASE + 1
 interface Cell { src: string, dst: string, samples: number, errors: number, errorRatio: number, errorsByReason: Record<string, number> }
 interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
 interface AgentStatus { seq: number, acked: number, dropped: number, buffered: number }
-
-/** Forwards host:port to target:port until closed; closing refuses new connections. */
-async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    const upstream = connect(port, target)
-    sockets.add(client).add(upstream)
-    client.pipe(upstream).pipe(client)
-    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    client.on('error', done).on('close', done)
-    upstream.on('error', done).on('close', done)
-  })
-  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
-  return {
-    close: () => new Promise<void>(resolve => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    })
-  }
-}
-
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T, ms: number }> {
-  const start = Date.now()
-  let last: unknown
-  while (Date.now() - start < timeoutMs) {
-    try {
-      const value = await fn()
-      if (value !== undefined) return { value, ms: Date.now() - start }
-    } catch (err) { last = err }
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
-}
 
 const nodes = ['n1', 'n2', 'n3', 'n4']
 const listenIp = (i: number): string => `127.0.1.${21 + i}`

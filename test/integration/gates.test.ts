@@ -7,12 +7,13 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
+import { relay } from '../helpers/relay.ts'
+import { until } from '../helpers/wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = join(ROOT, 'aggregator/src/cli.ts')
@@ -47,39 +48,6 @@ gates:
 interface Check { id: string, verdict: string, observed: number | null }
 interface GateAnswer { name: string, verdict: string, checks: Check[] }
 interface History { transitions: Array<{ from: string | null, verdict: string, result: GateAnswer }> }
-
-/** Forwards host:port to target:port until closed; closing refuses new connections. */
-async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    const upstream = connect(port, target)
-    sockets.add(client).add(upstream)
-    client.pipe(upstream).pipe(client)
-    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    client.on('error', done).on('close', done)
-    upstream.on('error', done).on('close', done)
-  })
-  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
-  return {
-    close: () => new Promise<void>(resolve => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    })
-  }
-}
-
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const start = Date.now()
-  let last: unknown
-  while (Date.now() - start < timeoutMs) {
-    try {
-      const value = await fn()
-      if (value !== undefined) return value
-    } catch (err) { last = err }
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
-}
 
 function cli (...args: string[]): Promise<{ code: number | null, stdout: string }> {
   return new Promise((resolve, reject) => {

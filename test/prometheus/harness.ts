@@ -4,55 +4,18 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { stringify } from 'yaml'
 import { bucketIndex, PROTOCOL_VERSION, type Report } from '@pingfleet/protocol'
 import { readRules } from './tools.ts'
+import { freePort, relay } from '../helpers/relay.ts'
+import { until } from '../helpers/wait.ts'
 
-export async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn()
-      if (value !== undefined) return value
-    } catch (err) { last = err }
-    await new Promise(resolve => setTimeout(resolve, everyMs))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
-}
+export { freePort, relay, until }
 
-/** A free TCP port on host (bound, then released). */
-export async function freePort (host: string): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.listen(0, host, resolve).once('error', reject))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
-
-/** Forwards host:port to target:port until closed; closing refuses new connections. */
-export async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    const upstream = connect(port, target)
-    sockets.add(client).add(upstream)
-    client.pipe(upstream).pipe(client)
-    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    client.on('error', done).on('close', done)
-    upstream.on('error', done).on('close', done)
-  })
-  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
-  return {
-    close: () => new Promise<void>(resolve => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    })
-  }
-}
 
 /**
  * The rules file as Prometheus gets it in this suite: the same file, with only each alert's `for:`
