@@ -28,6 +28,9 @@ const agentEnv: Record<string, string> = {
   PINGFLEET_INTERVAL: ms(INTERVAL_MS),
   PINGFLEET_HEARTBEAT: '1s',
   PINGFLEET_LOG_LEVEL: 'warn',
+  // A timeout while the agent's event loop was late counts as lagged, not as an error. This machine may be
+  // shared (2 CPUs, other suites): flag only lag that could really have cost a 500 ms probe its deadline.
+  PINGFLEET_LAG_THRESHOLD: '200ms',
   PINGFLEET_RECONNECT_MIN: '100ms',
   PINGFLEET_RECONNECT_MAX: '500ms',
   PINGFLEET_PROBE_TIMEOUT: ms(TIMEOUT_MS.pod),
@@ -170,9 +173,10 @@ async function suite (t: Test): Promise<void> {
       // (2 s: the detection window below must not see the last row's red.)
       let last: string[] = []
       try {
-        await cluster.until('a green fleet before the fault', async () => (last = await notGreen(probes, '2s')).length === 0, 15_000)
+        await cluster.until('a green fleet before the fault', async () => (last = await notGreen(probes, '2s')).length === 0, 15_000, 250)
       } catch (err) {
-        return t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+        t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+        return
       }
       const before = await scrape()
       const injected = Date.now()
@@ -186,7 +190,7 @@ async function suite (t: Test): Promise<void> {
       let detected: { cells: Map<ProbeKind, Cell[]>, ms: number }
       try {
         const { value, ms } = await cluster.until(`${row.name} to show`, async () => {
-          const cells = await snapshot(probes, '2s')
+          const cells = await snapshot(row.cells.map(c => c.probe), '2s')
           last = [...sharp.flatMap(e => judge(e, cells.get(e.probe)!, baseline.get(e.probe) ?? [])),
             ...degraded.flatMap(e => firstSign(e, cells.get(e.probe)!))]
           if (row.disconnected !== undefined) {
@@ -194,7 +198,7 @@ async function suite (t: Test): Promise<void> {
             for (const node of row.disconnected) if (agents.find(a => a.node === node)?.connected !== false) last.push(`agents API still shows ${node} connected`)
           }
           return last.length === 0 ? cells : undefined
-        }, Math.max(row.detectWithinMs, 1000) * 3)
+        }, Math.max(row.detectWithinMs, 1000) * 3, 200)
         detected = { cells: value, ms }
       } catch (err) {
         t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
@@ -204,13 +208,12 @@ async function suite (t: Test): Promise<void> {
       t.ok(detected.ms <= row.detectWithinMs, `shown after ${detected.ms} ms (bound ${row.detectWithinMs} ms)`)
       for (const e of sharp) {
         const red = (baseline.get(e.probe) ?? []).filter(k => e.red(k.src, k.dst))
-        t.ok(red.length > 0 || e.reasons.length === 0, `${e.probe}: ${red.length} cells expected red${e.reasons.length > 0 ? `, reasons ${e.reasons.join('|')}` : ''}; all ${(baseline.get(e.probe) ?? []).length - red.length} others green`)
+        const others = (baseline.get(e.probe) ?? []).length - red.length
+        t.ok(red.length > 0 || e.reasons.length === 0, e.reasons.length === 0
+          ? `${e.probe}: all ${others} cells green`
+          : `${e.probe}: ${e.mode === 'any' ? 'some of ' : ''}${red.length} cells red for ${e.reasons.join('|')}${e.absentOk === undefined ? '' : ' (or absent: their source cannot report)'}; ${others} others green`)
       }
       if (row.disconnected !== undefined) t.pass(`agents API: ${row.disconnected.join(', ')} disconnected`)
-
-      // /metrics at detection, against the moment of injection.
-      const after = await scrape()
-      for (const m of row.metrics) checkMetric(t, m, before, after)
 
       for (const e of degraded) {
         const tol = e.tolerance!
@@ -232,6 +235,10 @@ async function suite (t: Test): Promise<void> {
         t.comment(`${e.probe}: faulty cells error ratio ${ratio.toFixed(3)}, worst p99 ${(p99 * 1000).toFixed(0)} ms; other cells worst p99 ${(Math.max(...clean) * 1000).toFixed(0)} ms`)
       }
 
+      // /metrics against the moment of injection: at detection, or once a degraded fault has settled.
+      const after = await scrape()
+      for (const m of row.metrics) checkMetric(t, m, before, after)
+
       if (row.serviceFlagged !== undefined) {
         // The view flags a backend only once every candidate could have answered 5 times: ~10 s here.
         const { value: rows, ms: flaggedMs } = await cluster.until('the service view to flag the bad backend', async () => {
@@ -243,21 +250,41 @@ async function suite (t: Test): Promise<void> {
         t.comment(`service view flagged ${row.serviceFlagged.join(', ')} after ${flaggedMs + (detected.ms)} ms`)
       }
 
-      // Recovery.
+      // Recovery, measured two ways: when error reports stop arriving (/metrics; a probe in flight at
+      // removal may still fail once), and when the matrix's 1 s window, which keeps the slot of the last
+      // failed report for one more interval, is green again.
       const removedAt = Date.now()
+      const faultProbes = new Set(row.cells.map(c => c.probe))
+      const errorCount = (metrics: readonly Metric[]): number => metrics
+        .filter(m => m.name === 'pingfleet_probe_errors_total' && faultProbes.has(m.labels.probe as ProbeKind))
+        .reduce((n, m) => n + m.value, 0)
+      let errorsSeen = errorCount(await scrape())
+      let lastErrorAt = removedAt
       await remove(row.fault)
       healed = true
-      const restartMs = Date.now() - removedAt
       try {
-        const { ms } = await cluster.until(`${row.name} to clear`, async () => {
+        await cluster.until(`${row.name} to clear`, async () => {
+          const n = errorCount(await scrape())
+          if (n > errorsSeen) { errorsSeen = n; lastErrorAt = Date.now() }
           last = await notGreen(probes, '1s')
           return last.length === 0
-        }, row.recoverWithinMs * 3)
-        const total = ms + restartMs
-        detections[detections.length - 1] += `, cleared after ${total} ms`
-        t.ok(total <= row.recoverWithinMs, `cleared after ${total} ms (bound ${row.recoverWithinMs} ms)`)
+        }, row.recoverWithinMs * 3, 250)
+        const green = Date.now() - removedAt
+        const stopped = lastErrorAt - removedAt
+        detections[detections.length - 1] += `, errors stopped after ≤ ${stopped} ms, matrix green after ${green} ms`
+        t.ok(stopped <= row.recoverWithinMs, `error reports stopped ${stopped} ms after removal (bound ${row.recoverWithinMs} ms)`)
+        t.ok(green <= row.recoverWithinMs + 2 * INTERVAL_MS, `matrix green (1 s window) ${green} ms after removal (bound ${row.recoverWithinMs + 2 * INTERVAL_MS} ms)`)
       } catch (err) {
         t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+      }
+
+      // Reports an agent could not deliver during the fault arrive afterwards, in the fault's time slots.
+      for (const e of row.cells.filter(c => c.backfilled === true)) {
+        const window = `${Math.ceil((Date.now() - injected) / 1000) + 1}s`
+        const cells = await matrix(e.probe, window)
+        const expected = (baseline.get(e.probe) ?? []).filter(k => e.absentOk?.(k.src, k.dst) === true)
+        const red = expected.filter(k => (cells.find(c => c.src === k.src && c.dst === k.dst)?.errors ?? 0) > 0)
+        t.equal(red.length, expected.length, `${e.probe}: after the fault, ${red.length} of ${expected.length} cells its source could not report arrive red over ${window}`)
       }
     })
   }
@@ -319,7 +346,7 @@ function judge (e: CellExpectation, cells: readonly Cell[], keys: ReadonlyArray<
     }
     const reasons = Object.keys(c.errorsByReason)
     if (c.errors === 0) {
-      if (e.mode !== 'any') problems.push(`${bad(c)} green, expected red`)
+      if (e.mode !== 'any') problems.push(`${bad(c)} green${c.lagged > 0 ? ` (${c.lagged} lagged)` : ''}, expected red`)
     } else if (reasons.some(r => !e.reasons.includes(r))) problems.push(`${bad(c)} red for ${reasons.join(', ')}, expected ${e.reasons.join('|')}`)
     else red++
   }

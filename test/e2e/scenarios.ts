@@ -15,6 +15,11 @@ export const SLACK_MS = 600
  * probe's own deadline passes, so the bound for a drop is 2 intervals plus that kind's timeout.
  */
 export const within = (kind: ProbeKind | null): number => 2 * INTERVAL_MS + (kind === null ? 0 : TIMEOUT_MS[kind]) + SLACK_MS
+/**
+ * Error reports must stop within 2 intervals of removal: a probe in flight at removal may still fail (its
+ * kind's timeout, below one interval here) and is reported with the next interval's report.
+ */
+export const clears = (kind: ProbeKind | null): number => INTERVAL_MS + Math.max(kind === null ? 0 : TIMEOUT_MS[kind], INTERVAL_MS) + SLACK_MS
 
 /** Node names are `<group>-<n>`; mtu columns are `<node>/<size>`. */
 export const groupOf = (node: string): Group => node.slice(0, node.lastIndexOf('-')) as Group
@@ -44,6 +49,8 @@ export interface CellExpectation {
   mode?: 'all' | 'any' | 'degraded'
   /** Selected cells that may be absent instead of red: their source cannot reach the aggregator. */
   absentOk?: CellSel
+  /** The absent cells arrive red once the fault is gone: their agent buffered the reports. */
+  backfilled?: boolean
   tolerance?: { minErrorRatio: number, maxErrorRatio: number, minP99Seconds: number, settleMs: number }
 }
 
@@ -104,7 +111,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
     ],
     detectWithinMs: within('mtu'),
-    recoverWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES']
   },
   {
@@ -121,7 +128,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
     ],
     detectWithinMs: within('mtu'),
-    recoverWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES']
   },
   {
@@ -129,7 +136,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: { kind: 'nft', rules: [`ip saddr ${ip(BLACK_HOLED)} drop`, `ip daddr ${ip(BLACK_HOLED)} drop`] },
     cells: [
       // Its own probes fail too, but it cannot report them until the path is back.
-      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), reasons: ['CONNECT_TIMEOUT'] }
+      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), backfilled: true, reasons: ['CONNECT_TIMEOUT'] }
     ],
     metrics: [
       nodeErrors(BLACK_HOLED, 'in', 'pod', 'up'),
@@ -137,10 +144,11 @@ export const SCENARIOS: readonly Scenario[] = [
       { name: 'pingfleet_agents_connected', labels: { group: 'aws' }, expect: 3 }
     ],
     disconnected: [BLACK_HOLED],
-    // The agent notices the dead websocket by its heartbeat (1 s) and reconnects with backoff (≤ 500 ms).
     // Its last green report stays in the 2 s query window for up to one more interval.
     detectWithinMs: within('pod') + INTERVAL_MS,
-    recoverWithinMs: within('pod') + 1500,
+    // Its buffered red reports arrive once it has reconnected: a connect attempt begun during the fault is
+    // abandoned after the 1 s handshake timeout, and the next follows after ≤ 500 ms of backoff.
+    recoverWithinMs: clears('pod') + 1500,
     needs: []
   },
   {
@@ -153,7 +161,7 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     metrics: [nodeErrors(LOSSY, 'in', 'pod', 'up'), nodeErrors('cilium-1', 'in', 'pod', 'flat')],
     detectWithinMs: within('pod'),
-    recoverWithinMs: within('pod'),
+    recoverWithinMs: clears('pod'),
     needs: []
   },
   {
@@ -170,7 +178,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod' }, 'flat')
     ],
     detectWithinMs: within(null),
-    recoverWithinMs: within(null),
+    recoverWithinMs: clears(null),
     needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_DNS_WIRE_NAMES', 'PINGFLEET_RESOLV_CONF']
   },
   {
@@ -190,8 +198,9 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod' }, 'flat')
     ],
     detectWithinMs: within('dns-lookup'),
-    // Lookups stuck in getaddrinfo finish on libc's schedule (up to 4 s), after the path is back.
-    recoverWithinMs: within('dns-lookup') + 4000,
+    // Lookups stuck in getaddrinfo keep their threads on libc's schedule (up to 4 s) after the path is back;
+    // lookups queued behind them can still time out.
+    recoverWithinMs: clears('dns-lookup') + 4000,
     needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_DNS_SERVERS', 'PINGFLEET_RESOLV_CONF']
   },
   {
@@ -204,7 +213,7 @@ export const SCENARIOS: readonly Scenario[] = [
     metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
     serviceFlagged: [BAD_BACKEND],
     detectWithinMs: within('service'),
-    recoverWithinMs: within('service'),
+    recoverWithinMs: clears('service'),
     needs: ['PINGFLEET_SERVICE_TARGETS']
   },
   {
@@ -222,7 +231,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'tcp', src_group: 'aws' }, 'flat')
     ],
     detectWithinMs: within('http'),
-    recoverWithinMs: within('http'),
+    recoverWithinMs: clears('http'),
     needs: ['PINGFLEET_HTTP_TARGETS', 'PINGFLEET_TCP_TARGETS']
   },
   {
@@ -238,7 +247,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod' }, 'flat')
     ],
     detectWithinMs: within('mtu'),
-    recoverWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
   },
   {
@@ -256,7 +265,7 @@ export const SCENARIOS: readonly Scenario[] = [
     // Its last green report stays in the 2 s query window for up to one more interval.
     detectWithinMs: within(null) + INTERVAL_MS,
     // Recovery here is a restarted agent: process start, hello, first report.
-    recoverWithinMs: within('pod') + 5000,
+    recoverWithinMs: clears('pod') + 5000,
     needs: []
   }
 ]
