@@ -117,7 +117,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       groups.advance(t)
       const before = new Set(roster.all().map(a => a.node))
       roster.expire(t)
-      for (const node of before) if (roster.get(node) === undefined) totals.forgetNode(node)
+      for (const node of before) if (roster.get(node) === undefined) { totals.forgetNode(node); ingest.forget(node) }
     } catch (err) {
       // Keep serving what we have; a failed tick is retried on the next one.
       log.error({ err, code: 'PINGFLEET_ERR_INTERNAL' }, 'store maintenance failed')

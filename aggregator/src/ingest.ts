@@ -31,6 +31,22 @@ export function peerNode (target: string): string {
   return slash === -1 ? target : target.slice(0, slash)
 }
 
+/**
+ * What a report's cells resolve to, remembered per agent: agents send the same targets in the same
+ * order every interval, so a cell whose probe and target match the last report skips every map
+ * lookup. Rebuilt when the roster changes, since a target's group may have moved.
+ */
+interface Layout {
+  revision: number
+  /** Node-store cell of each position; its probe and target are the store's interned strings. */
+  ids: Int32Array
+  /** Index into `sumKeys`: the (probe, destination) the cell is summed under. */
+  sumOf: Int32Array
+  sumKeys: Array<{ probe: ProbeKind, dst: string }>
+  /** The peer node for peer kinds, else null. */
+  dstNodes: Array<string | null>
+}
+
 export interface IngestResult {
   cells: number
   expiredCells: number
@@ -41,6 +57,7 @@ export class Ingest {
   private readonly groups: Store
   private readonly totals: Totals
   private readonly roster: Roster
+  private readonly layouts = new Map<string, Layout>()
   readonly groupLabel: string
 
   constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string }) {
@@ -55,31 +72,40 @@ export class Ingest {
     return this.roster.get(node)?.labels[this.groupLabel] ?? UNKNOWN_GROUP
   }
 
+  /** Forgets an agent's cached layout (it left the roster). */
+  forget (node: string): void {
+    this.layouts.delete(node)
+  }
+
   apply (agent: AgentEntry, report: Report): IngestResult {
     const at = report.end
     const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
     const slot = this.nodes.slotAt(at)
     if (slot === null) this.nodes.expiredCells(report.cells.length)
+    const cells = report.cells
+    const layout = this.layoutFor(agent.node, cells.length)
     // Per report, cells are summed by (probe, destination) before they reach the group store.
-    const sums = new Map<string, Map<string, Sum>>()
-    for (const cell of report.cells) {
+    const sums: Array<Sum | undefined> = []
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i]!
+      let id = layout.ids[i]!
+      if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) {
+        id = this.resolve(layout, i, agent.node, cell.probe, cell.target)
+      }
       if (slot !== null) {
-        const id = this.nodes.cellId(agent.node, cell.probe, cell.target)
         slot.add(id, cell.count, cell.latency, cell.errors, cell.lagged)
         if (cell.backends !== undefined) slot.addBackends(id, cell.backends)
       }
-      const peer = isPeerKind.has(cell.probe)
-      // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
-      const dstNode = peer ? peerNode(cell.target) : cell.target
-      const dst = peer ? this.groupOf(dstNode) : cell.target
-      let byDst = sums.get(cell.probe)
-      if (byDst === undefined) sums.set(cell.probe, byDst = new Map())
-      let sum = byDst.get(dst)
-      if (sum === undefined) byDst.set(dst, sum = { probe: cell.probe, dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] })
+      const k = layout.sumOf[i]!
+      let sum = sums[k]
+      if (sum === undefined) {
+        const key = layout.sumKeys[k]!
+        sum = sums[k] = { probe: key.probe, dst: key.dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] }
+      }
       sum.count += cell.count
-      sum.lagged += cell.lagged ?? 0
+      if (cell.lagged !== undefined) sum.lagged += cell.lagged
       const latency = cell.latency
-      for (let i = 0; i < latency.length; i += 2) sum.dense[latency[i]!]! += latency[i + 1]!
+      for (let j = 0; j < latency.length; j += 2) sum.dense[latency[j]!]! += latency[j + 1]!
       let failed = 0
       if (cell.errors !== undefined) {
         for (const e of cell.errors) {
@@ -90,18 +116,47 @@ export class Ingest {
         }
       }
       sum.failed += failed
-      if (peer) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
+      const dstNode = layout.dstNodes[i]
+      if (dstNode !== null && dstNode !== undefined) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
     const groupSlot = this.groups.slotAt(at)
-    for (const byDst of sums.values()) {
-      for (const sum of byDst.values()) {
-        const sparse: number[] = []
-        for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
-        if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sparse, sum.errors, sum.lagged)
-        this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
-        this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
-      }
+    for (const sum of sums) {
+      if (sum === undefined) continue
+      const sparse: number[] = []
+      for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
+      if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sparse, sum.errors, sum.lagged)
+      this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
+      this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
     }
-    return { cells: report.cells.length, expiredCells: slot === null ? report.cells.length : 0 }
+    return { cells: cells.length, expiredCells: slot === null ? cells.length : 0 }
+  }
+
+  private layoutFor (node: string, cells: number): Layout {
+    let layout = this.layouts.get(node)
+    if (layout === undefined || layout.revision !== this.roster.revision || layout.ids.length < cells) {
+      layout = {
+        revision: this.roster.revision,
+        ids: new Int32Array(Math.max(cells, 16)).fill(-1),
+        sumOf: new Int32Array(Math.max(cells, 16)),
+        sumKeys: [],
+        dstNodes: []
+      }
+      this.layouts.set(node, layout)
+    }
+    return layout
+  }
+
+  private resolve (layout: Layout, i: number, src: string, probe: ProbeKind, target: string): number {
+    const id = this.nodes.cellId(src, probe, target)
+    const interned = this.nodes.targetName(id)
+    // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
+    const dstNode = isPeerKind.has(probe) ? peerNode(interned) : null
+    const dst = dstNode !== null ? this.groupOf(dstNode) : interned
+    let k = layout.sumKeys.findIndex(key => key.probe === probe && key.dst === dst)
+    if (k === -1) k = layout.sumKeys.push({ probe, dst }) - 1
+    layout.ids[i] = id
+    layout.sumOf[i] = k
+    layout.dstNodes[i] = dstNode
+    return id
   }
 }

@@ -91,6 +91,8 @@ export class Store {
   srcOf (cellId: number): number { return this.cellSrc[cellId]! }
   targetOf (cellId: number): number { return this.cellTarget[cellId]! }
   name (nameId: number): string { return this.names[nameId]! }
+  targetName (cellId: number): string { return this.names[this.cellTarget[cellId]!]! }
+  probeOf (cellId: number): ProbeKind { return PROBE_KIND_NAMES[this.cellProbe[cellId]!]! }
   get nameCount (): number { return this.names.length }
 
   /** Ids of every cell of one probe kind, in creation order. */
