@@ -67,6 +67,11 @@ export interface GateSources {
    * until the peer TTL); in-cluster discovery will later supply the real expected count.
    */
   expected: (group: string) => number
+  /**
+   * Groups that should have agents even if none is connected (from in-cluster discovery), so a
+   * `*` rule still judges a group whose agents all fail to reach the aggregator.
+   */
+  expectedGroups?: () => Iterable<string>
   /** Backend coverage of a Service over a window; null when no service probe reported it. */
   serviceBackends: (service: string, windowMs: number) => ServiceBackends | null
 }
@@ -149,7 +154,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     if (agent.connected) g.connected++
     if (agent.lastReportAt !== null && (g.newest === null || agent.lastReportAt > g.newest)) g.newest = agent.lastReportAt
   }
-  const knownGroups = [...groupsOf.keys()].sort()
+  const knownGroups = [...new Set([...groupsOf.keys(), ...(sources.expectedGroups?.() ?? [])])].sort()
   const checks: Check[] = []
   const sourceGroups = new Set<string>()
 

@@ -280,6 +280,17 @@ t.test('expected(group) is a seam: a larger expected count lowers coverage', asy
   t.match(result.checks.find(c => c.id === 'coverage cilium'), { observed: 0.5, samples: 2, detail: '2 of 4 agents of group cilium connected' })
 })
 
+t.test('a wildcard coverage rule judges a group discovery expects even when none of its agents connected', async t => {
+  const f = fleet()
+  f.run(0, 10_000, peerCells(5))
+  const gate = compileGate({ name: 'g', coverage: [{ group: '*', minRatio: 1 }] }, LIMITS)
+  t.equal(evaluateGate(gate, f.sources, T0 + 10_000).verdict, 'pass', 'aws and cilium are fully connected')
+  const sources: GateSources = { ...f.sources, expectedGroups: () => ['aws', 'cilium', 'calico'], expected: g => g === 'calico' ? 3 : 2 }
+  const result = evaluateGate(gate, sources, T0 + 10_000)
+  t.equal(result.verdict, 'insufficient_data')
+  t.match(result.checks.find(c => c.id === 'coverage calico'), { verdict: 'insufficient_data', observed: 0, detail: '0 of 3 agents of group calico connected' })
+})
+
 t.test('service backends are judged from service probes once they exist: the lowest source group counts', async t => {
   const f = fleet()
   const VIP = 'pingfleet-agents.pingfleet.svc:8081'
