@@ -11,7 +11,7 @@ try {
 } catch (err) {
   const code = err instanceof AggregatorError ? err.code : 'PINGFLEET_ERR_CONFIG'
   process.stderr.write(`pingfleet-aggregator: ${code}: ${err instanceof Error ? err.message : String(err)}\n`)
-  process.exit(2)
+  process.exit(78) // EX_CONFIG, as the agent
 }
 
 const log = pino({ level: config.logLevel, base: { component: 'aggregator' }, redact: ['req.headers.authorization'] })

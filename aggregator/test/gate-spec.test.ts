@@ -74,14 +74,14 @@ t.test('a missing file is refused', async t => {
   t.throws(() => load(join(dir, 'nope.yaml')), { code: 'PINGFLEET_ERR_CONFIG', message: /nope\.yaml" is invalid at \/: expected a readable file \(ENOENT\)/ })
 })
 
-t.test('the aggregator refuses to start on a bad gates file: one line, exit 2', async t => {
+t.test('the aggregator refuses to start on a bad gates file: one line, exit 78 (EX_CONFIG)', async t => {
   const path = file('gates: [{ name: a, rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 2 }] }]')
   const run = spawnSync(process.execPath, [MAIN], {
     env: { ...process.env, PINGFLEET_TOKEN: TOKEN, PINGFLEET_LISTEN: '127.0.0.1:0', PINGFLEET_GATES_FILE: path },
     encoding: 'utf8',
     timeout: 20_000
   })
-  t.equal(run.status, 2)
+  t.equal(run.status, 78)
   const lines = run.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'one line')
   t.match(lines[0], `pingfleet-aggregator: PINGFLEET_ERR_CONFIG: PINGFLEET_GATES_FILE="${path}" is invalid at /gates/0/rules/0/maxErrorRatio: expected`)
