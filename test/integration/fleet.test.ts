@@ -2,6 +2,7 @@
 // a TCP relay the test controls, so "stopping one agent's /ping server" is a real refusal.
 
 import t from 'tap'
+import WebSocket from 'ws'
 import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
 import { relay } from '../helpers/relay.ts'
 import { timedUntil as until } from '../helpers/wait.ts'
@@ -68,6 +69,33 @@ t.test('a fleet of four agents', async t => {
       return toward.length === 3 && toward.every(c => c.errors === 0 && c.samples > 0) ? true : undefined
     }, 4 * INTERVAL_MS)
     t.comment(`cells toward n4 green again after ${recovered} ms`)
+  })
+
+  await t.test('a client without the right token is refused before any websocket exists', async t => {
+    for (const headers of [{}, { authorization: 'Bearer not-the-token' }, { authorization: TOKEN }]) {
+      const status = await new Promise<number>(resolve => {
+        const ws = new WebSocket(aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers })
+        ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate() })
+        ws.on('open', () => { resolve(101); ws.close() })
+        ws.on('error', () => {})
+      })
+      t.equal(status, 401, `${JSON.stringify(headers)} gets 401`)
+    }
+  })
+
+  await t.test('a garbage frame closes only that connection; the agents keep reporting', async t => {
+    const rows = async (): Promise<AgentRow[]> => (await getJson<{ agents: AgentRow[] }>(`${aggregator.url}/api/v1/agents`)).agents
+    const before = await rows()
+    const ws = new WebSocket(aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${TOKEN}` } })
+    const closed = new Promise<number>(resolve => ws.on('close', code => resolve(code)))
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject))
+    ws.send('\u0000not json at all')
+    t.equal(await closed, 1008, 'the sender is closed with a policy violation')
+    await until('every agent delivered another report', async () => {
+      const now = await rows()
+      return nodes.every(n => now.find(r => r.node === n)!.reports.lastSeq > before.find(r => r.node === n)!.reports.lastSeq) ? true : undefined
+    }, 3 * INTERVAL_MS)
+    t.ok((await rows()).every(r => r.connected), 'every agent is still connected')
   })
 
   await t.test('reports made while the aggregator is down all arrive once, after it is back', async t => {
