@@ -170,7 +170,9 @@ export class Cluster {
     this.addNamespace(this.router)
     const ns = (name: string, ...args: string[]): string => sh('ip', ['-n', name, ...args])
     ns(this.router, 'link', 'set', 'lo', 'up')
-    sh('ip', ['netns', 'exec', this.router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])
+    // /proc/sys/net belongs to the namespace of whoever opens it (no dependency on procps' sysctl).
+    sh('ip', ['netns', 'exec', this.router, 'sh', '-c',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward && echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter'])
     const attach = (name: string, veth: string, ip: string): void => {
       this.addNamespace(name)
       // Routed like a /32-per-pod CNI: the router owns the gateway address on every veth, each pod a /32.
@@ -207,7 +209,11 @@ export class Cluster {
     await this.until('the bridge', async () => existsSync(this.bridgeSocket) && (await this.get(EXTERNAL.ip, EXTERNAL.port, '/')).status === 200, 10_000)
   }
 
-  /** Names the cluster resolver answers, as hosts-file lines (FQDN only: no search list on the server side). */
+  /**
+   * Names the cluster resolver answers, as hosts-file lines (FQDN only: no search list on the server side).
+   * Agents' own names sit under `pingfleet-agent-pods…`, not under the Service name: a name with names below
+   * it is an empty non-terminal, answered NODATA rather than NXDOMAIN once its own record is gone.
+   */
   hostsEntries (omit: readonly string[] = []): string[] {
     const lines = [`${VIP.ip} ${SERVICE_FQDN}`, `${DNS.ip} ${DNS_FQDN}`]
     for (const n of this.nodes) lines.push(`${n.ip} ${n.name}.pingfleet-agent-pods.default.svc.cluster.local`)

@@ -159,7 +159,9 @@ export const SCENARIOS: readonly Scenario[] = [
       // segment waits for the ≥ 200 ms RTO: a slow success. Healthy p99 here is a few ms.
       { probe: 'pod', red: involving(LOSSY), reasons: ['CONNECT_TIMEOUT', 'RESPONSE_TIMEOUT', 'ECONNRESET'], mode: 'degraded', tolerance: { minErrorRatio: 0.1, maxErrorRatio: 0.8, minP99Seconds: 0.15, settleMs: 8000 } }
     ],
-    metrics: [nodeErrors(LOSSY, 'in', 'pod', 'up'), nodeErrors('cilium-1', 'in', 'pod', 'flat')],
+    // Its own probes suffer too (their answers are lost on the way back), so peers' `in` counters move as well;
+    // pairs without it do not.
+    metrics: [nodeErrors(LOSSY, 'in', 'pod', 'up'), nodeErrors(LOSSY, 'out', 'pod', 'up'), errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')],
     detectWithinMs: within('pod'),
     recoverWithinMs: clears('pod'),
     needs: []
