@@ -75,6 +75,8 @@ export interface Scenario {
   metrics: readonly MetricExpectation[]
   /** Nodes the agents API must show disconnected while the fault lasts. */
   disconnected?: readonly string[]
+  /** Agent coverage (connected / expected) per group that a migration gate must see while the fault lasts. */
+  coverage?: Partial<Record<Group, number>>
   /** Backends the service view must flag for every source group while the fault lasts. */
   serviceFlagged?: readonly string[]
   detectWithinMs: number
@@ -144,6 +146,7 @@ export const SCENARIOS: readonly Scenario[] = [
       { name: 'pingfleet_agents_connected', labels: { group: 'aws' }, expect: 3 }
     ],
     disconnected: [BLACK_HOLED],
+    coverage: { cilium: 2 / 3, aws: 1 },
     // Its last green report stays in the 2 s query window for up to one more interval.
     detectWithinMs: within('pod') + INTERVAL_MS,
     // Its buffered red reports arrive once it has reconnected: a connect attempt begun during the fault is
@@ -264,6 +267,7 @@ export const SCENARIOS: readonly Scenario[] = [
       { name: 'pingfleet_agents_connected', labels: { group: 'cilium' }, expect: 2 }
     ],
     disconnected: [KILLED],
+    coverage: { cilium: 2 / 3, aws: 1 },
     // Its last green report stays in the 2 s query window for up to one more interval.
     detectWithinMs: within(null) + INTERVAL_MS,
     // Recovery here is a restarted agent: process start, hello, first report.
