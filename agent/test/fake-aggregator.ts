@@ -38,6 +38,8 @@ export class FakeAggregator {
     this.#http = createServer((_req, res) => res.writeHead(404).end())
     this.#wss = new WebSocketServer({ noServer: true })
     this.#http.on('upgrade', (req, socket, head) => {
+      // A client that gives up on a refused upgrade may reset the socket.
+      socket.on('error', () => socket.destroy())
       this.authorizations.push(req.headers.authorization ?? '')
       const refused = this.options.refuse?.() ??
         (req.headers.authorization !== `Bearer ${this.options.token ?? 'secret'}` ? 401 : undefined) ??

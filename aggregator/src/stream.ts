@@ -92,6 +92,10 @@ export class AgentStream {
   }
 
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Until ws owns the socket it is ours: a client that resets it (while the token is checked, or
+    // while we refuse it) must not become an uncaught error. The handler stays on refused sockets.
+    const onError = (): void => { socket.destroy() }
+    socket.on('error', onError)
     const path = (req.url ?? '').split('?')[0]
     if (path !== STREAM_PATH) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
@@ -99,9 +103,6 @@ export class AgentStream {
     }
     const header = req.headers.authorization ?? ''
     const token = header.startsWith('Bearer ') ? header.slice(7) : ''
-    // The check may ask the Kubernetes API; a client that hangs up meanwhile must not crash us.
-    const onError = (): void => { socket.destroy() }
-    socket.on('error', onError)
     const refuse = (status: 401 | 503, code: string, message: string): void => {
       this.options.metrics.rejected(status === 401 ? 'unauthorized' : code)
       this.options.log.warn({ code, remote: req.socket.remoteAddress, reason: message }, 'agent refused before the upgrade')
@@ -111,12 +112,11 @@ export class AgentStream {
     }
     if (token === '') return refuse(401, ERR_UNAUTHORIZED, 'missing bearer token')
     this.options.auth(token).then(outcome => {
-      socket.off('error', onError)
       if (socket.destroyed) return
       if (!outcome.ok) return refuse(outcome.status, outcome.code, outcome.message)
+      socket.off('error', onError)
       this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity))
     }, (err: unknown) => {
-      socket.off('error', onError)
       if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
     })
   }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { connect } from 'node:net'
 import { bucketIndex } from '@pingfleet/protocol'
 import { aggregator, hello, RawAgent, report, TOKEN } from './helpers.ts'
 
@@ -70,4 +71,27 @@ t.test('a report before hello is refused', async t => {
   await a.opened()
   a.send(report(1, Date.now(), []))
   t.match((await a.closed).reason, /PROTOCOL_HELLO/)
+})
+
+t.test('clients that reset their socket while being refused do not bring the aggregator down', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const { hostname, port } = new URL(agg.address())
+  const requests = [
+    '/api/v1/stream', // no token: refused with 401
+    '/elsewhere' // not the stream: refused with 404
+  ]
+  for (let i = 0; i < 40; i++) {
+    const path = requests[i % requests.length]!
+    await new Promise<void>(resolve => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+        // A RST instead of a FIN, while the aggregator is still answering.
+        setImmediate(() => { socket.resetAndDestroy(); resolve() })
+      })
+      socket.on('error', () => resolve())
+    })
+  }
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal((await agg.app.inject('/healthz')).statusCode, 200, 'still serving')
 })
