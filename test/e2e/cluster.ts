@@ -238,11 +238,22 @@ export class Cluster {
     return this.nodes.map((n, i) => `${i} : ${n.ip} . ${wrong?.node === n.name ? wrong.port : AGENT_PORT}`).join(', ')
   }
 
+  /**
+   * kube-proxy's choice of backend, by a hash of the client's address and (ephemeral) port: each new
+   * connection lands anywhere. `numgen inc` would not do here: the agents probe on a steady period, so a
+   * round-robin counter can keep handing each agent the same few backends for many rounds.
+   */
+  private serviceRule (wrong?: { node: string, port: number }): string {
+    return `ip daddr ${VIP.ip} tcp dport ${VIP.port} dnat ip to jhash ip saddr . tcp sport mod ${this.nodes.length} seed ${this.seed} map { ${this.serviceMap(wrong)} }`
+  }
+
+  private readonly seed = `0x${randomBytes(4).toString('hex')}`
+
   private baseRuleset (): string {
     const hairpin = this.nodes.map(n => `    ct status dnat ip saddr ${n.ip} ip daddr ${n.ip} masquerade`).join('\n')
     return `table ip pingfleet {
   chain services {
-    ip daddr ${VIP.ip} tcp dport ${VIP.port} dnat ip to numgen inc mod ${this.nodes.length} map { ${this.serviceMap()} }
+    ${this.serviceRule()}
   }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
@@ -270,7 +281,7 @@ ${hairpin}
 
   /** Points one backend of the Service's DNAT map at a wrong port (null restores every backend). */
   setServiceFault (wrong: { node: string, port: number } | null): void {
-    this.nft(`flush chain ip pingfleet services\nadd rule ip pingfleet services ip daddr ${VIP.ip} tcp dport ${VIP.port} dnat ip to numgen inc mod ${this.nodes.length} map { ${this.serviceMap(wrong ?? undefined)} }\n`)
+    this.nft(`flush chain ip pingfleet services\nadd rule ip pingfleet services ${this.serviceRule(wrong ?? undefined)}\n`)
   }
 
   /** Starts a process inside a namespace, output to <dir>/<name>.log. */
