@@ -121,11 +121,13 @@ async function suite (t: Test): Promise<void> {
     const cells = await snapshot(PROBE_KIND_NAMES, `${10 * INTERVAL_MS}ms`)
     let probes = 0
     let alarms = 0
+    let lagged = 0
     for (const [probe, list] of cells) {
       baseline.set(probe, list.map(c => ({ src: c.src, dst: c.dst })))
       for (const c of list) {
         probes += c.samples
         alarms += c.errors
+        lagged += c.lagged
         t.equal(c.errors, 0, `${probe} ${c.src}→${c.dst} green (${c.samples} samples${c.errors > 0 ? `, ${JSON.stringify(c.errorsByReason)}` : ''})`)
       }
     }
@@ -139,7 +141,7 @@ async function suite (t: Test): Promise<void> {
     const rose = errs.filter(m => m.value > sum(start, m.name, m.labels)).map(m => `${JSON.stringify(m.labels)} ${sum(start, m.name, m.labels)} → ${m.value}`)
     t.same(rose, [], '/metrics counts no probe error over the 10 rounds')
     t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: ${n} agents connected`)
-    t.comment(`false alarms: ${alarms} of ${probes} probes over 10 rounds`)
+    t.comment(`false alarms: ${alarms} of ${probes} probes over 10 rounds (${lagged} samples flagged lagged)`)
   })
 
   const apply = async (fault: Fault): Promise<void> => {

@@ -202,7 +202,8 @@ export class Cluster {
     this.dnsmasq = await this.spawnIn(this.dnsNs, 'dnsmasq', 'dnsmasq', [
       '--no-daemon', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', `--addn-hosts=${this.hostsFile}`,
       '--local=/cluster.local/', '--domain-needed', `--listen-address=${DNS.ip}`, '--bind-interfaces',
-      '--pid-file=', '--cache-size=0', '--log-queries', `--log-facility=${this.log('dnsmasq')}`
+      '--pid-file=', '--cache-size=0', `--log-facility=${this.log('dnsmasq')}`,
+      ...(process.env.PINGFLEET_E2E_KEEP_LOGS === undefined ? [] : ['--log-queries'])
     ])
     await this.spawnIn(this.extNs, 'external', process.execPath, [HELPER, 'http', EXTERNAL.ip, String(EXTERNAL.port)])
     await this.spawnIn(this.router, 'bridge', process.execPath, [HELPER, 'bridge', this.bridgeSocket])
