@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
   decodeAgentMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
-  type AggregatorMessage, type Hello
+  type AggregatorMessage, type Hello, type Peers
 } from '@pingfleet/protocol'
 import { ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
 import type { Ingest } from './ingest.ts'
@@ -20,7 +20,9 @@ export const STREAM_PATH = '/api/v1/stream'
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
-const PEERS_DEBOUNCE_MS = 250
+/** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
+const PEERS_DEBOUNCE_MS = 1000
+const PEERS_MIN_GAP_MS = 5000
 /** Close code for a hello whose node is not the node the agent's token was issued for. */
 export const CLOSE_NODE_MISMATCH = 4003
 
@@ -70,6 +72,8 @@ export class AgentStream {
   private readonly options: StreamOptions
   private readonly heartbeat: NodeJS.Timeout
   private peersTimer: NodeJS.Timeout | null = null
+  private lastPeersPush = 0
+  private peersCache: { revision: number, frame: Buffer } | null = null
   private readonly now: () => number
 
   constructor (options: StreamOptions) {
@@ -226,22 +230,37 @@ export class AgentStream {
 
   private schedulePeers (): void {
     if (this.peersTimer !== null) return
+    // A thousand agents joining is a thousand roster changes: coalesce them, because every push
+    // sends the whole list to every agent.
+    const delay = Math.max(PEERS_DEBOUNCE_MS, this.lastPeersPush + PEERS_MIN_GAP_MS - Date.now())
     this.peersTimer = setTimeout(() => {
       this.peersTimer = null
+      this.lastPeersPush = Date.now()
       for (const session of this.byNode.values()) this.sendPeers(session)
-    }, PEERS_DEBOUNCE_MS)
+    }, delay)
+  }
+
+  /** The peers message for the roster's current revision, encoded once for every agent. */
+  private peersFrame (): Buffer {
+    const roster = this.options.roster
+    if (this.peersCache?.revision !== roster.revision) {
+      const message: Peers = { type: 'peers', v: PROTOCOL_VERSION, revision: roster.revision, peers: roster.peers() }
+      this.peersCache = { revision: roster.revision, frame: Buffer.from(JSON.stringify(message)) }
+    }
+    return this.peersCache.frame
   }
 
   private sendPeers (session: Session): void {
     const roster = this.options.roster
     if (session.peersRevision === roster.revision) return
     if (session.socket.bufferedAmount > BACKPRESSURE_BYTES) {
-      // Try again on the next change or heartbeat-driven push; nothing is lost, peers are state.
+      // Try again shortly; nothing is lost, peers are state and the newest list wins.
       setTimeout(() => this.sendPeers(session), 1000).unref()
       return
     }
+    if (session.socket.readyState !== session.socket.OPEN) return
     session.peersRevision = roster.revision
-    this.send(session, { type: 'peers', v: PROTOCOL_VERSION, revision: roster.revision, peers: roster.peers() })
+    session.socket.send(this.peersFrame(), { binary: false })
   }
 
   private send (session: Session, message: AggregatorMessage): void {

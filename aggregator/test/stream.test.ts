@@ -95,3 +95,26 @@ t.test('clients that reset their socket while being refused do not bring the agg
   await new Promise(resolve => setTimeout(resolve, 200))
   t.equal((await agg.app.inject('/healthz')).statusCode, 200, 'still serving')
 })
+
+t.test('a burst of joins is coalesced into few peer pushes, and the last one lists everyone', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const first = new RawAgent(agg.address())
+  await first.opened()
+  first.send(hello('first'))
+  await first.waitFor(m => m.type === 'peers')
+  const others: RawAgent[] = []
+  t.teardown(() => { for (const a of others) a.socket.close() })
+  for (let i = 0; i < 20; i++) {
+    const a = new RawAgent(agg.address())
+    others.push(a)
+    await a.opened()
+    a.send(hello(`joiner-${i}`))
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  const pushes = (): Array<{ peers: unknown[] }> => first.received.filter(m => m.type === 'peers') as unknown as Array<{ peers: unknown[] }>
+  t.ok(pushes().length <= 3, `${pushes().length} peer messages for 20 joins over 2 s (its own and at most two pushes)`)
+  const last = await first.waitFor(m => m.type === 'peers' && m.peers.length === 21, 8000)
+  t.ok(last, 'the newest list reaches every agent')
+  first.socket.close()
+})
