@@ -7,7 +7,7 @@
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -87,25 +87,37 @@ function removeNamespace (ns: string): void {
   rmSync(`/etc/netns/${ns}`, { recursive: true, force: true })
 }
 
-/** Removes namespaces of earlier runs whose owning process is gone (a crash, a SIGKILL). */
+/**
+ * Removes what earlier runs left behind when their process died before teardown (a crash, SIGKILL):
+ * namespaces (and the processes in them), /etc/netns entries and the run's temporary directory. A run
+ * whose owner file names a live process other than this one is left alone.
+ */
 export function sweepStale (): string[] {
-  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? ''
-  const swept: string[] = []
-  for (const line of list.split('\n')) {
-    const ns = line.split(' ')[0] ?? ''
-    const m = new RegExp(`^${PREFIX}([0-9a-f]{4})-`).exec(ns)
-    if (m === null) continue
-    const owner = join(OWNERS, m[1]!)
+  const live = (id: string): boolean => {
+    const owner = join(OWNERS, id)
     const pid = existsSync(owner) ? Number(readFileSync(owner, 'utf8')) : NaN
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) continue
+    return Number.isInteger(pid) && pid !== process.pid && alive(pid)
+  }
+  const runOf = (name: string): string | null => new RegExp(`^${PREFIX}([0-9a-f]{4})-`).exec(name)?.[1] ?? null
+  const swept: string[] = []
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? ''
+  for (const ns of list.split('\n').map(l => l.split(' ')[0] ?? '')) {
+    const id = runOf(ns)
+    if (id === null || live(id)) continue
     removeNamespace(ns)
     swept.push(ns)
   }
-  if (existsSync(OWNERS)) {
-    for (const id of readdirSync(OWNERS)) {
-      const pid = Number(readFileSync(join(OWNERS, id), 'utf8'))
-      if (!alive(pid)) rmSync(join(OWNERS, id), { force: true })
+  for (const entry of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) {
+    const id = runOf(entry)
+    if (id !== null && !live(id)) rmSync(join('/etc/netns', entry), { recursive: true, force: true })
+  }
+  for (const id of existsSync(OWNERS) ? readdirSync(OWNERS) : []) {
+    if (live(id)) continue
+    // Only a run that died keeps its owner file: logs a finished run kept on purpose stay.
+    for (const entry of readdirSync(tmpdir())) {
+      if (entry.startsWith(`${PREFIX}${id}-`)) rmSync(join(tmpdir(), entry), { recursive: true, force: true })
     }
+    rmSync(join(OWNERS, id), { force: true })
   }
   return swept
 }
@@ -122,7 +134,7 @@ export interface ClusterOptions {
 
 export class Cluster {
   readonly id = randomBytes(2).toString('hex')
-  readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-`))
+  readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}${this.id}-`))
   readonly router = `${PREFIX}${this.id}-r`
   readonly aggNs = `${PREFIX}${this.id}-agg`
   readonly dnsNs = `${PREFIX}${this.id}-dns`
@@ -383,6 +395,7 @@ ${hairpin}
     this.tornDown = true
     for (const p of this.procs) try { p.child.kill('SIGKILL') } catch {}
     for (const ns of this.namespaces.reverse()) removeNamespace(ns)
+    try { rmdirSync('/etc/netns') } catch {} // only when empty: created for this run, or by nobody else
     rmSync(join(OWNERS, this.id), { force: true })
     if (process.env.PINGFLEET_E2E_KEEP_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true })
   }
