@@ -16,6 +16,7 @@ interface Cell {
   errors: number
   errorRatio: number
   errorsByReason: Record<string, number>
+  errorsByCode: Record<string, number>
   lagged: number
   latency: { p50: number | null, p90: number | null, p99: number | null }
 }
@@ -214,6 +215,12 @@ async function suite (t: Test): Promise<void> {
         t.ok(red.length > 0 || e.reasons.length === 0, e.reasons.length === 0
           ? `${e.probe}: all ${others} cells green`
           : `${e.probe}: ${e.mode === 'any' ? 'some of ' : ''}${red.length} cells red for ${e.reasons.join('|')}${e.absentOk === undefined ? '' : ' (or absent: their source cannot report)'}; ${others} others green`)
+      }
+      for (const e of sharp.filter(e => e.reasons.length > 0)) {
+        const codes = new Map<string, number>()
+        for (const c of detected.cells.get(e.probe)!) if (e.red(c.src, c.dst)) for (const [code, n] of Object.entries(c.errorsByCode)) codes.set(code, (codes.get(code) ?? 0) + n)
+        t.comment(`${e.probe}: raw codes ${[...codes].map(([code, n]) => `${code}×${n}`).join(', ')}`)
+        if (e.codes !== undefined) t.same([...codes.keys()].filter(code => !e.codes!.includes(code)), [], `${e.probe}: raw codes within ${e.codes.join('|')}`)
       }
       if (row.disconnected !== undefined) t.pass(`agents API: ${row.disconnected.join(', ')} disconnected`)
       for (const [group, ratio] of Object.entries(row.coverage ?? {})) {

@@ -71,8 +71,13 @@ export function missingPrerequisite (): string | null {
   const probe = `${PREFIX}chk${process.pid % 10000}`
   const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' })
   if (r.status !== 0) return `cannot create a network namespace: ${r.stderr.trim()}`
-  spawnSync('ip', ['netns', 'del', probe])
-  return null
+  try {
+    // `ip netns exec` needs a mount namespace too; nft needs nf_tables in the kernel.
+    const e = spawnSync('ip', ['netns', 'exec', probe, 'nft', 'list', 'ruleset'], { encoding: 'utf8' })
+    return e.status === 0 ? null : `cannot run nft inside a network namespace: ${e.stderr.trim()}`
+  } finally {
+    spawnSync('ip', ['netns', 'del', probe])
+  }
 }
 
 const alive = (pid: number): boolean => {

@@ -42,6 +42,8 @@ export interface CellExpectation {
   red: CellSel
   /** Reasons allowed in red cells. */
   reasons: readonly string[]
+  /** Raw codes allowed next to them, where the raw code tells more than the reason. */
+  codes?: readonly string[]
   /**
    * `all` (default): every selected cell red. `any`: at least one (a fault that hits a share of probes, like
    * one bad Service backend). `degraded`: the selected cells' pooled error ratio and worst p99 within `tolerance`.
@@ -173,8 +175,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: `DNS: ${SERVICE_FQDN} removed (NXDOMAIN)`,
     fault: { kind: 'dns-omit', names: [SERVICE_FQDN] },
     cells: [
-      { probe: 'dns-lookup', red: column('pingfleet-agent'), reasons: ['ENOTFOUND'] },
-      { probe: 'dns-wire', red: column('pingfleet-agent'), reasons: ['NXDOMAIN'] },
+      { probe: 'dns-lookup', red: column('pingfleet-agent'), reasons: ['ENOTFOUND'], codes: ['EAI_NONAME'] },
+      { probe: 'dns-wire', red: column('pingfleet-agent'), reasons: ['NXDOMAIN'], codes: ['NXDOMAIN'] },
       podGreen
     ],
     metrics: [
@@ -192,8 +194,8 @@ export const SCENARIOS: readonly Scenario[] = [
     cells: [
       // resolv.conf says timeout:1 attempts:1: a fully qualified name gives up after 1 s (EAI_AGAIN), a short
       // one walks the search list for 4 s, past the 1.5 s lookup timeout. Never ENOTFOUND.
-      { probe: 'dns-lookup', red: fromGroup('cilium'), reasons: ['EAI_AGAIN', 'LOOKUP_TIMEOUT'] },
-      { probe: 'dns-wire', red: fromGroup('cilium'), reasons: ['DNS_TIMEOUT'] },
+      { probe: 'dns-lookup', red: fromGroup('cilium'), reasons: ['EAI_AGAIN', 'LOOKUP_TIMEOUT'], codes: ['EAI_AGAIN', 'TIMEOUT'] },
+      { probe: 'dns-wire', red: fromGroup('cilium'), reasons: ['DNS_TIMEOUT'], codes: ['UDP_TIMEOUT', 'TCP_TIMEOUT'] },
       podGreen
     ],
     metrics: [
@@ -212,7 +214,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: `Service DNAT sends ${BAD_BACKEND}'s share to a wrong port`,
     fault: { kind: 'service-backend', node: BAD_BACKEND, port: 9 },
     cells: [
-      { probe: 'service', red: all, reasons: ['ECONNREFUSED'], mode: 'any' },
+      { probe: 'service', red: all, reasons: ['ECONNREFUSED'], codes: ['ECONNREFUSED'], mode: 'any' },
       podGreen
     ],
     metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
@@ -244,7 +246,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: { kind: 'nft', rules: [`ip saddr ${ip(MTU_DST)} ip daddr ${ip(MTU_SRC)} meta length > 1400 drop`] },
     cells: [
       // Only the large answer from MTU_DST to MTU_SRC crosses the hole; the 800-byte size stays green.
-      { probe: 'mtu', red: and(fromNode(MTU_SRC), column(`${MTU_DST}/8500`)), reasons: ['MTU_BLACKHOLE'] },
+      { probe: 'mtu', red: and(fromNode(MTU_SRC), column(`${MTU_DST}/8500`)), reasons: ['MTU_BLACKHOLE'], codes: ['HEADERS_TIMEOUT', 'BODY_TIMEOUT'] },
       podGreen
     ],
     metrics: [
@@ -260,7 +262,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: { kind: 'kill-agent', node: KILLED },
     cells: [
       // Peers keep probing it for the aggregator's peer TTL: nothing listens, so the kernel refuses.
-      { probe: 'pod', red: involving(KILLED), absentOk: fromNode(KILLED), reasons: ['ECONNREFUSED'] }
+      { probe: 'pod', red: involving(KILLED), absentOk: fromNode(KILLED), reasons: ['ECONNREFUSED'], codes: ['ECONNREFUSED'] }
     ],
     metrics: [
       nodeErrors(KILLED, 'in', 'pod', 'up'),
