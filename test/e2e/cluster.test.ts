@@ -116,7 +116,8 @@ async function suite (t: Test): Promise<void> {
       const n = cluster.nodes.length
       return cells.get('pod')!.length === n * (n - 1) && PROBE_KIND_NAMES.every(p => cells.get(p)!.length > 0)
     }, 15_000)
-    // Ten full rounds after everyone is in.
+    // Ten full rounds once everyone is in and the start-up CPU burst (module loading, JIT) is over.
+    await new Promise(resolve => setTimeout(resolve, 3 * INTERVAL_MS))
     const start = await scrape()
     await new Promise(resolve => setTimeout(resolve, 10 * INTERVAL_MS + 500))
     const cells = await snapshot(PROBE_KIND_NAMES, `${10 * INTERVAL_MS}ms`)
