@@ -84,17 +84,72 @@ export class SlotArena {
     this.used = at + 2 + pairs
   }
 
-  /** Merges every cell of another arena into this one (folding a finer slot into a coarser one). */
-  absorb (other: SlotArena): void {
-    const cells = other.head.length
+  /**
+   * A new arena holding both arenas' cells, one sorted record each: how a finer slot folds into a
+   * coarser one. Rewriting beats chaining here: chained folds held a coarse slot at several times
+   * its packed size until it closed. Neither input is changed; `into`'s side maps move over.
+   */
+  static union (into: SlotArena, other: SlotArena): SlotArena {
+    const cells = Math.max(into.head.length, other.head.length)
+    const out = new SlotArena(into.start, into.width, 0)
+    out.head = new Int32Array(cells).fill(NONE)
+    out.data = new Uint32Array(Math.max(16, into.used + other.used))
+    const a: number[] = []
+    const b: number[] = []
     for (let cell = 0; cell < cells; cell++) {
-      if (other.head[cell] === NONE) continue
-      const { count, latency } = other.merged(cell)
-      this.add(cell, count, latency)
+      const inA = into.has(cell)
+      const inB = other.has(cell)
+      if (!inA && !inB) continue
+      a.length = 0
+      b.length = 0
+      const count = (inA ? into.sortedPairs(cell, a) : 0) + (inB ? other.sortedPairs(cell, b) : 0)
+      out.writeMerged(cell, count, a, b)
     }
-    for (const [cell, list] of other.errors) this.addErrors(cell, list)
-    for (const [cell, n] of other.lagged) this.lagged.set(cell, (this.lagged.get(cell) ?? 0) + n)
-    for (const [cell, counts] of other.backends) this.addBackendCounts(cell, counts)
+    for (const [cell, list] of into.errors) out.errors.set(cell, list)
+    for (const [cell, n] of into.lagged) out.lagged.set(cell, n)
+    for (const [cell, counts] of into.backends) out.backends.set(cell, counts)
+    for (const [cell, list] of other.errors) out.addErrors(cell, list)
+    for (const [cell, n] of other.lagged) out.lagged.set(cell, (out.lagged.get(cell) ?? 0) + n)
+    for (const [cell, counts] of other.backends) out.addBackendCounts(cell, counts)
+    return out
+  }
+
+  /** Appends the cell's packed pairs sorted by bucket (one record is already sorted) and returns its count. */
+  private sortedPairs (cellId: number, out: number[]): number {
+    const at = this.head[cellId]!
+    if (this.data[at] !== 0) {
+      const count = this.collectPacked(cellId, out)
+      out.sort((x, y) => x - y)
+      return count
+    }
+    const header = this.data[at + 1]!
+    const pairs = header & MAX_PAIRS
+    for (let i = 0; i < pairs; i++) out.push(this.data[at + 2 + i]!)
+    return header >>> HEADER_PAIRS_BITS
+  }
+
+  /** Writes one record from two sorted packed-pair lists, summing equal buckets. */
+  private writeMerged (cellId: number, count: number, a: readonly number[], b: readonly number[]): void {
+    const merged: number[] = []
+    let i = 0
+    let j = 0
+    let overflow = false
+    while (i < a.length || j < b.length) {
+      const x = i < a.length ? a[i]! >>> PAIR_BITS : Infinity
+      const y = j < b.length ? b[j]! >>> PAIR_BITS : Infinity
+      if (x === y) {
+        const n = (a[i++]! & PAIR_COUNT_MASK) + (b[j++]! & PAIR_COUNT_MASK)
+        if (n > PAIR_COUNT_MASK) overflow = true
+        merged.push(x, n)
+      } else if (x < y) {
+        merged.push(x, a[i++]! & PAIR_COUNT_MASK)
+      } else {
+        merged.push(y, b[j++]! & PAIR_COUNT_MASK)
+      }
+    }
+    // add() splits what one record cannot hold; the common case writes straight through.
+    if (overflow || count > MAX_RECORD_COUNT || merged.length / 2 > MAX_PAIRS) this.add(cellId, count, merged)
+    else this.write(cellId, count, merged, 0, merged.length >> 1)
   }
 
   /** Adds which backends answered a service cell; kept beside the packed data like errors. */

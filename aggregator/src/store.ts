@@ -30,10 +30,11 @@ export interface StoreStats {
  */
 export function defaultTiers (intervalMs: number, maxWindowMs: number): Tier[] {
   const fineSpan = Math.max(60_000, intervalMs * 12)
-  if (maxWindowMs <= fineSpan) return [{ width: intervalMs, span: maxWindowMs + intervalMs }]
+  if (maxWindowMs <= fineSpan) return [{ width: intervalMs, span: maxWindowMs }]
   const fine = { width: intervalMs, span: fineSpan }
-  if (maxWindowMs <= 6 * 60_000) return [fine, { width: 60_000, span: maxWindowMs + 60_000 }]
-  return [fine, { width: 60_000, span: 6 * 60_000 }, { width: 5 * 60_000, span: maxWindowMs + 5 * 60_000 }]
+  if (maxWindowMs <= 6 * 60_000) return [fine, { width: 60_000, span: Math.max(maxWindowMs, fineSpan + 60_000) }]
+  // A slot leaves the last tier once it ends before the longest window starts: no query reaches it.
+  return [fine, { width: 60_000, span: 6 * 60_000 }, { width: 5 * 60_000, span: Math.max(maxWindowMs, 6 * 60_000 + 5 * 60_000) }]
 }
 
 export class Store {
@@ -158,17 +159,20 @@ export class Store {
       const limit = now - this.tiers[t]!.span
       while (ring.length > 0 && ring[0]!.end <= limit) {
         const old = ring.shift()!
-        const next = this.rings[t + 1]
-        if (next === undefined) continue
-        const target = this.arenaIn(t + 1, old.start)
-        if (target !== null) target.absorb(old)
+        if (t + 1 < this.tiers.length) this.fold(t + 1, old)
       }
-      // A coarse slot is complete once the finer tier has folded all of its time into it.
-      if (t > 0) {
-        const settled = now - this.tiers[t - 1]!.span
-        for (const arena of ring) if (arena.end <= settled) arena.compact()
-      }
+      // A closed slot gets no more on-time reports: drop its spare capacity (and pack any chains,
+      // which late reports leave behind).
+      for (const arena of ring) if (arena.end <= now) arena.compact()
     }
+  }
+
+  /** Merges an aged slot into the coarser slot that covers its time. */
+  private fold (t: number, old: SlotArena): void {
+    const target = this.arenaIn(t, old.start)
+    if (target === null) return
+    const ring = this.rings[t]!
+    ring[ring.indexOf(target)] = SlotArena.union(target, old)
   }
 
   /** Arenas, oldest first, that overlap the window (now - windowMs, now]. */
