@@ -4,7 +4,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../classify.ts'
-import { pingClient, pingNode } from '../ping-client.ts'
+import { PingConnection, pingNode } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent asked for a response of `size` bytes. */
@@ -23,11 +23,11 @@ export function mtuTarget (peer: { node: string, podIp: string, port: number }, 
 }
 
 export interface MtuProbeOptions {
-  /** Upper bound for undici's own timers; the scheduler's signal normally fires first. */
+  /** Upper bound for silence on the connection; the scheduler's signal normally fires first. */
   timeoutMs: number
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_ABORTED'])
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR'])
 
 /**
  * Phases: `connect` is the handshake, `firstByte` runs from sending the large request to its headers;
@@ -36,51 +36,49 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
   return async function mtuProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
-    const { client, connectedAt } = pingClient(target.podIp, target.port, options.timeoutMs)
+    const connection = new PingConnection(target.podIp, target.port, { timeoutMs: options.timeoutMs, keepAlive: true })
     const phases: Phases = {}
     const seconds = (): number => (performance.now() - start) / 1000
     const connected = (): void => {
-      const at = connectedAt()
+      const at = connection.connectedAt
       if (at !== undefined) phases.connect = (at - start) / 1000
     }
     let large = false
-    let received = 0
+    let sentAt = 0
     try {
       // The small exchange first: if it fails, the failure is an ordinary one, not an MTU problem.
-      const small = await client.request({ method: 'GET', path: '/ping', signal })
-      const smallBody = await small.body.text()
+      const small = await connection.get('/ping', signal, false)
       connected()
-      const smallStatus = classifyStatus(small.statusCode)
+      const smallStatus = classifyStatus(small.status)
       if (smallStatus !== null) return { ok: false, ...smallStatus, seconds: seconds(), phases }
-      if (pingNode(smallBody) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases }
+      if (pingNode(small.body) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases }
 
       large = true
-      const sentAt = performance.now()
-      const response = await client.request({ method: 'GET', path: `/ping?size=${target.size}`, signal, headers: { connection: 'close' } })
-      phases.firstByte = (performance.now() - sentAt) / 1000
-      const chunks: Buffer[] = []
-      for await (const chunk of response.body) {
-        chunks.push(chunk as Buffer)
-        received += (chunk as Buffer).length
-      }
+      sentAt = performance.now()
+      const response = await connection.get(`/ping?size=${target.size}`, signal)
+      phases.firstByte = (connection.headersAt! - sentAt) / 1000
+      const received = connection.received
       const detail = { received }
-      const status = classifyStatus(response.statusCode)
+      const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail }
       if (received < target.size) return { ok: false, reason: 'BAD_RESPONSE', raw: 'SHORT_BODY', seconds: seconds(), phases, detail }
-      if (pingNode(Buffer.concat(chunks).toString()) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases, detail }
+      if (pingNode(response.body) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases, detail }
       return { ok: true, seconds: seconds(), phases, detail }
     } catch (err) {
       connected()
+      const received = connection.received
       const code = String((err as { code?: unknown, name?: unknown })?.code ?? (err as { name?: unknown })?.name ?? '')
       if (large && (signal.aborted || TIMEOUT_CODES.has(code))) {
         // Connected, answered small, then silence: the large segments are being dropped.
-        const raw = phases.firstByte === undefined ? 'HEADERS_TIMEOUT' : 'BODY_TIMEOUT'
+        const headersAt = connection.headersAt
+        if (headersAt !== undefined) phases.firstByte = (headersAt - sentAt) / 1000
+        const raw = headersAt === undefined ? 'HEADERS_TIMEOUT' : 'BODY_TIMEOUT'
         return { ok: false, reason: 'MTU_BLACKHOLE', raw, seconds: seconds(), phases, detail: { received } }
       }
-      const { reason, raw } = classifyError(err, connectedAt() === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, connection.connectedAt === undefined ? 'connect' : 'response')
       return { ok: false, reason, raw, seconds: seconds(), phases, ...(large ? { detail: { received } } : {}) }
     } finally {
-      await client.destroy().catch(() => {})
+      connection.close()
     }
   }
 }

@@ -1,11 +1,10 @@
 // Pod-to-pod probe: HTTP GET /ping to a peer agent's pod IP, on a brand-new TCP connection each time,
 // because a pooled connection hides exactly the failures of new flows that a CNI migration causes.
 
-import { isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { buildConnector, Client } from 'undici'
 import { classifyError, classifyStatus } from '../classify.ts'
-import type { Probe, ProbeResult, Target } from '../probe.ts'
+import { PingConnection } from '../ping-client.ts'
+import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent. `id` is the peer's node name, which its /ping answer must repeat. */
 export interface PodTarget extends Target {
@@ -15,7 +14,7 @@ export interface PodTarget extends Target {
 }
 
 export interface PodProbeOptions {
-  /** Upper bound for undici's own connect/headers/body timers; the scheduler's signal normally fires first. */
+  /** Upper bound for silence on the connection; the scheduler's signal normally fires first. */
   timeoutMs: number
 }
 
@@ -24,38 +23,23 @@ export interface PodProbeOptions {
  * `seconds` is the whole probe, body included.
  */
 export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
-  const connector = buildConnector({ timeout: options.timeoutMs })
   return async function podProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
-    let connectedAt: number | undefined
-    let headersAt: number | undefined
-    const host = isIPv6(target.podIp) ? `[${target.podIp}]` : target.podIp
-    const client = new Client(`http://${host}:${target.port}`, {
-      pipelining: 1,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect (opts, callback) {
-        connector(opts, (...args) => {
-          if (args[0] === null) connectedAt = performance.now()
-          callback(...args)
-        })
-      }
-    })
-    const phases = () => ({
-      ...(connectedAt !== undefined ? { connect: (connectedAt - start) / 1000 } : {}),
-      ...(connectedAt !== undefined && headersAt !== undefined ? { firstByte: (headersAt - connectedAt) / 1000 } : {})
-    })
+    const connection = new PingConnection(target.podIp, target.port, { timeoutMs: options.timeoutMs })
+    const phases = (): Phases => {
+      const { connectedAt, headersAt } = connection
+      if (connectedAt === undefined) return {}
+      return headersAt === undefined ? { connect: (connectedAt - start) / 1000 } : { connect: (connectedAt - start) / 1000, firstByte: (headersAt - connectedAt) / 1000 }
+    }
     try {
-      const response = await client.request({ method: 'GET', path: '/ping', signal, headers: { connection: 'close' } })
-      headersAt = performance.now()
-      // Read the body in full even on errors: an unread body pins its socket.
-      const body = await response.body.text()
+      // The body is read in full, even on errors, before the connection closes.
+      const response = await connection.get('/ping', signal)
       const seconds = (performance.now() - start) / 1000
-      const status = classifyStatus(response.statusCode)
+      const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds, phases: phases() }
       let node: unknown
       try {
-        node = (JSON.parse(body) as { node?: unknown }).node
+        node = (JSON.parse(response.body) as { node?: unknown }).node
       } catch {
         return { ok: false, reason: 'BAD_RESPONSE', raw: 'INVALID_JSON', seconds, phases: phases() }
       }
@@ -65,10 +49,8 @@ export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
       return { ok: true, seconds, phases: phases() }
     } catch (err) {
       const seconds = (performance.now() - start) / 1000
-      const { reason, raw } = classifyError(err, connectedAt === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, connection.connectedAt === undefined ? 'connect' : 'response')
       return { ok: false, reason, raw, seconds, phases: phases() }
-    } finally {
-      await client.destroy().catch(() => {})
     }
   }
 }

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../classify.ts'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
-import { pingClient, pingNode } from '../ping-client.ts'
+import { PingConnection, pingNode } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 import { resolveHost } from './dns-lookup.ts'
 import { hostPort, parseHostPort } from './tcp.ts'
@@ -29,7 +29,7 @@ export function parseServiceTarget (text: string): ServiceTarget | null {
 }
 
 export interface ServiceProbeOptions {
-  /** Upper bound for undici's own timers; the scheduler's signal normally fires first. */
+  /** Upper bound for silence on the connection; the scheduler's signal normally fires first. */
   timeoutMs: number
 }
 
@@ -43,30 +43,26 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail = { address: resolved.address }
     const seconds = (): number => (performance.now() - start) / 1000
-    const { client, connectedAt } = pingClient(resolved.address, target.port, options.timeoutMs)
+    const connection = new PingConnection(resolved.address, target.port, { timeoutMs: options.timeoutMs })
     const connectStart = performance.now()
     try {
-      const response = await client.request({ method: 'GET', path: '/ping', signal, headers: { connection: 'close' } })
-      const headersAt = performance.now()
-      // Read the body in full even on errors: an unread body pins its socket.
-      const body = await response.body.text()
-      const at = connectedAt()
+      // The body is read in full, even on errors, before the connection closes.
+      const response = await connection.get('/ping', signal)
+      const at = connection.connectedAt
       if (at !== undefined) {
         phases.connect = (at - connectStart) / 1000
-        phases.firstByte = (headersAt - at) / 1000
+        phases.firstByte = (connection.headersAt! - at) / 1000
       }
-      const status = classifyStatus(response.statusCode)
+      const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail, ...lagged }
-      const backend = pingNode(body)
+      const backend = pingNode(response.body)
       if (backend === null) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER', seconds: seconds(), phases, detail, ...lagged }
       return { ok: true, backend, seconds: seconds(), phases, detail, ...lagged }
     } catch (err) {
-      const at = connectedAt()
+      const at = connection.connectedAt
       if (at !== undefined) phases.connect = (at - connectStart) / 1000
       const { reason, raw } = classifyError(err, at === undefined ? 'connect' : 'response')
       return { ok: false, reason, raw, seconds: seconds(), phases, detail, ...lagged }
-    } finally {
-      await client.destroy().catch(() => {})
     }
   }
 }

@@ -87,3 +87,17 @@ t.test('a short large body is a BAD_RESPONSE, not a black hole', async t => {
   })
   t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port }, 8500), AbortSignal.timeout(1000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'SHORT_BODY' })
 })
+
+t.test('one new connection per probe, carrying both requests', async t => {
+  const server = createServer(blackHole('n2', 100_000))
+  const perConnection: number[] = []
+  server.on('connection', socket => {
+    const index = perConnection.push(0) - 1
+    socket.on('data', chunk => { perConnection[index]! += (chunk.toString().match(/^GET /gm) ?? []).length })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => server.close(resolve)))
+  const port = (server.address() as AddressInfo).port
+  for (let i = 0; i < 3; i++) t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port }, 8500), AbortSignal.timeout(2000)), { ok: true })
+  t.same(perConnection, [2, 2, 2], 'three connections, two GETs on each')
+})

@@ -71,11 +71,21 @@ t.test('a probe out of time before connecting is a connect timeout', async t => 
   t.match(result, { ok: false, reason: 'CONNECT_TIMEOUT' })
 })
 
-t.test('undici\'s own headers timeout is a response timeout', async t => {
+t.test('the probe\'s own idle timeout is a response timeout', async t => {
   const p = await peer(() => { /* never answers */ })
   t.teardown(p.close)
   const result = await createPodProbe({ timeoutMs: 100 })(target(p.port), signal())
-  t.match(result, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'UND_ERR_HEADERS_TIMEOUT' })
+  t.match(result, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'ETIMEDOUT' })
+})
+
+t.test('a body that stops half-way is a response timeout, not a reset', async t => {
+  const p = await peer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 })
+    res.write('{"node":"n2"')
+  })
+  t.teardown(p.close)
+  const result = await probe(target(p.port), AbortSignal.timeout(200))
+  t.match(result, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'ABORT_ERR', phases: { connect: Number, firstByte: Number } })
 })
 
 t.test('peer resets the connection', async t => {
