@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
@@ -128,11 +129,54 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   await stop(server)
 }
 
+/** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
+async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
+  const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
+  const peerPort = 18301
+  const stands = await startPeers(peers, peerPort)
+  const registered = await registerPeers(server.url, TOKEN, peers, peerPort)
+  // AGENT_NODE_ARGS: extra node flags for the agent only (e.g. to compare V8 heap settings).
+  const nodeArgs = (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  if (process.env.AGENT_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir=' + process.env.AGENT_PROF)
+  const agent = spawn(process.execPath, [...nodeArgs, 'agent/src/main.ts'], {
+    env: {
+      ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
+      PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: ''
+    },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  const pid = agent.pid!
+  // Warm up: the roster arrives, the staggered first round passes, the JIT settles.
+  await new Promise(resolve => setTimeout(resolve, 20_000))
+  const cpu0 = cpuSeconds(pid)
+  const samples: number[] = []
+  const sampler = setInterval(() => samples.push(rss(pid).now), 1000)
+  await new Promise(resolve => setTimeout(resolve, measureSeconds * 1000))
+  clearInterval(sampler)
+  const cpu = cpuSeconds(pid) - cpu0
+  const memory = rss(pid)
+  const m = await (await fetch(`${server.url}/api/v1/matrix?probe=pod&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, lagged: number }> }
+  const probes = m.cells.reduce((n, c) => n + c.samples, 0)
+  const errors = m.cells.reduce((n, c) => n + c.errors, 0)
+  const lagged = m.cells.reduce((n, c) => n + c.lagged, 0)
+  agent.kill('SIGTERM')
+  await new Promise(resolve => agent.once('exit', resolve))
+  registered.close()
+  await stands.close()
+  await stop(server)
+  const mcpu = cpu / measureSeconds * 1000
+  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged`)
+}
+
 const quick = args.quick
 const only = args.only
-const run = (name: string): boolean => only === undefined || only === name
+const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
+if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
 if (run('mesh')) await mesh(quick ? 300 : 1000, 15, quick ? 6 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
