@@ -44,6 +44,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     results,
     lag,
     intervalMs,
+    intervals: { mtu: config.mtuIntervalMs },
     timeoutMs: config.probeTimeoutMs,
     timeouts: suite.timeouts,
     concurrency: config.concurrency,

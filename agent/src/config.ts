@@ -40,6 +40,8 @@ export interface AgentConfig {
   /** Response sizes each peer is asked for by mtu probes; empty disables them. */
   mtuSizes: number[]
   mtuTimeoutMs: number
+  /** Cadence of mtu probes; never faster than intervalMs. */
+  mtuIntervalMs: number
   /** `host:port` of the agents' Service, by ClusterIP and/or by name. */
   serviceTargets: string[]
   serviceTimeoutMs: number
@@ -105,6 +107,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' },
   { key: 'mtuSizes', env: 'PINGFLEET_MTU_SIZES', flag: 'mtu-sizes', kind: 'list', item: size, default: '8500', expected: `comma-separated response sizes in bytes from 64 to ${MAX_PING_SIZE} such as 1400,8500 (empty disables mtu probes)` },
   { key: 'mtuTimeoutMs', env: 'PINGFLEET_MTU_TIMEOUT', flag: 'mtu-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
+  { key: 'mtuIntervalMs', env: 'PINGFLEET_MTU_INTERVAL', flag: 'mtu-interval', kind: 'duration', default: '30s', expected: 'a duration from 100ms to 1h such as 30s (mtu probes never run more often than PINGFLEET_INTERVAL)' },
   { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: t => parseServiceTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
   { key: 'serviceTimeoutMs', env: 'PINGFLEET_SERVICE_TIMEOUT', flag: 'service-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
   { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
@@ -134,7 +137,7 @@ export const configSchema = {
   additionalProperties: false,
   required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
-    'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'dnsNames',
+    'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'dnsNames',
     'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
@@ -159,6 +162,7 @@ export const configSchema = {
     logLevel: { enum: LEVELS },
     mtuSizes: list({ type: 'integer', minimum: 64, maximum: MAX_PING_SIZE }),
     mtuTimeoutMs: duration(10, 60_000),
+    mtuIntervalMs: duration(100, 3_600_000),
     serviceTargets: list(text),
     serviceTimeoutMs: duration(10, 60_000),
     resolvConfPath: { type: 'string', minLength: 1, maxLength: 4096 },

@@ -19,6 +19,11 @@ export interface SchedulerOptions {
   results: Results
   lag: LagWatch
   intervalMs: number
+  /**
+   * A slower cadence per kind: such targets run every max(intervals[kind], intervalMs). For mtu,
+   * whose answer (a path's MTU) rarely changes while each probe costs a connection and two requests.
+   */
+  intervals?: Partial<Record<ProbeKind, number>>
   /** Time limit of one probe; `timeouts` overrides it per kind. */
   timeoutMs: number
   timeouts?: Partial<Record<ProbeKind, number>>
@@ -98,8 +103,8 @@ export class Scheduler {
   #start (key: string, target: Target): void {
     const running: Running = { target, timer: undefined, controller: undefined, stopped: false, done: Promise.resolve() }
     this.#running.set(key, running)
-    // Staggered start: spread the first runs over one interval so a roster change causes no burst.
-    this.#arm(running, this.#random() * this.#intervalMs)
+    // Staggered start: spread the first runs over one period so a roster change causes no burst.
+    this.#arm(running, this.#random() * this.#periodOf(target))
   }
 
   #stop (key: string, running: Running): void {
@@ -115,10 +120,14 @@ export class Scheduler {
       running.done = this.#run(running).then(() => {
         if (running.stopped) return
         const jitter = this.#options.jitter ?? 0.1
-        const period = this.#intervalMs * (1 + jitter * (2 * this.#random() - 1))
+        const period = this.#periodOf(running.target) * (1 + jitter * (2 * this.#random() - 1))
         this.#arm(running, Math.max(0, plannedAt + period - performance.now()))
       })
     }, delayMs)
+  }
+
+  #periodOf (target: Target): number {
+    return Math.max(this.#options.intervals?.[target.kind] ?? 0, this.#intervalMs)
   }
 
   async #run (running: Running): Promise<void> {

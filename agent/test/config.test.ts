@@ -35,6 +35,7 @@ t.test('defaults from the minimal environment', async t => {
     logLevel: 'info',
     mtuSizes: [8500],
     mtuTimeoutMs: 2000,
+    mtuIntervalMs: 30_000,
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',
@@ -169,10 +170,11 @@ t.test('probe suite options: lists are trimmed and normalised, empty disables', 
     PINGFLEET_HTTP_CA_FILE: '/etc/hosts',
     PINGFLEET_TCP_TARGETS: 'localhost:8080,[2001:db8::1]:443',
     PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '3'
-  }, ['--dns-wire-names', 'a.example.,b.example', '--mtu-timeout', '3s'])
+  }, ['--dns-wire-names', 'a.example.,b.example', '--mtu-timeout', '3s', '--mtu-interval', '1m'])
   t.match(config, {
     mtuSizes: [1400, 8500],
     mtuTimeoutMs: 3000,
+    mtuIntervalMs: 60_000,
     serviceTargets: ['10.96.0.20:8081', 'pingfleet-agent.pingfleet:8081'],
     dnsNames: [],
     dnsServers: ['127.0.0.153:5353', '[::1]:53', '10.96.0.10'],

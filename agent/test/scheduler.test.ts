@@ -223,3 +223,20 @@ t.test('timeouts can differ per probe kind', async t => {
   cells.push(...results.drain().cells)
   t.same(cells.map(c => c.probe), ['pod'], 'the pod probe timed out; the tcp probe still runs under its longer limit')
 })
+
+t.test('a kind with a slower interval runs at that cadence, never faster than the interval', async t => {
+  const { probe, calls } = counter()
+  const results = new Results(0)
+  const s = new Scheduler({ probes: { pod: probe, mtu: probe }, results, lag: quiet, intervalMs: 10, intervals: { mtu: 10_000 }, timeoutMs: 1000, concurrency: 4, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([pod('a'), { kind: 'mtu', id: 'a/8500' }])
+  await until(() => (calls.get('a') ?? 0) >= 10, 'ten pod runs')
+  t.equal(calls.get('a/8500'), 1, 'the mtu target ran once (its staggered first run), not at the pod cadence')
+
+  const slow = new Scheduler({ probes: { mtu: probe }, results, lag: quiet, intervalMs: 10_000, intervals: { mtu: 10 }, timeoutMs: 1000, concurrency: 4, random: () => 0 })
+  t.teardown(() => slow.stop())
+  slow.setTargets([{ kind: 'mtu', id: 'b/8500' }])
+  await until(() => calls.get('b/8500') === 1, 'the first run')
+  await sleep(100)
+  t.equal(calls.get('b/8500'), 1, 'a kind interval below the interval does not speed the kind up')
+})
