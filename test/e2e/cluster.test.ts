@@ -37,6 +37,8 @@ const agentEnv: Record<string, string> = {
   PINGFLEET_PROBE_TIMEOUT: ms(TIMEOUT_MS.pod),
   PINGFLEET_MTU_SIZES: '800,8500',
   PINGFLEET_MTU_TIMEOUT: ms(TIMEOUT_MS.mtu),
+  // mtu probes default to a slower period than the others; here they run every interval like the rest.
+  PINGFLEET_MTU_INTERVAL: ms(INTERVAL_MS),
   PINGFLEET_SERVICE_TARGETS: `${VIP.ip}:${VIP.port},pingfleet-agent:${VIP.port}`,
   PINGFLEET_SERVICE_TIMEOUT: ms(TIMEOUT_MS.service),
   // The resolver comes from the node's resolv.conf, as in a pod: short names walk the search list.
@@ -164,7 +166,9 @@ async function suite (t: Test): Promise<void> {
   }
 
   const detections: string[] = []
-  for (const row of SCENARIOS) {
+  // PINGFLEET_E2E_ONLY=<text> runs only the rows whose name contains it (when working on one row).
+  const only = process.env.PINGFLEET_E2E_ONLY
+  for (const row of SCENARIOS.filter(r => only === undefined || r.name.includes(only))) {
     const absent = row.needs.filter(env => !known.has(env))
     if (absent.length > 0) {
       await t.test(row.name, { todo: `agent option${absent.length > 1 ? 's' : ''} ${absent.join(', ')} not in agent/src/config.ts yet` }, async () => {})
@@ -292,18 +296,21 @@ async function suite (t: Test): Promise<void> {
       let lastErrorAt = removedAt
       await remove(row.fault)
       healed = true
+      let slow: string[] = []
       try {
         await cluster.until(`${row.name} to clear`, async () => {
           const n = errorCount(await scrape())
           if (n > errorsSeen) { errorsSeen = n; lastErrorAt = Date.now() }
           last = await notGreen(probes, '1s')
+          if (Date.now() - removedAt > row.recoverWithinMs && last.length > 0) slow = last
           return last.length === 0
         }, row.recoverWithinMs * 3, 250)
         const green = Date.now() - removedAt
         const stopped = lastErrorAt - removedAt
         detections[detections.length - 1] += `, errors stopped after ≤ ${stopped} ms, matrix green after ${green} ms`
         t.ok(stopped <= row.recoverWithinMs, `error reports stopped ${stopped} ms after removal (bound ${row.recoverWithinMs} ms)`)
-        t.ok(green <= row.recoverWithinMs + 2 * INTERVAL_MS, `matrix green (1 s window) ${green} ms after removal (bound ${row.recoverWithinMs + 2 * INTERVAL_MS} ms)`)
+        t.ok(green <= row.recoverWithinMs + 2 * INTERVAL_MS, `matrix green (1 s window) ${green} ms after removal (bound ${row.recoverWithinMs + 2 * INTERVAL_MS} ms)`,
+          green <= row.recoverWithinMs + 2 * INTERVAL_MS ? {} : { stillWrongAtBound: slow.slice(0, 12) })
       } catch (err) {
         t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
       }
@@ -340,7 +347,10 @@ async function suite (t: Test): Promise<void> {
       const old = before.find(r => r.node === n.name)!.reports
       const now = after.rows.find(r => r.node === n.name)!.reports
       t.equal(after.now[i]!.dropped, 0, `${n.name} dropped nothing`)
-      t.ok(now.firstSeq !== null && now.firstSeq <= old.lastSeq + 1, `${n.name}: no gap between ${old.lastSeq} (old) and ${now.firstSeq} (new)`)
+      // The agent re-sends everything past its last ack; a report the old aggregator took after `before` was read is
+      // acked by it, so the agent's ack at the outage (not `before`) is where the new aggregator must start.
+      const acked = during[i]!.acked
+      t.ok(now.firstSeq !== null && now.firstSeq <= acked + 1, `${n.name}: no gap: old aggregator acked up to ${acked} (its API showed ${old.lastSeq}), new one starts at ${now.firstSeq}`)
       t.equal(now.accepted, now.lastSeq - now.firstSeq! + 1, `${n.name}: every seq from ${now.firstSeq} to ${now.lastSeq} applied exactly once`)
     }
     // The reports made during the outage landed in their own time slots: the outage is covered.

@@ -305,7 +305,9 @@ ${hairpin}
   /** Starts a process inside a namespace, output to <dir>/<name>.log. */
   async spawnIn (ns: string, name: string, command: string, args: readonly string[], env: Record<string, string> = {}): Promise<Proc> {
     const fd = openSync(this.log(name), 'a')
-    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] })
+    // The caller's own PINGFLEET_* settings (a developer's shell) must not leak into the cluster's processes.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PINGFLEET_')))
+    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
     const proc: Proc = {
