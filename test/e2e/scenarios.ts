@@ -44,6 +44,8 @@ export interface CellExpectation {
   reasons: readonly string[]
   /** Raw codes allowed next to them, where the raw code tells more than the reason. */
   codes?: readonly string[]
+  /** A known mismatch between the raw codes seen and `codes`: the check runs as a tap todo with this reason. */
+  codesTodo?: string
   /**
    * `all` (default): every selected cell red. `any`: at least one (a fault that hits a share of probes, like
    * one bad Service backend). `degraded`: the selected cells' pooled error ratio and worst p99 within `tolerance`.
@@ -98,6 +100,9 @@ const ip = (node: string): string => SUBNET[groupOf(node)].replace(/0\/24$/, Str
 const errors = (labels: Record<string, string>, expect: MetricExpectation['expect']): MetricExpectation => ({ name: 'pingfleet_probe_errors_total', labels, expect })
 const nodeErrors = (node: string, direction: 'in' | 'out', probe: ProbeKind, expect: MetricExpectation['expect']): MetricExpectation =>
   ({ name: 'pingfleet_node_probe_errors_total', labels: { node, direction, probe }, expect })
+/** docs/reasons.md: CONNECT_TIMEOUT's raw code is TIMEOUT (the probe's deadline) or ETIMEDOUT (the kernel gave up). */
+const CONNECT_TIMEOUT_CODES = ['TIMEOUT', 'ETIMEDOUT']
+const POD_TIMEOUT_CODE_TODO = 'pod and mtu probes report a connect deadline with raw ABORT_ERR, not TIMEOUT as docs/reasons.md and the http/tcp probes do'
 const podGreen: CellExpectation = { probe: 'pod', red: none, reasons: [] }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -105,8 +110,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'partition aws → cilium (new connections dropped one way)',
     fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`] },
     cells: [
-      { probe: 'pod', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'] },
-      { probe: 'mtu', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'] }
+      { probe: 'pod', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO },
+      { probe: 'mtu', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
     ],
     metrics: [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
@@ -122,8 +127,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'partition aws ↔ cilium (both ways)',
     fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`, `ct state new ip saddr ${SUBNET.cilium} ip daddr ${SUBNET.aws} drop`] },
     cells: [
-      { probe: 'pod', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'] },
-      { probe: 'mtu', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'] }
+      { probe: 'pod', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO },
+      { probe: 'mtu', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
     ],
     metrics: [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
@@ -140,7 +145,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: { kind: 'nft', rules: [`ip saddr ${ip(BLACK_HOLED)} drop`, `ip daddr ${ip(BLACK_HOLED)} drop`] },
     cells: [
       // Its own probes fail too, but it cannot report them until the path is back.
-      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), backfilled: true, reasons: ['CONNECT_TIMEOUT'] }
+      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), backfilled: true, reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
     ],
     metrics: [
       nodeErrors(BLACK_HOLED, 'in', 'pod', 'up'),
@@ -227,8 +232,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'egress blocked for cilium',
     fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.cilium} ip daddr ${EXTERNAL.ip} drop`] },
     cells: [
-      { probe: 'http', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'] },
-      { probe: 'tcp', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'] },
+      { probe: 'http', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES },
+      { probe: 'tcp', red: fromGroup('cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES },
       podGreen
     ],
     metrics: [
