@@ -3,7 +3,7 @@
 // Flags: --quick (smaller runs), --only <name>. Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
@@ -129,20 +129,28 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   await stop(server)
 }
 
+/** The agent's NODE_OPTIONS as the chart sets them. */
+function chartNodeOptions (): string {
+  const daemonSet = readFileSync('charts/pingfleet/templates/agent-daemonset.yaml', 'utf8')
+  return /- name: NODE_OPTIONS\n\s+value: "([^"]*)"/.exec(daemonSet)?.[1] ?? ''
+}
+
 /** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
 async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
   const registered = await registerPeers(server.url, TOKEN, peers, peerPort)
-  // AGENT_NODE_ARGS: extra node flags for the agent only (e.g. to compare V8 heap settings).
+  // The agent runs with the chart's NODE_OPTIONS, as in a cluster; AGENT_NODE_OPTIONS replaces them
+  // (empty: none) and AGENT_NODE_ARGS adds node flags, both for the agent only, to compare settings.
+  const nodeOptions = process.env.AGENT_NODE_OPTIONS ?? chartNodeOptions()
   const nodeArgs = (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   if (process.env.AGENT_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir=' + process.env.AGENT_PROF)
   const agent = spawn(process.execPath, [...nodeArgs, 'agent/src/main.ts'], {
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
-      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: ''
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions
     },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -166,9 +174,9 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
   await stands.close()
   await stop(server)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
   console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
-    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged`)
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
 }
 
 const quick = args.quick
