@@ -103,9 +103,16 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const simNow = start + (Date.now() - real0) * speed
   const lagSeconds = (simNow - endOf(reports)) / 1000
   console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report`)
-  // Let the store fold and pack its slots (it ticks every real second).
-  await new Promise(resolve => setTimeout(resolve, 3000))
-  const memory = rss(pid)
+  // Let the store fold and pack its slots (it ticks every real second); RSS moves while dead
+  // buffers wait for a GC, so sample it for a while and keep the median.
+  const settled: number[] = []
+  for (let i = 0; i < 20; i++) {
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    settled.push(rss(pid).now)
+  }
+  const memory = { now: median(settled), peak: rss(pid).peak }
+  const metricsText = await (await fetch(`${server.url}/metrics`)).text()
+  const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   const window = `${minutes}m`
   const q = (query: string, reps: number): Promise<{ medianMs: number, bytes: number }> => timeGet(`${server.url}/api/v1/matrix?probe=pod&${query}`, reps)
   const nodeMatrix = await q(`groupBy=node&window=${window}`, 3)
@@ -116,13 +123,13 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const groupMatrix1m = await q('groupBy=cniplugin&window=1m', 20)
   results[`mesh-${nodes}`] = {
     nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds,
-    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad,
+    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, storeBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
     nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
     nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
     groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB (peak ${fmt(memory.peak / 2 ** 20)} MiB) holding ${minutes} min\n` +
+  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 20 s (peak ${fmt(memory.peak / 2 ** 20)} MiB), node store ${fmt(storeBytes / 2 ** 20)} MiB, holding ${minutes} min\n` +
     `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
     `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
     `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)

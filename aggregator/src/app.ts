@@ -48,7 +48,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     ? null
     : new Discovery({ client: kube, namespace: config.namespace, agentSelector: config.agentSelector, groupLabel: config.groupLabel, roster, log })
   let stream: AgentStream | null = null
-  const self = new SelfMetrics(registry, () => stream?.connected ?? 0)
+  const self = new SelfMetrics(registry, () => stream?.connected ?? 0, () => ({ node: nodes.stats(), group: groups.stats() }))
   // Until discovery has listed, the roster's own count stands in for what is expected.
   const fallbackExpected = rosterExpected(roster, config.groupLabel)
   const expected = (group: string): number => discovery?.synced === true ? discovery.expected().get(group) ?? 0 : fallbackExpected(group)

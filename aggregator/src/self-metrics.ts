@@ -1,6 +1,7 @@
 // The aggregator's own ingest counters, kept as prom-client metrics.
 
 import { Counter, Gauge, type Registry } from 'prom-client'
+import type { StoreStats } from './store.ts'
 
 export class SelfMetrics {
   private readonly reports: Counter
@@ -10,7 +11,7 @@ export class SelfMetrics {
   private readonly rejects: Counter<'code'>
   readonly connected: Gauge
 
-  constructor (registry: Registry, connected: () => number) {
+  constructor (registry: Registry, connected: () => number, stores: () => Record<string, StoreStats> = () => ({})) {
     this.reports = new Counter({ name: 'pingfleet_ingest_reports_total', help: 'Reports accepted from agents.', registers: [registry] })
     this.cells = new Counter({ name: 'pingfleet_ingest_cells_total', help: 'Per-target result cells accepted from agents.', registers: [registry] })
     this.expired = new Counter({ name: 'pingfleet_ingest_expired_cells_total', help: 'Accepted cells older than the longest window, so not stored.', registers: [registry] })
@@ -21,6 +22,20 @@ export class SelfMetrics {
       help: 'Agent websockets currently open.',
       registers: [registry],
       collect () { this.set(connected()) }
+    })
+    new Gauge({
+      name: 'pingfleet_ingest_store_bytes',
+      help: 'Bytes held by the sliding-window stores (node: per node and target; group: per group pair).',
+      labelNames: ['store'],
+      registers: [registry],
+      collect () { for (const [store, stats] of Object.entries(stores())) this.set({ store }, stats.bytes) }
+    })
+    new Gauge({
+      name: 'pingfleet_ingest_store_cells',
+      help: 'Cells (source, probe kind, target) the stores know.',
+      labelNames: ['store'],
+      registers: [registry],
+      collect () { for (const [store, stats] of Object.entries(stores())) this.set({ store }, stats.cells) }
     })
   }
 

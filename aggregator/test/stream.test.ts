@@ -24,6 +24,9 @@ t.test('an agent says hello, gets welcome and peers, and every report is acked o
   const matrix = (await agg.app.inject('/api/v1/matrix?probe=pod&groupBy=node&window=10s')).json()
   t.match(matrix.cells, [{ src: 'n1', dst: 'n1', samples: 4, errors: 0, errorRatio: 0 }])
   t.ok(Math.abs(matrix.cells[0].latency.p50 - 0.001) / 0.001 < 0.05, 'p50 near 1 ms')
+  const metrics = (await agg.app.inject('/metrics')).body
+  t.match(metrics, /pingfleet_ingest_store_cells\{store="node"\} 1\n/, 'one node-store cell')
+  t.match(metrics, /pingfleet_ingest_store_bytes\{store="node"\} [1-9]\d*\n/, 'its bytes are counted')
   a.socket.close()
 })
 
