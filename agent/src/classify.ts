@@ -35,6 +35,8 @@ const DIRECT: Record<string, Reason> = {
 
 /** Errors that mean "ran out of time": which timeout it was depends on the phase. */
 const TIMEOUTS = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_ABORTED', 'UND_ERR_ABORT'])
+/** Of those, the ones that are the probe's own deadline firing: raw `TIMEOUT`, as every probe reports it. */
+const OWN_DEADLINE = new Set(['AbortError', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_ABORTED', 'UND_ERR_ABORT'])
 
 const TLS = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/
 
@@ -65,7 +67,7 @@ export function classifyError (err: unknown, phase: Phase): Classified {
   }
   const direct = DIRECT[code]
   if (direct !== undefined) return { reason: direct, raw: truncate(code) }
-  if (TIMEOUTS.has(code)) return { reason: phase === 'connect' ? 'CONNECT_TIMEOUT' : 'RESPONSE_TIMEOUT', raw: truncate(code) }
+  if (TIMEOUTS.has(code)) return { reason: phase === 'connect' ? 'CONNECT_TIMEOUT' : 'RESPONSE_TIMEOUT', raw: OWN_DEADLINE.has(code) ? 'TIMEOUT' : truncate(code) }
   if (TLS.test(code)) return { reason: 'TLS_ERROR', raw: truncate(code) }
   return { reason: 'OTHER', raw: truncate(code) }
 }

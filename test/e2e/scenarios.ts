@@ -102,7 +102,6 @@ const nodeErrors = (node: string, direction: 'in' | 'out', probe: ProbeKind, exp
   ({ name: 'pingfleet_node_probe_errors_total', labels: { node, direction, probe }, expect })
 /** docs/reasons.md: CONNECT_TIMEOUT's raw code is TIMEOUT (the probe's deadline) or ETIMEDOUT (the kernel gave up). */
 const CONNECT_TIMEOUT_CODES = ['TIMEOUT', 'ETIMEDOUT']
-const POD_TIMEOUT_CODE_TODO = 'pod and mtu probes report a connect deadline with raw ABORT_ERR, not TIMEOUT as docs/reasons.md and the http/tcp probes do'
 const podGreen: CellExpectation = { probe: 'pod', red: none, reasons: [] }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -110,8 +109,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'partition aws → cilium (new connections dropped one way)',
     fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`] },
     cells: [
-      { probe: 'pod', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO },
-      { probe: 'mtu', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
+      { probe: 'pod', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES },
+      { probe: 'mtu', red: across('aws', 'cilium'), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES }
     ],
     metrics: [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
@@ -127,8 +126,8 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'partition aws ↔ cilium (both ways)',
     fault: { kind: 'nft', rules: [`ct state new ip saddr ${SUBNET.aws} ip daddr ${SUBNET.cilium} drop`, `ct state new ip saddr ${SUBNET.cilium} ip daddr ${SUBNET.aws} drop`] },
     cells: [
-      { probe: 'pod', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO },
-      { probe: 'mtu', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
+      { probe: 'pod', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES },
+      { probe: 'mtu', red: or(across('aws', 'cilium'), across('cilium', 'aws')), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES }
     ],
     metrics: [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'cilium' }, 'up'),
@@ -145,7 +144,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: { kind: 'nft', rules: [`ip saddr ${ip(BLACK_HOLED)} drop`, `ip daddr ${ip(BLACK_HOLED)} drop`] },
     cells: [
       // Its own probes fail too, but it cannot report them until the path is back.
-      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), backfilled: true, reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, codesTodo: POD_TIMEOUT_CODE_TODO }
+      { probe: 'pod', red: involving(BLACK_HOLED), absentOk: fromNode(BLACK_HOLED), backfilled: true, reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES }
     ],
     metrics: [
       nodeErrors(BLACK_HOLED, 'in', 'pod', 'up'),
