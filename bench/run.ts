@@ -17,7 +17,8 @@ interface Server { child: ChildProcess, url: string }
 
 async function startAggregator (port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Server> {
   const child = spawn(process.execPath, [...nodeArgs, 'aggregator/src/main.ts'], {
-    env: { ...process.env, PINGFLEET_LISTEN: `127.0.0.1:${port}`, PINGFLEET_TOKEN: TOKEN, PINGFLEET_LOG_LEVEL: 'warn', ...env },
+    // The image's malloc setting (see Dockerfile), so the bench measures what is deployed.
+    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', PINGFLEET_LISTEN: `127.0.0.1:${port}`, PINGFLEET_TOKEN: TOKEN, PINGFLEET_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   const url = `http://127.0.0.1:${port}`

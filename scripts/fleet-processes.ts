@@ -72,7 +72,8 @@ export function startAggregator (o: AggregatorOptions): Promise<Proc> {
     entry: 'aggregator/src/main.ts',
     url: `http://${host}:${o.port}`,
     log: o.log ?? 'ignore',
-    env: { PINGFLEET_LISTEN: `${host}:${o.port}`, PINGFLEET_TOKEN: o.token, ...o.env }
+    // As in the image (see Dockerfile).
+    env: { MALLOC_MMAP_THRESHOLD_: '131072', PINGFLEET_LISTEN: `${host}:${o.port}`, PINGFLEET_TOKEN: o.token, ...o.env }
   })
 }
 
