@@ -130,13 +130,13 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     let result
     if (groupBy === deps.groupLabel) {
       // Pre-summed per group at ingest: cheap at any fleet size.
-      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep })
+      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep, failingOnly: failing })
     } else {
       const labelOf = (node: string): string =>
         groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
       // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
       const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
-      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep })
+      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing })
     }
     return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
   })

@@ -41,6 +41,8 @@ export interface MatrixOptions {
   place?: Placement
   /** Keeps only the output cells it returns true for. */
   keep?: (cell: MatrixCell) => boolean
+  /** Only cells with at least one failure in the window; the others are skipped before any work. */
+  failingOnly?: boolean
 }
 
 interface Output {
@@ -134,6 +136,11 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
     let present = false
     for (const arena of arenas) if (arena.has(id)) { present = true; break }
     if (!present) continue
+    if (options.failingOnly === true) {
+      let failed = false
+      for (const arena of arenas) if (arena.errors.size > 0 && arena.errors.has(id)) { failed = true; break }
+      if (!failed) continue
+    }
     let row: number
     let col: number
     if (options.place !== undefined) {
