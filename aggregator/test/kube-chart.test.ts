@@ -3,7 +3,11 @@
 // deploys. (The regression: both components once required PINGFLEET_TOKEN, so the default could not start.)
 
 import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { loadConfig } from '../src/config.ts'
+import { loadGatesFile } from '../src/gate-spec.ts'
 import { matchesSelector } from './kube-fake.ts'
 import { missingTools, needs, parseManifests, template, type Manifest } from '../../test/deploy/tools.ts'
 
@@ -41,4 +45,23 @@ t.test('the static-token chart still loads in static mode', tools, async t => {
   const env = envOf(manifests.find(m => m.kind === 'Deployment')!, { 'metadata.namespace': 'pingfleet' })
   const config = loadConfig({ ...env, PINGFLEET_TOKEN: 'from-the-secret-1', KUBERNETES_SERVICE_HOST: '10.96.0.1', PINGFLEET_KUBE_CA_FILE: '' })
   t.equal(config.authMode, 'static')
+})
+
+t.test('gates in the chart values reach the aggregator as a gates file it accepts', tools, async t => {
+  const manifests = parseManifests(template('monitoring-values.yaml').stdout)
+  const deployment = manifests.find(m => m.kind === 'Deployment')!
+  const configMap = manifests.find(m => m.kind === 'ConfigMap' && m.metadata.name.endsWith('-aggregator-gates'))
+  t.ok(configMap, 'a gates ConfigMap is rendered')
+  const pod = deployment.spec.template.spec
+  const env = envOf(deployment, { 'metadata.namespace': 'pingfleet' })
+  const mount = pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'gates')
+  t.equal(env.PINGFLEET_GATES_FILE, `${mount.mountPath}/gates.yaml`, 'the file the aggregator reads is the one mounted')
+  t.equal(pod.volumes.find((v: { name: string }) => v.name === 'gates').configMap.name, configMap!.metadata.name)
+  t.ok(deployment.spec.template.metadata.annotations['checksum/gates'], 'a changed gate restarts the aggregator')
+  const dir = mkdtempSync(join(tmpdir(), 'pingfleet-chart-gates-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'gates.yaml')
+  writeFileSync(file, configMap!.data['gates.yaml'])
+  const gates = loadGatesFile(file, { intervalMs: 5000, maxWindowMs: 15 * 60_000 })
+  t.same(gates.map(g => g.name), ['into-cilium'])
 })

@@ -164,3 +164,10 @@ Fails the render on combinations the schema cannot express.
 {{- fail "auth.mode=static needs auth.static.existingSecret (an existing Secret) or auth.static.token" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The aggregator's gates file (PINGFLEET_GATES_FILE), from .Values.aggregator.gates.
+*/}}
+{{- define "pingfleet.gatesFile" -}}
+{{ dict "gates" .Values.aggregator.gates | toYaml }}
+{{- end }}
