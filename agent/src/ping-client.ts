@@ -1,9 +1,11 @@
-// A one-connection HTTP client for a peer agent's /ping, shared by the pod, mtu and service probes:
-// a brand-new TCP connection per probe, with the moments the handshake finished and the headers arrived.
-// node:http with no pooling agent, not an undici Client per probe: the same new connection and llhttp
-// parser for less CPU, and no error object with a stack trace built each time a connection is torn down.
+// One-connection HTTP clients for a peer agent's /ping: a brand-new TCP connection per probe, with the
+// moments the handshake finished and the answer began. pingOnce (pod and service probes, 200 a second
+// at 1,000 peers) writes one request on a raw socket and reads the answer to EOF: about half the CPU of
+// a node:http ClientRequest, and far less than an undici Client per probe (BENCHMARKS.md, "Agent cost").
+// PingConnection (mtu probes: two requests on one connection) uses node:http and its parser.
 
 import { Agent, request, type IncomingMessage } from 'node:http'
+import { isIPv6, connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 
 export interface PingAnswer {
@@ -21,7 +23,7 @@ function abortError (signal: AbortSignal): Error {
 }
 
 /**
- * One TCP connection to `address:port` (an IP), opened by the first get(). With `keepAlive` a
+ * One TCP connection to `address:port` (an IP), through node:http, opened by the first get(). With `keepAlive` a
  * second get() reuses it (the mtu probe); without, the first answer closes it. The caller calls
  * close() when the probe ends. `timeoutMs` bounds silence on the socket; the scheduler's signal
  * normally fires first.
@@ -88,6 +90,107 @@ export class PingConnection {
 
   close (): void {
     if (this.#agent !== false) this.#agent.destroy()
+  }
+}
+
+/** performance.now() values a probe turns into phases; filled in as the exchange goes. */
+export interface PingTimings {
+  /** The TCP handshake finished. */
+  connectedAt: number | undefined
+  /** The first byte of the answer arrived. */
+  firstByteAt: number | undefined
+}
+
+function httpError (code: string, message: string): Error {
+  return Object.assign(new Error(message), { code })
+}
+
+/**
+ * GET /ping on a brand-new connection to `address:port` (an IP) with `Connection: close`: the answer
+ * is read to the peer's FIN, then parsed (Content-Length or chunked). Rejects with the socket's error
+ * (ECONNREFUSED, ECONNRESET, …), ABORT_ERR when `signal` fires, ETIMEDOUT after `timeoutMs` of silence,
+ * ECONNRESET when the peer closes before a complete answer, or an HPE_ code for a malformed one.
+ */
+export function pingOnce (address: string, port: number, signal: AbortSignal, timeoutMs: number, timings: PingTimings): Promise<PingAnswer> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortError(signal))
+      return
+    }
+    const host = isIPv6(address) ? `[${address}]` : address
+    const socket = connect({ host: address, port })
+    const chunks: Buffer[] = []
+    let settled = false
+    const settle = (err: Error | null, answer?: PingAnswer): void => {
+      if (settled) return
+      settled = true
+      signal.removeEventListener('abort', onAbort)
+      socket.destroy()
+      if (err === null) resolve(answer!)
+      else reject(err)
+    }
+    const onAbort = (): void => settle(abortError(signal))
+    signal.addEventListener('abort', onAbort)
+    socket.setTimeout(timeoutMs, () => settle(idleTimeout(timeoutMs)))
+    socket.once('connect', () => {
+      timings.connectedAt = performance.now()
+      socket.write(`GET /ping HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on('data', (chunk: Buffer) => {
+      timings.firstByteAt ??= performance.now()
+      chunks.push(chunk)
+    })
+    socket.once('error', err => settle(err))
+    socket.once('end', () => {
+      try {
+        settle(null, parseAnswer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+      } catch (err) {
+        settle(err as Error)
+      }
+    })
+  })
+}
+
+/** A complete HTTP/1.x answer read to EOF: status and body, or an error naming what is wrong. */
+export function parseAnswer (raw: Buffer): PingAnswer {
+  if (raw.length === 0) throw httpError('ECONNRESET', 'socket hang up')
+  const headEnd = raw.indexOf('\r\n\r\n')
+  if (headEnd < 0) throw httpError('ECONNRESET', 'closed inside the headers')
+  const lines = raw.toString('latin1', 0, headEnd).split('\r\n')
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)
+  if (status === null) throw httpError('HPE_INVALID_CONSTANT', 'not an HTTP/1.x status line')
+  let length: number | undefined
+  let chunked = false
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    const colon = line.indexOf(':')
+    if (colon <= 0) throw httpError('HPE_INVALID_HEADER_TOKEN', 'a header line without a name')
+    const name = line.slice(0, colon).trim().toLowerCase()
+    const value = line.slice(colon + 1).trim()
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) throw httpError('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length')
+      length = Number(value)
+    } else if (name === 'transfer-encoding') chunked = /(?:^|,)\s*chunked\s*$/i.test(value)
+  }
+  const rest = raw.subarray(headEnd + 4)
+  if (chunked) return { status: Number(status[1]), body: dechunk(rest).toString() }
+  if (length !== undefined && rest.length < length) throw httpError('ECONNRESET', 'closed before the whole body arrived')
+  return { status: Number(status[1]), body: (length === undefined ? rest : rest.subarray(0, length)).toString() }
+}
+
+function dechunk (data: Buffer): Buffer {
+  const parts: Buffer[] = []
+  let at = 0
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at)
+    if (lineEnd < 0) throw httpError('ECONNRESET', 'closed inside a chunk')
+    const size = Number.parseInt(data.toString('latin1', at, lineEnd).split(';')[0]!.trim(), 16)
+    if (!Number.isInteger(size) || size < 0) throw httpError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size')
+    if (size === 0) return Buffer.concat(parts)
+    const start = lineEnd + 2
+    if (data.length < start + size + 2) throw httpError('ECONNRESET', 'closed inside a chunk')
+    parts.push(data.subarray(start, start + size))
+    at = start + size + 2
   }
 }
 

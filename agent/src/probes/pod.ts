@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../classify.ts'
-import { PingConnection } from '../ping-client.ts'
+import { pingOnce, type PingTimings } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent. `id` is the peer's node name, which its /ping answer must repeat. */
@@ -19,21 +19,20 @@ export interface PodProbeOptions {
 }
 
 /**
- * Phases: `connect` is the TCP handshake, `firstByte` runs from connected to the response headers;
+ * Phases: `connect` is the TCP handshake, `firstByte` runs from connected to the answer's first byte;
  * `seconds` is the whole probe, body included.
  */
 export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
   return async function podProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
-    const connection = new PingConnection(target.podIp, target.port, { timeoutMs: options.timeoutMs })
+    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined }
     const phases = (): Phases => {
-      const { connectedAt, headersAt } = connection
+      const { connectedAt, firstByteAt } = timings
       if (connectedAt === undefined) return {}
-      return headersAt === undefined ? { connect: (connectedAt - start) / 1000 } : { connect: (connectedAt - start) / 1000, firstByte: (headersAt - connectedAt) / 1000 }
+      return firstByteAt === undefined ? { connect: (connectedAt - start) / 1000 } : { connect: (connectedAt - start) / 1000, firstByte: (firstByteAt - connectedAt) / 1000 }
     }
     try {
-      // The body is read in full, even on errors, before the connection closes.
-      const response = await connection.get('/ping', signal)
+      const response = await pingOnce(target.podIp, target.port, signal, options.timeoutMs, timings)
       const seconds = (performance.now() - start) / 1000
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds, phases: phases() }
@@ -49,7 +48,7 @@ export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
       return { ok: true, seconds, phases: phases() }
     } catch (err) {
       const seconds = (performance.now() - start) / 1000
-      const { reason, raw } = classifyError(err, connection.connectedAt === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, timings.connectedAt === undefined ? 'connect' : 'response')
       return { ok: false, reason, raw, seconds, phases: phases() }
     }
   }

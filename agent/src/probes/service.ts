@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../classify.ts'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
-import { PingConnection, pingNode } from '../ping-client.ts'
+import { pingNode, pingOnce, type PingTimings } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 import { resolveHost } from './dns-lookup.ts'
 import { hostPort, parseHostPort } from './tcp.ts'
@@ -33,7 +33,7 @@ export interface ServiceProbeOptions {
   timeoutMs: number
 }
 
-/** Phases: `dns` when the host is a name, `connect`, and `firstByte` from connected to the headers. */
+/** Phases: `dns` when the host is a name, `connect`, and `firstByte` from connected to the answer's first byte. */
 export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptions): Probe<ServiceTarget> {
   return async function serviceProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
@@ -43,15 +43,14 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail = { address: resolved.address }
     const seconds = (): number => (performance.now() - start) / 1000
-    const connection = new PingConnection(resolved.address, target.port, { timeoutMs: options.timeoutMs })
+    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined }
     const connectStart = performance.now()
     try {
-      // The body is read in full, even on errors, before the connection closes.
-      const response = await connection.get('/ping', signal)
-      const at = connection.connectedAt
+      const response = await pingOnce(resolved.address, target.port, signal, options.timeoutMs, timings)
+      const at = timings.connectedAt
       if (at !== undefined) {
         phases.connect = (at - connectStart) / 1000
-        phases.firstByte = (connection.headersAt! - at) / 1000
+        phases.firstByte = (timings.firstByteAt! - at) / 1000
       }
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail, ...lagged }
@@ -59,7 +58,7 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
       if (backend === null) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER', seconds: seconds(), phases, detail, ...lagged }
       return { ok: true, backend, seconds: seconds(), phases, detail, ...lagged }
     } catch (err) {
-      const at = connection.connectedAt
+      const at = timings.connectedAt
       if (at !== undefined) phases.connect = (at - connectStart) / 1000
       const { reason, raw } = classifyError(err, at === undefined ? 'connect' : 'response')
       return { ok: false, reason, raw, seconds: seconds(), phases, detail, ...lagged }

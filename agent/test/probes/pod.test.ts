@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
 import { createPodProbe, type PodTarget } from '../../src/probes/pod.ts'
 
 interface Peer { port: number, connections: () => number, close: () => Promise<void> }
@@ -130,3 +130,41 @@ t.test('IPv6 peers are addressed in brackets', async t => {
   const port = (server.address() as AddressInfo).port
   t.match(await probe(target(port, 'n6', '::1'), signal()), { ok: true })
 })
+
+t.test('a chunked answer is read in full', async t => {
+  const p = await peer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{"node":')
+    res.end('"n2","pod":"n2","labels":{}}')
+  })
+  t.teardown(p.close)
+  t.match(await probe(target(p.port), signal()), { ok: true })
+})
+
+t.test('an answer cut short by the peer is a reset; a non-HTTP answer is OTHER', async t => {
+  const cut = await peer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 })
+    res.write('{"node":"n2"', () => req.socket.end())
+  })
+  t.teardown(cut.close)
+  t.match(await probe(target(cut.port), signal()), { ok: false, reason: 'ECONNRESET', phases: { connect: Number, firstByte: Number } })
+  const ssh = await rawPeer(t, 'SSH-2.0-OpenSSH_9.6\r\n\r\n')
+  t.match(await probe(target(ssh), signal()), { ok: false, reason: 'OTHER', raw: 'HPE_INVALID_CONSTANT' })
+  const silent = await rawPeer(t, '')
+  t.match(await probe(target(silent), signal()), { ok: false, reason: 'ECONNRESET' }, 'closed without a word')
+})
+
+/** A TCP listener that answers every connection with `text` and closes it. */
+async function rawPeer (t: Test, text: string): Promise<number> {
+  const sockets = new Set<Socket>()
+  const server = createNetServer(socket => {
+    sockets.add(socket)
+    socket.end(text)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise(resolve => server.close(resolve))
+  })
+  return (server.address() as AddressInfo).port
+}
