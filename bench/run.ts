@@ -1,6 +1,6 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
-// Flags: --quick (smaller runs), --only <name>. Results: bench/results/latest.json, BENCHMARKS.md.
+// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh size). Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -9,7 +9,7 @@ import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -92,6 +92,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const reports = minutes * 12
   const endOf = (seq: number): number => start + seq * 5000
   const t0 = performance.now()
+  const cpu0 = cpuSeconds(pid)
   let peakDuringLoad = 0
   const sampler = setInterval(() => { peakDuringLoad = Math.max(peakDuringLoad, rss(pid).now) }, 1000)
   const sim = await runFleet({
@@ -101,19 +102,12 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   })
   clearInterval(sampler)
   const loadSeconds = (performance.now() - t0) / 1000
+  // CPU spent ingesting `minutes` of the fleet's reports: the steady-state cost at real time.
+  const steadyMilliCpu = (cpuSeconds(pid) - cpu0) / (minutes * 60) * 1000
   const simNow = start + (Date.now() - real0) * speed
   const lagSeconds = (simNow - endOf(reports)) / 1000
-  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report`)
-  // Let the store fold and pack its slots (it ticks every real second); RSS moves while dead
-  // buffers wait for a GC, so sample it for a while and keep the median.
-  const settled: number[] = []
-  for (let i = 0; i < 20; i++) {
-    await new Promise(resolve => setTimeout(resolve, 1000))
-    settled.push(rss(pid).now)
-  }
-  const memory = { now: median(settled), peak: rss(pid).peak }
-  const metricsText = await (await fetch(`${server.url}/metrics`)).text()
-  const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
+  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report; ` +
+    `${fmt(steadyMilliCpu)} mCPU at real time`)
   const window = `${minutes}m`
   const q = (query: string, reps: number): Promise<{ medianMs: number, bytes: number }> => timeGet(`${server.url}/api/v1/matrix?probe=pod&${query}`, reps)
   const nodeMatrix = await q(`groupBy=node&window=${window}`, 3)
@@ -122,8 +116,18 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const failing = await q('groupBy=node&window=1m&failing=true', 5)
   const groupMatrix = await q(`groupBy=cniplugin&window=${window}`, 20)
   const groupMatrix1m = await q('groupBy=cniplugin&window=1m', 20)
+  // Queries first, while the bench clock is still at the data. Then let the store fold and pack
+  // its slots; RSS moves while dead buffers wait for a GC, so sample it and keep the median.
+  const settled: number[] = []
+  for (let i = 0; i < 20; i++) {
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    settled.push(rss(pid).now)
+  }
+  const memory = { now: median(settled), peak: rss(pid).peak }
+  const metricsText = await (await fetch(`${server.url}/metrics`)).text()
+  const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   results[`mesh-${nodes}`] = {
-    nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds,
+    nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds, steadyMilliCpu,
     rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, storeBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
     nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
@@ -193,7 +197,7 @@ const run = (name: string): boolean => only === undefined || only.split(',').inc
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
 if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
-if (run('mesh')) await mesh(quick ? 300 : 1000, 15, quick ? 6 : 2)
+if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 6 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
   // scrapes after a warm-up. Targets: ≤ 50 ms and ≤ 30,000 series (docs/metrics.md).
