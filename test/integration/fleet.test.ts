@@ -9,7 +9,8 @@ import { timedUntil as until } from '../helpers/wait.ts'
 
 const TOKEN = 'integration-token-0001'
 const INTERVAL_MS = 1000
-const BASE = 20_000 + (process.pid % 2000) * 10
+// Below the kernel's ephemeral range (32768+): a port there may be the local end of any outgoing connection.
+const BASE = 20_000 + (process.pid % 1200) * 10
 const AGG_PORT = BASE
 const AGENT_PORT = BASE + 1
 
