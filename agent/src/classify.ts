@@ -67,6 +67,8 @@ export function classifyError (err: unknown, phase: Phase): Classified {
   }
   const direct = DIRECT[code]
   if (direct !== undefined) return { reason: direct, raw: truncate(code) }
+  // llhttp's codes (node:http, undici, the pod probe's own parser): an answer came, but not HTTP.
+  if (code.startsWith('HPE_')) return { reason: 'BAD_RESPONSE', raw: truncate(code) }
   if (TIMEOUTS.has(code)) return { reason: phase === 'connect' ? 'CONNECT_TIMEOUT' : 'RESPONSE_TIMEOUT', raw: OWN_DEADLINE.has(code) ? 'TIMEOUT' : truncate(code) }
   if (TLS.test(code)) return { reason: 'TLS_ERROR', raw: truncate(code) }
   return { reason: 'OTHER', raw: truncate(code) }

@@ -17,6 +17,7 @@ t.test('system and undici codes map to one reason each, keeping the raw code', a
     [err('EAI_AGAIN'), 'EAI_AGAIN', 'EAI_AGAIN'],
     [err('ERR_TLS_CERT_ALTNAME_INVALID'), 'TLS_ERROR', 'ERR_TLS_CERT_ALTNAME_INVALID'],
     [err('CERT_HAS_EXPIRED'), 'TLS_ERROR', 'CERT_HAS_EXPIRED'],
+    [err('HPE_INVALID_CONSTANT'), 'BAD_RESPONSE', 'HPE_INVALID_CONSTANT'],
     [err('EWHATEVER'), 'OTHER', 'EWHATEVER'],
     [new Error('no code'), 'OTHER', 'UNKNOWN'],
     [new TypeError('typed'), 'OTHER', 'TypeError'],

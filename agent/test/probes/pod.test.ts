@@ -141,7 +141,7 @@ t.test('a chunked answer is read in full', async t => {
   t.match(await probe(target(p.port), signal()), { ok: true })
 })
 
-t.test('an answer cut short by the peer is a reset; a non-HTTP answer is OTHER', async t => {
+t.test('an answer cut short by the peer is a reset; a non-HTTP answer is BAD_RESPONSE', async t => {
   const cut = await peer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 })
     res.write('{"node":"n2"', () => req.socket.end())
@@ -149,7 +149,7 @@ t.test('an answer cut short by the peer is a reset; a non-HTTP answer is OTHER',
   t.teardown(cut.close)
   t.match(await probe(target(cut.port), signal()), { ok: false, reason: 'ECONNRESET', phases: { connect: Number, firstByte: Number } })
   const ssh = await rawPeer(t, 'SSH-2.0-OpenSSH_9.6\r\n\r\n')
-  t.match(await probe(target(ssh), signal()), { ok: false, reason: 'OTHER', raw: 'HPE_INVALID_CONSTANT' })
+  t.match(await probe(target(ssh), signal()), { ok: false, reason: 'BAD_RESPONSE', raw: 'HPE_INVALID_CONSTANT' })
   const silent = await rawPeer(t, '')
   t.match(await probe(target(silent), signal()), { ok: false, reason: 'ECONNRESET' }, 'closed without a word')
 })
