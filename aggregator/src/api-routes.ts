@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { Discovery } from './discovery.ts'
-import { badQuery } from './errors.ts'
+import { AggregatorError, badQuery, ERR_MATRIX_TOO_LARGE } from './errors.ts'
 import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
@@ -16,6 +16,8 @@ export interface ApiDeps {
   ingest: Ingest
   groupLabel: string
   maxWindowMs: number
+  /** PINGFLEET_MAX_MATRIX_CELLS: larger answers are refused with a hint to filter. */
+  maxMatrixCells?: number
   now: () => number
   /** In-cluster discovery: expected agents that never connected are listed too. */
   discovery?: Discovery | null
@@ -127,16 +129,21 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     // Filters apply to row and column names before any data is read, so a row costs a row.
     const only = (wanted: string | undefined, name: string): string | null => wanted === undefined || wanted === name ? name : null
     const keep = failing ? (cell: MatrixCell) => cell.errors > 0 : undefined
+    const limit = {
+      maxCells: deps.maxMatrixCells,
+      tooLarge: (cells: number) => new AggregatorError(ERR_MATRIX_TOO_LARGE,
+        `the matrix has ${cells} cells, more than PINGFLEET_MAX_MATRIX_CELLS=${deps.maxMatrixCells}: ask for one row (src=), one column (dst=), failing=true, or group by a label`, 400)
+    }
     let result
     if (groupBy === deps.groupLabel) {
       // Pre-summed per group at ingest: cheap at any fleet size.
-      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep, failingOnly: failing })
+      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep, failingOnly: failing, ...limit })
     } else {
       const labelOf = (node: string): string =>
         groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
       // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
       const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
-      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing })
+      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing, ...limit })
     }
     return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
   })

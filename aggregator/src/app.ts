@@ -92,7 +92,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(uiRoute)
-  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, now, discovery })
+  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, maxMatrixCells: config.maxMatrixCells, now, discovery })
   await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
 

@@ -29,6 +29,7 @@ export interface Config {
   groupLabel: string
   intervalMs: number
   maxWindowMs: number
+  maxMatrixCells: number
   peerTtlMs: number
   heartbeatMs: number
   logLevel: string
@@ -62,7 +63,8 @@ export const OPTIONS = {
   peerTtl: { env: 'PINGFLEET_PEER_TTL', default: '2m', kind: 'duration', description: 'how long a disconnected agent stays in the peer list' },
   heartbeat: { env: 'PINGFLEET_HEARTBEAT', default: '15s', kind: 'duration', description: 'websocket ping interval; a peer silent for two is dropped' },
   logLevel: { env: 'PINGFLEET_LOG_LEVEL', default: 'info', kind: 'level', description: 'pino log level' },
-  gatesFile: { env: 'PINGFLEET_GATES_FILE', default: '', kind: 'string', description: 'JSON or YAML file of named migration gates (docs/gates.md); empty for none' }
+  gatesFile: { env: 'PINGFLEET_GATES_FILE', default: '', kind: 'string', description: 'JSON or YAML file of named migration gates (docs/gates.md); empty for none' },
+  maxMatrixCells: { env: 'PINGFLEET_MAX_MATRIX_CELLS', default: '250000', kind: 'string', description: 'largest matrix one request may return; larger ones are refused with a hint to filter' }
 } as const satisfies Record<string, Option>
 
 const schema = {
@@ -87,7 +89,8 @@ const schema = {
     peerTtl: { type: 'string' },
     heartbeat: { type: 'string' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-    gatesFile: { type: 'string' }
+    gatesFile: { type: 'string' },
+    maxMatrixCells: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' }
   }
 } as const
 
@@ -96,6 +99,7 @@ const validate = new Ajv({ allErrors: false }).compile(schema)
 /** What a bad value should have been, where the schema's own message would not say. */
 const EXPECTED: Record<string, string> = {
   token: 'a token of at least 8 characters',
+  maxMatrixCells: 'a whole number of cells from 1 to 999999999',
   authMode: 'static or serviceAccount',
   agentServiceAccount: 'system:serviceaccount:<namespace>:<name>',
   discovery: 'kubernetes, off or auto',
@@ -194,6 +198,7 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     groupLabel: raw.groupLabel!,
     intervalMs: durations.interval!,
     maxWindowMs: durations.maxWindow!,
+    maxMatrixCells: Number(raw.maxMatrixCells),
     peerTtlMs: durations.peerTtl!,
     heartbeatMs: durations.heartbeat!,
     logLevel: raw.logLevel!,

@@ -43,6 +43,12 @@ export interface MatrixOptions {
   keep?: (cell: MatrixCell) => boolean
   /** Only cells with at least one failure in the window; the others are skipped before any work. */
   failingOnly?: boolean
+  /**
+   * Largest number of cells to build. Past it, tooLarge() is thrown before any histogram is read:
+   * a million-cell answer is ~200 MiB of JSON and about a gigabyte of transient memory.
+   */
+  maxCells?: number
+  tooLarge?: (cells: number) => Error
 }
 
 interface Output {
@@ -159,6 +165,11 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
     else (output.more ??= []).push(id)
   }
 
+  if (options.maxCells !== undefined) {
+    let total = 0
+    for (const cols of byRow) total += cols?.size ?? 0
+    if (total > options.maxCells) throw options.tooLarge?.(total) ?? new RangeError(`${total} cells is more than ${options.maxCells}`)
+  }
   const cells: MatrixCell[] = []
   const usedRows = new Set<number>()
   const usedCols = new Set<number>()

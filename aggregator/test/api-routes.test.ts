@@ -60,3 +60,23 @@ t.test('the matrix by node, by the group label, by another label, and filtered',
   }
   for (const a of agents) a.socket.close()
 })
+
+t.test('a matrix larger than PINGFLEET_MAX_MATRIX_CELLS is refused with a hint, and filters get under it', async t => {
+  const agg = await aggregator({ PINGFLEET_MAX_MATRIX_CELLS: '4' })
+  t.teardown(() => agg.close())
+  const nodes = ['a1', 'a2', 'c1']
+  const agents = nodes.map(() => new RawAgent(agg.address()))
+  await Promise.all(agents.map(a => a.opened()))
+  for (const [i, node] of nodes.entries()) {
+    agents[i]!.send(hello(node, { cniplugin: node.startsWith('a') ? 'aws' : 'cilium' }))
+    await agents[i]!.waitFor(m => m.type === 'welcome')
+    agents[i]!.send(report(1, Date.now(), nodes.filter(n => n !== node).map(n => ok(n))))
+    await agents[i]!.waitFor(m => m.type === 'ack')
+  }
+  const all = await agg.app.inject('/api/v1/matrix?groupBy=node&window=30s')
+  t.equal(all.statusCode, 400)
+  t.match(all.json(), { code: 'PINGFLEET_ERR_MATRIX_TOO_LARGE', message: /6 cells, more than PINGFLEET_MAX_MATRIX_CELLS=4: ask for one row \(src=\)/ })
+  t.equal((await agg.app.inject('/api/v1/matrix?groupBy=node&window=30s&src=a1')).statusCode, 200, 'one row fits')
+  t.equal((await agg.app.inject('/api/v1/matrix?groupBy=cniplugin&window=30s')).statusCode, 200, 'the group view fits')
+  for (const a of agents) a.socket.close()
+})

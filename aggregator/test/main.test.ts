@@ -13,6 +13,7 @@ const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['a missing token', { PINGFLEET_LISTEN: '127.0.0.1:0' }, [], /PINGFLEET_TOKEN="" is invalid: expected a token of at least 8 characters/],
   ['a bad interval', { PINGFLEET_TOKEN: 'token-0123456', PINGFLEET_INTERVAL: 'often' }, [], /PINGFLEET_INTERVAL="often" is invalid: expected a duration/],
   ['a bad flag value', { PINGFLEET_TOKEN: 'token-0123456' }, ['--listen', 'nowhere'], /PINGFLEET_LISTEN="nowhere" is invalid/],
+  ['a matrix limit that is not a number', { PINGFLEET_TOKEN: 'token-0123456', PINGFLEET_MAX_MATRIX_CELLS: 'lots' }, [], /PINGFLEET_MAX_MATRIX_CELLS="lots" is invalid: expected a whole number of cells/],
   ['a window shorter than two intervals', { PINGFLEET_TOKEN: 'token-0123456', PINGFLEET_INTERVAL: '1m', PINGFLEET_MAX_WINDOW: '1m' }, [], /PINGFLEET_MAX_WINDOW="1m" is invalid: expected at least two intervals/]
 ]
 
