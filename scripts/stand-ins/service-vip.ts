@@ -46,7 +46,12 @@ export async function startServiceVip (hosts: readonly string[], port: number, b
       sockets.delete(upstream)
     }
     client.on('error', done).on('close', done)
-    upstream.on('error', done).on('close', done)
+    // A backend that answered and closed: the pipe ends the client once the answer is flushed to it.
+    // Destroying the client here instead could drop the answer's last bytes (a reset the probe reports).
+    upstream.on('error', done).on('close', () => {
+      if (upstream.errored === null && !client.destroyed) client.end()
+      else done()
+    })
   }
   for (const host of hosts) {
     const server = createServer(handle)
