@@ -1,13 +1,14 @@
 // The JSON API: the matrix and the agent list. Every route has request and response schemas.
 
 import type { FastifyInstance } from 'fastify'
-import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { formatDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { Discovery } from './discovery.ts'
-import { AggregatorError, badQuery, ERR_MATRIX_TOO_LARGE } from './errors.ts'
+import { AggregatorError, ERR_MATRIX_TOO_LARGE } from './errors.ts'
 import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
 import type { Store } from './store.ts'
+import { errorSchema, queryWindow } from './query.ts'
 
 export interface ApiDeps {
   nodes: Store
@@ -90,12 +91,6 @@ const agentSchema = {
   }
 } as const
 
-const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: { code: { type: 'string' }, message: { type: 'string' } }
-} as const
-
 export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const peerKinds = new Set<string>(PEER_PROBE_KINDS)
 
@@ -121,9 +116,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     serializerCompiler: () => data => JSON.stringify(data)
   }, async request => {
     const { probe, groupBy, src, dst, failing } = request.query
-    const windowMs = parseDuration(request.query.window)
-    if (windowMs === null) throw badQuery(`window=${JSON.stringify(request.query.window)} is not a duration such as 30s, 5m or 1h`)
-    if (windowMs > deps.maxWindowMs) throw badQuery(`window=${request.query.window} is longer than the ${formatDuration(deps.maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
+    const windowMs = queryWindow(request.query.window, deps.maxWindowMs)
     const now = deps.now()
     const peer = peerKinds.has(probe)
     // Filters apply to row and column names before any data is read, so a row costs a row.

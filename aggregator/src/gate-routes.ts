@@ -7,6 +7,7 @@ import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_F
 import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
 import type { GateMonitor } from './gate-monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, type AdhocQuery, type GateLimits } from './gate-spec.ts'
+import { errorSchema } from './query.ts'
 
 export interface GateRouteDeps {
   monitor: GateMonitor
@@ -106,12 +107,6 @@ const historySchema = {
       }
     }
   }
-} as const
-
-const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: { code: { type: 'string' }, message: { type: 'string' } }
 } as const
 
 const nameParams = {

@@ -2,12 +2,12 @@
 // the Service and how often, and which backends pod probes reach directly but the Service never hands out.
 
 import type { FastifyInstance } from 'fastify'
-import { formatDuration, parseDuration } from '@pingfleet/protocol'
-import { badQuery } from './errors.ts'
+import { formatDuration } from '@pingfleet/protocol'
 import { UNKNOWN_GROUP } from './ingest.ts'
 import type { Roster } from './roster.ts'
 import type { SlotArena } from './slot-arena.ts'
 import type { Store } from './store.ts'
+import { errorSchema, queryWindow } from './query.ts'
 
 export interface ServiceDeps {
   nodes: Store
@@ -167,12 +167,6 @@ export const serviceViewSchema = {
   }
 } as const
 
-const errorSchema = {
-  type: 'object',
-  required: ['code', 'message'],
-  properties: { code: { type: 'string' }, message: { type: 'string' } }
-} as const
-
 export async function serviceRoutes (app: FastifyInstance, deps: ServiceDeps): Promise<void> {
   app.get<{ Querystring: { window: string, groupBy: string, service?: string } }>('/api/v1/service', {
     schema: {
@@ -189,9 +183,7 @@ export async function serviceRoutes (app: FastifyInstance, deps: ServiceDeps): P
       response: { 200: serviceViewSchema, 400: errorSchema }
     }
   }, async request => {
-    const windowMs = parseDuration(request.query.window)
-    if (windowMs === null) throw badQuery(`window=${JSON.stringify(request.query.window)} is not a duration such as 30s, 5m or 1h`)
-    if (windowMs > deps.maxWindowMs) throw badQuery(`window=${request.query.window} is longer than the ${formatDuration(deps.maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
+    const windowMs = queryWindow(request.query.window, deps.maxWindowMs)
     return buildServiceView(deps, { windowMs, groupBy: request.query.groupBy, service: request.query.service })
   })
 }

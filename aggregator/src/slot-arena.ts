@@ -214,26 +214,6 @@ export class SlotArena {
     return count
   }
 
-  /** Adds the cell's latency counts into a dense histogram and returns its probe count. */
-  addTo (cellId: number, histogram: { counts: Float64Array, total: number }): number {
-    if (cellId >= this.head.length) return 0
-    let at = this.head[cellId]!
-    let count = 0
-    while (at !== NONE) {
-      const header = this.data[at + 1]!
-      count += header >>> HEADER_PAIRS_BITS
-      const pairs = header & MAX_PAIRS
-      for (let i = 0; i < pairs; i++) {
-        const pair = this.data[at + 2 + i]!
-        const n = pair & PAIR_COUNT_MASK
-        histogram.counts[pair >>> PAIR_BITS]! += n
-        histogram.total += n
-      }
-      at = this.data[at]! - 1
-    }
-    return count
-  }
-
   /** Rewrites chained records as one sorted record per cell and trims spare capacity. */
   compact (): void {
     if (this.chained) {
