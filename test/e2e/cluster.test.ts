@@ -6,20 +6,11 @@
 import t, { type Test } from 'tap'
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { OPTIONS } from '../../agent/src/config.ts'
+import type { MatrixCell } from '../../aggregator/src/matrix.ts'
 import { AGGREGATOR, AGENT_PORT, Cluster, DNS_FQDN, EXTERNAL, missingPrerequisite, namespaceExists, SERVICE_FQDN, sweepStale, VIP } from './cluster.ts'
 import { INTERVAL_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
 
-interface Cell {
-  src: string
-  dst: string
-  samples: number
-  errors: number
-  errorRatio: number
-  errorsByReason: Record<string, number>
-  errorsByCode: Record<string, number>
-  lagged: number
-  latency: { p50: number | null, p90: number | null, p99: number | null }
-}
+type Cell = MatrixCell
 interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
 interface AgentStatus { seq: number, acked: number, dropped: number, buffered: number }
 interface ServiceRow { service: string, src: string, flagged: string[], judged: boolean, backends: Array<{ node: string, count: number }> }
