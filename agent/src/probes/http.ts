@@ -23,8 +23,16 @@ export interface HttpTarget extends Target {
   ca?: string
 }
 
+/**
+ * Largest body an http probe reads: 1 MiB, room for health endpoints and most home pages. Past it the
+ * connection is destroyed at once and the probe fails as BAD_RESPONSE, raw BODY_TOO_LARGE.
+ */
+export const HTTP_MAX_BODY_BYTES = 1024 * 1024
+/** Largest response head an http probe reads: Node's default --max-http-header-size (16 KiB). */
+export const HTTP_MAX_HEAD_BYTES = 16 * 1024
+
 export interface HttpProbeOptions {
-  /** Response bytes read before the rest is discarded. Default 64 KiB. */
+  /** Body bytes read before the probe fails as BODY_TOO_LARGE. Default HTTP_MAX_BODY_BYTES. */
   maxBodyBytes?: number
   userAgent?: string
 }
@@ -67,13 +75,15 @@ function failureReason (err: unknown, stage: Stage, timedOut: boolean): { reason
     const cause = errorCode((err as { cause?: unknown }).cause)
     return { reason: 'ECONNRESET', raw: cause === 'UNKNOWN' ? code : cause }
   }
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'BODY_TOO_LARGE') return { reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: 'HEADERS_TOO_LARGE' }
   if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return { reason: 'BAD_RESPONSE', raw: code === 'UNKNOWN' ? 'HTTP_PARSE_ERROR' : code }
   if (code.startsWith('HPE_') || code.startsWith('UND_ERR_RES_') || code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: code }
   return transportReason(err, true)
 }
 
 export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {}): Probe<HttpTarget> {
-  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024
+  const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES
   const userAgent = options.userAgent ?? 'pingfleet'
 
   return async function httpProbe (target, signal): Promise<ProbeResult> {
@@ -136,7 +146,10 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       })
     }
 
-    const client = new Client(url.origin, { connect: connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 })
+    // Both caps are enforced by undici's parser as bytes arrive; past either it destroys the socket.
+    const client = new Client(url.origin, {
+      connect: connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0, maxResponseSize: maxBodyBytes, maxHeaderSize: HTTP_MAX_HEAD_BYTES
+    })
     // The signal may fire while our connector is still connecting, where undici cannot see it.
     const onAbort = (): void => { for (const socket of sockets) socket.destroy() }
     signal.addEventListener('abort', onAbort, { once: true })
@@ -145,8 +158,15 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       const response = await client.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers: { 'user-agent': userAgent }, signal })
       phases.firstByte = since(ready)
       stage = 'body'
-      await response.body.dump({ limit: maxBodyBytes, signal })
       detail.status = response.statusCode
+      // A declared length past the cap fails before reading; otherwise the body is read and dropped
+      // chunk by chunk (maxResponseSize stops an endless one). Not body.dump(): it swallows that error.
+      const declared = Number(response.headers['content-length'])
+      if (declared > maxBodyBytes) {
+        response.body.destroy()
+        throw Object.assign(new Error(`Content-Length ${declared} exceeds ${maxBodyBytes} bytes`), { code: 'BODY_TOO_LARGE' })
+      }
+      for await (const chunk of response.body) void chunk
       const reason = statusReason(response.statusCode)
       if (reason !== null) return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
       return { ok: true, seconds: since(start), phases, detail, ...lagged }
