@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+  decodeAggregatorMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
   type Cell, type Hello, type Peers, type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
@@ -223,7 +223,11 @@ export class Uplink {
       this.#receive(data.toString())
     })
     ws.on('error', err => {
-      if (status === undefined) logger.debug({ code: AGENT_ERR_UPLINK_CLOSED, err: err.message }, 'uplink error')
+      // A frame ws refused (too large, not UTF-8, broken framing) is the aggregator breaking the
+      // protocol, not a network blip: say so once, at warn, with the code the aggregator would count.
+      const frame = frameErrorCode(err as Error & { code?: string })
+      if (frame !== null) logger.warn({ code: AGENT_ERR_UPLINK_PROTOCOL, reason: frame, err: err.message }, 'aggregator sent a frame the websocket refused; reconnecting')
+      else if (status === undefined) logger.debug({ code: AGENT_ERR_UPLINK_CLOSED, err: err.message }, 'uplink error')
     })
     ws.on('close', code => {
       clearInterval(heartbeat)

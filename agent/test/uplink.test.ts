@@ -245,3 +245,15 @@ t.test('a token file is re-read on every connect, so a rotated projected token i
   writeFileSync(file, 'second-token\n')
   await agg.until(() => agg.connections === 3, 'back once the file is there')
 })
+
+t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with its code, and the agent reconnects', async t => {
+  const agg = await aggregator(t)
+  const { up, lines } = uplink(t, agg.url)
+  up.start()
+  await agg.until(() => up.status().connected, 'the welcome')
+  for (const ws of agg.sockets) ws.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false })
+  await agg.until(() => agg.connections === 2, 'a reconnect')
+  const warned = lines.filter(l => l.reason === 'PINGFLEET_ERR_PROTOCOL_UTF8')
+  t.equal(warned.length, 1, 'one line')
+  t.match(warned[0], { level: 40, code: 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL' })
+})
