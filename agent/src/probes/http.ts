@@ -11,12 +11,16 @@ import { Client } from 'undici'
 import type { Reason } from '@pingfleet/protocol'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
+import { basicAuth, redactUrl } from '../redact.ts'
 import { resolveHost } from './dns-lookup.ts'
 import { errorCode, transportReason } from './tcp.ts'
 
 export interface HttpTarget extends Target {
   kind: 'http'
-  /** An http: or https: URL; the column id is the URL as normalised by WHATWG URL. */
+  /**
+   * An http: or https: URL as normalised by WHATWG URL, credentials included: used to connect, never
+   * shown. The column id is the same URL redacted (redact.ts): `http://user:***@host/health`.
+   */
   url: string
   family: LookupFamily
   /** Extra PEM certificates to trust for this target, on top of Node's bundled roots. */
@@ -37,9 +41,10 @@ export interface HttpProbeOptions {
   userAgent?: string
 }
 
+/** Userinfo in the URL is sent as Basic credentials (RFC 7617); only the redacted form is shown. */
 export function httpTarget (url: string, family: LookupFamily = 0): HttpTarget {
   const href = new URL(url).href
-  return { kind: 'http', id: href, url: href, family }
+  return { kind: 'http', id: redactUrl(href), url: href, family }
 }
 
 /** Parses one configured URL; null unless it is an absolute http: or https: URL. */
@@ -93,6 +98,8 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     const https = url.protocol === 'https:'
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const port = Number(url.port || (https ? 443 : 80))
+    const authorization = basicAuth(url)
+    const headers: Record<string, string> = authorization === undefined ? { 'user-agent': userAgent } : { 'user-agent': userAgent, authorization }
 
     const resolved = await resolveHost(pool, host, target.family, signal)
     if (!resolved.ok) return resolved.result
@@ -155,7 +162,7 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       if (signal.aborted) throw signal.reason
-      const response = await client.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers: { 'user-agent': userAgent }, signal })
+      const response = await client.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers, signal })
       phases.firstByte = since(ready)
       stage = 'body'
       detail.status = response.statusCode

@@ -36,6 +36,7 @@ async function serve (server: Server, host = '127.0.0.1'): Promise<{ port: numbe
 function routes (req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/'
   if (path === '/ok') { res.end('fine'); return }
+  if (path === '/private') { res.writeHead(req.headers.authorization === `Basic ${Buffer.from('u:p@ss').toString('base64')}` ? 200 : 401).end(); return }
   if (path === '/big') { res.end(Buffer.alloc(256 * 1024, 'x')); return }
   if (path === '/big-chunked') { res.write(Buffer.alloc(128 * 1024, 'x')); res.end(Buffer.alloc(128 * 1024, 'x')); return }
   if (path === '/stall-body') { res.writeHead(200, { 'content-length': '100' }); res.write('partial'); return }
@@ -75,6 +76,13 @@ t.test('http over loopback', async t => {
     await probe(httpTarget(`${base}/ok`), timeout(5000))
     await probe(httpTarget(`${base}/ok`), timeout(5000))
     t.equal(connections() - before, 2)
+  })
+
+  t.test('userinfo is sent as Basic credentials and shown redacted', async t => {
+    const target = httpTarget(`http://u:p%40ss@127.0.0.1:${new URL(base).port}/private`)
+    t.equal(target.id, `http://u:***@127.0.0.1:${new URL(base).port}/private`)
+    t.match(await probe(target, timeout(5000)), { ok: true, detail: { status: 200 } })
+    t.match(await probe(httpTarget(`${base}/private`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '401' })
   })
 
   t.test('status classes', async t => {
