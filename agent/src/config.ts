@@ -12,6 +12,7 @@ import { parseDnsServer } from './probes/dns-wire.ts'
 import { parseHttpTarget } from './probes/http.ts'
 import { parseServiceTarget } from './probes/service.ts'
 import { parseTcpTarget } from './probes/tcp.ts'
+import { redactText, redactUrl } from './redact.ts'
 import { MAX_PING_SIZE } from './server.ts'
 
 export interface AgentConfig {
@@ -55,6 +56,7 @@ export interface AgentConfig {
   dnsWireTypes: Array<'A' | 'AAAA'>
   dnsWireTransport: 'udp' | 'tcp'
   dnsWireTimeoutMs: number
+  /** Normalised URLs, credentials included (sent as Basic auth); show them only through printableConfig. */
   httpTargets: string[]
   /** Extra PEM CA bundle for https targets; empty for none. */
   httpCaFile: string
@@ -118,7 +120,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
   { key: 'dnsWireTransport', env: 'PINGFLEET_DNS_WIRE_TRANSPORT', flag: 'dns-wire-transport', kind: 'string', default: 'udp', expected: 'udp (with a TCP retry when truncated) or tcp' },
   { key: 'dnsWireTimeoutMs', env: 'PINGFLEET_DNS_WIRE_TIMEOUT', flag: 'dns-wire-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
-  { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.id ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz' },
+  { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.url ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz (user:password@ is sent as Basic auth and shown as user:***@)' },
   { key: 'httpCaFile', env: 'PINGFLEET_HTTP_CA_FILE', flag: 'http-ca-file', kind: 'file', default: '', expected: 'a readable PEM file of extra CA certificates for https targets (empty for none)' },
   { key: 'httpTimeoutMs', env: 'PINGFLEET_HTTP_TIMEOUT', flag: 'http-timeout', kind: 'duration', default: '10s', expected: 'a duration from 10ms to 1m such as 10s' },
   { key: 'tcpTargets', env: 'PINGFLEET_TCP_TARGETS', flag: 'tcp-targets', kind: 'list', item: t => parseTcpTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port such as example.com:443,[2001:db8::1]:443' },
@@ -279,7 +281,8 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     if (raw === undefined || (raw.trim() === '' && option.default === undefined)) {
       throw new AgentError(AGENT_ERR_CONFIG, `${option.env} is not set (nor --${option.flag}): expected ${option.expected}`)
     }
-    const shown = option.kind === 'secret' ? '<redacted>' : JSON.stringify(raw)
+    // No credential reaches the error line: a URL's password and credential-like query values are masked.
+    const shown = option.kind === 'secret' ? '<redacted>' : redactText(JSON.stringify(raw))
     const value = convert(option.kind, raw.trim(), option.item)
     if (value === undefined) fail(source, shown, option)
     if (option.key === 'listen') {
@@ -314,7 +317,23 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     const known = sources.get('reconnectMinMs')!
     fail(known.source, known.shown, known.option)
   }
+  // Targets are shown (and recorded) redacted: two URLs that differ only in a credential would share a column.
+  const shownTargets = config.httpTargets.map(redactUrl)
+  const twice = shownTargets.find((id, i) => shownTargets.indexOf(id) !== i)
+  if (twice !== undefined) {
+    const known = sources.get('httpTargets')!
+    throw new AgentError(AGENT_ERR_CONFIG, `${known.source}=${known.shown} is invalid: two targets differ only in credentials (both shown as ${twice})`)
+  }
   Object.freeze(config.labels)
   for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
   return Object.freeze(config)
+}
+
+/**
+ * The config as it may be logged: no token, and every URL redacted (redact.ts) — the aggregator URL
+ * and the http targets may carry credentials.
+ */
+export function printableConfig (config: Readonly<AgentConfig>): Record<string, unknown> {
+  const { token: _token, ...rest } = config
+  return { ...rest, aggregatorUrl: redactUrl(config.aggregatorUrl), httpTargets: config.httpTargets.map(redactUrl) }
 }

@@ -194,3 +194,18 @@ t.test('the README configuration table lists every option', async t => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   for (const o of OPTIONS) t.match(readme, `| \`${o.env}\` | \`--${o.flag}\` |`, `${o.env} is documented`)
 })
+
+t.test('credentials in URLs: kept for use, shown redacted in the printable config and in error lines', async t => {
+  const { printableConfig } = await import('../src/config.ts')
+  const config = loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'https://agg:hunter2@agg.example', PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,https://h/x?token=abc' })
+  t.same(config.httpTargets, ['http://user:pass@host/health', 'https://h/x?token=abc'], 'the config keeps what is needed to connect')
+  const shown = JSON.stringify(printableConfig(config))
+  for (const secret of ['hunter2', 'pass@', 'abc', 's3cr3t-token']) t.notOk(shown.includes(secret), `printable config hides ${secret}`)
+  t.match(printableConfig(config), { aggregatorUrl: 'https://agg:***@agg.example/', httpTargets: ['http://user:***@host/health', 'https://h/x?token=***'] })
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,ftp://u:hunter2@h/' }),
+    { message: /^PINGFLEET_HTTP_TARGETS="http:\/\/user:\*\*\*@host\/health,ftp:\/\/u:\*\*\*@h\/" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'http://a:hunter2@h/?x=1' }), { message: /^PINGFLEET_AGGREGATOR_URL="http:\/\/a:\*\*\*@h\/\?x=1" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://u:one@h/,http://u:two@h/' }),
+    { message: /two targets differ only in credentials \(both shown as http:\/\/u:\*\*\*@h\/\)$/ })
+})

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
-  decodeAgentMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
+  CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
   type AggregatorMessage, type Hello, type Peers
 } from '@pingfleet/protocol'
 import { ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
@@ -23,8 +23,7 @@ const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
 const PEERS_MIN_GAP_MS = 5000
-/** Close code for a hello whose node is not the node the agent's token was issued for. */
-export const CLOSE_NODE_MISMATCH = 4003
+export { CLOSE_NODE_MISMATCH }
 
 /**
  * Checks a bearer token before the upgrade. `identity` is who a reviewed token belongs to (null for
@@ -47,6 +46,8 @@ export function staticAuth (expected: string): Authenticator {
 
 interface Session {
   socket: WebSocket
+  /** Peer address, for logs about connections that never said hello. */
+  remote: string | undefined
   hello: Hello | null
   /** Who the token was issued for (serviceAccount mode); the hello must name the same node. */
   identity: Identity | null
@@ -156,19 +157,19 @@ export class AgentStream {
       if (socket.destroyed) return
       if (!outcome.ok) return refuse(outcome.status, outcome.code, outcome.message)
       socket.off('error', onError)
-      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token))
+      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token, req.socket.remoteAddress))
     }, (err: unknown) => {
       if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
     })
   }
 
-  private attach (socket: WebSocket, identity: Identity | null, token: string | null): void {
-    const session: Session = { socket, hello: null, identity, token, alive: true, peersRevision: -1 }
+  private attach (socket: WebSocket, identity: Identity | null, token: string | null, remote: string | undefined): void {
+    const session: Session = { socket, remote, hello: null, identity, token, alive: true, peersRevision: -1 }
     this.sessions.add(session)
     // Handlers go on synchronously so no early frame is missed.
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary))
     socket.on('pong', () => { session.alive = true })
-    socket.on('error', err => this.options.log.debug({ err, node: session.hello?.node }, 'agent socket error'))
+    socket.on('error', err => this.onSocketError(session, err))
     socket.on('close', () => this.detach(session))
     const helloTimer = setTimeout(() => {
       if (session.hello === null) this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'no hello in time')
@@ -220,7 +221,7 @@ export class AgentStream {
       // The newest connection of a node wins; the old one is a leftover from a network blip.
       this.byNode.delete(hello.node)
       previous.hello = null
-      previous.socket.close(4000, 'replaced by a newer connection')
+      previous.socket.close(CLOSE_REPLACED, 'replaced by a newer connection')
     }
     session.hello = hello
     this.byNode.set(hello.node, session)
@@ -234,6 +235,21 @@ export class AgentStream {
       labels: entry.labels
     })
     this.sendPeers(session)
+  }
+
+  /**
+   * A frame `ws` refused (too large, invalid UTF-8, broken framing) is a rejection like a frame that
+   * fails its schema: counted under its code and logged once; ws has already closed with the status
+   * RFC 6455 gives it. Anything else (a reset, a broken pipe) is the network, not the agent.
+   */
+  private onSocketError (session: Session, err: Error & { code?: string }): void {
+    const code = frameErrorCode(err)
+    if (code === null) {
+      this.options.log.debug({ err, node: session.hello?.node }, 'agent socket error')
+      return
+    }
+    this.options.metrics.rejected(code)
+    this.options.log.warn({ code, wsError: err.code, node: session.hello?.node, remote: session.remote, reason: err.message }, 'agent connection closed: frame refused')
   }
 
   private reject (session: Session, code: string, reason: string): void {
