@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  type Cell, type Hello, type Peers, type Report, type Welcome
+  decodeAggregatorMessage, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+  type Cell, type CpuThrottling, type Hello, type Peers, type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_PROTOCOL,
@@ -63,6 +63,8 @@ export function streamUrl (base: string): string {
 interface Pending {
   seq: number
   text: string
+  /** Report.cpu as JSON, spliced in at send time only for an aggregator that accepts it. */
+  cpu: string | undefined
 }
 
 export class Uplink {
@@ -76,6 +78,8 @@ export class Uplink {
   #reportsSent = 0
   #ws: WebSocket | undefined
   #welcomed = false
+  /** Optional fields the connected aggregator accepts (its upgrade answer's FEATURES_HEADER). */
+  #features = new Set<string>()
   #sentUpTo = 0
   #attempt = 0
   #closed = false
@@ -104,17 +108,21 @@ export class Uplink {
     }
   }
 
-  /** Queues one report for the window and sends it when connected; returns its seq. */
-  push (window: { start: number, end: number, cells: Cell[] }): number {
+  /**
+   * Queues one report for the window and sends it when connected; returns its seq. `cpu` goes out only
+   * to an aggregator that announced it accepts it, so a buffered report survives a rollback to an older one.
+   */
+  push (window: { start: number, end: number, cells: Cell[] }, cpu?: CpuThrottling | null): number {
     const seq = ++this.#seq
     const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq, start: window.start, end: window.end, cells: window.cells }
     const text = JSON.stringify(report)
-    if (Buffer.byteLength(text) > MAX_FRAME_BYTES) {
+    const cpuText = cpu === undefined || cpu === null ? undefined : JSON.stringify(cpu)
+    if (Buffer.byteLength(text) + (cpuText === undefined ? 0 : cpuText.length + 7) > MAX_FRAME_BYTES) {
       this.#drop(seq, 'report larger than the frame limit')
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text })
+    this.#buffer.push({ seq, text, cpu: cpuText })
     this.#flush()
     return seq
   }
@@ -196,6 +204,11 @@ export class Uplink {
     let status: number | undefined
     let heartbeat: NodeJS.Timeout | undefined
 
+    this.#features = new Set()
+    ws.on('upgrade', res => {
+      const header = res.headers[FEATURES_HEADER]
+      this.#features = new Set(String(header ?? '').split(',').map(f => f.trim()).filter(f => f !== ''))
+    })
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
       // The refusal's body is never read: terminate() destroys the socket under it.
@@ -294,7 +307,8 @@ export class Uplink {
         this.#flushTimer = setTimeout(() => this.#flush(), 100)
         return
       }
-      ws.send(pending.text)
+      // The report's JSON ends with the cells array's `]}`: the cpu field goes before the final brace.
+      ws.send(pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${pending.text.slice(0, -1)},"cpu":${pending.cpu}}` : pending.text)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { Peers, Welcome } from '@pingfleet/protocol'
 import { backoffDelay, streamUrl, Uplink, type UplinkOptions } from '../src/uplink.ts'
-import { MAX_FRAME_BYTES } from '@pingfleet/protocol'
+import { FEATURE_REPORT_CPU, MAX_FRAME_BYTES } from '@pingfleet/protocol'
 import { startEndlessPeer } from '../../test/helpers/slow-peer.ts'
 import { FakeAggregator, memoryLogger } from './fake-aggregator.ts'
 
@@ -256,4 +256,24 @@ t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with it
   const warned = lines.filter(l => l.reason === 'PINGFLEET_ERR_PROTOCOL_UTF8')
   t.equal(warned.length, 1, 'one line')
   t.match(warned[0], { level: 40, code: 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL' })
+})
+
+t.test('report.cpu goes only to an aggregator that announced it, also for reports buffered before', async t => {
+  const cpu = { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 }
+  const old = await aggregator(t)
+  const { up } = uplink(t, old.url)
+  up.push(window(1), cpu)
+  up.start()
+  await old.until(() => old.reports.length === 1, 'the report')
+  t.equal(old.reports[0]!.cpu, undefined, 'an aggregator that did not announce report-cpu never sees the field')
+  t.match(old.reports[0], { seq: 1, start: 1000, end: 2000, cells: [] })
+
+  const current = await aggregator(t, { features: ['other', FEATURE_REPORT_CPU] })
+  const second = uplink(t, current.url).up
+  second.push(window(1), cpu)
+  second.push(window(2), null)
+  second.start()
+  await current.until(() => current.reports.length === 2, 'two reports')
+  t.same(current.reports[0]!.cpu, cpu, 'one that did gets it')
+  t.equal(current.reports[1]!.cpu, undefined, 'no counters, no field')
 })
