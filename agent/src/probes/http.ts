@@ -106,7 +106,7 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail: Record<string, string | number> = { address: resolved.address }
     // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
-    const lagged = resolved.lagged ? { lagged: true } : {}
+    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
 
     let stage: Stage = 'connect'
     let ready = 0
