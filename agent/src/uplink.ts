@@ -200,7 +200,10 @@ export class Uplink {
     }
     const ws = new WebSocket(this.#url, {
       headers: { authorization: `Bearer ${token}` },
+      // Every read from the aggregator is bounded: a frame over the protocol's limit closes the
+      // connection with 1009 (ws's default would be 100 MiB), and no compression, so no inflate bomb.
       maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
       handshakeTimeout: this.#options.heartbeatMs
     })
     this.#ws = ws
@@ -210,7 +213,7 @@ export class Uplink {
 
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
-      res.resume()
+      // The refusal's body is never read: terminate() destroys the socket under it.
       ws.terminate()
     })
     ws.on('open', () => {

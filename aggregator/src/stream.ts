@@ -31,7 +31,8 @@ export { CLOSE_NODE_MISMATCH }
  * the static token); a refusal carries the HTTP status (401 bad token, 503 cannot check) and a code.
  */
 export type AuthOutcome = { ok: true, identity: Identity | null } | { ok: false, status: 401 | 503, code: string, message: string }
-export type Authenticator = (token: string) => Promise<AuthOutcome>
+/** `fresh`: ask again instead of answering from a cache (the periodic re-review of open connections). */
+export type Authenticator = (token: string, options?: { fresh?: boolean }) => Promise<AuthOutcome>
 
 /** The static-token check: one shared secret, compared in constant time. */
 export function staticAuth (expected: string): Authenticator {
@@ -51,6 +52,8 @@ interface Session {
   hello: Hello | null
   /** Who the token was issued for (serviceAccount mode); the hello must name the same node. */
   identity: Identity | null
+  /** The reviewed token, kept (in memory only) to re-review it while the connection is open; null for the static token. */
+  token: string | null
   alive: boolean
   peersRevision: number
   helloTimer: NodeJS.Timeout | null
@@ -76,6 +79,11 @@ export interface StreamOptions {
   auth: Authenticator
   intervalMs: number
   heartbeatMs: number
+  /**
+   * How often open connections with a reviewed token are reviewed again; a token that no longer
+   * passes (revoked, expired, its pod deleted) closes its connection with 1008. 0: never.
+   */
+  reviewEveryMs?: number
   roster: Roster
   ingest: Ingest
   metrics: SelfMetrics
@@ -91,6 +99,8 @@ export class AgentStream {
   private readonly byNode = new Map<string, Session>()
   private readonly options: StreamOptions
   private readonly heartbeat: NodeJS.Timeout
+  private readonly reviewTimer: NodeJS.Timeout | null = null
+  private reviewing = false
   private peersTimer: NodeJS.Timeout | null = null
   private lastPeersPush = 0
   private peersCache: { revision: number, frame: Buffer } | null = null
@@ -103,6 +113,10 @@ export class AgentStream {
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()
+    if ((options.reviewEveryMs ?? 0) > 0) {
+      this.reviewTimer = setInterval(() => { void this.reviewOpen() }, options.reviewEveryMs)
+      this.reviewTimer.unref()
+    }
     options.roster.on('change', () => this.schedulePeers())
   }
 
@@ -110,9 +124,32 @@ export class AgentStream {
 
   close (): void {
     clearInterval(this.heartbeat)
+    if (this.reviewTimer !== null) clearInterval(this.reviewTimer)
     if (this.peersTimer !== null) clearTimeout(this.peersTimer)
     for (const s of this.sessions) s.socket.close(1001, 'aggregator shutting down')
     this.wss.close()
+  }
+
+  /**
+   * Reviews every open connection's token again, one at a time (a fleet's worth of TokenReviews is
+   * spread, not burst). A denial closes the connection; an API that cannot be asked closes nothing:
+   * new connections fail closed (503), open ones are judged at the next round.
+   */
+  private async reviewOpen (): Promise<void> {
+    if (this.reviewing) return
+    this.reviewing = true
+    try {
+      for (const session of [...this.sessions]) {
+        if (session.token === null || session.ended || !this.sessions.has(session)) continue
+        const outcome = await this.options.auth(session.token, { fresh: true })
+        if (outcome.ok || outcome.status !== 401 || !this.sessions.has(session)) continue
+        this.options.metrics.rejected('token_revoked')
+        this.options.log.warn({ code: outcome.code, node: session.hello?.node, reason: outcome.message }, 'agent closed: its token no longer passes review')
+        session.socket.close(1008, 'token no longer valid')
+      }
+    } finally {
+      this.reviewing = false
+    }
   }
 
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -139,15 +176,15 @@ export class AgentStream {
       if (socket.destroyed) return
       if (!outcome.ok) return refuse(outcome.status, outcome.code, outcome.message)
       socket.off('error', onError)
-      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, req.socket.remoteAddress))
+      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token, req.socket.remoteAddress))
     }, (err: unknown) => {
       if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
     })
   }
 
-  private attach (socket: WebSocket, identity: Identity | null, remote: string | undefined): void {
+  private attach (socket: WebSocket, identity: Identity | null, token: string | null, remote: string | undefined): void {
     const session: Session = {
-      socket, remote, hello: null, identity, alive: true, peersRevision: -1, helloTimer: null, bootAt: null, ended: false, clock: new ClockOffset()
+      socket, remote, hello: null, identity, token, alive: true, peersRevision: -1, helloTimer: null, bootAt: null, ended: false, clock: new ClockOffset()
     }
     this.sessions.add(session)
     // Handlers go on synchronously so no early frame is missed.
