@@ -18,6 +18,8 @@ export interface FakeAggregatorOptions {
   intervalMs?: number
   /** Optional fields announced on the upgrade answer (FEATURES_HEADER); none, as an older aggregator. */
   features?: string[]
+  /** A websocket close code to answer a hello with instead of a welcome (e.g. 4009), or undefined. */
+  closeOnHello?: () => number | undefined
 }
 
 export class FakeAggregator {
@@ -102,6 +104,12 @@ export class FakeAggregator {
       const message = decodeAgentMessage(data.toString())
       if (message.type === 'hello') {
         this.hellos.push(message)
+        const close = this.options.closeOnHello?.()
+        if (close !== undefined) {
+          ws.close(close, 'closed by the test')
+          for (const wake of this.#waiters.splice(0)) wake()
+          return
+        }
         ws.send(JSON.stringify({
           type: 'welcome', v: PROTOCOL_VERSION, lastSeq: this.lastSeq,
           settings: { intervalMs: this.options.intervalMs ?? 5000 }, labels: this.options.labels ?? {}
