@@ -13,7 +13,7 @@ import { parseHttpTarget } from './probes/http.ts'
 import { parseServiceTarget } from './probes/service.ts'
 import { parseTcpTarget } from './probes/tcp.ts'
 import { redactText, redactUrl } from './redact.ts'
-import { DEFAULT_RESOLV_CONF_PATH, parseResolvConf } from './resolv-conf.ts'
+import { DEFAULT_RESOLV_CONF_PATH, getaddrinfoWorstCaseSeconds, parseResolvConf, type ResolvConf } from './resolv-conf.ts'
 import { MAX_PING_SIZE } from './server.ts'
 
 export interface AgentConfig {
@@ -108,14 +108,38 @@ export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local'
  * (not in a pod, or `dnsPolicy: Default`) or the file cannot be read.
  */
 export function clusterDomainFromResolvConf (path: string, env: Record<string, string | undefined> = {}): string | null {
-  let text: string
+  const conf = readConf(path, env)
+  const entry = conf?.search.find(domain => /^svc\.[^.]/.test(domain))
+  return entry === undefined ? null : entry.slice(4).toLowerCase()
+}
+
+function readConf (path: string, env: Record<string, string | undefined>): ResolvConf | null {
   try {
-    text = readFileSync(path, 'utf8')
+    return parseResolvConf(readFileSync(path, 'utf8'), env)
   } catch {
     return null
   }
-  const entry = parseResolvConf(text, env).search.find(domain => /^svc\.[^.]/.test(domain))
-  return entry === undefined ? null : entry.slice(4).toLowerCase()
+}
+
+/** Slack over glibc's worst case: the threadpool hand-off and the event loop's own lateness. */
+export const LOOKUP_TIMEOUT_MARGIN_MS = 1000
+/** The longest getaddrinfo probe timeout the schema allows. */
+const MAX_LOOKUP_TIMEOUT_MS = 60_000
+
+/**
+ * The default getaddrinfo probe timeout: glibc's worst case for the configured names under this
+ * resolv.conf (resolv-conf.ts getaddrinfoWorstCaseSeconds) plus LOOKUP_TIMEOUT_MARGIN_MS, at most
+ * 60 s. An unreadable file means glibc's defaults (timeout:5 attempts:2, one server). A lookup that
+ * an application would still see succeed must never be cut off as LOOKUP_TIMEOUT.
+ */
+export function defaultLookupTimeoutMs (path: string, env: Record<string, string | undefined>, names: readonly string[]): number {
+  const conf = readConf(path, env) ?? parseResolvConf('', env)
+  const targets = names.map(name => parseDnsLookupTarget(name)).filter(target => target !== null)
+  const lookup = {
+    relative: targets.length === 0 || targets.some(target => !target.name.endsWith('.')),
+    bothFamilies: targets.length === 0 || targets.some(target => target.family === 0)
+  }
+  return Math.min(MAX_LOOKUP_TIMEOUT_MS, getaddrinfoWorstCaseSeconds(conf, lookup) * 1000 + LOOKUP_TIMEOUT_MARGIN_MS)
 }
 
 export const OPTIONS: readonly Option[] = [
@@ -146,7 +170,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
   { key: 'clusterDomain', env: 'PINGFLEET_CLUSTER_DOMAIN', flag: 'cluster-domain', kind: 'string', default: '', expected: 'a DNS domain such as cluster.local (empty: from the resolv.conf search list, else cluster.local)' },
   { key: 'dnsNames', env: 'PINGFLEET_DNS_NAMES', flag: 'dns-names', kind: 'list', item: t => parseDnsLookupTarget(t) === null ? null : t.trim(), default: `kubernetes.default,kubernetes.default.svc.${CLUSTER_DOMAIN}.`, expected: 'comma-separated host names for getaddrinfo, each optionally ending in /4 or /6, such as kubernetes.default,example.com./4 (empty disables)' },
-  { key: 'dnsLookupTimeoutMs', env: 'PINGFLEET_DNS_LOOKUP_TIMEOUT', flag: 'dns-lookup-timeout', kind: 'duration', default: '12s', expected: 'a duration from 10ms to 1m such as 12s' },
+  { key: 'dnsLookupTimeoutMs', env: 'PINGFLEET_DNS_LOOKUP_TIMEOUT', flag: 'dns-lookup-timeout', kind: 'duration', default: '', expected: 'a duration from 10ms to 1m such as 30s (empty: glibc\'s worst case under PINGFLEET_RESOLV_CONF plus 1s)' },
   { key: 'dnsServers', env: 'PINGFLEET_DNS_SERVERS', flag: 'dns-servers', kind: 'list', item: t => parseDnsServer(t) === null ? null : t.trim(), default: '', expected: 'comma-separated resolver addresses ip, ip:port or [v6]:port (empty: the first three nameservers of PINGFLEET_RESOLV_CONF)' },
   { key: 'dnsWireNames', env: 'PINGFLEET_DNS_WIRE_NAMES', flag: 'dns-wire-names', kind: 'list', item: dnsName, default: `kubernetes.default.svc.${CLUSTER_DOMAIN}`, expected: 'comma-separated fully qualified names such as kubernetes.default.svc.cluster.local (empty disables dns-wire probes)' },
   { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
@@ -328,6 +352,8 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
       throw new AgentError(AGENT_ERR_CONFIG, `${option.env} is not set (nor --${option.flag}): expected ${option.expected}`)
     }
     // No credential reaches the error line: a URL's password and credential-like query values are masked.
+    // Derived once the names and the resolv.conf path are known (below).
+    if (option.key === 'dnsLookupTimeoutMs' && raw.trim() === '') continue
     const shown = option.kind === 'secret' ? '<redacted>' : redactText(JSON.stringify(raw))
     const value = convert(option.kind, raw.trim(), option.item)
     if (value === undefined) fail(source, shown, option)
@@ -344,6 +370,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
   }
   if (values.podName === '') values.podName = values.nodeName
   if (values.clusterDomain === '') values.clusterDomain = clusterDomain
+  values.dnsLookupTimeoutMs ??= defaultLookupTimeoutMs(values.resolvConfPath as string, env, values.dnsNames as string[])
 
   if (!validate(values)) {
     const error = validate.errors![0]!

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
+import { defaultLookupTimeoutMs, loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
 const required = {
   PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:8080',
@@ -42,7 +42,9 @@ t.test('defaults from the minimal environment', async t => {
     resolvConfPath: '/etc/resolv.conf',
     clusterDomain: 'cluster.local',
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
-    dnsLookupTimeoutMs: 12_000,
+    // glibc's worst case under this machine's resolv.conf (31 s for one server and glibc's defaults);
+    // the derivation itself is pinned down with fixtures below.
+    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, ['kubernetes.default', 'kubernetes.default.svc.cluster.local.']),
     dnsServers: [],
     dnsWireNames: ['kubernetes.default.svc.cluster.local'],
     dnsWireTypes: ['A'],
@@ -239,4 +241,31 @@ t.test('cluster domain: the default DNS names follow it, from the variable or fr
   t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }).clusterDomain, 'cluster.local', 'an unreadable file: the default')
 
   t.throws(() => loadConfig({ ...required, PINGFLEET_CLUSTER_DOMAIN: 'Not A Domain' }), { message: /^PINGFLEET_CLUSTER_DOMAIN="Not A Domain" is invalid: expected a DNS domain/ })
+})
+
+t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an application would see succeed is cut off', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-gai-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const conf = (name: string, text: string): string => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const load = (path: string, extra: Record<string, string> = {}) => loadConfig({ ...required, PINGFLEET_RESOLV_CONF: path, ...extra }).dnsLookupTimeoutMs
+  const pod = conf('pod', 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n')
+  // The field case: A answered, AAAA never; glibc's defaults make the application wait 3 × 5 s = 15 s.
+  t.ok(load(pod) > 15_000, 'longer than the 15 s an application waits when AAAA is lost')
+  // 2 queries (search walk, then as is) × 2 attempts × 5 s + 2 single-request re-sends × 5 s, + 1 s.
+  t.equal(load(pod), 31_000)
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local.' }), 21_000, 'an absolute name is queried once: 2 × 5 + 2 × 5 + 1')
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local./4' }), 11_000, 'one family: no partial answer to re-send for')
+  t.equal(load(conf('single', 'nameserver 10.96.0.10\noptions single-request\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 16_000, 'single-request: one re-send')
+  t.equal(load(conf('reopen', 'nameserver 10.96.0.10\noptions single-request-reopen\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 11_000, 'single-request-reopen: none')
+  // Three servers, timeout:2 attempts:3: waits 2, 4/3→1, 8/3→2 per round (res_send.c send_dg).
+  t.equal(load(conf('three', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\noptions timeout:2 attempts:3\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (3 * 5 + 2 * 2) * 1000 + 1000)
+  t.equal(load(conf('two', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1 attempts:1\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (1 * 2 + 2 * 1) * 1000 + 1000, 'waits 1 and 2/2=1')
+  t.equal(load(conf('env', 'nameserver 10.96.0.10\n'), { PINGFLEET_DNS_NAMES: 'a.example.', RES_OPTIONS: 'timeout:1 attempts:1' }), 4_000, 'RES_OPTIONS overrides the file, as in glibc')
+  t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
+  t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
+  t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
 })

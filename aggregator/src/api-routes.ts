@@ -8,7 +8,7 @@ import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
 import type { Store } from './store.ts'
-import { errorSchema, queryWindow } from './query.ts'
+import { errorSchema, queryWindow, spanEdge } from './query.ts'
 
 export interface ApiDeps {
   nodes: Store
@@ -29,12 +29,14 @@ const counts = { type: 'object', additionalProperties: { type: 'integer' } } as 
 
 export const matrixSchema = {
   type: 'object',
-  required: ['probe', 'groupBy', 'window', 'generatedAt', 'rows', 'cols', 'cells'],
+  required: ['probe', 'groupBy', 'window', 'from', 'to', 'generatedAt', 'rows', 'cols', 'cells'],
   additionalProperties: false,
   properties: {
     probe: { type: 'string' },
     groupBy: { type: 'string' },
     window: { type: 'string' },
+    from: spanEdge('start'),
+    to: spanEdge('end'),
     generatedAt: { type: 'string', format: 'date-time' },
     rows: { type: 'array', items: { type: 'string' } },
     cols: { type: 'array', items: { type: 'string' } },
@@ -82,6 +84,7 @@ const agentSchema = {
     connected: { type: 'boolean' },
     reason: { type: ['string', 'null'], description: 'why a disconnected agent is not connected (from Kubernetes when in-cluster); null when connected' },
     lastReportAt: { type: ['string', 'null'], format: 'date-time' },
+    clockOffsetSeconds: { type: ['number', 'null'], description: 'the agent\'s clock minus the aggregator\'s, measured on its current connection; null until a report says (reports are filed by receive time whatever it is)' },
     reports: {
       type: 'object',
       required: ['accepted', 'duplicates', 'firstSeq', 'lastSeq'],
@@ -138,7 +141,18 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
       result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing, ...limit })
     }
-    return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
+    // Field order as in matrixSchema: the serialiser is plain JSON.stringify.
+    return {
+      probe,
+      groupBy,
+      window: formatDuration(windowMs),
+      from: new Date(result.from).toISOString(),
+      to: new Date(result.to).toISOString(),
+      generatedAt: new Date(now).toISOString(),
+      rows: result.rows,
+      cols: result.cols,
+      cells: result.cells
+    }
   })
 
   app.get('/api/v1/agents', {
@@ -162,6 +176,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       connected: a.connected,
       reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
       lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
+      clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
       reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
     }))
     // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
@@ -169,7 +184,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       if (deps.roster.get(m.node) !== undefined) continue
       known.push({
         node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
-        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
+        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
       })
     }
     return { agents: known.sort((a, b) => a.node.localeCompare(b.node)) }
