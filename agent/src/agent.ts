@@ -22,7 +22,10 @@ export interface AgentHandle {
   port: number
   bootId: string
   status: () => AgentStatus
-  /** Stops probing, sends a last report, waits briefly for its ack, then closes everything. */
+  /**
+   * Stops probing, sends a last report, waits briefly for its ack, announces the departure (close
+   * 1001), keeps /ping up for PINGFLEET_SHUTDOWN_DRAIN, then closes everything.
+   */
   shutdown: () => Promise<void>
 }
 
@@ -108,6 +111,8 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   let reportTimer: NodeJS.Timeout | undefined
   function rearmReport (): void {
     clearTimeout(reportTimer)
+    // A welcome that arrives while shutting down must not restart the loop (it would keep the process alive).
+    if (draining) return
     reportTimer = setTimeout(() => {
       uplink.push(results.drain(), cpu)
       refreshCpu()
@@ -135,9 +140,13 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       const seq = uplink.push(results.drain(), cpu)
       const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
       if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
+      // Closing with 1001 tells the aggregator this is a planned departure: it marks us terminating
+      // and pushes the list at once. /ping keeps answering for the drain, so that no peer's probe
+      // fails on a closed port before the new list reached it.
       await uplink.close()
+      await new Promise(resolve => setTimeout(resolve, config.shutdownDrainMs))
       await server.close()
-      logger.info({ seq, acked }, 'agent stopped')
+      logger.info({ seq, acked, drainMs: config.shutdownDrainMs }, 'agent stopped')
     })()
     return closing
   }

@@ -22,7 +22,7 @@ export interface AgentStatus {
   buffered: number
   dropped: number
   connected: boolean
-  /** Ready peers in the roster that are probed. */
+  /** Peers in the roster that are probed (ready or draining). */
   peers: number
   /** Every running probe target: pod, mtu and static ones. */
   targets: number

@@ -28,6 +28,10 @@ export class FakeAggregator {
   /** Every report frame received, with the connection number it came on. */
   readonly reports: Array<Report & { connection: number }> = []
   readonly authorizations: string[] = []
+  /** Close codes agents sent, in order (1006 when the connection just broke). */
+  readonly closes: number[] = []
+  /** Called when an agent's connection closes, with the code it sent. */
+  onClose?: (code: number) => void
   readonly sockets = new Set<WebSocket>()
   connections = 0
   /** Highest seq accepted, as a real aggregator keeps it per node and bootId. */
@@ -99,7 +103,11 @@ export class FakeAggregator {
   #accept (ws: WebSocket): void {
     const connection = ++this.connections
     this.sockets.add(ws)
-    ws.on('close', () => this.sockets.delete(ws))
+    ws.on('close', code => {
+      this.sockets.delete(ws)
+      this.closes.push(code)
+      this.onClose?.(code)
+    })
     ws.on('message', data => {
       const message = decodeAgentMessage(data.toString())
       if (message.type === 'hello') {
