@@ -14,6 +14,7 @@ import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suit
 import { Results } from './results.ts'
 import { Scheduler } from './scheduler.ts'
 import { buildServer, type AgentStatus } from './server.ts'
+import { UdpEcho } from './udp-echo.ts'
 import { Uplink } from './uplink.ts'
 
 export interface AgentHandle {
@@ -44,7 +45,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     results,
     lag,
     intervalMs,
-    intervals: { mtu: config.mtuIntervalMs },
+    intervals: { mtu: config.mtuIntervalMs, udp: config.udpIntervalMs },
     timeoutMs: config.probeTimeoutMs,
     timeouts: suite.timeouts,
     concurrency: config.concurrency,
@@ -76,7 +77,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     },
     onPeers: roster => {
       // setTargets replaces the whole wanted set, so the static targets go along every time.
-      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes)
+      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes, config.udpCount > 0)
       peerCount = targets.filter(t => t.kind === 'pod').length
       scheduler.setTargets([...targets, ...staticTargets])
       logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
@@ -96,6 +97,8 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   }, logger)
   await server.listen({ host: config.listenHost, port: config.listenPort })
   port = (server.server.address() as AddressInfo).port
+  // Peers send udp trains to the port number they know from the roster: the HTTP one.
+  const echo = await UdpEcho.listen(config.listenHost, port, logger)
 
   // Fixed-rate report loop: a slow tick does not shift every later window.
   let lastReportAt = performance.now()
@@ -129,6 +132,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
       if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
       await uplink.close()
+      await echo.close()
       await server.close()
       logger.info({ seq, acked }, 'agent stopped')
     })()

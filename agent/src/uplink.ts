@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  type Cell, type Hello, type Peers, type Report, type Welcome
+  decodeAggregatorMessage, downgradeReport, FEATURES_HEADER, MAX_FRAME_BYTES, needsDowngrade, parseFeatures, PROTOCOL_VERSION, REPORT_FEATURE_NAMES,
+  type Cell, type Hello, type Peers, type Report, type ReportFeature, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_PROTOCOL,
@@ -63,7 +63,11 @@ export function streamUrl (base: string): string {
 interface Pending {
   seq: number
   text: string
+  /** The report uses optional features (protocol features.ts): an older aggregator gets it downgraded. */
+  optional: boolean
 }
+
+const NO_FEATURES: ReadonlySet<ReportFeature> = new Set()
 
 export class Uplink {
   #options: UplinkOptions
@@ -82,6 +86,8 @@ export class Uplink {
   #reconnectTimer: NodeJS.Timeout | undefined
   #flushTimer: NodeJS.Timeout | undefined
   #ackWaiters = new Set<{ seq: number, done: (acked: boolean) => void }>()
+  /** What the connected aggregator accepts, from its upgrade answer's FEATURES_HEADER. */
+  #features: ReadonlySet<ReportFeature> = NO_FEATURES
 
   constructor (options: UplinkOptions) {
     this.#options = options
@@ -114,7 +120,7 @@ export class Uplink {
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text })
+    this.#buffer.push({ seq, text, optional: needsDowngrade(report, NO_FEATURES) })
     this.#flush()
     return seq
   }
@@ -193,6 +199,7 @@ export class Uplink {
     let status: number | undefined
     let heartbeat: NodeJS.Timeout | undefined
 
+    ws.on('upgrade', res => { this.#features = parseFeatures(res.headers[FEATURES_HEADER]) })
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
       res.resume()
@@ -267,6 +274,13 @@ export class Uplink {
     }
   }
 
+  /** The report as the connected aggregator accepts it: without the optional features it did not name. */
+  #downgraded (text: string): string {
+    if (this.#features.size === REPORT_FEATURE_NAMES.length) return text
+    const report = JSON.parse(text) as Report
+    return needsDowngrade(report, this.#features) ? JSON.stringify(downgradeReport(report, this.#features)) : text
+  }
+
   /** Acks are cumulative for the buffer: the aggregator handles one connection's reports in order. */
   #ack (seq: number): void {
     if (seq > this.#acked) this.#acked = seq
@@ -287,7 +301,7 @@ export class Uplink {
         this.#flushTimer = setTimeout(() => this.#flush(), 100)
         return
       }
-      ws.send(pending.text)
+      ws.send(pending.optional ? this.#downgraded(pending.text) : pending.text)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

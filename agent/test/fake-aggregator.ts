@@ -16,6 +16,8 @@ export interface FakeAggregatorOptions {
   peers?: Peer[]
   labels?: Record<string, string>
   intervalMs?: number
+  /** The x-pingfleet-features header of the upgrade answer; undefined answers like an aggregator from before features. */
+  features?: string
 }
 
 export class FakeAggregator {
@@ -37,6 +39,9 @@ export class FakeAggregator {
     this.options = options
     this.#http = createServer((_req, res) => res.writeHead(404).end())
     this.#wss = new WebSocketServer({ noServer: true })
+    this.#wss.on('headers', headers => {
+      if (this.options.features !== undefined) headers.push(`x-pingfleet-features: ${this.options.features}`)
+    })
     this.#http.on('upgrade', (req, socket, head) => {
       // A client that gives up on a refused upgrade may reset the socket.
       socket.on('error', () => socket.destroy())

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
+  FEATURES_HEADER, REPORT_FEATURE_NAMES,
   decodeAgentMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
   type AggregatorMessage, type Hello, type Peers
 } from '@pingfleet/protocol'
@@ -80,6 +81,8 @@ export class AgentStream {
     this.options = options
     this.now = options.now ?? Date.now
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+    // Agents send optional report content (protocol features.ts) only to an aggregator that names it here.
+    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${REPORT_FEATURE_NAMES.join(',')}`) })
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()

@@ -7,7 +7,7 @@ import { DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
 
 /** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
 export const INTERVAL_MS = 1000
-export const TIMEOUT_MS = { pod: 500, mtu: 800, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800 } as const satisfies Record<ProbeKind, number>
+export const TIMEOUT_MS = { pod: 500, mtu: 800, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800, udp: 500 } as const satisfies Record<ProbeKind, number>
 /** Poll period, the bridge, report transit and ingest, on a machine that may be busy with other work. */
 export const SLACK_MS = 800
 /**
