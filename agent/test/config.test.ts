@@ -41,6 +41,7 @@ t.test('defaults from the minimal environment', async t => {
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',
+    clusterDomain: 'cluster.local',
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
     dnsLookupTimeoutMs: 12_000,
     dnsServers: [],
@@ -198,4 +199,47 @@ t.test('probe suite options: lists are trimmed and normalised, empty disables', 
 t.test('the README configuration table lists every option', async t => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   for (const o of OPTIONS) t.match(readme, `| \`${o.env}\` | \`--${o.flag}\` |`, `${o.env} is documented`)
+})
+
+t.test('credentials in URLs: kept for use, shown redacted in the printable config and in error lines', async t => {
+  const { printableConfig } = await import('../src/config.ts')
+  const config = loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'https://agg:hunter2@agg.example', PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,https://h/x?token=abc' })
+  t.same(config.httpTargets, ['http://user:pass@host/health', 'https://h/x?token=abc'], 'the config keeps what is needed to connect')
+  const shown = JSON.stringify(printableConfig(config))
+  for (const secret of ['hunter2', 'pass@', 'abc', 's3cr3t-token']) t.notOk(shown.includes(secret), `printable config hides ${secret}`)
+  t.match(printableConfig(config), { aggregatorUrl: 'https://agg:***@agg.example/', httpTargets: ['http://user:***@host/health', 'https://h/x?token=***'] })
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,ftp://u:hunter2@h/' }),
+    { message: /^PINGFLEET_HTTP_TARGETS="http:\/\/user:\*\*\*@host\/health,ftp:\/\/u:\*\*\*@h\/" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'http://a:hunter2@h/?x=1' }), { message: /^PINGFLEET_AGGREGATOR_URL="http:\/\/a:\*\*\*@h\/\?x=1" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://u:one@h/,http://u:two@h/' }),
+    { message: /two targets differ only in credentials \(both shown as http:\/\/u:\*\*\*@h\/\)$/ })
+})
+
+t.test('cluster domain: the default DNS names follow it, from the variable or from the pod\'s resolv.conf search list', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-domain-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const podConf = join(dir, 'resolv.conf')
+  // What the kubelet writes into a pod of namespace pingfleet on a cluster whose domain is corp.example.
+  writeFileSync(podConf, 'search pingfleet.svc.corp.example svc.corp.example corp.example\nnameserver 10.96.0.10\noptions ndots:5\n')
+  const derived = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf })
+  t.equal(derived.clusterDomain, 'corp.example')
+  t.same(derived.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.corp.example.'])
+  t.same(derived.dnsWireNames, ['kubernetes.default.svc.corp.example'])
+
+  const explicit = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_CLUSTER_DOMAIN: 'k8s.internal' })
+  t.equal(explicit.clusterDomain, 'k8s.internal', 'the variable (the chart sets it from clusterDomain) wins over resolv.conf')
+  t.same(explicit.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.k8s.internal.'])
+  t.same(explicit.dnsWireNames, ['kubernetes.default.svc.k8s.internal'])
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf }, ['--cluster-domain', 'flag.example']).clusterDomain, 'flag.example')
+
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_DNS_WIRE_NAMES: 'a.example' }).dnsWireNames, ['a.example'], 'explicit names are kept as written')
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, LOCALDOMAIN: 'svc.other.example' }).clusterDomain, 'other.example', 'LOCALDOMAIN replaces the search list, as in glibc')
+
+  const hostConf = join(dir, 'host.conf')
+  writeFileSync(hostConf, 'search example.com\nnameserver 10.0.0.2\n')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: hostConf }).clusterDomain, 'cluster.local', 'no svc. entry (dnsPolicy: Default): Kubernetes\' default')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }).clusterDomain, 'cluster.local', 'an unreadable file: the default')
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_CLUSTER_DOMAIN: 'Not A Domain' }), { message: /^PINGFLEET_CLUSTER_DOMAIN="Not A Domain" is invalid: expected a DNS domain/ })
 })
