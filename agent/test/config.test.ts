@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
+import { defaultLookupTimeoutMs, loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
 const required = {
   PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:8080',
@@ -32,6 +32,7 @@ t.test('defaults from the minimal environment', async t => {
     reconnectMinMs: 500,
     reconnectMaxMs: 30_000,
     shutdownTimeoutMs: 3000,
+    shutdownDrainMs: 2000,
     logLevel: 'info',
     mtuSizes: [8500],
     mtuTimeoutMs: 2000,
@@ -43,12 +44,15 @@ t.test('defaults from the minimal environment', async t => {
     resolvConfPath: '/etc/resolv.conf',
     clusterDomain: 'cluster.local',
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
-    dnsLookupTimeoutMs: 12_000,
+    // glibc's worst case under this machine's resolv.conf (31 s for one server and glibc's defaults);
+    // the derivation itself is pinned down with fixtures below.
+    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, ['kubernetes.default', 'kubernetes.default.svc.cluster.local.']),
     dnsServers: [],
     dnsWireNames: ['kubernetes.default.svc.cluster.local'],
     dnsWireTypes: ['A'],
     dnsWireTransport: 'udp',
     dnsWireTimeoutMs: 3000,
+    dnsExpect: [],
     httpTargets: [],
     httpCaFile: '',
     httpTimeoutMs: 10_000,
@@ -96,6 +100,7 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['a too short interval', { PINGFLEET_INTERVAL: '10ms' }, [], /^PINGFLEET_INTERVAL="10ms" is invalid/],
   ['a bad flag value', {}, ['--probe-timeout', '2 minutes'], /^--probe-timeout="2 minutes" is invalid: expected a duration/],
   ['zero concurrency', { PINGFLEET_CONCURRENCY: '0' }, [], /^PINGFLEET_CONCURRENCY="0" is invalid: expected an integer from 1 to 10000$/],
+  ['a too long shutdown drain', { PINGFLEET_SHUTDOWN_DRAIN: '2m' }, [], /^PINGFLEET_SHUTDOWN_DRAIN="2m" is invalid: expected a duration from 1ms to 1m such as 2s$/],
   ['a fractional buffer', { PINGFLEET_REPORT_BUFFER: '1.5' }, [], /^PINGFLEET_REPORT_BUFFER="1.5" is invalid/],
   ['labels without =', { PINGFLEET_LABELS: 'cniplugin' }, [], /^PINGFLEET_LABELS="cniplugin" is invalid: expected comma-separated key=value/],
   ['a label value too long', { PINGFLEET_LABELS: `a=${'x'.repeat(64)}` }, [], /^PINGFLEET_LABELS="a=x+" is invalid/],
@@ -242,4 +247,43 @@ t.test('cluster domain: the default DNS names follow it, from the variable or fr
   t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }).clusterDomain, 'cluster.local', 'an unreadable file: the default')
 
   t.throws(() => loadConfig({ ...required, PINGFLEET_CLUSTER_DOMAIN: 'Not A Domain' }), { message: /^PINGFLEET_CLUSTER_DOMAIN="Not A Domain" is invalid: expected a DNS domain/ })
+})
+
+t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an application would see succeed is cut off', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-gai-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const conf = (name: string, text: string): string => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const load = (path: string, extra: Record<string, string> = {}) => loadConfig({ ...required, PINGFLEET_RESOLV_CONF: path, ...extra }).dnsLookupTimeoutMs
+  const pod = conf('pod', 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n')
+  // The field case: A answered, AAAA never; glibc's defaults make the application wait 3 × 5 s = 15 s.
+  t.ok(load(pod) > 15_000, 'longer than the 15 s an application waits when AAAA is lost')
+  // 2 queries (search walk, then as is) × 2 attempts × 5 s + 2 single-request re-sends × 5 s, + 1 s.
+  t.equal(load(pod), 31_000)
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local.' }), 21_000, 'an absolute name is queried once: 2 × 5 + 2 × 5 + 1')
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local./4' }), 11_000, 'one family: no partial answer to re-send for')
+  t.equal(load(conf('single', 'nameserver 10.96.0.10\noptions single-request\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 16_000, 'single-request: one re-send')
+  t.equal(load(conf('reopen', 'nameserver 10.96.0.10\noptions single-request-reopen\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 11_000, 'single-request-reopen: none')
+  // Three servers, timeout:2 attempts:3: waits 2, 4/3→1, 8/3→2 per round (res_send.c send_dg).
+  t.equal(load(conf('three', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\noptions timeout:2 attempts:3\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (3 * 5 + 2 * 2) * 1000 + 1000)
+  t.equal(load(conf('two', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1 attempts:1\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (1 * 2 + 2 * 1) * 1000 + 1000, 'waits 1 and 2/2=1')
+  t.equal(load(conf('env', 'nameserver 10.96.0.10\n'), { PINGFLEET_DNS_NAMES: 'a.example.', RES_OPTIONS: 'timeout:1 attempts:1' }), 4_000, 'RES_OPTIONS overrides the file, as in glibc')
+  t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
+  t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
+  t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
+})
+
+t.test('DNS expectations: parsed and checked once at start', async t => {
+  const names = { PINGFLEET_DNS_NAMES: 'kubernetes.default', PINGFLEET_DNS_WIRE_NAMES: 'kubernetes.default.svc.cluster.local,absent.example' }
+  t.same(loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain, Kubernetes.Default.svc.cluster.local./AAAA=answer' }).dnsExpect, [
+    { name: 'absent.example', type: 'A', outcome: 'nxdomain' },
+    { name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', outcome: 'answer' }
+  ])
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/MX=nxdomain' }), { message: /^PINGFLEET_DNS_EXPECT="absent.example\/MX=nxdomain" is invalid: expected comma-separated name\/TYPE=outcome/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=missing' }), { message: /PINGFLEET_DNS_EXPECT="absent.example\/A=missing" is invalid/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'typo.example/A=nxdomain' }), { message: /is invalid: typo.example is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES$/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example./A=answer' }), { message: /is invalid: absent.example\/A is given twice$/ })
 })

@@ -21,7 +21,7 @@ export interface KubePod extends KubeObject {
     nodeName?: string
     affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: Array<{ matchFields?: Array<{ key: string, operator: string, values?: string[] }> }> } } }
   }
-  status?: { phase?: string, podIP?: string }
+  status?: { phase?: string, podIP?: string, conditions?: Array<{ type: string, status: string }> }
 }
 
 /** An agent Kubernetes says should be running, for /api/v1/agents when it is not connected. */
@@ -134,6 +134,23 @@ export class Discovery {
   nodeOfPod (pod: string): string | null {
     const found = this.pods.get(pod)
     return found === undefined ? null : nodeOfPod(found)
+  }
+
+  /**
+   * Whether Kubernetes would have this agent pod speak for this node, for choosing between two agents
+   * that claim one node: false when the pod is being deleted, finished, not ready, or scheduled to
+   * another node; true otherwise, including a pod the watch has not delivered yet (a new rollout pod
+   * may connect before its watch event arrives) and any pod before the first list.
+   */
+  podStanding (node: string, pod: string): boolean {
+    if (!this.podWatch.synced) return true
+    const found = this.pods.get(pod)
+    if (found === undefined) return true
+    if (nodeOfPod(found) !== node) return false
+    if (found.metadata.deletionTimestamp !== undefined) return false
+    const phase = found.status?.phase
+    if (phase === 'Succeeded' || phase === 'Failed') return false
+    return found.status?.conditions?.find(c => c.type === 'Ready')?.status !== 'False'
   }
 
   /** Expected agents per group: a live agent pod on a node that exists and is not cordoned. */

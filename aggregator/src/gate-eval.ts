@@ -40,6 +40,12 @@ export interface GateResult {
   verdict: Verdict
   evaluatedAt: string
   window: string
+  /**
+   * The span the checks' data really covers (ISO 8601), over every rule's window (Store.read):
+   * never before evaluatedAt - the longest window. Both are evaluatedAt when the gate read no window.
+   */
+  from: string
+  to: string
   maxStaleness: string
   summary: Record<Verdict, number>
   checks: Check[]
@@ -56,6 +62,9 @@ export interface ServiceBackends {
   group: string
   /** Source groups with too few answers yet to tell a missing backend from chance. */
   unjudged: string[]
+  /** The span (ms since the epoch) the service view covered, when known. */
+  from?: number
+  to?: number
 }
 
 export interface GateSources {
@@ -119,7 +128,7 @@ function backendsOf (view: ServiceView, service: string): ServiceBackends | null
     if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
   }
   if (worst === null && unjudged.length === 0) return null
-  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged }
+  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged, from: Date.parse(view.from), to: Date.parse(view.to) }
 }
 
 const peerKinds = new Set<string>(PEER_PROBE_KINDS)
@@ -157,9 +166,16 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   const knownGroups = [...new Set([...groupsOf.keys(), ...(sources.expectedGroups?.() ?? [])])].sort()
   const checks: Check[] = []
   const sourceGroups = new Set<string>()
+  // The union of the spans every windowed read covered.
+  let from = Infinity
+  let to = -Infinity
+  const covered = (start: number, end: number): void => {
+    from = Math.min(from, start)
+    to = Math.max(to, end)
+  }
 
   for (const rule of spec.rules) {
-    for (const check of evaluateRule(rule, sources.groups, knownGroups, now)) {
+    for (const check of evaluateRule(rule, sources.groups, knownGroups, now, covered)) {
       checks.push(check)
       if (check.src !== undefined && check.src !== '*') sourceGroups.add(check.src)
     }
@@ -214,6 +230,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
 
   for (const rule of spec.services) {
     const data = sources.serviceBackends(rule.service, spec.windowMs)
+    if (data?.from !== undefined && data.to !== undefined) covered(data.from, data.to)
     const observed = data === null || data.expected === 0 ? null : data.reachable / data.expected
     const enough = data !== null && data.samples >= spec.minSamples
     // A judged group below the minimum fails; groups not yet judged keep a pass from being given.
@@ -247,21 +264,24 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     verdict: checks.length === 0 ? 'insufficient_data' : combine(checks.map(c => c.verdict)),
     evaluatedAt: new Date(now).toISOString(),
     window: formatDuration(spec.windowMs),
+    from: new Date(Number.isFinite(from) ? from : now).toISOString(),
+    to: new Date(Number.isFinite(to) ? to : now).toISOString(),
     maxStaleness: formatDuration(spec.maxStalenessMs),
     summary,
     checks
   }
 }
 
-function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly string[], now: number): Check[] {
+function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly string[], now: number, covered: (from: number, to: number) => void): Check[] {
   const peer = peerKinds.has(rule.probe)
   const matches = (selector: string, value: string): boolean => selector === '*' || selector === value
-  const { cells } = buildMatrix(groups, {
+  const { cells, from, to } = buildMatrix(groups, {
     probe: rule.probe,
     windowMs: rule.windowMs,
     now,
     place: key => matches(rule.src, key.src) && matches(rule.dst, key.target) ? { row: key.src, col: key.target } : null
   })
+  covered(from, to)
   const byPair = new Map<string, MatrixCell>()
   for (const c of cells) byPair.set(c.src + '\u0000' + c.dst, c)
   // Wildcards expand over the groups the roster knows and the ones with data, so an expected

@@ -1,7 +1,7 @@
-// Optional report content added after protocol v1 shipped, and how each side agrees on it. The
-// aggregator names what it accepts in a header of its websocket upgrade answer; the agent leaves out
-// whatever its aggregator did not name. So a newer agent reports to an older aggregator (which rejects
-// unknown fields and kinds) and an older agent to a newer one (every addition is optional).
+// Optional report content added after protocol v1 shipped: cell fields and probe kinds. The aggregator
+// names what it accepts in FEATURES_HEADER (messages.ts) of its websocket upgrade answer; the agent
+// leaves out whatever its aggregator did not name. So a newer agent reports to an older aggregator
+// (which rejects unknown fields and kinds) and an older agent to a newer one (every addition is optional).
 
 import type { Cell, Report } from './messages.ts'
 
@@ -12,9 +12,6 @@ export const REPORT_FEATURES = {
 
 export type ReportFeature = keyof typeof REPORT_FEATURES
 export const REPORT_FEATURE_NAMES = Object.keys(REPORT_FEATURES) as ReportFeature[]
-
-/** Response header of the 101 upgrade answer: the features the aggregator accepts, comma-separated. */
-export const FEATURES_HEADER = 'x-pingfleet-features'
 
 /** The features a header value names; unknown names (from a newer aggregator) are ignored. Absent: none. */
 export function parseFeatures (value: string | string[] | undefined): Set<ReportFeature> {
@@ -28,7 +25,7 @@ export function parseFeatures (value: string | string[] | undefined): Set<Report
 }
 
 /** True when the report uses a feature outside `accepted` (so it must be downgraded before sending). */
-export function needsDowngrade (report: Report, accepted: ReadonlySet<ReportFeature>): boolean {
+export function needsDowngrade (report: Report, accepted: ReadonlySet<string>): boolean {
   const slow = accepted.has('slow-connects')
   const udp = accepted.has('udp')
   if (slow && udp) return false
@@ -40,7 +37,7 @@ export function needsDowngrade (report: Report, accepted: ReadonlySet<ReportFeat
 }
 
 /** A copy of the report without what `accepted` lacks: `udp` cells dropped, `slowConnects` removed. */
-export function downgradeReport (report: Report, accepted: ReadonlySet<ReportFeature>): Report {
+export function downgradeReport (report: Report, accepted: ReadonlySet<string>): Report {
   const cells: Cell[] = []
   for (const cell of report.cells) {
     if (cell.probe === 'udp' && !accepted.has('udp')) continue

@@ -61,6 +61,16 @@ t.test('service cells may name the backends that answered', async t => {
   t.throws(() => decodeAgentMessage(JSON.stringify({ ...service, cells: [{ ...cell, count: 10_000, backends: many }] })), { code: /PROTOCOL_SCHEMA/ }, 'bounded by maxItems')
 })
 
+t.test('a report may carry the agent\'s CPU throttling; reports without it stay valid', async t => {
+  const cpu = { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 }
+  const withCpu: Report = { ...report, cpu }
+  t.same(decodeAgentMessage(JSON.stringify(withCpu)), withCpu)
+  t.same((decodeAgentMessage(JSON.stringify(report)) as Report).cpu, undefined, 'the field is optional')
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, throttledUsec: -1 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { periods: 1, throttledPeriods: 0 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, usage: 1 } })), { code: /PROTOCOL_SCHEMA/ })
+})
+
 t.test('loss fields: slowConnects on connecting kinds, datagrams on udp cells; optional and checked', async t => {
   const cells: Report['cells'] = [
     { probe: 'pod', target: 'n2', count: 3, latency: [300, 3], slowConnects: 1 },
