@@ -33,6 +33,18 @@ const DIRECT: Record<string, Reason> = {
   EAI_FAIL: 'EAI_FAIL'
 }
 
+/**
+ * An answer larger than the probe reads: the same raw code from every probe kind and runtime
+ * (our own readers, node:http's llhttp, undici), always BAD_RESPONSE.
+ */
+const TOO_LARGE: Record<string, string> = {
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'BODY_TOO_LARGE',
+  HEADERS_TOO_LARGE: 'HEADERS_TOO_LARGE',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+  UND_ERR_HEADERS_OVERFLOW: 'HEADERS_TOO_LARGE'
+}
+
 /** Errors that mean "ran out of time": which timeout it was depends on the phase. */
 const TIMEOUTS = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR', 'UND_ERR_ABORTED', 'UND_ERR_ABORT'])
 /** Of those, the ones that are the probe's own deadline firing: raw `TIMEOUT`, as every probe reports it. */
@@ -65,6 +77,8 @@ export function classifyError (err: unknown, phase: Phase): Classified {
     const cause = codeOf((err as { cause?: unknown }).cause)
     if (cause !== undefined && DIRECT[cause] !== undefined) return { reason: DIRECT[cause], raw: truncate(cause) }
   }
+  const tooLarge = TOO_LARGE[code]
+  if (tooLarge !== undefined) return { reason: 'BAD_RESPONSE', raw: tooLarge }
   const direct = DIRECT[code]
   if (direct !== undefined) return { reason: direct, raw: truncate(code) }
   // llhttp's codes (node:http, undici, the pod probe's own parser): an answer came, but not HTTP.

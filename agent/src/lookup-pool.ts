@@ -75,6 +75,8 @@ export interface PoolTiming {
   canarySeconds: number
   /** The threadpool was saturated during the work, so `seconds` includes waiting for a thread. */
   lagged: boolean
+  /** The canary had not come back when the work ended: the work itself may never have got a thread. */
+  canaryPending: boolean
 }
 
 export type PoolOutcome<T> =
@@ -157,7 +159,7 @@ export class LookupPool {
     const admitted = await this.admit(signal)
     const queueSeconds = (performance.now() - queuedAt) / 1000
     if (admitted && signal.aborted) this.release()
-    if (!admitted || signal.aborted) return { state: 'not-started', timing: { seconds: 0, queueSeconds, canarySeconds: 0, lagged: false } }
+    if (!admitted || signal.aborted) return { state: 'not-started', timing: { seconds: 0, queueSeconds, canarySeconds: 0, lagged: false, canaryPending: false } }
 
     // The canary goes first so that, in libuv's queue, it stands in front of the work.
     const canaryStart = performance.now()
@@ -167,7 +169,7 @@ export class LookupPool {
     const timing = (): PoolTiming => {
       const now = performance.now()
       const canaryMs = (canaryEnd ?? now) - canaryStart
-      return { seconds: (now - start) / 1000, queueSeconds, canarySeconds: canaryMs / 1000, lagged: canaryMs > this.lagThresholdMs }
+      return { seconds: (now - start) / 1000, queueSeconds, canarySeconds: canaryMs / 1000, lagged: canaryMs > this.lagThresholdMs, canaryPending: canaryEnd === undefined }
     }
 
     let abandoned = false

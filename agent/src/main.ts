@@ -7,7 +7,7 @@
 import { sizeThreadpool } from './lookup-pool.ts'
 const threadpool = sizeThreadpool()
 
-const { loadConfig } = await import('./config.ts')
+const { loadConfig, printableConfig } = await import('./config.ts')
 const { AgentError } = await import('./errors.ts')
 
 let config
@@ -26,10 +26,13 @@ const { startAgent } = await import('./agent.ts')
 const logger = pino({
   level: config.logLevel,
   base: { component: 'agent', node: config.nodeName },
-  redact: { paths: ['token', '*.token', 'config.token', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' }
+  // A second line of defence: what the code shows is already redacted (redact.ts, printableConfig).
+  redact: {
+    paths: ['token', '*.token', 'config.token', 'password', '*.password', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'],
+    censor: '[redacted]'
+  }
 })
-const { token: _token, ...shown } = config
-logger.info({ config: shown, threadpool }, 'configuration')
+logger.info({ config: printableConfig(config), threadpool }, 'configuration')
 
 let agent: Awaited<ReturnType<typeof startAgent>>
 try {

@@ -8,6 +8,20 @@ import { Agent, request, type IncomingMessage } from 'node:http'
 import { isIPv6, connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 
+/**
+ * Largest head (status line and headers) read from a peer: Node's own default for
+ * `--max-http-header-size` (16 KiB). An agent's /ping head is about 150 bytes.
+ */
+export const MAX_PING_HEAD_BYTES = 16 * 1024
+
+/**
+ * Largest /ping body read from a peer. A real answer `{node, pod, labels}` is usually 100–500 bytes;
+ * the largest one the protocol accepts (253-character node and pod names, 64 labels with 317-character
+ * keys and 63-character values, ASCII) is about 25 KiB, so 32 KiB keeps a margin. Anything beyond it
+ * is not an agent (agent/test/ping-client.test.ts checks the arithmetic against the schema).
+ */
+export const MAX_PING_BODY_BYTES = 32 * 1024
+
 export interface PingAnswer {
   status: number
   body: string
@@ -16,6 +30,11 @@ export interface PingAnswer {
 /** What a stuck exchange raises when the connection stays silent for `timeoutMs`. */
 function idleTimeout (timeoutMs: number): Error {
   return Object.assign(new Error(`no data for ${timeoutMs} ms`), { code: 'ETIMEDOUT' })
+}
+
+/** The peer sent more than the cap: raw code BODY_TOO_LARGE or HEADERS_TOO_LARGE, reason BAD_RESPONSE. */
+export function tooLarge (what: 'BODY' | 'HEADERS', limit: number): Error {
+  return Object.assign(new Error(`the answer's ${what.toLowerCase()} exceed ${limit} bytes`), { code: `${what}_TOO_LARGE` })
 }
 
 function abortError (signal: AbortSignal): Error {
@@ -48,8 +67,13 @@ export class PingConnection {
     this.#agent = options.keepAlive === true ? new Agent({ keepAlive: true, maxSockets: 1 }) : false
   }
 
-  /** GET `path`; `last` asks the peer to close the connection after answering. Rejects with the runtime's error. */
-  get (path: string, signal: AbortSignal, last = true): Promise<PingAnswer> {
+  /**
+   * GET `path`; `last` asks the peer to close the connection after answering. Reads at most
+   * MAX_PING_HEAD_BYTES of head and `maxBodyBytes` of body (default MAX_PING_BODY_BYTES); past either
+   * the connection is destroyed at once and the promise rejects with HEADERS_TOO_LARGE or BODY_TOO_LARGE.
+   * Otherwise rejects with the runtime's error.
+   */
+  get (path: string, signal: AbortSignal, last = true, maxBodyBytes = MAX_PING_BODY_BYTES): Promise<PingAnswer> {
     this.headersAt = undefined
     this.received = 0
     return new Promise((resolve, reject) => {
@@ -60,23 +84,32 @@ export class PingConnection {
         agent: this.#agent,
         signal,
         timeout: this.#timeoutMs,
+        maxHeaderSize: MAX_PING_HEAD_BYTES,
         headers: last ? { connection: 'close' } : undefined
       })
       req.once('socket', socket => {
         if (socket.connecting) socket.once('connect', () => { this.connectedAt = performance.now() })
       })
       // Tearing a request down mid-body surfaces as the response's ECONNRESET "aborted":
-      // report why it was torn down instead, so a stalled body stays a timeout.
-      let timedOut: Error | undefined
-      const fail = (err: Error): void => reject(signal.aborted ? abortError(signal) : timedOut ?? err)
-      req.once('timeout', () => req.destroy(timedOut = idleTimeout(this.#timeoutMs)))
+      // report why it was torn down instead, so a stalled body stays a timeout (or a too-large one BODY_TOO_LARGE).
+      let cause: Error | undefined
+      const fail = (err: Error): void => {
+        if ((err as { code?: unknown }).code === 'HPE_HEADER_OVERFLOW') err = tooLarge('HEADERS', MAX_PING_HEAD_BYTES)
+        reject(signal.aborted ? abortError(signal) : cause ?? err)
+      }
+      req.once('timeout', () => req.destroy(cause = idleTimeout(this.#timeoutMs)))
       req.once('error', fail)
       req.once('response', (res: IncomingMessage) => {
         this.headersAt = performance.now()
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => {
-          chunks.push(chunk)
           this.received += chunk.length
+          // Stop reading at once: an endless body must not grow the agent's memory.
+          if (this.received > maxBodyBytes) {
+            req.destroy(cause = tooLarge('BODY', maxBodyBytes))
+            return
+          }
+          chunks.push(chunk)
         })
         res.once('error', fail)
         res.once('end', () => resolve({
@@ -109,9 +142,11 @@ function httpError (code: string, message: string): Error {
  * GET /ping on a brand-new connection to `address:port` (an IP) with `Connection: close`: the answer
  * is read to the peer's FIN, then parsed (Content-Length or chunked). Rejects with the socket's error
  * (ECONNREFUSED, ECONNRESET, …), ABORT_ERR when `signal` fires, ETIMEDOUT after `timeoutMs` of silence,
- * ECONNRESET when the peer closes before a complete answer, or an HPE_ code for a malformed one.
+ * ECONNRESET when the peer closes before a complete answer, an HPE_ code for a malformed one, and
+ * HEADERS_TOO_LARGE or BODY_TOO_LARGE (the socket destroyed at once) past MAX_PING_HEAD_BYTES of head
+ * or `maxBodyBytes` (default MAX_PING_BODY_BYTES) of body bytes on the wire.
  */
-export function pingOnce (address: string, port: number, signal: AbortSignal, timeoutMs: number, timings: PingTimings): Promise<PingAnswer> {
+export function pingOnce (address: string, port: number, signal: AbortSignal, timeoutMs: number, timings: PingTimings, maxBodyBytes = MAX_PING_BODY_BYTES): Promise<PingAnswer> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(abortError(signal))
@@ -120,6 +155,9 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
     const host = isIPv6(address) ? `[${address}]` : address
     const socket = connect({ host: address, port })
     const chunks: Buffer[] = []
+    let received = 0
+    // Where the body starts once the blank line after the headers has been seen; -1 until then.
+    let bodyAt = -1
     let settled = false
     const settle = (err: Error | null, answer?: PingAnswer): void => {
       if (settled) return
@@ -139,6 +177,17 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
     socket.on('data', (chunk: Buffer) => {
       timings.firstByteAt ??= performance.now()
       chunks.push(chunk)
+      received += chunk.length
+      // Both caps are checked as bytes arrive, and the socket is destroyed at once past either:
+      // an endless answer costs at most the caps plus one chunk.
+      if (bodyAt < 0) {
+        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks)
+        const end = head.indexOf('\r\n\r\n', Math.max(0, received - chunk.length - 3))
+        if (end >= 0) bodyAt = end + 4
+        else if (received > MAX_PING_HEAD_BYTES) return settle(tooLarge('HEADERS', MAX_PING_HEAD_BYTES))
+        if (chunks.length > 1) chunks.splice(0, chunks.length, head)
+      }
+      if (bodyAt >= 0 && received - bodyAt > maxBodyBytes) settle(tooLarge('BODY', maxBodyBytes))
     })
     socket.once('error', err => settle(err))
     socket.once('end', () => {

@@ -19,6 +19,11 @@ interface Common {
    * The scheduler adds event-loop lateness on top; either way the sample counts as lagged.
    */
   lagged?: boolean
+  /**
+   * Milliseconds the agent's own machinery held the probe before the network got it (the lookup pool's
+   * threadpool canary wait): added to the loop's stalls when judging whether a timeout was the agent's doing.
+   */
+  heldMs?: number
   detail?: Record<string, string | number>
 }
 

@@ -2,7 +2,7 @@
 // protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
 
 import { bucketIndex, MAX_BACKENDS_PER_CELL, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
-import { isTimeoutReason } from './classify.ts'
+import { isExcusable } from './lag-rule.ts'
 import type { ProbeResult, Target } from './probe.ts'
 
 /** The protocol allows 64 error entries per cell; the last one collects any overflow. */
@@ -35,8 +35,9 @@ export class Results {
   }
 
   /**
-   * Records one finished probe. `lagged` means the agent's event loop was late while it ran:
-   * its latency is not trusted, nor is a timeout, so both count as lagged; other failures stand.
+   * Records one finished probe. `lagged` is the scheduler's verdict (lag-rule.ts): a lagged success
+   * keeps its latency out of the histogram, a lagged timeout is not an error. Failures that are not
+   * timeouts stand as errors whatever the verdict.
    */
   record (target: Target, result: ProbeResult, lagged: boolean): void {
     const key = `${target.kind}\u0000${target.id}`
@@ -55,7 +56,7 @@ export class Results {
       }
       return
     }
-    if (lagged && isTimeoutReason(result.reason)) {
+    if (lagged && isExcusable(result.reason)) {
       cell.lagged++
       return
     }

@@ -6,12 +6,12 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { ProbeKind } from '@pingfleet/protocol'
 import { AGENT_ERR_PROBE_THREW } from './errors.ts'
+import { isLagged, turnsOf } from './lag-rule.ts'
+import type { LagWatch } from './loop-lag.ts'
 import type { Probe, ProbeResult, Target } from './probe.ts'
 import type { Results } from './results.ts'
 
-export interface LagWatch {
-  lateSince (since: number): boolean
-}
+export type { LagWatch }
 
 export interface SchedulerOptions {
   /** The probe function for each kind of target; targets of other kinds are ignored. */
@@ -161,8 +161,16 @@ export class Scheduler {
     }
     // A probe aborted because its target went away says nothing about the network.
     if (running.stopped) return
-    // Late twice over: the event loop (seen here) or the probe's own machinery, such as a saturated threadpool.
-    this.#options.results.record(target, result, this.#options.lag.lateSince(start) || result.lagged === true)
+    // The agent's own slowness (its event loop, seen here, or the probe's machinery, such as a saturated
+    // threadpool) excuses the outcome only where it could explain it (lag-rule.ts).
+    const end = performance.now()
+    const lag = this.#options.lag
+    const lagged = isLagged(result, {
+      stalled: lag.stalledDuring(start, end),
+      delayBoundMs: result.ok ? 0 : lag.delayBoundMs(start, end, turnsOf(target.kind)),
+      timeoutMs
+    })
+    this.#options.results.record(target, result, lagged)
   }
 
   #acquire (deadlineMs: number): Promise<boolean> {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+  decodeAggregatorMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
   type Cell, type Hello, type Peers, type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
@@ -185,7 +185,10 @@ export class Uplink {
     }
     const ws = new WebSocket(this.#url, {
       headers: { authorization: `Bearer ${token}` },
+      // Every read from the aggregator is bounded: a frame over the protocol's limit closes the
+      // connection with 1009 (ws's default would be 100 MiB), and no compression, so no inflate bomb.
       maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
       handshakeTimeout: this.#options.heartbeatMs
     })
     this.#ws = ws
@@ -195,7 +198,7 @@ export class Uplink {
 
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
-      res.resume()
+      // The refusal's body is never read: terminate() destroys the socket under it.
       ws.terminate()
     })
     ws.on('open', () => {
@@ -220,7 +223,11 @@ export class Uplink {
       this.#receive(data.toString())
     })
     ws.on('error', err => {
-      if (status === undefined) logger.debug({ code: AGENT_ERR_UPLINK_CLOSED, err: err.message }, 'uplink error')
+      // A frame ws refused (too large, not UTF-8, broken framing) is the aggregator breaking the
+      // protocol, not a network blip: say so once, at warn, with the code the aggregator would count.
+      const frame = frameErrorCode(err as Error & { code?: string })
+      if (frame !== null) logger.warn({ code: AGENT_ERR_UPLINK_PROTOCOL, reason: frame, err: err.message }, 'aggregator sent a frame the websocket refused; reconnecting')
+      else if (status === undefined) logger.debug({ code: AGENT_ERR_UPLINK_CLOSED, err: err.message }, 'uplink error')
     })
     ws.on('close', code => {
       clearInterval(heartbeat)

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
+import { defaultLookupTimeoutMs, loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
 const required = {
   PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:8080',
@@ -39,8 +39,11 @@ t.test('defaults from the minimal environment', async t => {
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',
+    clusterDomain: 'cluster.local',
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
-    dnsLookupTimeoutMs: 12_000,
+    // glibc's worst case under this machine's resolv.conf (31 s for one server and glibc's defaults);
+    // the derivation itself is pinned down with fixtures below.
+    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, ['kubernetes.default', 'kubernetes.default.svc.cluster.local.']),
     dnsServers: [],
     dnsWireNames: ['kubernetes.default.svc.cluster.local'],
     dnsWireTypes: ['A'],
@@ -193,4 +196,74 @@ t.test('probe suite options: lists are trimmed and normalised, empty disables', 
 t.test('the README configuration table lists every option', async t => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   for (const o of OPTIONS) t.match(readme, `| \`${o.env}\` | \`--${o.flag}\` |`, `${o.env} is documented`)
+})
+
+t.test('credentials in URLs: kept for use, shown redacted in the printable config and in error lines', async t => {
+  const { printableConfig } = await import('../src/config.ts')
+  const config = loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'https://agg:hunter2@agg.example', PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,https://h/x?token=abc' })
+  t.same(config.httpTargets, ['http://user:pass@host/health', 'https://h/x?token=abc'], 'the config keeps what is needed to connect')
+  const shown = JSON.stringify(printableConfig(config))
+  for (const secret of ['hunter2', 'pass@', 'abc', 's3cr3t-token']) t.notOk(shown.includes(secret), `printable config hides ${secret}`)
+  t.match(printableConfig(config), { aggregatorUrl: 'https://agg:***@agg.example/', httpTargets: ['http://user:***@host/health', 'https://h/x?token=***'] })
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://user:pass@host/health,ftp://u:hunter2@h/' }),
+    { message: /^PINGFLEET_HTTP_TARGETS="http:\/\/user:\*\*\*@host\/health,ftp:\/\/u:\*\*\*@h\/" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'http://a:hunter2@h/?x=1' }), { message: /^PINGFLEET_AGGREGATOR_URL="http:\/\/a:\*\*\*@h\/\?x=1" is invalid/ })
+  t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://u:one@h/,http://u:two@h/' }),
+    { message: /two targets differ only in credentials \(both shown as http:\/\/u:\*\*\*@h\/\)$/ })
+})
+
+t.test('cluster domain: the default DNS names follow it, from the variable or from the pod\'s resolv.conf search list', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-domain-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const podConf = join(dir, 'resolv.conf')
+  // What the kubelet writes into a pod of namespace pingfleet on a cluster whose domain is corp.example.
+  writeFileSync(podConf, 'search pingfleet.svc.corp.example svc.corp.example corp.example\nnameserver 10.96.0.10\noptions ndots:5\n')
+  const derived = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf })
+  t.equal(derived.clusterDomain, 'corp.example')
+  t.same(derived.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.corp.example.'])
+  t.same(derived.dnsWireNames, ['kubernetes.default.svc.corp.example'])
+
+  const explicit = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_CLUSTER_DOMAIN: 'k8s.internal' })
+  t.equal(explicit.clusterDomain, 'k8s.internal', 'the variable (the chart sets it from clusterDomain) wins over resolv.conf')
+  t.same(explicit.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.k8s.internal.'])
+  t.same(explicit.dnsWireNames, ['kubernetes.default.svc.k8s.internal'])
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf }, ['--cluster-domain', 'flag.example']).clusterDomain, 'flag.example')
+
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_DNS_WIRE_NAMES: 'a.example' }).dnsWireNames, ['a.example'], 'explicit names are kept as written')
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, LOCALDOMAIN: 'svc.other.example' }).clusterDomain, 'other.example', 'LOCALDOMAIN replaces the search list, as in glibc')
+
+  const hostConf = join(dir, 'host.conf')
+  writeFileSync(hostConf, 'search example.com\nnameserver 10.0.0.2\n')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: hostConf }).clusterDomain, 'cluster.local', 'no svc. entry (dnsPolicy: Default): Kubernetes\' default')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }).clusterDomain, 'cluster.local', 'an unreadable file: the default')
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_CLUSTER_DOMAIN: 'Not A Domain' }), { message: /^PINGFLEET_CLUSTER_DOMAIN="Not A Domain" is invalid: expected a DNS domain/ })
+})
+
+t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an application would see succeed is cut off', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-gai-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const conf = (name: string, text: string): string => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const load = (path: string, extra: Record<string, string> = {}) => loadConfig({ ...required, PINGFLEET_RESOLV_CONF: path, ...extra }).dnsLookupTimeoutMs
+  const pod = conf('pod', 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n')
+  // The field case: A answered, AAAA never; glibc's defaults make the application wait 3 × 5 s = 15 s.
+  t.ok(load(pod) > 15_000, 'longer than the 15 s an application waits when AAAA is lost')
+  // 2 queries (search walk, then as is) × 2 attempts × 5 s + 2 single-request re-sends × 5 s, + 1 s.
+  t.equal(load(pod), 31_000)
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local.' }), 21_000, 'an absolute name is queried once: 2 × 5 + 2 × 5 + 1')
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local./4' }), 11_000, 'one family: no partial answer to re-send for')
+  t.equal(load(conf('single', 'nameserver 10.96.0.10\noptions single-request\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 16_000, 'single-request: one re-send')
+  t.equal(load(conf('reopen', 'nameserver 10.96.0.10\noptions single-request-reopen\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 11_000, 'single-request-reopen: none')
+  // Three servers, timeout:2 attempts:3: waits 2, 4/3→1, 8/3→2 per round (res_send.c send_dg).
+  t.equal(load(conf('three', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\noptions timeout:2 attempts:3\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (3 * 5 + 2 * 2) * 1000 + 1000)
+  t.equal(load(conf('two', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1 attempts:1\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (1 * 2 + 2 * 1) * 1000 + 1000, 'waits 1 and 2/2=1')
+  t.equal(load(conf('env', 'nameserver 10.96.0.10\n'), { PINGFLEET_DNS_NAMES: 'a.example.', RES_OPTIONS: 'timeout:1 attempts:1' }), 4_000, 'RES_OPTIONS overrides the file, as in glibc')
+  t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
+  t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
+  t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
 })

@@ -57,3 +57,47 @@ t.test('a port already in use stops the agent with a fatal log line', async t =>
   t.equal(await p.exited, 1)
   t.match(p.out(), /"level":60.*"code":"EADDRINUSE".*agent failed to start/)
 })
+
+t.test('credentials in a target URL: sent as Basic auth, never shown in a log line, a column or an error line', async t => {
+  const { createServer } = await import('node:http')
+  const secret = 's3cr3t-pa55'
+  const expected = `Basic ${Buffer.from(`probe:${secret}`).toString('base64')}`
+  let authorized = 0
+  const server = createServer((req, res) => {
+    if (req.headers.authorization === expected) authorized++
+    res.writeHead(req.headers.authorization === expected ? 200 : 401).end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => server.close(resolve)))
+  const port = (server.address() as { port: number }).port
+  const url = `http://probe:${secret}@127.0.0.1:${port}/health?api_key=${secret}&page=1`
+  const shown = `http://probe:***@127.0.0.1:${port}/health?api_key=***&page=1`
+
+  const agg = await new FakeAggregator({ intervalMs: 100 }).listen()
+  t.teardown(() => agg.close())
+  const p = run({
+    PINGFLEET_AGGREGATOR_URL: agg.url,
+    PINGFLEET_TOKEN: 'secret',
+    PINGFLEET_NODE_NAME: 'node-main',
+    PINGFLEET_POD_IP: '127.0.0.1',
+    PINGFLEET_HTTP_TARGETS: url,
+    PINGFLEET_INTERVAL: '100ms'
+  }, ['--listen', '127.0.0.1:0'])
+  t.teardown(() => { if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL') })
+  const cell = () => agg.reports.flatMap(r => r.cells).find(c => c.probe === 'http' && c.count > 0)
+  await agg.until(() => cell() !== undefined, 'an http cell', 20_000)
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+  t.ok(authorized > 0, 'the userinfo went out as Basic credentials')
+  t.equal(cell()!.target, shown, 'the column (and so every /metrics series and API answer) is the redacted URL')
+  t.same(cell()!.errors ?? [], [], 'the server accepted the credentials')
+  t.notOk(JSON.stringify(agg.reports).includes(secret), 'no report carries the secret')
+  t.notOk(p.out().includes(secret), 'no log line carries the secret')
+  t.ok(p.out().includes(shown), 'the logs show the redacted URL')
+
+  // The config error line: an invalid list still shows every URL redacted.
+  const bad = run({ PINGFLEET_AGGREGATOR_URL: agg.url, PINGFLEET_TOKEN: 'x', PINGFLEET_NODE_NAME: 'n', PINGFLEET_POD_IP: '127.0.0.1', PINGFLEET_HTTP_TARGETS: `${url},probe:${secret}@host/health` })
+  t.equal(await bad.exited, 78)
+  t.match(bad.err(), /^PINGFLEET_ERR_AGENT_CONFIG: PINGFLEET_HTTP_TARGETS=".*probe:\*\*\*@127\.0\.0\.1.*,probe:\*\*\*@host\/health" is invalid/)
+  t.notOk(bad.err().includes(secret), 'the error line does not carry the secret')
+})

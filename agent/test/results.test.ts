@@ -36,18 +36,22 @@ t.test('aggregates counts, latencies and errors per (probe, target)', async t =>
   t.equal(valid(window), null)
 })
 
-t.test('lagged samples keep their count but not their latency; lagged timeouts are not errors', async t => {
+t.test('lagged samples keep their count but not their latency; excused timeouts are not errors', async t => {
   const results = new Results(0)
   results.record(n2, { ok: true, seconds: 0.3 }, true)
   results.record(n2, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'TimeoutError', seconds: 2 }, true)
   results.record(n2, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0.001 }, true)
+  results.record(n2, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'TimeoutError', seconds: 2 }, false)
   results.record(n2, { ok: true, seconds: 0.001 }, false)
   const window = results.drain(10)
   const cell = window.cells[0]!
-  t.equal(cell.count, 4)
+  t.equal(cell.count, 5)
   t.equal(cell.lagged, 2)
   t.equal(sparseTotal(cell.latency), 1)
-  t.same(cell.errors, [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }])
+  t.same(cell.errors, [
+    { reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 },
+    { reason: 'RESPONSE_TIMEOUT', raw: 'TimeoutError', count: 1 }
+  ], 'a refused connection stands even when flagged; an unexcused timeout is an error')
   t.equal(valid(window), null)
 })
 

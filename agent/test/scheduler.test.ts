@@ -1,10 +1,18 @@
+import { lookup as lookupPromise } from 'node:dns/promises'
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { LookupPool } from '../src/lookup-pool.ts'
+import { LoopLag } from '../src/loop-lag.ts'
 import type { Probe, ProbeResult, Target } from '../src/probe.ts'
+import { createDnsLookupProbe, dnsLookupTarget } from '../src/probes/dns-lookup.ts'
+import { createPodProbe } from '../src/probes/pod.ts'
 import { Results } from '../src/results.ts'
 import { Scheduler, type SchedulerOptions } from '../src/scheduler.ts'
 
-const quiet = { lateSince: () => false }
+const quiet = { stalledDuring: () => false, delayBoundMs: () => 0 }
 const ok: ProbeResult = { ok: true, seconds: 0.001 }
 const pod = (id: string, extra: Record<string, unknown> = {}): Target => ({ kind: 'pod', id, ...extra }) as Target
 
@@ -141,9 +149,9 @@ t.test('a probe that throws is recorded as OTHER with its code', async t => {
   t.same(cells[0]!.errors, [{ reason: 'OTHER', raw: 'EWEIRD', count: 1 }])
 })
 
-t.test('lagged samples are flagged', async t => {
+t.test('a success during a stall is lagged', async t => {
   const results = new Results(0)
-  const s = new Scheduler({ probes: { pod: async () => ok }, results, lag: { lateSince: () => true }, intervalMs: 10_000, timeoutMs: 100, concurrency: 1, random: () => 0 })
+  const s = new Scheduler({ probes: { pod: async () => ok }, results, lag: { stalledDuring: () => true, delayBoundMs: () => 60 }, intervalMs: 10_000, timeoutMs: 100, concurrency: 1, random: () => 0 })
   t.teardown(() => s.stop())
   s.setTargets([pod('a')])
   let cells: ReturnType<Results['drain']>['cells'] = []
@@ -239,4 +247,117 @@ t.test('a kind with a slower interval runs at that cadence, never faster than th
   await until(() => calls.get('b/8500') === 1, 'the first run')
   await sleep(100)
   t.equal(calls.get('b/8500'), 1, 'a kind interval below the interval does not speed the kind up')
+})
+
+// The lag rule end to end: a real drift check, real probes on loopback, and real busy loops as stalls.
+
+function block (ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until) { /* the agent's event loop, stalled */ }
+}
+
+/** A listener that accepts connections and never answers: a path that drops every answer. */
+async function silentPeer (t: Test): Promise<number> {
+  const sockets = new Set<Socket>()
+  const server = createNetServer(socket => { sockets.add(socket) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise(resolve => server.close(resolve))
+  })
+  return (server.address() as AddressInfo).port
+}
+
+async function pingPeer (t: Test, node: string): Promise<number> {
+  const server = createHttpServer((_req, res) => res.end(JSON.stringify({ node, pod: node, labels: {} })))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise(resolve => server.close(resolve))
+  })
+  return (server.address() as AddressInfo).port
+}
+
+function watchLoop (t: Test, thresholdMs: number): LoopLag {
+  const lag = new LoopLag({ thresholdMs })
+  lag.start()
+  t.teardown(() => lag.stop())
+  return lag
+}
+
+/** Sums every drained cell until `enough` says stop. */
+async function collect (results: Results, enough: (c: { count: number, errors: number, lagged: number }) => boolean): Promise<{ count: number, errors: number, lagged: number, reasons: Set<string> }> {
+  const total = { count: 0, errors: 0, lagged: 0, reasons: new Set<string>() }
+  for (let i = 0; i < 2000 && !enough(total); i++) {
+    for (const c of results.drain().cells) {
+      total.count += c.count
+      total.lagged += c.lagged ?? 0
+      for (const e of c.errors ?? []) {
+        total.errors += e.count
+        total.reasons.add(e.reason)
+      }
+    }
+    await sleep(10)
+  }
+  return total
+}
+
+t.test('short repeated stalls (CPU throttling) never hide a path that drops everything', async t => {
+  const port = await silentPeer(t)
+  const lag = watchLoop(t, 20)
+  // 30 ms stalls every 80 ms, like a cgroup quota running out each period: each one is far above the
+  // lag threshold, yet no three of them come near the 1 s timeout.
+  const throttle = setInterval(() => block(30), 80)
+  t.teardown(() => clearInterval(throttle))
+  const results = new Results(0)
+  const target = { kind: 'pod', id: 'n2', podIp: '127.0.0.1', port } as Target
+  const s = new Scheduler({ probes: { pod: createPodProbe({ timeoutMs: 1000 }) as Probe }, results, lag, intervalMs: 50, timeoutMs: 1000, concurrency: 4, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([target])
+  const total = await collect(results, c => c.count >= 3)
+  await s.stop()
+  t.ok(lag.takeMaxLagMs() > 20, 'the loop was stalled above the threshold')
+  t.equal(total.lagged, 0, 'no timeout was excused')
+  t.equal(total.errors, total.count, `every probe is an error (${total.errors} of ${total.count})`)
+  t.same([...total.reasons], ['RESPONSE_TIMEOUT'])
+})
+
+t.test('a stall longer than the timeout on a healthy path is lagged, not an error', async t => {
+  const port = await pingPeer(t, 'n2')
+  const lag = watchLoop(t, 20)
+  const results = new Results(0)
+  const pod = createPodProbe({ timeoutMs: 200 })
+  // The agent freezes for 400 ms right after the probe opened its connection (a 200 ms timeout).
+  const frozen: Probe = (target, signal) => {
+    const running = pod(target as never, signal)
+    setImmediate(() => block(400))
+    return running
+  }
+  const s = new Scheduler({ probes: { pod: frozen }, results, lag, intervalMs: 10_000, timeoutMs: 200, concurrency: 4, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([{ kind: 'pod', id: 'n2', podIp: '127.0.0.1', port } as Target])
+  const total = await collect(results, c => c.count >= 1)
+  t.same({ count: total.count, errors: total.errors, lagged: total.lagged }, { count: 1, errors: 0, lagged: 1 })
+})
+
+t.test('a stall longer than the timeout is not blamed on the threadpool (dns-lookup)', async t => {
+  const lag = watchLoop(t, 20)
+  const results = new Results(0)
+  // localhost comes from /etc/hosts: only the agent's own stall can make this lookup late. The canary and
+  // the lookup each take 20 ms before they reach the threadpool, so the 400 ms freeze (right after the
+  // probe started) is sure to catch both of them still out.
+  const pool = new LookupPool({
+    canary: () => sleep(20),
+    resolve: (name, family) => sleep(20).then(() => lookupPromise(name, { family, all: true }))
+  })
+  const lookup = createDnsLookupProbe(pool)
+  const frozen: Probe = (target, signal) => {
+    setImmediate(() => block(400))
+    return lookup(target as never, signal)
+  }
+  const s = new Scheduler({ probes: { 'dns-lookup': frozen }, results, lag, intervalMs: 10_000, timeoutMs: 200, concurrency: 4, random: () => 0 })
+  t.teardown(() => s.stop())
+  s.setTargets([dnsLookupTarget('localhost', 4)])
+  const total = await collect(results, c => c.count >= 1)
+  t.same({ count: total.count, errors: total.errors, lagged: total.lagged, reasons: [...total.reasons] }, { count: 1, errors: 0, lagged: 1, reasons: [] })
 })

@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { Peers, Welcome } from '@pingfleet/protocol'
 import { backoffDelay, streamUrl, Uplink, type UplinkOptions } from '../src/uplink.ts'
+import { MAX_FRAME_BYTES } from '@pingfleet/protocol'
+import { startEndlessPeer } from '../../test/helpers/slow-peer.ts'
 import { FakeAggregator, memoryLogger } from './fake-aggregator.ts'
 
 const window = (n: number) => ({ start: n * 1000, end: (n + 1) * 1000, cells: [] })
@@ -120,6 +122,29 @@ t.test('a rejected token is logged as unauthorized and retried', async t => {
   t.equal(up.status().connected, false)
 })
 
+t.test('a frame over the protocol limit closes the connection with 1009 and the agent reconnects', async t => {
+  const agg = await aggregator(t)
+  const { up } = uplink(t, agg.url)
+  up.start()
+  await agg.until(() => up.status().connected, 'welcome')
+  const codes: number[] = []
+  for (const ws of agg.sockets) ws.on('close', code => codes.push(code))
+  agg.send({ type: 'peers', v: 1, revision: 1, peers: [], pad: 'x'.repeat(MAX_FRAME_BYTES) })
+  await agg.until(() => agg.hellos.length === 2, 'a fresh connection')
+  t.same(codes, [1009], 'the agent refused the frame as too big, without buffering 100 MiB first')
+})
+
+t.test('a refused upgrade with an endless body is not read: the socket is closed and the agent retries', async t => {
+  const peer = await startEndlessPeer('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\n')
+  t.teardown(peer.close)
+  const { up, lines } = uplink(t, `http://127.0.0.1:${peer.port}`)
+  up.start()
+  for (let i = 0; i < 500 && peer.closedByClient() < 2; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  t.ok(peer.closedByClient() >= 2, 'each attempt was closed under the streaming peer, and retried')
+  t.ok(peer.written() < 32 * 1024 * 1024 * peer.closedByClient(), `the peer got ${peer.written()} bytes out`)
+  t.match(lines.find(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_CLOSED'), { status: 503 })
+})
+
 t.test('a silent aggregator is dropped by the heartbeat', async t => {
   const agg = await aggregator(t)
   const { up, lines } = uplink(t, agg.url, { heartbeatMs: 60 })
@@ -219,4 +244,16 @@ t.test('a token file is re-read on every connect, so a rotated projected token i
   await t.resolves(agg.until(() => lines.some(l => l.msg === 'cannot read the token file'), 'the log line'))
   writeFileSync(file, 'second-token\n')
   await agg.until(() => agg.connections === 3, 'back once the file is there')
+})
+
+t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with its code, and the agent reconnects', async t => {
+  const agg = await aggregator(t)
+  const { up, lines } = uplink(t, agg.url)
+  up.start()
+  await agg.until(() => up.status().connected, 'the welcome')
+  for (const ws of agg.sockets) ws.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false })
+  await agg.until(() => agg.connections === 2, 'a reconnect')
+  const warned = lines.filter(l => l.reason === 'PINGFLEET_ERR_PROTOCOL_UTF8')
+  t.equal(warned.length, 1, 'one line')
+  t.match(warned[0], { level: 40, code: 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL' })
 })

@@ -104,6 +104,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       : tokenReviewAuth(new TokenReviewer({ client: kube!, audience: config.tokenAudience, serviceAccount: config.agentServiceAccount, nodeOfPod: pod => discovery?.nodeOfPod(pod) ?? null, now })),
     intervalMs: config.intervalMs,
     heartbeatMs: config.heartbeatMs,
+    reviewEveryMs: config.authMode === 'static' ? 0 : config.tokenReviewPeriodMs,
     roster,
     ingest,
     metrics: self,

@@ -32,6 +32,8 @@ export interface Config {
   maxMatrixCells: number
   peerTtlMs: number
   heartbeatMs: number
+  /** How often open agent connections' tokens are reviewed again (serviceAccount mode). */
+  tokenReviewPeriodMs: number
   logLevel: string
   /** Named gates from PINGFLEET_GATES_FILE, checked against their schema here; empty without a file. */
   gatesFile: string | null
@@ -62,6 +64,7 @@ export const OPTIONS = {
   maxWindow: { env: 'PINGFLEET_MAX_WINDOW', default: '15m', kind: 'duration', description: 'longest window kept and queryable' },
   peerTtl: { env: 'PINGFLEET_PEER_TTL', default: '2m', kind: 'duration', description: 'how long a disconnected agent stays in the peer list' },
   heartbeat: { env: 'PINGFLEET_HEARTBEAT', default: '15s', kind: 'duration', description: 'websocket ping interval; a peer silent for two is dropped' },
+  tokenReviewPeriod: { env: 'PINGFLEET_TOKEN_REVIEW_PERIOD', default: '1m', kind: 'duration', description: 'how often open agent connections\' tokens are reviewed again (serviceAccount mode)' },
   logLevel: { env: 'PINGFLEET_LOG_LEVEL', default: 'info', kind: 'level', description: 'pino log level' },
   gatesFile: { env: 'PINGFLEET_GATES_FILE', default: '', kind: 'string', description: 'JSON or YAML file of named migration gates (docs/gates.md); empty for none' },
   maxMatrixCells: { env: 'PINGFLEET_MAX_MATRIX_CELLS', default: '250000', kind: 'string', description: 'largest matrix one request may return; larger ones are refused with a hint to filter' }
@@ -88,6 +91,7 @@ const schema = {
     maxWindow: { type: 'string' },
     peerTtl: { type: 'string' },
     heartbeat: { type: 'string' },
+    tokenReviewPeriod: { type: 'string' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     gatesFile: { type: 'string' },
     maxMatrixCells: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' }
@@ -155,12 +159,13 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     fail(key, raw[key], EXPECTED[key] ?? error.message ?? 'a valid value')
   }
   const durations: Record<string, number> = {}
-  for (const key of ['interval', 'maxWindow', 'peerTtl', 'heartbeat']) {
+  for (const key of ['interval', 'maxWindow', 'peerTtl', 'heartbeat', 'tokenReviewPeriod']) {
     const ms = parseDuration(raw[key]!)
     if (ms === null) fail(key, raw[key], 'a duration such as 500ms, 5s, 15m or 1h')
     durations[key] = ms
   }
   if (durations.interval! < 100) fail('interval', raw.interval, 'at least 100ms')
+  if (durations.tokenReviewPeriod! < 1000) fail('tokenReviewPeriod', raw.tokenReviewPeriod, 'at least 1s')
   if (durations.maxWindow! < durations.interval! * 2) fail('maxWindow', raw.maxWindow, 'at least two intervals')
   const listen = raw.listen!
   const colon = listen.lastIndexOf(':')
@@ -201,6 +206,7 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     maxMatrixCells: Number(raw.maxMatrixCells),
     peerTtlMs: durations.peerTtl!,
     heartbeatMs: durations.heartbeat!,
+    tokenReviewPeriodMs: durations.tokenReviewPeriod!,
     logLevel: raw.logLevel!,
     gatesFile,
     gates

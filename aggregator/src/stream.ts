@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
-  decodeAgentMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
+  CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError,
   type AggregatorMessage, type Hello, type Peers
 } from '@pingfleet/protocol'
 import { ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
@@ -23,15 +23,15 @@ const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
 const PEERS_MIN_GAP_MS = 5000
-/** Close code for a hello whose node is not the node the agent's token was issued for. */
-export const CLOSE_NODE_MISMATCH = 4003
+export { CLOSE_NODE_MISMATCH }
 
 /**
  * Checks a bearer token before the upgrade. `identity` is who a reviewed token belongs to (null for
  * the static token); a refusal carries the HTTP status (401 bad token, 503 cannot check) and a code.
  */
 export type AuthOutcome = { ok: true, identity: Identity | null } | { ok: false, status: 401 | 503, code: string, message: string }
-export type Authenticator = (token: string) => Promise<AuthOutcome>
+/** `fresh`: ask again instead of answering from a cache (the periodic re-review of open connections). */
+export type Authenticator = (token: string, options?: { fresh?: boolean }) => Promise<AuthOutcome>
 
 /** The static-token check: one shared secret, compared in constant time. */
 export function staticAuth (expected: string): Authenticator {
@@ -46,9 +46,13 @@ export function staticAuth (expected: string): Authenticator {
 
 interface Session {
   socket: WebSocket
+  /** Peer address, for logs about connections that never said hello. */
+  remote: string | undefined
   hello: Hello | null
   /** Who the token was issued for (serviceAccount mode); the hello must name the same node. */
   identity: Identity | null
+  /** The reviewed token, kept (in memory only) to re-review it while the connection is open; null for the static token. */
+  token: string | null
   alive: boolean
   peersRevision: number
 }
@@ -58,6 +62,11 @@ export interface StreamOptions {
   auth: Authenticator
   intervalMs: number
   heartbeatMs: number
+  /**
+   * How often open connections with a reviewed token are reviewed again; a token that no longer
+   * passes (revoked, expired, its pod deleted) closes its connection with 1008. 0: never.
+   */
+  reviewEveryMs?: number
   roster: Roster
   ingest: Ingest
   metrics: SelfMetrics
@@ -71,6 +80,8 @@ export class AgentStream {
   private readonly byNode = new Map<string, Session>()
   private readonly options: StreamOptions
   private readonly heartbeat: NodeJS.Timeout
+  private readonly reviewTimer: NodeJS.Timeout | null = null
+  private reviewing = false
   private peersTimer: NodeJS.Timeout | null = null
   private lastPeersPush = 0
   private peersCache: { revision: number, frame: Buffer } | null = null
@@ -83,6 +94,10 @@ export class AgentStream {
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()
+    if ((options.reviewEveryMs ?? 0) > 0) {
+      this.reviewTimer = setInterval(() => { void this.reviewOpen() }, options.reviewEveryMs)
+      this.reviewTimer.unref()
+    }
     options.roster.on('change', () => this.schedulePeers())
   }
 
@@ -90,9 +105,32 @@ export class AgentStream {
 
   close (): void {
     clearInterval(this.heartbeat)
+    if (this.reviewTimer !== null) clearInterval(this.reviewTimer)
     if (this.peersTimer !== null) clearTimeout(this.peersTimer)
     for (const s of this.sessions) s.socket.close(1001, 'aggregator shutting down')
     this.wss.close()
+  }
+
+  /**
+   * Reviews every open connection's token again, one at a time (a fleet's worth of TokenReviews is
+   * spread, not burst). A denial closes the connection; an API that cannot be asked closes nothing:
+   * new connections fail closed (503), open ones are judged at the next round.
+   */
+  private async reviewOpen (): Promise<void> {
+    if (this.reviewing) return
+    this.reviewing = true
+    try {
+      for (const session of [...this.sessions]) {
+        if (session.token === null || !this.sessions.has(session)) continue
+        const outcome = await this.options.auth(session.token, { fresh: true })
+        if (outcome.ok || outcome.status !== 401 || !this.sessions.has(session)) continue
+        this.options.metrics.rejected('token_revoked')
+        this.options.log.warn({ code: outcome.code, node: session.hello?.node, reason: outcome.message }, 'agent closed: its token no longer passes review')
+        session.socket.close(1008, 'token no longer valid')
+      }
+    } finally {
+      this.reviewing = false
+    }
   }
 
   private upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -119,19 +157,19 @@ export class AgentStream {
       if (socket.destroyed) return
       if (!outcome.ok) return refuse(outcome.status, outcome.code, outcome.message)
       socket.off('error', onError)
-      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity))
+      this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token, req.socket.remoteAddress))
     }, (err: unknown) => {
       if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
     })
   }
 
-  private attach (socket: WebSocket, identity: Identity | null): void {
-    const session: Session = { socket, hello: null, identity, alive: true, peersRevision: -1 }
+  private attach (socket: WebSocket, identity: Identity | null, token: string | null, remote: string | undefined): void {
+    const session: Session = { socket, remote, hello: null, identity, token, alive: true, peersRevision: -1 }
     this.sessions.add(session)
     // Handlers go on synchronously so no early frame is missed.
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary))
     socket.on('pong', () => { session.alive = true })
-    socket.on('error', err => this.options.log.debug({ err, node: session.hello?.node }, 'agent socket error'))
+    socket.on('error', err => this.onSocketError(session, err))
     socket.on('close', () => this.detach(session))
     const helloTimer = setTimeout(() => {
       if (session.hello === null) this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'no hello in time')
@@ -183,7 +221,7 @@ export class AgentStream {
       // The newest connection of a node wins; the old one is a leftover from a network blip.
       this.byNode.delete(hello.node)
       previous.hello = null
-      previous.socket.close(4000, 'replaced by a newer connection')
+      previous.socket.close(CLOSE_REPLACED, 'replaced by a newer connection')
     }
     session.hello = hello
     this.byNode.set(hello.node, session)
@@ -197,6 +235,21 @@ export class AgentStream {
       labels: entry.labels
     })
     this.sendPeers(session)
+  }
+
+  /**
+   * A frame `ws` refused (too large, invalid UTF-8, broken framing) is a rejection like a frame that
+   * fails its schema: counted under its code and logged once; ws has already closed with the status
+   * RFC 6455 gives it. Anything else (a reset, a broken pipe) is the network, not the agent.
+   */
+  private onSocketError (session: Session, err: Error & { code?: string }): void {
+    const code = frameErrorCode(err)
+    if (code === null) {
+      this.options.log.debug({ err, node: session.hello?.node }, 'agent socket error')
+      return
+    }
+    this.options.metrics.rejected(code)
+    this.options.log.warn({ code, wsError: err.code, node: session.hello?.node, remote: session.remote, reason: err.message }, 'agent connection closed: frame refused')
   }
 
   private reject (session: Session, code: string, reason: string): void {

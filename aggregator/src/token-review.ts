@@ -59,11 +59,11 @@ export class TokenReviewer {
    * Reviews a bearer token. Resolves to an identity or a denial; throws an AggregatorError
    * (PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE, 503) when the API cannot be asked. That is not cached.
    */
-  async review (token: string): Promise<Review> {
+  async review (token: string, options: { fresh?: boolean } = {}): Promise<Review> {
     const key = createHash('sha256').update(token).digest('base64url')
     const now = this.now()
     const hit = this.cache.get(key)
-    if (hit !== undefined && hit.until > now) return hit.review
+    if (hit !== undefined && hit.until > now && options.fresh !== true) return hit.review
     if (hit !== undefined) this.cache.delete(key)
     let pending = this.inFlight.get(key)
     if (pending === undefined) {
@@ -110,9 +110,9 @@ export class TokenReviewer {
 
 /** The websocket's authenticator for serviceAccount mode: 401 on a denial, 503 when the API cannot be asked. */
 export function tokenReviewAuth (reviewer: TokenReviewer): Authenticator {
-  return async token => {
+  return async (token, options) => {
     try {
-      const review = await reviewer.review(token)
+      const review = await reviewer.review(token, options)
       return review.ok ? { ok: true, identity: review.identity } : { ok: false, status: 401, code: ERR_UNAUTHORIZED, message: review.reason }
     } catch (err) {
       return { ok: false, status: 503, code: ERR_TOKEN_REVIEW_UNAVAILABLE, message: (err as Error).message }

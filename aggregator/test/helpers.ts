@@ -1,6 +1,6 @@
 // Test helpers: an aggregator on an ephemeral loopback port, and a raw protocol client.
 
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import WebSocket from 'ws'
 import { PROTOCOL_VERSION, type AggregatorMessage, type Hello, type Report } from '@pingfleet/protocol'
 import { startAggregator, type Aggregator } from '../src/app.ts'
@@ -8,9 +8,16 @@ import { loadConfig } from '../src/config.ts'
 
 export const TOKEN = 'test-token-123456'
 
-export async function aggregator (env: Record<string, string> = {}, now?: () => number): Promise<Aggregator> {
+export async function aggregator (env: Record<string, string> = {}, now?: () => number, log?: Logger): Promise<Aggregator> {
   const config = loadConfig({ PINGFLEET_LISTEN: '127.0.0.1:0', PINGFLEET_TOKEN: TOKEN, PINGFLEET_INTERVAL: '1s', ...env })
-  return startAggregator(config, pino({ level: 'silent' }), now)
+  return startAggregator(config, log ?? pino({ level: 'silent' }), now)
+}
+
+/** A pino logger that keeps every line it writes (parsed), for tests that check what was logged. */
+export function captureLog (level = 'debug'): { log: Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level }, { write: (text: string) => { lines.push(JSON.parse(text) as Record<string, unknown>) } })
+  return { log, lines }
 }
 
 export function hello (node: string, labels: Record<string, string> = {}, bootId = `boot-${node}-0001`): Hello {

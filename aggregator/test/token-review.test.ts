@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.ts'
 import { hello, RawAgent } from './helpers.ts'
 import { AGENT_SA, API_TOKEN, FakeKube, NAMESPACE, node, pod, until } from './kube-fake.ts'
 
-async function setup (t: Test) {
+async function setup (t: Test, env: Record<string, string> = {}) {
   const fake = new FakeKube()
   const url = await fake.listen()
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-review-'))
@@ -27,7 +27,8 @@ async function setup (t: Test) {
     PINGFLEET_AGENT_SERVICE_ACCOUNT: AGENT_SA,
     PINGFLEET_KUBE_API_URL: url,
     PINGFLEET_KUBE_TOKEN_FILE: join(dir, 'token'),
-    PINGFLEET_NAMESPACE: NAMESPACE
+    PINGFLEET_NAMESPACE: NAMESPACE,
+    ...env
   })
   const agg = await startAggregator(config, pino({ level: 'silent' }))
   const base = agg.address()
@@ -124,6 +125,33 @@ t.test('an unreachable API refuses with 503, and nothing is cached', async t => 
   t.equal(JSON.parse(refused.body).code, 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE')
   s.fake.down = false
   t.equal((await s.upgrade('token-a')).status, 101, 'let in once the API answers')
+})
+
+t.test('open connections are reviewed again: a token that stops passing closes its connection, an API outage does not', async t => {
+  const s = await setup(t, { PINGFLEET_TOKEN_REVIEW_PERIOD: '1s' })
+  s.fake.tokens.set('token-a', { authenticated: true, node: 'a', pod: 'agent-a' })
+  s.fake.tokens.set('token-b', { authenticated: true, node: 'b', pod: 'agent-b' })
+  const a = s.agent('token-a')
+  const b = s.agent('token-b')
+  await Promise.all([a.opened(), b.opened()])
+  for (const [agent, name] of [[a, 'a'], [b, 'b']] as const) {
+    agent.send(hello(name))
+    await agent.waitFor(m => m.type === 'welcome')
+  }
+  const before = s.reviews()
+  s.fake.down = true
+  await until('two re-review rounds tried while the API is down', () => s.reviews() >= before + 4, 5000)
+  t.equal(a.socket.readyState, a.socket.OPEN, 'an API that cannot be asked closes nothing')
+  s.fake.down = false
+  // The pod of token-a is deleted: the API server stops authenticating it.
+  s.fake.tokens.set('token-a', { authenticated: false, error: 'pod "agent-a" not found' })
+  const closed = await a.closed
+  t.equal(closed.code, 1008)
+  t.equal(closed.reason, 'token no longer valid')
+  t.ok(s.reviews() > before, 'the open connection was reviewed afresh, not from the cache')
+  t.equal(b.socket.readyState, b.socket.OPEN, 'a token that still passes keeps its connection')
+  const metrics = await (await fetch(`${s.base}/metrics`)).text()
+  t.match(metrics, /pingfleet_ingest_rejected_total\{code="token_revoked"\} 1/)
 })
 
 t.test('a hello for another node than the token\'s is closed with 4003', async t => {

@@ -87,3 +87,50 @@ export async function closedPort (host = '127.0.0.1'): Promise<number> {
   await peer.close()
   return peer.port
 }
+
+export interface EndlessPeer extends Peer {
+  /** Bytes handed to the kernel so far, over every connection. */
+  written: () => number
+  /** Connections the client closed while the peer was still writing. */
+  closedByClient: () => number
+}
+
+/**
+ * Answers every connection with `head` (e.g. `HTTP/1.1 200 OK\r\n\r\n`, or a DNS length prefix) and
+ * then `block` (16 KiB of `x` by default; e.g. one HTTP chunk) again and again, as fast as the client
+ * reads, until the client closes: a recycled pod IP now owned by something that streams. `written`
+ * counts what left, so a test can show the client stopped reading.
+ */
+export async function startEndlessPeer (head: string | Buffer, options: { host?: string, block?: Buffer, afterRequest?: boolean } = {}): Promise<EndlessPeer> {
+  let written = 0
+  let closedByClient = 0
+  const block = options.block ?? Buffer.alloc(16 * 1024, 'x')
+  const server = createServer(socket => {
+    let stopped = false
+    const pump = (): void => {
+      while (!stopped) {
+        written += block.length
+        if (!socket.write(block)) {
+          socket.once('drain', pump)
+          return
+        }
+      }
+    }
+    const stop = (): void => {
+      if (!stopped) closedByClient++
+      stopped = true
+    }
+    socket.once('close', stop)
+    socket.once('end', () => { stop(); socket.destroy() })
+    socket.on('error', stop)
+    const begin = (): void => {
+      written += Buffer.byteLength(head)
+      socket.write(head)
+      pump()
+    }
+    if (options.afterRequest === false) begin()
+    else socket.once('data', begin)
+  })
+  const peer = await listen(server, options.host ?? '127.0.0.1')
+  return { ...peer, written: () => written, closedByClient: () => closedByClient }
+}

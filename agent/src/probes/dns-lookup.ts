@@ -4,7 +4,7 @@
 import { isIP } from 'node:net'
 import { getSystemErrorName } from 'node:util'
 import type { Reason } from '@pingfleet/protocol'
-import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
+import type { LookupFamily, LookupPool, PoolTiming } from '../lookup-pool.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 
 /**
@@ -76,24 +76,30 @@ export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> 
         const addresses = outcome.value
         if (addresses.length === 0) return { ok: false, reason: 'ENOTFOUND', raw: 'NO_ADDRESSES', seconds, phases }
         const detail: Record<string, string | number> = { addresses: addresses.length, address: addresses[0]!.address }
-        return { ok: true, seconds, phases, detail, ...(lagged ? { lagged } : {}) }
+        return { ok: true, seconds, phases, detail, ...(lagged ? { lagged, ...held(outcome.timing) } : {}) }
       }
       case 'rejected': {
         const { reason, raw } = lookupReason(outcome.error)
         return { ok: false, reason, raw, seconds, phases, ...(lagged ? { lagged } : {}) }
       }
       case 'abandoned':
-        return lagged
-          ? { ok: false, reason: 'AGENT_OVERLOADED', raw: 'THREADPOOL_SATURATED', seconds }
-          : { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT', seconds, detail: { abandoned: pool.stats().abandoned } }
+        // Only a canary still waiting at the deadline says the lookup never got a thread. A canary that
+        // came back late says the pool held the lookup that long, no more: the rest is the resolver's.
+        if (outcome.timing.canaryPending && lagged) return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'THREADPOOL_SATURATED', seconds }
+        return { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT', seconds, detail: { abandoned: pool.stats().abandoned }, ...held(outcome.timing) }
       case 'not-started':
         return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'LOOKUP_QUEUE_FULL', seconds: outcome.timing.queueSeconds }
     }
   }
 }
 
+/** `heldMs` for a result whose lookup waited for the threadpool longer than the pool's lag threshold. */
+function held (timing: PoolTiming): { heldMs?: number } {
+  return timing.lagged ? { heldMs: Math.round(timing.canarySeconds * 1000) } : {}
+}
+
 export type HostResolution =
-  | { ok: true, address: string, family: 4 | 6, seconds?: number, lagged: boolean }
+  | { ok: true, address: string, family: 4 | 6, seconds?: number, lagged: boolean, heldMs?: number }
   | { ok: false, result: ProbeResult }
 
 /**
@@ -105,5 +111,6 @@ export async function resolveHost (pool: LookupPool, host: string, family: Looku
   if (literal !== 0) return { ok: true, address: host, family: literal as 4 | 6, lagged: false }
   const result = await createDnsLookupProbe(pool)(dnsLookupTarget(host, family), signal)
   if (!result.ok) return { ok: false, result }
-  return { ok: true, address: String(result.detail!.address), family: isIP(String(result.detail!.address)) as 4 | 6, seconds: result.seconds, lagged: result.lagged === true }
+  const heldMs = result.heldMs === undefined ? {} : { heldMs: result.heldMs }
+  return { ok: true, address: String(result.detail!.address), family: isIP(String(result.detail!.address)) as 4 | 6, seconds: result.seconds, lagged: result.lagged === true, ...heldMs }
 }

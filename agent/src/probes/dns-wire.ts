@@ -118,7 +118,8 @@ function udpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
 
 /**
  * TCP: a fresh connection, one length-prefixed query, one length-prefixed reply. Nothing else can
- * share this connection, so a wrong or undecodable reply is final.
+ * share this connection, so a wrong or undecodable reply is final. The two-byte prefix bounds what is
+ * read to 65,537 bytes (plus the chunk that completed it): once the reply is in, the socket is destroyed.
  */
 function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: AbortSignal): Promise<Exchange> {
   return new Promise(resolve => {

@@ -11,27 +11,40 @@ import { Client } from 'undici'
 import type { Reason } from '@pingfleet/protocol'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
+import { basicAuth, redactUrl } from '../redact.ts'
 import { resolveHost } from './dns-lookup.ts'
 import { errorCode, transportReason } from './tcp.ts'
 
 export interface HttpTarget extends Target {
   kind: 'http'
-  /** An http: or https: URL; the column id is the URL as normalised by WHATWG URL. */
+  /**
+   * An http: or https: URL as normalised by WHATWG URL, credentials included: used to connect, never
+   * shown. The column id is the same URL redacted (redact.ts): `http://user:***@host/health`.
+   */
   url: string
   family: LookupFamily
   /** Extra PEM certificates to trust for this target, on top of Node's bundled roots. */
   ca?: string
 }
 
+/**
+ * Largest body an http probe reads: 1 MiB, room for health endpoints and most home pages. Past it the
+ * connection is destroyed at once and the probe fails as BAD_RESPONSE, raw BODY_TOO_LARGE.
+ */
+export const HTTP_MAX_BODY_BYTES = 1024 * 1024
+/** Largest response head an http probe reads: Node's default --max-http-header-size (16 KiB). */
+export const HTTP_MAX_HEAD_BYTES = 16 * 1024
+
 export interface HttpProbeOptions {
-  /** Response bytes read before the rest is discarded. Default 64 KiB. */
+  /** Body bytes read before the probe fails as BODY_TOO_LARGE. Default HTTP_MAX_BODY_BYTES. */
   maxBodyBytes?: number
   userAgent?: string
 }
 
+/** Userinfo in the URL is sent as Basic credentials (RFC 7617); only the redacted form is shown. */
 export function httpTarget (url: string, family: LookupFamily = 0): HttpTarget {
   const href = new URL(url).href
-  return { kind: 'http', id: href, url: href, family }
+  return { kind: 'http', id: redactUrl(href), url: href, family }
 }
 
 /** Parses one configured URL; null unless it is an absolute http: or https: URL. */
@@ -67,13 +80,15 @@ function failureReason (err: unknown, stage: Stage, timedOut: boolean): { reason
     const cause = errorCode((err as { cause?: unknown }).cause)
     return { reason: 'ECONNRESET', raw: cause === 'UNKNOWN' ? code : cause }
   }
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'BODY_TOO_LARGE') return { reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: 'HEADERS_TOO_LARGE' }
   if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return { reason: 'BAD_RESPONSE', raw: code === 'UNKNOWN' ? 'HTTP_PARSE_ERROR' : code }
   if (code.startsWith('HPE_') || code.startsWith('UND_ERR_RES_') || code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: code }
   return transportReason(err, true)
 }
 
 export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {}): Probe<HttpTarget> {
-  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024
+  const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES
   const userAgent = options.userAgent ?? 'pingfleet'
 
   return async function httpProbe (target, signal): Promise<ProbeResult> {
@@ -83,13 +98,15 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     const https = url.protocol === 'https:'
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     const port = Number(url.port || (https ? 443 : 80))
+    const authorization = basicAuth(url)
+    const headers: Record<string, string> = authorization === undefined ? { 'user-agent': userAgent } : { 'user-agent': userAgent, authorization }
 
     const resolved = await resolveHost(pool, host, target.family, signal)
     if (!resolved.ok) return resolved.result
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail: Record<string, string | number> = { address: resolved.address }
     // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
-    const lagged = resolved.lagged ? { lagged: true } : {}
+    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
 
     let stage: Stage = 'connect'
     let ready = 0
@@ -136,17 +153,27 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       })
     }
 
-    const client = new Client(url.origin, { connect: connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 })
+    // Both caps are enforced by undici's parser as bytes arrive; past either it destroys the socket.
+    const client = new Client(url.origin, {
+      connect: connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0, maxResponseSize: maxBodyBytes, maxHeaderSize: HTTP_MAX_HEAD_BYTES
+    })
     // The signal may fire while our connector is still connecting, where undici cannot see it.
     const onAbort = (): void => { for (const socket of sockets) socket.destroy() }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       if (signal.aborted) throw signal.reason
-      const response = await client.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers: { 'user-agent': userAgent }, signal })
+      const response = await client.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers, signal })
       phases.firstByte = since(ready)
       stage = 'body'
-      await response.body.dump({ limit: maxBodyBytes, signal })
       detail.status = response.statusCode
+      // A declared length past the cap fails before reading; otherwise the body is read and dropped
+      // chunk by chunk (maxResponseSize stops an endless one). Not body.dump(): it swallows that error.
+      const declared = Number(response.headers['content-length'])
+      if (declared > maxBodyBytes) {
+        response.body.destroy()
+        throw Object.assign(new Error(`Content-Length ${declared} exceeds ${maxBodyBytes} bytes`), { code: 'BODY_TOO_LARGE' })
+      }
+      for await (const chunk of response.body) void chunk
       const reason = statusReason(response.statusCode)
       if (reason !== null) return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
       return { ok: true, seconds: since(start), phases, detail, ...lagged }

@@ -4,7 +4,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../classify.ts'
-import { PingConnection, pingNode } from '../ping-client.ts'
+import { MAX_PING_BODY_BYTES, PingConnection, pingNode } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent asked for a response of `size` bytes. */
@@ -30,6 +30,8 @@ export interface MtuProbeOptions {
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR'])
 
 /**
+ * Reads are capped (ping-client.ts): the small answer at MAX_PING_BODY_BYTES, the large one at `size`
+ * plus that; past a cap the probe fails at once as BAD_RESPONSE, raw BODY_TOO_LARGE or HEADERS_TOO_LARGE.
  * Phases: `connect` is the handshake, `firstByte` runs from sending the large request to its headers;
  * `seconds` is the whole probe. `detail.received` counts the large body's bytes that arrived.
  */
@@ -55,7 +57,8 @@ export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
 
       large = true
       sentAt = performance.now()
-      const response = await connection.get(`/ping?size=${target.size}`, signal)
+      // The answer is padded to exactly `size`, or is the bare identity when that is larger.
+      const response = await connection.get(`/ping?size=${target.size}`, signal, true, target.size + MAX_PING_BODY_BYTES)
       phases.firstByte = (connection.headersAt! - sentAt) / 1000
       const received = connection.received
       const detail = { received }

@@ -39,7 +39,7 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
     const start = performance.now()
     const resolved = await resolveHost(pool, target.host, target.family, signal)
     if (!resolved.ok) return resolved.result
-    const lagged = resolved.lagged ? { lagged: true } : {}
+    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
     const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
     const detail = { address: resolved.address }
     const seconds = (): number => (performance.now() - start) / 1000

@@ -85,7 +85,7 @@ export function createTcpProbe (pool: LookupPool): Probe<TcpTarget> {
     const seconds = (): number => (performance.now() - start) / 1000
     const detail: Record<string, string | number> = { address: resolved.address }
     // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
-    const lagged = resolved.lagged ? { lagged: true } : {}
+    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
     if (signal.aborted) return { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: seconds(), phases, detail, ...lagged }
     try {
       const state = await handshake(resolved.address, target.port, signal)

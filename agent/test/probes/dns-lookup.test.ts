@@ -1,6 +1,7 @@
 import t from 'tap'
 import { pbkdf2 } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { LookupPool, threadpoolSize } from '../../src/lookup-pool.ts'
 import { createDnsLookupProbe, dnsLookupTarget, lookupReason, parseDnsLookupTarget } from '../../src/probes/dns-lookup.ts'
 import { nameserversAreLoopback, parseResolvConf } from '../../src/resolv-conf.ts'
@@ -119,4 +120,12 @@ t.test('a saturated threadpool is the agent\'s fault, not the resolver\'s', asyn
   const slow = await probe(dnsLookupTarget('localhost', 4), never)
   await again
   t.match(slow, { ok: true, lagged: true }, 'a success that waited for a thread is flagged')
+})
+
+t.test('a canary that came back late does not turn a resolver timeout into the agent\'s fault', async t => {
+  // The pool held the lookup 60 ms; the resolver then never answered within the 1 s deadline.
+  const pool = new LookupPool({ canary: () => sleep(60), resolve: () => new Promise(() => {}) })
+  const result = await createDnsLookupProbe(pool)(dnsLookupTarget('hangs.test', 4), timeout(1000))
+  t.match(result, { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT' })
+  t.ok(result.heldMs !== undefined && result.heldMs >= 60, `the hold is reported (${result.heldMs} ms), for the scheduler to weigh`)
 })

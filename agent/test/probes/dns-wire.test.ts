@@ -1,7 +1,7 @@
 import t from 'tap'
 import { dnsWireProbe, dnsWireTarget, parseDnsServer, type DnsWireTarget } from '../../src/probes/dns-wire.ts'
 import { TestDnsServer, type DnsBehaviour } from '../../../test/helpers/dns-server.ts'
-import { closedPort } from '../../../test/helpers/slow-peer.ts'
+import { closedPort, startEndlessPeer } from '../../../test/helpers/slow-peer.ts'
 
 // Short, so timeouts are quick; the delayed modes use 300 ms, comfortably past it.
 const TIMEOUT_MS = 200
@@ -94,6 +94,21 @@ t.test('tcp only', async t => {
   t.match(await dnsWireProbe(target('tcp-wrong.example.internal', 'A', 'tcp'), timeout()), { ok: false, reason: 'MISMATCH', raw: 'ID_MISMATCH' })
   const port = await closedPort(HOST)
   t.match(await dnsWireProbe(dnsWireTarget({ name: 'x.example', type: 'A', server: HOST, port, transport: 'tcp' }), timeout()), { ok: false, reason: 'ECONNREFUSED' })
+})
+
+t.test('tcp: a server that never stops sending is read up to one length-prefixed message, then dropped', async t => {
+  // The two-byte length prefix bounds a DNS message on TCP to 65,535 bytes (RFC 1035 4.2.2); after it
+  // the probe stops reading, decodes, and closes, while the peer would go on for ever.
+  const slack = 32 * 1024 * 1024
+  for (const [what, head] of [['the largest length prefix', Buffer.from([0xff, 0xff])], ['garbage from the first byte', Buffer.alloc(0)]] as const) {
+    const peer = await startEndlessPeer(head, { host: HOST })
+    t.teardown(peer.close)
+    const result = await dnsWireProbe(dnsWireTarget({ name: 'x.example', type: 'A', server: HOST, port: peer.port, transport: 'tcp' }), timeout(10_000))
+    t.match(result, { ok: false, reason: 'MALFORMED', raw: 'DECODE_ERROR' }, what)
+    for (let i = 0; i < 500 && peer.closedByClient() === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    t.equal(peer.closedByClient(), 1, `${what}: the probe closed the connection`)
+    t.ok(peer.written() < 65_537 + slack, `${what}: the peer got ${peer.written()} bytes out`)
+  }
 })
 
 t.test('names are matched without regard to case or a trailing dot', async t => {

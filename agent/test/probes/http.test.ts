@@ -1,11 +1,11 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { LookupPool } from '../../src/lookup-pool.ts'
-import { createHttpProbe, httpTarget, parseHttpTarget, statusReason } from '../../src/probes/http.ts'
-import { closedPort, startResettingPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
+import { createHttpProbe, HTTP_MAX_BODY_BYTES, HTTP_MAX_HEAD_BYTES, httpTarget, parseHttpTarget, statusReason } from '../../src/probes/http.ts'
+import { closedPort, startEndlessPeer, startResettingPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
 import { selfSignedCert } from '../../../test/helpers/tls-cert.ts'
 
 const probe = createHttpProbe(new LookupPool())
@@ -36,7 +36,9 @@ async function serve (server: Server, host = '127.0.0.1'): Promise<{ port: numbe
 function routes (req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/'
   if (path === '/ok') { res.end('fine'); return }
+  if (path === '/private') { res.writeHead(req.headers.authorization === `Basic ${Buffer.from('u:p@ss').toString('base64')}` ? 200 : 401).end(); return }
   if (path === '/big') { res.end(Buffer.alloc(256 * 1024, 'x')); return }
+  if (path === '/big-chunked') { res.write(Buffer.alloc(128 * 1024, 'x')); res.end(Buffer.alloc(128 * 1024, 'x')); return }
   if (path === '/stall-body') { res.writeHead(200, { 'content-length': '100' }); res.write('partial'); return }
   if (path === '/close') { req.socket.destroy(); return }
   const status = Number(path.slice(1))
@@ -76,15 +78,24 @@ t.test('http over loopback', async t => {
     t.equal(connections() - before, 2)
   })
 
+  t.test('userinfo is sent as Basic credentials and shown redacted', async t => {
+    const target = httpTarget(`http://u:p%40ss@127.0.0.1:${new URL(base).port}/private`)
+    t.equal(target.id, `http://u:***@127.0.0.1:${new URL(base).port}/private`)
+    t.match(await probe(target, timeout(5000)), { ok: true, detail: { status: 200 } })
+    t.match(await probe(httpTarget(`${base}/private`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '401' })
+  })
+
   t.test('status classes', async t => {
     t.match(await probe(httpTarget(`${base}/404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '404', detail: { status: 404 } })
     t.match(await probe(httpTarget(`${base}/503`), timeout(5000)), { ok: false, reason: 'HTTP_5XX', raw: '503' })
     t.match(await probe(httpTarget(`${base}/301`), timeout(5000)), { ok: false, reason: 'HTTP_OTHER', raw: '301' }, 'redirects are not followed')
   })
 
-  t.test('a body larger than the limit is discarded, not an error', async t => {
+  t.test('a body larger than the limit fails as BODY_TOO_LARGE, whether declared or streamed', async t => {
     const small = createHttpProbe(new LookupPool(), { maxBodyBytes: 1024 })
-    t.match(await small(httpTarget(`${base}/big`), timeout(5000)), { ok: true })
+    t.match(await small(httpTarget(`${base}/big`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE', detail: { status: 200 } })
+    t.match(await small(httpTarget(`${base}/big-chunked`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' })
+    t.match(await createHttpProbe(new LookupPool(), { maxBodyBytes: 256 * 1024 })(httpTarget(`${base}/big`), timeout(5000)), { ok: true }, 'at the limit it passes')
   })
 
   t.test('a body that stalls is RESPONSE_TIMEOUT', async t => {
@@ -94,6 +105,23 @@ t.test('http over loopback', async t => {
   t.test('a server that closes without answering is ECONNRESET', async t => {
     t.match(await probe(httpTarget(`${base}/close`), timeout(5000)), { ok: false, reason: 'ECONNRESET' })
   })
+})
+
+t.test('endless answers: reading stops at the cap', async t => {
+  // Loopback socket buffers on both ends hold a few MiB; an endless peer left alone writes gigabytes.
+  const slack = 32 * 1024 * 1024
+  const check = async (t: Test, head: string, raw: string, cap: number, block?: Buffer): Promise<void> => {
+    const peer = await startEndlessPeer(head, { block })
+    t.teardown(peer.close)
+    t.match(await probe(httpTarget(`http://127.0.0.1:${peer.port}/health`), timeout(10_000)), { ok: false, reason: 'BAD_RESPONSE', raw })
+    for (let i = 0; i < 500 && peer.closedByClient() === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    t.equal(peer.closedByClient(), 1, 'the probe closed the connection under the streaming peer')
+    t.ok(peer.written() < cap + slack, `the peer got ${peer.written()} bytes out`)
+  }
+  t.test('an endless body (no length)', t => check(t, 'HTTP/1.1 200 OK\r\n\r\n', 'BODY_TOO_LARGE', HTTP_MAX_BODY_BYTES))
+  t.test('an endless chunked body', t => check(t, 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n', 'BODY_TOO_LARGE', HTTP_MAX_BODY_BYTES,
+    Buffer.from(`3ff8\r\n${'x'.repeat(0x3ff8)}\r\n`)))
+  t.test('endless headers', t => check(t, 'HTTP/1.1 200 OK\r\nx-endless: ', 'HEADERS_TOO_LARGE', HTTP_MAX_HEAD_BYTES))
 })
 
 t.test('transport failures', async t => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { LookupPool } from '../../src/lookup-pool.ts'
 import { createTcpProbe, hostPort, parseHostPort, parseTcpTarget, tcpTarget, transportReason } from '../../src/probes/tcp.ts'
-import { closedPort, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
+import { closedPort, startEndlessPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
 
 const probe = createTcpProbe(new LookupPool())
 
@@ -32,6 +32,14 @@ t.test('connects to a listening port and times the handshake', async t => {
   const result = await probe(tcpTarget('127.0.0.1', peer.port), AbortSignal.timeout(5000))
   t.match(result, { ok: true, phases: { connect: Number }, detail: { address: '127.0.0.1' } })
   t.notOk(result.phases && 'dns' in result.phases, 'an IP literal has no DNS phase')
+})
+
+t.test('a peer that streams on accept is never read: the socket closes at the handshake', async t => {
+  const peer = await startEndlessPeer('banner', { afterRequest: false })
+  t.teardown(peer.close)
+  t.match(await probe(tcpTarget('127.0.0.1', peer.port), AbortSignal.timeout(5000)), { ok: true })
+  for (let i = 0; i < 500 && peer.closedByClient() === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(peer.closedByClient(), 1, 'closed under the streaming peer')
 })
 
 t.test('a name goes through getaddrinfo first', async t => {
