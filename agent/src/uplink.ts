@@ -3,14 +3,15 @@
 // exponential backoff with full jitter, and a ping/pong heartbeat that ends silent connections.
 
 import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  type Cell, type Hello, type Peers, type Report, type Welcome
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, DUPLICATE_NODE_BACKOFF_MS, frameErrorCode,
+  MAX_FRAME_BYTES, PROTOCOL_VERSION, type Cell, type Hello, type Peers, type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
-  AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_PROTOCOL,
+  AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
   AGENT_ERR_UPLINK_SILENT, AGENT_ERR_UPLINK_UNAUTHORIZED
 } from './errors.ts'
 
@@ -33,6 +34,10 @@ export interface UplinkOptions {
   onWelcome?: (welcome: Welcome) => void
   onPeers?: (peers: Peers) => void
   random?: () => number
+  /** Least wait after a CLOSE_DUPLICATE_NODE; the protocol's DUPLICATE_NODE_BACKOFF_MS (tests shorten it). */
+  duplicateBackoffMs?: number
+  /** Monotonic clock in ms (performance.now); tests replace it to age buffered reports. */
+  monotonic?: () => number
 }
 
 export interface UplinkStatus {
@@ -62,8 +67,14 @@ export function streamUrl (base: string): string {
 
 interface Pending {
   seq: number
+  /** The report as JSON, without ageMs (added when the frame is written). */
   text: string
+  /** Monotonic time the report was produced at, i.e. its window's end. */
+  producedAt: number
 }
+
+/** Bytes `ageMs` may add to a frame: `"ageMs":` + 16 digits + `,`. */
+const AGE_FIELD_BYTES = 26
 
 export class Uplink {
   #options: UplinkOptions
@@ -82,10 +93,14 @@ export class Uplink {
   #reconnectTimer: NodeJS.Timeout | undefined
   #flushTimer: NodeJS.Timeout | undefined
   #ackWaiters = new Set<{ seq: number, done: (acked: boolean) => void }>()
+  #monotonic: () => number
+  /** Whether the current run of CLOSE_DUPLICATE_NODE refusals has been logged at warn. */
+  #duplicateLogged = false
 
   constructor (options: UplinkOptions) {
     this.#options = options
     this.#random = options.random ?? Math.random
+    this.#monotonic = options.monotonic ?? (() => performance.now())
     this.#url = streamUrl(options.url)
   }
 
@@ -109,12 +124,12 @@ export class Uplink {
     const seq = ++this.#seq
     const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq, start: window.start, end: window.end, cells: window.cells }
     const text = JSON.stringify(report)
-    if (Buffer.byteLength(text) > MAX_FRAME_BYTES) {
+    if (Buffer.byteLength(text) + AGE_FIELD_BYTES > MAX_FRAME_BYTES) {
       this.#drop(seq, 'report larger than the frame limit')
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text })
+    this.#buffer.push({ seq, text, producedAt: this.#monotonic() })
     this.#flush()
     return seq
   }
@@ -202,7 +217,8 @@ export class Uplink {
       ws.terminate()
     })
     ws.on('open', () => {
-      ws.send(JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello() } satisfies Hello))
+      const hello: Hello = { type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello(), uptimeMs: Math.max(0, Math.round(this.#monotonic())) }
+      ws.send(JSON.stringify(hello))
       heartbeat = setInterval(() => {
         if (!alive) {
           logger.warn({ code: AGENT_ERR_UPLINK_SILENT }, 'aggregator missed a heartbeat; reconnecting')
@@ -234,8 +250,18 @@ export class Uplink {
       this.#ws = undefined
       this.#welcomed = false
       if (this.#closed) return
-      const delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
-      if (status === 401 || status === 403 || code === 4003) {
+      let delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
+      if (code === CLOSE_DUPLICATE_NODE) {
+        // Another process holds this node. Coming back at the usual pace would make the two evict
+        // each other; wait long, jittered so several losers do not return together. Log the first
+        // refusal of a run only: it repeats every minute for as long as the other agent lives.
+        const least = this.#options.duplicateBackoffMs ?? DUPLICATE_NODE_BACKOFF_MS
+        delay = least + this.#random() * least
+        const line = { code: AGENT_ERR_UPLINK_DUPLICATE_NODE, wsCode: code, node: this.#options.hello().node, retryInMs: Math.round(delay) }
+        if (this.#duplicateLogged) logger.debug(line, 'another agent still holds this node; backing off')
+        else logger.warn(line, 'another agent process holds this node at the aggregator (same node name); backing off')
+        this.#duplicateLogged = true
+      } else if (status === 401 || status === 403 || code === CLOSE_NODE_MISMATCH) {
         logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, status, wsCode: code, retryInMs: Math.round(delay) }, 'aggregator rejected the token')
       } else {
         logger.warn({ code: AGENT_ERR_UPLINK_CLOSED, status, wsCode: code, retryInMs: Math.round(delay), ...this.status() }, 'uplink down; reconnecting')
@@ -256,6 +282,7 @@ export class Uplink {
       case 'welcome': {
         this.#welcomed = true
         this.#attempt = 0
+        this.#duplicateLogged = false
         // Reports up to lastSeq already arrived; re-send everything after it, in order.
         if (message.lastSeq <= this.#seq) this.#ack(message.lastSeq)
         this.#sentUpTo = Math.min(message.lastSeq, this.#seq)
@@ -294,7 +321,9 @@ export class Uplink {
         this.#flushTimer = setTimeout(() => this.#flush(), 100)
         return
       }
-      ws.send(pending.text)
+      // The age is taken now, as the frame is written: the aggregator subtracts it from its receive time.
+      const age = Math.max(0, Math.round(this.#monotonic() - pending.producedAt))
+      ws.send(`{"ageMs":${age},${pending.text.slice(1)}`)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

@@ -16,6 +16,8 @@ export interface FakeAggregatorOptions {
   peers?: Peer[]
   labels?: Record<string, string>
   intervalMs?: number
+  /** A websocket close code to answer a hello with instead of a welcome (e.g. 4009), or undefined. */
+  closeOnHello?: () => number | undefined
 }
 
 export class FakeAggregator {
@@ -97,6 +99,12 @@ export class FakeAggregator {
       const message = decodeAgentMessage(data.toString())
       if (message.type === 'hello') {
         this.hellos.push(message)
+        const close = this.options.closeOnHello?.()
+        if (close !== undefined) {
+          ws.close(close, 'closed by the test')
+          for (const wake of this.#waiters.splice(0)) wake()
+          return
+        }
         ws.send(JSON.stringify({
           type: 'welcome', v: PROTOCOL_VERSION, lastSeq: this.lastSeq,
           settings: { intervalMs: this.options.intervalMs ?? 5000 }, labels: this.options.labels ?? {}

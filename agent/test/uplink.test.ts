@@ -257,3 +257,34 @@ t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with it
   t.equal(warned.length, 1, 'one line')
   t.match(warned[0], { level: 40, code: 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL' })
 })
+
+t.test('told another agent holds the node (4009): backs off long, logs once per run, and a welcome ends the run', async t => {
+  let refusals = 3
+  const agg = await aggregator(t, { closeOnHello: () => refusals-- > 0 ? 4009 : undefined })
+  const { up, lines } = uplink(t, agg.url, { random: () => 0, duplicateBackoffMs: 150 })
+  up.start()
+  await agg.until(() => up.status().connected, 'a welcome after three refusals', 5000)
+  const duplicate = lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_DUPLICATE_NODE')
+  t.same(duplicate.map(l => l.retryInMs), [150, 150, 150], 'each wait is the long one, not the usual 0 ms with this jitter')
+  t.same(duplicate.map(l => l.level), [40, 20, 20], 'warn once, then debug')
+  t.match(duplicate[0], { node: 'n1', wsCode: 4009 })
+  refusals = 1
+  agg.terminateAll()
+  await agg.until(() => lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_DUPLICATE_NODE').length === 4, 'a refusal after the welcome')
+  t.equal(lines.filter(l => l.code === 'PINGFLEET_ERR_AGENT_UPLINK_DUPLICATE_NODE').at(-1)!.level, 40, 'a new run is warned about again')
+})
+
+t.test('hello carries the process uptime, and every report its age on the monotonic clock when written', async t => {
+  let mono = 1000
+  const agg = await aggregator(t)
+  const { up } = uplink(t, agg.url, { monotonic: () => mono })
+  up.push(window(1)) // produced at 1 s, while disconnected
+  mono = 61_000
+  up.push(window(2))
+  mono = 62_500
+  up.start()
+  await agg.until(() => agg.reports.length === 2, 'both reports')
+  t.equal(agg.hellos[0]!.uptimeMs, 62_500)
+  t.same(agg.reports.map(r => r.ageMs), [61_500, 1500], 'the buffered report is a minute older')
+  t.same(agg.reports.map(r => r.end), [2000, 3000], 'end is left as the agent\'s clock said')
+})

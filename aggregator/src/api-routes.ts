@@ -82,6 +82,7 @@ const agentSchema = {
     connected: { type: 'boolean' },
     reason: { type: ['string', 'null'], description: 'why a disconnected agent is not connected (from Kubernetes when in-cluster); null when connected' },
     lastReportAt: { type: ['string', 'null'], format: 'date-time' },
+    clockOffsetSeconds: { type: ['number', 'null'], description: 'the agent\'s clock minus the aggregator\'s, measured on its current connection; null until a report says (reports are filed by receive time whatever it is)' },
     reports: {
       type: 'object',
       required: ['accepted', 'duplicates', 'firstSeq', 'lastSeq'],
@@ -162,6 +163,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       connected: a.connected,
       reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
       lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
+      clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
       reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
     }))
     // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
@@ -169,7 +171,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       if (deps.roster.get(m.node) !== undefined) continue
       known.push({
         node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
-        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
+        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
       })
     }
     return { agents: known.sort((a, b) => a.node.localeCompare(b.node)) }

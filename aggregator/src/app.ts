@@ -108,7 +108,9 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     roster,
     ingest,
     metrics: self,
-    log
+    log,
+    now,
+    podStanding: discovery === null ? undefined : (node, pod) => discovery.podStanding(node, pod)
   })
 
   const tick = setInterval(() => {

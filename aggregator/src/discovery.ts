@@ -146,6 +146,23 @@ export class Discovery {
     return found === undefined ? null : nodeOfPod(found)
   }
 
+  /**
+   * Whether Kubernetes would have this agent pod speak for this node, for choosing between two agents
+   * that claim one node: false when the pod is being deleted, finished, not ready, or scheduled to
+   * another node; true otherwise, including a pod the watch has not delivered yet (a new rollout pod
+   * may connect before its watch event arrives) and any pod before the first list.
+   */
+  podStanding (node: string, pod: string): boolean {
+    if (!this.podWatch.synced) return true
+    const found = this.pods.get(pod)
+    if (found === undefined) return true
+    if (nodeOfPod(found) !== node) return false
+    if (found.metadata.deletionTimestamp !== undefined) return false
+    const phase = found.status?.phase
+    if (phase === 'Succeeded' || phase === 'Failed') return false
+    return found.status?.conditions?.find(c => c.type === 'Ready')?.status !== 'False'
+  }
+
   /** Expected agents per group: a live agent pod on a node that exists and is not cordoned. */
   expected (): Map<string, number> {
     const out = new Map<string, number>()

@@ -77,8 +77,11 @@ export class Ingest {
     this.layouts.delete(node)
   }
 
-  apply (agent: AgentEntry, report: Report): IngestResult {
-    const at = report.end
+  /**
+   * Files one accepted report at time `at` (ms, the aggregator's clock: where the stream placed it,
+   * by default the report's own end).
+   */
+  apply (agent: AgentEntry, report: Report, at = report.end): IngestResult {
     const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
     const slot = this.nodes.slotAt(at)
     if (slot === null) this.nodes.expiredCells(report.cells.length)

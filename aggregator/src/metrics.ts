@@ -259,6 +259,12 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       return series(a.lastReportAt! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
     }))
 
+  family(registry, 'pingfleet_node_clock_offset_seconds', 'Each connected agent\'s clock minus the aggregator\'s, measured from its reports (negative: behind). Reports are placed by receive time, so this is for the operator.', 'gauge', cache =>
+    roster.all().filter(a => a.connected && a.clockOffsetMs !== null).map(a => {
+      const group = groupOf(a)
+      return series(a.clockOffsetMs! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
+    }))
+
   // Kept past the roster's TTL, so a fleet that went silent keeps an old timestamp instead of none.
   let newest = -Infinity
   family(registry, 'pingfleet_last_report_timestamp_seconds', 'Unix time of the newest accepted report from any agent (fleet data freshness).', 'gauge', () => {

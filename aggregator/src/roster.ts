@@ -27,6 +27,8 @@ export interface AgentEntry {
   firstSeq: number | null
   /** Highest seq applied per bootId; a few boots are kept so a late reconnect still dedups. */
   lastSeq: Map<string, number>
+  /** The agent's clock minus the aggregator's (ms), measured on its current connection; null before a report says. */
+  clockOffsetMs: number | null
 }
 
 const BOOTS_KEPT = 4
@@ -75,7 +77,7 @@ export class Roster extends EventEmitter<{ change: [] }> {
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
         version: hello.version, bootId: hello.bootId, state, connected: true, connectedAt: now,
-        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map()
+        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
       }
       this.agents.set(hello.node, entry)
     } else {
@@ -86,7 +88,7 @@ export class Roster extends EventEmitter<{ change: [] }> {
       }
       Object.assign(entry, {
         pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels, version: hello.version,
-        bootId: hello.bootId, state, connected: true, connectedAt: now, lastSeen: now
+        bootId: hello.bootId, state, connected: true, connectedAt: now, lastSeen: now, clockOffsetMs: null
       })
     }
     if (!entry.lastSeq.has(hello.bootId)) {

@@ -27,6 +27,12 @@ export interface Hello {
   version: string
   /** Random per process start, so the aggregator can tell a restart from a reconnect. */
   bootId: string
+  /**
+   * Milliseconds since this agent process started, on its monotonic clock, when the hello was sent.
+   * When two processes claim one node, the aggregator keeps the newer boot (a DaemonSet maxSurge
+   * rollout's new pod) without trusting either wall clock. Optional: older agents omit it.
+   */
+  uptimeMs?: number
 }
 
 export interface Welcome {
@@ -89,9 +95,17 @@ export interface Report {
   type: 'report'
   v: number
   seq: number
-  /** Window the cells cover, milliseconds since the epoch. */
+  /** Window the cells cover, milliseconds since the epoch on the agent's clock. */
   start: number
   end: number
+  /**
+   * Milliseconds on the agent's monotonic clock from `end` until this frame was written: 0 for a
+   * live report, the outage's length for a buffered re-send. The aggregator files the report at
+   * (receive time − ageMs) on its own clock, so a wrong agent clock neither drops nor misplaces
+   * data, and measures the agent's clock offset as end − (receive time − ageMs). Without it (older
+   * agents) the report is filed at `end`.
+   */
+  ageMs?: number
   cells: Cell[]
 }
 
@@ -132,7 +146,8 @@ export const helloSchema = {
     port,
     labels,
     version: { type: 'string', maxLength: 64 },
-    bootId: { type: 'string', minLength: 8, maxLength: 64 }
+    bootId: { type: 'string', minLength: 8, maxLength: 64 },
+    uptimeMs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }
   }
 } as const
 
@@ -194,6 +209,7 @@ export const reportSchema = {
     seq,
     start: { type: 'integer', minimum: 0 },
     end: { type: 'integer', minimum: 0 },
+    ageMs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     cells: {
       type: 'array',
       maxItems: MAX_CELLS_PER_REPORT,

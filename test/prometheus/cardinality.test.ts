@@ -79,6 +79,7 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_agents_connected: G,
     pingfleet_agents_stale: G,
     pingfleet_node_last_report_timestamp_seconds: N,
+    pingfleet_node_clock_offset_seconds: N,
     pingfleet_last_report_timestamp_seconds: 1
   }
   const families = new Set(series.map(s => s.family))
