@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { bucketIndex } from '@pingfleet/protocol'
+import { SlotArena } from '../aggregator/src/slot-arena.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
@@ -129,15 +131,16 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const peakWithQueries = rss(pid).peak
   const metricsText = await (await fetch(`${server.url}/metrics`)).text()
   const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
+  const groupStoreBytes = Number(/^pingfleet_ingest_store_bytes\{store="group"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   results[`mesh-${nodes}`] = {
     nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds, steadyMilliCpu,
-    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes,
+    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes, groupStoreBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
     nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
     nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
     groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, holding ${minutes} min\n` +
+  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, group store ${fmt(groupStoreBytes / 2 ** 10)} KiB, holding ${minutes} min\n` +
     `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
     `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
     `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)
@@ -194,12 +197,54 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
     `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
 }
 
+/**
+ * Bytes of one slot of the node store for a `cells`-cell mesh at one probe per cell per interval:
+ * an interval slot, a slot of 12 folded intervals (a minute at 5 s) and of 60 (five minutes), the
+ * store's own accounting (`SlotArena.bytes`, what `pingfleet_ingest_store_bytes` sums). Latencies
+ * are drawn as in fleet-sim (around 1 ms, log-normal); `variants` bounds how many distinct draws a
+ * cell gets (fleet-sim sends 4 pre-serialised variants; 0: a fresh draw every interval).
+ */
+function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
+  let seed = 12345
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+    return seed / 2 ** 32
+  }
+  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, () => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)))) : null
+  let n = 0
+  const interval = (start: number): SlotArena => {
+    const slot = new SlotArena(start, 5000, cells + 64)
+    const draw = draws?.[n++ % draws.length]
+    for (let c = 0; c < cells; c++) slot.add(c, 1, [draw?.[c] ?? bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)), 1])
+    slot.compact()
+    return slot
+  }
+  const fold = (count: number, width: number, part: (start: number) => SlotArena): SlotArena => {
+    let slot = new SlotArena(0, width, 0)
+    for (let i = 0; i < count; i++) slot = SlotArena.union(slot, part(i * width / count))
+    slot.compact()
+    return slot
+  }
+  const one = interval(0).bytes
+  const minute = (start: number): SlotArena => fold(12, 60_000, s => interval(start + s))
+  return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
+}
+
 const quick = args.quick
 const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
 if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
+if (run('slots')) {
+  const cells = quick ? 100_000 : 1_000_000
+  for (const variants of [4, 0]) {
+    const b = slotBytes(cells, variants)
+    const mib = (n: number): string => fmt(n / 2 ** 20, 1)
+    results[`slots-${variants}`] = { cells, variants, ...b }
+    console.log(`slots, ${fmt(cells)} cells, ${variants === 0 ? 'a fresh latency draw per interval' : `${variants} latency variants per cell`}: interval slot ${mib(b.interval)} MiB, 12 intervals ${mib(b.minute)} MiB, 60 intervals ${mib(b.fiveMinutes)} MiB`)
+  }
+}
 if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated

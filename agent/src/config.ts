@@ -13,6 +13,7 @@ import { parseHttpTarget } from './probes/http.ts'
 import { parseServiceTarget } from './probes/service.ts'
 import { parseTcpTarget } from './probes/tcp.ts'
 import { redactText, redactUrl } from './redact.ts'
+import { expectationKey, parseDnsExpectation, type DnsExpectation } from './dns-expect.ts'
 import { DEFAULT_RESOLV_CONF_PATH, getaddrinfoWorstCaseSeconds, parseResolvConf, type ResolvConf } from './resolv-conf.ts'
 import { MAX_PING_SIZE } from './server.ts'
 
@@ -63,6 +64,8 @@ export interface AgentConfig {
   dnsWireTypes: Array<'A' | 'AAAA'>
   dnsWireTransport: 'udp' | 'tcp'
   dnsWireTimeoutMs: number
+  /** Explicit DNS expectations per name and type; the rest follow dns-expect.ts defaultOutcome. */
+  dnsExpect: DnsExpectation[]
   /** Normalised URLs, credentials included (sent as Basic auth); show them only through printableConfig. */
   httpTargets: string[]
   /** Extra PEM CA bundle for https targets; empty for none. */
@@ -86,7 +89,7 @@ interface Option {
   default?: string
   expected: string
   /** For `list`: checks and normalises one comma-separated item; null rejects it. */
-  item?: (text: string) => string | number | null
+  item?: (text: string) => string | number | DnsExpectation | null
 }
 
 const dnsName = (text: string): string | null => {
@@ -173,6 +176,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
   { key: 'dnsWireTransport', env: 'PINGFLEET_DNS_WIRE_TRANSPORT', flag: 'dns-wire-transport', kind: 'string', default: 'udp', expected: 'udp (with a TCP retry when truncated) or tcp' },
   { key: 'dnsWireTimeoutMs', env: 'PINGFLEET_DNS_WIRE_TIMEOUT', flag: 'dns-wire-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'dnsExpect', env: 'PINGFLEET_DNS_EXPECT', flag: 'dns-expect', kind: 'list', item: parseDnsExpectation, default: '', expected: 'comma-separated name/TYPE=outcome, TYPE A or AAAA, outcome answer, nodata or nxdomain, each naming a configured DNS name, such as absent.example/A=nxdomain,kubernetes.default.svc.cluster.local/AAAA=answer' },
   { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.url ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz (user:password@ is sent as Basic auth and shown as user:***@)' },
   { key: 'httpCaFile', env: 'PINGFLEET_HTTP_CA_FILE', flag: 'http-ca-file', kind: 'file', default: '', expected: 'a readable PEM file of extra CA certificates for https targets (empty for none)' },
   { key: 'httpTimeoutMs', env: 'PINGFLEET_HTTP_TIMEOUT', flag: 'http-timeout', kind: 'duration', default: '10s', expected: 'a duration from 10ms to 1m such as 10s' },
@@ -193,7 +197,7 @@ export const configSchema = {
   required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
     'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
-    'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'httpTargets',
+    'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'dnsExpect', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
     aggregatorUrl: { type: 'string', pattern: '^https?://[^/]', maxLength: 2048 },
@@ -229,6 +233,16 @@ export const configSchema = {
     dnsWireTypes: list({ enum: ['A', 'AAAA'] }),
     dnsWireTransport: { enum: ['udp', 'tcp'] },
     dnsWireTimeoutMs: duration(10, 60_000),
+    dnsExpect: {
+      type: 'array',
+      maxItems: 128,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'type', 'outcome'],
+        properties: { name: text, type: { enum: ['A', 'AAAA'] }, outcome: { enum: ['answer', 'nodata', 'nxdomain'] } }
+      }
+    },
     httpTargets: list({ type: 'string', minLength: 1, maxLength: 2048 }),
     httpCaFile: { type: 'string', maxLength: 4096 },
     httpTimeoutMs: duration(10, 60_000),
@@ -245,7 +259,7 @@ const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchem
 function convert (kind: Kind, raw: string, item?: Option['item']): unknown {
   switch (kind) {
     case 'list': {
-      const out: Array<string | number> = []
+      const out: Array<string | number | DnsExpectation> = []
       for (const part of raw.split(',')) {
         if (part.trim() === '') continue
         const value = item!(part.trim())
@@ -387,6 +401,17 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     const known = sources.get('reconnectMinMs')!
     fail(known.source, known.shown, known.option)
   }
+  // Each expectation names a configured DNS name, once per type: a typo must not pass silently.
+  const known = new Set([...config.dnsWireNames, ...config.dnsNames.map(n => n.replace(/\/[46]$/, ''))].map(expectationKey))
+  const seen = new Set<string>()
+  for (const e of config.dnsExpect) {
+    const key = `${e.name}/${e.type}`
+    if (!known.has(e.name) || seen.has(key)) {
+      const source = sources.get('dnsExpect')!
+      throw new AgentError(AGENT_ERR_CONFIG, `${source.source}=${source.shown} is invalid: ${seen.has(key) ? `${key} is given twice` : `${e.name} is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES`}`)
+    }
+    seen.add(key)
+  }
   // Targets are shown (and recorded) redacted: two URLs that differ only in a credential would share a column.
   const shownTargets = config.httpTargets.map(redactUrl)
   const twice = shownTargets.find((id, i) => shownTargets.indexOf(id) !== i)
@@ -395,7 +420,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     throw new AgentError(AGENT_ERR_CONFIG, `${known.source}=${known.shown} is invalid: two targets differ only in credentials (both shown as ${twice})`)
   }
   Object.freeze(config.labels)
-  for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
+  for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsExpect', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
   return Object.freeze(config)
 }
 

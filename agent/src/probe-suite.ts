@@ -15,10 +15,12 @@ import { createPodProbe, type PodTarget } from './probes/pod.ts'
 import { createServiceProbe, parseServiceTarget } from './probes/service.ts'
 import { createTcpProbe, parseTcpTarget } from './probes/tcp.ts'
 import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.ts'
+import { expectedOutcome, lookupOutcome } from './dns-expect.ts'
 
 export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'serviceTargets' | 'serviceTimeoutMs' |
   'resolvConfPath' | 'dnsNames' | 'dnsLookupTimeoutMs' | 'dnsServers' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
-  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'>
+  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'> &
+  Partial<Pick<AgentConfig, 'podIp' | 'dnsExpect'>>
 
 export interface ProbeSuite {
   probes: Record<ProbeKind, Probe>
@@ -78,11 +80,20 @@ export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: r
 export function staticTargets (config: SuiteConfig, servers: readonly string[], ca?: string): Target[] {
   const out: Target[] = []
   for (const text of config.serviceTargets) out.push(parseServiceTarget(text)!)
-  for (const text of config.dnsNames) out.push(parseDnsLookupTarget(text)!)
+  // Each DNS target carries what a healthy resolver answers for it (dns-expect.ts).
+  const expectations = config.dnsExpect ?? []
+  const podIp = config.podIp ?? '0.0.0.0'
+  for (const text of config.dnsNames) {
+    const target = parseDnsLookupTarget(text)!
+    const expect = lookupOutcome(expectations, target.name, target.family, podIp)
+    out.push(expect === 'answer' ? target : { ...target, expect })
+  }
   for (const text of servers) {
     const { server, port } = parseDnsServer(text)!
     for (const name of config.dnsWireNames) {
-      for (const type of config.dnsWireTypes) out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport }))
+      for (const type of config.dnsWireTypes) {
+        out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport, expect: expectedOutcome(expectations, name, type, podIp) }))
+      }
     }
   }
   for (const url of config.httpTargets) out.push({ ...parseHttpTarget(url)!, ...(ca === undefined ? {} : { ca }) })

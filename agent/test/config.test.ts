@@ -49,6 +49,7 @@ t.test('defaults from the minimal environment', async t => {
     dnsWireTypes: ['A'],
     dnsWireTransport: 'udp',
     dnsWireTimeoutMs: 3000,
+    dnsExpect: [],
     httpTargets: [],
     httpCaFile: '',
     httpTimeoutMs: 10_000,
@@ -266,4 +267,16 @@ t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an appli
   t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
   t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
   t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
+})
+
+t.test('DNS expectations: parsed and checked once at start', async t => {
+  const names = { PINGFLEET_DNS_NAMES: 'kubernetes.default', PINGFLEET_DNS_WIRE_NAMES: 'kubernetes.default.svc.cluster.local,absent.example' }
+  t.same(loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain, Kubernetes.Default.svc.cluster.local./AAAA=answer' }).dnsExpect, [
+    { name: 'absent.example', type: 'A', outcome: 'nxdomain' },
+    { name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', outcome: 'answer' }
+  ])
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/MX=nxdomain' }), { message: /^PINGFLEET_DNS_EXPECT="absent.example\/MX=nxdomain" is invalid: expected comma-separated name\/TYPE=outcome/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=missing' }), { message: /PINGFLEET_DNS_EXPECT="absent.example\/A=missing" is invalid/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'typo.example/A=nxdomain' }), { message: /is invalid: typo.example is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES$/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example./A=answer' }), { message: /is invalid: absent.example\/A is given twice$/ })
 })

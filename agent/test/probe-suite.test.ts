@@ -29,6 +29,23 @@ t.test('roster targets: pod and one mtu target per size; static targets from the
   ])
 })
 
+t.test('DNS expectations: NODATA is normal for the family the pod does not run; explicit entries win', async t => {
+  const expectOf = (env: Record<string, string>) => Object.fromEntries(staticTargets(loadConfig({ ...base, ...env }), ['127.0.0.153:5353'])
+    .filter(x => x.kind === 'dns-wire' || x.kind === 'dns-lookup').map(x => [x.id, (x as { expect?: string }).expect ?? 'answer']))
+  const names = { PINGFLEET_DNS_NAMES: 'a.example/4,a.example/6,a.example,absent.example', PINGFLEET_DNS_WIRE_NAMES: 'a.example,absent.example', PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA' }
+  // The field case: A,AAAA on an IPv4-only cluster.
+  t.same(expectOf(names), {
+    'a.example@getaddrinfo/4': 'answer', 'a.example@getaddrinfo/6': 'nodata', 'a.example@getaddrinfo': 'answer', 'absent.example@getaddrinfo': 'answer',
+    'a.example@127.0.0.153:5353/A': 'answer', 'a.example@127.0.0.153:5353/AAAA': 'nodata',
+    'absent.example@127.0.0.153:5353/A': 'answer', 'absent.example@127.0.0.153:5353/AAAA': 'nodata'
+  })
+  t.match(expectOf({ ...names, PINGFLEET_POD_IP: 'fd00::7' }), { 'a.example@127.0.0.153:5353/A': 'nodata', 'a.example@127.0.0.153:5353/AAAA': 'answer', 'a.example@getaddrinfo/4': 'nodata' }, 'an IPv6 pod: the mirror image')
+  t.match(expectOf({ ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example/AAAA=nxdomain,A.Example./AAAA=answer' }), {
+    'absent.example@getaddrinfo': 'nxdomain', 'absent.example@127.0.0.153:5353/A': 'nxdomain', 'absent.example@127.0.0.153:5353/AAAA': 'nxdomain',
+    'a.example@127.0.0.153:5353/AAAA': 'answer', 'a.example@getaddrinfo/6': 'answer', 'a.example@getaddrinfo': 'answer'
+  }, 'a dual-stack cluster asks for AAAA answers; an absent name expects NXDOMAIN everywhere')
+})
+
 t.test('dns-wire resolvers: the configured ones, else the first three nameservers of the configured resolv.conf', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-resolv-'))
   const path = join(dir, 'resolv.conf')

@@ -8,7 +8,7 @@ import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
 import type { Roster } from './roster.ts'
 import type { Store } from './store.ts'
-import { errorSchema, queryWindow } from './query.ts'
+import { errorSchema, queryWindow, spanEdge } from './query.ts'
 
 export interface ApiDeps {
   nodes: Store
@@ -29,12 +29,14 @@ const counts = { type: 'object', additionalProperties: { type: 'integer' } } as 
 
 export const matrixSchema = {
   type: 'object',
-  required: ['probe', 'groupBy', 'window', 'generatedAt', 'rows', 'cols', 'cells'],
+  required: ['probe', 'groupBy', 'window', 'from', 'to', 'generatedAt', 'rows', 'cols', 'cells'],
   additionalProperties: false,
   properties: {
     probe: { type: 'string' },
     groupBy: { type: 'string' },
     window: { type: 'string' },
+    from: spanEdge('start'),
+    to: spanEdge('end'),
     generatedAt: { type: 'string', format: 'date-time' },
     rows: { type: 'array', items: { type: 'string' } },
     cols: { type: 'array', items: { type: 'string' } },
@@ -139,7 +141,18 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
       result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing, ...limit })
     }
-    return { probe, groupBy, window: formatDuration(windowMs), generatedAt: new Date(now).toISOString(), ...result }
+    // Field order as in matrixSchema: the serialiser is plain JSON.stringify.
+    return {
+      probe,
+      groupBy,
+      window: formatDuration(windowMs),
+      from: new Date(result.from).toISOString(),
+      to: new Date(result.to).toISOString(),
+      generatedAt: new Date(now).toISOString(),
+      rows: result.rows,
+      cols: result.cols,
+      cells: result.cells
+    }
   })
 
   app.get('/api/v1/agents', {

@@ -20,7 +20,7 @@ import { registerFleetMetrics } from './metrics.ts'
 import { Roster } from './roster.ts'
 import { SelfMetrics } from './self-metrics.ts'
 import { buildServiceView, serviceRoutes } from './service-routes.ts'
-import { defaultTiers, Store } from './store.ts'
+import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from './store.ts'
 import { AgentStream, staticAuth } from './stream.ts'
 import { TokenReviewer, tokenReviewAuth } from './token-review.ts'
 import { Totals } from './totals.ts'
@@ -35,9 +35,9 @@ export interface Aggregator {
 }
 
 export async function startAggregator (config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Aggregator> {
-  const tiers = defaultTiers(config.intervalMs, config.maxWindowMs)
-  const nodes = new Store(tiers)
-  const groups = new Store(tiers)
+  // Gates read the group store: its few cells can afford finer slots (store.ts, GROUP_TIERS).
+  const nodes = new Store(defaultTiers(config.intervalMs, config.maxWindowMs, NODE_TIERS), now)
+  const groups = new Store(defaultTiers(config.intervalMs, config.maxWindowMs, GROUP_TIERS), now)
   const totals = new Totals()
   const roster = new Roster(config.peerTtlMs)
   const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel })

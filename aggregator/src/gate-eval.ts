@@ -59,6 +59,12 @@ export interface GateResult {
   verdict: Verdict
   evaluatedAt: string
   window: string
+  /**
+   * The span the checks' data really covers (ISO 8601), over every rule's window (Store.read):
+   * never before evaluatedAt - the longest window. Both are evaluatedAt when the gate read no window.
+   */
+  from: string
+  to: string
   maxStaleness: string
   summary: Record<Verdict, number>
   /** Scoped gates only: the nodes judged. */
@@ -79,6 +85,9 @@ export interface ServiceBackends {
   group: string
   /** Source groups with too few answers yet to tell a missing backend from chance. */
   unjudged: string[]
+  /** The span (ms since the epoch) the service view covered, when known. */
+  from?: number
+  to?: number
 }
 
 export interface GateSources {
@@ -152,7 +161,7 @@ function backendsOf (view: ServiceView, service: string): ServiceBackends | null
     if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
   }
   if (worst === null && unjudged.length === 0) return null
-  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged }
+  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged, from: Date.parse(view.from), to: Date.parse(view.to) }
 }
 
 const peerKinds = new Set<string>(PEER_PROBE_KINDS)
@@ -191,6 +200,13 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   const checks: Check[] = []
   const skipped: SkippedPair[] = []
   const sourceGroups = new Set<string>()
+  // The union of the spans every windowed read covered.
+  let from = Infinity
+  let to = -Infinity
+  const covered = (start: number, end: number): void => {
+    from = Math.min(from, start)
+    to = Math.max(to, end)
+  }
   const rosterCount = new Map<string, number>()
   for (const agent of sources.roster.all()) {
     const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
@@ -204,7 +220,8 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     probeable: group => sources.roster.all().filter(a => (a.labels[sources.groupLabel] ?? UNKNOWN_GROUP) === group && a.state !== 'terminating').map(a => ({ node: a.node, state: a.state })),
     groupOfNode: node => sources.roster.get(node)?.labels[sources.groupLabel] ?? UNKNOWN_GROUP,
     batch: spec.scope !== null,
-    now
+    now,
+    covered
   }
 
   for (const rule of spec.rules) {
@@ -223,7 +240,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     } else {
       const kube = sources.kubeNodes?.() ?? null
       const known = knownNodes(sources.roster, sources.groupLabel, kube)
-      const result = evaluateNodes(spec, { nodes: sources.nodes, groups: sources.groups, known, discovery: kube !== null, now })
+      const result = evaluateNodes(spec, { nodes: sources.nodes, groups: sources.groups, known, discovery: kube !== null, now, covered })
       selected = result.selected
       checks.push(...result.checks)
     }
@@ -278,6 +295,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
 
   for (const rule of spec.services) {
     const data = sources.serviceBackends(rule.service, spec.windowMs)
+    if (data?.from !== undefined && data.to !== undefined) covered(data.from, data.to)
     const observed = data === null || data.expected === 0 ? null : data.reachable / data.expected
     const enough = data !== null && data.samples >= spec.minSamples
     // A judged group below the minimum fails; groups not yet judged keep a pass from being given.
@@ -312,6 +330,8 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     verdict: unique.length === 0 ? 'insufficient_data' : combine(unique.map(c => c.verdict)),
     evaluatedAt: new Date(now).toISOString(),
     window: formatDuration(spec.windowMs),
+    from: new Date(Number.isFinite(from) ? from : now).toISOString(),
+    to: new Date(Number.isFinite(to) ? to : now).toISOString(),
     maxStaleness: formatDuration(spec.maxStalenessMs),
     summary,
     ...(selected === undefined ? {} : { nodes: selected }),
@@ -368,6 +388,8 @@ interface PairContext {
   /** The gate judges a batch (it has a node scope): a named group with no members is skipped. */
   batch: boolean
   now: number
+  /** Widens the span the gate's answer reports (from/to) by one read. */
+  covered: (from: number, to: number) => void
 }
 
 /** Why a pair cannot have data, or null when it can. */
@@ -382,15 +404,16 @@ function cannotHaveData (rule: PairRule, src: string, dst: string, ctx: PairCont
 }
 
 function evaluateRule (rule: PairRule, ctx: PairContext): { checks: Check[], skipped: SkippedPair[] } {
-  const { groups, knownGroups, now } = ctx
+  const { groups, knownGroups, now, covered } = ctx
   const peer = peerKinds.has(rule.probe)
   const matches = (selector: string, value: string): boolean => selector === '*' || selector === value
-  const { cells } = buildMatrix(groups, {
+  const { cells, from, to } = buildMatrix(groups, {
     probe: rule.probe,
     windowMs: rule.windowMs,
     now,
     place: key => matches(rule.src, key.src) && matches(rule.dst, key.target) ? { row: key.src, col: key.target } : null
   })
+  covered(from, to)
   const byPair = new Map<string, MatrixCell>()
   for (const c of cells) byPair.set(c.src + '\u0000' + c.dst, c)
   // Wildcards expand over the groups the roster knows and the ones with data, so an expected

@@ -116,6 +116,8 @@ export interface NodeContext {
   /** Discovery is on and has listed: a selected node missing from it is not in the cluster. */
   discovery: boolean
   now: number
+  /** Widens the span the gate's answer reports (from/to) by one read. */
+  covered?: (from: number, to: number) => void
 }
 
 /**
@@ -194,13 +196,13 @@ const OUT = -1
  * node store in one pass over the kind's cells. Peer kinds: a cell node→peer is outbound for the
  * node and inbound for the peer; other kinds are outbound only. Histograms only when asked.
  */
-export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean): { inbound: Side[], outbound: Side[] } {
+export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean): { inbound: Side[], outbound: Side[], from: number, to: number } {
   const peer = peerKinds.has(probe)
   const index = new Map(selected.map((n, i) => [n, i]))
   const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: new Set(), dense: latency ? new Float64Array(BUCKET_COUNT) : null })
   const inbound = selected.map(side)
   const outbound = selected.map(side)
-  const arenas = nodes.arenas(windowMs, now)
+  const read = nodes.read(windowMs, now)
   // Per interned name: the selected index it names (UNSEEN / OUT otherwise), and whether it is an acceptable peer.
   const names = nodes.nameCount
   const selIndex = new Int32Array(names).fill(UNSEEN)
@@ -223,25 +225,19 @@ export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now
   }
   const packed: number[] = []
   const add = (s: Side, id: number, other: string): void => {
-    let samples = 0
-    for (const arena of arenas) {
-      if (!arena.has(id)) continue
-      if (s.dense !== null) {
-        packed.length = 0
-        samples += arena.collectPacked(id, packed)
-        for (const p of packed) s.dense[p >>> PAIR_BITS]! += p & PAIR_COUNT_MASK
-      } else {
-        samples += arena.countOf(id)
-      }
-      if (arena.errors.size === 0) continue
-      const errors = arena.errors.get(id)
-      if (errors === undefined) continue
-      s.reasons ??= new Map()
-      for (const e of errors) {
-        s.errors += e.count
-        s.reasons.set(e.reason, (s.reasons.get(e.reason) ?? 0) + e.count)
-      }
+    let samples: number
+    if (s.dense !== null) {
+      packed.length = 0
+      samples = read.collectPacked(id, packed)
+      for (const p of packed) s.dense[p >>> PAIR_BITS]! += p & PAIR_COUNT_MASK
+    } else {
+      samples = read.count(id)
     }
+    read.forEachError(id, e => {
+      s.errors += e.count
+      s.reasons ??= new Map()
+      s.reasons.set(e.reason, (s.reasons.get(e.reason) ?? 0) + e.count)
+    })
     if (samples > 0) {
       s.samples += samples
       s.peers.add(other)
@@ -261,7 +257,7 @@ export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now
     if (s >= 0 && ok(targetId)) add(outbound[s]!, id, dstName)
     if (d >= 0 && ok(srcId)) add(inbound[d]!, id, srcName)
   }
-  return { inbound, outbound }
+  return { inbound, outbound, from: read.from, to: read.to }
 }
 
 /** Nearest-rank quantile of a dense histogram, seconds; null when empty. */
@@ -311,6 +307,7 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
     ? (node: string): boolean => rule.peers === '*' || groupOf(node) === rule.peers
     : (target: string): boolean => rule.peers === '*' || target === rule.peers
   const sides = nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, selected, peerOk, rule.maxNodeP99 !== undefined)
+  ctx.covered?.(sides.from, sides.to)
   const window = formatDuration(rule.windowMs)
   const out: NodeCheck[] = []
   const directions = peer ? (['inbound', 'outbound'] as const) : (['outbound'] as const)
@@ -414,7 +411,7 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
  * destination node, the set of source groups that probed it (a bit mask over `groups`).
  */
 export function probedBy (nodes: Store, probe: ProbeKind, windowMs: number, now: number, groups: readonly string[], groupOf: (node: string) => string): Map<string, number> {
-  const arenas = nodes.arenas(windowMs, now)
+  const read = nodes.read(windowMs, now)
   const names = nodes.nameCount
   const bitOf = new Int32Array(names).fill(UNSEEN)
   const targetOf = new Int32Array(names).fill(UNSEEN)
@@ -436,9 +433,7 @@ export function probedBy (nodes: Store, probe: ProbeKind, windowMs: number, now:
       targetOf[tId] = t
     }
     if ((masks[t]! & (1 << bit)) !== 0) continue
-    for (const arena of arenas) {
-      if (arena.has(id)) { masks[t]! |= 1 << bit; break }
-    }
+    if (read.has(id)) masks[t]! |= 1 << bit
   }
   return new Map(targets.map((n, i) => [n, masks[i]!]))
 }

@@ -7,7 +7,7 @@ import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_F
 import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
 import type { GateMonitor } from './gate-monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, withScope, type AdhocQuery, type GateLimits, type ScopeQuery } from './gate-spec.ts'
-import { errorSchema } from './query.ts'
+import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
   monitor: GateMonitor
@@ -63,13 +63,15 @@ export const checkSchema = {
 export const gateResultSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'description', 'verdict', 'evaluatedAt', 'window', 'maxStaleness', 'summary', 'skipped', 'checks'],
+  required: ['name', 'description', 'verdict', 'evaluatedAt', 'window', 'from', 'to', 'maxStaleness', 'summary', 'skipped', 'checks'],
   properties: {
     name: { type: 'string' },
     description: { type: 'string' },
     verdict,
     evaluatedAt: { type: 'string', format: 'date-time' },
     window: { type: 'string' },
+    from: spanEdge('start'),
+    to: spanEdge('end'),
     maxStaleness: { type: 'string' },
     summary: {
       type: 'object',

@@ -2,8 +2,9 @@
 // Quantiles always come from merged buckets, never from averaged quantiles.
 
 import { BUCKET_COUNT, bucketValue, type ProbeKind } from '@pingfleet/protocol'
-import { PAIR_BITS, PAIR_COUNT_MASK, type SlotArena } from './slot-arena.ts'
+import { PAIR_BITS, PAIR_COUNT_MASK } from './slot-arena.ts'
 import type { CellKey, Store } from './store.ts'
+import type { WindowRead } from './window-read.ts'
 
 export interface MatrixCell {
   src: string
@@ -21,6 +22,9 @@ export interface Matrix {
   probe: ProbeKind
   groupBy: string
   window: string
+  /** The span the cells really cover (ISO 8601): see Store.read. */
+  from: string
+  to: string
   generatedAt: string
   rows: string[]
   cols: string[]
@@ -106,8 +110,12 @@ const NONE: Record<string, number> = Object.freeze({}) as Record<string, number>
 const UNSEEN = -2
 const EXCLUDED = -1
 
-export function buildMatrix (store: Store, options: MatrixOptions): { rows: string[], cols: string[], cells: MatrixCell[] } {
-  const arenas = store.arenas(options.windowMs, options.now)
+/**
+ * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
+ * the cells really cover (Store.read): within the window, and exact to one interval for short windows.
+ */
+export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
+  const read = store.read(options.windowMs, options.now)
   const rowNames: string[] = []
   const colNames: string[] = []
   const rowIndex = new Map<string, number>()
@@ -139,14 +147,8 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
   const rowOf = options.rowOf ?? identity
   const colOf = options.colOf ?? identity
   for (const id of store.idsOf(options.probe)) {
-    let present = false
-    for (const arena of arenas) if (arena.has(id)) { present = true; break }
-    if (!present) continue
-    if (options.failingOnly === true) {
-      let failed = false
-      for (const arena of arenas) if (arena.errors.size > 0 && arena.errors.has(id)) { failed = true; break }
-      if (!failed) continue
-    }
+    if (!read.has(id)) continue
+    if (options.failingOnly === true && !read.failed(id)) continue
     let row: number
     let col: number
     if (options.place !== undefined) {
@@ -180,10 +182,10 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
     acc.samples = acc.lagged = acc.errors = 0
     acc.reasons = acc.codes = null
     packed.length = 0
-    collectCell(arenas, output.first, acc, packed)
+    collectCell(read, output.first, acc, packed)
     if (output.more !== null) {
       for (const id of output.more) {
-        collectCell(arenas, id, acc, packed)
+        collectCell(read, id, acc, packed)
         // Keep the pair buffer short when many cells merge into one output.
         if (packed.length > 4 * BUCKET_COUNT) { scratch.add(packed); packed.length = 0 }
       }
@@ -207,6 +209,8 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
     usedCols.add(output.col)
   }
   return {
+    from: read.from,
+    to: read.to,
     rows: [...usedRows].map(i => rowNames[i]!).sort(),
     cols: [...usedCols].map(i => colNames[i]!).sort(),
     cells
@@ -221,20 +225,14 @@ interface Acc {
   codes: Map<string, number> | null
 }
 
-function collectCell (arenas: readonly SlotArena[], id: number, acc: Acc, packed: number[]): void {
-  for (const arena of arenas) {
-    if (!arena.has(id)) continue
-    acc.samples += arena.collectPacked(id, packed)
-    if (arena.lagged.size > 0) acc.lagged += arena.lagged.get(id) ?? 0
-    if (arena.errors.size === 0) continue
-    const errors = arena.errors.get(id)
-    if (errors === undefined) continue
-    acc.reasons ??= new Map()
-    acc.codes ??= new Map()
-    for (const e of errors) {
-      acc.errors += e.count
-      acc.reasons.set(e.reason, (acc.reasons.get(e.reason) ?? 0) + e.count)
-      acc.codes.set(e.raw, (acc.codes.get(e.raw) ?? 0) + e.count)
-    }
-  }
+function collectCell (read: WindowRead, id: number, acc: Acc, packed: number[]): void {
+  acc.samples += read.collectPacked(id, packed)
+  acc.lagged += read.lagged(id)
+  read.forEachError(id, e => {
+    acc.errors += e.count
+    const reasons = acc.reasons ??= new Map()
+    const codes = acc.codes ??= new Map()
+    reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
+    codes.set(e.raw, (codes.get(e.raw) ?? 0) + e.count)
+  })
 }

@@ -1,3 +1,4 @@
+import { mock } from 'node:test'
 import t from 'tap'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
 import { Ajv } from 'ajv'
@@ -78,5 +79,75 @@ t.test('a matrix larger than PINGFLEET_MAX_MATRIX_CELLS is refused with a hint, 
   t.match(all.json(), { code: 'PINGFLEET_ERR_MATRIX_TOO_LARGE', message: /6 cells, more than PINGFLEET_MAX_MATRIX_CELLS=4: ask for one row \(src=\)/ })
   t.equal((await agg.app.inject('/api/v1/matrix?groupBy=node&window=30s&src=a1')).statusCode, 200, 'one row fits')
   t.equal((await agg.app.inject('/api/v1/matrix?groupBy=cniplugin&window=30s')).statusCode, 200, 'the group view fits')
+  for (const a of agents) a.socket.close()
+})
+
+t.test('window=1m answers hold a minute of samples at any moment, and every answer says the span it covers (issue 11)', async t => {
+  // A fake clock for the aggregator and a mocked setInterval for its once-a-second store tick, so
+  // minutes of one-probe-a-second reports run through the real websocket, ingest and HTTP routes.
+  const start = Date.UTC(2026, 0, 1, 12, 0, 0)
+  let clock = start
+  mock.timers.enable({ apis: ['setInterval'] })
+  const agg = await aggregator({ PINGFLEET_HEARTBEAT: '1h', PINGFLEET_PEER_TTL: '1h' }, () => clock)
+  t.teardown(async () => {
+    await agg.close()
+    mock.timers.reset()
+  })
+  const nodes = [['a1', 'aws', 'c1', 200], ['c1', 'cilium', 'a1', 600]] as const
+  const agents = nodes.map(() => new RawAgent(agg.address()))
+  await Promise.all(agents.map(a => a.opened()))
+  for (const [i, [node, group]] of nodes.entries()) {
+    agents[i]!.send(hello(node, { cniplugin: group }))
+    await agents[i]!.waitFor(m => m.type === 'welcome')
+  }
+  const seq = [0, 0]
+  const get = async <T>(url: string): Promise<T> => (await agg.app.inject(url)).json()
+  const validate = new Ajv({ strict: false }).compile(matrixSchema)
+  const span = (body: { from: string, to: string }): { from: number, to: number } => ({ from: Date.parse(body.from), to: Date.parse(body.to) })
+  const problems: string[] = []
+  let rounds = 0
+  let fewest = Infinity
+  let most = 0
+  for (let step = 0; clock < start + 6.5 * 60_000; step++, clock += 100) {
+    const ms = clock % 1000
+    for (const [i, [, , peer, phase]] of nodes.entries()) {
+      if (ms !== phase) continue
+      const n = ++seq[i]!
+      agents[i]!.send(report(n, clock, [ok(peer, 1)]))
+      await agents[i]!.waitFor(m => m.type === 'ack' && m.seq === n)
+    }
+    if (ms === 900) mock.timers.tick(1000)
+    const age = clock - start
+    if (age < 61_000 || step % 13 !== 0) continue
+    rounds++
+    const at = `+${age} ms`
+    // One probe a second per cell: 60 in a minute, give or take the one interval the issue allows.
+    const node = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
+    if (!validate(node)) problems.push(`${at}: the matrix does not match its schema: ${JSON.stringify(validate.errors)}`)
+    const { from, to } = span(node)
+    if (to !== clock || from < clock - 60_000 || from > clock - 59_000) problems.push(`${at}: node matrix covers ${from - clock}..${to - clock} ms`)
+    for (const cell of node.cells) {
+      fewest = Math.min(fewest, cell.samples)
+      most = Math.max(most, cell.samples)
+      if (Math.abs(cell.samples - 60) > 1) problems.push(`${at}: ${cell.src}→${cell.dst} has ${cell.samples} samples in 1m`)
+    }
+    if (node.cells.length !== 2) problems.push(`${at}: ${node.cells.length} node cells`)
+    const gate = await get<{ from: string, to: string, checks: Array<{ criterion: string, samples: number }> }>('/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=1m&minSamples=1&maxErrorRatio=0')
+    const g = span(gate)
+    const samples = gate.checks.find(c => c.criterion === 'minSamples')?.samples ?? -1
+    if (g.to !== clock || g.from < clock - 60_000 || g.from > clock - 59_000 || Math.abs(samples - 60) > 1) problems.push(`${at}: the 1m gate covers ${g.from - clock}..${g.to - clock} ms with ${samples} samples`)
+    const service = await get<{ from: string, to: string }>('/api/v1/service?window=1m')
+    const s = span(service)
+    if (s.to !== clock || s.from < clock - 60_000 || s.from > clock - 59_000) problems.push(`${at}: the service view covers ${s.from - clock}..${s.to - clock} ms`)
+    if (age >= 301_000) {
+      // The group store, which gates read, is exact to one interval for 5 minutes too.
+      const groups = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=cniplugin&window=5m')
+      const gs = span(groups)
+      if (gs.from < clock - 300_000 || gs.from > clock - 299_000) problems.push(`${at}: group matrix 5m covers ${gs.from - clock}..${gs.to - clock} ms`)
+      for (const cell of groups.cells) if (Math.abs(cell.samples - 300) > 1) problems.push(`${at}: ${cell.src}→${cell.dst} has ${cell.samples} samples in 5m`)
+    }
+  }
+  t.same(problems.slice(0, 10), [], `${rounds} moments over 5.5 minutes: node cells held ${fewest}–${most} samples in 1m; every answer's from/to is within one interval of its window`)
+  t.ok(rounds > 200)
   for (const a of agents) a.socket.close()
 })

@@ -103,12 +103,15 @@ async function suite (t: Test): Promise<void> {
     return problems
   }
 
+  /** When every pod cell first had a sample: the window check below waits for a minute of history. */
+  let allReporting = 0
   await t.test('healthy: every cell of every probe kind green over 10 rounds', async t => {
     await cluster.until('every probe kind reporting', async () => {
       const cells = await snapshot(PROBE_KIND_NAMES, '2s')
       const n = cluster.nodes.length
       return cells.get('pod')!.length === n * (n - 1) && PROBE_KIND_NAMES.every(p => cells.get(p)!.length > 0)
     }, 15_000)
+    allReporting = Date.now()
     // Ten full rounds once everyone is in and the start-up CPU burst (module loading, JIT) is over.
     await new Promise(resolve => setTimeout(resolve, 3 * INTERVAL_MS))
     const start = await scrape()
@@ -137,6 +140,23 @@ async function suite (t: Test): Promise<void> {
     t.same(rose, [], '/metrics counts no probe error over the 10 rounds')
     t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: ${n} agents connected`)
     t.comment(`false alarms: ${alarms} of ${probes} probes over 10 rounds (${lagged} samples flagged lagged)`)
+  })
+
+  // Issue 11: a window covers what it says. The old store also counted the whole minute slot that
+  // overlaps a window's start, so a 1m window held up to two minutes of samples.
+  await t.test('windows are exact: window=1m holds a minute of pod samples per cell, within one interval', async t => {
+    if (allReporting === 0) return t.fail('the fleet never reported every cell')
+    const wait = allReporting + 62_000 - Date.now()
+    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    const answer = await cluster.api<{ from: string, to: string, cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
+    const covered = Date.parse(answer.to) - Date.parse(answer.from)
+    t.ok(covered <= 60_000 && covered >= 60_000 - INTERVAL_MS, `the answer says it covers ${covered} ms of the last minute (from ${answer.from} to ${answer.to})`)
+    const ideal = 60_000 / INTERVAL_MS
+    const n = cluster.nodes.length
+    t.equal(answer.cells.length, n * (n - 1), 'every pair has a cell')
+    const samples = answer.cells.map(c => c.samples)
+    const off = answer.cells.filter(c => Math.abs(c.samples - ideal) > 1).map(c => `${c.src}→${c.dst} ${c.samples}`)
+    t.same(off, [], `every pod cell holds ${ideal} ± 1 samples in window=1m (one probe per ${INTERVAL_MS} ms; seen ${Math.min(...samples)}–${Math.max(...samples)})`)
   })
 
   const apply = async (fault: Fault): Promise<void> => {
