@@ -39,6 +39,8 @@ export interface AgentConfig {
   reconnectMinMs: number
   reconnectMaxMs: number
   shutdownTimeoutMs: number
+  /** After announcing shutdown, how long /ping keeps answering so peers get the new list first. */
+  shutdownDrainMs: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** Response sizes each peer is asked for by mtu probes; empty disables them. */
   mtuSizes: number[]
@@ -161,6 +163,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'reconnectMinMs', env: 'PINGFLEET_RECONNECT_MIN', flag: 'reconnect-min', kind: 'duration', default: '500ms', expected: 'a duration from 1ms to 1m such as 500ms, not above PINGFLEET_RECONNECT_MAX' },
   { key: 'reconnectMaxMs', env: 'PINGFLEET_RECONNECT_MAX', flag: 'reconnect-max', kind: 'duration', default: '30s', expected: 'a duration from 1ms to 1h such as 30s' },
   { key: 'shutdownTimeoutMs', env: 'PINGFLEET_SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'shutdownDrainMs', env: 'PINGFLEET_SHUTDOWN_DRAIN', flag: 'shutdown-drain', kind: 'duration', default: '2s', expected: 'a duration from 1ms to 1m such as 2s' },
   { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' },
   { key: 'mtuSizes', env: 'PINGFLEET_MTU_SIZES', flag: 'mtu-sizes', kind: 'list', item: size, default: '8500', expected: `comma-separated response sizes in bytes from 64 to ${MAX_PING_SIZE} such as 1400,8500 (empty disables mtu probes)` },
   { key: 'mtuTimeoutMs', env: 'PINGFLEET_MTU_TIMEOUT', flag: 'mtu-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
@@ -196,7 +199,7 @@ export const configSchema = {
   additionalProperties: false,
   required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
-    'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
+    'shutdownTimeoutMs', 'shutdownDrainMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
     'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'dnsExpect', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
@@ -218,6 +221,7 @@ export const configSchema = {
     reconnectMinMs: duration(1, 60_000),
     reconnectMaxMs: duration(1, 3_600_000),
     shutdownTimeoutMs: duration(10, 60_000),
+    shutdownDrainMs: duration(1, 60_000),
     logLevel: { enum: LEVELS },
     mtuSizes: list({ type: 'integer', minimum: 64, maximum: MAX_PING_SIZE }),
     mtuTimeoutMs: duration(10, 60_000),

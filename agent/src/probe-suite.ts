@@ -56,10 +56,14 @@ export function createProbeSuite (config: SuiteConfig): ProbeSuite {
   return { probes, timeouts, pool }
 }
 
-/** Pod-probe targets from the roster: every ready peer except this node. */
+/**
+ * Pod-probe targets from the roster: every peer except this node and those `terminating`. A
+ * `draining` (cordoned) peer is probed too: a migration keeps its batch cordoned until the gate
+ * passes, so the gate must have data about exactly those nodes.
+ */
 export function podTargets (peers: readonly Peer[], self: string): PodTarget[] {
   return peers
-    .filter(peer => peer.node !== self && peer.state === 'ready')
+    .filter(peer => peer.node !== self && peer.state !== 'terminating')
     .map(peer => ({ kind: 'pod', id: peer.node, podIp: peer.podIp, port: peer.port }))
 }
 

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { PROTOCOL_VERSION, sparseTotal, type Peer } from '@pingfleet/protocol'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { podTargets, startAgent, type AgentHandle } from '../src/agent.ts'
 import { loadConfig } from '../src/config.ts'
 import type { AgentStatus } from '../src/server.ts'
@@ -23,6 +23,8 @@ async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<
     // Nothing may leave loopback: the defaults would look up cluster names through the machine's resolver.
     PINGFLEET_DNS_NAMES: '',
     PINGFLEET_DNS_WIRE_NAMES: '',
+    // Most tests do not look at the drain; the one that does sets its own.
+    PINGFLEET_SHUTDOWN_DRAIN: '10ms',
     ...extra
   })
   const handle = await startAgent(config, pino({ level: 'silent' }))
@@ -32,8 +34,12 @@ async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<
 
 const peer = (node: string, port: number, state: Peer['state'] = 'ready'): Peer => ({ node, podIp: '127.0.0.1', port, labels: {}, state })
 
-t.test('roster to targets: ready peers except this node', async t => {
-  t.same(podTargets([peer('a', 1), peer('b', 2), peer('c', 3, 'draining')], 'a'), [{ kind: 'pod', id: 'b', podIp: '127.0.0.1', port: 2 }])
+t.test('roster to targets: ready and draining peers except this node; terminating ones are not probed', async t => {
+  t.same(podTargets([peer('a', 1), peer('b', 2), peer('c', 3, 'draining'), peer('d', 4, 'terminating')], 'a'), [
+    { kind: 'pod', id: 'b', podIp: '127.0.0.1', port: 2 },
+    // A cordoned node is the batch a migration gate judges: it must be probed.
+    { kind: 'pod', id: 'c', podIp: '127.0.0.1', port: 3 }
+  ])
 })
 
 t.test('two agents probe each other and every report arrives once', async t => {
@@ -64,6 +70,63 @@ t.test('two agents probe each other and every report arrives once', async t => {
   const seqs = agg.reports.filter(r => bootOf(r) === a.bootId).map(r => r.seq)
   t.same(seqs, Array.from({ length: final.seq }, (_, i) => i + 1), 'seq 1..N, each exactly once')
   await t.rejects(fetch(`http://127.0.0.1:${a.port}/ping`), 'the server is closed')
+})
+
+t.test('shutdown announces the departure with close 1001 and keeps answering /ping for the drain', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 150 }).listen()
+  t.teardown(() => agg.close())
+  const a = await agent(t, agg, 'leaving', { PINGFLEET_SHUTDOWN_DRAIN: '1500ms' })
+  await agg.until(() => agg.hellos.length === 1, 'hello')
+  const ping = async (): Promise<number> => (await fetch(`http://127.0.0.1:${a.port}/ping`)).status
+  // What a peer sees between the announcement and the end of the drain: every /ping still answered.
+  const afterClose = new Promise<number[]>(resolve => {
+    agg.onClose = () => {
+      void (async () => {
+        const statuses: number[] = []
+        for (let i = 0; i < 5; i++) statuses.push(await ping().catch(() => 0))
+        resolve(statuses)
+      })()
+    }
+  })
+  let stopped = false
+  const stopping = a.shutdown().then(() => { stopped = true })
+  t.same(await afterClose, [200, 200, 200, 200, 200], 'peers that probe after the announcement get answers')
+  t.same(agg.closes, [1001], 'the agent said it is going away')
+  t.equal(stopped, false, 'shutdown is still draining')
+  t.equal((await fetch(`http://127.0.0.1:${a.port}/readyz`)).status, 503, 'not ready while draining')
+  await stopping
+  await t.rejects(ping(), 'after the drain /ping is closed')
+})
+
+t.test('a probe in flight to a peer that turns terminating is dropped; a peer that crashed is an error', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 150 }).listen()
+  t.teardown(() => agg.close())
+  // The leaving peer accepts connections and never answers, so a probe to it stays in flight.
+  const held: Socket[] = []
+  const leaving = createTcpServer(socket => { held.push(socket) })
+  await new Promise<void>(resolve => leaving.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => { for (const s of held) s.destroy(); leaving.close(resolve) }))
+  // The crashed peer: a port nobody listens on any more.
+  const gone = createTcpServer()
+  await new Promise<void>(resolve => gone.listen(0, '127.0.0.1', resolve))
+  const gonePort = (gone.address() as AddressInfo).port
+  await new Promise(resolve => gone.close(resolve))
+
+  const a = await agent(t, agg, 'node-a', { PINGFLEET_PROBE_TIMEOUT: '10s', PINGFLEET_MTU_SIZES: '' })
+  await agg.until(() => agg.hellos.length === 1, 'hello')
+  const leavingPort = (leaving.address() as AddressInfo).port
+  agg.send({ type: 'peers', v: PROTOCOL_VERSION, revision: 2, peers: [peer('node-a', a.port), peer('leaving', leavingPort), peer('crashed', gonePort)] })
+  await agg.until(() => held.length > 0, 'a probe in flight to the leaving peer')
+
+  agg.send({ type: 'peers', v: PROTOCOL_VERSION, revision: 3, peers: [peer('node-a', a.port), peer('leaving', leavingPort, 'terminating'), peer('crashed', gonePort)] })
+  await agg.until(() => a.status().peers === 1, 'the new list applied')
+  // Its /ping goes away now, mid-probe: the connection is reset.
+  for (const s of held) s.resetAndDestroy()
+  const after = agg.reports.length
+  const cells = () => agg.reports.flatMap(r => r.cells).filter(c => c.probe === 'pod')
+  await agg.until(() => agg.reports.length >= after + 3 && cells().some(c => c.target === 'crashed' && (c.errors?.length ?? 0) > 0), 'three more reports and an error toward the crashed peer')
+  t.same(cells().filter(c => c.target === 'leaving'), [], 'nothing recorded toward the peer that left')
+  t.match(cells().find(c => c.target === 'crashed' && c.errors !== undefined)!.errors, [{ reason: 'ECONNREFUSED' }], 'a crash still counts')
 })
 
 t.test('shutdown without an aggregator gives up after the shutdown timeout', async t => {
