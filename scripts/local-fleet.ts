@@ -139,21 +139,28 @@ matrix dns-lookup                 ${matrix('dns-lookup', 'cniplugin')}
 matrix dns-wire                   ${matrix('dns-wire', 'cniplugin')}
 matrix http                       ${matrix('http', 'cniplugin')}
 matrix tcp                        ${matrix('tcp', 'cniplugin')}
+matrix udp (group × group, loss)  ${matrix('udp', 'cniplugin')}
 service backends per group        ${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m
 agents                            ${aggregator.url}/api/v1/agents
 metrics                           ${aggregator.url}/metrics
 Ctrl-C stops the fleet.
 `)
   // Show every kind's group matrix once the first reports are in, then every 30 s.
-  type Matrix = { cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, errorsByReason: Record<string, number>, latency: { p50: number | null, p99: number | null } }> }
+  type Matrix = { cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, errorsByReason: Record<string, number>, latency: { p50: number | null, p99: number | null }, loss?: { retransmitRatio: number | null, lossRatio: number | null, jitter: number | null } }> }
   const show = async (): Promise<void> => {
     const ms = (s: number | null): string => s === null ? '-' : (s * 1000).toFixed(2) + ' ms'
-    for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp']) {
+    const pct = (r: number): string => (r * 100).toFixed(1) + '%'
+    const lossText = (loss: Matrix['cells'][number]['loss']): string => {
+      if (loss === undefined) return ''
+      if (loss.lossRatio !== null) return `  loss ${pct(loss.lossRatio)}  jitter ${ms(loss.jitter)}`
+      return loss.retransmitRatio === null ? '' : `  syn-retransmits ${pct(loss.retransmitRatio)}`
+    }
+    for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp', 'udp']) {
       if (stopping) return
       const m = await getJson<Matrix>(matrix(probe, 'cniplugin'))
       for (const c of m.cells) {
         const reasons = Object.keys(c.errorsByReason).join(',')
-        console.log(`${probe.padEnd(10)} ${c.src.padEnd(8)} → ${pad(c.dst, 52)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%${reasons === '' ? '' : ` (${reasons})`}  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}`)
+        console.log(`${probe.padEnd(10)} ${c.src.padEnd(8)} → ${pad(c.dst, 52)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%${reasons === '' ? '' : ` (${reasons})`}  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}${lossText(c.loss)}`)
       }
     }
     const view = await getJson<{ rows: Array<{ service: string, src: string, backends: Array<{ node: string }>, flagged: string[], judged: boolean }> }>(`${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m`)

@@ -65,7 +65,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   registerFleetMetrics({ registry, totals, roster, health, groupLabel: config.groupLabel, version: VERSION, now, staleAfterMs: 3 * config.intervalMs, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : rosterCounts() })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, roster, groupLabel: config.groupLabel, expected, expectedGroups: () => discovery?.synced === true ? discovery.expected().keys() : [], serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
+    sources: { groups, nodes, kubeNodes: () => discovery?.nodeFacts() ?? null, roster, groupLabel: config.groupLabel, expected, expectedGroups: () => discovery?.synced === true ? discovery.expected().keys() : [], serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
     now,
     log
   })
