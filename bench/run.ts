@@ -5,11 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { bucketIndex } from '@pingfleet/protocol'
+import { SlotArena } from '../aggregator/src/slot-arena.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -129,15 +131,16 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const peakWithQueries = rss(pid).peak
   const metricsText = await (await fetch(`${server.url}/metrics`)).text()
   const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
+  const groupStoreBytes = Number(/^pingfleet_ingest_store_bytes\{store="group"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   results[`mesh-${nodes}`] = {
     nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds, steadyMilliCpu,
-    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes,
+    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes, groupStoreBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
     nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
     nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
     groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, holding ${minutes} min\n` +
+  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, group store ${fmt(groupStoreBytes / 2 ** 10)} KiB, holding ${minutes} min\n` +
     `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
     `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
     `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)
@@ -150,8 +153,11 @@ function chartNodeOptions (): string {
   return /- name: NODE_OPTIONS\n\s+value: "([^"]*)"/.exec(daemonSet)?.[1] ?? ''
 }
 
-/** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
-async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
+/**
+ * One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state.
+ * `variant` names the run and `env` adds agent settings (e.g. udp probes off).
+ */
+async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}): Promise<void> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
@@ -165,7 +171,7 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
-      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions, ...env
     },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -188,10 +194,47 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
   registered.close()
   await stands.close()
   await stop(server)
+  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
+  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
+  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
+  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
-  console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
-    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+  results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged, ${fmt(trains)} udp trains (${fmt(datagrams)} datagrams, ${fmt(lost)} lost); NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+}
+
+/**
+ * Bytes of one slot of the node store for a `cells`-cell mesh at one probe per cell per interval:
+ * an interval slot, a slot of 12 folded intervals (a minute at 5 s) and of 60 (five minutes), the
+ * store's own accounting (`SlotArena.bytes`, what `pingfleet_ingest_store_bytes` sums). Latencies
+ * are drawn as in fleet-sim (around 1 ms, log-normal); `variants` bounds how many distinct draws a
+ * cell gets (fleet-sim sends 4 pre-serialised variants; 0: a fresh draw every interval).
+ */
+function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
+  let seed = 12345
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+    return seed / 2 ** 32
+  }
+  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, () => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)))) : null
+  let n = 0
+  const interval = (start: number): SlotArena => {
+    const slot = new SlotArena(start, 5000, cells + 64)
+    const draw = draws?.[n++ % draws.length]
+    for (let c = 0; c < cells; c++) slot.add(c, 1, [draw?.[c] ?? bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)), 1])
+    slot.compact()
+    return slot
+  }
+  const fold = (count: number, width: number, part: (start: number) => SlotArena): SlotArena => {
+    let slot = new SlotArena(0, width, 0)
+    for (let i = 0; i < count; i++) slot = SlotArena.union(slot, part(i * width / count))
+    slot.compact()
+    return slot
+  }
+  const one = interval(0).bytes
+  const minute = (start: number): SlotArena => fold(12, 60_000, s => interval(start + s))
+  return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
 }
 
 const quick = args.quick
@@ -199,7 +242,23 @@ const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
-if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
+if (run('agent')) {
+  // With udp probes (the default: 5 datagrams per peer every 5 s) and without, alternating in one run.
+  const rounds = Number(args.rounds ?? 1)
+  for (let i = 0; i < rounds; i++) {
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-udp-${i + 1}` : '-udp')
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-no-udp-${i + 1}` : '-no-udp', { PINGFLEET_UDP_COUNT: '0' })
+  }
+}
+if (run('slots')) {
+  const cells = quick ? 100_000 : 1_000_000
+  for (const variants of [4, 0]) {
+    const b = slotBytes(cells, variants)
+    const mib = (n: number): string => fmt(n / 2 ** 20, 1)
+    results[`slots-${variants}`] = { cells, variants, ...b }
+    console.log(`slots, ${fmt(cells)} cells, ${variants === 0 ? 'a fresh latency draw per interval' : `${variants} latency variants per cell`}: interval slot ${mib(b.interval)} MiB, 12 intervals ${mib(b.minute)} MiB, 60 intervals ${mib(b.fiveMinutes)} MiB`)
+  }
+}
 if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated

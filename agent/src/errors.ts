@@ -15,6 +15,11 @@ export const AGENT_ERR_CONFIG = 'PINGFLEET_ERR_AGENT_CONFIG'
 export const AGENT_ERR_UPLINK_UNAUTHORIZED = 'PINGFLEET_ERR_AGENT_UPLINK_UNAUTHORIZED'
 /** The uplink websocket failed or closed; the agent reconnects with backoff. */
 export const AGENT_ERR_UPLINK_CLOSED = 'PINGFLEET_ERR_AGENT_UPLINK_CLOSED'
+/**
+ * Another agent process holds this node at the aggregator (close 4009, CLOSE_DUPLICATE_NODE): two
+ * agents with one PINGFLEET_NODE_NAME. This one waits at least a minute before trying again.
+ */
+export const AGENT_ERR_UPLINK_DUPLICATE_NODE = 'PINGFLEET_ERR_AGENT_UPLINK_DUPLICATE_NODE'
 /** The aggregator sent no pong within a heartbeat interval; the connection is terminated. */
 export const AGENT_ERR_UPLINK_SILENT = 'PINGFLEET_ERR_AGENT_UPLINK_SILENT'
 /** An incoming frame failed to decode; it is ignored. */

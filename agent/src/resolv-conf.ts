@@ -80,3 +80,37 @@ export function nameserversAreLoopback (conf: Pick<ResolvConf, 'nameservers'>): 
   // glibc falls back to 127.0.0.1 when no nameserver line is present.
   return conf.nameservers.slice(0, MAX_NAMESERVERS).every(ns => ns.startsWith('127.') || ns === '::1')
 }
+
+/**
+ * How long glibc waits for one server in one round, in seconds, for each server in order. From
+ * res_send.c send_dg(): `seconds = retrans << ns; if (ns > 0) seconds /= nscount; if (seconds <= 0)
+ * seconds = 1`, where retrans is `options timeout:` and ns the server's index. With no nameserver
+ * line glibc uses 127.0.0.1 alone; at most MAXNS (3) servers count.
+ */
+export function serverWaits (conf: Pick<ResolvConf, 'nameservers' | 'timeout'>): number[] {
+  const n = Math.max(1, Math.min(conf.nameservers.length, MAX_NAMESERVERS))
+  return Array.from({ length: n }, (_, ns) => ns === 0 ? Math.max(1, conf.timeout) : Math.max(1, Math.floor((conf.timeout << ns) / n)))
+}
+
+/**
+ * The longest one getaddrinfo call can take before it returns, in seconds, when servers stay silent
+ * (glibc 2.x, resolv.conf(5), res_send.c, res_query.c):
+ * - one query (A and AAAA together) is `attempts` rounds over the servers, each waiting serverWaits;
+ * - the A and AAAA queries go out together; when one answer arrives and the other never does, send_dg
+ *   re-sends in `single-request` mode and then in `single-request-reopen` mode, each with a fresh wait,
+ *   before it returns the one answer as a success: up to 2 more waits (1 with `options
+ *   single-request`, 0 with `single-request-reopen`; none for a lookup limited to one family);
+ * - a name without a trailing dot may be queried twice with a timeout: a timeout ends the search-list
+ *   walk, but res_context_search() then still tries the name as is (or, with dots ≥ ndots, the as-is
+ *   try came first and the first search domain follows). NXDOMAIN answers are quick and do not count.
+ * So: queries × attempts × Σ waits + extra × max wait. glibc's defaults (timeout:5 attempts:2, one
+ * server) give 2 × 2 × 5 + 2 × 5 = 30 s for `kubernetes.default`, 20 s for an absolute name, and 15 s
+ * for the A-answered-AAAA-lost case alone.
+ */
+export function getaddrinfoWorstCaseSeconds (conf: Pick<ResolvConf, 'nameservers' | 'timeout' | 'attempts' | 'options'>, lookup: { relative: boolean, bothFamilies: boolean }): number {
+  const waits = serverWaits(conf)
+  const round = waits.reduce((sum, wait) => sum + wait, 0)
+  const extra = !lookup.bothFamilies || conf.options['single-request-reopen'] !== undefined ? 0 : conf.options['single-request'] !== undefined ? 1 : 2
+  const queries = lookup.relative ? 2 : 1
+  return queries * Math.max(1, conf.attempts) * round + extra * Math.max(...waits)
+}

@@ -3,14 +3,16 @@
 // exponential backoff with full jitter, and a ping/pong heartbeat that ends silent connections.
 
 import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  decodeAggregatorMessage, frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION,
-  type Cell, type Hello, type Peers, type Report, type Welcome
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_REPORT_CPU, FEATURES_HEADER,
+  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
+  type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
-  AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_PROTOCOL,
+  AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
   AGENT_ERR_UPLINK_SILENT, AGENT_ERR_UPLINK_UNAUTHORIZED
 } from './errors.ts'
 
@@ -33,6 +35,10 @@ export interface UplinkOptions {
   onWelcome?: (welcome: Welcome) => void
   onPeers?: (peers: Peers) => void
   random?: () => number
+  /** Least wait after a CLOSE_DUPLICATE_NODE; the protocol's DUPLICATE_NODE_BACKOFF_MS (tests shorten it). */
+  duplicateBackoffMs?: number
+  /** Monotonic clock in ms (performance.now); tests replace it to age buffered reports. */
+  monotonic?: () => number
 }
 
 export interface UplinkStatus {
@@ -62,8 +68,20 @@ export function streamUrl (base: string): string {
 
 interface Pending {
   seq: number
+  /** The report as JSON, without ageMs (added when the frame is written). */
   text: string
+  /** The report uses optional cell content (protocol features.ts): an older aggregator gets it downgraded. */
+  optional: boolean
+  /** Report.cpu as JSON, spliced in at send time only for an aggregator that accepts it. */
+  cpu: string | undefined
+  /** Monotonic time the report was produced at, i.e. its window's end. */
+  producedAt: number
 }
+
+/** Bytes `ageMs` may add to a frame: `"ageMs":` + 16 digits + `,`. */
+const AGE_FIELD_BYTES = 26
+
+const NO_FEATURES: ReadonlySet<string> = new Set()
 
 export class Uplink {
   #options: UplinkOptions
@@ -76,16 +94,22 @@ export class Uplink {
   #reportsSent = 0
   #ws: WebSocket | undefined
   #welcomed = false
+  /** Optional fields the connected aggregator accepts (its upgrade answer's FEATURES_HEADER). */
+  #features = new Set<string>()
   #sentUpTo = 0
   #attempt = 0
   #closed = false
   #reconnectTimer: NodeJS.Timeout | undefined
   #flushTimer: NodeJS.Timeout | undefined
   #ackWaiters = new Set<{ seq: number, done: (acked: boolean) => void }>()
+  #monotonic: () => number
+  /** Whether the current run of CLOSE_DUPLICATE_NODE refusals has been logged at warn. */
+  #duplicateLogged = false
 
   constructor (options: UplinkOptions) {
     this.#options = options
     this.#random = options.random ?? Math.random
+    this.#monotonic = options.monotonic ?? (() => performance.now())
     this.#url = streamUrl(options.url)
   }
 
@@ -104,17 +128,21 @@ export class Uplink {
     }
   }
 
-  /** Queues one report for the window and sends it when connected; returns its seq. */
-  push (window: { start: number, end: number, cells: Cell[] }): number {
+  /**
+   * Queues one report for the window and sends it when connected; returns its seq. `cpu` goes out only
+   * to an aggregator that announced it accepts it, so a buffered report survives a rollback to an older one.
+   */
+  push (window: { start: number, end: number, cells: Cell[] }, cpu?: CpuThrottling | null): number {
     const seq = ++this.#seq
     const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq, start: window.start, end: window.end, cells: window.cells }
     const text = JSON.stringify(report)
-    if (Buffer.byteLength(text) > MAX_FRAME_BYTES) {
+    const cpuText = cpu === undefined || cpu === null ? undefined : JSON.stringify(cpu)
+    if (Buffer.byteLength(text) + AGE_FIELD_BYTES + (cpuText === undefined ? 0 : cpuText.length + 7) > MAX_FRAME_BYTES) {
       this.#drop(seq, 'report larger than the frame limit')
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text })
+    this.#buffer.push({ seq, text, optional: needsDowngrade(report, NO_FEATURES), cpu: cpuText, producedAt: this.#monotonic() })
     this.#flush()
     return seq
   }
@@ -196,13 +224,19 @@ export class Uplink {
     let status: number | undefined
     let heartbeat: NodeJS.Timeout | undefined
 
+    this.#features = new Set()
+    ws.on('upgrade', res => {
+      const header = res.headers[FEATURES_HEADER]
+      this.#features = new Set(String(header ?? '').split(',').map(f => f.trim()).filter(f => f !== ''))
+    })
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
       // The refusal's body is never read: terminate() destroys the socket under it.
       ws.terminate()
     })
     ws.on('open', () => {
-      ws.send(JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello() } satisfies Hello))
+      const hello: Hello = { type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello(), uptimeMs: Math.max(0, Math.round(this.#monotonic())) }
+      ws.send(JSON.stringify(hello))
       heartbeat = setInterval(() => {
         if (!alive) {
           logger.warn({ code: AGENT_ERR_UPLINK_SILENT }, 'aggregator missed a heartbeat; reconnecting')
@@ -234,8 +268,18 @@ export class Uplink {
       this.#ws = undefined
       this.#welcomed = false
       if (this.#closed) return
-      const delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
-      if (status === 401 || status === 403 || code === 4003) {
+      let delay = backoffDelay(this.#attempt++, this.#options.reconnectMinMs, this.#options.reconnectMaxMs, this.#random)
+      if (code === CLOSE_DUPLICATE_NODE) {
+        // Another process holds this node. Coming back at the usual pace would make the two evict
+        // each other; wait long, jittered so several losers do not return together. Log the first
+        // refusal of a run only: it repeats every minute for as long as the other agent lives.
+        const least = this.#options.duplicateBackoffMs ?? DUPLICATE_NODE_BACKOFF_MS
+        delay = least + this.#random() * least
+        const line = { code: AGENT_ERR_UPLINK_DUPLICATE_NODE, wsCode: code, node: this.#options.hello().node, retryInMs: Math.round(delay) }
+        if (this.#duplicateLogged) logger.debug(line, 'another agent still holds this node; backing off')
+        else logger.warn(line, 'another agent process holds this node at the aggregator (same node name); backing off')
+        this.#duplicateLogged = true
+      } else if (status === 401 || status === 403 || code === CLOSE_NODE_MISMATCH) {
         logger.error({ code: AGENT_ERR_UPLINK_UNAUTHORIZED, status, wsCode: code, retryInMs: Math.round(delay) }, 'aggregator rejected the token')
       } else {
         logger.warn({ code: AGENT_ERR_UPLINK_CLOSED, status, wsCode: code, retryInMs: Math.round(delay), ...this.status() }, 'uplink down; reconnecting')
@@ -256,6 +300,7 @@ export class Uplink {
       case 'welcome': {
         this.#welcomed = true
         this.#attempt = 0
+        this.#duplicateLogged = false
         // Reports up to lastSeq already arrived; re-send everything after it, in order.
         if (message.lastSeq <= this.#seq) this.#ack(message.lastSeq)
         this.#sentUpTo = Math.min(message.lastSeq, this.#seq)
@@ -272,6 +317,13 @@ export class Uplink {
         this.#flush()
         break
     }
+  }
+
+  /** The report as the connected aggregator accepts it: without the optional features it did not name. */
+  #downgraded (text: string): string {
+    if (REPORT_FEATURE_NAMES.every(f => this.#features.has(f))) return text
+    const report = JSON.parse(text) as Report
+    return needsDowngrade(report, this.#features) ? JSON.stringify(downgradeReport(report, this.#features)) : text
   }
 
   /** Acks are cumulative for the buffer: the aggregator handles one connection's reports in order. */
@@ -294,7 +346,12 @@ export class Uplink {
         this.#flushTimer = setTimeout(() => this.#flush(), 100)
         return
       }
-      ws.send(pending.text)
+      // The age is taken now, as the frame is written: the aggregator subtracts it from its receive time.
+      const age = Math.max(0, Math.round(this.#monotonic() - pending.producedAt))
+      const text = pending.optional ? this.#downgraded(pending.text) : pending.text
+      // The report's JSON ends with the cells array's `]}`: the cpu field goes before the final brace.
+      const body = pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${text.slice(1, -1)},"cpu":${pending.cpu}}` : text.slice(1)
+      ws.send(`{"ageMs":${age},${body}`)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
+import { defaultLookupTimeoutMs, loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
 
 const required = {
   PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:8080',
@@ -32,20 +32,27 @@ t.test('defaults from the minimal environment', async t => {
     reconnectMinMs: 500,
     reconnectMaxMs: 30_000,
     shutdownTimeoutMs: 3000,
+    shutdownDrainMs: 2000,
     logLevel: 'info',
     mtuSizes: [8500],
     mtuTimeoutMs: 2000,
     mtuIntervalMs: 30_000,
+    udpCount: 5,
+    udpIntervalMs: 5000,
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',
+    clusterDomain: 'cluster.local',
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
-    dnsLookupTimeoutMs: 12_000,
+    // glibc's worst case under this machine's resolv.conf (31 s for one server and glibc's defaults);
+    // the derivation itself is pinned down with fixtures below.
+    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, ['kubernetes.default', 'kubernetes.default.svc.cluster.local.']),
     dnsServers: [],
     dnsWireNames: ['kubernetes.default.svc.cluster.local'],
     dnsWireTypes: ['A'],
     dnsWireTransport: 'udp',
     dnsWireTimeoutMs: 3000,
+    dnsExpect: [],
     httpTargets: [],
     httpCaFile: '',
     httpTimeoutMs: 10_000,
@@ -93,6 +100,7 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['a too short interval', { PINGFLEET_INTERVAL: '10ms' }, [], /^PINGFLEET_INTERVAL="10ms" is invalid/],
   ['a bad flag value', {}, ['--probe-timeout', '2 minutes'], /^--probe-timeout="2 minutes" is invalid: expected a duration/],
   ['zero concurrency', { PINGFLEET_CONCURRENCY: '0' }, [], /^PINGFLEET_CONCURRENCY="0" is invalid: expected an integer from 1 to 10000$/],
+  ['a too long shutdown drain', { PINGFLEET_SHUTDOWN_DRAIN: '2m' }, [], /^PINGFLEET_SHUTDOWN_DRAIN="2m" is invalid: expected a duration from 1ms to 1m such as 2s$/],
   ['a fractional buffer', { PINGFLEET_REPORT_BUFFER: '1.5' }, [], /^PINGFLEET_REPORT_BUFFER="1.5" is invalid/],
   ['labels without =', { PINGFLEET_LABELS: 'cniplugin' }, [], /^PINGFLEET_LABELS="cniplugin" is invalid: expected comma-separated key=value/],
   ['a label value too long', { PINGFLEET_LABELS: `a=${'x'.repeat(64)}` }, [], /^PINGFLEET_LABELS="a=x+" is invalid/],
@@ -102,6 +110,9 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['reconnect bounds reversed', { PINGFLEET_RECONNECT_MIN: '10s', PINGFLEET_RECONNECT_MAX: '1s' }, [], /^PINGFLEET_RECONNECT_MIN="10s" is invalid: expected .*not above PINGFLEET_RECONNECT_MAX/],
   ['a node name too long', { PINGFLEET_NODE_NAME: 'n'.repeat(254) }, [], /^PINGFLEET_NODE_NAME="n+" is invalid/],
   ['an MTU size too large', { PINGFLEET_MTU_SIZES: '1400,70000' }, [], /^PINGFLEET_MTU_SIZES="1400,70000" is invalid: expected comma-separated response sizes in bytes from 64 to 65536/],
+  ['too many udp datagrams', { PINGFLEET_UDP_COUNT: '51' }, [], /^PINGFLEET_UDP_COUNT="51" is invalid: expected an integer from 0 to 50/],
+  ['a udp train longer than half the probe timeout', { PINGFLEET_UDP_COUNT: '20', PINGFLEET_PROBE_TIMEOUT: '300ms' }, [], /^PINGFLEET_UDP_COUNT="20" is invalid: expected .*shorter than half of PINGFLEET_PROBE_TIMEOUT/],
+  ['a udp interval below 100ms', {}, ['--udp-interval', '50ms'], /^--udp-interval="50ms" is invalid: expected a duration from 100ms to 1h/],
   ['an MTU size twice', { PINGFLEET_MTU_SIZES: '1400,1400' }, [], /^PINGFLEET_MTU_SIZES="1400,1400" is invalid/],
   ['a service target without port', { PINGFLEET_SERVICE_TARGETS: '10.96.0.20' }, [], /^PINGFLEET_SERVICE_TARGETS="10.96.0.20" is invalid: expected comma-separated host:port/],
   ['a DNS name with a space', { PINGFLEET_DNS_NAMES: 'kubernetes default' }, [], /^PINGFLEET_DNS_NAMES="kubernetes default" is invalid: expected comma-separated host names/],
@@ -208,4 +219,71 @@ t.test('credentials in URLs: kept for use, shown redacted in the printable confi
   t.throws(() => loadConfig({ ...required, PINGFLEET_AGGREGATOR_URL: 'http://a:hunter2@h/?x=1' }), { message: /^PINGFLEET_AGGREGATOR_URL="http:\/\/a:\*\*\*@h\/\?x=1" is invalid/ })
   t.throws(() => loadConfig({ ...required, PINGFLEET_HTTP_TARGETS: 'http://u:one@h/,http://u:two@h/' }),
     { message: /two targets differ only in credentials \(both shown as http:\/\/u:\*\*\*@h\/\)$/ })
+})
+
+t.test('cluster domain: the default DNS names follow it, from the variable or from the pod\'s resolv.conf search list', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-domain-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const podConf = join(dir, 'resolv.conf')
+  // What the kubelet writes into a pod of namespace pingfleet on a cluster whose domain is corp.example.
+  writeFileSync(podConf, 'search pingfleet.svc.corp.example svc.corp.example corp.example\nnameserver 10.96.0.10\noptions ndots:5\n')
+  const derived = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf })
+  t.equal(derived.clusterDomain, 'corp.example')
+  t.same(derived.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.corp.example.'])
+  t.same(derived.dnsWireNames, ['kubernetes.default.svc.corp.example'])
+
+  const explicit = loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_CLUSTER_DOMAIN: 'k8s.internal' })
+  t.equal(explicit.clusterDomain, 'k8s.internal', 'the variable (the chart sets it from clusterDomain) wins over resolv.conf')
+  t.same(explicit.dnsNames, ['kubernetes.default', 'kubernetes.default.svc.k8s.internal.'])
+  t.same(explicit.dnsWireNames, ['kubernetes.default.svc.k8s.internal'])
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf }, ['--cluster-domain', 'flag.example']).clusterDomain, 'flag.example')
+
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, PINGFLEET_DNS_WIRE_NAMES: 'a.example' }).dnsWireNames, ['a.example'], 'explicit names are kept as written')
+  t.same(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: podConf, LOCALDOMAIN: 'svc.other.example' }).clusterDomain, 'other.example', 'LOCALDOMAIN replaces the search list, as in glibc')
+
+  const hostConf = join(dir, 'host.conf')
+  writeFileSync(hostConf, 'search example.com\nnameserver 10.0.0.2\n')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: hostConf }).clusterDomain, 'cluster.local', 'no svc. entry (dnsPolicy: Default): Kubernetes\' default')
+  t.equal(loadConfig({ ...required, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }).clusterDomain, 'cluster.local', 'an unreadable file: the default')
+
+  t.throws(() => loadConfig({ ...required, PINGFLEET_CLUSTER_DOMAIN: 'Not A Domain' }), { message: /^PINGFLEET_CLUSTER_DOMAIN="Not A Domain" is invalid: expected a DNS domain/ })
+})
+
+t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an application would see succeed is cut off', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'pf-gai-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const conf = (name: string, text: string): string => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const load = (path: string, extra: Record<string, string> = {}) => loadConfig({ ...required, PINGFLEET_RESOLV_CONF: path, ...extra }).dnsLookupTimeoutMs
+  const pod = conf('pod', 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n')
+  // The field case: A answered, AAAA never; glibc's defaults make the application wait 3 × 5 s = 15 s.
+  t.ok(load(pod) > 15_000, 'longer than the 15 s an application waits when AAAA is lost')
+  // 2 queries (search walk, then as is) × 2 attempts × 5 s + 2 single-request re-sends × 5 s, + 1 s.
+  t.equal(load(pod), 31_000)
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local.' }), 21_000, 'an absolute name is queried once: 2 × 5 + 2 × 5 + 1')
+  t.equal(load(pod, { PINGFLEET_DNS_NAMES: 'kubernetes.default.svc.cluster.local./4' }), 11_000, 'one family: no partial answer to re-send for')
+  t.equal(load(conf('single', 'nameserver 10.96.0.10\noptions single-request\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 16_000, 'single-request: one re-send')
+  t.equal(load(conf('reopen', 'nameserver 10.96.0.10\noptions single-request-reopen\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), 11_000, 'single-request-reopen: none')
+  // Three servers, timeout:2 attempts:3: waits 2, 4/3→1, 8/3→2 per round (res_send.c send_dg).
+  t.equal(load(conf('three', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\noptions timeout:2 attempts:3\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (3 * 5 + 2 * 2) * 1000 + 1000)
+  t.equal(load(conf('two', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1 attempts:1\n'), { PINGFLEET_DNS_NAMES: 'a.example.' }), (1 * 2 + 2 * 1) * 1000 + 1000, 'waits 1 and 2/2=1')
+  t.equal(load(conf('env', 'nameserver 10.96.0.10\n'), { PINGFLEET_DNS_NAMES: 'a.example.', RES_OPTIONS: 'timeout:1 attempts:1' }), 4_000, 'RES_OPTIONS overrides the file, as in glibc')
+  t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
+  t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
+  t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
+})
+
+t.test('DNS expectations: parsed and checked once at start', async t => {
+  const names = { PINGFLEET_DNS_NAMES: 'kubernetes.default', PINGFLEET_DNS_WIRE_NAMES: 'kubernetes.default.svc.cluster.local,absent.example' }
+  t.same(loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain, Kubernetes.Default.svc.cluster.local./AAAA=answer' }).dnsExpect, [
+    { name: 'absent.example', type: 'A', outcome: 'nxdomain' },
+    { name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', outcome: 'answer' }
+  ])
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/MX=nxdomain' }), { message: /^PINGFLEET_DNS_EXPECT="absent.example\/MX=nxdomain" is invalid: expected comma-separated name\/TYPE=outcome/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=missing' }), { message: /PINGFLEET_DNS_EXPECT="absent.example\/A=missing" is invalid/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'typo.example/A=nxdomain' }), { message: /is invalid: typo.example is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES$/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example./A=answer' }), { message: /is invalid: absent.example\/A is given twice$/ })
 })

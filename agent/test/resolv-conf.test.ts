@@ -71,3 +71,17 @@ t.test('loopback nameservers', async t => {
   t.equal(nameserversAreLoopback(parseResolvConf(KUBE)), false)
   t.equal(nameserversAreLoopback(parseResolvConf('nameserver 127.0.0.1\nnameserver 127.0.0.2\nnameserver 127.0.0.3\nnameserver 10.0.0.1')), true, 'only the first three count')
 })
+
+t.test('glibc\'s per-server waits and worst case (res_send.c send_dg, res_query.c)', async t => {
+  const { getaddrinfoWorstCaseSeconds, serverWaits } = await import('../src/resolv-conf.ts')
+  const conf = (text: string) => parseResolvConf(text)
+  t.same(serverWaits(conf('')), [5], 'no nameserver line: 127.0.0.1 alone, timeout:5')
+  t.same(serverWaits(conf('nameserver a\nnameserver b\n')), [5, 5])
+  t.same(serverWaits(conf('nameserver a\nnameserver b\nnameserver c\nnameserver d\n')), [5, 3, 6], 'MAXNS 3; 10/3 and 20/3 rounded down')
+  t.same(serverWaits(conf('nameserver a\nnameserver b\nnameserver c\noptions timeout:1\n')), [1, 1, 1], 'never below 1 s')
+  const both = { relative: false, bothFamilies: true }
+  t.equal(getaddrinfoWorstCaseSeconds(conf('nameserver a\n'), both), 20, '2 attempts × 5 s + 2 single-request re-sends × 5 s')
+  t.equal(getaddrinfoWorstCaseSeconds(conf('nameserver a\n'), { relative: true, bothFamilies: true }), 30)
+  t.equal(getaddrinfoWorstCaseSeconds(conf('nameserver a\n'), { relative: false, bothFamilies: false }), 10)
+  t.equal(getaddrinfoWorstCaseSeconds(conf('nameserver a\noptions attempts:1 timeout:3 single-request\n'), both), 6)
+})

@@ -27,3 +27,7 @@ export const ERR_KUBE_API = 'PINGFLEET_ERR_KUBE_API'
 export const ERR_TOKEN_REVIEW_UNAVAILABLE = 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE'
 /** A reviewed token's node differs from the node its hello claims: the websocket is closed with 4003. */
 export const ERR_NODE_MISMATCH = 'PINGFLEET_ERR_NODE_MISMATCH'
+/** Two agent processes (different bootIds) claim one node; the one not kept is closed with 4009. */
+export const ERR_DUPLICATE_NODE = 'PINGFLEET_ERR_DUPLICATE_NODE'
+/** An agent's clock differs from the aggregator's by more than CLOCK_WARN_MS (logged, not refused). */
+export const ERR_CLOCK_OFFSET = 'PINGFLEET_ERR_CLOCK_OFFSET'

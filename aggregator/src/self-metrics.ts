@@ -9,6 +9,7 @@ export class SelfMetrics {
   private readonly expired: Counter
   private readonly duplicates: Counter
   private readonly rejects: Counter<'code'>
+  private readonly duplicateNodes: Counter<'node'>
   readonly connected: Gauge
 
   constructor (registry: Registry, connected: () => number, stores: () => Record<string, StoreStats> = () => ({})) {
@@ -17,6 +18,12 @@ export class SelfMetrics {
     this.expired = new Counter({ name: 'pingfleet_ingest_expired_cells_total', help: 'Accepted cells older than the longest window, so not stored.', registers: [registry] })
     this.duplicates = new Counter({ name: 'pingfleet_ingest_duplicate_reports_total', help: 'Reports dropped because that agent boot and seq were already applied.', registers: [registry] })
     this.rejects = new Counter({ name: 'pingfleet_ingest_rejected_total', help: 'Agent connections refused or closed, by error code.', labelNames: ['code'], registers: [registry] })
+    this.duplicateNodes = new Counter({
+      name: 'pingfleet_ingest_duplicate_node_claims_total',
+      help: 'Hellos for a node another agent process (another bootId) held: one of the two was told to back off (close 4009).',
+      labelNames: ['node'],
+      registers: [registry]
+    })
     this.connected = new Gauge({
       name: 'pingfleet_ingest_connected_agents',
       help: 'Agent websockets currently open.',
@@ -48,4 +55,6 @@ export class SelfMetrics {
   duplicate (): void { this.duplicates.inc() }
 
   rejected (code: string): void { this.rejects.inc({ code }) }
+
+  duplicateNode (node: string): void { this.duplicateNodes.inc({ node }) }
 }

@@ -135,6 +135,7 @@ t.test('agents: every node, no hostNetwork, downward API, no RBAC, both Services
   t.equal(env.UV_THREADPOOL_SIZE.value, '16')
   t.equal(env.PINGFLEET_AGGREGATOR_URL.value, 'http://pingfleet-aggregator.pingfleet.svc.cluster.local:8080')
   t.equal(env.PINGFLEET_SERVICE_TARGETS.value, 'pingfleet-agent.pingfleet.svc.cluster.local:8081')
+  t.equal(env.PINGFLEET_CLUSTER_DOMAIN.value, 'cluster.local')
   t.notOk(env.PINGFLEET_LABELS, 'labels come from the Node objects in a cluster')
 
   const services = Object.fromEntries(byKind(manifests, 'Service').map(s => [s.metadata.name, s.spec]))
@@ -152,6 +153,19 @@ t.test('agents: every node, no hostNetwork, downward API, no RBAC, both Services
     { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }
   ])
+})
+
+t.test('clusterDomain reaches every name the agents use, the DNS probe names included', tools, async t => {
+  const manifests = parseManifests(template('default-values.yaml', ['--set', 'clusterDomain=corp.example']).stdout)
+  const env = Object.fromEntries(byKind(manifests, 'DaemonSet')[0]!.spec.template.spec.containers[0].env.map((e: { name: string }) => [e.name, e]))
+  t.equal(env.PINGFLEET_CLUSTER_DOMAIN.value, 'corp.example', 'the agent builds kubernetes.default.svc.corp.example from it')
+  t.equal(env.PINGFLEET_AGGREGATOR_URL.value, 'http://pingfleet-aggregator.pingfleet.svc.corp.example:8080')
+  t.equal(env.PINGFLEET_SERVICE_TARGETS.value, 'pingfleet-agent.pingfleet.svc.corp.example:8081')
+  t.notOk(JSON.stringify(manifests).includes('cluster.local'), 'no name in the rendered chart is left on cluster.local')
+  // And what the agent makes of that variable (agent/test/config.test.ts covers the resolv.conf path).
+  const { loadConfig } = await import('../../agent/src/config.ts')
+  const config = loadConfig({ PINGFLEET_AGGREGATOR_URL: env.PINGFLEET_AGGREGATOR_URL.value, PINGFLEET_TOKEN: 'x', PINGFLEET_NODE_NAME: 'n', PINGFLEET_POD_IP: '10.0.0.1', PINGFLEET_CLUSTER_DOMAIN: env.PINGFLEET_CLUSTER_DOMAIN.value })
+  t.same([...config.dnsNames, ...config.dnsWireNames], ['kubernetes.default', 'kubernetes.default.svc.corp.example.', 'kubernetes.default.svc.corp.example'])
 })
 
 t.test('auth modes: projected ServiceAccount token, or a static token from a Secret', tools, async t => {
