@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { getJson, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
+import { getJson, HEALTHY_WITHIN_MS, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
 import { startDnsStandIn } from './stand-ins/dns-server.ts'
 import { startHttpStandIn } from './stand-ins/http-target.ts'
 import { startMtuBlackHole } from './stand-ins/mtu-blackhole.ts'
@@ -58,7 +58,12 @@ const pad = (text: string, width: number): string => text.length >= width ? text
 
 const procs: Proc[] = []
 const standIns: Array<{ close: () => Promise<void> }> = []
+/** Set as shutdown begins: the status printer then stops, and its requests failing is expected. */
+let stopping = false
+const printers: NodeJS.Timeout[] = []
 async function shutdown (code: number): Promise<never> {
+  stopping = true
+  for (const timer of printers) clearTimeout(timer)
   await Promise.all(procs.reverse().map(p => p.stop()))
   await Promise.all(standIns.map(s => s.close()))
   process.exit(code)
@@ -113,7 +118,11 @@ try {
       // Peers are told the black-hole path as this agent's pod IP.
       ...(i === blackHoled ? { podIp: blackHolePath.host } : {}),
       node, ip, port: AGENT_PORT, labels: { cniplugin: group, 'topology.kubernetes.io/zone': `zone-${'abc'[i % 3]}` },
-      aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`
+      aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`,
+      // Each agent already running probes every other one, so the load grows with the square of their
+      // number and a new agent starts slower with every one before it. Measured with --agents 30 on a
+      // shared 2-core machine: the 13th took 18 s, the 21st 34 s. So its wait grows with their number.
+      healthyWithinMs: HEALTHY_WITHIN_MS + 2000 * i
     }))
     backends.push({ host: ip, port: AGENT_PORT })
     console.log(`agent        http://${ip}:${AGENT_PORT}/ping   ${node}   cniplugin=${group}${i === blackHoled ? `   (peers reach it via the black-hole path ${blackHole.address})` : ''}`)
@@ -147,6 +156,7 @@ Ctrl-C stops the fleet.
       return loss.retransmitRatio === null ? '' : `  syn-retransmits ${pct(loss.retransmitRatio)}`
     }
     for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp', 'udp']) {
+      if (stopping) return
       const m = await getJson<Matrix>(matrix(probe, 'cniplugin'))
       for (const c of m.cells) {
         const reasons = Object.keys(c.errorsByReason).join(',')
@@ -160,8 +170,16 @@ Ctrl-C stops the fleet.
     }
     console.log('')
   }
-  setTimeout(() => void show().catch(err => console.error(String(err))), 5000)
-  setInterval(() => void show().catch(err => console.error(String(err))), 30_000)
+  // Ctrl-C in a terminal signals the whole process group: the aggregator may stop before this process
+  // hears of it, so a request failing while the aggregator exits is the shutdown, not an error.
+  const aggregatorExited = new Promise(resolve => aggregator.child.once('exit', resolve))
+  const print = (): void => {
+    void show().catch(async (err: unknown) => {
+      await Promise.race([aggregatorExited, new Promise(resolve => setTimeout(resolve, 2000).unref())])
+      if (!stopping && aggregator.child.exitCode === null && aggregator.child.signalCode === null) console.error(String(err))
+    })
+  }
+  printers.push(setTimeout(print, 5000), setInterval(print, 30_000))
 } catch (err) {
   console.error(`pingfleet-fleet: could not start: ${err instanceof Error ? err.message : String(err)}`)
   await shutdown(1)
