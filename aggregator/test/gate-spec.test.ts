@@ -3,11 +3,12 @@
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../src/config.ts'
+import { gateDefinitionSchema } from '../src/gate-spec.ts'
 import { TOKEN } from './helpers.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'pingfleet-gates-'))
@@ -110,6 +111,11 @@ t.test('the aggregator refuses to start on a bad gates file: one line, exit 78 (
   const lines = run.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'one line')
   t.match(lines[0], `pingfleet-aggregator: PINGFLEET_ERR_CONFIG: PINGFLEET_GATES_FILE="${path}" is invalid at /gates/0/rules/0/maxErrorRatio: expected`)
+})
+
+t.test('the chart validates aggregator.gates with this same gate schema', async t => {
+  const values = JSON.parse(readFileSync(fileURLToPath(new URL('../../charts/pingfleet/values.schema.json', import.meta.url)), 'utf8')) as { properties: { aggregator: { properties: { gates: { items: unknown } } } } }
+  t.same(values.properties.aggregator.properties.gates.items, JSON.parse(JSON.stringify(gateDefinitionSchema)), 'charts/pingfleet/values.schema.json: regenerate its gates.items from gateDefinitionSchema')
 })
 
 t.test('the example gates file in docs/examples loads', async t => {
