@@ -6,7 +6,7 @@
 // 200 with HTML, where the web provider passes (Argo's behaviour) and the Job template does not.
 
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -75,8 +75,14 @@ async function argoJob (args: Record<string, string>): Promise<{ phase: string, 
   return { phase: out.code === 0 ? 'Successful' : 'Failed', code: out.code, stdout: out.stdout }
 }
 
-async function flagger (base: string): Promise<FlaggerResult[]> {
-  const out = await run(FLAGGER, ['-canary', CANARY, '-base', base])
+/** Calls the example canary's webhooks; `gate` points every one of them at that gate instead (a copy of the canary). */
+async function flagger (base: string, gate?: string): Promise<FlaggerResult[]> {
+  let canary = CANARY
+  if (gate !== undefined) {
+    canary = join(mkdtempSync(join(tmpdir(), 'pingfleet-canary-')), 'canary.yaml')
+    writeFileSync(canary, readFileSync(CANARY, 'utf8').replace(/\/api\/v1\/gates\/[a-z0-9-]+\/status/g, `/api/v1/gates/${gate}/status`))
+  }
+  const out = await run(FLAGGER, ['-canary', canary, '-base', base])
   if (out.code !== 0) throw new Error(`flagger-harness exited ${out.code}: ${out.stderr}`)
   return out.stdout.trim().split('\n').map(line => JSON.parse(line) as FlaggerResult)
 }
@@ -87,9 +93,14 @@ t.setTimeout(300_000)
 t.test('gate integrations with the real Argo Rollouts and Flagger code', { skip }, async t => {
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-clients-'))
   const gatesFile = join(dir, 'gates.yaml')
-  // The examples name cilium-batch; here it is a small mesh gate, and needs-data can never have enough.
+  // The examples name baseline and cilium-batch; here both are a small mesh gate, and needs-data can never have enough.
   writeFileSync(gatesFile, `
 gates:
+  - name: baseline
+    window: 3s
+    minSamples: 2
+    rules:
+      - { probe: pod, src: "*", dst: "*", maxErrorRatio: 0 }
   - name: cilium-batch
     window: 3s
     minSamples: 2
@@ -118,7 +129,9 @@ gates:
   })
   for (const [i, node] of nodes.entries()) {
     agents.push(await startAgent({
-      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' },
+      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT,
+      // The examples scope the batch gate to nodes carrying the batch label: here, all of them.
+      labels: { cniplugin: i < 2 ? 'aws' : 'cilium', 'pingfleet.io/migration-batch': '1' },
       aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
     }))
   }
@@ -139,9 +152,10 @@ gates:
     t.equal(await verdict('needs-data'), 'insufficient_data')
     t.match(await argo(WEB_TEMPLATE, { gate: 'needs-data', aggregator: aggregator.url }), { phase: 'Inconclusive', value: '"insufficient_data"' })
     t.match(await argoJob(jobArgs('needs-data')), { phase: 'Failed', code: 2 })
-    const hooks = await fetch(`${aggregator.url}/api/v1/gates/needs-data/status`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
-    t.equal(hooks.status, 412, 'the status form refuses insufficient data')
-    await hooks.arrayBuffer()
+    for (const hook of await flagger(aggregator.url, 'needs-data')) {
+      t.notOk(hook.ok, `${hook.type} webhook refused`)
+      t.match(hook.error, /"verdict":"insufficient_data"/, 'with the brief answer')
+    }
   })
 
   await t.test('fail: Failed everywhere', async t => {
@@ -160,6 +174,7 @@ gates:
   await t.test('an unknown gate is an Error for Argo, a failed Job, refused by Flagger', async t => {
     t.match(await argo(WEB_TEMPLATE, { gate: 'no-such-gate', aggregator: aggregator.url }), { phase: 'Error', message: /non 2xx response code: 404/ })
     t.match(await argoJob(jobArgs('no-such-gate')), { phase: 'Failed', code: 3 })
+    for (const hook of await flagger(aggregator.url, 'no-such-gate')) t.match(hook, { ok: false, error: /PINGFLEET_ERR_NOT_FOUND/ }, `${hook.type} webhook refused`)
   })
 
   await t.test('an unreachable aggregator: Error for Argo, a failed Job, refused by Flagger', async t => {
