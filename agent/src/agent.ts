@@ -5,9 +5,10 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { Labels } from '@pingfleet/protocol'
+import type { CpuThrottling, Labels } from '@pingfleet/protocol'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentConfig } from './config.ts'
+import { readCpuThrottling } from './cpu-stat.ts'
 import { AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
 import { LoopLag } from './loop-lag.ts'
 import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suite.ts'
@@ -85,12 +86,17 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
     }
   })
+  // The cgroup's throttling counters, read after every report for the next one (null: not readable here).
+  let cpu: CpuThrottling | null = null
+  const refreshCpu = (): void => { void readCpuThrottling().then(value => { cpu = value }) }
+  refreshCpu()
   const status = (): AgentStatus => ({
     node: config.nodeName,
     bootId,
     peers: peerCount,
     targets: scheduler.size,
-    ...uplink.status()
+    ...uplink.status(),
+    ...(cpu === null ? {} : { cpu: { periods: cpu.periods, throttledPeriods: cpu.throttledPeriods, throttledSeconds: cpu.throttledUsec / 1e6 } })
   })
   const server = buildServer({
     identity: () => ({ node: config.nodeName, pod: config.podName, labels }),
@@ -108,7 +114,8 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     // A welcome that arrives while shutting down must not restart the loop (it would keep the process alive).
     if (draining) return
     reportTimer = setTimeout(() => {
-      uplink.push(results.drain())
+      uplink.push(results.drain(), cpu)
+      refreshCpu()
       const maxLagMs = lag.takeMaxLagMs()
       if (maxLagMs > config.lagThresholdMs) logger.warn({ maxLagMs: Math.round(maxLagMs) }, 'event loop was late; affected samples are flagged')
       const planned = lastReportAt + intervalMs
@@ -130,7 +137,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       clearTimeout(reportTimer)
       await scheduler.stop()
       lag.stop()
-      const seq = uplink.push(results.drain())
+      const seq = uplink.push(results.drain(), cpu)
       const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
       if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
       // Closing with 1001 tells the aggregator this is a planned departure: it marks us terminating

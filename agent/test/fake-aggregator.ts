@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { decodeAgentMessage, PROTOCOL_VERSION, type Hello, type Peer, type Report } from '@pingfleet/protocol'
+import { decodeAgentMessage, FEATURES_HEADER, PROTOCOL_VERSION, type Hello, type Peer, type Report } from '@pingfleet/protocol'
 
 export interface FakeAggregatorOptions {
   token?: string
@@ -16,6 +16,8 @@ export interface FakeAggregatorOptions {
   peers?: Peer[]
   labels?: Record<string, string>
   intervalMs?: number
+  /** Optional fields announced on the upgrade answer (FEATURES_HEADER); none, as an older aggregator. */
+  features?: string[]
   /** A websocket close code to answer a hello with instead of a welcome (e.g. 4009), or undefined. */
   closeOnHello?: () => number | undefined
 }
@@ -43,6 +45,9 @@ export class FakeAggregator {
     this.options = options
     this.#http = createServer((_req, res) => res.writeHead(404).end())
     this.#wss = new WebSocketServer({ noServer: true })
+    this.#wss.on('headers', headers => {
+      if (this.options.features !== undefined) headers.push(`${FEATURES_HEADER}: ${this.options.features.join(', ')}`)
+    })
     this.#http.on('upgrade', (req, socket, head) => {
       // A client that gives up on a refused upgrade may reset the socket.
       socket.on('error', () => socket.destroy())

@@ -2,6 +2,7 @@
 // group store (for fast group matrices) and to the running totals that /metrics exports.
 
 import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
+import type { AgentHealth } from './agent-health.ts'
 import type { AgentEntry, Roster } from './roster.ts'
 import type { CellErrors } from './slot-arena.ts'
 import type { Store } from './store.ts'
@@ -58,9 +59,12 @@ export class Ingest {
   private readonly totals: Totals
   private readonly roster: Roster
   private readonly layouts = new Map<string, Layout>()
+  private readonly health: AgentHealth | undefined
   readonly groupLabel: string
 
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string }) {
+  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+    this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
@@ -89,6 +93,7 @@ export class Ingest {
     const layout = this.layoutFor(agent.node, cells.length)
     // Per report, cells are summed by (probe, destination) before they reach the group store.
     const sums: Array<Sum | undefined> = []
+    const own = { count: 0, lagged: 0, overloaded: 0 }
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
       let id = layout.ids[i]!
@@ -106,13 +111,18 @@ export class Ingest {
         sum = sums[k] = { probe: key.probe, dst: key.dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] }
       }
       sum.count += cell.count
-      if (cell.lagged !== undefined) sum.lagged += cell.lagged
+      own.count += cell.count
+      if (cell.lagged !== undefined) {
+        sum.lagged += cell.lagged
+        own.lagged += cell.lagged
+      }
       const latency = cell.latency
       for (let j = 0; j < latency.length; j += 2) sum.dense[latency[j]!]! += latency[j + 1]!
       let failed = 0
       if (cell.errors !== undefined) {
         for (const e of cell.errors) {
           failed += e.count
+          if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
           const same = sum.errors.find(x => x.reason === e.reason && x.raw === e.raw)
           if (same !== undefined) same.count += e.count
           else sum.errors.push({ reason: e.reason, raw: e.raw, count: e.count })
@@ -131,6 +141,7 @@ export class Ingest {
       this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
       this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
     }
+    this.health?.observe(agent.node, at, own, report.cpu)
     return { cells: cells.length, expiredCells: slot === null ? cells.length : 0 }
   }
 

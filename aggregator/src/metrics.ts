@@ -4,6 +4,7 @@
 
 import { Gauge, type Registry } from 'prom-client'
 import { bucketValue, BUCKET_COUNT, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import type { AgentHealth } from './agent-health.ts'
 import type { AgentEntry, Roster } from './roster.ts'
 import type { NodeTotals, PairTotals, Totals } from './totals.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
@@ -127,6 +128,8 @@ export interface FleetMetricsOptions {
   registry: Registry
   totals: Totals
   roster: Roster
+  /** Per-node lagged ratio, degraded flag and CPU throttling; those families are left out without it. */
+  health?: AgentHealth
   groupLabel: string
   version: string
   now?: () => number
@@ -264,6 +267,28 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       const group = groupOf(a)
       return series(a.clockOffsetMs! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
     }))
+
+  const health = options.health
+  if (health !== undefined) {
+    const perAgent = (value: (node: string) => number | null) => (cache: LabelCache): Value[] => {
+      const out: Value[] = []
+      for (const node of health.nodes()) {
+        const v = value(node)
+        if (v === null) continue
+        const group = groupOf(roster.get(node))
+        out.push(series(v, cache.get(node + '\u0000' + group, () => ({ node, group }))))
+      }
+      return out
+    }
+    family(registry, 'pingfleet_node_lagged_ratio', `Share of each node's own samples in the last ${Math.round(health.windowMs / 1000)} s that were lagged (its event loop stalled), 0 to 1.`, 'gauge',
+      perAgent(node => health.verdict(node).laggedRatio))
+    family(registry, 'pingfleet_agent_degraded', 'Whether each node\'s agent is degraded: most of its recent samples lagged or AGENT_OVERLOADED (1), or not (0). GET /api/v1/agents says why.', 'gauge',
+      perAgent(node => health.verdict(node).degraded ? 1 : 0))
+    family(registry, 'pingfleet_agent_cpu_throttled_periods_total', 'CPU enforcement periods in which each node\'s agent cgroup was throttled (cpu.stat nr_throttled), as the agent reports it.', 'counter',
+      perAgent(node => health.cpu(node)?.throttledPeriods ?? null))
+    family(registry, 'pingfleet_agent_cpu_throttled_seconds_total', 'Time each node\'s agent cgroup spent CPU-throttled (cpu.stat throttled_usec), as the agent reports it.', 'counter',
+      perAgent(node => { const cpu = health.cpu(node); return cpu === null ? null : cpu.throttledUsec / 1e6 }))
+  }
 
   // Kept past the roster's TTL, so a fleet that went silent keeps an old timestamp instead of none.
   let newest = -Infinity

@@ -55,7 +55,7 @@ const bad: Array<[string, string, RegExp]> = [
   ['a window longer than kept', 'gates: [{ name: a, window: 1h, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window: expected a window of at most 15m \(PINGFLEET_MAX_WINDOW\)/],
   ['a rule window shorter than an interval', 'gates: [{ name: a, rules: [{ probe: pod, src: a, dst: b, window: 1s }] }]', /at \/gates\/0\/rules\/0\/window: expected a window of at least one report interval \(5s\)/],
   ['an unknown reason', 'gates: [{ name: a, rules: [{ probe: dns-lookup, src: a, dst: "*", maxErrorRatioByReason: { NOTFOUND: 0.1 } }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatioByReason\/NOTFOUND: expected a reason code/],
-  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0: expected at least one entry in rules, coverage or services/],
+  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0: expected at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector/],
   ['a duplicate name', 'gates: [{ name: a, coverage: [{ group: x, minRatio: 1 }] }, { name: a, coverage: [{ group: y, minRatio: 1 }] }]', /at \/gates\/1\/name: expected a unique name \("a" is also \/gates\/0\/name\)/],
   ['the reserved name', 'gates: [{ name: adhoc, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name: expected a name other than "adhoc"/],
   ['an upper-case name', 'gates: [{ name: Cilium, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name: expected a lower-case DNS label/],

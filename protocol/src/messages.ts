@@ -91,6 +91,20 @@ export interface Cell {
   backends?: CellBackend[]
 }
 
+/**
+ * The agent's CPU throttling, from its cgroup v2 `cpu.stat`: counters since the cgroup was created
+ * (a restarted container starts again from zero). Optional in a report, and sent only to an
+ * aggregator that announced `report-cpu` (see FEATURES_HEADER).
+ */
+export interface CpuThrottling {
+  /** `nr_periods`: enforcement periods that ran (0 when the cgroup has no CPU limit). */
+  periods: number
+  /** `nr_throttled`: periods in which the cgroup used up its quota and was throttled. */
+  throttledPeriods: number
+  /** `throttled_usec`: total time the cgroup spent throttled, microseconds. */
+  throttledUsec: number
+}
+
 export interface Report {
   type: 'report'
   v: number
@@ -107,7 +121,17 @@ export interface Report {
    */
   ageMs?: number
   cells: Cell[]
+  cpu?: CpuThrottling
 }
+
+/**
+ * HTTP header on the aggregator's websocket upgrade answer (101) listing optional message fields it
+ * accepts, comma-separated. The schemas reject unknown fields, so an agent sends an optional field an
+ * older aggregator would not know only when this header names it; an older agent ignores the header.
+ */
+export const FEATURES_HEADER = 'pingfleet-features'
+/** The feature name for Report.cpu. */
+export const FEATURE_REPORT_CPU = 'report-cpu'
 
 export interface Ack {
   type: 'ack'
@@ -130,6 +154,7 @@ const version = { type: 'integer', const: PROTOCOL_VERSION } as const
 const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const
 const count = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const
+const counter = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
 const ip = { type: 'string', minLength: 2, maxLength: 45 } as const
 
 export const helloSchema = {
@@ -210,6 +235,12 @@ export const reportSchema = {
     start: { type: 'integer', minimum: 0 },
     end: { type: 'integer', minimum: 0 },
     ageMs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    cpu: {
+      type: 'object',
+      required: ['periods', 'throttledPeriods', 'throttledUsec'],
+      additionalProperties: false,
+      properties: { periods: counter, throttledPeriods: counter, throttledUsec: counter }
+    },
     cells: {
       type: 'array',
       maxItems: MAX_CELLS_PER_REPORT,

@@ -56,3 +56,13 @@ t.test('service cells may name the backends that answered', async t => {
   const many = Array.from({ length: MAX_BACKENDS_PER_CELL + 1 }, (_, i) => ({ node: `n${i}`, count: 1 }))
   t.throws(() => decodeAgentMessage(JSON.stringify({ ...service, cells: [{ ...cell, count: 10_000, backends: many }] })), { code: /PROTOCOL_SCHEMA/ }, 'bounded by maxItems')
 })
+
+t.test('a report may carry the agent\'s CPU throttling; reports without it stay valid', async t => {
+  const cpu = { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 }
+  const withCpu: Report = { ...report, cpu }
+  t.same(decodeAgentMessage(JSON.stringify(withCpu)), withCpu)
+  t.same((decodeAgentMessage(JSON.stringify(report)) as Report).cpu, undefined, 'the field is optional')
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, throttledUsec: -1 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { periods: 1, throttledPeriods: 0 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, usage: 1 } })), { code: /PROTOCOL_SCHEMA/ })
+})

@@ -79,6 +79,10 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_agents_connected: G,
     pingfleet_agents_stale: G,
     pingfleet_node_last_report_timestamp_seconds: N,
+    pingfleet_node_lagged_ratio: N,
+    pingfleet_agent_degraded: N,
+    pingfleet_agent_cpu_throttled_periods_total: N,
+    pingfleet_agent_cpu_throttled_seconds_total: N,
     pingfleet_node_clock_offset_seconds: N,
     pingfleet_last_report_timestamp_seconds: 1
   }
