@@ -11,7 +11,7 @@ import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -153,8 +153,11 @@ function chartNodeOptions (): string {
   return /- name: NODE_OPTIONS\n\s+value: "([^"]*)"/.exec(daemonSet)?.[1] ?? ''
 }
 
-/** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
-async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
+/**
+ * One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state.
+ * `variant` names the run and `env` adds agent settings (e.g. udp probes off).
+ */
+async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}): Promise<void> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
@@ -168,7 +171,7 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
-      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions, ...env
     },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -191,10 +194,14 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
   registered.close()
   await stands.close()
   await stop(server)
+  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
+  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
+  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
+  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
-  console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
-    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+  results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged, ${fmt(trains)} udp trains (${fmt(datagrams)} datagrams, ${fmt(lost)} lost); NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
 }
 
 /**
@@ -235,7 +242,14 @@ const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
-if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
+if (run('agent')) {
+  // With udp probes (the default: 5 datagrams per peer every 5 s) and without, alternating in one run.
+  const rounds = Number(args.rounds ?? 1)
+  for (let i = 0; i < rounds; i++) {
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-udp-${i + 1}` : '-udp')
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-no-udp-${i + 1}` : '-no-udp', { PINGFLEET_UDP_COUNT: '0' })
+  }
+}
 if (run('slots')) {
   const cells = quick ? 100_000 : 1_000_000
   for (const variants of [4, 0]) {

@@ -15,6 +15,7 @@ import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suit
 import { Results } from './results.ts'
 import { Scheduler } from './scheduler.ts'
 import { buildServer, type AgentStatus } from './server.ts'
+import { UdpEcho } from './udp-echo.ts'
 import { Uplink } from './uplink.ts'
 
 export interface AgentHandle {
@@ -48,7 +49,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     results,
     lag,
     intervalMs,
-    intervals: { mtu: config.mtuIntervalMs },
+    intervals: { mtu: config.mtuIntervalMs, udp: config.udpIntervalMs },
     timeoutMs: config.probeTimeoutMs,
     timeouts: suite.timeouts,
     concurrency: config.concurrency,
@@ -80,7 +81,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     },
     onPeers: roster => {
       // setTargets replaces the whole wanted set, so the static targets go along every time.
-      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes)
+      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes, config.udpCount > 0)
       peerCount = targets.filter(t => t.kind === 'pod').length
       scheduler.setTargets([...targets, ...staticTargets])
       logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
@@ -105,6 +106,8 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   }, logger)
   await server.listen({ host: config.listenHost, port: config.listenPort })
   port = (server.server.address() as AddressInfo).port
+  // Peers send udp trains to the port number they know from the roster: the HTTP one.
+  const echo = await UdpEcho.listen(config.listenHost, port, logger)
 
   // Fixed-rate report loop: a slow tick does not shift every later window.
   let lastReportAt = performance.now()
@@ -141,10 +144,11 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
       if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
       // Closing with 1001 tells the aggregator this is a planned departure: it marks us terminating
-      // and pushes the list at once. /ping keeps answering for the drain, so that no peer's probe
+      // and pushes the list at once. /ping (and the udp echo) keeps answering for the drain, so that no peer's probe
       // fails on a closed port before the new list reached it.
       await uplink.close()
       await new Promise(resolve => setTimeout(resolve, config.shutdownDrainMs))
+      await echo.close()
       await server.close()
       logger.info({ seq, acked, drainMs: config.shutdownDrainMs }, 'agent stopped')
     })()

@@ -47,6 +47,10 @@ export interface AgentConfig {
   mtuTimeoutMs: number
   /** Cadence of mtu probes; never faster than intervalMs. */
   mtuIntervalMs: number
+  /** Datagrams per udp train; 0 disables udp probes (the echo still answers). */
+  udpCount: number
+  /** Cadence of udp probes; never faster than intervalMs. */
+  udpIntervalMs: number
   /** `host:port` of the agents' Service, by ClusterIP and/or by name. */
   serviceTargets: string[]
   serviceTimeoutMs: number
@@ -98,6 +102,10 @@ const dnsName = (text: string): string | null => {
   const target = parseDnsLookupTarget(text)
   return target === null || target.family !== 0 ? null : target.name
 }
+/** Most datagrams per udp train, and the pause between two of them. */
+export const MAX_UDP_COUNT = 50
+export const UDP_SPACING_MS = 10
+
 const size = (text: string): number | null => /^\d{1,5}$/.test(text) && Number(text) >= 64 && Number(text) <= MAX_PING_SIZE ? Number(text) : null
 
 /** Stands for the cluster domain in defaults; replaced once the domain is known. */
@@ -168,6 +176,8 @@ export const OPTIONS: readonly Option[] = [
   { key: 'mtuSizes', env: 'PINGFLEET_MTU_SIZES', flag: 'mtu-sizes', kind: 'list', item: size, default: '8500', expected: `comma-separated response sizes in bytes from 64 to ${MAX_PING_SIZE} such as 1400,8500 (empty disables mtu probes)` },
   { key: 'mtuTimeoutMs', env: 'PINGFLEET_MTU_TIMEOUT', flag: 'mtu-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
   { key: 'mtuIntervalMs', env: 'PINGFLEET_MTU_INTERVAL', flag: 'mtu-interval', kind: 'duration', default: '30s', expected: 'a duration from 100ms to 1h such as 30s (mtu probes never run more often than PINGFLEET_INTERVAL)' },
+  { key: 'udpCount', env: 'PINGFLEET_UDP_COUNT', flag: 'udp-count', kind: 'integer', default: '5', expected: `an integer from 0 to ${MAX_UDP_COUNT}: datagrams per udp train, ${UDP_SPACING_MS} ms apart, the train shorter than half of PINGFLEET_PROBE_TIMEOUT (0 disables udp probes)` },
+  { key: 'udpIntervalMs', env: 'PINGFLEET_UDP_INTERVAL', flag: 'udp-interval', kind: 'duration', default: '5s', expected: 'a duration from 100ms to 1h such as 5s (udp probes never run more often than PINGFLEET_INTERVAL)' },
   { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: t => parseServiceTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
   { key: 'serviceTimeoutMs', env: 'PINGFLEET_SERVICE_TIMEOUT', flag: 'service-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
   { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
@@ -199,7 +209,7 @@ export const configSchema = {
   additionalProperties: false,
   required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
-    'shutdownTimeoutMs', 'shutdownDrainMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
+    'shutdownTimeoutMs', 'shutdownDrainMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'udpCount', 'udpIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
     'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'dnsExpect', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
@@ -226,6 +236,8 @@ export const configSchema = {
     mtuSizes: list({ type: 'integer', minimum: 64, maximum: MAX_PING_SIZE }),
     mtuTimeoutMs: duration(10, 60_000),
     mtuIntervalMs: duration(100, 3_600_000),
+    udpCount: { type: 'integer', minimum: 0, maximum: MAX_UDP_COUNT },
+    udpIntervalMs: duration(100, 3_600_000),
     serviceTargets: list(text),
     serviceTimeoutMs: duration(10, 60_000),
     resolvConfPath: { type: 'string', minLength: 1, maxLength: 4096 },
@@ -403,6 +415,11 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
   }
   if (config.reconnectMinMs > config.reconnectMaxMs) {
     const known = sources.get('reconnectMinMs')!
+    fail(known.source, known.shown, known.option)
+  }
+  // The whole train must leave well within the time each datagram waits for its echo (probes/udp.ts).
+  if (config.udpCount > 0 && (config.udpCount - 1) * UDP_SPACING_MS >= config.probeTimeoutMs / 2) {
+    const known = sources.get('udpCount')!
     fail(known.source, known.shown, known.option)
   }
   // Each expectation names a configured DNS name, once per type: a typo must not pass silently.

@@ -7,8 +7,9 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, DUPLICATE_NODE_BACKOFF_MS, FEATURE_REPORT_CPU, FEATURES_HEADER,
-  frameErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, type Cell, type CpuThrottling, type Hello, type Peers, type Report, type Welcome
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_REPORT_CPU, FEATURES_HEADER,
+  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
+  type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
@@ -69,6 +70,8 @@ interface Pending {
   seq: number
   /** The report as JSON, without ageMs (added when the frame is written). */
   text: string
+  /** The report uses optional cell content (protocol features.ts): an older aggregator gets it downgraded. */
+  optional: boolean
   /** Report.cpu as JSON, spliced in at send time only for an aggregator that accepts it. */
   cpu: string | undefined
   /** Monotonic time the report was produced at, i.e. its window's end. */
@@ -77,6 +80,8 @@ interface Pending {
 
 /** Bytes `ageMs` may add to a frame: `"ageMs":` + 16 digits + `,`. */
 const AGE_FIELD_BYTES = 26
+
+const NO_FEATURES: ReadonlySet<string> = new Set()
 
 export class Uplink {
   #options: UplinkOptions
@@ -137,7 +142,7 @@ export class Uplink {
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text, cpu: cpuText, producedAt: this.#monotonic() })
+    this.#buffer.push({ seq, text, optional: needsDowngrade(report, NO_FEATURES), cpu: cpuText, producedAt: this.#monotonic() })
     this.#flush()
     return seq
   }
@@ -314,6 +319,13 @@ export class Uplink {
     }
   }
 
+  /** The report as the connected aggregator accepts it: without the optional features it did not name. */
+  #downgraded (text: string): string {
+    if (REPORT_FEATURE_NAMES.every(f => this.#features.has(f))) return text
+    const report = JSON.parse(text) as Report
+    return needsDowngrade(report, this.#features) ? JSON.stringify(downgradeReport(report, this.#features)) : text
+  }
+
   /** Acks are cumulative for the buffer: the aggregator handles one connection's reports in order. */
   #ack (seq: number): void {
     if (seq > this.#acked) this.#acked = seq
@@ -336,8 +348,9 @@ export class Uplink {
       }
       // The age is taken now, as the frame is written: the aggregator subtracts it from its receive time.
       const age = Math.max(0, Math.round(this.#monotonic() - pending.producedAt))
+      const text = pending.optional ? this.#downgraded(pending.text) : pending.text
       // The report's JSON ends with the cells array's `]}`: the cpu field goes before the final brace.
-      const body = pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${pending.text.slice(1, -1)},"cpu":${pending.cpu}}` : pending.text.slice(1)
+      const body = pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${text.slice(1, -1)},"cpu":${pending.cpu}}` : text.slice(1)
       ws.send(`{"ageMs":${age},${body}`)
       this.#sentUpTo = pending.seq
       this.#reportsSent++

@@ -139,7 +139,7 @@ t.test('shutdown without an aggregator gives up after the shutdown timeout', asy
 })
 
 t.test('every probe kind runs and is reported per target, on loopback only', async t => {
-  const agg = await new FakeAggregator({ intervalMs: 200 }).listen()
+  const agg = await new FakeAggregator({ intervalMs: 200, features: ['slow-connects', 'udp'] }).listen()
   t.teardown(() => agg.close())
   const dns = await TestDnsServer.start()
   t.teardown(() => dns.close())
@@ -178,7 +178,8 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
     ['service', `127.0.0.1:${vipPort}`], ['service', `localhost:${vipPort}`],
     ['dns-lookup', 'localhost@getaddrinfo/4'],
     ['dns-wire', `kubernetes.default.svc.cluster.local@127.0.0.1:${dns.port}/A`],
-    ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`]
+    ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`],
+    ['udp', 'node-b']
   ]
   // Many probes on a loaded machine: allow more than the default five seconds, and say what is missing.
   await agg.until(() => wanted.every(([probe, target]) => ok(probe, target)), 'a successful sample of every kind', 20_000)
@@ -191,5 +192,7 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
   t.same([...backends].sort(), ['node-a', 'node-b'])
   t.ok(cells().every(c => c.errors === undefined), 'no errors anywhere')
   t.ok(dns.queries.every(q => q.name === 'kubernetes.default.svc.cluster.local'), 'the wire probe asked the stand-in resolver')
-  t.match(a.status(), { peers: 1, targets: 3 + 6 })
+  const udp = cells().filter(c => c.probe === 'udp')
+  t.ok(udp.some(c => (c.sent ?? 0) > 0) && udp.every(c => c.lost === 0), 'the peer\'s echo answers every datagram')
+  t.match(a.status(), { peers: 1, targets: 4 + 6 })
 })

@@ -12,6 +12,7 @@ const base = { PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 
 
 t.test('roster targets: pod and one mtu target per size; static targets from the config', async t => {
   t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [1400, 8500]).map(x => `${x.kind} ${x.id}`), ['pod b', 'mtu b/1400', 'mtu b/8500'])
+  t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [], true).map(x => `${x.kind} ${x.id}`), ['pod b', 'udp b'], 'one udp target per ready peer')
   const config = loadConfig({
     ...base,
     PINGFLEET_SERVICE_TARGETS: '10.96.0.20:8081,svc.ns:8081',
@@ -68,7 +69,7 @@ t.test('the CA bundle goes with every http target', async t => {
 
 t.test('one lookup pool, a probe and a timeout for every kind', async t => {
   const suite = createProbeSuite(loadConfig({ ...base, PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '3', PINGFLEET_DNS_LOOKUP_TIMEOUT: '7s' }))
-  t.same(Object.keys(suite.probes).sort(), ['dns-lookup', 'dns-wire', 'http', 'mtu', 'pod', 'service', 'tcp'])
+  t.same(Object.keys(suite.probes).sort(), ['dns-lookup', 'dns-wire', 'http', 'mtu', 'pod', 'service', 'tcp', 'udp'])
   t.same(Object.keys(suite.timeouts).sort(), Object.keys(suite.probes).sort())
   t.equal(suite.timeouts['dns-lookup'], 7000)
   t.equal(suite.pool.maxInFlight, Math.min(3, suite.pool.threadpoolSize - 1))

@@ -246,6 +246,26 @@ t.test('a token file is re-read on every connect, so a rotated projected token i
   await agg.until(() => agg.connections === 3, 'back once the file is there')
 })
 
+t.test('optional report content goes only to an aggregator that accepts it', async t => {
+  const cells = [
+    { probe: 'pod' as const, target: 'n2', count: 2, latency: [300, 2], slowConnects: 1 },
+    { probe: 'udp' as const, target: 'n2', count: 1, latency: [300, 1], sent: 5, lost: 1, jitterUs: 10, jitterPairs: 3 }
+  ]
+  for (const [features, want] of [
+    [undefined, [{ probe: 'pod', target: 'n2', count: 2, latency: [300, 2] }]],
+    [['slow-connects'], [cells[0]]],
+    [['report-cpu', 'slow-connects', 'udp'], cells]
+  ] as const) {
+    const agg = await aggregator(t, features === undefined ? {} : { features: [...features] })
+    const { up } = uplink(t, agg.url)
+    up.push({ start: 0, end: 1000, cells })
+    up.start()
+    await agg.until(() => agg.reports.length === 1, 'a report')
+    t.same(agg.reports[0]!.cells, want, `features: ${features?.join(',') ?? 'none (an older aggregator)'}`)
+    await up.close()
+  }
+})
+
 t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with its code, and the agent reconnects', async t => {
   const agg = await aggregator(t)
   const { up, lines } = uplink(t, agg.url)

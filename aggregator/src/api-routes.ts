@@ -63,6 +63,20 @@ export const matrixSchema = {
             required: ['p50', 'p90', 'p99'],
             additionalProperties: false,
             properties: { p50: nullableSeconds, p90: nullableSeconds, p99: nullableSeconds }
+          },
+          loss: {
+            type: 'object',
+            description: 'kinds that open a TCP connection (pod, mtu, service, http, tcp) and udp: packet loss apart from errors',
+            required: ['slowConnects', 'retransmitRatio', 'sent', 'lost', 'lossRatio', 'jitter'],
+            additionalProperties: false,
+            properties: {
+              slowConnects: { type: 'integer', description: 'successful probes whose TCP handshake took 1 s or more: a SYN or SYN-ACK was retransmitted' },
+              retransmitRatio: { type: ['number', 'null'], description: 'slowConnects over the latency samples; null without samples or for udp' },
+              sent: { type: 'integer', description: 'udp: datagrams sent and judged' },
+              lost: { type: 'integer', description: 'udp: datagrams never echoed' },
+              lossRatio: { type: ['number', 'null'], description: 'udp: lost / sent; null when none were sent' },
+              jitter: { ...nullableSeconds, description: 'udp: mean |RTT difference| of consecutive echoes, seconds' }
+            }
           }
         }
       }

@@ -3,7 +3,7 @@
 // scrape time. docs/metrics.md lists every family with its cardinality.
 
 import { Gauge, type Registry } from 'prom-client'
-import { bucketValue, BUCKET_COUNT, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import { bucketValue, BUCKET_COUNT, CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import type { AgentHealth } from './agent-health.ts'
 import type { AgentEntry, Roster } from './roster.ts'
 import type { NodeTotals, PairTotals, Totals } from './totals.ts'
@@ -25,6 +25,7 @@ for (let i = 0; i < BUCKET_COUNT; i++) {
 }
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
 
 type Labels = Readonly<Record<string, string | number>>
 /** `sharedLabels` carries a series' labels: prom-client caches their rendering per object. */
@@ -57,7 +58,7 @@ class LabelCache {
   }
 }
 
-function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: (labels: LabelCache) => Value[]): void {
+function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram' | 'summary', values: (labels: LabelCache) => Value[]): void {
   const cache = new LabelCache()
   registry.registerMetric({
     name,
@@ -194,6 +195,31 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
       out.push(series(sum, labels, 'pingfleet_probe_duration_seconds_sum'))
       out.push(series(total, labels, 'pingfleet_probe_duration_seconds_count'))
+    }
+    return out
+  })
+
+  // Loss apart from errors: the SYN-retransmit signature of connecting probes, and the udp probe's datagrams.
+  family(registry, 'pingfleet_probe_slow_connects_total', 'Successful probes whose TCP handshake took 1 s or more (a SYN or SYN-ACK retransmit), by probe kind, source group and destination group or target; divided by the rate of pingfleet_probe_duration_seconds_count it is the retransmit ratio.', 'counter', cache => {
+    const out: Value[] = []
+    for (const p of totals.pairs.values()) {
+      if (isConnectKind.has(p.probe)) out.push(series(p.loss?.slowConnects ?? 0, cache.get(pairKey(p), () => pairLabels(p))))
+    }
+    return out
+  })
+
+  const udpPairs = (): PairTotals[] => [...totals.pairs.values()].filter(p => p.probe === 'udp')
+  const udpLabels = (cache: LabelCache, p: PairTotals): Labels => cache.get(pairKey(p), () => ({ src_group: p.src, dst_group: p.dst }))
+  family(registry, 'pingfleet_udp_datagrams_sent_total', 'Datagrams the udp probe sent and judged (echoed, or waited for long enough), by source and destination group.', 'counter', cache =>
+    udpPairs().map(p => series(p.loss?.sent ?? 0, udpLabels(cache, p))))
+  family(registry, 'pingfleet_udp_datagrams_lost_total', 'Datagrams the udp probe sent that were never echoed (lost in either direction), by source and destination group.', 'counter', cache =>
+    udpPairs().map(p => series(p.loss?.lost ?? 0, udpLabels(cache, p))))
+  family(registry, 'pingfleet_udp_jitter_seconds', 'The udp probe\'s |RTT difference| between consecutive echoes of a train (RFC 3393 delay variation), by source and destination group: _sum over _count is the mean jitter.', 'summary', cache => {
+    const out: Value[] = []
+    for (const p of udpPairs()) {
+      const labels = udpLabels(cache, p)
+      out.push(series((p.loss?.jitterUs ?? 0) / 1e6, labels, 'pingfleet_udp_jitter_seconds_sum'))
+      out.push(series(p.loss?.jitterPairs ?? 0, labels, 'pingfleet_udp_jitter_seconds_count'))
     }
     return out
   })

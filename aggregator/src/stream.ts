@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
-  MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, type AggregatorMessage, type Hello, type Peers, type Report
+  MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
 import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
@@ -121,8 +121,9 @@ export class AgentStream {
     this.options = options
     this.now = options.now ?? Date.now
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
-    // Optional report fields this aggregator accepts: an agent sends them only when announced here.
-    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${FEATURE_REPORT_CPU}`) })
+    // Optional report content this aggregator accepts (report.cpu, and the cell features of protocol
+    // features.ts): an agent sends it only when announced here.
+    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${[FEATURE_REPORT_CPU, ...REPORT_FEATURE_NAMES].join(', ')}`) })
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()

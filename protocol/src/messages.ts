@@ -89,6 +89,20 @@ export interface Cell {
   lagged?: number
   /** `service` cells: which backends answered the successful probes, and how often. */
   backends?: CellBackend[]
+  /**
+   * Kinds in CONNECT_PROBE_KINDS: of the successful probes not taken during lag, those whose TCP handshake
+   * took SYN_RTO_SECONDS (1 s) or more, i.e. lost a SYN or SYN-ACK at least once. Feature `slow-connects`.
+   */
+  slowConnects?: number
+  /** `udp` cells: datagrams sent over every train of the window, and those whose echo never came back. Feature `udp`. */
+  sent?: number
+  lost?: number
+  /**
+   * `udp` cells, trains not taken during lag: the sum of |RTT difference| between consecutive echoes of a train,
+   * in whole microseconds, and how many such differences were summed (mean = jitterUs / jitterPairs).
+   */
+  jitterUs?: number
+  jitterPairs?: number
 }
 
 /**
@@ -272,6 +286,11 @@ export const reportSchema = {
             }
           },
           lagged: count,
+          slowConnects: count,
+          sent: count,
+          lost: count,
+          jitterUs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          jitterPairs: count,
           backends: {
             type: 'array',
             maxItems: MAX_BACKENDS_PER_CELL,
