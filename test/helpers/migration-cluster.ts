@@ -183,7 +183,7 @@ export class Cluster {
         GATE: 'cilium-batch',
         BATCH_LABEL,
         RUN: 'r1',
-        GATE_WAIT: '20s',
+        GATE_WAIT: '45s',
         GATE_INTERVAL: '1s',
         ...env
       },

@@ -4,6 +4,9 @@
 import t from 'tap'
 import { BATCH_LABEL, Cluster } from '../helpers/migration-cluster.ts'
 
+// A loop runs real processes, a CLI every second and a kubectl per step: minutes on a busy machine.
+t.setTimeout(300_000)
+
 t.test('a batch whose node has a broken inbound path stops the loop with the batch still cordoned', async t => {
   const c = new Cluster(1, ['b1', 'b2', 'b3', 'b4'])
   await c.start(t)

@@ -4,6 +4,9 @@
 import t from 'tap'
 import { Cluster } from '../helpers/migration-cluster.ts'
 
+// A loop runs real processes, a CLI every second and a kubectl per step: minutes on a busy machine.
+t.setTimeout(300_000)
+
 t.test('one-node batches complete, the first one alone in its group', async t => {
   const c = new Cluster(2, ['o1', 'o2', 'o3'])
   await c.start(t)

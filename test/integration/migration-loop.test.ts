@@ -7,6 +7,9 @@ import { getJson } from '../../scripts/fleet-processes.ts'
 import { Cluster, INTERVAL_MS } from '../helpers/migration-cluster.ts'
 import { until } from '../helpers/wait.ts'
 
+// A loop runs real processes, a CLI every second and a kubectl per step: minutes on a busy machine.
+t.setTimeout(300_000)
+
 t.test('a healthy migration in batches of two: each batch passes its gate, is uncordoned, and the loop moves on', async t => {
   const c = new Cluster(0, ['m1', 'm2', 'm3', 'm4'])
   await c.start(t)
@@ -35,7 +38,7 @@ t.test('a healthy migration in batches of two: each batch passes its gate, is un
       await c.settled()
       t.equal(c.restarts.length, before + 1)
       // maxUnavailable 1: the next pod goes once this one's agent is back and probed.
-      await until(`${name} ready again`, async () => (await c.rows()).find(r => r.node === name)?.connected === true ? true : undefined, 15_000)
+      await until(`${name} ready again`, async () => (await c.rows()).find(r => r.node === name)?.connected === true ? true : undefined, 30_000)
     }
     // Reports of the last interval arrive, then the gate judges a window that covers the whole update.
     await new Promise(resolve => setTimeout(resolve, 2 * INTERVAL_MS))
