@@ -304,6 +304,10 @@ async function suite (t: Test): Promise<void> {
       // /metrics against the moment of injection: at detection, or once a degraded fault has settled.
       const after = await scrape()
       for (const m of row.metrics) checkMetric(t, m, before, after)
+      if (row.fault.kind === 'throttled-nft') {
+        const periods = cluster.agentThrottledPeriods(row.fault.node)
+        t.ok(periods > 0, `the kernel throttled ${row.fault.node}'s agent in ${periods} periods meanwhile (its cgroup's cpu.stat)`)
+      }
 
       if (row.serviceFlagged !== undefined) {
         // The view flags a backend only once every candidate could have answered 5 times (MIN_ANSWERS_PER_BACKEND):
@@ -403,7 +407,7 @@ async function suite (t: Test): Promise<void> {
     const cells = await matrix('pod', window)
     const n = cluster.nodes.length
     t.equal(cells.length, n * (n - 1), `pod matrix over the outage (${window}) has every pair`)
-    for (const c of cells) t.ok(c.samples >= 3 && c.errors === 0, `${c.src}→${c.dst}: ${c.samples} probes over the outage, ${c.errors} errors`)
+    for (const c of cells) t.ok(c.samples >= 3 && c.errors === 0, `${c.src}→${c.dst}: ${c.samples} probes over the outage, ${c.errors} errors${c.errors > 0 ? ` ${JSON.stringify(c.errorsByReason)}, ${c.lagged} lagged` : ''}`)
     const metrics = await scrape()
     t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: all ${n} agents connected again`)
   })

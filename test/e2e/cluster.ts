@@ -12,7 +12,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sweepCgroups, throttle, unthrottle, type Throttle } from './cpu-throttle.ts'
+import { sweepCgroups, throttle, throttledPeriods, unthrottle, type Throttle } from './cpu-throttle.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const HELPER = fileURLToPath(new URL('./ns-helper.ts', import.meta.url))
@@ -371,6 +371,15 @@ ${hairpin}
     // `ip netns exec` execs the command in place, so the child is the agent itself.
     if (pid === undefined || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent/src/main.ts')) throw new Error(`no agent process for ${node}`)
     this.throttles.set(node, throttle(`${PREFIX}${this.id}-cpu-${node}`, pid, quotaUs, periodUs))
+  }
+
+  /**
+   * How often the kernel throttled a node's agent so far, read on the host. The agent cannot read it
+   * itself here: `ip netns exec` mounts a fresh /sys, which hides /sys/fs/cgroup from the agents.
+   */
+  agentThrottledPeriods (node: string): number {
+    const t = this.throttles.get(node)
+    return t === undefined ? 0 : throttledPeriods(t)
   }
 
   unthrottleAgent (node: string): void {

@@ -67,6 +67,12 @@ export function throttle (name: string, pid: number, quotaUs: number, periodUs: 
   return { dir, home }
 }
 
+/** Periods in which the cgroup was throttled so far (`nr_throttled` of its cpu.stat, v1 and v2 alike). */
+export function throttledPeriods (t: Throttle): number {
+  const line = readFileSync(join(t.dir, 'cpu.stat'), 'utf8').split('\n').find(l => l.startsWith('nr_throttled '))
+  return line === undefined ? 0 : Number(line.split(' ')[1])
+}
+
 /** Moves every process in the cgroup back home and removes it. Idempotent. */
 export function unthrottle (t: Throttle): void {
   if (!existsSync(t.dir)) return

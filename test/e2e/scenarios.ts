@@ -228,7 +228,6 @@ export const SCENARIOS: readonly Scenario[] = [
     metrics: [
       nodeErrors(THROTTLED, 'out', 'pod', 'up'),
       nodeErrors(THROTTLED_TARGET, 'in', 'pod', 'up'),
-      { name: 'pingfleet_agent_cpu_throttled_periods_total', labels: { node: THROTTLED }, expect: 'up' },
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat')
     ],
     // The throttled agent's own reports are late by up to a frozen period.
