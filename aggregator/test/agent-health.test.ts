@@ -50,7 +50,8 @@ t.test('GET /api/v1/agents and /metrics: degraded, lagged ratio and CPU throttli
   }
   const busy = await connect('busy')
   const fine = await connect('fine')
-  t.same(features, [FEATURE_REPORT_CPU, FEATURE_REPORT_CPU], 'the upgrade answer announces report.cpu')
+  // The header lists every optional feature (report.cpu and the cell features of protocol features.ts).
+  t.same(features.map(f => f.split(',').map(x => x.trim()).includes(FEATURE_REPORT_CPU)), [true, true], 'the upgrade answer announces report.cpu')
   const now = Date.now()
   busy.send({ ...report(1, now, [{ probe: 'pod', target: 'fine', count: 20, latency: [bucketIndex(0.001), 2], lagged: 18 }]), cpu: { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 } })
   fine.send(report(1, now, [{ probe: 'pod', target: 'busy', count: 20, latency: [bucketIndex(0.001), 19], lagged: 1 }]))
