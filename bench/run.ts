@@ -1,6 +1,6 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
-// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh size). Results: bench/results/latest.json, BENCHMARKS.md.
+// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size). Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { bucketIndex } from '@pingfleet/protocol'
 import { SlotArena } from '../aggregator/src/slot-arena.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
+import { gateBench } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
@@ -273,6 +274,15 @@ if (run('metrics')) {
   results['metrics-1000'] = { nodes, series, bytes: scrape.bytes, renderMsMedian: scrape.medianMs, targets: { maxMs: 50, maxSeries: 30_000 } }
   console.log(`metrics-1000: ${fmt(series)} series (target ≤ 30,000), ${fmt(scrape.bytes / 1024)} KiB, median ${fmt(scrape.medianMs, 1)} ms per scrape (target ≤ 50 ms)`)
   await stop(server)
+}
+
+if (run('gate-nodes')) {
+  // A node-scoped gate over 50 of 1,000 nodes of a full mesh holding 5 minutes (target ≤ 20 ms).
+  const nodes = args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000
+  const r = await gateBench(nodes, Math.max(1, Math.round(nodes / 50)), 5, quick ? 10 : 30)
+  results[`gate-nodes-${nodes}`] = r
+  console.log(`gate-nodes-${nodes}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in process in ${fmt(r.loadSeconds, 1)} s; ${r.selected} selected; median of ${r.reps}:`)
+  for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
 }
 
 mkdirSync('bench/results', { recursive: true })

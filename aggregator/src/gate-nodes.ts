@@ -3,7 +3,6 @@
 // hides one dead node among many (1 of 200 is 0.5%); judging each node does not.
 
 import { BUCKET_COUNT, bucketValue, formatDuration, PEER_PROBE_KINDS, type Labels, type PeerState, type ProbeKind } from '@pingfleet/protocol'
-import { PAIR_BITS, PAIR_COUNT_MASK } from './slot-arena.ts'
 import type { KubeNodeFacts } from './discovery.ts'
 import type { GateSpec, NodeRule, NodeScope } from './gate-spec.ts'
 import { peerNode, UNKNOWN_GROUP } from './ingest.ts'
@@ -183,7 +182,10 @@ interface Side {
   samples: number
   errors: number
   reasons: Map<string, number> | null
-  peers: Set<string>
+  /** Distinct peers (targets) with results. */
+  peers: number
+  /** mtu only: a peer has one cell per size, so peers are counted by name. */
+  peerSet: Set<string> | null
   dense: Float64Array | null
 }
 
@@ -199,7 +201,7 @@ const OUT = -1
 export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean): { inbound: Side[], outbound: Side[], from: number, to: number } {
   const peer = peerKinds.has(probe)
   const index = new Map(selected.map((n, i) => [n, i]))
-  const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: new Set(), dense: latency ? new Float64Array(BUCKET_COUNT) : null })
+  const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: probe === 'mtu' ? new Set() : null, dense: null })
   const inbound = selected.map(side)
   const outbound = selected.map(side)
   const read = nodes.read(windowMs, now)
@@ -223,25 +225,19 @@ export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now
     if (c === 0) c = okCache[nameId] = peerOk(peerName[nameId]!) ? 1 : -1
     return c === 1
   }
-  const packed: number[] = []
-  const add = (s: Side, id: number, other: string): void => {
-    let samples: number
-    if (s.dense !== null) {
-      packed.length = 0
-      samples = read.collectPacked(id, packed)
-      for (const p of packed) s.dense[p >>> PAIR_BITS]! += p & PAIR_COUNT_MASK
-    } else {
-      samples = read.count(id)
-    }
-    read.forEachError(id, e => {
-      s.errors += e.count
-      s.reasons ??= new Map()
-      s.reasons.set(e.reason, (s.reasons.get(e.reason) ?? 0) + e.count)
-    })
-    if (samples > 0) {
-      s.samples += samples
-      s.peers.add(other)
-    }
+  // Pass 1: the cells that matter, each with the side it adds to; a cell between two selected
+  // nodes adds to both (rare, so its second side sits in a map).
+  const ids: number[] = []
+  const sideOf: Side[] = []
+  const peerOf: string[] = []
+  const firstK = new Int32Array(nodes.cellCount).fill(-1)
+  const secondK = new Map<number, number>()
+  const want = (id: number, s: Side, other: string): void => {
+    if (firstK[id] === -1) firstK[id] = ids.length
+    else secondK.set(id, ids.length)
+    ids.push(id)
+    sideOf.push(s)
+    peerOf.push(other)
   }
   for (const id of nodes.idsOf(probe)) {
     const srcId = nodes.srcOf(id)
@@ -254,9 +250,42 @@ export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now
     const srcName = peerName[srcId]!
     const dstName = peerName[targetId]!
     if (srcName === dstName) continue
-    if (s >= 0 && ok(targetId)) add(outbound[s]!, id, dstName)
-    if (d >= 0 && ok(srcId)) add(inbound[d]!, id, srcName)
+    if (s >= 0 && ok(targetId)) want(id, outbound[s]!, dstName)
+    if (d >= 0 && ok(srcId)) want(id, inbound[d]!, srcName)
   }
+  // Pass 2: counts (and latency) slot by slot, then failures, whose cost follows the failures.
+  const wanted = Int32Array.from(ids)
+  const counts = new Float64Array(wanted.length)
+  if (latency) {
+    // One flat histogram per side (inbound sides first), copied out to the sides after.
+    const all = [...inbound, ...outbound]
+    const row = new Map(all.map((s, i) => [s, i * BUCKET_COUNT]))
+    const dense = new Float64Array(all.length * BUCKET_COUNT)
+    read.sumMany(wanted, counts, dense, Int32Array.from(sideOf, s => row.get(s)!))
+    for (const [i, s] of all.entries()) s.dense = dense.subarray(i * BUCKET_COUNT, (i + 1) * BUCKET_COUNT)
+  } else {
+    read.sumMany(wanted, counts)
+  }
+  const addError = (k: number, e: { reason: string, count: number }): void => {
+    const s = sideOf[k]!
+    s.errors += e.count
+    s.reasons ??= new Map()
+    s.reasons.set(e.reason, (s.reasons.get(e.reason) ?? 0) + e.count)
+  }
+  read.forEachErrorWhere(id => id < firstK.length && firstK[id]! >= 0, (id, e) => {
+    addError(firstK[id]!, e)
+    const k2 = secondK.get(id)
+    if (k2 !== undefined) addError(k2, e)
+  })
+  // Pass 3: per side, samples and distinct peers (an mtu peer has a cell per size).
+  for (let k = 0; k < wanted.length; k++) {
+    if (counts[k] === 0) continue
+    const s = sideOf[k]!
+    s.samples += counts[k]!
+    if (s.peerSet !== null) s.peerSet.add(peerOf[k]!)
+    else s.peers++
+  }
+  for (const s of [...inbound, ...outbound]) if (s.peerSet !== null) s.peers = s.peerSet.size
   return { inbound, outbound, from: read.from, to: read.to }
 }
 
@@ -337,7 +366,7 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
       observed: Math.min(...all.map(s => s.samples)),
       threshold: rule.minSamples,
       samples: totalSamples,
-      ...(short.length > 0 ? { worst: short.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.samples, samples: s.samples, peers: s.peers.size, detail: nobody(node, s) })) } : {}),
+      ...(short.length > 0 ? { worst: short.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.samples, samples: s.samples, peers: s.peers, detail: nobody(node, s) })) } : {}),
       detail: short.length === 0
         ? `every selected node has at least ${rule.minSamples} ${direction} samples ${what} in the last ${window}`
         : `${short.length} of ${selected.length} selected nodes have too few ${direction} samples ${what}: ${short.slice(0, 5).map(({ node, s }) => `${node} (${nobody(node, s)})`).join('; ')}${short.length > 5 ? ` and ${short.length - 5} more` : ''}`
@@ -345,29 +374,29 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
 
     if (rule.minPeers !== undefined) {
       const min = rule.minPeers
-      const few = selected.map((node, i) => ({ node, s: all[i]! })).filter(x => x.s.peers.size < min)
+      const few = selected.map((node, i) => ({ node, s: all[i]! })).filter(x => x.s.peers < min)
       out.push({
         ...base,
         id: `${prefix} minPeers`,
         criterion: 'minPeers',
         verdict: few.length === 0 ? 'pass' : 'insufficient_data',
-        observed: Math.min(...all.map(s => s.peers.size)),
+        observed: Math.min(...all.map(s => s.peers)),
         threshold: min,
         samples: totalSamples,
-        ...(few.length > 0 ? { worst: few.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.peers.size, samples: s.samples, peers: s.peers.size, detail: `${s.peers.size} distinct peers, fewer than ${min}` })) } : {}),
+        ...(few.length > 0 ? { worst: few.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.peers, samples: s.samples, peers: s.peers, detail: `${s.peers} distinct peers, fewer than ${min}` })) } : {}),
         detail: few.length === 0
           ? `every selected node has ${direction} results ${what} with at least ${min} distinct peers`
-          : `${few.length} of ${selected.length} selected nodes have ${direction} results with fewer than ${min} distinct peers: ${few.slice(0, 5).map(({ node, s }) => `${node} (${s.peers.size})`).join(', ')}`
+          : `${few.length} of ${selected.length} selected nodes have ${direction} results with fewer than ${min} distinct peers: ${few.slice(0, 5).map(({ node, s }) => `${node} (${s.peers})`).join(', ')}`
       })
     }
 
     const judge = (criterion: NodeCheck['criterion'], threshold: number, valueOf: (s: Side) => number | null, seconds: boolean, describe: (s: Side, v: number) => string): void => {
       const ev: NodeEvidence[] = selected.map((node, i) => {
         const s = all[i]!
-        if (!enough[i]) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers.size, detail: `not judged: ${nobody(node, s)}` }
+        if (!enough[i]) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: `not judged: ${nobody(node, s)}` }
         const v = valueOf(s)
-        if (v === null) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers.size, detail: 'nothing to measure' }
-        return { node, verdict: v <= threshold ? 'pass' : 'fail', observed: v, samples: s.samples, peers: s.peers.size, detail: describe(s, v) }
+        if (v === null) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: 'nothing to measure' }
+        return { node, verdict: v <= threshold ? 'pass' : 'fail', observed: v, samples: s.samples, peers: s.peers, detail: describe(s, v) }
       })
       const rank: Record<Verdict, number> = { fail: 0, insufficient_data: 1, pass: 2 }
       ev.sort((a, b) => rank[a.verdict] - rank[b.verdict] || (b.observed ?? -1) - (a.observed ?? -1) || a.node.localeCompare(b.node))
@@ -393,9 +422,9 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
             : `every selected node's ${direction} ${name} ${what} is at most ${fmt(threshold, seconds)} (worst ${ev[0]!.node}: ${fmt(worst, seconds)})`
       })
     }
-    const ratioDetail = (s: Side): string => `${s.errors} of ${s.samples} failed${s.errors > 0 ? `: ${topReasons(s.reasons)}` : ''}; ${s.peers.size} ${peer ? 'peer' : 'target'}${s.peers.size === 1 ? '' : 's'}`
+    const ratioDetail = (s: Side): string => `${s.errors} of ${s.samples} failed${s.errors > 0 ? `: ${topReasons(s.reasons)}` : ''}; ${s.peers} ${peer ? 'peer' : 'target'}${s.peers === 1 ? '' : 's'}`
     if (rule.maxNodeErrorRatio !== undefined) judge('maxNodeErrorRatio', rule.maxNodeErrorRatio, s => s.errors / s.samples, false, ratioDetail)
-    if (rule.maxNodeP99 !== undefined) judge('maxNodeP99', rule.maxNodeP99, s => quantile(s.dense!, 0.99), true, s => `${s.samples - s.errors} successful probes`)
+    if (rule.maxNodeP99 !== undefined) judge('maxNodeP99', rule.maxNodeP99, s => quantile(s.dense ?? new Float64Array(0), 0.99), true, s => `${s.samples - s.errors} successful probes`)
     if (rule.maxNodeExcessErrorRatio !== undefined) {
       const rest = restRatio(ctx, rule, direction === 'inbound', all)
       judge('maxNodeExcessErrorRatio', rule.maxNodeExcessErrorRatio, s => rest.ratio === null || rest.samples < rule.minSamples ? null : s.errors / s.samples - rest.ratio, false,

@@ -194,6 +194,9 @@ t.test('the CLI', async t => {
       b: { cniplugin: 'cilium', batch2: 'test-1', batch1: 'test-2' },
       c: { cniplugin: 'cilium', batch2: 'test-2', batch1: 'test-3' }
     }
+    // A fresh report from the aws agent, so the baseline gate (maxStaleness 1m) is not stale on a slow run.
+    agent.send(report(3, Date.now(), []))
+    await agent.waitFor(m => m.type === 'ack' && m.seq === 3)
     const batchAgents = Object.entries(batchLabels).map(([node, labels]) => ({ node, agent: new RawAgent(url), labels }))
     t.teardown(() => { for (const b of batchAgents) b.agent.socket.close() })
     await Promise.all(batchAgents.map(b => b.agent.opened()))
@@ -212,7 +215,7 @@ t.test('the CLI', async t => {
     const migrate = (env: Record<string, string>): Promise<number | null> => new Promise((resolve, reject) => {
       writeFileSync(log, '')
       const child = spawn('bash', [MIGRATE], {
-        stdio: 'ignore',
+        stdio: process.env.DEBUG_MIGRATE ? 'inherit' : 'ignore',
         env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGGREGATOR: url, BASELINE_GATE: 'aws-up', GATE: 'batch', RUN: 'test', BATCH_LABEL: 'batch2', BATCH_SIZE: '2', GATE_WAIT: '300ms', GATE_INTERVAL: '100ms', ...env }
       })
       child.once('error', reject)
@@ -222,17 +225,20 @@ t.test('the CLI', async t => {
       `cordon node/${node}`, `drain node/${node} --ignore-daemonsets --delete-emptydir-data --timeout=10m`, `label --overwrite node/${node} cniplugin=cilium ${batch}`,
       `delete pods --all-namespaces --field-selector spec.nodeName=${node} --wait=false`
     ]
+    const done = (node: string): string[] => [`uncordon node/${node}`, `label node/${node} ${label}-`]
+    let label = 'batch2'
     const lines = (): string[] => readFileSync(log, 'utf8').trim().split('\n')
     t.equal(await migrate({}), 0)
     t.same(lines(), [
       'get nodes -l cniplugin!=cilium -o name',
-      ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1'), 'uncordon node/a', 'uncordon node/b',
-      ...moved('c', 'batch2=test-2'), 'uncordon node/c'
+      ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1'), ...done('a'), ...done('b'),
+      ...moved('c', 'batch2=test-2'), ...done('c')
     ])
+    label = 'batch1'
     t.equal(await migrate({ BATCH_SIZE: '1', BATCH_LABEL: 'batch1' }), 0, 'one-node batches complete')
     t.same(lines(), [
       'get nodes -l cniplugin!=cilium -o name',
-      ...moved('a', 'batch1=test-1'), 'uncordon node/a', ...moved('b', 'batch1=test-2'), 'uncordon node/b', ...moved('c', 'batch1=test-3'), 'uncordon node/c'
+      ...moved('a', 'batch1=test-1'), ...done('a'), ...moved('b', 'batch1=test-2'), ...done('b'), ...moved('c', 'batch1=test-3'), ...done('c')
     ])
     t.equal(await migrate({ GATE: 'aws-to-cilium' }), 1, 'a batch gate that fails stops the loop')
     t.same(lines(), ['get nodes -l cniplugin!=cilium -o name', ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1')], 'the failed batch stays cordoned')

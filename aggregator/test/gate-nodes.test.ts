@@ -261,3 +261,17 @@ t.test('a destination member nobody probes makes its pair insufficient, never pa
   t.match(check(scoped, 'pod nodes<-* minSamples'), { verdict: 'insufficient_data', worst: [{ node: 'cil-0004', samples: 0, detail: /^nobody probed it \(its agent is draining/ }] })
   t.equal(scoped.verdict, 'insufficient_data')
 })
+
+t.test('mtu: a peer with one cell per size counts once, and a black-holed size fails its node', async t => {
+  const f = fleet(labelsFor(4))
+  const mtu = (target: string, count: number, failed: number): Cell => ({
+    probe: 'mtu', target, count, latency: count > failed ? [bucketIndex(0.003), count - failed] : [],
+    ...(failed > 0 ? { errors: [{ reason: 'MTU_BLACKHOLE' as const, raw: 'HEADERS_TIMEOUT', count: failed }] } : {})
+  })
+  // Probes toward cil-0001 with 8500 bytes are black-holed; 1400 passes everywhere.
+  f.run(0, 2000, node => f.names.filter(n => n !== node).flatMap(n => [mtu(`${n}/1400`, 2, 0), mtu(`${n}/8500`, 2, n === 'cil-0001' ? 2 : 0)]))
+  const r = evaluateGate(gate({ minSamples: 5, nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'mtu', maxNodeErrorRatio: 0.1, minPeers: 13 }] }), f.sources, T0 + 2000)
+  t.match(check(r, 'mtu nodes<-* maxNodeErrorRatio'), { verdict: 'fail', worst: [{ node: 'cil-0001', observed: 0.5, peers: 13 }] })
+  t.match(check(r, 'mtu nodes<-* minPeers'), { verdict: 'pass', observed: 13 }, 'sizes do not count as peers')
+  t.match(check(r, 'mtu nodes<-* maxNodeErrorRatio').worst![0]!.detail, /^78 of 156 failed: MTU_BLACKHOLE 78; 13 peers$/)
+})

@@ -7,8 +7,9 @@
 #   3. The batch gate (GATE) is asked about exactly that batch: `pingfleet gate --selector
 #      BATCH_LABEL=<run>-<n>`. Each node of the batch is judged on its own (a group ratio hides one
 #      dead node among many), while it is still cordoned.
-#   4. Only a batch that passes is uncordoned. A gate that does not pass within GATE_WAIT stops the
-#      migration with the batch still cordoned and labelled, for a human to look at.
+#   4. Only a batch that passes is uncordoned, and then loses its batch label. A gate that does not
+#      pass within GATE_WAIT stops the migration with the batch still cordoned and labelled, for a
+#      human to look at.
 #
 # One-node batches work: a group with one member is not required to probe itself, and a group the
 # batch is the first member of does not need to exist before it.
@@ -67,6 +68,11 @@ for ((i = 0; i < ${#nodes[@]}; i += BATCH_SIZE)); do
     echo "gate $GATE did not pass for $selector (exit $status); stopping with batch ${batch[*]} cordoned" >&2
     exit "$status"
   fi
-  for node in "${batch[@]}"; do kubectl uncordon "$node"; done
+  for node in "${batch[@]}"; do
+    kubectl uncordon "$node"
+    # Done with this batch: it leaves the batch gate's own scope (every node with BATCH_LABEL), so
+    # the gate the aggregator evaluates every interval watches only batches in flight or stopped.
+    kubectl label "$node" "$BATCH_LABEL-"
+  done
 done
 echo "all nodes are on $LABEL=$TO and every batch passed gate $GATE"
