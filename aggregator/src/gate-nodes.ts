@@ -21,6 +21,9 @@ export interface NodeFacts {
   connected: boolean
   state: PeerState | null
   lastReportAt: number | null
+  /** The current boot of its agent and when that boot first said hello (ms); null when no agent ever did. */
+  bootId: string | null
+  bootStartedAt: number | null
   /** Null without discovery (static mode) or when the node is not in the cluster. */
   kube: KubeNodeFacts | null
 }
@@ -64,11 +67,11 @@ export function knownNodes (roster: Roster, groupLabel: string, kube: ReadonlyMa
   for (const a of roster.all()) {
     const k = kube?.get(a.node) ?? null
     const labels = k === null ? a.labels : { ...a.labels, ...k.labels }
-    out.set(a.node, { node: a.node, labels, group: labels[groupLabel] ?? UNKNOWN_GROUP, connected: a.connected, state: a.state, lastReportAt: a.lastReportAt, kube: k })
+    out.set(a.node, { node: a.node, labels, group: labels[groupLabel] ?? UNKNOWN_GROUP, connected: a.connected, state: a.state, lastReportAt: a.lastReportAt, bootId: a.bootId, bootStartedAt: a.bootStartedAt, kube: k })
   }
   for (const [node, k] of kube ?? []) {
     if (out.has(node)) continue
-    out.set(node, { node, labels: k.labels, group: k.labels[groupLabel] ?? UNKNOWN_GROUP, connected: false, state: null, lastReportAt: null, kube: k })
+    out.set(node, { node, labels: k.labels, group: k.labels[groupLabel] ?? UNKNOWN_GROUP, connected: false, state: null, lastReportAt: null, bootId: null, bootStartedAt: null, kube: k })
   }
   return out
 }
@@ -289,6 +292,60 @@ export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now
   return { inbound, outbound, from: read.from, to: read.to }
 }
 
+/** Why a node's window is shorter than the rule's: its agent's current boot joined inside it. */
+interface Since {
+  bootId: string
+  at: number
+}
+
+/**
+ * Per selected node, its sides read only since its agent's current boot first said hello: the
+ * effective window is min(rule window, now - boot start), slot-aligned by the store (a slot that
+ * starts before the boot is left out whole). Nodes whose windows take the same slots share one
+ * read. `since[i]` is set when node i's read lost slots to its boot; `full` are the sides over the
+ * whole rule window, read only when asked (the rest-of-fleet ratio subtracts them) and some node
+ * was shortened. from/to span every read made.
+ */
+function sidesSinceBoot (ctx: NodeContext, rule: NodeRule, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, wantFull: boolean):
+{ inbound: Side[], outbound: Side[], since: Array<Since | null>, full: { inbound: Side[], outbound: Side[] } | null, from: number, to: number } {
+  const fullKey = ctx.nodes.oldestSlotIn(rule.windowMs, ctx.now)
+  const byKey = new Map<number | null, number[]>()
+  const since: Array<Since | null> = []
+  for (const [i, node] of selected.entries()) {
+    const f = ctx.known.get(node)
+    const boot = f?.bootStartedAt ?? null
+    const key = boot === null || ctx.now - boot >= rule.windowMs ? fullKey : ctx.nodes.oldestSlotIn(Math.max(0, ctx.now - boot), ctx.now)
+    since.push(key !== fullKey ? { bootId: f!.bootId!, at: boot! } : null)
+    const group = byKey.get(key)
+    if (group === undefined) byKey.set(key, [i])
+    else group.push(i)
+  }
+  const empty = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: null, dense: latency ? new Float64Array(BUCKET_COUNT) : null })
+  const inbound: Side[] = selected.map(empty)
+  const outbound: Side[] = selected.map(empty)
+  let from = ctx.now
+  let to = ctx.now
+  let full: { inbound: Side[], outbound: Side[] } | null = null
+  for (const [key, members] of byKey) {
+    // No slot lies wholly after the boot: nothing to read yet.
+    if (key === null) continue
+    const r = nodeSides(ctx.nodes, rule.probe, ctx.now - key, ctx.now, members.map(i => selected[i]!), peerOk, latency)
+    for (const [k, i] of members.entries()) { inbound[i] = r.inbound[k]!; outbound[i] = r.outbound[k]! }
+    if (key === fullKey && members.length === selected.length) full = r
+    from = Math.min(from, r.from)
+    to = Math.max(to, r.to)
+  }
+  if (wantFull && full === null) {
+    full = since.some(x => x !== null) ? nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, selected, peerOk, false) : { inbound, outbound }
+  }
+  return { inbound, outbound, since, full, from, to }
+}
+
+/** "since its agent (boot …) joined at 10:02:15Z": the evidence for a shortened window. */
+function sinceText (since: Since): string {
+  return `since its agent (boot ${since.bootId}) joined at ${new Date(since.at).toISOString().slice(11, 19)}Z`
+}
+
 /** Nearest-rank quantile of a dense histogram, seconds; null when empty. */
 function quantile (dense: Float64Array, q: number): number | null {
   let total = 0
@@ -335,8 +392,20 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
   const peerOk = peer
     ? (node: string): boolean => rule.peers === '*' || groupOf(node) === rule.peers
     : (target: string): boolean => rule.peers === '*' || target === rule.peers
-  const sides = nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, selected, peerOk, rule.maxNodeP99 !== undefined)
+  const sides = sidesSinceBoot(ctx, rule, selected, peerOk, rule.maxNodeP99 !== undefined, rule.maxNodeExcessErrorRatio !== undefined)
   ctx.covered?.(sides.from, sides.to)
+  // Evidence for shortened windows: appended to a node's detail, and summed up in each check's.
+  const sinceMap = new Map<string, Since>()
+  for (const [i, x] of sides.since.entries()) if (x !== null) sinceMap.set(selected[i]!, x)
+  const sinceOf = (node: string): Since | null => sinceMap.get(node) ?? null
+  const withSince = (node: string, detail: string): string => {
+    const x = sinceOf(node)
+    return x === null ? detail : `${detail}; read ${sinceText(x)}`
+  }
+  const shortened = [...sinceMap.keys()]
+  const sinceNote = shortened.length === 0
+    ? ''
+    : `; ${shortened.length} of ${selected.length} selected nodes read only since their agent's current boot joined: ${shortened.slice(0, 3).map(n => `${n} ${sinceText(sinceOf(n)!).replace('since its agent ', '')}`).join('; ')}${shortened.length > 3 ? ` and ${shortened.length - 3} more` : ''}`
   const window = formatDuration(rule.windowMs)
   const out: NodeCheck[] = []
   const directions = peer ? (['inbound', 'outbound'] as const) : (['outbound'] as const)
@@ -366,10 +435,10 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
       observed: Math.min(...all.map(s => s.samples)),
       threshold: rule.minSamples,
       samples: totalSamples,
-      ...(short.length > 0 ? { worst: short.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.samples, samples: s.samples, peers: s.peers, detail: nobody(node, s) })) } : {}),
+      ...(short.length > 0 ? { worst: short.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.samples, samples: s.samples, peers: s.peers, detail: withSince(node, nobody(node, s)) })) } : {}),
       detail: short.length === 0
-        ? `every selected node has at least ${rule.minSamples} ${direction} samples ${what} in the last ${window}`
-        : `${short.length} of ${selected.length} selected nodes have too few ${direction} samples ${what}: ${short.slice(0, 5).map(({ node, s }) => `${node} (${nobody(node, s)})`).join('; ')}${short.length > 5 ? ` and ${short.length - 5} more` : ''}`
+        ? `every selected node has at least ${rule.minSamples} ${direction} samples ${what} in the last ${window}${sinceNote}`
+        : `${short.length} of ${selected.length} selected nodes have too few ${direction} samples ${what}: ${short.slice(0, 5).map(({ node, s }) => `${node} (${withSince(node, nobody(node, s))})`).join('; ')}${short.length > 5 ? ` and ${short.length - 5} more` : ''}${sinceNote}`
     })
 
     if (rule.minPeers !== undefined) {
@@ -383,20 +452,20 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
         observed: Math.min(...all.map(s => s.peers)),
         threshold: min,
         samples: totalSamples,
-        ...(few.length > 0 ? { worst: few.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.peers, samples: s.samples, peers: s.peers, detail: `${s.peers} distinct peers, fewer than ${min}` })) } : {}),
+        ...(few.length > 0 ? { worst: few.slice(0, WORST_QUOTED).map(({ node, s }) => ({ node, verdict: 'insufficient_data' as const, observed: s.peers, samples: s.samples, peers: s.peers, detail: withSince(node, `${s.peers} distinct peers, fewer than ${min}`) })) } : {}),
         detail: few.length === 0
-          ? `every selected node has ${direction} results ${what} with at least ${min} distinct peers`
-          : `${few.length} of ${selected.length} selected nodes have ${direction} results with fewer than ${min} distinct peers: ${few.slice(0, 5).map(({ node, s }) => `${node} (${s.peers})`).join(', ')}`
+          ? `every selected node has ${direction} results ${what} with at least ${min} distinct peers${sinceNote}`
+          : `${few.length} of ${selected.length} selected nodes have ${direction} results with fewer than ${min} distinct peers: ${few.slice(0, 5).map(({ node, s }) => `${node} (${s.peers})`).join(', ')}${sinceNote}`
       })
     }
 
     const judge = (criterion: NodeCheck['criterion'], threshold: number, valueOf: (s: Side) => number | null, seconds: boolean, describe: (s: Side, v: number) => string): void => {
       const ev: NodeEvidence[] = selected.map((node, i) => {
         const s = all[i]!
-        if (!enough[i]) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: `not judged: ${nobody(node, s)}` }
+        if (!enough[i]) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: withSince(node, `not judged: ${nobody(node, s)}`) }
         const v = valueOf(s)
-        if (v === null) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: 'nothing to measure' }
-        return { node, verdict: v <= threshold ? 'pass' : 'fail', observed: v, samples: s.samples, peers: s.peers, detail: describe(s, v) }
+        if (v === null) return { node, verdict: 'insufficient_data', observed: null, samples: s.samples, peers: s.peers, detail: withSince(node, 'nothing to measure') }
+        return { node, verdict: v <= threshold ? 'pass' : 'fail', observed: v, samples: s.samples, peers: s.peers, detail: withSince(node, describe(s, v)) }
       })
       const rank: Record<Verdict, number> = { fail: 0, insufficient_data: 1, pass: 2 }
       ev.sort((a, b) => rank[a.verdict] - rank[b.verdict] || (b.observed ?? -1) - (a.observed ?? -1) || a.node.localeCompare(b.node))
@@ -416,17 +485,18 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
         samples: totalSamples,
         worst: ev.filter(e => e.verdict !== 'pass').concat(ev.filter(e => e.verdict === 'pass')).slice(0, WORST_QUOTED),
         detail: failed.length > 0
-          ? `${failed.length} of ${selected.length} selected nodes over ${fmt(threshold, seconds)} (${direction} ${name} ${what}): ${failed.slice(0, 5).map(e => `${e.node} ${fmt(e.observed, seconds)} (${e.detail})`).join('; ')}${failed.length > 5 ? ` and ${failed.length - 5} more` : ''}`
+          ? `${failed.length} of ${selected.length} selected nodes over ${fmt(threshold, seconds)} (${direction} ${name} ${what}): ${failed.slice(0, 5).map(e => `${e.node} ${fmt(e.observed, seconds)} (${e.detail})`).join('; ')}${failed.length > 5 ? ` and ${failed.length - 5} more` : ''}${sinceNote}`
           : unjudged.length > 0
-            ? `${unjudged.length} of ${selected.length} selected nodes not judged (${unjudged.slice(0, 5).map(e => e.node).join(', ')}); the worst judged ${direction} ${name} is ${fmt(worst, seconds)}`
-            : `every selected node's ${direction} ${name} ${what} is at most ${fmt(threshold, seconds)} (worst ${ev[0]!.node}: ${fmt(worst, seconds)})`
+            ? `${unjudged.length} of ${selected.length} selected nodes not judged (${unjudged.slice(0, 5).map(e => e.node).join(', ')}); the worst judged ${direction} ${name} is ${fmt(worst, seconds)}${sinceNote}`
+            : `every selected node's ${direction} ${name} ${what} is at most ${fmt(threshold, seconds)} (worst ${ev[0]!.node}: ${fmt(worst, seconds)})${sinceNote}`
       })
     }
     const ratioDetail = (s: Side): string => `${s.errors} of ${s.samples} failed${s.errors > 0 ? `: ${topReasons(s.reasons)}` : ''}; ${s.peers} ${peer ? 'peer' : 'target'}${s.peers === 1 ? '' : 's'}`
     if (rule.maxNodeErrorRatio !== undefined) judge('maxNodeErrorRatio', rule.maxNodeErrorRatio, s => s.errors / s.samples, false, ratioDetail)
     if (rule.maxNodeP99 !== undefined) judge('maxNodeP99', rule.maxNodeP99, s => quantile(s.dense ?? new Float64Array(0), 0.99), true, s => `${s.samples - s.errors} successful probes`)
     if (rule.maxNodeExcessErrorRatio !== undefined) {
-      const rest = restRatio(ctx, rule, direction === 'inbound', all)
+      // The group store's sum holds the selected nodes' whole window, so their whole window is taken off.
+      const rest = restRatio(ctx, rule, direction === 'inbound', direction === 'inbound' ? sides.full!.inbound : sides.full!.outbound)
       judge('maxNodeExcessErrorRatio', rule.maxNodeExcessErrorRatio, s => rest.ratio === null || rest.samples < rule.minSamples ? null : s.errors / s.samples - rest.ratio, false,
         s => `${fmt(s.errors / s.samples)} against ${fmt(rest.ratio)} for the rest of the fleet (${rest.samples} samples); ${ratioDetail(s)}`)
     }

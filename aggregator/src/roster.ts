@@ -25,6 +25,12 @@ export interface AgentEntry {
   departed: boolean
   connected: boolean
   connectedAt: number | null
+  /**
+   * When the current boot (bootId) first said hello (ms): a reconnect with the same bootId keeps it,
+   * a hello with a new bootId resets it, a disconnect leaves it. Node gates read a node's results
+   * only from here on, so a restarted agent is not judged on its predecessor's samples.
+   */
+  bootStartedAt: number
   lastSeen: number
   lastReportAt: number | null
   /** Reports applied for the current bootId, and duplicates dropped. */
@@ -91,7 +97,7 @@ export class Roster extends EventEmitter<{ change: [urgent: boolean] }> {
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
         version: hello.version, bootId: hello.bootId, state, departed, connected: true, connectedAt: now,
-        lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
+        bootStartedAt: now, lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
       }
       this.agents.set(hello.node, entry)
     } else {
@@ -99,6 +105,7 @@ export class Roster extends EventEmitter<{ change: [urgent: boolean] }> {
         entry.accepted = 0
         entry.duplicates = 0
         entry.firstSeq = null
+        entry.bootStartedAt = now
       }
       Object.assign(entry, {
         pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels, version: hello.version,

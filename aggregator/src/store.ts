@@ -231,6 +231,23 @@ export class Store {
     return new WindowRead(slots, from, now)
   }
 
+  /**
+   * The start (ms) of the oldest slot `read(windowMs, now)` would take, or null when it takes none.
+   * Two windows with the same answer read the same slots, so callers can group reads by it without
+   * knowing the slot layout; `read(now - start, now)` takes exactly those slots again.
+   */
+  oldestSlotIn (windowMs: number, now: number): number | null {
+    const start = now - windowMs
+    let from: number | null = null
+    for (const ring of this.rings) {
+      for (const arena of ring) {
+        if (arena.start < start || arena.start > now) continue
+        if (from === null || arena.start < from) from = arena.start
+      }
+    }
+    return from
+  }
+
   stats (): StoreStats {
     let slots = 0
     let bytes = 0

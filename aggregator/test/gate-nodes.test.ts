@@ -275,3 +275,92 @@ t.test('mtu: a peer with one cell per size counts once, and a black-holed size f
   t.match(check(r, 'mtu nodes<-* minPeers'), { verdict: 'pass', observed: 13 }, 'sizes do not count as peers')
   t.match(check(r, 'mtu nodes<-* maxNodeErrorRatio').worst![0]!.detail, /^78 of 156 failed: MTU_BLACKHOLE 78; 13 peers$/)
 })
+
+// A restarted agent is judged only on what arrived since its new boot said hello: the window
+// still holds its predecessor's good samples (and peers' good probes toward it), which must not
+// pass a node that is broken now.
+t.test('since the boot: a re-hello with a new bootId shortens the node window, and only failures since then count', async t => {
+  const batch = ['cil-0010', 'cil-0011', 'cil-0012', 'cil-0013']
+  const labels = labelsFor(40, batch)
+  const f = fleet(labels)
+  const ok = mesh(f.names, new Set())
+  f.run(0, 240_000, ok)
+  // cil-0013 restarted earlier and is healthy; cil-0010 and cil-0012 restart together at 240.5 s
+  // (mid-slot), and only cil-0012 is broken after; cil-0011 never restarts.
+  f.roster.join(hello('cil-0013', labels['cil-0013'], 'boot-cil-0013-0002'), T0 + 200_300)
+  f.roster.join(hello('cil-0010', labels['cil-0010'], 'boot-cil-0010-0002'), T0 + 240_500)
+  f.roster.join(hello('cil-0012', labels['cil-0012'], 'boot-cil-0012-0002'), T0 + 240_500)
+  const broken = new Set(['cil-0012'])
+  const after = (node: string): Cell[] => f.names.filter(n => n !== node).map(n => pod(n, 1, broken.has(n) || broken.has(node) ? 1 : 0))
+  const def = { window: '5m', minSamples: 100, nodeSelector: 'migration-batch=7', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.05, maxNodeExcessErrorRatio: 0.05, minPeers: 20 }] }
+
+  // Right after the hello, nothing of the new boot is in: insufficient (the old code passed here).
+  let r = evaluateGate(gate(def), f.sources, T0 + 240_600)
+  t.equal(check(r, 'coverage nodes').verdict, 'pass', 'the old boot reported recently: coverage alone does not hold it back')
+  t.equal(r.verdict, 'insufficient_data', 'never pass on the old boot\'s samples')
+  for (const id of ['pod nodes<-* minSamples', 'pod nodes->* minSamples']) {
+    const c = check(r, id)
+    t.match(c, { verdict: 'insufficient_data', observed: 0 }, id)
+    t.same(c.worst!.map(w => w.node).sort(), ['cil-0010', 'cil-0012'], `${id}: only the two just restarted are short`)
+    t.match(c.worst![0]!.detail, /; read since its agent \(boot boot-cil-0010-0002\) joined at \d\d:\d\d:\d\dZ$/)
+    t.match(c.detail, /; 3 of 4 selected nodes read only since their agent's current boot joined: cil-0010 \(boot boot-cil-0010-0002\) joined at 08:04:00Z; cil-0012 .*; cil-0013 \(boot boot-cil-0013-0002\) joined at 08:03:20Z$/)
+  }
+  t.equal(check(r, 'pod nodes<-* maxNodeErrorRatio').verdict, 'insufficient_data')
+  // The answer spans the widest read: the full 5m of the nodes that did not restart.
+  t.ok(Date.parse(r.from) <= T0 + 240_600 - 4 * 60_000, `from ${r.from} spans the full window`)
+
+  // One report since the boot (49 samples, fewer than 100): still insufficient, not pass.
+  f.run(241_000, 241_000, after)
+  r = evaluateGate(gate(def), f.sources, T0 + 241_000)
+  t.equal(r.verdict, 'insufficient_data')
+  t.match(check(r, 'pod nodes<-* minSamples').worst, [{ node: 'cil-0010', observed: 49 }, { node: 'cil-0012', observed: 49 }])
+
+  // Enough failures since the boot: it fails on them, named, with since when; the healthy restarts pass.
+  f.run(242_000, 244_000, after)
+  r = evaluateGate(gate(def), f.sources, T0 + 244_000)
+  t.equal(r.verdict, 'fail')
+  for (const direction of ['<-', '->']) {
+    for (const criterion of ['maxNodeErrorRatio', 'maxNodeExcessErrorRatio']) {
+      const c = check(r, `pod nodes${direction}* ${criterion}`)
+      t.match(c, { verdict: 'fail', worst: [{ node: 'cil-0012', verdict: 'fail', samples: 196 }] }, `${direction} ${criterion}`)
+      t.ok(c.worst![0]!.observed! > 0.9, `${direction} ${criterion}: judged on failures only (${c.worst![0]!.observed})`)
+      t.match(c.worst![0]!.detail, /since its agent \(boot boot-cil-0012-0002\) joined at 08:04:00Z$/)
+      t.equal(c.worst!.filter(w => w.verdict === 'fail').length, 1, 'only cil-0012 fails')
+    }
+  }
+  const byNode = new Map(check(r, 'pod nodes<-* maxNodeErrorRatio').worst!.map(w => [w.node, w]))
+  t.equal(byNode.get('cil-0010')!.samples, 196, 'cil-0010 counts only its 4 reports since its boot')
+  t.match(byNode.get('cil-0013')!.detail, /since its agent \(boot boot-cil-0013-0002\) joined/)
+  t.ok(byNode.get('cil-0013')!.samples > 49 * 40 && byNode.get('cil-0013')!.samples < 49 * 45, 'cil-0013 counts from its boot at 200.3 s (slot-aligned)')
+  t.ok(byNode.get('cil-0011')!.samples > 49 * 240, 'cil-0011 did not restart: its whole window counts')
+  t.notMatch(byNode.get('cil-0011')!.detail, /since its agent/)
+  t.equal(check(r, 'pod nodes<-* minPeers').verdict, 'pass')
+})
+
+t.test('since the boot: p99 and per-node DNS are judged since the boot too', async t => {
+  const labels = labelsFor(30, ['cil-0005'])
+  const f = fleet(labels)
+  const dns = (bad: boolean): Cell => ({ probe: 'dns-lookup', target: 'kubernetes.default@getaddrinfo', count: 5, latency: bad ? [] : [bucketIndex(0.001), 5], ...(bad ? { errors: [{ reason: 'ENOTFOUND' as const, raw: 'EAI_NONAME', count: 5 }] } : {}) })
+  f.run(0, 120_000, node => [...mesh(f.names, new Set())(node), dns(false)])
+  f.roster.join(hello('cil-0005', labels['cil-0005'], 'boot-cil-0005-0002'), T0 + 120_100)
+  f.run(121_000, 121_000, node => [...mesh(f.names, new Set(), new Set(['cil-0005']))(node), dns(node === 'cil-0005')])
+  const r = evaluateGate(gate({ window: '5m', minSamples: 5, nodeSelector: 'migration-batch=7', nodeRules: [{ probe: 'pod', maxNodeP99: '500ms' }, { probe: 'dns-lookup', maxNodeErrorRatio: 0.05 }] }), f.sources, T0 + 121_000)
+  t.match(check(r, 'pod nodes<-* maxNodeP99'), { verdict: 'fail', worst: [{ node: 'cil-0005', samples: 39 }] })
+  t.ok(check(r, 'pod nodes<-* maxNodeP99').observed! > 0.5, 'its p99 is the slow probes since the boot')
+  t.match(check(r, 'dns-lookup nodes->* maxNodeErrorRatio'), { verdict: 'fail', observed: 1, worst: [{ node: 'cil-0005', samples: 5 }] })
+  t.match(check(r, 'dns-lookup nodes->* maxNodeErrorRatio').worst![0]!.detail, /ENOTFOUND 5; 1 target; read since its agent \(boot boot-cil-0005-0002\) joined at 08:02:00Z$/)
+})
+
+t.test('since the boot: a reconnect with the same bootId keeps the whole window', async t => {
+  const labels = labelsFor(30, ['cil-0005'])
+  const f = fleet(labels)
+  f.run(0, 120_000, mesh(f.names, new Set()))
+  f.roster.disconnect('cil-0005', T0 + 120_100)
+  f.roster.join(hello('cil-0005', labels['cil-0005']), T0 + 120_500)
+  t.equal(f.roster.get('cil-0005')!.bootStartedAt, T0, 'the boot keeps its start')
+  f.run(121_000, 121_000, mesh(f.names, new Set(['cil-0005'])))
+  const r = evaluateGate(gate({ window: '5m', minSamples: 100, nodeSelector: 'migration-batch=7', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.05 }] }), f.sources, T0 + 121_000)
+  const c = check(r, 'pod nodes<-* maxNodeErrorRatio')
+  t.match(c, { verdict: 'pass', worst: [{ node: 'cil-0005', samples: 39 * 122, observed: 1 / 122 }] })
+  t.notMatch(c.detail + c.worst![0]!.detail, /since its agent/)
+})
