@@ -97,6 +97,8 @@ t.test('the gates API', async t => {
   aws.send(hello('n1', { cniplugin: 'aws' }))
   cilium.send(hello('n3', { cniplugin: 'cilium' }))
   await Promise.all([aws.waitFor(m => m.type === 'peers'), cilium.waitFor(m => m.type === 'peers')])
+  // Node gates read a node from the first store slot (1 s here) that starts after its agent's hello.
+  await new Promise(resolve => setTimeout(resolve, 1010 - Date.now() % 1000))
   let seq = 0
   const send = async (count: number, failed: number): Promise<void> => {
     // Every agent reports each interval, with or without results; the cilium agent has none here.
