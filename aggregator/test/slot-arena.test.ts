@@ -53,3 +53,16 @@ t.test('compact packs chains into one sorted record per cell and trims spare roo
   for (let cell = 0; cell < 5; cell++) total += pairs(a, cell).count
   t.equal(total, 50)
 })
+
+t.test('an arena compacted while empty (a late report with no cells opened it) still takes a later report', async t => {
+  // compact() trimmed the data array to zero words, and ensure() then doubled zero forever: the
+  // aggregator hung on the next late report for that slot (found by bench/fuzz-protocol.ts).
+  const arena = new SlotArena(0, 5000)
+  arena.compact()
+  arena.add(0, 2, [10, 2])
+  t.same(arena.merged(0), { count: 2, latency: [10, 2] })
+  const empty = SlotArena.union(new SlotArena(0, 60_000, 0), new SlotArena(0, 5000, 0))
+  empty.compact()
+  empty.add(3, 1, [7, 1])
+  t.same(empty.merged(3), { count: 1, latency: [7, 1] })
+})
