@@ -1,15 +1,18 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
-// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh size). Results: bench/results/latest.json, BENCHMARKS.md.
+// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size). Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { bucketIndex } from '@pingfleet/protocol'
+import { SlotArena } from '../aggregator/src/slot-arena.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
+import { gateBench } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -129,15 +132,16 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const peakWithQueries = rss(pid).peak
   const metricsText = await (await fetch(`${server.url}/metrics`)).text()
   const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
+  const groupStoreBytes = Number(/^pingfleet_ingest_store_bytes\{store="group"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   results[`mesh-${nodes}`] = {
     nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds, steadyMilliCpu,
-    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes,
+    rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes, groupStoreBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
     nodeMatrix1mMs: nodeMatrix1m.medianMs, nodeMatrix1mBytes: nodeMatrix1m.bytes,
     nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
     groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, holding ${minutes} min\n` +
+  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, group store ${fmt(groupStoreBytes / 2 ** 10)} KiB, holding ${minutes} min\n` +
     `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
     `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
     `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)
@@ -150,8 +154,11 @@ function chartNodeOptions (): string {
   return /- name: NODE_OPTIONS\n\s+value: "([^"]*)"/.exec(daemonSet)?.[1] ?? ''
 }
 
-/** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
-async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
+/**
+ * One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state.
+ * `variant` names the run and `env` adds agent settings (e.g. udp probes off).
+ */
+async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}): Promise<void> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
@@ -165,7 +172,7 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
-      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions, ...env
     },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -183,15 +190,52 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
   const probes = m.cells.reduce((n, c) => n + c.samples, 0)
   const errors = m.cells.reduce((n, c) => n + c.errors, 0)
   const lagged = m.cells.reduce((n, c) => n + c.lagged, 0)
+  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
+  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
+  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
+  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   agent.kill('SIGTERM')
   await new Promise(resolve => agent.once('exit', resolve))
   registered.close()
   await stands.close()
   await stop(server)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
-  console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
-    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+  results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged, ${fmt(trains)} udp trains (${fmt(datagrams)} datagrams, ${fmt(lost)} lost); NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+}
+
+/**
+ * Bytes of one slot of the node store for a `cells`-cell mesh at one probe per cell per interval:
+ * an interval slot, a slot of 12 folded intervals (a minute at 5 s) and of 60 (five minutes), the
+ * store's own accounting (`SlotArena.bytes`, what `pingfleet_ingest_store_bytes` sums). Latencies
+ * are drawn as in fleet-sim (around 1 ms, log-normal); `variants` bounds how many distinct draws a
+ * cell gets (fleet-sim sends 4 pre-serialised variants; 0: a fresh draw every interval).
+ */
+function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
+  let seed = 12345
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+    return seed / 2 ** 32
+  }
+  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, () => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)))) : null
+  let n = 0
+  const interval = (start: number): SlotArena => {
+    const slot = new SlotArena(start, 5000, cells + 64)
+    const draw = draws?.[n++ % draws.length]
+    for (let c = 0; c < cells; c++) slot.add(c, 1, [draw?.[c] ?? bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)), 1])
+    slot.compact()
+    return slot
+  }
+  const fold = (count: number, width: number, part: (start: number) => SlotArena): SlotArena => {
+    let slot = new SlotArena(0, width, 0)
+    for (let i = 0; i < count; i++) slot = SlotArena.union(slot, part(i * width / count))
+    slot.compact()
+    return slot
+  }
+  const one = interval(0).bytes
+  const minute = (start: number): SlotArena => fold(12, 60_000, s => interval(start + s))
+  return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
 }
 
 const quick = args.quick
@@ -199,7 +243,23 @@ const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
-if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
+if (run('agent')) {
+  // With udp probes (the default: 5 datagrams per peer every 5 s) and without, alternating in one run.
+  const rounds = Number(args.rounds ?? 1)
+  for (let i = 0; i < rounds; i++) {
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-udp-${i + 1}` : '-udp')
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-no-udp-${i + 1}` : '-no-udp', { PINGFLEET_UDP_COUNT: '0' })
+  }
+}
+if (run('slots')) {
+  const cells = quick ? 100_000 : 1_000_000
+  for (const variants of [4, 0]) {
+    const b = slotBytes(cells, variants)
+    const mib = (n: number): string => fmt(n / 2 ** 20, 1)
+    results[`slots-${variants}`] = { cells, variants, ...b }
+    console.log(`slots, ${fmt(cells)} cells, ${variants === 0 ? 'a fresh latency draw per interval' : `${variants} latency variants per cell`}: interval slot ${mib(b.interval)} MiB, 12 intervals ${mib(b.minute)} MiB, 60 intervals ${mib(b.fiveMinutes)} MiB`)
+  }
+}
 if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
@@ -214,6 +274,15 @@ if (run('metrics')) {
   results['metrics-1000'] = { nodes, series, bytes: scrape.bytes, renderMsMedian: scrape.medianMs, targets: { maxMs: 50, maxSeries: 30_000 } }
   console.log(`metrics-1000: ${fmt(series)} series (target ≤ 30,000), ${fmt(scrape.bytes / 1024)} KiB, median ${fmt(scrape.medianMs, 1)} ms per scrape (target ≤ 50 ms)`)
   await stop(server)
+}
+
+if (run('gate-nodes')) {
+  // A node-scoped gate over 50 of 1,000 nodes of a full mesh holding 5 minutes (target ≤ 20 ms).
+  const nodes = args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000
+  const r = await gateBench(nodes, Math.max(1, Math.round(nodes / 50)), 5, quick ? 10 : 30)
+  results[`gate-nodes-${nodes}`] = r
+  console.log(`gate-nodes-${nodes}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in process in ${fmt(r.loadSeconds, 1)} s; ${r.selected} selected; median of ${r.reps}:`)
+  for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
 }
 
 mkdirSync('bench/results', { recursive: true })

@@ -1,9 +1,10 @@
 // Builds the latency/error matrix for one probe kind and window, by node or by any label.
 // Quantiles always come from merged buckets, never from averaged quantiles.
 
-import { BUCKET_COUNT, bucketValue, type ProbeKind } from '@pingfleet/protocol'
-import { PAIR_BITS, PAIR_COUNT_MASK, type SlotArena } from './slot-arena.ts'
+import { BUCKET_COUNT, bucketValue, CONNECT_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import { COUNTER_BASE, COUNTER_NAMES, PAIR_BITS, PAIR_COUNT_MASK } from './slot-arena.ts'
 import type { CellKey, Store } from './store.ts'
+import type { WindowRead } from './window-read.ts'
 
 export interface MatrixCell {
   src: string
@@ -15,12 +16,33 @@ export interface MatrixCell {
   errorsByCode: Record<string, number>
   lagged: number
   latency: { p50: number | null, p90: number | null, p99: number | null }
+  /** Probe kinds that open a TCP connection, and udp: packet loss as each can see it. */
+  loss?: LossSignal
+}
+
+/**
+ * Loss apart from errors. For kinds that open one TCP connection per probe: `slowConnects`, successful
+ * probes whose handshake took 1 s or more (a lost SYN or SYN-ACK, retransmitted after Linux's 1 s initial
+ * RTO), and `retransmitRatio`, their share of the trusted successes (the latency samples; null for udp). For udp:
+ * datagrams `sent` and `lost` (no echo) in the window, `lossRatio` = lost / sent, and `jitter`, the mean
+ * |RTT difference| of consecutive echoes in seconds. Ratios and jitter are null without a denominator.
+ */
+export interface LossSignal {
+  slowConnects: number
+  retransmitRatio: number | null
+  sent: number
+  lost: number
+  lossRatio: number | null
+  jitter: number | null
 }
 
 export interface Matrix {
   probe: ProbeKind
   groupBy: string
   window: string
+  /** The span the cells really cover (ISO 8601): see Store.read. */
+  from: string
+  to: string
   generatedAt: string
   rows: string[]
   cols: string[]
@@ -64,12 +86,20 @@ class QuantileScratch {
   private readonly counts = new Float64Array(BUCKET_COUNT)
   private readonly touched: number[] = []
   private total = 0
+  /** Loss counters (slot-arena COUNTER_NAMES order), summed beside the latency buckets. */
+  readonly counters = new Float64Array(COUNTER_NAMES.length)
+  /** Latency samples of the last output taken. */
+  taken = 0
 
   add (packed: readonly number[]): void {
     for (const p of packed) {
       const index = p >>> PAIR_BITS
-      if (this.counts[index] === 0) this.touched.push(index)
       const n = p & PAIR_COUNT_MASK
+      if (index >= COUNTER_BASE) {
+        this.counters[index - COUNTER_BASE]! += n
+        continue
+      }
+      if (this.counts[index] === 0) this.touched.push(index)
       this.counts[index]! += n
       this.total += n
     }
@@ -96,18 +126,38 @@ class QuantileScratch {
     }
     for (const index of touched) this.counts[index] = 0
     touched.length = 0
+    this.taken = this.total
     this.total = 0
     return out
   }
 }
 
 const QUANTILES = [0.5, 0.9, 0.99] as const
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+
+/** The loss signal from one output's counters and latency samples; clears the counters. */
+function lossSignal (counters: Float64Array, samples: number, connects: boolean): LossSignal {
+  const [slowConnects, sent, lost, jitterUs, jitterPairs] = counters as unknown as [number, number, number, number, number]
+  counters.fill(0)
+  return {
+    slowConnects,
+    retransmitRatio: connects && samples > 0 ? slowConnects / samples : null,
+    sent,
+    lost,
+    lossRatio: sent > 0 ? lost / sent : null,
+    jitter: jitterPairs > 0 ? jitterUs / jitterPairs / 1e6 : null
+  }
+}
 const NONE: Record<string, number> = Object.freeze({}) as Record<string, number>
 const UNSEEN = -2
 const EXCLUDED = -1
 
-export function buildMatrix (store: Store, options: MatrixOptions): { rows: string[], cols: string[], cells: MatrixCell[] } {
-  const arenas = store.arenas(options.windowMs, options.now)
+/**
+ * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
+ * the cells really cover (Store.read): within the window, and exact to one interval for short windows.
+ */
+export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
+  const read = store.read(options.windowMs, options.now)
   const rowNames: string[] = []
   const colNames: string[] = []
   const rowIndex = new Map<string, number>()
@@ -139,14 +189,8 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
   const rowOf = options.rowOf ?? identity
   const colOf = options.colOf ?? identity
   for (const id of store.idsOf(options.probe)) {
-    let present = false
-    for (const arena of arenas) if (arena.has(id)) { present = true; break }
-    if (!present) continue
-    if (options.failingOnly === true) {
-      let failed = false
-      for (const arena of arenas) if (arena.errors.size > 0 && arena.errors.has(id)) { failed = true; break }
-      if (!failed) continue
-    }
+    if (!read.has(id)) continue
+    if (options.failingOnly === true && !read.failed(id)) continue
     let row: number
     let col: number
     if (options.place !== undefined) {
@@ -174,22 +218,24 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
   const usedRows = new Set<number>()
   const usedCols = new Set<number>()
   const scratch = new QuantileScratch()
+  const withLoss = isConnectKind.has(options.probe) || options.probe === 'udp'
   const packed: number[] = []
   const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
   for (const cols of byRow) for (const output of cols?.values() ?? []) {
     acc.samples = acc.lagged = acc.errors = 0
     acc.reasons = acc.codes = null
     packed.length = 0
-    collectCell(arenas, output.first, acc, packed)
+    collectCell(read, output.first, acc, packed)
     if (output.more !== null) {
       for (const id of output.more) {
-        collectCell(arenas, id, acc, packed)
+        collectCell(read, id, acc, packed)
         // Keep the pair buffer short when many cells merge into one output.
         if (packed.length > 4 * BUCKET_COUNT) { scratch.add(packed); packed.length = 0 }
       }
     }
     scratch.add(packed)
     const [p50, p90, p99] = scratch.take(QUANTILES)
+    const loss = withLoss ? lossSignal(scratch.counters, scratch.taken, options.probe !== 'udp') : undefined
     const cell: MatrixCell = {
       src: rowNames[output.row]!,
       dst: colNames[output.col]!,
@@ -201,12 +247,15 @@ export function buildMatrix (store: Store, options: MatrixOptions): { rows: stri
       lagged: acc.lagged,
       latency: { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
     }
+    if (loss !== undefined) cell.loss = loss
     if (options.keep !== undefined && !options.keep(cell)) continue
     cells.push(cell)
     usedRows.add(output.row)
     usedCols.add(output.col)
   }
   return {
+    from: read.from,
+    to: read.to,
     rows: [...usedRows].map(i => rowNames[i]!).sort(),
     cols: [...usedCols].map(i => colNames[i]!).sort(),
     cells
@@ -221,20 +270,14 @@ interface Acc {
   codes: Map<string, number> | null
 }
 
-function collectCell (arenas: readonly SlotArena[], id: number, acc: Acc, packed: number[]): void {
-  for (const arena of arenas) {
-    if (!arena.has(id)) continue
-    acc.samples += arena.collectPacked(id, packed)
-    if (arena.lagged.size > 0) acc.lagged += arena.lagged.get(id) ?? 0
-    if (arena.errors.size === 0) continue
-    const errors = arena.errors.get(id)
-    if (errors === undefined) continue
-    acc.reasons ??= new Map()
-    acc.codes ??= new Map()
-    for (const e of errors) {
-      acc.errors += e.count
-      acc.reasons.set(e.reason, (acc.reasons.get(e.reason) ?? 0) + e.count)
-      acc.codes.set(e.raw, (acc.codes.get(e.raw) ?? 0) + e.count)
-    }
-  }
+function collectCell (read: WindowRead, id: number, acc: Acc, packed: number[]): void {
+  acc.samples += read.collectPacked(id, packed)
+  acc.lagged += read.lagged(id)
+  read.forEachError(id, e => {
+    acc.errors += e.count
+    const reasons = acc.reasons ??= new Map()
+    const codes = acc.codes ??= new Map()
+    reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
+    codes.set(e.raw, (codes.get(e.raw) ?? 0) + e.count)
+  })
 }

@@ -1,4 +1,4 @@
-// What every JSON route shares: the error body's schema and the `window` query parameter.
+// What every JSON route shares: the error body's schema, the `window` query parameter and the span an answer covers.
 
 import { formatDuration, parseDuration } from '@pingfleet/protocol'
 import { badQuery } from './errors.ts'
@@ -15,4 +15,18 @@ export function queryWindow (text: string, maxWindowMs: number): number {
   if (windowMs === null) throw badQuery(`window=${JSON.stringify(text)} is not a duration such as 30s, 5m or 1h`)
   if (windowMs > maxWindowMs) throw badQuery(`window=${text} is longer than the ${formatDuration(maxWindowMs)} kept (PINGFLEET_MAX_WINDOW)`)
   return windowMs
+}
+
+/**
+ * Schema of an answer's `from` or `to`: the span its data really covers, which whole time slots
+ * make at most one slot width shorter than the window asked for (README, "Windows").
+ */
+export function spanEdge (edge: 'start' | 'end'): { type: 'string', format: 'date-time', description: string } {
+  return {
+    type: 'string',
+    format: 'date-time',
+    description: edge === 'start'
+      ? 'start of the span the answer covers: never before now - window; later by at most one slot width (one report interval for short windows)'
+      : 'end of the span the answer covers: the time of the answer'
+  }
 }

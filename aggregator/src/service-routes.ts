@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify'
 import { formatDuration } from '@pingfleet/protocol'
 import { UNKNOWN_GROUP } from './ingest.ts'
 import type { Roster } from './roster.ts'
-import type { SlotArena } from './slot-arena.ts'
 import type { Store } from './store.ts'
-import { errorSchema, queryWindow } from './query.ts'
+import type { WindowRead } from './window-read.ts'
+import { errorSchema, queryWindow, spanEdge } from './query.ts'
 
 export interface ServiceDeps {
   nodes: Store
@@ -38,6 +38,9 @@ export const MIN_ANSWERS_PER_BACKEND = 5
 
 export interface ServiceView {
   window: string
+  /** The span the rows really cover (ISO 8601): see Store.read. */
+  from: string
+  to: string
   groupBy: string
   generatedAt: string
   services: string[]
@@ -53,25 +56,22 @@ interface Acc {
   backends: Map<string, number>
 }
 
-/** Sums one cell over the window's arenas: probe count, errors by reason (into `reasons`), and backends. */
-function collect (arenas: readonly SlotArena[], id: number, reasons?: Map<string, number>, backends?: Map<string, number>): { samples: number, errors: number } {
-  let samples = 0
+/** Sums one cell over the window: probe count, errors by reason (into `reasons`), and backends. */
+function collect (read: WindowRead, id: number, reasons?: Map<string, number>, backends?: Map<string, number>): { samples: number, errors: number } {
+  const samples = read.count(id)
+  if (samples === 0) return { samples, errors: 0 }
   let errors = 0
-  for (const arena of arenas) {
-    if (!arena.has(id)) continue
-    samples += arena.countOf(id)
-    for (const e of arena.errors.get(id) ?? []) {
-      errors += e.count
-      reasons?.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
-    }
-    if (backends !== undefined) for (const [node, n] of arena.backends.get(id) ?? []) backends.set(node, (backends.get(node) ?? 0) + n)
-  }
+  read.forEachError(id, e => {
+    errors += e.count
+    reasons?.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
+  })
+  if (backends !== undefined) read.addBackends(id, backends)
   return { samples, errors }
 }
 
 export function buildServiceView (deps: ServiceDeps, options: { windowMs: number, groupBy: string, service?: string }): ServiceView {
   const now = deps.now()
-  const arenas = deps.nodes.arenas(options.windowMs, now)
+  const read = deps.nodes.read(options.windowMs, now)
   const groupOf = (node: string): string =>
     options.groupBy === 'node' ? node : (deps.roster.get(node)?.labels[options.groupBy] ?? UNKNOWN_GROUP)
   const rows = new Map<string, Acc>()
@@ -86,11 +86,11 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
       const rowKey = key.target + '\u0000' + src
       let acc = rows.get(rowKey)
       if (acc === undefined) rows.set(rowKey, acc = { service: key.target, src, samples: 0, errors: 0, reasons: new Map(), backends: new Map() })
-      const sum = collect(arenas, id, acc.reasons, acc.backends)
+      const sum = collect(read, id, acc.reasons, acc.backends)
       acc.samples += sum.samples
       acc.errors += sum.errors
     } else if (key.probe === 'pod') {
-      const { samples, errors } = collect(arenas, id)
+      const { samples, errors } = collect(read, id)
       if (samples === 0) continue
       const src = groupOf(key.src)
       let reached = direct.get(src)
@@ -120,6 +120,8 @@ export function buildServiceView (deps: ServiceDeps, options: { windowMs: number
   out.sort((a, b) => a.service.localeCompare(b.service) || a.src.localeCompare(b.src))
   return {
     window: formatDuration(options.windowMs),
+    from: new Date(read.from).toISOString(),
+    to: new Date(read.to).toISOString(),
     groupBy: options.groupBy,
     generatedAt: new Date(now).toISOString(),
     services: [...new Set(out.map(r => r.service))],
@@ -131,10 +133,12 @@ const counts = { type: 'object', additionalProperties: { type: 'integer' } } as 
 
 export const serviceViewSchema = {
   type: 'object',
-  required: ['window', 'groupBy', 'generatedAt', 'services', 'rows'],
+  required: ['window', 'from', 'to', 'groupBy', 'generatedAt', 'services', 'rows'],
   additionalProperties: false,
   properties: {
     window: { type: 'string' },
+    from: spanEdge('start'),
+    to: spanEdge('end'),
     groupBy: { type: 'string' },
     generatedAt: { type: 'string', format: 'date-time' },
     services: { type: 'array', items: { type: 'string' } },

@@ -1,8 +1,10 @@
 // Sliding windows of results per (source node, probe kind, target). Recent data sits in fine
-// slots; as slots age they fold into coarser ones, so a long window costs little memory.
+// slots; as slots age they fold into coarser ones, so a long window costs little memory. Reads
+// take whole slots only and say which span they cover (read()); nothing outside sees the slots.
 
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { SlotArena, type CellErrors } from './slot-arena.ts'
+import { WindowRead } from './window-read.ts'
 
 export interface Tier {
   /** Slot width in milliseconds. */
@@ -24,17 +26,40 @@ export interface StoreStats {
   expired: number
 }
 
+export interface TierOptions {
+  /** Windows up to this long are exact to one report interval: interval-wide slots are kept this long. */
+  exactMs: number
+  /** Slot width past six minutes; rounded up to whole minutes' worth of intervals. */
+  lastWidthMs: number
+}
+
+/** The node store (millions of cells at 1,000 nodes): exact for the node matrix's default 1m window, 5-minute slots past six minutes. */
+export const NODE_TIERS: TierOptions = { exactMs: 60_000, lastWidthMs: 5 * 60_000 }
+/** The group store, which gates read: its cells are few (groups², not nodes²), so it is exact for their default 5m window and minute-precise beyond. */
+export const GROUP_TIERS: TierOptions = { exactMs: 5 * 60_000, lastWidthMs: 60_000 }
+
 /**
- * Tiers for a report interval: interval-wide slots for the last minute, minute slots up to six
- * minutes, then five-minute slots. A span is the age at which a slot leaves its tier.
+ * Tiers for a report interval: interval-wide slots up to `exactMs` (at least a minute and
+ * twelve intervals), then minute slots up to six minutes, then `lastWidthMs` slots up to
+ * `maxWindowMs`. Coarse widths are rounded up to whole intervals, so every slot folds whole into
+ * exactly one coarser slot. A span is the age at which a slot leaves its tier; the last one is
+ * `maxWindowMs`, past which no window reaches. `Store.read` says what a window then covers.
  */
-export function defaultTiers (intervalMs: number, maxWindowMs: number): Tier[] {
-  const fineSpan = Math.max(60_000, intervalMs * 12)
-  if (maxWindowMs <= fineSpan) return [{ width: intervalMs, span: maxWindowMs }]
-  const fine = { width: intervalMs, span: fineSpan }
-  if (maxWindowMs <= 6 * 60_000) return [fine, { width: 60_000, span: Math.max(maxWindowMs, fineSpan + 60_000) }]
-  // A slot leaves the last tier once it ends before the longest window starts: no query reaches it.
-  return [fine, { width: 60_000, span: 6 * 60_000 }, { width: 5 * 60_000, span: Math.max(maxWindowMs, 6 * 60_000 + 5 * 60_000) }]
+export function defaultTiers (intervalMs: number, maxWindowMs: number, options: TierOptions = NODE_TIERS): Tier[] {
+  const tiers: Tier[] = [{ width: intervalMs, span: Math.min(maxWindowMs, Math.max(options.exactMs, 60_000, 12 * intervalMs)) }]
+  const minute = intervalMs * Math.ceil(60_000 / intervalMs)
+  const last = minute * Math.max(1, Math.round(options.lastWidthMs / 60_000))
+  for (const [width, upTo] of [[minute, 6 * 60_000], [last, Infinity]] as const) {
+    const finer = tiers[tiers.length - 1]!
+    if (finer.span >= maxWindowMs) break
+    // An interval of a minute or more, or a last width of one minute, needs no tier of its own.
+    if (width === finer.width) {
+      if (upTo === Infinity) finer.span = maxWindowMs
+      continue
+    }
+    tiers.push({ width, span: Math.min(maxWindowMs, Math.max(upTo, finer.span + width)) })
+  }
+  return tiers
 }
 
 export class Store {
@@ -51,14 +76,23 @@ export class Store {
   private count = 0
   private readonly byProbe: number[][] = PROBE_KIND_NAMES.map(() => [])
   private expired = 0
-  /** The time of the last advance(); adds are placed relative to it. */
+  /** The time of the last advance(); tiers are chosen relative to it. */
   private now = -Infinity
+  private readonly clock: () => number
 
-  constructor (tiers: readonly Tier[]) {
+  /**
+   * `clock` (ms since the epoch) caps the time results are filed under, for agents whose clocks
+   * run ahead; without it, the time of the last advance() does. The aggregator passes its clock:
+   * capping at the last once-a-second advance would file every fresh result up to a second early.
+   */
+  constructor (tiers: readonly Tier[], clock?: () => number) {
+    this.clock = clock ?? (() => this.now)
     if (tiers.length === 0) throw new RangeError('a store needs at least one tier')
     for (let i = 1; i < tiers.length; i++) {
       const [finer, coarser] = [tiers[i - 1]!, tiers[i]!]
       if (coarser.width < finer.width || coarser.span <= finer.span) throw new RangeError('tiers must get coarser and longer')
+      // A finer slot must fold whole into one coarser slot, or a read could not say what it covers.
+      if (coarser.width % finer.width !== 0) throw new RangeError('a coarser slot width must be a multiple of the finer one')
     }
     this.tiers = tiers
     this.rings = tiers.map(() => [])
@@ -143,7 +177,7 @@ export class Store {
   /** The slot that results measured at `at` go to, or null when every window has passed it. */
   slotAt (at: number): SlotArena | null {
     // Agent clocks may run ahead; results from "the future" count as now.
-    return this.arenaFor(Math.min(at, this.now))
+    return this.arenaFor(Math.min(at, this.clock()))
   }
 
   expiredCells (n: number): void {
@@ -175,14 +209,26 @@ export class Store {
     ring[ring.indexOf(target)] = SlotArena.union(target, old)
   }
 
-  /** Arenas, oldest first, that overlap the window (now - windowMs, now]. */
-  arenas (windowMs: number, now: number): SlotArena[] {
-    const from = now - windowMs
-    const out: SlotArena[] = []
+  /**
+   * What the store holds for the window (now - windowMs, now]: every slot that lies wholly inside
+   * it, and nothing else. A slot that straddles the window's start is left out whole, so a read
+   * never counts results from before the window; its `from` says where it really starts: the
+   * oldest slot it took, at most one slot width (of the tier that holds age `windowMs`) after
+   * now - windowMs, and later still when the store holds nothing older. With no slot, from = to = now.
+   * Windows up to the first tier's span are exact to one interval.
+   */
+  read (windowMs: number, now: number): WindowRead {
+    const start = now - windowMs
+    const slots: SlotArena[] = []
+    let from = now
     for (let t = this.tiers.length - 1; t >= 0; t--) {
-      for (const arena of this.rings[t]!) if (arena.end > from && arena.start <= now) out.push(arena)
+      for (const arena of this.rings[t]!) {
+        if (arena.start < start || arena.start > now) continue
+        slots.push(arena)
+        if (arena.start < from) from = arena.start
+      }
     }
-    return out
+    return new WindowRead(slots, from, now)
   }
 
   stats (): StoreStats {
@@ -192,10 +238,14 @@ export class Store {
     return { cells: this.count, slots, bytes, expired: this.expired }
   }
 
-  /** The arena that holds time `at`: the finest tier whose span still covers it. */
+  /**
+   * The arena that holds time `at`: the finest tier whose slot for `at` has not aged out of it
+   * yet (the same test advance() folds by, so one time never sits in two tiers' slots).
+   */
   private arenaFor (at: number): SlotArena | null {
     for (let t = 0; t < this.tiers.length; t++) {
-      if (at >= this.now - this.tiers[t]!.span) return this.arenaIn(t, at)
+      const { width, span } = this.tiers[t]!
+      if (Math.floor(at / width) * width + width > this.now - span) return this.arenaIn(t, at)
     }
     return null
   }

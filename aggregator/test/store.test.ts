@@ -1,6 +1,6 @@
 import t from 'tap'
 import { bucketIndex } from '@pingfleet/protocol'
-import { defaultTiers, Store } from '../src/store.ts'
+import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store, type Tier } from '../src/store.ts'
 import { buildMatrix } from '../src/matrix.ts'
 
 const ms = bucketIndex(0.001)
@@ -35,15 +35,119 @@ t.test('fine slots fold into coarse ones without losing or doubling anything', a
     store.advance(now)
     store.add(id, now, 1, [ms + (now / 5000) % 7, 1])
     added++
+    const all = store.read(20 * 60_000, now).count(id)
+    t.ok(all >= Math.min(added, 15 * 12) && all <= added, `at +${(now - start) / 1000}s the store holds ${all} samples: the last 15 minutes, each once`, { diagnostic: false })
     if ((now - start) % 60_000 === 0) {
       const expect = Math.min(added, 15 * 12)
-      const got = samples(store, 15 * 60_000, now)
-      // Coarse slots are 5 minutes wide, so a 15-minute window reaches back up to 5 minutes more.
-      t.ok(got >= expect && got <= expect + 60, `at +${(now - start) / 60_000}m: ${got} samples for ${expect} expected`, { diagnostic: false })
+      const got = store.read(15 * 60_000, now).count(id)
+      // A 15-minute window takes only the whole 5-minute slots inside it: up to 5 minutes short, never longer.
+      t.ok(got <= expect && got >= expect - 60, `at +${(now - start) / 60_000}m: ${got} samples for ${expect} expected`, { diagnostic: false })
     }
   }
   const recent = samples(store, 30_000, start + 20 * 60_000 - 5000)
+  // Results sit exactly on slot starts here, so the slot starting at now - 30 s counts too.
   t.ok(recent >= 6 && recent <= 7, `a 30 s window sees ${recent} of the newest samples`)
+})
+
+/**
+ * A store on a fake clock with one cell (id 0) probed once a second (reports at +300 ms of each
+ * second, the store advanced at +700 ms as the aggregator's tick would), read every 100 ms from
+ * `from` to `to`: calls `check` with the time, the read and the samples there should be in the
+ * last `windowMs` (one per second), once the cell has that much history.
+ */
+function everySecond (tiers: Tier[], from: number, to: number, windowMs: number, check: (now: number, read: ReturnType<Store['read']>, ideal: number) => void): Store {
+  let now = from
+  const store = new Store(tiers, () => now)
+  const id = store.cellId('a', 'pod', 'b')
+  store.advance(from)
+  let first = -1
+  for (; now < to; now += 100) {
+    if (now % 1000 === 300) {
+      store.add(id, now, 1, [ms, 1])
+      if (first < 0) first = now
+    }
+    if (now % 1000 === 700) store.advance(now)
+    if (first >= 0 && now - first >= windowMs + 1000) check(now, store.read(windowMs, now), windowMs / 1000)
+  }
+  return store
+}
+
+t.test('window=1m holds a minute of samples at every moment of a fold cycle, within one interval (issue 11)', async t => {
+  // The old store counted the whole minute slot overlapping the window's start: 61 to 119 here.
+  const start = 1_000_000_000
+  let worst = 0
+  let checks = 0
+  let spans = 0
+  const id = 0
+  const store = everySecond(defaultTiers(1000, 15 * 60_000), start, start + 13 * 60_000, 60_000, (now, read, ideal) => {
+    const n = read.count(id)
+    worst = Math.max(worst, Math.abs(n - ideal))
+    checks++
+    if (n < ideal - 1 || n > ideal + 1) t.fail(`at +${now - start} ms: ${n} samples in the last minute`)
+    if (read.to !== now || read.from < now - 60_000 || read.from > now - 60_000 + 1000) {
+      t.fail(`at +${now - start} ms the read says it covers ${read.from - now}..${read.to - now} ms`)
+    } else spans++
+  })
+  t.equal(spans, checks, `from is within one interval after now - 1m and to is now, at all ${checks} moments`)
+  t.ok(worst <= 1, `samples are within one interval of 60 at every moment (worst off by ${worst})`)
+  t.equal(samples(store, 60_000, start + 13 * 60_000), 60, 'the matrix reads the same span')
+})
+
+t.test('longer windows keep the documented precision: whole slots inside the window, from says where they start', async t => {
+  const start = 1_000_000_000
+  // Node tiers: interval slots for a minute, minute slots to six, 5-minute slots beyond.
+  // Group tiers: interval slots for five minutes, minute slots beyond.
+  for (const [name, options, windowMs, slack] of [
+    ['node', NODE_TIERS, 5 * 60_000, 60_000],
+    ['node', NODE_TIERS, 15 * 60_000, 5 * 60_000],
+    ['group', GROUP_TIERS, 5 * 60_000, 1000],
+    ['group', GROUP_TIERS, 15 * 60_000, 60_000]
+  ] as const) {
+    let bad = 0
+    let checks = 0
+    let shortest = Infinity
+    everySecond(defaultTiers(1000, 15 * 60_000, options), start, start + 22 * 60_000, windowMs, (now, read, ideal) => {
+      if (now % 700 !== 0) return
+      checks++
+      const n = read.count(0)
+      shortest = Math.min(shortest, n)
+      const ok = read.to === now && read.from >= now - windowMs && read.from <= now - windowMs + slack &&
+        n <= ideal + 1 && n >= ideal - slack / 1000 - 1 && Math.abs(n - (now - read.from) / 1000) <= 1
+      if (!ok && bad++ < 3) t.fail(`${name} ${windowMs / 60_000}m at +${now - start} ms: ${n} samples, covers ${read.from - now}..${read.to - now} ms`)
+    })
+    t.equal(bad, 0, `${name} store, ${windowMs / 60_000}m window: at ${checks} moments the samples match the span read says it covers, within the window and at most ${slack / 1000} s short (fewest ${shortest})`)
+  }
+})
+
+t.test('tiers suit any interval: widths nest, spans grow, the longest window is kept', async t => {
+  for (const interval of [100, 1000, 5000, 7000, 30_000, 45_000, 60_000, 120_000]) {
+    for (const maxWindow of [2 * interval, 5 * 60_000, 15 * 60_000, 60 * 60_000]) {
+      if (maxWindow < 2 * interval) continue
+      for (const options of [NODE_TIERS, GROUP_TIERS]) {
+        const tiers = defaultTiers(interval, maxWindow, options)
+        // The constructor refuses tiers that do not nest (PINGFLEET_INTERVAL=30s used to be refused at start).
+        t.doesNotThrow(() => new Store(tiers), `${interval} ms, ${maxWindow} ms: ${JSON.stringify(tiers)}`)
+        t.equal(tiers[0]!.width, interval)
+        t.equal(tiers[tiers.length - 1]!.span, maxWindow)
+        t.ok(tiers[0]!.span >= Math.min(maxWindow, options.exactMs), 'interval slots last the exact span')
+      }
+    }
+  }
+  t.throws(() => new Store([{ width: 1000, span: 10_000 }, { width: 1500, span: 20_000 }]), /multiple/)
+})
+
+t.test('a late result lands in the slot a read of its time takes', async t => {
+  const store = new Store([{ width: 1000, span: 10_000 }, { width: 5000, span: 60_000 }])
+  const id = store.cellId('a', 'pod', 'b')
+  store.advance(101_500)
+  // The fine slot 91,000..92,000 has not aged out yet (it ends after 101,500 - 10,000), so a
+  // result at 91,200 belongs in it, not in the 90,000..95,000 slot it will fold into.
+  t.ok(store.add(id, 91_200, 1, [ms, 1]))
+  const read = store.read(11_000, 101_500)
+  t.equal(read.from, 91_000)
+  t.equal(read.count(id), 1, 'a read from 91,000 holds the result measured at 91,200')
+  store.advance(102_500)
+  t.equal(store.read(20_000, 102_500).count(id), 1, 'folded, still counted once')
 })
 
 t.test('late results land in the slot of their own time', async t => {

@@ -1,0 +1,107 @@
+// One read of a store over a window: the span it covers and each cell's sums over that span.
+// Views (matrix, service) read cells through it and never see the slots behind it.
+
+import { PAIR_BITS, PAIR_COUNT_MASK, type CellErrors, type SlotArena } from './slot-arena.ts'
+
+export class WindowRead {
+  /** Results measured at times in [from, to] (ms since the epoch) are in this read; no others. */
+  readonly from: number
+  readonly to: number
+  private readonly slots: readonly SlotArena[]
+  private readonly anyErrors: boolean
+
+  /** `slots` must be the store's whole slots that lie inside the window; the store picks them. */
+  constructor (slots: readonly SlotArena[], from: number, to: number) {
+    this.slots = slots
+    this.from = from
+    this.to = to
+    this.anyErrors = slots.some(s => s.errors.size > 0)
+  }
+
+  /** Whether the cell has any result in the span. */
+  has (cellId: number): boolean {
+    for (const slot of this.slots) if (slot.has(cellId)) return true
+    return false
+  }
+
+  /** Whether the cell has at least one failure in the span. */
+  failed (cellId: number): boolean {
+    if (!this.anyErrors) return false
+    for (const slot of this.slots) if (slot.errors.size > 0 && slot.errors.has(cellId)) return true
+    return false
+  }
+
+  /** The cell's probe count (failures included) in the span. */
+  count (cellId: number): number {
+    let n = 0
+    for (const slot of this.slots) if (slot.has(cellId)) n += slot.countOf(cellId)
+    return n
+  }
+
+  /**
+   * Appends the cell's latency as packed pairs (bucket << PAIR_BITS | count, see slot-arena.ts)
+   * to `out`, unsorted and possibly repeating buckets, and returns its probe count.
+   */
+  collectPacked (cellId: number, out: number[]): number {
+    let n = 0
+    for (const slot of this.slots) if (slot.has(cellId)) n += slot.collectPacked(cellId, out)
+    return n
+  }
+
+  /** Probes of the cell taken while its agent's event loop was late. */
+  lagged (cellId: number): number {
+    let n = 0
+    for (const slot of this.slots) if (slot.lagged.size > 0) n += slot.lagged.get(cellId) ?? 0
+    return n
+  }
+
+  /** Calls `visit` once per (reason, raw code) record of the cell; a pair may recur across slots. */
+  forEachError (cellId: number, visit: (e: CellErrors) => void): void {
+    if (!this.anyErrors) return
+    for (const slot of this.slots) {
+      if (slot.errors.size === 0) continue
+      const list = slot.errors.get(cellId)
+      if (list !== undefined) for (const e of list) visit(e)
+    }
+  }
+
+  /**
+   * Many cells at once, slot by slot: adds the probe count of `ids[k]` to `out[k]` and, with
+   * `dense`, its latency histogram to `dense` at offset `rowOf[k]` (BUCKET_COUNT per row). Reading
+   * each slot in one sweep over ascending ids is cheaper than cell by cell: node-scoped gates read
+   * ~100,000 cells of a 1,000-node mesh this way.
+   */
+  sumMany (ids: ArrayLike<number>, out: Float64Array, dense?: Float64Array, rowOf?: ArrayLike<number>): void {
+    const packed: number[] = []
+    for (const slot of this.slots) {
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!
+        if (dense === undefined) {
+          out[k]! += slot.countOf(id)
+          continue
+        }
+        if (!slot.has(id)) continue
+        packed.length = 0
+        out[k]! += slot.collectPacked(id, packed)
+        const row = rowOf![k]!
+        for (const p of packed) dense[row + (p >>> PAIR_BITS)]! += p & PAIR_COUNT_MASK
+      }
+    }
+  }
+
+  /** Calls `visit(cellId, e)` for each failure record in the span whose cell `wanted` accepts; cost follows the failures, not the cells. */
+  forEachErrorWhere (wanted: (cellId: number) => boolean, visit: (cellId: number, e: CellErrors) => void): void {
+    if (!this.anyErrors) return
+    for (const slot of this.slots) {
+      for (const [id, list] of slot.errors) if (wanted(id)) for (const e of list) visit(id, e)
+    }
+  }
+
+  /** Service cells: adds the answers per backend node to `into`. */
+  addBackends (cellId: number, into: Map<string, number>): void {
+    for (const slot of this.slots) {
+      const counts = slot.backends.get(cellId)
+      if (counts !== undefined) for (const [node, n] of counts) into.set(node, (into.get(node) ?? 0) + n)
+    }
+  }
+}
