@@ -146,17 +146,30 @@ async function suite (t: Test): Promise<void> {
   // overlaps a window's start, so a 1m window held up to two minutes of samples.
   await t.test('windows are exact: window=1m holds a minute of pod samples per cell, within one interval', async t => {
     if (allReporting === 0) return t.fail('the fleet never reported every cell')
-    const wait = allReporting + 62_000 - Date.now()
-    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    // The ideal is what the agents really probed: on a busy machine their timers fire late, so a pair
+    // gets fewer than one probe per interval. Each node's pod probe rate comes from /metrics over the
+    // same minute (pingfleet_node_probes_total, direction="out"), shared by its n - 1 peers.
+    const n = cluster.nodes.length
+    const outOf = (metrics: Metric[], node: string): number => sum(metrics, 'pingfleet_node_probes_total', { node, direction: 'out', probe: 'pod' })
+    const before = await scrape()
+    const t0 = Date.now()
+    const wait = Math.max(allReporting + 62_000, t0 + 60_000) - Date.now()
+    await new Promise(resolve => setTimeout(resolve, wait))
     const answer = await cluster.api<{ from: string, to: string, cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
+    const after = await scrape()
+    const elapsed = Date.now() - t0
     const covered = Date.parse(answer.to) - Date.parse(answer.from)
     t.ok(covered <= 60_000 && covered >= 60_000 - INTERVAL_MS, `the answer says it covers ${covered} ms of the last minute (from ${answer.from} to ${answer.to})`)
-    const ideal = 60_000 / INTERVAL_MS
-    const n = cluster.nodes.length
     t.equal(answer.cells.length, n * (n - 1), 'every pair has a cell')
-    const samples = answer.cells.map(c => c.samples)
-    const off = answer.cells.filter(c => Math.abs(c.samples - ideal) > 1).map(c => `${c.src}→${c.dst} ${c.samples}`)
-    t.same(off, [], `every pod cell holds ${ideal} ± 1 samples in window=1m (one probe per ${INTERVAL_MS} ms; seen ${Math.min(...samples)}–${Math.max(...samples)})`)
+    const ideal = (src: string): number => (outOf(after, src) - outOf(before, src)) / (n - 1) * covered / elapsed
+    const offBy = answer.cells.map(c => ({ cell: `${c.src}→${c.dst}`, samples: c.samples, ideal: ideal(c.src) }))
+    const worst = Math.max(...offBy.map(o => Math.abs(o.samples - o.ideal)))
+    const mean = offBy.reduce((a, o) => a + (o.samples - o.ideal), 0) / offBy.length
+    // One interval for where the window's edge falls, one more for the agent's ±10% jittered
+    // schedule (a pair's probes drift against its node's average). The old store was off by up to 60.
+    const off = offBy.filter(o => Math.abs(o.samples - o.ideal) > 2).map(o => `${o.cell} ${o.samples} (ideal ${o.ideal.toFixed(1)})`)
+    t.same(off, [], `every pod cell within 2 probes of its ideal (worst ${worst.toFixed(2)}; samples ${Math.min(...offBy.map(o => o.samples))}–${Math.max(...offBy.map(o => o.samples))})`)
+    t.ok(Math.abs(mean) <= 1, `on average within one interval of the ideal: ${mean.toFixed(2)} probes per cell`)
   })
 
   const apply = async (fault: Fault): Promise<void> => {
