@@ -43,6 +43,6 @@ COPY aggregator/ aggregator/
 # A numeric user so Kubernetes' runAsNonRoot can verify it: the base image's "node" user (1000).
 # Files stay owned by root, so the app cannot modify itself.
 USER 1000:1000
-EXPOSE 8080 8081
+EXPOSE 8080 8081 8081/udp
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "aggregator/src/main.ts"]

@@ -2,6 +2,7 @@
 // Peers are loopback listeners (127.1.x.y) that answer /ping with the name the roster gives them;
 // the roster comes from the real aggregator, fed with one hello per stand-in over websockets.
 
+import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server } from 'node:http'
 import WebSocket from 'ws'
 import { PROTOCOL_VERSION } from '@pingfleet/protocol'
@@ -15,11 +16,15 @@ export function peerName (i: number): string {
   return `peer-${String(i).padStart(4, '0')}`
 }
 
-/** Starts one /ping listener per peer address; all share one handler. */
+/**
+ * Starts one /ping listener per peer address (all share one handler) and, on the same port number over
+ * UDP, an echo like the agent's (udp-echo.ts) for the udp probe's trains.
+ */
 export async function startPeers (count: number, port: number): Promise<{ close: () => Promise<void> }> {
   const names = new Map<string, string>()
   for (let i = 0; i < count; i++) names.set(peerAddress(i), peerName(i))
   const servers: Server[] = []
+  const echoes: Socket[] = []
   for (let i = 0; i < count; i++) {
     const server = createServer((req, res) => {
       const node = names.get(req.socket.localAddress ?? '') ?? 'unknown'
@@ -30,8 +35,17 @@ export async function startPeers (count: number, port: number): Promise<{ close:
     server.keepAliveTimeout = 1000
     await new Promise<void>((resolve, reject) => server.listen(port, peerAddress(i), resolve).once('error', reject))
     servers.push(server)
+    const echo = createSocket('udp4')
+    echo.on('message', (data, from) => echo.send(data, from.port, from.address))
+    await new Promise<void>((resolve, reject) => { echo.once('error', reject); echo.bind(port, peerAddress(i), () => resolve()) })
+    echoes.push(echo)
   }
-  return { close: async () => { await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve)))) } }
+  return {
+    close: async () => {
+      for (const echo of echoes) echo.close()
+      await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve))))
+    }
+  }
 }
 
 /** Registers the stand-ins with the aggregator (hello only) and keeps their sockets open. */

@@ -1,6 +1,6 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
-// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh size). Results: bench/results/latest.json, BENCHMARKS.md.
+// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size). Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -10,9 +10,10 @@ import { SlotArena } from '../aggregator/src/slot-arena.ts'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
+import { gateBench } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -156,8 +157,11 @@ function chartNodeOptions (): string {
   return /- name: NODE_OPTIONS\n\s+value: "([^"]*)"/.exec(daemonSet)?.[1] ?? ''
 }
 
-/** One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state. */
-async function agentLoad (peers: number, measureSeconds: number): Promise<void> {
+/**
+ * One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state.
+ * `variant` names the run and `env` adds agent settings (e.g. udp probes off).
+ */
+async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}): Promise<void> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
@@ -171,7 +175,7 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
-      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions
+      PINGFLEET_DNS_NAMES: '', PINGFLEET_DNS_SERVERS: '', PINGFLEET_DNS_WIRE_NAMES: '', NODE_OPTIONS: nodeOptions, ...env
     },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -194,10 +198,14 @@ async function agentLoad (peers: number, measureSeconds: number): Promise<void> 
   registered.close()
   await stands.close()
   await stop(server)
+  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
+  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
+  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
+  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}`] = { peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
-  console.log(`agent-${peers}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
-    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged; NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+  results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+    `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged, ${fmt(trains)} udp trains (${fmt(datagrams)} datagrams, ${fmt(lost)} lost); NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
 }
 
 /**
@@ -262,7 +270,14 @@ const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, 3)
-if (run('agent')) await agentLoad(quick ? 200 : 1000, quick ? 20 : 60)
+if (run('agent')) {
+  // With udp probes (the default: 5 datagrams per peer every 5 s) and without, alternating in one run.
+  const rounds = Number(args.rounds ?? 1)
+  for (let i = 0; i < rounds; i++) {
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-udp-${i + 1}` : '-udp')
+    await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, rounds > 1 ? `-no-udp-${i + 1}` : '-no-udp', { PINGFLEET_UDP_COUNT: '0' })
+  }
+}
 if (run('slots')) {
   const cells = quick ? 100_000 : 1_000_000
   for (const variants of [4, 0]) {
@@ -296,6 +311,15 @@ if (run('metrics')) {
   results['metrics-1000'] = { nodes, series, bytes: scrape.bytes, renderMsMedian: scrape.medianMs, targets: { maxMs: 50, maxSeries: 30_000 } }
   console.log(`metrics-1000: ${fmt(series)} series (target ≤ 30,000), ${fmt(scrape.bytes / 1024)} KiB, median ${fmt(scrape.medianMs, 1)} ms per scrape (target ≤ 50 ms)`)
   await stop(server)
+}
+
+if (run('gate-nodes')) {
+  // A node-scoped gate over 50 of 1,000 nodes of a full mesh holding 5 minutes (target ≤ 20 ms).
+  const nodes = args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000
+  const r = await gateBench(nodes, Math.max(1, Math.round(nodes / 50)), 5, quick ? 10 : 30)
+  results[`gate-nodes-${nodes}`] = r
+  console.log(`gate-nodes-${nodes}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in process in ${fmt(r.loadSeconds, 1)} s; ${r.selected} selected; median of ${r.reps}:`)
+  for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
 }
 
 mkdirSync('bench/results', { recursive: true })

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { getJson, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
+import { getJson, HEALTHY_WITHIN_MS, startAgent, startAggregator, type Proc } from './fleet-processes.ts'
 import { startDnsStandIn } from './stand-ins/dns-server.ts'
 import { startHttpStandIn } from './stand-ins/http-target.ts'
 import { startMtuBlackHole } from './stand-ins/mtu-blackhole.ts'
@@ -58,7 +58,12 @@ const pad = (text: string, width: number): string => text.length >= width ? text
 
 const procs: Proc[] = []
 const standIns: Array<{ close: () => Promise<void> }> = []
+/** Set as shutdown begins: the status printer then stops, and its requests failing is expected. */
+let stopping = false
+const printers: NodeJS.Timeout[] = []
 async function shutdown (code: number): Promise<never> {
+  stopping = true
+  for (const timer of printers) clearTimeout(timer)
   await Promise.all(procs.reverse().map(p => p.stop()))
   await Promise.all(standIns.map(s => s.close()))
   process.exit(code)
@@ -113,7 +118,11 @@ try {
       // Peers are told the black-hole path as this agent's pod IP.
       ...(i === blackHoled ? { podIp: blackHolePath.host } : {}),
       node, ip, port: AGENT_PORT, labels: { cniplugin: group, 'topology.kubernetes.io/zone': `zone-${'abc'[i % 3]}` },
-      aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`
+      aggregatorUrl: aggregator.url, token, env: { ...env, ...suite }, log: `${logDir}/${node}.log`,
+      // Each agent already running probes every other one, so the load grows with the square of their
+      // number and a new agent starts slower with every one before it. Measured with --agents 30 on a
+      // shared 2-core machine: the 13th took 18 s, the 21st 34 s. So its wait grows with their number.
+      healthyWithinMs: HEALTHY_WITHIN_MS + 2000 * i
     }))
     backends.push({ host: ip, port: AGENT_PORT })
     console.log(`agent        http://${ip}:${AGENT_PORT}/ping   ${node}   cniplugin=${group}${i === blackHoled ? `   (peers reach it via the black-hole path ${blackHole.address})` : ''}`)
@@ -130,20 +139,28 @@ matrix dns-lookup                 ${matrix('dns-lookup', 'cniplugin')}
 matrix dns-wire                   ${matrix('dns-wire', 'cniplugin')}
 matrix http                       ${matrix('http', 'cniplugin')}
 matrix tcp                        ${matrix('tcp', 'cniplugin')}
+matrix udp (group × group, loss)  ${matrix('udp', 'cniplugin')}
 service backends per group        ${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m
 agents                            ${aggregator.url}/api/v1/agents
 metrics                           ${aggregator.url}/metrics
 Ctrl-C stops the fleet.
 `)
   // Show every kind's group matrix once the first reports are in, then every 30 s.
-  type Matrix = { cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, errorsByReason: Record<string, number>, latency: { p50: number | null, p99: number | null } }> }
+  type Matrix = { cells: Array<{ src: string, dst: string, samples: number, errorRatio: number, errorsByReason: Record<string, number>, latency: { p50: number | null, p99: number | null }, loss?: { retransmitRatio: number | null, lossRatio: number | null, jitter: number | null } }> }
   const show = async (): Promise<void> => {
     const ms = (s: number | null): string => s === null ? '-' : (s * 1000).toFixed(2) + ' ms'
-    for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp']) {
+    const pct = (r: number): string => (r * 100).toFixed(1) + '%'
+    const lossText = (loss: Matrix['cells'][number]['loss']): string => {
+      if (loss === undefined) return ''
+      if (loss.lossRatio !== null) return `  loss ${pct(loss.lossRatio)}  jitter ${ms(loss.jitter)}`
+      return loss.retransmitRatio === null ? '' : `  syn-retransmits ${pct(loss.retransmitRatio)}`
+    }
+    for (const probe of ['pod', 'mtu', 'service', 'dns-lookup', 'dns-wire', 'http', 'tcp', 'udp']) {
+      if (stopping) return
       const m = await getJson<Matrix>(matrix(probe, 'cniplugin'))
       for (const c of m.cells) {
         const reasons = Object.keys(c.errorsByReason).join(',')
-        console.log(`${probe.padEnd(10)} ${c.src.padEnd(8)} → ${pad(c.dst, 52)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%${reasons === '' ? '' : ` (${reasons})`}  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}`)
+        console.log(`${probe.padEnd(10)} ${c.src.padEnd(8)} → ${pad(c.dst, 52)} samples ${String(c.samples).padStart(5)}  errors ${(c.errorRatio * 100).toFixed(1).padStart(5)}%${reasons === '' ? '' : ` (${reasons})`}  p50 ${ms(c.latency.p50)}  p99 ${ms(c.latency.p99)}${lossText(c.loss)}`)
       }
     }
     const view = await getJson<{ rows: Array<{ service: string, src: string, backends: Array<{ node: string }>, flagged: string[], judged: boolean }> }>(`${aggregator.url}/api/v1/service?groupBy=cniplugin&window=5m`)
@@ -153,8 +170,16 @@ Ctrl-C stops the fleet.
     }
     console.log('')
   }
-  setTimeout(() => void show().catch(err => console.error(String(err))), 5000)
-  setInterval(() => void show().catch(err => console.error(String(err))), 30_000)
+  // Ctrl-C in a terminal signals the whole process group: the aggregator may stop before this process
+  // hears of it, so a request failing while the aggregator exits is the shutdown, not an error.
+  const aggregatorExited = new Promise(resolve => aggregator.child.once('exit', resolve))
+  const print = (): void => {
+    void show().catch(async (err: unknown) => {
+      await Promise.race([aggregatorExited, new Promise(resolve => setTimeout(resolve, 2000).unref())])
+      if (!stopping && aggregator.child.exitCode === null && aggregator.child.signalCode === null) console.error(String(err))
+    })
+  }
+  printers.push(setTimeout(print, 5000), setInterval(print, 30_000))
 } catch (err) {
   console.error(`pingfleet-fleet: could not start: ${err instanceof Error ? err.message : String(err)}`)
   await shutdown(1)

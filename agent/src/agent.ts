@@ -5,15 +5,17 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { Labels } from '@pingfleet/protocol'
+import type { CpuThrottling, Labels } from '@pingfleet/protocol'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentConfig } from './config.ts'
+import { readCpuThrottling } from './cpu-stat.ts'
 import { AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
 import { LoopLag } from './loop-lag.ts'
 import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suite.ts'
 import { Results } from './results.ts'
 import { Scheduler } from './scheduler.ts'
 import { buildServer, type AgentStatus } from './server.ts'
+import { UdpEcho } from './udp-echo.ts'
 import { Uplink } from './uplink.ts'
 
 export interface AgentHandle {
@@ -21,7 +23,10 @@ export interface AgentHandle {
   port: number
   bootId: string
   status: () => AgentStatus
-  /** Stops probing, sends a last report, waits briefly for its ack, then closes everything. */
+  /**
+   * Stops probing, sends a last report, waits briefly for its ack, announces the departure (close
+   * 1001), keeps /ping up for PINGFLEET_SHUTDOWN_DRAIN, then closes everything.
+   */
   shutdown: () => Promise<void>
 }
 
@@ -44,7 +49,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     results,
     lag,
     intervalMs,
-    intervals: { mtu: config.mtuIntervalMs },
+    intervals: { mtu: config.mtuIntervalMs, udp: config.udpIntervalMs },
     timeoutMs: config.probeTimeoutMs,
     timeouts: suite.timeouts,
     concurrency: config.concurrency,
@@ -76,18 +81,23 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
     },
     onPeers: roster => {
       // setTargets replaces the whole wanted set, so the static targets go along every time.
-      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes)
+      const targets = rosterTargets(roster.peers, config.nodeName, config.mtuSizes, config.udpCount > 0)
       peerCount = targets.filter(t => t.kind === 'pod').length
       scheduler.setTargets([...targets, ...staticTargets])
       logger.info({ revision: roster.revision, peers: peerCount, targets: scheduler.size }, 'roster updated')
     }
   })
+  // The cgroup's throttling counters, read after every report for the next one (null: not readable here).
+  let cpu: CpuThrottling | null = null
+  const refreshCpu = (): void => { void readCpuThrottling().then(value => { cpu = value }) }
+  refreshCpu()
   const status = (): AgentStatus => ({
     node: config.nodeName,
     bootId,
     peers: peerCount,
     targets: scheduler.size,
-    ...uplink.status()
+    ...uplink.status(),
+    ...(cpu === null ? {} : { cpu: { periods: cpu.periods, throttledPeriods: cpu.throttledPeriods, throttledSeconds: cpu.throttledUsec / 1e6 } })
   })
   const server = buildServer({
     identity: () => ({ node: config.nodeName, pod: config.podName, labels }),
@@ -96,14 +106,19 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
   }, logger)
   await server.listen({ host: config.listenHost, port: config.listenPort })
   port = (server.server.address() as AddressInfo).port
+  // Peers send udp trains to the port number they know from the roster: the HTTP one.
+  const echo = await UdpEcho.listen(config.listenHost, port, logger)
 
   // Fixed-rate report loop: a slow tick does not shift every later window.
   let lastReportAt = performance.now()
   let reportTimer: NodeJS.Timeout | undefined
   function rearmReport (): void {
     clearTimeout(reportTimer)
+    // A welcome that arrives while shutting down must not restart the loop (it would keep the process alive).
+    if (draining) return
     reportTimer = setTimeout(() => {
-      uplink.push(results.drain())
+      uplink.push(results.drain(), cpu)
+      refreshCpu()
       const maxLagMs = lag.takeMaxLagMs()
       if (maxLagMs > config.lagThresholdMs) logger.warn({ maxLagMs: Math.round(maxLagMs) }, 'event loop was late; affected samples are flagged')
       const planned = lastReportAt + intervalMs
@@ -125,12 +140,17 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       clearTimeout(reportTimer)
       await scheduler.stop()
       lag.stop()
-      const seq = uplink.push(results.drain())
+      const seq = uplink.push(results.drain(), cpu)
       const acked = await uplink.waitForAck(seq, config.shutdownTimeoutMs)
       if (!acked) logger.warn({ code: AGENT_ERR_SHUTDOWN_UNACKED, ...uplink.status() }, 'last report not acknowledged before shutdown')
+      // Closing with 1001 tells the aggregator this is a planned departure: it marks us terminating
+      // and pushes the list at once. /ping (and the udp echo) keeps answering for the drain, so that no peer's probe
+      // fails on a closed port before the new list reached it.
       await uplink.close()
+      await new Promise(resolve => setTimeout(resolve, config.shutdownDrainMs))
+      await echo.close()
       await server.close()
-      logger.info({ seq, acked }, 'agent stopped')
+      logger.info({ seq, acked, drainMs: config.shutdownDrainMs }, 'agent stopped')
     })()
     return closing
   }

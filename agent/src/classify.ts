@@ -100,5 +100,5 @@ export function classifyStatus (status: number): Classified | null {
 /** Reasons that only say "too slow": untrustworthy when the agent's own event loop was late. */
 export function isTimeoutReason (reason: Reason): boolean {
   return reason === 'CONNECT_TIMEOUT' || reason === 'RESPONSE_TIMEOUT' || reason === 'LOOKUP_TIMEOUT' ||
-    reason === 'DNS_TIMEOUT' || reason === 'MTU_BLACKHOLE'
+    reason === 'DNS_TIMEOUT' || reason === 'MTU_BLACKHOLE' || reason === 'UDP_NO_ECHO'
 }

@@ -13,6 +13,7 @@ import { parseHttpTarget } from './probes/http.ts'
 import { parseServiceTarget } from './probes/service.ts'
 import { parseTcpTarget } from './probes/tcp.ts'
 import { redactText, redactUrl } from './redact.ts'
+import { expectationKey, parseDnsExpectation, type DnsExpectation } from './dns-expect.ts'
 import { DEFAULT_RESOLV_CONF_PATH, getaddrinfoWorstCaseSeconds, parseResolvConf, type ResolvConf } from './resolv-conf.ts'
 import { MAX_PING_SIZE } from './server.ts'
 
@@ -38,12 +39,18 @@ export interface AgentConfig {
   reconnectMinMs: number
   reconnectMaxMs: number
   shutdownTimeoutMs: number
+  /** After announcing shutdown, how long /ping keeps answering so peers get the new list first. */
+  shutdownDrainMs: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** Response sizes each peer is asked for by mtu probes; empty disables them. */
   mtuSizes: number[]
   mtuTimeoutMs: number
   /** Cadence of mtu probes; never faster than intervalMs. */
   mtuIntervalMs: number
+  /** Datagrams per udp train; 0 disables udp probes (the echo still answers). */
+  udpCount: number
+  /** Cadence of udp probes; never faster than intervalMs. */
+  udpIntervalMs: number
   /** `host:port` of the agents' Service, by ClusterIP and/or by name. */
   serviceTargets: string[]
   serviceTimeoutMs: number
@@ -63,6 +70,8 @@ export interface AgentConfig {
   dnsWireTypes: Array<'A' | 'AAAA'>
   dnsWireTransport: 'udp' | 'tcp'
   dnsWireTimeoutMs: number
+  /** Explicit DNS expectations per name and type; the rest follow dns-expect.ts defaultOutcome. */
+  dnsExpect: DnsExpectation[]
   /** Normalised URLs, credentials included (sent as Basic auth); show them only through printableConfig. */
   httpTargets: string[]
   /** Extra PEM CA bundle for https targets; empty for none. */
@@ -86,13 +95,17 @@ interface Option {
   default?: string
   expected: string
   /** For `list`: checks and normalises one comma-separated item; null rejects it. */
-  item?: (text: string) => string | number | null
+  item?: (text: string) => string | number | DnsExpectation | null
 }
 
 const dnsName = (text: string): string | null => {
   const target = parseDnsLookupTarget(text)
   return target === null || target.family !== 0 ? null : target.name
 }
+/** Most datagrams per udp train, and the pause between two of them. */
+export const MAX_UDP_COUNT = 50
+export const UDP_SPACING_MS = 10
+
 const size = (text: string): number | null => /^\d{1,5}$/.test(text) && Number(text) >= 64 && Number(text) <= MAX_PING_SIZE ? Number(text) : null
 
 /** Stands for the cluster domain in defaults; replaced once the domain is known. */
@@ -158,10 +171,13 @@ export const OPTIONS: readonly Option[] = [
   { key: 'reconnectMinMs', env: 'PINGFLEET_RECONNECT_MIN', flag: 'reconnect-min', kind: 'duration', default: '500ms', expected: 'a duration from 1ms to 1m such as 500ms, not above PINGFLEET_RECONNECT_MAX' },
   { key: 'reconnectMaxMs', env: 'PINGFLEET_RECONNECT_MAX', flag: 'reconnect-max', kind: 'duration', default: '30s', expected: 'a duration from 1ms to 1h such as 30s' },
   { key: 'shutdownTimeoutMs', env: 'PINGFLEET_SHUTDOWN_TIMEOUT', flag: 'shutdown-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'shutdownDrainMs', env: 'PINGFLEET_SHUTDOWN_DRAIN', flag: 'shutdown-drain', kind: 'duration', default: '2s', expected: 'a duration from 1ms to 1m such as 2s' },
   { key: 'logLevel', env: 'PINGFLEET_LOG_LEVEL', flag: 'log-level', kind: 'level', default: 'info', expected: 'one of fatal, error, warn, info, debug, trace' },
   { key: 'mtuSizes', env: 'PINGFLEET_MTU_SIZES', flag: 'mtu-sizes', kind: 'list', item: size, default: '8500', expected: `comma-separated response sizes in bytes from 64 to ${MAX_PING_SIZE} such as 1400,8500 (empty disables mtu probes)` },
   { key: 'mtuTimeoutMs', env: 'PINGFLEET_MTU_TIMEOUT', flag: 'mtu-timeout', kind: 'duration', default: '2s', expected: 'a duration from 10ms to 1m such as 2s' },
   { key: 'mtuIntervalMs', env: 'PINGFLEET_MTU_INTERVAL', flag: 'mtu-interval', kind: 'duration', default: '30s', expected: 'a duration from 100ms to 1h such as 30s (mtu probes never run more often than PINGFLEET_INTERVAL)' },
+  { key: 'udpCount', env: 'PINGFLEET_UDP_COUNT', flag: 'udp-count', kind: 'integer', default: '5', expected: `an integer from 0 to ${MAX_UDP_COUNT}: datagrams per udp train, ${UDP_SPACING_MS} ms apart, the train shorter than half of PINGFLEET_PROBE_TIMEOUT (0 disables udp probes)` },
+  { key: 'udpIntervalMs', env: 'PINGFLEET_UDP_INTERVAL', flag: 'udp-interval', kind: 'duration', default: '5s', expected: 'a duration from 100ms to 1h such as 5s (udp probes never run more often than PINGFLEET_INTERVAL)' },
   { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: t => parseServiceTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
   { key: 'serviceTimeoutMs', env: 'PINGFLEET_SERVICE_TIMEOUT', flag: 'service-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
   { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
@@ -173,6 +189,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
   { key: 'dnsWireTransport', env: 'PINGFLEET_DNS_WIRE_TRANSPORT', flag: 'dns-wire-transport', kind: 'string', default: 'udp', expected: 'udp (with a TCP retry when truncated) or tcp' },
   { key: 'dnsWireTimeoutMs', env: 'PINGFLEET_DNS_WIRE_TIMEOUT', flag: 'dns-wire-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
+  { key: 'dnsExpect', env: 'PINGFLEET_DNS_EXPECT', flag: 'dns-expect', kind: 'list', item: parseDnsExpectation, default: '', expected: 'comma-separated name/TYPE=outcome, TYPE A or AAAA, outcome answer, nodata or nxdomain, each naming a configured DNS name, such as absent.example/A=nxdomain,kubernetes.default.svc.cluster.local/AAAA=answer' },
   { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.url ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz (user:password@ is sent as Basic auth and shown as user:***@)' },
   { key: 'httpCaFile', env: 'PINGFLEET_HTTP_CA_FILE', flag: 'http-ca-file', kind: 'file', default: '', expected: 'a readable PEM file of extra CA certificates for https targets (empty for none)' },
   { key: 'httpTimeoutMs', env: 'PINGFLEET_HTTP_TIMEOUT', flag: 'http-timeout', kind: 'duration', default: '10s', expected: 'a duration from 10ms to 1m such as 10s' },
@@ -192,8 +209,8 @@ export const configSchema = {
   additionalProperties: false,
   required: ['aggregatorUrl', 'token', 'tokenFile', 'nodeName', 'podName', 'podIp', 'labels', 'listenHost', 'listenPort', 'intervalMs',
     'probeTimeoutMs', 'concurrency', 'reportBuffer', 'lagThresholdMs', 'heartbeatMs', 'reconnectMinMs', 'reconnectMaxMs',
-    'shutdownTimeoutMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
-    'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'httpTargets',
+    'shutdownTimeoutMs', 'shutdownDrainMs', 'logLevel', 'mtuSizes', 'mtuTimeoutMs', 'mtuIntervalMs', 'udpCount', 'udpIntervalMs', 'serviceTargets', 'serviceTimeoutMs', 'resolvConfPath', 'clusterDomain', 'dnsNames',
+    'dnsLookupTimeoutMs', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsWireTransport', 'dnsWireTimeoutMs', 'dnsExpect', 'httpTargets',
     'httpCaFile', 'httpTimeoutMs', 'tcpTargets', 'tcpTimeoutMs', 'lookupMaxInFlight', 'lookupLagThresholdMs'],
   properties: {
     aggregatorUrl: { type: 'string', pattern: '^https?://[^/]', maxLength: 2048 },
@@ -214,10 +231,13 @@ export const configSchema = {
     reconnectMinMs: duration(1, 60_000),
     reconnectMaxMs: duration(1, 3_600_000),
     shutdownTimeoutMs: duration(10, 60_000),
+    shutdownDrainMs: duration(1, 60_000),
     logLevel: { enum: LEVELS },
     mtuSizes: list({ type: 'integer', minimum: 64, maximum: MAX_PING_SIZE }),
     mtuTimeoutMs: duration(10, 60_000),
     mtuIntervalMs: duration(100, 3_600_000),
+    udpCount: { type: 'integer', minimum: 0, maximum: MAX_UDP_COUNT },
+    udpIntervalMs: duration(100, 3_600_000),
     serviceTargets: list(text),
     serviceTimeoutMs: duration(10, 60_000),
     resolvConfPath: { type: 'string', minLength: 1, maxLength: 4096 },
@@ -229,6 +249,16 @@ export const configSchema = {
     dnsWireTypes: list({ enum: ['A', 'AAAA'] }),
     dnsWireTransport: { enum: ['udp', 'tcp'] },
     dnsWireTimeoutMs: duration(10, 60_000),
+    dnsExpect: {
+      type: 'array',
+      maxItems: 128,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'type', 'outcome'],
+        properties: { name: text, type: { enum: ['A', 'AAAA'] }, outcome: { enum: ['answer', 'nodata', 'nxdomain'] } }
+      }
+    },
     httpTargets: list({ type: 'string', minLength: 1, maxLength: 2048 }),
     httpCaFile: { type: 'string', maxLength: 4096 },
     httpTimeoutMs: duration(10, 60_000),
@@ -245,7 +275,7 @@ const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchem
 function convert (kind: Kind, raw: string, item?: Option['item']): unknown {
   switch (kind) {
     case 'list': {
-      const out: Array<string | number> = []
+      const out: Array<string | number | DnsExpectation> = []
       for (const part of raw.split(',')) {
         if (part.trim() === '') continue
         const value = item!(part.trim())
@@ -387,6 +417,22 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     const known = sources.get('reconnectMinMs')!
     fail(known.source, known.shown, known.option)
   }
+  // The whole train must leave well within the time each datagram waits for its echo (probes/udp.ts).
+  if (config.udpCount > 0 && (config.udpCount - 1) * UDP_SPACING_MS >= config.probeTimeoutMs / 2) {
+    const known = sources.get('udpCount')!
+    fail(known.source, known.shown, known.option)
+  }
+  // Each expectation names a configured DNS name, once per type: a typo must not pass silently.
+  const known = new Set([...config.dnsWireNames, ...config.dnsNames.map(n => n.replace(/\/[46]$/, ''))].map(expectationKey))
+  const seen = new Set<string>()
+  for (const e of config.dnsExpect) {
+    const key = `${e.name}/${e.type}`
+    if (!known.has(e.name) || seen.has(key)) {
+      const source = sources.get('dnsExpect')!
+      throw new AgentError(AGENT_ERR_CONFIG, `${source.source}=${source.shown} is invalid: ${seen.has(key) ? `${key} is given twice` : `${e.name} is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES`}`)
+    }
+    seen.add(key)
+  }
   // Targets are shown (and recorded) redacted: two URLs that differ only in a credential would share a column.
   const shownTargets = config.httpTargets.map(redactUrl)
   const twice = shownTargets.find((id, i) => shownTargets.indexOf(id) !== i)
@@ -395,7 +441,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     throw new AgentError(AGENT_ERR_CONFIG, `${known.source}=${known.shown} is invalid: two targets differ only in credentials (both shown as ${twice})`)
   }
   Object.freeze(config.labels)
-  for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
+  for (const key of ['mtuSizes', 'serviceTargets', 'dnsNames', 'dnsServers', 'dnsWireNames', 'dnsWireTypes', 'dnsExpect', 'httpTargets', 'tcpTargets'] as const) Object.freeze(config[key])
   return Object.freeze(config)
 }
 

@@ -17,7 +17,8 @@ export const PROBE_TURNS: Partial<Record<ProbeKind, number>> = {
   'dns-lookup': 2, // canary, getaddrinfo callback
   'dns-wire': 5, // UDP: send, reply; after a truncated reply the TCP retry: connect, data, end
   http: 9, // lookup (2) + connect, TLS (2), headers, body, end, and one spare for the TLS session ticket
-  tcp: 3 // lookup (2) + connect
+  tcp: 3, // lookup (2) + connect
+  udp: 3 // connect callback (sends the first datagram), the echo's read, the verdict (setImmediate)
 }
 /** For a kind without an entry. */
 export const DEFAULT_TURNS = 3

@@ -48,7 +48,7 @@ const stop = (signal: string): void => {
   stopping = true
   logger.info({ signal }, 'shutting down')
   // A hung shutdown must not outlive the pod's grace period.
-  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 2000).unref()
+  setTimeout(() => process.exit(1), config.shutdownTimeoutMs + config.shutdownDrainMs + 2000).unref()
   agent.shutdown().then(() => process.exit(0), err => {
     logger.error({ err }, 'shutdown failed')
     process.exit(1)

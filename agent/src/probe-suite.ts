@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import type { Peer, ProbeKind } from '@pingfleet/protocol'
-import type { AgentConfig } from './config.ts'
+import { UDP_SPACING_MS, type AgentConfig } from './config.ts'
 import { LookupPool } from './lookup-pool.ts'
 import type { Probe, Target } from './probe.ts'
 import { createDnsLookupProbe, parseDnsLookupTarget } from './probes/dns-lookup.ts'
@@ -14,11 +14,14 @@ import { createMtuProbe, mtuTarget } from './probes/mtu.ts'
 import { createPodProbe, type PodTarget } from './probes/pod.ts'
 import { createServiceProbe, parseServiceTarget } from './probes/service.ts'
 import { createTcpProbe, parseTcpTarget } from './probes/tcp.ts'
+import { createUdpProbe, udpTarget } from './probes/udp.ts'
 import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.ts'
+import { expectedOutcome, lookupOutcome } from './dns-expect.ts'
 
-export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'serviceTargets' | 'serviceTimeoutMs' |
+export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'udpCount' | 'serviceTargets' | 'serviceTimeoutMs' |
   'resolvConfPath' | 'dnsNames' | 'dnsLookupTimeoutMs' | 'dnsServers' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
-  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'>
+  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'> &
+  Partial<Pick<AgentConfig, 'podIp' | 'dnsExpect'>>
 
 export interface ProbeSuite {
   probes: Record<ProbeKind, Probe>
@@ -40,7 +43,8 @@ export function createProbeSuite (config: SuiteConfig): ProbeSuite {
     'dns-lookup': createDnsLookupProbe(pool) as Probe,
     'dns-wire': dnsWireProbe as Probe,
     http: createHttpProbe(pool) as Probe,
-    tcp: createTcpProbe(pool) as Probe
+    tcp: createTcpProbe(pool) as Probe,
+    udp: createUdpProbe({ count: Math.max(1, config.udpCount), spacingMs: UDP_SPACING_MS, timeoutMs: config.probeTimeoutMs }) as Probe
   }
   const timeouts = {
     pod: config.probeTimeoutMs,
@@ -49,24 +53,31 @@ export function createProbeSuite (config: SuiteConfig): ProbeSuite {
     'dns-lookup': config.dnsLookupTimeoutMs,
     'dns-wire': config.dnsWireTimeoutMs,
     http: config.httpTimeoutMs,
-    tcp: config.tcpTimeoutMs
+    tcp: config.tcpTimeoutMs,
+    udp: config.probeTimeoutMs
   }
   return { probes, timeouts, pool }
 }
 
-/** Pod-probe targets from the roster: every ready peer except this node. */
+/**
+ * Pod-probe targets from the roster: every peer except this node and those `terminating`. A
+ * `draining` (cordoned) peer is probed too: a migration keeps its batch cordoned until the gate
+ * passes, so the gate must have data about exactly those nodes.
+ */
 export function podTargets (peers: readonly Peer[], self: string): PodTarget[] {
   return peers
-    .filter(peer => peer.node !== self && peer.state === 'ready')
+    .filter(peer => peer.node !== self && peer.state !== 'terminating')
     .map(peer => ({ kind: 'pod', id: peer.node, podIp: peer.podIp, port: peer.port }))
 }
 
-/** Pod targets, and for each of them one mtu target per configured size. */
-export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: readonly number[]): Target[] {
+/** Pod targets, and for each of them one mtu target per configured size and, with `udp`, one udp target. */
+export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: readonly number[], udp = false): Target[] {
   const pods = podTargets(peers, self)
   const out: Target[] = [...pods]
   for (const pod of pods) {
-    for (const size of mtuSizes) out.push(mtuTarget({ node: pod.id, podIp: pod.podIp, port: pod.port }, size))
+    const peer = { node: pod.id, podIp: pod.podIp, port: pod.port }
+    for (const size of mtuSizes) out.push(mtuTarget(peer, size))
+    if (udp) out.push(udpTarget(peer))
   }
   return out
 }
@@ -78,11 +89,20 @@ export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: r
 export function staticTargets (config: SuiteConfig, servers: readonly string[], ca?: string): Target[] {
   const out: Target[] = []
   for (const text of config.serviceTargets) out.push(parseServiceTarget(text)!)
-  for (const text of config.dnsNames) out.push(parseDnsLookupTarget(text)!)
+  // Each DNS target carries what a healthy resolver answers for it (dns-expect.ts).
+  const expectations = config.dnsExpect ?? []
+  const podIp = config.podIp ?? '0.0.0.0'
+  for (const text of config.dnsNames) {
+    const target = parseDnsLookupTarget(text)!
+    const expect = lookupOutcome(expectations, target.name, target.family, podIp)
+    out.push(expect === 'answer' ? target : { ...target, expect })
+  }
   for (const text of servers) {
     const { server, port } = parseDnsServer(text)!
     for (const name of config.dnsWireNames) {
-      for (const type of config.dnsWireTypes) out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport }))
+      for (const type of config.dnsWireTypes) {
+        out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport, expect: expectedOutcome(expectations, name, type, podIp) }))
+      }
     }
   }
   for (const url of config.httpTargets) out.push({ ...parseHttpTarget(url)!, ...(ca === undefined ? {} : { ca }) })

@@ -25,6 +25,8 @@ interface Common {
    */
   heldMs?: number
   detail?: Record<string, string | number>
+  /** udp probes: what the train's datagrams did (see probes/udp.ts for what counts). */
+  datagrams?: { sent: number, lost: number, jitterUs: number, jitterPairs: number }
 }
 
 export type ProbeResult =

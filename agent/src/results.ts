@@ -1,7 +1,7 @@
 // The one writer of probe outcomes: folds results per (probe, target) between two reports into
 // protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
 
-import { bucketIndex, MAX_BACKENDS_PER_CELL, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
+import { bucketIndex, CONNECT_PROBE_KINDS, MAX_BACKENDS_PER_CELL, SYN_RTO_SECONDS, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
 import { isExcusable } from './lag-rule.ts'
 import type { ProbeResult, Target } from './probe.ts'
 
@@ -18,6 +18,33 @@ interface Accumulator {
   lagged: number
   /** Service targets: answers per backend node. Created on the first named answer. */
   backends: Map<string, number> | undefined
+  /** Loss signals: slow handshakes (connect kinds), datagrams (udp); see countLoss. */
+  loss: LossCounts | undefined
+}
+
+interface LossCounts { slowConnects: number, sent: number, lost: number, jitterUs: number, jitterPairs: number }
+
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+
+/**
+ * Loss as the agent sees it, beside the error count. A trusted (not lagged) success whose handshake took
+ * SYN_RTO_SECONDS or more lost a SYN or SYN-ACK; a udp train's datagrams count whether or not the train
+ * failed or lagged (the probe judges each datagram against its own wait), its jitter only when trusted.
+ */
+function countLoss (cell: Accumulator, result: ProbeResult, lagged: boolean): void {
+  const connect = result.phases?.connect
+  const slow = result.ok && !lagged && connect !== undefined && connect >= SYN_RTO_SECONDS && isConnectKind.has(cell.probe)
+  const datagrams = result.datagrams
+  if (!slow && datagrams === undefined) return
+  const loss = cell.loss ??= { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
+  if (slow) loss.slowConnects++
+  if (datagrams === undefined) return
+  loss.sent += datagrams.sent
+  loss.lost += datagrams.lost
+  if (!lagged) {
+    loss.jitterUs += datagrams.jitterUs
+    loss.jitterPairs += datagrams.jitterPairs
+  }
 }
 
 export interface Window {
@@ -43,10 +70,11 @@ export class Results {
     const key = `${target.kind}\u0000${target.id}`
     let cell = this.#cells.get(key)
     if (cell === undefined) {
-      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0, backends: undefined }
+      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0, backends: undefined, loss: undefined }
       this.#cells.set(key, cell)
     }
     cell.count++
+    countLoss(cell, result, lagged)
     if (result.ok) {
       if (result.backend !== undefined) addBackend(cell, result.backend)
       if (lagged) cell.lagged++
@@ -73,6 +101,12 @@ export class Results {
       if (acc.errors.size > 0) cell.errors = [...acc.errors.values()]
       if (acc.lagged > 0) cell.lagged = acc.lagged
       if (acc.backends !== undefined) cell.backends = [...acc.backends].map(([node, count]) => ({ node, count }))
+      // Absent means none: most windows have no slow handshake, and the aggregator knows the denominator.
+      if (acc.loss !== undefined && acc.loss.slowConnects > 0) cell.slowConnects = acc.loss.slowConnects
+      if (acc.probe === 'udp') {
+        const loss = acc.loss ?? { sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
+        Object.assign(cell, { sent: loss.sent, lost: loss.lost, jitterUs: loss.jitterUs, jitterPairs: loss.jitterPairs })
+      }
       cells.push(cell)
     }
     const window = { start: this.#start, end: Math.max(end, this.#start), cells }

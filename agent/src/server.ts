@@ -1,7 +1,7 @@
 // The agent's own HTTP server: /ping for peers to probe, health and readiness for the kubelet,
 // and /status with the uplink counters that tests and operators read.
 
-import { fastify } from 'fastify'
+import { fastify, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { Labels } from '@pingfleet/protocol'
 
@@ -22,11 +22,13 @@ export interface AgentStatus {
   buffered: number
   dropped: number
   connected: boolean
-  /** Ready peers in the roster that are probed. */
+  /** Peers in the roster that are probed (ready or draining). */
   peers: number
   /** Every running probe target: pod, mtu and static ones. */
   targets: number
   reportsSent: number
+  /** The agent cgroup's CPU throttling (cpu.stat), when it can be read. */
+  cpu?: { periods: number, throttledPeriods: number, throttledSeconds: number }
 }
 
 export interface ServerState {
@@ -72,15 +74,22 @@ const statusSchema = {
         connected: { type: 'boolean' },
         peers: count,
         targets: count,
-        reportsSent: count
+        reportsSent: count,
+        cpu: {
+          type: 'object',
+          required: ['periods', 'throttledPeriods', 'throttledSeconds'],
+          additionalProperties: false,
+          properties: { periods: count, throttledPeriods: count, throttledSeconds: { type: 'number', minimum: 0 } }
+        }
       }
     }
   }
 } as const
 
 export function buildServer (serverState: ServerState, logger: Logger) {
-  // Peers hit /ping every few seconds each: request logs would drown everything else.
-  const app = fastify({ loggerInstance: logger, disableRequestLogging: true })
+  // Peers hit /ping every few seconds each: request logs would drown everything else. Through a
+  // LogController: fastify 5.8 deprecated the top-level disableRequestLogging option (FSTDEP023).
+  const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) })
 
   app.get<{ Querystring: { size?: number } }>('/ping', { schema: pingSchema }, async request => {
     const identity = serverState.identity()

@@ -7,8 +7,9 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, DUPLICATE_NODE_BACKOFF_MS, frameErrorCode,
-  MAX_FRAME_BYTES, PROTOCOL_VERSION, type Cell, type Hello, type Peers, type Report, type Welcome
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_REPORT_CPU, FEATURES_HEADER,
+  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
+  type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
@@ -69,12 +70,18 @@ interface Pending {
   seq: number
   /** The report as JSON, without ageMs (added when the frame is written). */
   text: string
+  /** The report uses optional cell content (protocol features.ts): an older aggregator gets it downgraded. */
+  optional: boolean
+  /** Report.cpu as JSON, spliced in at send time only for an aggregator that accepts it. */
+  cpu: string | undefined
   /** Monotonic time the report was produced at, i.e. its window's end. */
   producedAt: number
 }
 
 /** Bytes `ageMs` may add to a frame: `"ageMs":` + 16 digits + `,`. */
 const AGE_FIELD_BYTES = 26
+
+const NO_FEATURES: ReadonlySet<string> = new Set()
 
 export class Uplink {
   #options: UplinkOptions
@@ -87,6 +94,8 @@ export class Uplink {
   #reportsSent = 0
   #ws: WebSocket | undefined
   #welcomed = false
+  /** Optional fields the connected aggregator accepts (its upgrade answer's FEATURES_HEADER). */
+  #features = new Set<string>()
   #sentUpTo = 0
   #attempt = 0
   #closed = false
@@ -119,17 +128,21 @@ export class Uplink {
     }
   }
 
-  /** Queues one report for the window and sends it when connected; returns its seq. */
-  push (window: { start: number, end: number, cells: Cell[] }): number {
+  /**
+   * Queues one report for the window and sends it when connected; returns its seq. `cpu` goes out only
+   * to an aggregator that announced it accepts it, so a buffered report survives a rollback to an older one.
+   */
+  push (window: { start: number, end: number, cells: Cell[] }, cpu?: CpuThrottling | null): number {
     const seq = ++this.#seq
     const report: Report = { type: 'report', v: PROTOCOL_VERSION, seq, start: window.start, end: window.end, cells: window.cells }
     const text = JSON.stringify(report)
-    if (Buffer.byteLength(text) + AGE_FIELD_BYTES > MAX_FRAME_BYTES) {
+    const cpuText = cpu === undefined || cpu === null ? undefined : JSON.stringify(cpu)
+    if (Buffer.byteLength(text) + AGE_FIELD_BYTES + (cpuText === undefined ? 0 : cpuText.length + 7) > MAX_FRAME_BYTES) {
       this.#drop(seq, 'report larger than the frame limit')
       return seq
     }
     if (this.#buffer.length >= this.#options.bufferSize) this.#drop(this.#buffer.shift()!.seq, 'report buffer full')
-    this.#buffer.push({ seq, text, producedAt: this.#monotonic() })
+    this.#buffer.push({ seq, text, optional: needsDowngrade(report, NO_FEATURES), cpu: cpuText, producedAt: this.#monotonic() })
     this.#flush()
     return seq
   }
@@ -211,6 +224,11 @@ export class Uplink {
     let status: number | undefined
     let heartbeat: NodeJS.Timeout | undefined
 
+    this.#features = new Set()
+    ws.on('upgrade', res => {
+      const header = res.headers[FEATURES_HEADER]
+      this.#features = new Set(String(header ?? '').split(',').map(f => f.trim()).filter(f => f !== ''))
+    })
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode
       // The refusal's body is never read: terminate() destroys the socket under it.
@@ -301,6 +319,13 @@ export class Uplink {
     }
   }
 
+  /** The report as the connected aggregator accepts it: without the optional features it did not name. */
+  #downgraded (text: string): string {
+    if (REPORT_FEATURE_NAMES.every(f => this.#features.has(f))) return text
+    const report = JSON.parse(text) as Report
+    return needsDowngrade(report, this.#features) ? JSON.stringify(downgradeReport(report, this.#features)) : text
+  }
+
   /** Acks are cumulative for the buffer: the aggregator handles one connection's reports in order. */
   #ack (seq: number): void {
     if (seq > this.#acked) this.#acked = seq
@@ -323,7 +348,10 @@ export class Uplink {
       }
       // The age is taken now, as the frame is written: the aggregator subtracts it from its receive time.
       const age = Math.max(0, Math.round(this.#monotonic() - pending.producedAt))
-      ws.send(`{"ageMs":${age},${pending.text.slice(1)}`)
+      const text = pending.optional ? this.#downgraded(pending.text) : pending.text
+      // The report's JSON ends with the cells array's `]}`: the cpu field goes before the final brace.
+      const body = pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${text.slice(1, -1)},"cpu":${pending.cpu}}` : text.slice(1)
+      ws.send(`{"ageMs":${age},${body}`)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { PROTOCOL_VERSION, sparseTotal, type Peer } from '@pingfleet/protocol'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { podTargets, startAgent, type AgentHandle } from '../src/agent.ts'
 import { loadConfig } from '../src/config.ts'
 import type { AgentStatus } from '../src/server.ts'
@@ -23,6 +23,8 @@ async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<
     // Nothing may leave loopback: the defaults would look up cluster names through the machine's resolver.
     PINGFLEET_DNS_NAMES: '',
     PINGFLEET_DNS_WIRE_NAMES: '',
+    // Most tests do not look at the drain; the one that does sets its own.
+    PINGFLEET_SHUTDOWN_DRAIN: '10ms',
     ...extra
   })
   const handle = await startAgent(config, pino({ level: 'silent' }))
@@ -32,8 +34,12 @@ async function agent (t: Test, agg: FakeAggregator, node: string, extra: Record<
 
 const peer = (node: string, port: number, state: Peer['state'] = 'ready'): Peer => ({ node, podIp: '127.0.0.1', port, labels: {}, state })
 
-t.test('roster to targets: ready peers except this node', async t => {
-  t.same(podTargets([peer('a', 1), peer('b', 2), peer('c', 3, 'draining')], 'a'), [{ kind: 'pod', id: 'b', podIp: '127.0.0.1', port: 2 }])
+t.test('roster to targets: ready and draining peers except this node; terminating ones are not probed', async t => {
+  t.same(podTargets([peer('a', 1), peer('b', 2), peer('c', 3, 'draining'), peer('d', 4, 'terminating')], 'a'), [
+    { kind: 'pod', id: 'b', podIp: '127.0.0.1', port: 2 },
+    // A cordoned node is the batch a migration gate judges: it must be probed.
+    { kind: 'pod', id: 'c', podIp: '127.0.0.1', port: 3 }
+  ])
 })
 
 t.test('two agents probe each other and every report arrives once', async t => {
@@ -66,6 +72,63 @@ t.test('two agents probe each other and every report arrives once', async t => {
   await t.rejects(fetch(`http://127.0.0.1:${a.port}/ping`), 'the server is closed')
 })
 
+t.test('shutdown announces the departure with close 1001 and keeps answering /ping for the drain', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 150 }).listen()
+  t.teardown(() => agg.close())
+  const a = await agent(t, agg, 'leaving', { PINGFLEET_SHUTDOWN_DRAIN: '1500ms' })
+  await agg.until(() => agg.hellos.length === 1, 'hello')
+  const ping = async (): Promise<number> => (await fetch(`http://127.0.0.1:${a.port}/ping`)).status
+  // What a peer sees between the announcement and the end of the drain: every /ping still answered.
+  const afterClose = new Promise<number[]>(resolve => {
+    agg.onClose = () => {
+      void (async () => {
+        const statuses: number[] = []
+        for (let i = 0; i < 5; i++) statuses.push(await ping().catch(() => 0))
+        resolve(statuses)
+      })()
+    }
+  })
+  let stopped = false
+  const stopping = a.shutdown().then(() => { stopped = true })
+  t.same(await afterClose, [200, 200, 200, 200, 200], 'peers that probe after the announcement get answers')
+  t.same(agg.closes, [1001], 'the agent said it is going away')
+  t.equal(stopped, false, 'shutdown is still draining')
+  t.equal((await fetch(`http://127.0.0.1:${a.port}/readyz`)).status, 503, 'not ready while draining')
+  await stopping
+  await t.rejects(ping(), 'after the drain /ping is closed')
+})
+
+t.test('a probe in flight to a peer that turns terminating is dropped; a peer that crashed is an error', async t => {
+  const agg = await new FakeAggregator({ intervalMs: 150 }).listen()
+  t.teardown(() => agg.close())
+  // The leaving peer accepts connections and never answers, so a probe to it stays in flight.
+  const held: Socket[] = []
+  const leaving = createTcpServer(socket => { held.push(socket) })
+  await new Promise<void>(resolve => leaving.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => { for (const s of held) s.destroy(); leaving.close(resolve) }))
+  // The crashed peer: a port nobody listens on any more.
+  const gone = createTcpServer()
+  await new Promise<void>(resolve => gone.listen(0, '127.0.0.1', resolve))
+  const gonePort = (gone.address() as AddressInfo).port
+  await new Promise(resolve => gone.close(resolve))
+
+  const a = await agent(t, agg, 'node-a', { PINGFLEET_PROBE_TIMEOUT: '10s', PINGFLEET_MTU_SIZES: '' })
+  await agg.until(() => agg.hellos.length === 1, 'hello')
+  const leavingPort = (leaving.address() as AddressInfo).port
+  agg.send({ type: 'peers', v: PROTOCOL_VERSION, revision: 2, peers: [peer('node-a', a.port), peer('leaving', leavingPort), peer('crashed', gonePort)] })
+  await agg.until(() => held.length > 0, 'a probe in flight to the leaving peer')
+
+  agg.send({ type: 'peers', v: PROTOCOL_VERSION, revision: 3, peers: [peer('node-a', a.port), peer('leaving', leavingPort, 'terminating'), peer('crashed', gonePort)] })
+  await agg.until(() => a.status().peers === 1, 'the new list applied')
+  // Its /ping goes away now, mid-probe: the connection is reset.
+  for (const s of held) s.resetAndDestroy()
+  const after = agg.reports.length
+  const cells = () => agg.reports.flatMap(r => r.cells).filter(c => c.probe === 'pod')
+  await agg.until(() => agg.reports.length >= after + 3 && cells().some(c => c.target === 'crashed' && (c.errors?.length ?? 0) > 0), 'three more reports and an error toward the crashed peer')
+  t.same(cells().filter(c => c.target === 'leaving'), [], 'nothing recorded toward the peer that left')
+  t.match(cells().find(c => c.target === 'crashed' && c.errors !== undefined)!.errors, [{ reason: 'ECONNREFUSED' }], 'a crash still counts')
+})
+
 t.test('shutdown without an aggregator gives up after the shutdown timeout', async t => {
   const agg = await new FakeAggregator().listen()
   const url = agg.url
@@ -76,7 +139,7 @@ t.test('shutdown without an aggregator gives up after the shutdown timeout', asy
 })
 
 t.test('every probe kind runs and is reported per target, on loopback only', async t => {
-  const agg = await new FakeAggregator({ intervalMs: 200 }).listen()
+  const agg = await new FakeAggregator({ intervalMs: 200, features: ['slow-connects', 'udp'] }).listen()
   t.teardown(() => agg.close())
   const dns = await TestDnsServer.start()
   t.teardown(() => dns.close())
@@ -115,7 +178,8 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
     ['service', `127.0.0.1:${vipPort}`], ['service', `localhost:${vipPort}`],
     ['dns-lookup', 'localhost@getaddrinfo/4'],
     ['dns-wire', `kubernetes.default.svc.cluster.local@127.0.0.1:${dns.port}/A`],
-    ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`]
+    ['http', `http://127.0.0.1:${externalPort}/`], ['tcp', `localhost:${externalPort}`],
+    ['udp', 'node-b']
   ]
   // Many probes on a loaded machine: allow more than the default five seconds, and say what is missing.
   await agg.until(() => wanted.every(([probe, target]) => ok(probe, target)), 'a successful sample of every kind', 20_000)
@@ -128,5 +192,7 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
   t.same([...backends].sort(), ['node-a', 'node-b'])
   t.ok(cells().every(c => c.errors === undefined), 'no errors anywhere')
   t.ok(dns.queries.every(q => q.name === 'kubernetes.default.svc.cluster.local'), 'the wire probe asked the stand-in resolver')
-  t.match(a.status(), { peers: 1, targets: 3 + 6 })
+  const udp = cells().filter(c => c.probe === 'udp')
+  t.ok(udp.some(c => (c.sent ?? 0) > 0) && udp.every(c => c.lost === 0), 'the peer\'s echo answers every datagram')
+  t.match(a.status(), { peers: 1, targets: 4 + 6 })
 })

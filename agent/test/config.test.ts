@@ -32,10 +32,13 @@ t.test('defaults from the minimal environment', async t => {
     reconnectMinMs: 500,
     reconnectMaxMs: 30_000,
     shutdownTimeoutMs: 3000,
+    shutdownDrainMs: 2000,
     logLevel: 'info',
     mtuSizes: [8500],
     mtuTimeoutMs: 2000,
     mtuIntervalMs: 30_000,
+    udpCount: 5,
+    udpIntervalMs: 5000,
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',
@@ -49,6 +52,7 @@ t.test('defaults from the minimal environment', async t => {
     dnsWireTypes: ['A'],
     dnsWireTransport: 'udp',
     dnsWireTimeoutMs: 3000,
+    dnsExpect: [],
     httpTargets: [],
     httpCaFile: '',
     httpTimeoutMs: 10_000,
@@ -96,6 +100,7 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['a too short interval', { PINGFLEET_INTERVAL: '10ms' }, [], /^PINGFLEET_INTERVAL="10ms" is invalid/],
   ['a bad flag value', {}, ['--probe-timeout', '2 minutes'], /^--probe-timeout="2 minutes" is invalid: expected a duration/],
   ['zero concurrency', { PINGFLEET_CONCURRENCY: '0' }, [], /^PINGFLEET_CONCURRENCY="0" is invalid: expected an integer from 1 to 10000$/],
+  ['a too long shutdown drain', { PINGFLEET_SHUTDOWN_DRAIN: '2m' }, [], /^PINGFLEET_SHUTDOWN_DRAIN="2m" is invalid: expected a duration from 1ms to 1m such as 2s$/],
   ['a fractional buffer', { PINGFLEET_REPORT_BUFFER: '1.5' }, [], /^PINGFLEET_REPORT_BUFFER="1.5" is invalid/],
   ['labels without =', { PINGFLEET_LABELS: 'cniplugin' }, [], /^PINGFLEET_LABELS="cniplugin" is invalid: expected comma-separated key=value/],
   ['a label value too long', { PINGFLEET_LABELS: `a=${'x'.repeat(64)}` }, [], /^PINGFLEET_LABELS="a=x+" is invalid/],
@@ -105,6 +110,9 @@ const bad: Array<[string, Record<string, string>, string[], RegExp]> = [
   ['reconnect bounds reversed', { PINGFLEET_RECONNECT_MIN: '10s', PINGFLEET_RECONNECT_MAX: '1s' }, [], /^PINGFLEET_RECONNECT_MIN="10s" is invalid: expected .*not above PINGFLEET_RECONNECT_MAX/],
   ['a node name too long', { PINGFLEET_NODE_NAME: 'n'.repeat(254) }, [], /^PINGFLEET_NODE_NAME="n+" is invalid/],
   ['an MTU size too large', { PINGFLEET_MTU_SIZES: '1400,70000' }, [], /^PINGFLEET_MTU_SIZES="1400,70000" is invalid: expected comma-separated response sizes in bytes from 64 to 65536/],
+  ['too many udp datagrams', { PINGFLEET_UDP_COUNT: '51' }, [], /^PINGFLEET_UDP_COUNT="51" is invalid: expected an integer from 0 to 50/],
+  ['a udp train longer than half the probe timeout', { PINGFLEET_UDP_COUNT: '20', PINGFLEET_PROBE_TIMEOUT: '300ms' }, [], /^PINGFLEET_UDP_COUNT="20" is invalid: expected .*shorter than half of PINGFLEET_PROBE_TIMEOUT/],
+  ['a udp interval below 100ms', {}, ['--udp-interval', '50ms'], /^--udp-interval="50ms" is invalid: expected a duration from 100ms to 1h/],
   ['an MTU size twice', { PINGFLEET_MTU_SIZES: '1400,1400' }, [], /^PINGFLEET_MTU_SIZES="1400,1400" is invalid/],
   ['a service target without port', { PINGFLEET_SERVICE_TARGETS: '10.96.0.20' }, [], /^PINGFLEET_SERVICE_TARGETS="10.96.0.20" is invalid: expected comma-separated host:port/],
   ['a DNS name with a space', { PINGFLEET_DNS_NAMES: 'kubernetes default' }, [], /^PINGFLEET_DNS_NAMES="kubernetes default" is invalid: expected comma-separated host names/],
@@ -266,4 +274,16 @@ t.test('getaddrinfo timeout: derived from resolv.conf so that no lookup an appli
   t.equal(load(conf('slow', 'nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:30 attempts:5\n')), 60_000, 'capped at the 1 minute the schema allows')
   t.equal(load(join(dir, 'missing')), 31_000, 'an unreadable file: glibc\'s defaults')
   t.equal(load(pod, { PINGFLEET_DNS_LOOKUP_TIMEOUT: '12s' }), 12_000, 'an explicit value wins')
+})
+
+t.test('DNS expectations: parsed and checked once at start', async t => {
+  const names = { PINGFLEET_DNS_NAMES: 'kubernetes.default', PINGFLEET_DNS_WIRE_NAMES: 'kubernetes.default.svc.cluster.local,absent.example' }
+  t.same(loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain, Kubernetes.Default.svc.cluster.local./AAAA=answer' }).dnsExpect, [
+    { name: 'absent.example', type: 'A', outcome: 'nxdomain' },
+    { name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', outcome: 'answer' }
+  ])
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/MX=nxdomain' }), { message: /^PINGFLEET_DNS_EXPECT="absent.example\/MX=nxdomain" is invalid: expected comma-separated name\/TYPE=outcome/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=missing' }), { message: /PINGFLEET_DNS_EXPECT="absent.example\/A=missing" is invalid/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'typo.example/A=nxdomain' }), { message: /is invalid: typo.example is not one of PINGFLEET_DNS_NAMES or PINGFLEET_DNS_WIRE_NAMES$/ })
+  t.throws(() => loadConfig({ ...required, ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example./A=answer' }), { message: /is invalid: absent.example\/A is given twice$/ })
 })

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { decodeAgentMessage, PROTOCOL_VERSION, type Hello, type Peer, type Report } from '@pingfleet/protocol'
+import { decodeAgentMessage, FEATURES_HEADER, PROTOCOL_VERSION, type Hello, type Peer, type Report } from '@pingfleet/protocol'
 
 export interface FakeAggregatorOptions {
   token?: string
@@ -16,6 +16,8 @@ export interface FakeAggregatorOptions {
   peers?: Peer[]
   labels?: Record<string, string>
   intervalMs?: number
+  /** Optional fields announced on the upgrade answer (FEATURES_HEADER); none, as an older aggregator. */
+  features?: string[]
   /** A websocket close code to answer a hello with instead of a welcome (e.g. 4009), or undefined. */
   closeOnHello?: () => number | undefined
 }
@@ -26,6 +28,10 @@ export class FakeAggregator {
   /** Every report frame received, with the connection number it came on. */
   readonly reports: Array<Report & { connection: number }> = []
   readonly authorizations: string[] = []
+  /** Close codes agents sent, in order (1006 when the connection just broke). */
+  readonly closes: number[] = []
+  /** Called when an agent's connection closes, with the code it sent. */
+  onClose?: (code: number) => void
   readonly sockets = new Set<WebSocket>()
   connections = 0
   /** Highest seq accepted, as a real aggregator keeps it per node and bootId. */
@@ -39,6 +45,9 @@ export class FakeAggregator {
     this.options = options
     this.#http = createServer((_req, res) => res.writeHead(404).end())
     this.#wss = new WebSocketServer({ noServer: true })
+    this.#wss.on('headers', headers => {
+      if (this.options.features !== undefined) headers.push(`${FEATURES_HEADER}: ${this.options.features.join(', ')}`)
+    })
     this.#http.on('upgrade', (req, socket, head) => {
       // A client that gives up on a refused upgrade may reset the socket.
       socket.on('error', () => socket.destroy())
@@ -94,7 +103,11 @@ export class FakeAggregator {
   #accept (ws: WebSocket): void {
     const connection = ++this.connections
     this.sockets.add(ws)
-    ws.on('close', () => this.sockets.delete(ws))
+    ws.on('close', code => {
+      this.sockets.delete(ws)
+      this.closes.push(code)
+      this.onClose?.(code)
+    })
     ws.on('message', data => {
       const message = decodeAgentMessage(data.toString())
       if (message.type === 'hello') {

@@ -101,3 +101,37 @@ t.test('credentials in a target URL: sent as Basic auth, never shown in a log li
   t.match(bad.err(), /^PINGFLEET_ERR_AGENT_CONFIG: PINGFLEET_HTTP_TARGETS=".*probe:\*\*\*@127\.0\.0\.1.*,probe:\*\*\*@host\/health" is invalid/)
   t.notOk(bad.err().includes(secret), 'the error line does not carry the secret')
 })
+
+t.test('field report 1: an agent probing a peer that streams an endless answer keeps its memory (pod and mtu probes)', { timeout: 240_000 }, async t => {
+  const { readFileSync } = await import('node:fs')
+  const { startEndlessPeer } = await import('../../test/helpers/slow-peer.ts')
+  const peer = await startEndlessPeer('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n')
+  t.teardown(peer.close)
+  const agg = await new FakeAggregator({
+    intervalMs: 100,
+    peers: [{ node: 'recycled-ip', podIp: '127.0.0.1', port: peer.port, labels: {}, state: 'ready' }]
+  }).listen()
+  t.teardown(() => agg.close())
+  const p = run({
+    PINGFLEET_AGGREGATOR_URL: agg.url,
+    PINGFLEET_TOKEN: 'secret',
+    PINGFLEET_NODE_NAME: 'node-main',
+    PINGFLEET_POD_IP: '127.0.0.1',
+    PINGFLEET_MTU_INTERVAL: '100ms',
+    PINGFLEET_LOG_LEVEL: 'warn',
+    NODE_OPTIONS: '--max-semi-space-size=2' // as the chart runs it
+  }, ['--listen', '127.0.0.1:0'])
+  t.teardown(() => { if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL') })
+  const cells = (probe: string) => agg.reports.flatMap(r => r.cells).filter(c => c.probe === probe)
+  const done = (probe: string) => cells(probe).reduce((n, c) => n + c.count, 0)
+  const cutOff = (probe: string) => cells(probe).flatMap(c => c.errors ?? [])
+    .filter(e => e.reason === 'BAD_RESPONSE' && e.raw === 'BODY_TOO_LARGE').reduce((n, e) => n + e.count, 0)
+  // Each probe used to read for its whole 2 s timeout at loopback speed: gigabytes held per probe.
+  await agg.until(() => done('pod') >= 20 && done('mtu') >= 20, '20 pod and 20 mtu probes', 180_000)
+  const rssKiB = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p.child.pid}/status`, 'utf8'))![1])
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+  t.ok(rssKiB < 192 * 1024, `agent RSS ${Math.round(rssKiB / 1024)} MiB after ${done('pod')} pod and ${done('mtu')} mtu probes against the endless peer, under the chart's 192Mi limit`)
+  t.equal(cutOff('pod'), done('pod'), 'every pod probe failed as BAD_RESPONSE / BODY_TOO_LARGE')
+  t.equal(cutOff('mtu'), done('mtu'), 'every mtu probe failed as BAD_RESPONSE / BODY_TOO_LARGE')
+})

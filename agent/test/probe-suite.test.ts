@@ -12,6 +12,7 @@ const base = { PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 
 
 t.test('roster targets: pod and one mtu target per size; static targets from the config', async t => {
   t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [1400, 8500]).map(x => `${x.kind} ${x.id}`), ['pod b', 'mtu b/1400', 'mtu b/8500'])
+  t.same(rosterTargets([peer('a', 1), peer('b', 2)], 'a', [], true).map(x => `${x.kind} ${x.id}`), ['pod b', 'udp b'], 'one udp target per ready peer')
   const config = loadConfig({
     ...base,
     PINGFLEET_SERVICE_TARGETS: '10.96.0.20:8081,svc.ns:8081',
@@ -27,6 +28,23 @@ t.test('roster targets: pod and one mtu target per size; static targets from the
     'dns-wire b.example@127.0.0.153:5353/A', 'dns-wire b.example@127.0.0.153:5353/AAAA',
     'http http://127.0.0.1:9/x', 'tcp localhost:9'
   ])
+})
+
+t.test('DNS expectations: NODATA is normal for the family the pod does not run; explicit entries win', async t => {
+  const expectOf = (env: Record<string, string>) => Object.fromEntries(staticTargets(loadConfig({ ...base, ...env }), ['127.0.0.153:5353'])
+    .filter(x => x.kind === 'dns-wire' || x.kind === 'dns-lookup').map(x => [x.id, (x as { expect?: string }).expect ?? 'answer']))
+  const names = { PINGFLEET_DNS_NAMES: 'a.example/4,a.example/6,a.example,absent.example', PINGFLEET_DNS_WIRE_NAMES: 'a.example,absent.example', PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA' }
+  // The field case: A,AAAA on an IPv4-only cluster.
+  t.same(expectOf(names), {
+    'a.example@getaddrinfo/4': 'answer', 'a.example@getaddrinfo/6': 'nodata', 'a.example@getaddrinfo': 'answer', 'absent.example@getaddrinfo': 'answer',
+    'a.example@127.0.0.153:5353/A': 'answer', 'a.example@127.0.0.153:5353/AAAA': 'nodata',
+    'absent.example@127.0.0.153:5353/A': 'answer', 'absent.example@127.0.0.153:5353/AAAA': 'nodata'
+  })
+  t.match(expectOf({ ...names, PINGFLEET_POD_IP: 'fd00::7' }), { 'a.example@127.0.0.153:5353/A': 'nodata', 'a.example@127.0.0.153:5353/AAAA': 'answer', 'a.example@getaddrinfo/4': 'nodata' }, 'an IPv6 pod: the mirror image')
+  t.match(expectOf({ ...names, PINGFLEET_DNS_EXPECT: 'absent.example/A=nxdomain,absent.example/AAAA=nxdomain,A.Example./AAAA=answer' }), {
+    'absent.example@getaddrinfo': 'nxdomain', 'absent.example@127.0.0.153:5353/A': 'nxdomain', 'absent.example@127.0.0.153:5353/AAAA': 'nxdomain',
+    'a.example@127.0.0.153:5353/AAAA': 'answer', 'a.example@getaddrinfo/6': 'answer', 'a.example@getaddrinfo': 'answer'
+  }, 'a dual-stack cluster asks for AAAA answers; an absent name expects NXDOMAIN everywhere')
 })
 
 t.test('dns-wire resolvers: the configured ones, else the first three nameservers of the configured resolv.conf', async t => {
@@ -51,7 +69,7 @@ t.test('the CA bundle goes with every http target', async t => {
 
 t.test('one lookup pool, a probe and a timeout for every kind', async t => {
   const suite = createProbeSuite(loadConfig({ ...base, PINGFLEET_LOOKUP_MAX_IN_FLIGHT: '3', PINGFLEET_DNS_LOOKUP_TIMEOUT: '7s' }))
-  t.same(Object.keys(suite.probes).sort(), ['dns-lookup', 'dns-wire', 'http', 'mtu', 'pod', 'service', 'tcp'])
+  t.same(Object.keys(suite.probes).sort(), ['dns-lookup', 'dns-wire', 'http', 'mtu', 'pod', 'service', 'tcp', 'udp'])
   t.same(Object.keys(suite.timeouts).sort(), Object.keys(suite.probes).sort())
   t.equal(suite.timeouts['dns-lookup'], 7000)
   t.equal(suite.pool.maxInFlight, Math.min(3, suite.pool.threadpoolSize - 1))

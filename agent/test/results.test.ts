@@ -101,3 +101,36 @@ t.test('a cell names at most MAX_BACKENDS_PER_CELL backends', async t => {
   t.same(backends[0], { node: 'n0', count: 2 }, 'known backends keep counting')
   t.equal(valid(window), null)
 })
+
+t.test('slow handshakes (1 s or more: a SYN retransmit) are counted for connecting kinds only', async t => {
+  const results = new Results(0)
+  const ok = (connect: number) => ({ ok: true as const, seconds: connect + 0.001, phases: { connect } })
+  results.record(n2, ok(0.002), false)
+  results.record(n2, ok(1.003), false)
+  results.record(n2, ok(3.01), false)
+  results.record(n2, ok(0.999), false)
+  results.record(n2, ok(1.5), true) // lagged: its timing is not trusted
+  results.record(n2, { ok: false, reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', seconds: 2 }, false)
+  results.record(n3, ok(0.001), false)
+  for (const kind of ['mtu', 'service', 'http', 'tcp'] as const) results.record({ kind, id: 'x' }, ok(1.2), false)
+  results.record({ kind: 'dns-wire', id: 'x' }, ok(1.2), false)
+  const window = results.drain(10)
+  t.equal(window.cells.find(c => c.probe === 'pod' && c.target === 'n2')!.slowConnects, 2)
+  t.equal(window.cells.find(c => c.target === 'n3')!.slowConnects, undefined, 'absent when there were none')
+  for (const kind of ['mtu', 'service', 'http', 'tcp']) t.equal(window.cells.find(c => c.probe === kind)!.slowConnects, 1, kind)
+  t.equal(window.cells.find(c => c.probe === 'dns-wire')!.slowConnects, undefined, 'no TCP handshake to read')
+  t.equal(valid(window), null)
+})
+
+t.test('udp cells carry datagrams of every train; jitter only from trusted trains', async t => {
+  const results = new Results(0)
+  const udp: Target = { kind: 'udp', id: 'n2' }
+  results.record(udp, { ok: true, seconds: 0.001, datagrams: { sent: 5, lost: 1, jitterUs: 40, jitterPairs: 2 } }, false)
+  results.record(udp, { ok: true, seconds: 0.3, datagrams: { sent: 5, lost: 0, jitterUs: 9000, jitterPairs: 4 } }, true)
+  results.record(udp, { ok: false, reason: 'UDP_NO_ECHO', raw: 'NO_ECHO', seconds: 2, datagrams: { sent: 5, lost: 5, jitterUs: 0, jitterPairs: 0 } }, false)
+  results.record({ kind: 'udp', id: 'n3' }, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0, datagrams: { sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 } }, false)
+  const window = results.drain(10)
+  t.match(window.cells.find(c => c.target === 'n2'), { count: 3, sent: 15, lost: 6, jitterUs: 40, jitterPairs: 2, lagged: 1, errors: [{ reason: 'UDP_NO_ECHO', count: 1 }] })
+  t.match(window.cells.find(c => c.target === 'n3'), { sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 })
+  t.equal(valid(window), null)
+})

@@ -50,3 +50,25 @@ t.test('health, readiness and status', async t => {
   t.same(await notReady.json(), { status: 'draining' })
   t.same(await (await fetch(`${base}/status`)).json(), status, 'the response schema keeps unknown fields out')
 })
+
+t.test('building the server raises no deprecation warning (FSTDEP023)', async t => {
+  const warnings: string[] = []
+  const onWarning = (w: Error & { code?: string }): void => { warnings.push(`${w.name} ${w.code ?? ''}`) }
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  await serve(t)
+  // Warnings are emitted on process.nextTick; give them a turn to arrive.
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(warnings.filter(w => w.startsWith('FastifyDeprecation')), [])
+})
+
+t.test('/status shows the cgroup\'s CPU throttling when the agent can read it', async t => {
+  const app = buildServer({
+    identity: () => ({ node: 'n1', pod: 'agent-n1', labels: {} }),
+    status: () => ({ ...status, cpu: { periods: 600, throttledPeriods: 41, throttledSeconds: 3.895 } }),
+    draining: () => false
+  }, pino({ level: 'silent' }))
+  t.teardown(() => app.close())
+  const res = await app.inject('/status')
+  t.same(res.json(), { ...status, cpu: { periods: 600, throttledPeriods: 41, throttledSeconds: 3.895 } })
+})

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { Peers, Welcome } from '@pingfleet/protocol'
 import { backoffDelay, streamUrl, Uplink, type UplinkOptions } from '../src/uplink.ts'
-import { MAX_FRAME_BYTES } from '@pingfleet/protocol'
+import { FEATURE_REPORT_CPU, MAX_FRAME_BYTES } from '@pingfleet/protocol'
 import { startEndlessPeer } from '../../test/helpers/slow-peer.ts'
 import { FakeAggregator, memoryLogger } from './fake-aggregator.ts'
 
@@ -246,6 +246,26 @@ t.test('a token file is re-read on every connect, so a rotated projected token i
   await agg.until(() => agg.connections === 3, 'back once the file is there')
 })
 
+t.test('optional report content goes only to an aggregator that accepts it', async t => {
+  const cells = [
+    { probe: 'pod' as const, target: 'n2', count: 2, latency: [300, 2], slowConnects: 1 },
+    { probe: 'udp' as const, target: 'n2', count: 1, latency: [300, 1], sent: 5, lost: 1, jitterUs: 10, jitterPairs: 3 }
+  ]
+  for (const [features, want] of [
+    [undefined, [{ probe: 'pod', target: 'n2', count: 2, latency: [300, 2] }]],
+    [['slow-connects'], [cells[0]]],
+    [['report-cpu', 'slow-connects', 'udp'], cells]
+  ] as const) {
+    const agg = await aggregator(t, features === undefined ? {} : { features: [...features] })
+    const { up } = uplink(t, agg.url)
+    up.push({ start: 0, end: 1000, cells })
+    up.start()
+    await agg.until(() => agg.reports.length === 1, 'a report')
+    t.same(agg.reports[0]!.cells, want, `features: ${features?.join(',') ?? 'none (an older aggregator)'}`)
+    await up.close()
+  }
+})
+
 t.test('a frame the websocket refuses (here not UTF-8) is logged at warn with its code, and the agent reconnects', async t => {
   const agg = await aggregator(t)
   const { up, lines } = uplink(t, agg.url)
@@ -287,4 +307,24 @@ t.test('hello carries the process uptime, and every report its age on the monoto
   t.equal(agg.hellos[0]!.uptimeMs, 62_500)
   t.same(agg.reports.map(r => r.ageMs), [61_500, 1500], 'the buffered report is a minute older')
   t.same(agg.reports.map(r => r.end), [2000, 3000], 'end is left as the agent\'s clock said')
+})
+
+t.test('report.cpu goes only to an aggregator that announced it, also for reports buffered before', async t => {
+  const cpu = { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 }
+  const old = await aggregator(t)
+  const { up } = uplink(t, old.url)
+  up.push(window(1), cpu)
+  up.start()
+  await old.until(() => old.reports.length === 1, 'the report')
+  t.equal(old.reports[0]!.cpu, undefined, 'an aggregator that did not announce report-cpu never sees the field')
+  t.match(old.reports[0], { seq: 1, start: 1000, end: 2000, cells: [] })
+
+  const current = await aggregator(t, { features: ['other', FEATURE_REPORT_CPU] })
+  const second = uplink(t, current.url).up
+  second.push(window(1), cpu)
+  second.push(window(2), null)
+  second.start()
+  await current.until(() => current.reports.length === 2, 'two reports')
+  t.same(current.reports[0]!.cpu, cpu, 'one that did gets it')
+  t.equal(current.reports[1]!.cpu, undefined, 'no counters, no field')
 })

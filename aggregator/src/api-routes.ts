@@ -2,6 +2,7 @@
 
 import type { FastifyInstance } from 'fastify'
 import { formatDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import type { AgentHealth } from './agent-health.ts'
 import type { Discovery } from './discovery.ts'
 import { AggregatorError, ERR_MATRIX_TOO_LARGE } from './errors.ts'
 import { peerNode, UNKNOWN_GROUP, type Ingest } from './ingest.ts'
@@ -22,6 +23,8 @@ export interface ApiDeps {
   now: () => number
   /** In-cluster discovery: expected agents that never connected are listed too. */
   discovery?: Discovery | null
+  /** Each agent's degraded verdict and CPU throttling; without it every agent reads not degraded. */
+  health?: AgentHealth
 }
 
 const nullableSeconds = { type: ['number', 'null'] } as const
@@ -60,6 +63,20 @@ export const matrixSchema = {
             required: ['p50', 'p90', 'p99'],
             additionalProperties: false,
             properties: { p50: nullableSeconds, p90: nullableSeconds, p99: nullableSeconds }
+          },
+          loss: {
+            type: 'object',
+            description: 'kinds that open a TCP connection (pod, mtu, service, http, tcp) and udp: packet loss apart from errors',
+            required: ['slowConnects', 'retransmitRatio', 'sent', 'lost', 'lossRatio', 'jitter'],
+            additionalProperties: false,
+            properties: {
+              slowConnects: { type: 'integer', description: 'successful probes whose TCP handshake took 1 s or more: a SYN or SYN-ACK was retransmitted' },
+              retransmitRatio: { type: ['number', 'null'], description: 'slowConnects over the latency samples; null without samples or for udp' },
+              sent: { type: 'integer', description: 'udp: datagrams sent and judged' },
+              lost: { type: 'integer', description: 'udp: datagrams never echoed' },
+              lossRatio: { type: ['number', 'null'], description: 'udp: lost / sent; null when none were sent' },
+              jitter: { ...nullableSeconds, description: 'udp: mean |RTT difference| of consecutive echoes, seconds' }
+            }
           }
         }
       }
@@ -69,7 +86,7 @@ export const matrixSchema = {
 
 const agentSchema = {
   type: 'object',
-  required: ['node', 'pod', 'podIp', 'port', 'labels', 'group', 'version', 'bootId', 'state', 'connected', 'lastReportAt', 'reports'],
+  required: ['node', 'pod', 'podIp', 'port', 'labels', 'group', 'version', 'bootId', 'state', 'connected', 'lastReportAt', 'reports', 'degraded', 'degradedReason', 'degradedDetail', 'laggedRatio', 'cpu'],
   additionalProperties: false,
   properties: {
     node: { type: 'string' },
@@ -90,6 +107,17 @@ const agentSchema = {
       required: ['accepted', 'duplicates', 'firstSeq', 'lastSeq'],
       additionalProperties: false,
       properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, firstSeq: { type: ['integer', 'null'] }, lastSeq: { type: 'integer' } }
+    },
+    degraded: { type: 'boolean', description: 'most of this agent\'s recent samples are lagged or AGENT_OVERLOADED: it is itself the finding (docs/metrics.md)' },
+    degradedReason: { type: ['string', 'null'], enum: ['lagged', 'overloaded', null] },
+    degradedDetail: { type: ['string', 'null'], description: 'the figures behind degradedReason, for people' },
+    laggedRatio: { type: ['number', 'null'], description: 'share of its samples in the health window that were lagged; null without samples' },
+    cpu: {
+      type: ['object', 'null'],
+      description: 'CPU throttling of the agent\'s cgroup (cpu.stat, counters since the container started); null when it does not report it',
+      required: ['periods', 'throttledPeriods', 'throttledSeconds'],
+      additionalProperties: false,
+      properties: { periods: { type: 'integer' }, throttledPeriods: { type: 'integer' }, throttledSeconds: { type: 'number' } }
     }
   }
 } as const
@@ -161,6 +189,17 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       response: { 200: { type: 'object', required: ['agents'], additionalProperties: false, properties: { agents: { type: 'array', items: agentSchema } } } }
     }
   }, async () => {
+    const healthOf = (node: string) => {
+      const verdict = deps.health?.verdict(node)
+      const cpu = deps.health?.cpu(node) ?? null
+      return {
+        degraded: verdict?.degraded ?? false,
+        degradedReason: verdict?.degradedReason ?? null,
+        degradedDetail: verdict?.degradedDetail ?? null,
+        laggedRatio: verdict?.laggedRatio ?? null,
+        cpu: cpu === null ? null : { periods: cpu.periods, throttledPeriods: cpu.throttledPeriods, throttledSeconds: cpu.throttledUsec / 1e6 }
+      }
+    }
     const discovery = deps.discovery ?? null
     const missing = new Map((discovery?.missing() ?? []).map(m => [m.node, m]))
     const known = deps.roster.all().map(a => ({
@@ -177,14 +216,16 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
       lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
       clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
-      reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 }
+      reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 },
+      ...healthOf(a.node)
     }))
     // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
     for (const m of missing.values()) {
       if (deps.roster.get(m.node) !== undefined) continue
       known.push({
         node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
-        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 }
+        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 },
+        ...healthOf(m.node)
       })
     }
     return { agents: known.sort((a, b) => a.node.localeCompare(b.node)) }

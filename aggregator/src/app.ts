@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
+import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './agent-health.ts'
 import { apiRoutes } from './api-routes.ts'
 import { uiRoute } from './ui-route.ts'
 import type { Config } from './config.ts'
@@ -40,7 +41,8 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   const groups = new Store(defaultTiers(config.intervalMs, config.maxWindowMs, GROUP_TIERS), now)
   const totals = new Totals()
   const roster = new Roster(config.peerTtlMs)
-  const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel })
+  const health = new AgentHealth({ windowMs: Math.max(MIN_HEALTH_WINDOW_MS, 6 * config.intervalMs), now })
+  const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel, health })
   const registry = new Registry()
   // In-cluster: node labels, cordons and agent pods from the Kubernetes API, and TokenReview.
   const kube = config.kube.url === '' ? null : new KubeClient(config.kube)
@@ -60,10 +62,10 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     }
     return counts
   }
-  registerFleetMetrics({ registry, totals, roster, groupLabel: config.groupLabel, version: VERSION, now, staleAfterMs: 3 * config.intervalMs, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : rosterCounts() })
+  registerFleetMetrics({ registry, totals, roster, health, groupLabel: config.groupLabel, version: VERSION, now, staleAfterMs: 3 * config.intervalMs, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : rosterCounts() })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, roster, groupLabel: config.groupLabel, expected, expectedGroups: () => discovery?.synced === true ? discovery.expected().keys() : [], serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
+    sources: { groups, nodes, kubeNodes: () => discovery?.nodeFacts() ?? null, roster, groupLabel: config.groupLabel, expected, expectedGroups: () => discovery?.synced === true ? discovery.expected().keys() : [], serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
     now,
     log
   })
@@ -92,7 +94,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   })
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(uiRoute)
-  await app.register(apiRoutes, { nodes, groups, roster, ingest, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, maxMatrixCells: config.maxMatrixCells, now, discovery })
+  await app.register(apiRoutes, { nodes, groups, roster, ingest, health, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, maxMatrixCells: config.maxMatrixCells, now, discovery })
   await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
 
@@ -120,7 +122,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       groups.advance(t)
       const before = new Set(roster.all().map(a => a.node))
       roster.expire(t)
-      for (const node of before) if (roster.get(node) === undefined) { totals.forgetNode(node); ingest.forget(node) }
+      for (const node of before) if (roster.get(node) === undefined) { totals.forgetNode(node); ingest.forget(node); health.forget(node) }
     } catch (err) {
       // Keep serving what we have; a failed tick is retried on the next one.
       log.error({ err, code: 'PINGFLEET_ERR_INTERNAL' }, 'store maintenance failed')

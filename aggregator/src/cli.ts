@@ -7,7 +7,7 @@ import { parseDuration } from '@pingfleet/protocol'
 
 export const EXIT = { pass: 0, fail: 1, insufficient_data: 2, unreachable: 3 } as const
 
-const USAGE = `Usage: pingfleet gate <name> --url <aggregator> [--wait <duration> [--interval <duration>]] [--json]
+const USAGE = `Usage: pingfleet gate <name> --url <aggregator> [--nodes <a,b> | --selector <labels>] [--wait <duration> [--interval <duration>]] [--json]
 
 Evaluates a named gate (GET /api/v1/gates/<name>) and exits with its verdict:
   0  pass
@@ -18,6 +18,10 @@ Evaluates a named gate (GET /api/v1/gates/<name>) and exits with its verdict:
 
 Options:
   --url <url>          aggregator base URL (default: $PINGFLEET_URL)
+  --nodes <a,b,…>      judge these nodes (by name) instead of the gate's own node scope
+  --selector <labels>  judge the nodes this Kubernetes label selector matches instead, e.g.
+                       pingfleet.io/migration-batch=7 or 'cniplugin=cilium,zone in (a,b)';
+                       with --nodes too, a node must be named and match
   --wait <duration>    keep asking until the gate passes or this much time has passed, e.g. 10m;
                        on timeout the exit code is the last verdict's (1 or 2; 3 if the last
                        attempt got no verdict)
@@ -35,6 +39,7 @@ interface Check {
   samples: number | null
   window: string | null
   detail: string
+  worst?: Array<{ node: string, verdict: string, detail: string }>
 }
 
 interface GateAnswer {
@@ -42,6 +47,8 @@ interface GateAnswer {
   verdict: 'pass' | 'fail' | 'insufficient_data'
   evaluatedAt: string
   summary: Record<string, number>
+  nodes?: string[]
+  skipped?: Array<{ probe: string, src: string, dst: string, reason: string }>
   checks: Check[]
 }
 
@@ -89,12 +96,16 @@ const MARK: Record<string, string> = { pass: 'ok  ', fail: 'FAIL', insufficient_
 
 export function render (a: GateAnswer): string {
   const lines = [`gate ${a.name}: ${a.verdict.toUpperCase()} at ${a.evaluatedAt} (${a.summary.pass ?? 0} pass, ${a.summary.fail ?? 0} fail, ${a.summary.insufficient_data ?? 0} insufficient)`]
+  if (a.nodes !== undefined) lines.push(`  nodes (${a.nodes.length}): ${a.nodes.length === 0 ? 'none' : a.nodes.length <= 10 ? a.nodes.join(', ') : `${a.nodes.slice(0, 10).join(', ')} and ${a.nodes.length - 10} more`}`)
   // Problems first: that is what someone watching a migration needs.
   const order: Record<string, number> = { fail: 0, insufficient_data: 1, pass: 2 }
   for (const c of [...a.checks].sort((x, y) => order[x.verdict]! - order[y.verdict]!)) {
     const extra = [c.samples === null ? null : `samples ${c.samples}`, c.window === null ? null : `window ${c.window}`].filter(Boolean).join(', ')
     lines.push(`  ${MARK[c.verdict] ?? c.verdict} ${c.id}: ${show(c.observed, c.threshold)}${extra === '' ? '' : ` [${extra}]`} - ${c.detail}`)
+    // The nodes behind a node check that did not pass, worst first.
+    for (const w of (c.worst ?? []).filter(w => w.verdict !== 'pass').slice(0, 3)) lines.push(`         ${MARK[w.verdict] ?? w.verdict} ${w.node}: ${w.detail}`)
   }
+  for (const s of a.skipped ?? []) lines.push(`  skip ${s.probe} ${s.src}->${s.dst}: ${s.reason}`)
   return lines.join('\n') + '\n'
 }
 
@@ -105,6 +116,8 @@ async function gate (argv: string[]): Promise<number> {
     strict: true,
     options: {
       url: { type: 'string' },
+      nodes: { type: 'string' },
+      selector: { type: 'string' },
       wait: { type: 'string' },
       interval: { type: 'string', default: '15s' },
       timeout: { type: 'string', default: '10s' },
@@ -127,7 +140,18 @@ async function gate (argv: string[]): Promise<number> {
   const waitMs = values.wait === undefined ? 0 : duration('wait', values.wait)
   const intervalMs = duration('interval', values.interval)
   const timeoutMs = duration('timeout', values.timeout)
-  const url = `${base.replace(/\/+$/, '')}/api/v1/gates/${encodeURIComponent(positionals[0]!)}`
+  const scope = new URLSearchParams()
+  if (values.nodes !== undefined) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(,[a-z0-9]([-a-z0-9.]*[a-z0-9])?)*$/.test(values.nodes)) throw new UsageError(`--nodes ${JSON.stringify(values.nodes)} is not a comma-separated list of node names`)
+    scope.set('nodes', values.nodes)
+  }
+  if (values.selector !== undefined) {
+    // The aggregator parses it and answers 400 with where it went wrong; an empty one is a slip here.
+    if (values.selector.trim() === '') throw new UsageError('--selector is empty; give a label selector such as pingfleet.io/migration-batch=7')
+    scope.set('nodeSelector', values.selector)
+  }
+  const query = scope.size > 0 ? `?${scope.toString()}` : ''
+  const url = `${base.replace(/\/+$/, '')}/api/v1/gates/${encodeURIComponent(positionals[0]!)}${query}`
   const deadline = Date.now() + waitMs
   // While waiting, full evidence is printed when the verdict changes and at the end; in between,
   // one line per attempt.
@@ -135,8 +159,8 @@ async function gate (argv: string[]): Promise<number> {
   for (;;) {
     const attempt = await ask(url, timeoutMs)
     const done = (attempt.ok && attempt.answer.verdict === 'pass') || Date.now() + intervalMs > deadline ||
-      // An unknown gate will not appear by waiting.
-      (!attempt.ok && / 404 /.test(attempt.error))
+      // An unknown gate will not appear by waiting, nor will a bad selector parse.
+      (!attempt.ok && / (400|404) /.test(attempt.error))
     if (!attempt.ok) {
       if (done || !values.json) process.stderr.write(`pingfleet: ${attempt.error}\n`)
       shown = null

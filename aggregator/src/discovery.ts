@@ -24,6 +24,16 @@ export interface KubePod extends KubeObject {
   status?: { phase?: string, podIP?: string, conditions?: Array<{ type: string, status: string }> }
 }
 
+/** What Kubernetes says about a node (discovery): all its labels, the cordon, its agent pod. */
+export interface KubeNodeFacts {
+  labels: Labels
+  cordoned: boolean
+  /** A live agent pod on the node that is Running (and Ready when the pod reports conditions). */
+  podReady: boolean
+  /** Why the pod is not ready, when it is not. */
+  podReason?: string
+}
+
 /** An agent Kubernetes says should be running, for /api/v1/agents when it is not connected. */
 export interface ExpectedAgent {
   node: string
@@ -159,6 +169,26 @@ export class Discovery {
     for (const node of this.expectedNodes()) {
       const group = this.groupOf(node)
       out.set(group, (out.get(group) ?? 0) + 1)
+    }
+    return out
+  }
+
+  /**
+   * Every node of the cluster with all its labels (node-scoped gates select on any of them, not
+   * only the ones laid over the roster), its cordon, and whether its agent pod is ready: live,
+   * Running, and Ready when the pod reports conditions. Null until both watches have listed.
+   */
+  nodeFacts (): Map<string, KubeNodeFacts> | null {
+    if (!this.synced) return null
+    const out = new Map<string, KubeNodeFacts>()
+    for (const [name, node] of this.nodes) {
+      const pod = this.livePod(name)
+      const phase = pod?.status?.phase ?? 'Pending'
+      const ready = pod?.status?.conditions?.find(c => c.type === 'Ready')
+      const podReady = pod !== undefined && phase === 'Running' && (ready === undefined || ready.status === 'True')
+      const facts: KubeNodeFacts = { labels: { ...node.metadata.labels }, cordoned: node.spec?.unschedulable === true, podReady }
+      if (!podReady) facts.podReason = pod === undefined ? 'no live agent pod on the node' : phase !== 'Running' ? `agent pod ${pod.metadata.name} is ${phase}` : `agent pod ${pod.metadata.name} is not Ready`
+      out.set(name, facts)
     }
     return out
   }

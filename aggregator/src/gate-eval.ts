@@ -2,6 +2,8 @@
 // samples, stale data, a missing group or low agent coverage is insufficient_data, never pass.
 
 import { formatDuration, PEER_PROBE_KINDS } from '@pingfleet/protocol'
+import type { KubeNodeFacts } from './discovery.ts'
+import { evaluateNodes, knownNodes, probedBy, type NodeEvidence } from './gate-nodes.ts'
 import type { GateSpec, PairRule } from './gate-spec.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
 import { buildMatrix, type MatrixCell } from './matrix.ts'
@@ -12,7 +14,10 @@ import type { Store } from './store.ts'
 export const VERDICTS = ['pass', 'fail', 'insufficient_data'] as const
 export type Verdict = typeof VERDICTS[number]
 
-export const CRITERIA = ['minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio'] as const
+export const CRITERIA = [
+  'minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio',
+  'probedMembers', 'nodeScope', 'nodeCoverage', 'minPeers', 'maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'
+] as const
 export type Criterion = typeof CRITERIA[number]
 
 export interface Check {
@@ -31,7 +36,21 @@ export interface Check {
   group?: string
   reason?: string
   service?: string
+  /** Node checks: which way the probes went, relative to the selected nodes. */
+  direction?: 'inbound' | 'outbound'
+  /** Node checks: the peer group (pod, mtu) or target (other kinds) the nodes were judged against, '*' for all. */
+  peers?: string
+  /** Node checks: the selected nodes that did worst (fail, then insufficient, then the highest values), at most 10. */
+  worst?: NodeEvidence[]
   detail: string
+}
+
+/** A pair a rule names that cannot have data, so it is not required. */
+export interface SkippedPair {
+  probe: string
+  src: string
+  dst: string
+  reason: string
 }
 
 export interface GateResult {
@@ -48,6 +67,10 @@ export interface GateResult {
   to: string
   maxStaleness: string
   summary: Record<Verdict, number>
+  /** Scoped gates only: the nodes judged. */
+  nodes?: string[]
+  /** Pairs not required because they cannot have data, and why. */
+  skipped: SkippedPair[]
   checks: Check[]
 }
 
@@ -83,6 +106,16 @@ export interface GateSources {
   expectedGroups?: () => Iterable<string>
   /** Backend coverage of a Service over a window; null when no service probe reported it. */
   serviceBackends: (service: string, windowMs: number) => ServiceBackends | null
+  /**
+   * The node store (node × target). Node rules and the "is every destination probed" checks read
+   * it; without it a scoped gate is insufficient.
+   */
+  nodes?: Store
+  /**
+   * Every node of the cluster with all its labels, its cordon and its agent pod (discovery, once
+   * synced); null in static mode, where the agents' hello labels are all there is.
+   */
+  kubeNodes?: () => ReadonlyMap<string, KubeNodeFacts> | null
 }
 
 /** Today's `expected(group)`: agents the roster knows in that group, connected or not. */
@@ -165,6 +198,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   }
   const knownGroups = [...new Set([...groupsOf.keys(), ...(sources.expectedGroups?.() ?? [])])].sort()
   const checks: Check[] = []
+  const skipped: SkippedPair[] = []
   const sourceGroups = new Set<string>()
   // The union of the spans every windowed read covered.
   let from = Infinity
@@ -173,11 +207,42 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     from = Math.min(from, start)
     to = Math.max(to, end)
   }
+  const rosterCount = new Map<string, number>()
+  for (const agent of sources.roster.all()) {
+    const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
+    rosterCount.set(group, (rosterCount.get(group) ?? 0) + 1)
+  }
+  const pairs: PairContext = {
+    groups: sources.groups,
+    nodes: sources.nodes,
+    knownGroups,
+    members: group => Math.max(rosterCount.get(group) ?? 0, sources.expected(group)),
+    probeable: group => sources.roster.all().filter(a => (a.labels[sources.groupLabel] ?? UNKNOWN_GROUP) === group && a.state !== 'terminating').map(a => ({ node: a.node, state: a.state })),
+    groupOfNode: node => sources.roster.get(node)?.labels[sources.groupLabel] ?? UNKNOWN_GROUP,
+    batch: spec.scope !== null,
+    now,
+    covered
+  }
 
   for (const rule of spec.rules) {
-    for (const check of evaluateRule(rule, sources.groups, knownGroups, now, covered)) {
+    const { checks: ruleChecks, skipped: ruleSkipped } = evaluateRule(rule, pairs)
+    skipped.push(...ruleSkipped)
+    for (const check of ruleChecks) {
       checks.push(check)
       if (check.src !== undefined && check.src !== '*') sourceGroups.add(check.src)
+    }
+  }
+
+  let selected: string[] | undefined
+  if (spec.scope !== null) {
+    if (sources.nodes === undefined) {
+      checks.push({ id: 'scope nodes', criterion: 'nodeScope', verdict: 'insufficient_data', observed: null, threshold: 1, samples: null, window: null, detail: 'no node store to judge nodes from' })
+    } else {
+      const kube = sources.kubeNodes?.() ?? null
+      const known = knownNodes(sources.roster, sources.groupLabel, kube)
+      const result = evaluateNodes(spec, { nodes: sources.nodes, groups: sources.groups, known, discovery: kube !== null, now, covered })
+      selected = result.selected
+      checks.push(...result.checks)
     }
   }
 
@@ -256,23 +321,90 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     })
   }
 
+  const unique = uniqueChecks(checks)
   const summary: Record<Verdict, number> = { pass: 0, fail: 0, insufficient_data: 0 }
-  for (const c of checks) summary[c.verdict]++
+  for (const c of unique) summary[c.verdict]++
   return {
     name: spec.name,
     description: spec.description,
-    verdict: checks.length === 0 ? 'insufficient_data' : combine(checks.map(c => c.verdict)),
+    verdict: unique.length === 0 ? 'insufficient_data' : combine(unique.map(c => c.verdict)),
     evaluatedAt: new Date(now).toISOString(),
     window: formatDuration(spec.windowMs),
     from: new Date(Number.isFinite(from) ? from : now).toISOString(),
     to: new Date(Number.isFinite(to) ? to : now).toISOString(),
     maxStaleness: formatDuration(spec.maxStalenessMs),
     summary,
-    checks
+    ...(selected === undefined ? {} : { nodes: selected }),
+    skipped: uniqueSkipped(skipped),
+    checks: unique
   }
 }
 
-function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly string[], now: number, covered: (from: number, to: number) => void): Check[] {
+/**
+ * Check ids are unique within a result (they are the `check` label of the gate metrics). Two rules
+ * that meet on one pair (say `* -> cilium` and `cilium -> *` on cilium -> cilium) give the same
+ * check twice: an identical one (same criterion, threshold and window) is dropped, a different
+ * one keeps its place with ` #2`, ` #3`… appended to its id.
+ */
+export function uniqueChecks (checks: readonly Check[]): Check[] {
+  const seen = new Map<string, Check>()
+  const out: Check[] = []
+  for (const c of checks) {
+    const prior = seen.get(c.id)
+    if (prior === undefined) {
+      seen.set(c.id, c)
+      out.push(c)
+      continue
+    }
+    if (prior.criterion === c.criterion && prior.threshold === c.threshold && prior.window === c.window) continue
+    let n = 2
+    while (seen.has(`${c.id} #${n}`)) n++
+    const renamed = { ...c, id: `${c.id} #${n}` }
+    seen.set(renamed.id, renamed)
+    out.push(renamed)
+  }
+  return out
+}
+
+function uniqueSkipped (skipped: readonly SkippedPair[]): SkippedPair[] {
+  const seen = new Set<string>()
+  return skipped.filter(s => {
+    const key = `${s.probe} ${s.src}->${s.dst}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+interface PairContext {
+  groups: Store
+  nodes: Store | undefined
+  knownGroups: readonly string[]
+  /** Agents a group has or should have: the roster's count or discovery's, whichever is larger. */
+  members: (group: string) => number
+  /** A group's agents that peers should be probing (every state but terminating). */
+  probeable: (group: string) => Array<{ node: string, state: string }>
+  groupOfNode: (node: string) => string
+  /** The gate judges a batch (it has a node scope): a named group with no members is skipped. */
+  batch: boolean
+  now: number
+  /** Widens the span the gate's answer reports (from/to) by one read. */
+  covered: (from: number, to: number) => void
+}
+
+/** Why a pair cannot have data, or null when it can. */
+function cannotHaveData (rule: PairRule, src: string, dst: string, ctx: PairContext): string | null {
+  const peer = peerKinds.has(rule.probe)
+  if (peer && src === dst && ctx.members(src) === 1) return `group ${src} has one member, and an agent does not probe itself`
+  if (ctx.batch) {
+    if (ctx.members(src) === 0) return `group ${src} has no members yet; the gate judges a batch, so a group that does not exist yet is not required`
+    if (peer && ctx.members(dst) === 0) return `group ${dst} has no members yet; the gate judges a batch, so a group that does not exist yet is not required`
+  }
+  return null
+}
+
+function evaluateRule (rule: PairRule, ctx: PairContext): { checks: Check[], skipped: SkippedPair[] } {
+  const { groups, knownGroups, now, covered } = ctx
   const peer = peerKinds.has(rule.probe)
   const matches = (selector: string, value: string): boolean => selector === '*' || selector === value
   const { cells, from, to } = buildMatrix(groups, {
@@ -290,6 +422,7 @@ function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly stri
   const dsts = rule.dst === '*' ? union(peer ? knownGroups : [], cells.map(c => c.dst)) : [rule.dst]
   const window = formatDuration(rule.windowMs)
   const out: Check[] = []
+  const skipped: SkippedPair[] = []
   if (srcs.length === 0 || dsts.length === 0) {
     out.push({
       id: `${rule.probe} ${rule.src}->${rule.dst} minSamples`,
@@ -297,10 +430,20 @@ function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly stri
       probe: rule.probe, src: rule.src, dst: rule.dst,
       detail: `no ${rule.probe} data matches ${rule.src} -> ${rule.dst}`
     })
-    return out
+    return { checks: out, skipped }
   }
+  // Which destination nodes each source group probed at all (peer kinds): a pair's ratio says
+  // nothing about a member nobody probes, such as a cordoned node agents skip.
+  const probed = peer && ctx.nodes !== undefined
+    ? probedBy(ctx.nodes, rule.probe, rule.windowMs, now, srcs, ctx.groupOfNode)
+    : null
   for (const src of srcs) {
     for (const dst of dsts) {
+      const impossible = cannotHaveData(rule, src, dst, ctx)
+      if (impossible !== null) {
+        skipped.push({ probe: rule.probe, src, dst, reason: impossible })
+        continue
+      }
       const cell = byPair.get(src + '\u0000' + dst)
       const samples = cell?.samples ?? 0
       const enough = samples >= rule.minSamples
@@ -339,9 +482,30 @@ function evaluateRule (rule: PairRule, groups: Store, knownGroups: readonly stri
         const verdict = judged(observed, max)
         out.push({ ...base, id: `${pair} maxErrorRatioByReason ${reason}`, criterion: 'maxErrorRatioByReason', reason, verdict, observed, threshold: max, detail: why(verdict, `${reason} ratio`, observed, max) })
       }
+      if (probed !== null) out.push(probedCheck(rule, src, dst, srcs.indexOf(src), probed, ctx, base))
     }
   }
-  return out
+  return { checks: out, skipped }
+}
+
+function probedCheck (rule: PairRule, src: string, dst: string, bit: number, probed: ReadonlyMap<string, number>, ctx: PairContext, base: { probe: string, src: string, dst: string, samples: number, window: string }): Check {
+  const members = ctx.probeable(dst)
+  const missing = members.filter(m => ((probed.get(m.node) ?? 0) & (1 << bit)) === 0 || bit > 30)
+  const probedCount = members.length - missing.length
+  const named = missing.slice(0, 5).map(m => `${m.node}${m.state === 'draining' ? ' (draining: cordoned)' : ''}`).join(', ') + (missing.length > 5 ? ` and ${missing.length - 5} more` : '')
+  return {
+    ...base,
+    id: `${rule.probe} ${src}->${dst} probedMembers`,
+    criterion: 'probedMembers',
+    verdict: members.length > 0 && missing.length === 0 ? 'pass' : 'insufficient_data',
+    observed: members.length === 0 ? null : probedCount / members.length,
+    threshold: 1,
+    detail: members.length === 0
+      ? `group ${dst} has no agents to probe`
+      : missing.length === 0
+        ? `every member of ${dst} (${members.length}) has ${rule.probe} results from ${src} in the last ${base.window}`
+        : `${missing.length} of ${members.length} members of ${dst} have no ${rule.probe} results from ${src} in the last ${base.window}: ${named}; nobody probes them, so this pair's numbers say nothing about them`
+  }
 }
 
 function union (a: readonly string[], b: readonly string[]): string[] {

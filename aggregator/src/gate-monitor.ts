@@ -41,6 +41,10 @@ export class GateMonitor {
     return [...this.entries.values()].map(e => e.spec)
   }
 
+  spec (name: string): GateSpec | null {
+    return this.entries.get(name)?.spec ?? null
+  }
+
   has (name: string): boolean {
     return this.entries.has(name)
   }

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from './errors.ts'
 import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
 import type { GateMonitor } from './gate-monitor.ts'
-import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, type AdhocQuery, type GateLimits } from './gate-spec.ts'
+import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, withScope, type AdhocQuery, type GateLimits, type ScopeQuery } from './gate-spec.ts'
 import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
@@ -38,6 +38,24 @@ export const checkSchema = {
     group: optionalString,
     reason: optionalString,
     service: optionalString,
+    direction: { type: 'string', enum: ['inbound', 'outbound'] },
+    peers: optionalString,
+    worst: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['node', 'verdict', 'observed', 'samples', 'peers', 'detail'],
+        properties: {
+          node: { type: 'string' },
+          verdict,
+          observed: { type: ['number', 'null'] },
+          samples: { type: 'integer' },
+          peers: { type: 'integer' },
+          detail: { type: 'string' }
+        }
+      }
+    },
     detail: { type: 'string' }
   }
 } as const
@@ -45,7 +63,7 @@ export const checkSchema = {
 export const gateResultSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'description', 'verdict', 'evaluatedAt', 'window', 'from', 'to', 'maxStaleness', 'summary', 'checks'],
+  required: ['name', 'description', 'verdict', 'evaluatedAt', 'window', 'from', 'to', 'maxStaleness', 'summary', 'skipped', 'checks'],
   properties: {
     name: { type: 'string' },
     description: { type: 'string' },
@@ -60,6 +78,17 @@ export const gateResultSchema = {
       additionalProperties: false,
       required: [...VERDICTS],
       properties: { pass: { type: 'integer' }, fail: { type: 'integer' }, insufficient_data: { type: 'integer' } }
+    },
+    nodes: { type: 'array', items: { type: 'string' }, description: 'scoped gates: the nodes judged' },
+    skipped: {
+      type: 'array',
+      description: 'pairs a rule names that cannot have data (a one-member group to itself; an empty group when the gate judges a batch), not required',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['probe', 'src', 'dst', 'reason'],
+        properties: { probe: { type: 'string' }, src: { type: 'string' }, dst: { type: 'string' }, reason: { type: 'string' } }
+      }
     },
     checks: { type: 'array', items: checkSchema }
   }
@@ -130,12 +159,19 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
     if (!monitor.has(name)) throw new AggregatorError(ERR_NOT_FOUND, `no gate named ${JSON.stringify(name)}; GET /api/v1/gates lists them`, 404)
   }
 
-  // Fastify strips unknown query parameters; an ad-hoc gate refuses them instead, because a
-  // misspelt criterion would otherwise silently not be checked.
-  const allowed = new Set(Object.keys(adhocQuerySchema.properties))
-  const refuseUnknown = async (request: FastifyRequest): Promise<void> => {
+  // Fastify strips unknown query parameters; gates refuse them instead, because a misspelt
+  // criterion or scope would otherwise silently not apply.
+  const refuse = (allowed: ReadonlySet<string>) => async (request: FastifyRequest): Promise<void> => {
     const unknown = Object.keys(request.query as object).filter(k => !allowed.has(k))
     if (unknown.length > 0) throw badQuery(`unknown query parameter ${unknown.map(k => JSON.stringify(k)).join(', ')}; expected ${[...allowed].join(', ')}`)
+  }
+  const refuseUnknown = refuse(new Set(Object.keys(adhocQuerySchema.properties)))
+  const refuseUnknownScope = refuse(new Set(Object.keys(scopeQuerySchema.properties)))
+  // A named gate asked with ?nodes= or ?nodeSelector= judges those nodes instead, once: no history, no metrics.
+  const evaluateNamed = (name: string, query: ScopeQuery): GateResult => {
+    known(name)
+    if (query.nodes === undefined && query.nodeSelector === undefined) return monitor.evaluate(name)!
+    return monitor.evaluateAdhoc(withScope(monitor.spec(name)!, nodeNames(query.nodes), query.nodeSelector))
   }
 
   // Any body a webhook posts is accepted unparsed and dropped, up to STATUS_BODY_LIMIT.
@@ -187,19 +223,18 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
     handler: async (request, reply) => sendStatus(reply, monitor.evaluateAdhoc(adhocGate(request.query, limits)))
   })
 
-  app.get<{ Params: { name: string } }>('/api/v1/gates/:name', {
+  app.get<{ Params: { name: string }, Querystring: ScopeQuery }>('/api/v1/gates/:name', {
     schema: {
-      summary: 'Evaluate a named gate now; 200 whenever the aggregator is healthy, the verdict is in the body',
+      summary: 'Evaluate a named gate now; 200 whenever the aggregator is healthy, the verdict is in the body. nodes= or nodeSelector= judge other nodes (not recorded)',
       tags: ['gates'],
       params: nameParams,
+      querystring: scopeQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema, 404: errorSchema }
-    }
-  }, async request => {
-    known(request.params.name)
-    return monitor.evaluate(request.params.name)!
-  })
+    },
+    preValidation: refuseUnknownScope
+  }, async request => evaluateNamed(request.params.name, request.query))
 
-  app.route<{ Params: { name: string } }>({
+  app.route<{ Params: { name: string }, Querystring: ScopeQuery }>({
     method: ['GET', 'POST'],
     url: '/api/v1/gates/:name/status',
     bodyLimit: STATUS_BODY_LIMIT,
@@ -207,12 +242,11 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       summary: 'A named gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored',
       tags: ['gates'],
       params: nameParams,
+      querystring: scopeQuerySchema,
       response: statusResponses
     },
-    handler: async (request, reply) => {
-      known(request.params.name)
-      return sendStatus(reply, monitor.evaluate(request.params.name)!)
-    }
+    preValidation: refuseUnknownScope,
+    handler: async (request, reply) => sendStatus(reply, evaluateNamed(request.params.name, request.query))
   })
 
   app.get<{ Params: { name: string } }>('/api/v1/gates/:name/history', {

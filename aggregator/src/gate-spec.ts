@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, badQuery, ERR_CONFIG } from './errors.ts'
+import { parseSelector, SelectorError, type LabelSelector } from './label-selector.ts'
 
 /** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
 export interface PairRule {
@@ -22,6 +23,33 @@ export interface PairRule {
   maxErrorRatioByReason?: Readonly<Record<string, number>>
 }
 
+/**
+ * One probe kind judged for each selected node on its own. For `pod` and `mtu`, inbound (peers
+ * probing the node) and outbound (the node probing peers) separately, over peers in one group or
+ * all ('*'); for the other kinds outbound only, over one target or all ('*').
+ */
+export interface NodeRule {
+  probe: ProbeKind
+  /** Peer group (pod, mtu) or target (other kinds); '*' for all. */
+  peers: string
+  windowMs: number
+  /** Per node and direction. */
+  minSamples: number
+  maxNodeErrorRatio?: number
+  /** Seconds. */
+  maxNodeP99?: number
+  /** Distinct peers (targets for other kinds) with results, per node and direction. */
+  minPeers?: number
+  /** How far a node's error ratio may exceed the rest of the fleet's (same probe, direction, peers). */
+  maxNodeExcessErrorRatio?: number
+}
+
+/** Which nodes a gate judges: named nodes and/or a label selector (both given: a node must satisfy both). */
+export interface NodeScope {
+  nodes: readonly string[] | null
+  selector: LabelSelector | null
+}
+
 export interface CoverageRule { group: string, minRatio: number }
 export interface ServiceRule { service: string, minBackendRatio: number }
 
@@ -35,6 +63,9 @@ export interface GateSpec {
   rules: readonly PairRule[]
   coverage: readonly CoverageRule[]
   services: readonly ServiceRule[]
+  /** Null: the gate judges groups only. */
+  scope: NodeScope | null
+  nodeRules: readonly NodeRule[]
   /** The definition as written, defaults filled in; what GET /api/v1/gates shows. */
   definition: GateDefinition
 }
@@ -59,6 +90,20 @@ export interface GateDefinition {
   }>
   coverage?: Array<{ group: string, minRatio: number }>
   services?: Array<{ service: string, minBackendRatio: number }>
+  nodes?: string[]
+  nodeSelector?: string
+  nodeRules?: NodeRuleDefinition[]
+}
+
+export interface NodeRuleDefinition {
+  probe: string
+  peers?: string
+  window?: string
+  minSamples?: number
+  maxNodeErrorRatio?: number
+  maxNodeP99?: string
+  minPeers?: number
+  maxNodeExcessErrorRatio?: number
 }
 
 export const ADHOC = 'adhoc'
@@ -71,6 +116,24 @@ export const GATE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
 const duration = { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' } as const
 const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
 const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
+const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
+const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
+
+const nodeRuleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['probe'],
+  properties: {
+    probe: { type: 'string', enum: PROBE_KIND_NAMES },
+    peers: selector,
+    window: duration,
+    minSamples: { type: 'integer', minimum: 1 },
+    maxNodeErrorRatio: ratio,
+    maxNodeP99: duration,
+    minPeers: { type: 'integer', minimum: 1 },
+    maxNodeExcessErrorRatio: ratio
+  }
+} as const
 
 export const gateDefinitionSchema = {
   type: 'object',
@@ -126,7 +189,10 @@ export const gateDefinitionSchema = {
         required: ['service', 'minBackendRatio'],
         properties: { service: selector, minBackendRatio: ratio }
       }
-    }
+    },
+    nodes: { type: 'array', minItems: 1, maxItems: 5000, items: nodeName },
+    nodeSelector,
+    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema }
   }
 } as const
 
@@ -157,6 +223,7 @@ function expectedOf (e: ErrorObject): string {
   if (e.keyword === 'additionalProperties') return `no property ${JSON.stringify(p.additionalProperty)} (unknown field)`
   if (e.keyword === 'enum') return `one of ${(p.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`
   if (e.keyword === 'required') return `a property ${JSON.stringify(p.missingProperty)}`
+  if (e.keyword === 'pattern' && e.instancePath.includes('/nodes/')) return 'a node name (a lower-case DNS subdomain)'
   if (e.keyword === 'pattern' && e.schemaPath.includes('name')) return 'a lower-case DNS label such as cilium-batch-1'
   if (e.keyword === 'pattern') return 'a duration such as 500ms, 30s, 5m or 1h'
   const message = e.message ?? 'a valid value'
@@ -206,8 +273,26 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
   })
   const coverage = (def.coverage ?? []).map(c => Object.freeze({ group: c.group, minRatio: c.minRatio }))
   const services = (def.services ?? []).map(s => Object.freeze({ service: s.service, minBackendRatio: s.minBackendRatio }))
-  if (rules.length + coverage.length + services.length === 0) {
-    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage or services')
+  const scope = compileScope(def.nodes, def.nodeSelector, base)
+  const nodeRules = (def.nodeRules ?? []).map((r, i): NodeRule => {
+    const at = `${base}/nodeRules/${i}`
+    if (!isProbeKind(r.probe)) throw new DefinitionError(`${at}/probe`, `one of ${PROBE_KIND_NAMES.join(', ')}`)
+    if (r.minPeers !== undefined && !(PEER_PROBE_KINDS as readonly string[]).includes(r.probe)) {
+      throw new DefinitionError(`${at}/minPeers`, `no minPeers for probe ${r.probe}: distinct peers are counted for ${PEER_PROBE_KINDS.join(' and ')} only`)
+    }
+    const rule: NodeRule = { probe: r.probe, peers: r.peers ?? '*', windowMs: ms(r.window, windowMs, `${at}/window`), minSamples: r.minSamples ?? minSamples }
+    checkWindow(rule.windowMs, `${at}/window`)
+    if (r.maxNodeErrorRatio !== undefined) rule.maxNodeErrorRatio = r.maxNodeErrorRatio
+    if (r.maxNodeP99 !== undefined) rule.maxNodeP99 = ms(r.maxNodeP99, 0, `${at}/maxNodeP99`) / 1000
+    if (r.minPeers !== undefined) rule.minPeers = r.minPeers
+    if (r.maxNodeExcessErrorRatio !== undefined) rule.maxNodeExcessErrorRatio = r.maxNodeExcessErrorRatio
+    return Object.freeze(rule)
+  })
+  if (nodeRules.length > 0 && scope === null) {
+    throw new DefinitionError(`${base}/nodeRules`, 'nodes or nodeSelector next to nodeRules: node rules judge the nodes a gate selects')
+  }
+  if (rules.length + coverage.length + services.length + nodeRules.length === 0 && scope === null) {
+    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector')
   }
   const definition: GateDefinition = {
     ...def,
@@ -224,8 +309,44 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     rules: Object.freeze(rules),
     coverage: Object.freeze(coverage),
     services: Object.freeze(services),
+    scope,
+    nodeRules: Object.freeze(nodeRules),
     definition
   })
+}
+
+function compileScope (nodes: readonly string[] | undefined, selectorText: string | undefined, base: string): NodeScope | null {
+  if (nodes === undefined && selectorText === undefined) return null
+  let selector: LabelSelector | null = null
+  if (selectorText !== undefined) {
+    try {
+      selector = parseSelector(selectorText)
+    } catch (err) {
+      if (err instanceof SelectorError) throw new DefinitionError(`${base}/nodeSelector`, `a Kubernetes label selector such as migration-batch=7 (${err.message})`)
+      throw err
+    }
+  }
+  return Object.freeze({ nodes: nodes === undefined ? null : Object.freeze([...new Set(nodes)].sort()), selector })
+}
+
+/**
+ * The same gate judging other nodes: `nodes` and/or `nodeSelector` (as in a definition) replace
+ * its scope. Used by `?nodes=`/`?nodeSelector=` on a named gate; a bad selector is a 400.
+ */
+export function withScope (spec: GateSpec, nodes: readonly string[] | undefined, selectorText: string | undefined): GateSpec {
+  let scope: NodeScope | null
+  try {
+    scope = compileScope(nodes, selectorText, '')
+  } catch (err) {
+    if (err instanceof DefinitionError) throw badQuery(`nodeSelector: expected ${err.message}`)
+    throw err
+  }
+  const definition: GateDefinition = { ...spec.definition }
+  delete definition.nodes
+  delete definition.nodeSelector
+  if (nodes !== undefined) definition.nodes = [...nodes]
+  if (selectorText !== undefined) definition.nodeSelector = selectorText
+  return Object.freeze({ ...spec, scope, definition })
 }
 
 function configError (file: string, pointer: string, expected: string): AggregatorError {
@@ -269,11 +390,14 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
   return Object.freeze(gates)
 }
 
-/** Query parameters of an ad-hoc gate: one rule, optional coverage of the groups it names. */
+/**
+ * Query parameters of an ad-hoc gate: a group-pair rule (`src` and `dst`), a node rule over the
+ * nodes in `nodes`/`nodeSelector`, or both; optional coverage of the groups the pair names.
+ */
 export interface AdhocQuery {
   probe: string
-  src: string
-  dst: string
+  src?: string
+  dst?: string
   window?: string
   minSamples?: number
   maxErrorRatio?: number
@@ -283,12 +407,34 @@ export interface AdhocQuery {
   maxErrorRatioByReason?: string
   minCoverage?: number
   maxStaleness?: string
+  /** Node names, comma separated. */
+  nodes?: string
+  nodeSelector?: string
+  peers?: string
+  maxNodeErrorRatio?: number
+  maxNodeP99?: string
+  minPeers?: number
+  maxNodeExcessErrorRatio?: number
 }
+
+/** Scope parameters a named gate also takes (GET /api/v1/gates/{name}?nodeSelector=…). */
+export interface ScopeQuery {
+  nodes?: string
+  nodeSelector?: string
+}
+
+const nodeList = { type: 'string', minLength: 1, maxLength: 20000, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(,[a-z0-9]([-a-z0-9.]*[a-z0-9])?)*$' } as const
+
+export const scopeQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { nodes: nodeList, nodeSelector }
+} as const
 
 export const adhocQuerySchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['probe', 'src', 'dst'],
+  required: ['probe'],
   properties: {
     probe: { type: 'string', enum: PROBE_KIND_NAMES },
     src: selector,
@@ -300,34 +446,71 @@ export const adhocQuerySchema = {
     maxP99: duration,
     maxErrorRatioByReason: { type: 'string', pattern: '^[A-Z0-9_]+:[0-9.]+(,[A-Z0-9_]+:[0-9.]+)*$', maxLength: 1000 },
     minCoverage: ratio,
-    maxStaleness: duration
+    maxStaleness: duration,
+    nodes: nodeList,
+    nodeSelector,
+    peers: selector,
+    maxNodeErrorRatio: ratio,
+    maxNodeP99: duration,
+    minPeers: { type: 'integer', minimum: 1 },
+    maxNodeExcessErrorRatio: ratio
   }
 } as const
 
+/** Node names from a comma-separated query parameter. */
+export function nodeNames (text: string | undefined): string[] | undefined {
+  return text === undefined ? undefined : text.split(',')
+}
+
 /** Builds the ad-hoc gate a query describes; a bad query is a 400 with the reason. */
 export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
-  const rule: NonNullable<GateDefinition['rules']>[number] = { probe: q.probe, src: q.src, dst: q.dst }
-  if (q.maxErrorRatio !== undefined) rule.maxErrorRatio = q.maxErrorRatio
-  if (q.maxP50 !== undefined) rule.maxP50 = q.maxP50
-  if (q.maxP99 !== undefined) rule.maxP99 = q.maxP99
-  if (q.maxErrorRatioByReason !== undefined) {
-    const byReason: Record<string, number> = {}
-    for (const pair of q.maxErrorRatioByReason.split(',')) {
-      const [reason, value] = pair.split(':') as [string, string]
-      const n = Number(value)
-      if (!(n >= 0 && n <= 1)) throw badQuery(`maxErrorRatioByReason: ${reason}:${value} is not a ratio from 0 to 1`)
-      byReason[reason] = n
-    }
-    rule.maxErrorRatioByReason = byReason
+  const scoped = q.nodes !== undefined || q.nodeSelector !== undefined
+  const pair = q.src !== undefined || q.dst !== undefined
+  if (pair && (q.src === undefined || q.dst === undefined)) throw badQuery(`${q.src === undefined ? 'src' : 'dst'}: expected both src and dst for a group pair (or neither, with nodes or nodeSelector)`)
+  if (!pair && !scoped) throw badQuery('expected src and dst (a group pair), or nodes or nodeSelector (the nodes to judge), or both')
+  const pairOnly = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage'] as const
+  const nodeOnly = ['peers', 'maxNodeErrorRatio', 'maxNodeP99', 'minPeers', 'maxNodeExcessErrorRatio'] as const
+  if (!pair) {
+    const given = pairOnly.filter(k => q[k] !== undefined)
+    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges a group pair; give src and dst, or use ${given[0] === 'maxP99' ? 'maxNodeP99' : 'maxNodeErrorRatio'} to judge each selected node`)
   }
-  const def: GateDefinition = { name: ADHOC, rules: [rule] }
+  if (!scoped) {
+    const given = nodeOnly.filter(k => q[k] !== undefined)
+    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges each selected node; give nodes or nodeSelector`)
+  }
+  const def: GateDefinition = { name: ADHOC }
+  if (pair) {
+    const rule: NonNullable<GateDefinition['rules']>[number] = { probe: q.probe, src: q.src!, dst: q.dst! }
+    if (q.maxErrorRatio !== undefined) rule.maxErrorRatio = q.maxErrorRatio
+    if (q.maxP50 !== undefined) rule.maxP50 = q.maxP50
+    if (q.maxP99 !== undefined) rule.maxP99 = q.maxP99
+    if (q.maxErrorRatioByReason !== undefined) {
+      const byReason: Record<string, number> = {}
+      for (const pair of q.maxErrorRatioByReason.split(',')) {
+        const [reason, value] = pair.split(':') as [string, string]
+        const n = Number(value)
+        if (!(n >= 0 && n <= 1)) throw badQuery(`maxErrorRatioByReason: ${reason}:${value} is not a ratio from 0 to 1`)
+        byReason[reason] = n
+      }
+      rule.maxErrorRatioByReason = byReason
+    }
+    def.rules = [rule]
+    if (q.minCoverage !== undefined) {
+      const groups = new Set([q.src!, (PEER_PROBE_KINDS as readonly string[]).includes(q.probe) ? q.dst! : q.src!])
+      def.coverage = [...groups].map(group => ({ group, minRatio: q.minCoverage! }))
+    }
+  }
+  if (scoped) {
+    const names = nodeNames(q.nodes)
+    if (names !== undefined) def.nodes = names
+    if (q.nodeSelector !== undefined) def.nodeSelector = q.nodeSelector
+    const rule: NodeRuleDefinition = { probe: q.probe }
+    for (const k of nodeOnly) if (q[k] !== undefined) (rule as unknown as Record<string, unknown>)[k] = q[k]
+    def.nodeRules = [rule]
+  }
   if (q.window !== undefined) def.window = q.window
   if (q.minSamples !== undefined) def.minSamples = q.minSamples
   if (q.maxStaleness !== undefined) def.maxStaleness = q.maxStaleness
-  if (q.minCoverage !== undefined) {
-    const groups = new Set([q.src, (PEER_PROBE_KINDS as readonly string[]).includes(q.probe) ? q.dst : q.src])
-    def.coverage = [...groups].map(group => ({ group, minRatio: q.minCoverage! }))
-  }
   try {
     return compileGate(def, limits)
   } catch (err) {

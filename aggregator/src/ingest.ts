@@ -2,8 +2,9 @@
 // group store (for fast group matrices) and to the running totals that /metrics exports.
 
 import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
+import type { AgentHealth } from './agent-health.ts'
 import type { AgentEntry, Roster } from './roster.ts'
-import type { CellErrors } from './slot-arena.ts'
+import { withCounters, type CellErrors, type Counters } from './slot-arena.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
 
@@ -18,6 +19,14 @@ interface Sum {
   failed: number
   dense: Float64Array
   errors: CellErrors[]
+  /** Loss counters summed over the report's cells; see slot-arena COUNTER_NAMES. */
+  loss: Required<Counters> | null
+}
+
+/** A cell's loss counters, or null when it carries none (the common case: no allocation). */
+function cellCounters (cell: Report['cells'][number]): Required<Counters> | null {
+  if (cell.slowConnects === undefined && cell.sent === undefined && cell.lost === undefined && cell.jitterUs === undefined && cell.jitterPairs === undefined) return null
+  return { slowConnects: cell.slowConnects ?? 0, sent: cell.sent ?? 0, lost: cell.lost ?? 0, jitterUs: cell.jitterUs ?? 0, jitterPairs: cell.jitterPairs ?? 0 }
 }
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
@@ -58,9 +67,12 @@ export class Ingest {
   private readonly totals: Totals
   private readonly roster: Roster
   private readonly layouts = new Map<string, Layout>()
+  private readonly health: AgentHealth | undefined
   readonly groupLabel: string
 
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string }) {
+  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+    this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
@@ -89,30 +101,45 @@ export class Ingest {
     const layout = this.layoutFor(agent.node, cells.length)
     // Per report, cells are summed by (probe, destination) before they reach the group store.
     const sums: Array<Sum | undefined> = []
+    const own = { count: 0, lagged: 0, overloaded: 0 }
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
       let id = layout.ids[i]!
       if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) {
         id = this.resolve(layout, i, agent.node, cell.probe, cell.target)
       }
+      const counters = cellCounters(cell)
       if (slot !== null) {
-        slot.add(id, cell.count, cell.latency, cell.errors, cell.lagged)
+        slot.add(id, cell.count, counters === null ? cell.latency : withCounters(cell.latency, counters), cell.errors, cell.lagged)
         if (cell.backends !== undefined) slot.addBackends(id, cell.backends)
       }
       const k = layout.sumOf[i]!
       let sum = sums[k]
       if (sum === undefined) {
         const key = layout.sumKeys[k]!
-        sum = sums[k] = { probe: key.probe, dst: key.dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [] }
+        sum = sums[k] = { probe: key.probe, dst: key.dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [], loss: null }
+      }
+      if (counters !== null) {
+        const loss = sum.loss ??= { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
+        loss.slowConnects += counters.slowConnects
+        loss.sent += counters.sent
+        loss.lost += counters.lost
+        loss.jitterUs += counters.jitterUs
+        loss.jitterPairs += counters.jitterPairs
       }
       sum.count += cell.count
-      if (cell.lagged !== undefined) sum.lagged += cell.lagged
+      own.count += cell.count
+      if (cell.lagged !== undefined) {
+        sum.lagged += cell.lagged
+        own.lagged += cell.lagged
+      }
       const latency = cell.latency
       for (let j = 0; j < latency.length; j += 2) sum.dense[latency[j]!]! += latency[j + 1]!
       let failed = 0
       if (cell.errors !== undefined) {
         for (const e of cell.errors) {
           failed += e.count
+          if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
           const same = sum.errors.find(x => x.reason === e.reason && x.raw === e.raw)
           if (same !== undefined) same.count += e.count
           else sum.errors.push({ reason: e.reason, raw: e.raw, count: e.count })
@@ -127,10 +154,11 @@ export class Ingest {
       if (sum === undefined) continue
       const sparse: number[] = []
       for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
-      if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sparse, sum.errors, sum.lagged)
-      this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors)
+      if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sum.loss === null ? sparse : withCounters(sparse, sum.loss), sum.errors, sum.lagged)
+      this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors, sum.loss ?? undefined)
       this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
     }
+    this.health?.observe(agent.node, at, own, report.cpu)
     return { cells: cells.length, expiredCells: slot === null ? cells.length : 0 }
   }
 

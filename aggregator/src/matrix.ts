@@ -1,8 +1,8 @@
 // Builds the latency/error matrix for one probe kind and window, by node or by any label.
 // Quantiles always come from merged buckets, never from averaged quantiles.
 
-import { BUCKET_COUNT, bucketValue, type ProbeKind } from '@pingfleet/protocol'
-import { PAIR_BITS, PAIR_COUNT_MASK } from './slot-arena.ts'
+import { BUCKET_COUNT, bucketValue, CONNECT_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import { COUNTER_BASE, COUNTER_NAMES, PAIR_BITS, PAIR_COUNT_MASK } from './slot-arena.ts'
 import type { CellKey, Store } from './store.ts'
 import type { WindowRead } from './window-read.ts'
 
@@ -16,6 +16,24 @@ export interface MatrixCell {
   errorsByCode: Record<string, number>
   lagged: number
   latency: { p50: number | null, p90: number | null, p99: number | null }
+  /** Probe kinds that open a TCP connection, and udp: packet loss as each can see it. */
+  loss?: LossSignal
+}
+
+/**
+ * Loss apart from errors. For kinds that open one TCP connection per probe: `slowConnects`, successful
+ * probes whose handshake took 1 s or more (a lost SYN or SYN-ACK, retransmitted after Linux's 1 s initial
+ * RTO), and `retransmitRatio`, their share of the trusted successes (the latency samples; null for udp). For udp:
+ * datagrams `sent` and `lost` (no echo) in the window, `lossRatio` = lost / sent, and `jitter`, the mean
+ * |RTT difference| of consecutive echoes in seconds. Ratios and jitter are null without a denominator.
+ */
+export interface LossSignal {
+  slowConnects: number
+  retransmitRatio: number | null
+  sent: number
+  lost: number
+  lossRatio: number | null
+  jitter: number | null
 }
 
 export interface Matrix {
@@ -68,12 +86,20 @@ class QuantileScratch {
   private readonly counts = new Float64Array(BUCKET_COUNT)
   private readonly touched: number[] = []
   private total = 0
+  /** Loss counters (slot-arena COUNTER_NAMES order), summed beside the latency buckets. */
+  readonly counters = new Float64Array(COUNTER_NAMES.length)
+  /** Latency samples of the last output taken. */
+  taken = 0
 
   add (packed: readonly number[]): void {
     for (const p of packed) {
       const index = p >>> PAIR_BITS
-      if (this.counts[index] === 0) this.touched.push(index)
       const n = p & PAIR_COUNT_MASK
+      if (index >= COUNTER_BASE) {
+        this.counters[index - COUNTER_BASE]! += n
+        continue
+      }
+      if (this.counts[index] === 0) this.touched.push(index)
       this.counts[index]! += n
       this.total += n
     }
@@ -100,12 +126,28 @@ class QuantileScratch {
     }
     for (const index of touched) this.counts[index] = 0
     touched.length = 0
+    this.taken = this.total
     this.total = 0
     return out
   }
 }
 
 const QUANTILES = [0.5, 0.9, 0.99] as const
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+
+/** The loss signal from one output's counters and latency samples; clears the counters. */
+function lossSignal (counters: Float64Array, samples: number, connects: boolean): LossSignal {
+  const [slowConnects, sent, lost, jitterUs, jitterPairs] = counters as unknown as [number, number, number, number, number]
+  counters.fill(0)
+  return {
+    slowConnects,
+    retransmitRatio: connects && samples > 0 ? slowConnects / samples : null,
+    sent,
+    lost,
+    lossRatio: sent > 0 ? lost / sent : null,
+    jitter: jitterPairs > 0 ? jitterUs / jitterPairs / 1e6 : null
+  }
+}
 const NONE: Record<string, number> = Object.freeze({}) as Record<string, number>
 const UNSEEN = -2
 const EXCLUDED = -1
@@ -176,6 +218,7 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
   const usedRows = new Set<number>()
   const usedCols = new Set<number>()
   const scratch = new QuantileScratch()
+  const withLoss = isConnectKind.has(options.probe) || options.probe === 'udp'
   const packed: number[] = []
   const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
   for (const cols of byRow) for (const output of cols?.values() ?? []) {
@@ -192,6 +235,7 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
     }
     scratch.add(packed)
     const [p50, p90, p99] = scratch.take(QUANTILES)
+    const loss = withLoss ? lossSignal(scratch.counters, scratch.taken, options.probe !== 'udp') : undefined
     const cell: MatrixCell = {
       src: rowNames[output.row]!,
       dst: colNames[output.col]!,
@@ -203,6 +247,7 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
       lagged: acc.lagged,
       latency: { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
     }
+    if (loss !== undefined) cell.loss = loss
     if (options.keep !== undefined && !options.keep(cell)) continue
     cells.push(cell)
     usedRows.add(output.row)

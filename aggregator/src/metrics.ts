@@ -3,7 +3,8 @@
 // scrape time. docs/metrics.md lists every family with its cardinality.
 
 import { Gauge, type Registry } from 'prom-client'
-import { bucketValue, BUCKET_COUNT, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import { bucketValue, BUCKET_COUNT, CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import type { AgentHealth } from './agent-health.ts'
 import type { AgentEntry, Roster } from './roster.ts'
 import type { NodeTotals, PairTotals, Totals } from './totals.ts'
 import { UNKNOWN_GROUP } from './ingest.ts'
@@ -24,6 +25,7 @@ for (let i = 0; i < BUCKET_COUNT; i++) {
 }
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
 
 type Labels = Readonly<Record<string, string | number>>
 /** `sharedLabels` carries a series' labels: prom-client caches their rendering per object. */
@@ -56,7 +58,7 @@ class LabelCache {
   }
 }
 
-function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: (labels: LabelCache) => Value[]): void {
+function family (registry: Registry, name: string, help: string, type: 'counter' | 'gauge' | 'histogram' | 'summary', values: (labels: LabelCache) => Value[]): void {
   const cache = new LabelCache()
   registry.registerMetric({
     name,
@@ -127,6 +129,8 @@ export interface FleetMetricsOptions {
   registry: Registry
   totals: Totals
   roster: Roster
+  /** Per-node lagged ratio, degraded flag and CPU throttling; those families are left out without it. */
+  health?: AgentHealth
   groupLabel: string
   version: string
   now?: () => number
@@ -191,6 +195,31 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
       out.push(series(sum, labels, 'pingfleet_probe_duration_seconds_sum'))
       out.push(series(total, labels, 'pingfleet_probe_duration_seconds_count'))
+    }
+    return out
+  })
+
+  // Loss apart from errors: the SYN-retransmit signature of connecting probes, and the udp probe's datagrams.
+  family(registry, 'pingfleet_probe_slow_connects_total', 'Successful probes whose TCP handshake took 1 s or more (a SYN or SYN-ACK retransmit), by probe kind, source group and destination group or target; divided by the rate of pingfleet_probe_duration_seconds_count it is the retransmit ratio.', 'counter', cache => {
+    const out: Value[] = []
+    for (const p of totals.pairs.values()) {
+      if (isConnectKind.has(p.probe)) out.push(series(p.loss?.slowConnects ?? 0, cache.get(pairKey(p), () => pairLabels(p))))
+    }
+    return out
+  })
+
+  const udpPairs = (): PairTotals[] => [...totals.pairs.values()].filter(p => p.probe === 'udp')
+  const udpLabels = (cache: LabelCache, p: PairTotals): Labels => cache.get(pairKey(p), () => ({ src_group: p.src, dst_group: p.dst }))
+  family(registry, 'pingfleet_udp_datagrams_sent_total', 'Datagrams the udp probe sent and judged (echoed, or waited for long enough), by source and destination group.', 'counter', cache =>
+    udpPairs().map(p => series(p.loss?.sent ?? 0, udpLabels(cache, p))))
+  family(registry, 'pingfleet_udp_datagrams_lost_total', 'Datagrams the udp probe sent that were never echoed (lost in either direction), by source and destination group.', 'counter', cache =>
+    udpPairs().map(p => series(p.loss?.lost ?? 0, udpLabels(cache, p))))
+  family(registry, 'pingfleet_udp_jitter_seconds', 'The udp probe\'s |RTT difference| between consecutive echoes of a train (RFC 3393 delay variation), by source and destination group: _sum over _count is the mean jitter.', 'summary', cache => {
+    const out: Value[] = []
+    for (const p of udpPairs()) {
+      const labels = udpLabels(cache, p)
+      out.push(series((p.loss?.jitterUs ?? 0) / 1e6, labels, 'pingfleet_udp_jitter_seconds_sum'))
+      out.push(series(p.loss?.jitterPairs ?? 0, labels, 'pingfleet_udp_jitter_seconds_count'))
     }
     return out
   })
@@ -264,6 +293,28 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       const group = groupOf(a)
       return series(a.clockOffsetMs! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
     }))
+
+  const health = options.health
+  if (health !== undefined) {
+    const perAgent = (value: (node: string) => number | null) => (cache: LabelCache): Value[] => {
+      const out: Value[] = []
+      for (const node of health.nodes()) {
+        const v = value(node)
+        if (v === null) continue
+        const group = groupOf(roster.get(node))
+        out.push(series(v, cache.get(node + '\u0000' + group, () => ({ node, group }))))
+      }
+      return out
+    }
+    family(registry, 'pingfleet_node_lagged_ratio', `Share of each node's own samples in the last ${Math.round(health.windowMs / 1000)} s that were lagged (its event loop stalled), 0 to 1.`, 'gauge',
+      perAgent(node => health.verdict(node).laggedRatio))
+    family(registry, 'pingfleet_agent_degraded', 'Whether each node\'s agent is degraded: most of its recent samples lagged or AGENT_OVERLOADED (1), or not (0). GET /api/v1/agents says why.', 'gauge',
+      perAgent(node => health.verdict(node).degraded ? 1 : 0))
+    family(registry, 'pingfleet_agent_cpu_throttled_periods_total', 'CPU enforcement periods in which each node\'s agent cgroup was throttled (cpu.stat nr_throttled), as the agent reports it.', 'counter',
+      perAgent(node => health.cpu(node)?.throttledPeriods ?? null))
+    family(registry, 'pingfleet_agent_cpu_throttled_seconds_total', 'Time each node\'s agent cgroup spent CPU-throttled (cpu.stat throttled_usec), as the agent reports it.', 'counter',
+      perAgent(node => { const cpu = health.cpu(node); return cpu === null ? null : cpu.throttledUsec / 1e6 }))
+  }
 
   // Kept past the roster's TTL, so a fleet that went silent keeps an old timestamp instead of none.
   let newest = -Infinity

@@ -1,6 +1,8 @@
 // Who is in the fleet: agents known from their hello, whether they are connected, what they
 // have delivered, and the peer list every agent is sent whenever it changes. In-cluster, what
 // discovery learns from Kubernetes (node labels, cordons, terminating pods) wins over the hello.
+// A planned departure (the agent's close 1001, or its pod terminating) is `terminating` until the
+// next hello, and is flagged urgent so peers stop probing before the agent's /ping goes away.
 
 import { EventEmitter } from 'node:events'
 import type { Hello, Labels, Peer, PeerState } from '@pingfleet/protocol'
@@ -16,6 +18,11 @@ export interface AgentEntry {
   version: string
   bootId: string
   state: PeerState
+  /**
+   * The agent announced its shutdown (websocket close 1001) or Kubernetes showed its pod terminating:
+   * it stays `terminating` until its next hello, even after the pod object is gone.
+   */
+  departed: boolean
   connected: boolean
   connectedAt: number | null
   lastSeen: number
@@ -45,7 +52,11 @@ export interface KubeNodeInfo {
   terminatingPods: readonly string[]
 }
 
-export class Roster extends EventEmitter<{ change: [] }> {
+/**
+ * `change` fires on every revision. `urgent` is true when an agent just turned `terminating`: its
+ * peers must get the list before its /ping server closes, so that push is not coalesced.
+ */
+export class Roster extends EventEmitter<{ change: [urgent: boolean] }> {
   private readonly agents = new Map<string, AgentEntry>()
   private readonly kube = new Map<string, KubeNodeInfo>()
   private readonly ttlMs: number
@@ -70,13 +81,16 @@ export class Roster extends EventEmitter<{ change: [] }> {
   join (hello: Hello, now: number): AgentEntry {
     let entry = this.agents.get(hello.node)
     const labels = this.labelsOf(hello.node, hello.labels)
-    const state = this.stateOf(hello.node, hello.pod)
+    // A hello means the agent is back: an earlier departure no longer holds (Kubernetes may still say so).
+    const departed = this.kubeTerminating(hello.node, hello.pod)
+    const state = this.stateOf(hello.node, departed)
     const changed = entry === undefined || entry.podIp !== hello.podIp || entry.port !== hello.port ||
       !sameLabels(entry.labels, labels) || entry.state !== state
+    const urgent = state === 'terminating' && entry?.state !== 'terminating'
     if (entry === undefined) {
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
-        version: hello.version, bootId: hello.bootId, state, connected: true, connectedAt: now,
+        version: hello.version, bootId: hello.bootId, state, departed, connected: true, connectedAt: now,
         lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
       }
       this.agents.set(hello.node, entry)
@@ -88,14 +102,14 @@ export class Roster extends EventEmitter<{ change: [] }> {
       }
       Object.assign(entry, {
         pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels, version: hello.version,
-        bootId: hello.bootId, state, connected: true, connectedAt: now, lastSeen: now, clockOffsetMs: null
+        bootId: hello.bootId, state, departed, connected: true, connectedAt: now, lastSeen: now, clockOffsetMs: null
       })
     }
     if (!entry.lastSeq.has(hello.bootId)) {
       entry.lastSeq.set(hello.bootId, 0)
       while (entry.lastSeq.size > BOOTS_KEPT) entry.lastSeq.delete(entry.lastSeq.keys().next().value!)
     }
-    if (changed) this.bump()
+    if (changed) this.bump(urgent)
     return entry
   }
 
@@ -110,11 +124,26 @@ export class Roster extends EventEmitter<{ change: [] }> {
     const entry = this.agents.get(node)
     if (entry === undefined) return
     const labels = this.labelsOf(node, entry.helloLabels)
-    const state = this.stateOf(node, entry.pod)
+    if (this.kubeTerminating(node, entry.pod)) entry.departed = true
+    const state = this.stateOf(node, entry.departed)
     if (sameLabels(entry.labels, labels) && entry.state === state) return
+    const urgent = state === 'terminating' && entry.state !== 'terminating'
     entry.labels = labels
     entry.state = state
-    this.bump()
+    this.bump(urgent)
+  }
+
+  /**
+   * The agent announced a planned shutdown (it closed its websocket with 1001): it is `terminating`
+   * from now until its next hello, and the change is urgent. Unknown nodes are ignored.
+   */
+  depart (node: string): void {
+    const entry = this.agents.get(node)
+    if (entry === undefined) return
+    entry.departed = true
+    if (entry.state === 'terminating') return
+    entry.state = 'terminating'
+    this.bump(true)
   }
 
   private labelsOf (node: string, hello: Labels): Labels {
@@ -125,11 +154,13 @@ export class Roster extends EventEmitter<{ change: [] }> {
     return Object.assign(labels, info.labels)
   }
 
-  private stateOf (node: string, pod: string): PeerState {
-    const info = this.kube.get(node)
-    if (info === undefined) return 'ready'
-    if (info.terminatingPods.includes(pod)) return 'terminating'
-    return info.cordoned ? 'draining' : 'ready'
+  private kubeTerminating (node: string, pod: string): boolean {
+    return this.kube.get(node)?.terminatingPods.includes(pod) === true
+  }
+
+  private stateOf (node: string, departed: boolean): PeerState {
+    if (departed) return 'terminating'
+    return this.kube.get(node)?.cordoned === true ? 'draining' : 'ready'
   }
 
   disconnect (node: string, now: number): void {
@@ -182,9 +213,9 @@ export class Roster extends EventEmitter<{ change: [] }> {
     return out
   }
 
-  private bump (): void {
+  private bump (urgent = false): void {
     this.revisionCounter++
-    this.emit('change')
+    this.emit('change', urgent)
   }
 }
 

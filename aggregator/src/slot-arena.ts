@@ -15,6 +15,32 @@ const MAX_PAIRS = (1 << HEADER_PAIRS_BITS) - 1
 const MAX_RECORD_COUNT = 2 ** (32 - HEADER_PAIRS_BITS) - 1
 const NONE = -1
 
+/**
+ * Per-cell loss counters ride in a record as extra pairs whose bucket lies past the latency buckets
+ * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 9 bits). They add, fold and merge
+ * exactly like latency counts, and cost one word only where non-zero. Readers of latency (matrix.ts)
+ * route buckets from COUNTER_BASE on to counters: counter `i` is bucket COUNTER_BASE + i.
+ */
+export const COUNTER_NAMES = ['slowConnects', 'sent', 'lost', 'jitterUs', 'jitterPairs'] as const
+export const COUNTER_BASE = 500
+export type CounterName = typeof COUNTER_NAMES[number]
+export type Counters = Partial<Record<CounterName, number>>
+
+/**
+ * A sparse histogram with the non-zero counters appended as pairs (indexes stay ascending), ready for
+ * add(). Returns `latency` itself when every counter is zero or absent.
+ */
+export function withCounters (latency: ArrayLike<number>, counters: Counters): ArrayLike<number> {
+  let out: number[] | undefined
+  for (let i = 0; i < COUNTER_NAMES.length; i++) {
+    const n = counters[COUNTER_NAMES[i]!]
+    if (n === undefined || n <= 0) continue
+    out ??= Array.from(latency)
+    out.push(COUNTER_BASE + i, n)
+  }
+  return out ?? latency
+}
+
 export class SlotArena {
   readonly start: number
   readonly width: number

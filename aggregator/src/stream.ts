@@ -1,5 +1,6 @@
 // The agent websocket: bearer auth before the upgrade, one hello then reports, an ack for every
-// accepted or duplicate report, a heartbeat that drops silent agents, and coalesced peer pushes.
+// accepted or duplicate report, a heartbeat that drops silent agents, and coalesced peer pushes
+// (except for a departure: an agent closing with 1001 is terminating, and that list goes out at once).
 
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
@@ -7,8 +8,8 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
-  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, frameErrorCode, MAX_FRAME_BYTES,
-  PROTOCOL_VERSION, ProtocolError, type AggregatorMessage, type Hello, type Peers, type Report
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
+  MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
 import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from './errors.ts'
@@ -24,6 +25,14 @@ const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
 const PEERS_MIN_GAP_MS = 5000
+/**
+ * A departure is pushed at once unless a push left less than this ago; then at the end of the gap.
+ * It bounds the cost of many departures together (a deleted DaemonSet) to two full lists a second,
+ * well inside the agent's shutdown drain (PINGFLEET_SHUTDOWN_DRAIN, 2 s by default).
+ */
+const URGENT_MIN_GAP_MS = 500
+/** Close code of an agent that shuts down on purpose (RFC 6455 1001 "going away"). */
+export const CLOSE_GOING_AWAY = 1001
 export { CLOSE_NODE_MISMATCH }
 
 /**
@@ -102,7 +111,9 @@ export class AgentStream {
   private readonly reviewTimer: NodeJS.Timeout | null = null
   private reviewing = false
   private peersTimer: NodeJS.Timeout | null = null
+  private peersTimerAt = 0
   private lastPeersPush = 0
+  private closing = false
   private peersCache: { revision: number, frame: Buffer } | null = null
   private readonly now: () => number
 
@@ -110,6 +121,9 @@ export class AgentStream {
     this.options = options
     this.now = options.now ?? Date.now
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+    // Optional report content this aggregator accepts (report.cpu, and the cell features of protocol
+    // features.ts): an agent sends it only when announced here.
+    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${[FEATURE_REPORT_CPU, ...REPORT_FEATURE_NAMES].join(', ')}`) })
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()
@@ -117,12 +131,13 @@ export class AgentStream {
       this.reviewTimer = setInterval(() => { void this.reviewOpen() }, options.reviewEveryMs)
       this.reviewTimer.unref()
     }
-    options.roster.on('change', () => this.schedulePeers())
+    options.roster.on('change', urgent => this.schedulePeers(urgent))
   }
 
   get connected (): number { return this.byNode.size }
 
   close (): void {
+    this.closing = true
     clearInterval(this.heartbeat)
     if (this.reviewTimer !== null) clearInterval(this.reviewTimer)
     if (this.peersTimer !== null) clearTimeout(this.peersTimer)
@@ -191,7 +206,7 @@ export class AgentStream {
     socket.on('message', (data, isBinary) => this.onMessage(session, data, isBinary))
     socket.on('pong', () => { session.alive = true })
     socket.on('error', err => this.onSocketError(session, err))
-    socket.on('close', () => this.detach(session))
+    socket.on('close', code => this.detach(session, code))
     session.helloTimer = setTimeout(() => {
       session.helloTimer = null
       if (session.hello === null && !session.ended) this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'no hello in time')
@@ -352,14 +367,20 @@ export class AgentStream {
     session.socket.close(1008, `${code}: ${reason}`.slice(0, 120))
   }
 
-  private detach (session: Session): void {
+  /**
+   * `code` is the close code the agent sent (1006 when the connection just broke). 1001 from the
+   * agent announces a planned shutdown; when we are the ones closing, the agent only echoes ours.
+   */
+  private detach (session: Session, code: number): void {
     this.sessions.delete(session)
     if (session.helloTimer !== null) clearTimeout(session.helloTimer)
     const hello = session.hello
     if (hello !== null && this.byNode.get(hello.node) === session) {
       this.byNode.delete(hello.node)
       this.options.roster.disconnect(hello.node, this.now())
-      this.options.log.info({ node: hello.node }, 'agent disconnected')
+      const departing = code === CLOSE_GOING_AWAY && !this.closing && !session.ended
+      if (departing) this.options.roster.depart(hello.node)
+      this.options.log.info({ node: hello.node, wsCode: code, departing }, departing ? 'agent left (planned shutdown)' : 'agent disconnected')
     }
   }
 
@@ -375,16 +396,32 @@ export class AgentStream {
     }
   }
 
-  private schedulePeers (): void {
-    if (this.peersTimer !== null) return
+  private schedulePeers (urgent: boolean): void {
+    const now = Date.now()
     // A thousand agents joining is a thousand roster changes: coalesce them, because every push
-    // sends the whole list to every agent.
-    const delay = Math.max(PEERS_DEBOUNCE_MS, this.lastPeersPush + PEERS_MIN_GAP_MS - Date.now())
-    this.peersTimer = setTimeout(() => {
+    // sends the whole list to every agent. A departure cannot wait: the agent's /ping closes soon.
+    const due = urgent
+      ? this.lastPeersPush + URGENT_MIN_GAP_MS
+      : Math.max(now + PEERS_DEBOUNCE_MS, this.lastPeersPush + PEERS_MIN_GAP_MS)
+    if (this.peersTimer !== null) {
+      if (this.peersTimerAt <= due) return
+      clearTimeout(this.peersTimer)
       this.peersTimer = null
-      this.lastPeersPush = Date.now()
-      for (const session of this.byNode.values()) this.sendPeers(session)
-    }, delay)
+    }
+    if (due <= now) {
+      this.pushPeers()
+      return
+    }
+    this.peersTimerAt = due
+    this.peersTimer = setTimeout(() => this.pushPeers(), due - now)
+  }
+
+  /** Sends the current list to every connected agent (each gets it once per revision). */
+  private pushPeers (): void {
+    if (this.peersTimer !== null) clearTimeout(this.peersTimer)
+    this.peersTimer = null
+    this.lastPeersPush = Date.now()
+    for (const session of this.byNode.values()) this.sendPeers(session)
   }
 
   /** The peers message for the roster's current revision, encoded once for every agent. */

@@ -2,7 +2,7 @@
 // node pair, so the series count stays O(groups² + nodes).
 
 import { BUCKET_COUNT, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
-import type { CellErrors } from './slot-arena.ts'
+import type { CellErrors, Counters } from './slot-arena.ts'
 
 export interface PairTotals {
   probe: ProbeKind
@@ -12,6 +12,8 @@ export interface PairTotals {
   /** Failures by reason (raw codes are in the JSON API, not in label values). */
   errors: Map<string, number>
   latency: Float64Array
+  /** Loss counters since start (slot-arena COUNTER_NAMES); null until the pair reported any. */
+  loss: Required<Counters> | null
 }
 
 /** One node's probes, indexed by probe kind (PROBE_KIND_NAMES order). */
@@ -29,11 +31,19 @@ export class Totals {
   readonly pairs = new Map<string, PairTotals>()
   readonly nodes = new Map<string, NodeTotals>()
 
-  pair (probe: ProbeKind, src: string, dst: string, count: number, latency: Float64Array, errors: readonly CellErrors[]): void {
+  pair (probe: ProbeKind, src: string, dst: string, count: number, latency: Float64Array, errors: readonly CellErrors[], loss?: Required<Counters>): void {
     const key = probe + '\u0000' + src + '\u0000' + dst
     let entry = this.pairs.get(key)
     if (entry === undefined) {
-      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Float64Array(BUCKET_COUNT) })
+      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Float64Array(BUCKET_COUNT), loss: null })
+    }
+    if (loss !== undefined) {
+      const into = entry.loss ??= { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
+      into.slowConnects += loss.slowConnects
+      into.sent += loss.sent
+      into.lost += loss.lost
+      into.jitterUs += loss.jitterUs
+      into.jitterPairs += loss.jitterPairs
     }
     entry.count += count
     for (let i = 0; i < BUCKET_COUNT; i++) entry.latency[i]! += latency[i]!

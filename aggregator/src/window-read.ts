@@ -1,7 +1,7 @@
 // One read of a store over a window: the span it covers and each cell's sums over that span.
 // Views (matrix, service) read cells through it and never see the slots behind it.
 
-import type { CellErrors, SlotArena } from './slot-arena.ts'
+import { PAIR_BITS, PAIR_COUNT_MASK, type CellErrors, type SlotArena } from './slot-arena.ts'
 
 export class WindowRead {
   /** Results measured at times in [from, to] (ms since the epoch) are in this read; no others. */
@@ -62,6 +62,38 @@ export class WindowRead {
       if (slot.errors.size === 0) continue
       const list = slot.errors.get(cellId)
       if (list !== undefined) for (const e of list) visit(e)
+    }
+  }
+
+  /**
+   * Many cells at once, slot by slot: adds the probe count of `ids[k]` to `out[k]` and, with
+   * `dense`, its latency histogram to `dense` at offset `rowOf[k]` (BUCKET_COUNT per row). Reading
+   * each slot in one sweep over ascending ids is cheaper than cell by cell: node-scoped gates read
+   * ~100,000 cells of a 1,000-node mesh this way.
+   */
+  sumMany (ids: ArrayLike<number>, out: Float64Array, dense?: Float64Array, rowOf?: ArrayLike<number>): void {
+    const packed: number[] = []
+    for (const slot of this.slots) {
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!
+        if (dense === undefined) {
+          out[k]! += slot.countOf(id)
+          continue
+        }
+        if (!slot.has(id)) continue
+        packed.length = 0
+        out[k]! += slot.collectPacked(id, packed)
+        const row = rowOf![k]!
+        for (const p of packed) dense[row + (p >>> PAIR_BITS)]! += p & PAIR_COUNT_MASK
+      }
+    }
+  }
+
+  /** Calls `visit(cellId, e)` for each failure record in the span whose cell `wanted` accepts; cost follows the failures, not the cells. */
+  forEachErrorWhere (wanted: (cellId: number) => boolean, visit: (cellId: number, e: CellErrors) => void): void {
+    if (!this.anyErrors) return
+    for (const slot of this.slots) {
+      for (const [id, list] of slot.errors) if (wanted(id)) for (const e of list) visit(id, e)
     }
   }
 

@@ -151,3 +151,51 @@ t.test('window=1m answers hold a minute of samples at any moment, and every answ
   t.ok(rounds > 200)
   for (const a of agents) a.socket.close()
 })
+
+t.test('the loss signal: retransmit ratio on connecting kinds, datagram loss and jitter on udp, by node and by group', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const nodes = [['a1', 'aws'], ['a2', 'aws'], ['c1', 'cilium']] as const
+  const agents = nodes.map(() => new RawAgent(agg.address()))
+  t.teardown(() => { for (const a of agents) a.socket.close() })
+  const features = new Promise<string | undefined>(resolve => agents[0]!.socket.once('upgrade', res => resolve(res.headers['pingfleet-features'] as string | undefined)))
+  await Promise.all(agents.map(a => a.opened()))
+  t.same((await features)?.split(',').map(f => f.trim()).sort(), ['report-cpu', 'slow-connects', 'udp'], 'the upgrade answer names the accepted features')
+  for (const [i, [node, group]] of nodes.entries()) {
+    agents[i]!.send(hello(node, { cniplugin: group }))
+    await agents[i]!.waitFor(m => m.type === 'welcome')
+  }
+  const ms = (s: number): number => bucketIndex(s)
+  const now = Date.now()
+  agents[0]!.send(report(1, now, [
+    { probe: 'pod', target: 'a2', count: 4, latency: [ms(0.002), 4] },
+    { probe: 'pod', target: 'c1', count: 10, latency: [ms(0.002), 6, ms(1.004), 2], slowConnects: 2, errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT', count: 2 }] },
+    { probe: 'udp', target: 'a2', count: 2, latency: [ms(0.0002), 2], sent: 10, lost: 0, jitterUs: 80, jitterPairs: 8 },
+    { probe: 'udp', target: 'c1', count: 2, latency: [ms(0.0003), 1], errors: [{ reason: 'UDP_NO_ECHO', raw: 'NO_ECHO', count: 1 }], sent: 10, lost: 7, jitterUs: 30, jitterPairs: 1 }
+  ]))
+  agents[1]!.send(report(1, now, [
+    { probe: 'pod', target: 'c1', count: 4, latency: [ms(0.002), 4] },
+    { probe: 'udp', target: 'c1', count: 2, latency: [ms(0.0002), 2], sent: 10, lost: 1, jitterUs: 60, jitterPairs: 7 }
+  ]))
+  await Promise.all(agents.slice(0, 2).map(a => a.waitFor(m => m.type === 'ack')))
+  const cell = async (query: string, src: string, dst: string): Promise<MatrixCell | undefined> => {
+    const r = await agg.app.inject(`/api/v1/matrix?window=1m&${query}`)
+    t.equal(r.statusCode, 200)
+    const body = r.json() as Matrix
+    t.ok(new Ajv({ strict: false }).addFormat('date-time', /./).validate(matrixSchema, body), 'answer fits the schema')
+    return body.cells.find(c => c.src === src && c.dst === dst)
+  }
+  t.same((await cell('probe=pod&groupBy=node', 'a1', 'c1'))?.loss, { slowConnects: 2, retransmitRatio: 0.25, sent: 0, lost: 0, lossRatio: null, jitter: null })
+  t.same((await cell('probe=pod&groupBy=node', 'a1', 'a2'))?.loss, { slowConnects: 0, retransmitRatio: 0, sent: 0, lost: 0, lossRatio: null, jitter: null })
+  t.match((await cell('probe=pod&groupBy=cniplugin', 'aws', 'cilium'))?.loss, { slowConnects: 2, retransmitRatio: 2 / 12 }, 'over the 8 + 4 latency samples toward cilium')
+  t.match((await cell('probe=udp&groupBy=node', 'a1', 'c1'))?.loss, { sent: 10, lost: 7, lossRatio: 0.7, jitter: 30e-6, retransmitRatio: null })
+  t.match((await cell('probe=udp&groupBy=node', 'a1', 'c1')), { samples: 2, errors: 1, errorsByReason: { UDP_NO_ECHO: 1 } })
+  // By the group label (pre-summed at ingest) and by a label read per node, udp columns fold into the peer's group.
+  for (const query of ['probe=udp&groupBy=cniplugin', 'probe=udp&groupBy=cniplugin&dst=cilium']) {
+    const group = await cell(query, 'aws', 'cilium')
+    t.match(group?.loss, { sent: 20, lost: 8, lossRatio: 0.4 }, query)
+    t.equal(group!.loss!.jitter, 90e-6 / 8, 'jitter is the mean over every pair')
+  }
+  t.match((await cell('probe=udp&groupBy=cniplugin', 'aws', 'aws'))?.loss, { sent: 10, lost: 0, lossRatio: 0 })
+  t.equal((await cell('probe=dns-lookup&groupBy=node', 'a1', 'x')), undefined)
+})

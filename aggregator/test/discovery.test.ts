@@ -153,3 +153,40 @@ t.test('with the API down at start, the aggregator serves and counts the roster 
   t.match(metrics, /pingfleet_agents_expected\{group="aws"\} 2/)
   t.match(metrics, /pingfleet_agents_expected\{group="cilium"\} 1/)
 })
+
+t.test('an agent pod turning terminating is pushed at once, and stays terminating after the pod is gone until its agent says hello again', async t => {
+  const s = await setup(t)
+  const a = await s.connect('a')
+  await s.connect('b')
+  const c = await s.connect('c')
+  await peersWhere(a, p => p.peers.length === 3 && p.peers.every(x => x.state === 'ready'))
+  // Past the minimum gap between two urgent pushes, so this departure goes out at once.
+  await new Promise(resolve => setTimeout(resolve, 600))
+
+  s.fake.put('Pod', pod('agent-c', 'c', { deleting: true }))
+  await until('c terminating', async () => (await s.agents()).find(x => x.node === 'c')?.state === 'terminating')
+  // The push left when the roster changed, before the ack of a report sent after that: the socket keeps order.
+  a.send(report(1, Date.now(), []))
+  await a.waitFor(m => m.type === 'ack' && m.seq === 1)
+  const ackAt = a.received.findIndex(m => m.type === 'ack' && m.seq === 1)
+  const pushAt = a.received.findIndex(m => m.type === 'peers' && m.peers.find(x => x.node === 'c')?.state === 'terminating')
+  t.ok(pushAt !== -1 && pushAt < ackAt, 'the list with c terminating reached a before the ack: no coalescing delay')
+
+  // The pod is deleted and its agent has gone: the node's entry must not turn ready again, or its
+  // peers would probe an address where nothing answers until the new pod's agent connects.
+  // (It drops the connection without announcing: only what Kubernetes said marks it.)
+  c.socket.terminate()
+  s.fake.remove('Pod', 'agent-c')
+  await until('c disconnected', async () => (await s.agents()).find(x => x.node === 'c')?.connected === false)
+  s.fake.put('Pod', pod('agent-c2', 'c', { podIP: '10.244.0.9' }))
+  await until('the new pod is known', async () => (await s.agents()).find(x => x.node === 'c')?.reason?.includes('agent-c2') === true)
+  t.equal((await s.agents()).find(x => x.node === 'c')!.state, 'terminating', 'still terminating: the old agent is gone')
+  t.equal(lastPeers(a).peers.find(x => x.node === 'c')!.state, 'terminating')
+
+  const c2 = new RawAgent(s.base)
+  t.teardown(() => c2.socket.terminate())
+  await c2.opened()
+  c2.send({ ...hello('c'), pod: 'agent-c2', podIp: '127.0.0.2', bootId: 'boot-c-0002' })
+  await c2.waitFor(m => m.type === 'welcome')
+  t.equal((await s.agents()).find(x => x.node === 'c')!.state, 'ready', 'the new agent is ready')
+})

@@ -29,6 +29,12 @@ gates:
     services: [{ service: kube-dns, minBackendRatio: 1 }]
   - name: late
     coverage: [{ group: late, minRatio: 1 }]
+  - name: batch
+    window: 5m
+    minSamples: 1
+    maxStaleness: 5m
+    nodeSelector: batch2
+    nodeRules: [{ probe: pod, maxNodeErrorRatio: 0 }]
 `)
 
 interface Run { code: number | null, stdout: string, stderr: string }
@@ -122,10 +128,30 @@ t.test('the CLI', async t => {
     }
   })
 
+  await t.test('--nodes and --selector judge other nodes; the evidence names them', async t => {
+    const run = await cli('gate', 'aws-to-cilium', '--url', url, '--nodes', 'n3,n1')
+    t.equal(run.code, 1, run.stderr)
+    t.match(run.stdout, /^ {2}nodes \(2\): n1, n3$/m)
+    t.match(run.stdout, /^ {2}ok {3}coverage nodes: 1 \(limit 1\) \[samples 2\]/m)
+    const none = await cli('gate', 'aws-up', '--url', url, '--selector', 'cniplugin=nope')
+    t.equal(none.code, 2, 'a selector matching nothing is insufficient')
+    t.match(none.stdout, /\?\? {3}scope nodes: 0 \(limit 1\) - nodeSelector "cniplugin=nope" selects no node/)
+    const missing = await cli('gate', 'aws-up', '--url', url, '--nodes', 'gone')
+    t.match(missing.stdout, /^ {9}\?\? {3}gone: no agent has connected from it$/m, 'the uncovered node is quoted under its check')
+    const bad = await cli('gate', 'aws-up', '--url', url, '--selector', 'a in b', '--wait', '1m')
+    t.equal(bad.code, 3, 'a bad selector does not wait')
+    t.match(bad.stderr, /answered 400 .*PINGFLEET_ERR_BAD_QUERY: nodeSelector: expected a Kubernetes label selector/)
+    for (const args of [['--nodes', 'Bad_Name'], ['--nodes', 'a,,b'], ['--selector', ' ']]) {
+      const r = await cli('gate', 'aws-up', '--url', url, ...args)
+      t.equal(r.code, 3, `${args.join(' ')} exits 3`)
+      t.match(r.stderr, /Run pingfleet --help for usage/)
+    }
+  })
+
   await t.test('--help', async t => {
     const run = await cli('gate', '--help')
     t.equal(run.code, 0)
-    t.match(run.stdout, /Usage: pingfleet gate <name> --url <aggregator>/)
+    t.match(run.stdout, /Usage: pingfleet gate <name> --url <aggregator> \[--nodes <a,b> \| --selector <labels>\]/)
     t.match(run.stdout, /2 {2}insufficient data/)
   })
 
@@ -159,36 +185,64 @@ t.test('the CLI', async t => {
     t.match(run.stdout, /gate late: INSUFFICIENT_DATA[\s\S]*gate late: PASS/, 'progress, then the pass')
   })
 
-  await t.test('the example migration loop: batch by batch, stopping at a gate that does not pass', async t => {
-    // kubectl is faked (it only logs and lists three nodes); the gate and the CLI are real.
+  await t.test('the example migration loop: a baseline gate, then each batch judged on its own nodes before it is uncordoned', async t => {
+    // kubectl is faked (it only logs and lists three nodes); the agents, the gates and the CLI are
+    // real. In static mode labels come from hello, so the agents of a, b and c already carry the
+    // batch labels the loop would set: batch2 for batches of two, batch1 for batches of one.
+    const batchLabels: Record<string, Record<string, string>> = {
+      a: { cniplugin: 'cilium', batch2: 'test-1', batch1: 'test-1' },
+      b: { cniplugin: 'cilium', batch2: 'test-1', batch1: 'test-2' },
+      c: { cniplugin: 'cilium', batch2: 'test-2', batch1: 'test-3' }
+    }
+    // A fresh report from the aws agent, so the baseline gate (maxStaleness 1m) is not stale on a slow run.
+    agent.send(report(3, Date.now(), []))
+    await agent.waitFor(m => m.type === 'ack' && m.seq === 3)
+    const batchAgents = Object.entries(batchLabels).map(([node, labels]) => ({ node, agent: new RawAgent(url), labels }))
+    t.teardown(() => { for (const b of batchAgents) b.agent.socket.close() })
+    await Promise.all(batchAgents.map(b => b.agent.opened()))
+    for (const b of batchAgents) {
+      b.agent.send(hello(b.node, b.labels))
+      await b.agent.waitFor(m => m.type === 'welcome')
+      b.agent.send(report(1, Date.now(), ['a', 'b', 'c'].filter(n => n !== b.node).map(target => ({ probe: 'pod' as const, target, count: 4, latency: [bucketIndex(0.002), 4] }))))
+      await b.agent.waitFor(m => m.type === 'ack' && m.seq === 1)
+    }
     const bin = mkdtempSync(join(tmpdir(), 'pingfleet-migrate-'))
     const log = join(bin, 'kubectl.log')
     writeFileSync(join(bin, 'kubectl'), `#!/usr/bin/env bash\necho "$*" >> ${JSON.stringify(log)}\nif [[ $1 == get ]]; then printf 'node/a\\nnode/b\\nnode/c\\n'; fi\n`)
     writeFileSync(join(bin, 'pingfleet'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`)
     chmodSync(join(bin, 'kubectl'), 0o755)
     chmodSync(join(bin, 'pingfleet'), 0o755)
-    const migrate = (gate: string): Promise<number | null> => new Promise((resolve, reject) => {
+    const migrate = (env: Record<string, string>): Promise<number | null> => new Promise((resolve, reject) => {
       writeFileSync(log, '')
       const child = spawn('bash', [MIGRATE], {
-        stdio: 'ignore',
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGGREGATOR: url, GATE: gate, BATCH_SIZE: '2', GATE_WAIT: '300ms', GATE_INTERVAL: '100ms' }
+        stdio: process.env.DEBUG_MIGRATE ? 'inherit' : 'ignore',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGGREGATOR: url, BASELINE_GATE: 'aws-up', GATE: 'batch', RUN: 'test', BATCH_LABEL: 'batch2', BATCH_SIZE: '2', GATE_WAIT: '300ms', GATE_INTERVAL: '100ms', ...env }
       })
       child.once('error', reject)
       child.once('close', resolve)
     })
-    t.equal(await migrate('aws-up'), 0)
-    t.same(readFileSync(log, 'utf8').trim().split('\n'), [
+    const moved = (node: string, batch: string): string[] => [
+      `cordon node/${node}`, `drain node/${node} --ignore-daemonsets --delete-emptydir-data --timeout=10m`, `label --overwrite node/${node} cniplugin=cilium ${batch}`,
+      `delete pods --all-namespaces --field-selector spec.nodeName=${node} --wait=false`
+    ]
+    const done = (node: string): string[] => [`uncordon node/${node}`, `label node/${node} ${label}-`]
+    let label = 'batch2'
+    const lines = (): string[] => readFileSync(log, 'utf8').trim().split('\n')
+    t.equal(await migrate({}), 0)
+    t.same(lines(), [
       'get nodes -l cniplugin!=cilium -o name',
-      'cordon node/a', 'drain node/a --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/a cniplugin=cilium',
-      'delete pods --all-namespaces --field-selector spec.nodeName=a --wait=false',
-      'cordon node/b', 'drain node/b --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/b cniplugin=cilium',
-      'delete pods --all-namespaces --field-selector spec.nodeName=b --wait=false',
-      'uncordon node/a', 'uncordon node/b',
-      'cordon node/c', 'drain node/c --ignore-daemonsets --delete-emptydir-data --timeout=10m', 'label --overwrite node/c cniplugin=cilium',
-      'delete pods --all-namespaces --field-selector spec.nodeName=c --wait=false',
-      'uncordon node/c'
+      ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1'), ...done('a'), ...done('b'),
+      ...moved('c', 'batch2=test-2'), ...done('c')
     ])
-    t.equal(await migrate('dns-backends'), 2, 'a gate that is not healthy before the first batch stops everything')
+    label = 'batch1'
+    t.equal(await migrate({ BATCH_SIZE: '1', BATCH_LABEL: 'batch1' }), 0, 'one-node batches complete')
+    t.same(lines(), [
+      'get nodes -l cniplugin!=cilium -o name',
+      ...moved('a', 'batch1=test-1'), ...done('a'), ...moved('b', 'batch1=test-2'), ...done('b'), ...moved('c', 'batch1=test-3'), ...done('c')
+    ])
+    t.equal(await migrate({ GATE: 'aws-to-cilium' }), 1, 'a batch gate that fails stops the loop')
+    t.same(lines(), ['get nodes -l cniplugin!=cilium -o name', ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1')], 'the failed batch stays cordoned')
+    t.equal(await migrate({ BASELINE_GATE: 'dns-backends' }), 2, 'a fleet that is not healthy before the first batch stops everything')
     t.equal(readFileSync(log, 'utf8'), '', 'no node was touched')
   })
 })

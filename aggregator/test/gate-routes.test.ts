@@ -108,7 +108,9 @@ t.test('the gates API', async t => {
   await t.test('healthy traffic passes: 200 on both forms, and a POSTed webhook body is ignored', async t => {
     await send(20, 0)
     const gate = await call('GET', '/api/v1/gates/aws-to-cilium', '/api/v1/gates/{name}')
-    t.match(gate.body, { verdict: 'pass', summary: { pass: 4, fail: 0, insufficient_data: 0 } })
+    // minSamples, maxErrorRatio, maxP99, probedMembers (n3 is probed by aws) and staleness aws.
+    t.match(gate.body, { verdict: 'pass', summary: { pass: 5, fail: 0, insufficient_data: 0 }, skipped: [] })
+    t.match(gate.body.checks.find((c: { id: string }) => c.id === 'pod aws->cilium probedMembers'), { verdict: 'pass', observed: 1 })
     t.match(gate.body.checks.find((c: { id: string }) => c.id === 'pod aws->cilium maxErrorRatio'), { observed: 0, threshold: 0.1, samples: 20, window: '1m' })
     const posted = await call('POST', '/api/v1/gates/aws-to-cilium/status', '/api/v1/gates/{name}/status', {
       headers: { 'content-type': 'application/json' },
@@ -170,6 +172,50 @@ t.test('the gates API', async t => {
       'probe=pod&src=a&dst=b&maxErrorRatioByReason=NOPE:0.1', 'probe=pod&src=a&dst=b&bogus=1']) {
       t.match(await call('GET', `/api/v1/gates/adhoc?${bad}`, '/api/v1/gates/adhoc'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY' } }, bad)
     }
+  })
+
+  await t.test('node-scoped ad-hoc gates judge each selected node and name it', async t => {
+    // n3 (cilium) has 40 inbound probes from n1 in the window, 20 of them failed; it probes nobody.
+    const q = 'probe=pod&window=1m&minSamples=5'
+    const failing = await call('GET', `/api/v1/gates/adhoc?${q}&nodes=n3&maxNodeErrorRatio=0.01`, '/api/v1/gates/adhoc')
+    t.match(failing, { status: 200, body: { verdict: 'fail', nodes: ['n3'] } })
+    const inbound = (failing.body.checks as Array<Record<string, unknown>>).find(c => c.id === 'pod nodes<-* maxNodeErrorRatio')
+    t.match(inbound, { verdict: 'fail', direction: 'inbound', peers: '*', threshold: 0.01, worst: [{ node: 'n3', verdict: 'fail', observed: 0.5, samples: 40, peers: 1 }] })
+    t.match(inbound?.detail, /n3 0\.5 \(20 of 40 failed: ECONNREFUSED 20; 1 peer\)/)
+    t.match((failing.body.checks as Array<Record<string, unknown>>).find(c => c.id === 'pod nodes->* minSamples'), { verdict: 'insufficient_data', worst: [{ node: 'n3', samples: 0 }] })
+    const bySelector = await call('GET', `/api/v1/gates/adhoc?${q}&nodeSelector=${encodeURIComponent('cniplugin in (cilium)')}&maxNodeErrorRatio=0.5`, '/api/v1/gates/adhoc')
+    t.match(bySelector.body, { verdict: 'insufficient_data', nodes: ['n3'] }, 'inbound passes, outbound has no samples')
+    const nothing = await call('GET', `/api/v1/gates/adhoc/status?${q}&nodeSelector=cniplugin%3Dnope&maxNodeErrorRatio=0.5`, '/api/v1/gates/adhoc/status')
+    t.match(nothing, { status: 412, body: { verdict: 'insufficient_data', nodes: [], checks: [{ id: 'scope nodes', verdict: 'insufficient_data', observed: 0 }] } }, 'a selector matching nothing is never a pass')
+    const both = await call('GET', `/api/v1/gates/adhoc?${q}&src=aws&dst=cilium&maxErrorRatio=0.5&nodes=n1&maxNodeErrorRatio=0.5`, '/api/v1/gates/adhoc')
+    t.ok(both.body.checks.some((c: { id: string }) => c.id === 'pod aws->cilium maxErrorRatio') && both.body.checks.some((c: { id: string }) => c.id === 'pod nodes->* maxNodeErrorRatio'), 'a pair and a node rule together')
+    const bad: Array<[string, RegExp]> = [
+      ['probe=pod&nodeSelector=a%20in%20b&maxNodeErrorRatio=0.1', /nodeSelector: expected a Kubernetes label selector such as migration-batch=7 \("a in b" is not a Kubernetes label selector: at character 6, found "b", expected "\(" after in\)/],
+      ['probe=pod&maxNodeErrorRatio=0.1', /expected src and dst \(a group pair\), or nodes or nodeSelector/],
+      ['probe=pod&src=aws&dst=cilium&maxNodeErrorRatio=0.1', /maxNodeErrorRatio: judges each selected node; give nodes or nodeSelector/],
+      ['probe=pod&nodes=n3&maxErrorRatio=0.1', /maxErrorRatio: judges a group pair; give src and dst, or use maxNodeErrorRatio/],
+      ['probe=pod&nodes=n3&src=aws&maxNodeErrorRatio=0.1', /dst: expected both src and dst/],
+      ['probe=pod&nodes=N_3', /nodes/],
+      ['probe=pod&nodes=n3&minPeers=0', /minPeers/],
+      ['probe=dns-lookup&nodes=n3&minPeers=2', /no minPeers for probe dns-lookup/],
+      ['probe=pod&nodes=n3&maxNodeP99=soon', /maxNodeP99/]
+    ]
+    for (const [query, message] of bad) {
+      t.match(await call('GET', `/api/v1/gates/adhoc?${query}`, '/api/v1/gates/adhoc'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message } }, query)
+    }
+  })
+
+  await t.test('a named gate asked with nodes= or nodeSelector= judges those nodes, without touching its history', async t => {
+    const before = (await call('GET', '/api/v1/gates/aws-to-cilium/history', '/api/v1/gates/{name}/history')).body.transitions.length
+    const scoped = await call('GET', '/api/v1/gates/aws-to-cilium?nodeSelector=cniplugin%3Daws', '/api/v1/gates/{name}')
+    t.match(scoped.body, { name: 'aws-to-cilium', nodes: ['n1'] })
+    t.ok(scoped.body.checks.some((c: { id: string }) => c.id === 'coverage nodes'), 'the scope adds node coverage')
+    const status = await call('GET', '/api/v1/gates/aws-to-cilium/status?nodes=nowhere', '/api/v1/gates/{name}/status')
+    t.match(status, { status: 412, body: { nodes: ['nowhere'], checks: [{ id: 'pod aws->cilium minSamples' }] } })
+    t.match(status.body.checks.find((c: { id: string }) => c.id === 'coverage nodes'), { verdict: 'insufficient_data', worst: [{ node: 'nowhere', detail: 'no agent has connected from it' }] })
+    t.equal((await call('GET', '/api/v1/gates/aws-to-cilium/history', '/api/v1/gates/{name}/history')).body.transitions.length, before)
+    t.match(await call('GET', '/api/v1/gates/aws-to-cilium?nodeSelector=%3D%3D', '/api/v1/gates/{name}'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message: /nodeSelector/ } })
+    t.match(await call('GET', '/api/v1/gates/aws-to-cilium/status?selector=x', '/api/v1/gates/{name}/status'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message: /unknown query parameter "selector"; expected nodes, nodeSelector/ } })
   })
 })
 

@@ -37,7 +37,8 @@ t.test('the matrix serves every probe kind: columns are targets, or peer groups 
     ok('dns-lookup', dnsName, 4),
     { probe: 'dns-wire', target: wire, count: 4, latency: [b, 3], errors: [{ reason: 'DNS_TIMEOUT', raw: 'TIMEOUT', count: 1 }] },
     ok('http', 'https://example.com/', 4),
-    ok('tcp', 'example.com:443', 4)
+    ok('tcp', 'example.com:443', 4),
+    { ...ok('udp', 'n2', 4), sent: 20, lost: 1, jitterUs: 100, jitterPairs: 14 }
   ]))
   agents[1]!.send(report(1, Date.now(), [ok('dns-lookup', dnsName, 2), failed('dns-wire', wire, 2, 'SERVFAIL', 'SERVFAIL')]))
   for (const agent of agents) await agent.waitFor(m => m.type === 'ack')
@@ -71,6 +72,9 @@ t.test('the matrix serves every probe kind: columns are targets, or peer groups 
   t.match(mtuByGroup.cells, [{ src: 'aws', dst: 'cilium', samples: 8, errors: 4, errorsByReason: { MTU_BLACKHOLE: 4 } }])
   const mtuByZone = await matrix('probe=mtu&groupBy=topology.kubernetes.io/zone')
   t.match(mtuByZone.cells, [{ src: 'a', dst: 'b', samples: 8, errors: 4 }], 'likewise by any other label')
+
+  const udpByZone = await matrix('probe=udp&groupBy=topology.kubernetes.io/zone')
+  t.match(udpByZone.cells, [{ src: 'a', dst: 'b', samples: 4, loss: { sent: 20, lost: 1 } }], 'udp columns are peers: by a label, the peer\'s value')
 
   const metrics = (await agg.app.inject('/metrics')).body
   t.notMatch(metrics, /n2\/8500/, 'mtu sizes never become metric label values')

@@ -63,5 +63,6 @@ t.test('gates in the chart values reach the aggregator as a gates file it accept
   const file = join(dir, 'gates.yaml')
   writeFileSync(file, configMap!.data['gates.yaml'])
   const gates = loadGatesFile(file, { intervalMs: 5000, maxWindowMs: 15 * 60_000 })
-  t.same(gates.map(g => g.name), ['into-cilium'])
+  t.same(gates.map(g => g.name), ['into-cilium', 'cilium-batch'])
+  t.equal(gates[1]!.scope?.selector?.text, 'pingfleet.io/migration-batch', 'a node-scoped gate keeps its selector')
 })

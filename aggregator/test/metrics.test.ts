@@ -150,3 +150,31 @@ t.test('expected agents come from the seam when one is given; agents without the
   t.equal(m.get('pingfleet_agents_stale{group="(none)"}'), 1, 'connected 6 s without a report, stale after 5 s')
   t.equal(m.get('pingfleet_agents_expected{group="(none)"}'), 0, 'not expected by discovery')
 })
+
+t.test('/metrics: the loss signal per group pair, never per node pair', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const a1 = await connect(agg.address(), 'n1', 'aws')
+  const a2 = await connect(agg.address(), 'n2', 'cilium')
+  const a3 = await connect(agg.address(), 'n3', 'cilium')
+  t.teardown(() => { a1.socket.close(); a2.socket.close(); a3.socket.close() })
+  const ms = (s: number): number => bucketIndex(s)
+  await send(a1, 1, [
+    { probe: 'pod', target: 'n2', count: 5, latency: [ms(0.002), 3, ms(1.01), 2], slowConnects: 2 },
+    { probe: 'pod', target: 'n3', count: 5, latency: [ms(0.002), 4, ms(1.01), 1], slowConnects: 1 },
+    { probe: 'tcp', target: 'example.com:443', count: 2, latency: [ms(0.02), 2] },
+    { probe: 'udp', target: 'n2', count: 2, latency: [ms(0.0002), 2], sent: 10, lost: 2, jitterUs: 50, jitterPairs: 5 },
+    { probe: 'udp', target: 'n3', count: 2, latency: [ms(0.0002), 2], sent: 10, lost: 1, jitterUs: 70, jitterPairs: 6 }
+  ])
+  const m = samples((await agg.app.inject('/metrics')).body)
+  t.equal(m.get('pingfleet_probe_slow_connects_total{dst_group="cilium",probe="pod",src_group="aws"}'), 3)
+  t.equal(m.get('pingfleet_probe_slow_connects_total{probe="tcp",src_group="aws",target="example.com:443"}'), 0, 'zero from the first report on: a baseline for rate()')
+  t.equal(m.get('pingfleet_probe_duration_seconds_count{dst_group="cilium",probe="pod",src_group="aws"}'), 10, 'the denominator of the retransmit ratio')
+  t.equal(m.get('pingfleet_udp_datagrams_sent_total{dst_group="cilium",src_group="aws"}'), 20)
+  t.equal(m.get('pingfleet_udp_datagrams_lost_total{dst_group="cilium",src_group="aws"}'), 3)
+  t.equal(m.get('pingfleet_udp_jitter_seconds_sum{dst_group="cilium",src_group="aws"}'), 120e-6)
+  t.equal(m.get('pingfleet_udp_jitter_seconds_count{dst_group="cilium",src_group="aws"}'), 11)
+  t.equal(m.get('pingfleet_probes_total{dst_group="cilium",probe="udp",src_group="aws"}'), 4, 'udp is a peer kind: labelled by destination group')
+  const loss = [...m.keys()].filter(k => /slow_connects|udp_/.test(k))
+  t.same(loss.filter(k => /node="|dst_node|n2|n3/.test(k)), [], 'no loss series names a node')
+})

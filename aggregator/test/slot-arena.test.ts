@@ -53,3 +53,18 @@ t.test('compact packs chains into one sorted record per cell and trims spare roo
   for (let cell = 0; cell < 5; cell++) total += pairs(a, cell).count
   t.equal(total, 50)
 })
+
+t.test('loss counters ride as pairs past the latency buckets and survive union and compact', async t => {
+  const { COUNTER_BASE, withCounters } = await import('../src/slot-arena.ts')
+  const a = new SlotArena(0, 1000)
+  t.same(withCounters([10, 1], {}), [10, 1], 'no counters: the histogram as it is')
+  a.add(0, 3, withCounters([10, 2], { slowConnects: 1, sent: 10, lost: 0 }))
+  a.add(0, 2, withCounters([12, 1], { sent: 5, lost: 2, jitterUs: 9_000_000 }))
+  a.compact()
+  t.same(a.merged(0), { count: 5, latency: [10, 2, 12, 1, COUNTER_BASE, 1, COUNTER_BASE + 1, 15, COUNTER_BASE + 2, 2, COUNTER_BASE + 3, 9_000_000] })
+  const b = new SlotArena(0, 1000)
+  b.add(0, 1, withCounters([10, 1], { lost: 1, jitterUs: 9_000_000 }))
+  const u = SlotArena.union(a, b)
+  t.same(u.merged(0), { count: 6, latency: [10, 3, 12, 1, COUNTER_BASE, 1, COUNTER_BASE + 1, 15, COUNTER_BASE + 2, 3, COUNTER_BASE + 3, 18_000_000] }, 'sums past one pair\'s 23-bit count still add up')
+  t.equal(u.countOf(0), 6)
+})

@@ -121,3 +121,54 @@ t.test('a burst of joins is coalesced into few peer pushes, and the last one lis
   t.ok(last, 'the newest list reaches every agent')
   first.socket.close()
 })
+
+interface AgentRow { node: string, state: string, connected: boolean }
+const agentRows = async (base: string): Promise<AgentRow[]> => ((await (await fetch(`${base}/api/v1/agents`)).json()) as { agents: AgentRow[] }).agents
+async function until (what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+type PeersMessage = { type: 'peers', peers: Array<{ node: string, state: string }> }
+const stateIn = (m: { type: string }, node: string): string | undefined => m.type === 'peers' ? (m as PeersMessage).peers.find(p => p.node === node)?.state : undefined
+
+t.test('an agent that closes with 1001 is terminating at once; a broken connection is not; a new hello is ready again', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  const base = agg.address()
+  const join = async (node: string, bootId?: string): Promise<RawAgent> => {
+    const a = new RawAgent(base)
+    await a.opened()
+    a.send(hello(node, {}, bootId))
+    await a.waitFor(m => m.type === 'welcome')
+    return a
+  }
+  const a = await join('a')
+  const b = await join('b')
+  const c = await join('c')
+  t.teardown(() => { for (const x of [a, b, c]) x.socket.terminate() })
+  await a.waitFor(m => m.type === 'peers' && m.peers.length === 3, 8000)
+  // Past the minimum gap between two urgent pushes, so this departure goes out at once.
+  await new Promise(resolve => setTimeout(resolve, 600))
+
+  b.socket.close(1001, 'agent shutting down')
+  await until('b terminating', async () => (await agentRows(base)).find(r => r.node === 'b')?.state === 'terminating')
+  // The push left when the roster changed, before the ack of a report sent after that: the socket keeps order.
+  a.send(report(1, Date.now(), []))
+  await a.waitFor(m => m.type === 'ack' && m.seq === 1)
+  const ackAt = a.received.findIndex(m => m.type === 'ack' && m.seq === 1)
+  const pushAt = a.received.findIndex(m => stateIn(m, 'b') === 'terminating')
+  t.ok(pushAt !== -1 && pushAt < ackAt, 'the list with b terminating reached a before the ack')
+
+  // A connection that just breaks (a crash, a network fault) is no announcement: c stays ready.
+  c.socket.terminate()
+  await until('c disconnected', async () => (await agentRows(base)).find(r => r.node === 'c')?.connected === false)
+  t.equal((await agentRows(base)).find(r => r.node === 'c')!.state, 'ready', 'a crashed agent is still probed, and shows red')
+
+  const b2 = await join('b', 'boot-b-0002')
+  t.teardown(() => b2.socket.terminate())
+  t.equal((await agentRows(base)).find(r => r.node === 'b')!.state, 'ready', 'its next hello brings it back')
+  await a.waitFor(m => stateIn(m, 'b') === 'ready' && a.received.indexOf(m) > pushAt, 8000)
+})

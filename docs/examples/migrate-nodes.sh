@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Node-by-node CNI migration, gated by pingfleet: for each batch of nodes not yet on the new CNI,
-# cordon, drain, relabel, restart, then wait for the gate before the next batch. A gate that does
-# not pass within GATE_WAIT stops the migration with the batch still cordoned, for a human to look.
+# Node-by-node CNI migration, gated by pingfleet (docs/gates.md, "A node-by-node migration loop").
+#
+#   1. Before touching anything, the fleet must pass a baseline gate as it is (BASELINE_GATE).
+#   2. Each batch of nodes not yet on the new CNI is cordoned, drained, relabelled to the new CNI
+#      and labelled with its batch (BATCH_LABEL=<run>-<n>), and its pods are restarted.
+#   3. The batch gate (GATE) is asked about exactly that batch: `pingfleet gate --selector
+#      BATCH_LABEL=<run>-<n>`. Each node of the batch is judged on its own (a group ratio hides one
+#      dead node among many), while it is still cordoned.
+#   4. Only a batch that passes is uncordoned, and then loses its batch label. A gate that does not
+#      pass within GATE_WAIT stops the migration with the batch still cordoned and labelled, for a
+#      human to look at.
+#
+# One-node batches work: a group with one member is not required to probe itself, and a group the
+# batch is the first member of does not need to exist before it.
 #
 #   AGGREGATOR=http://127.0.0.1:8080 BATCH_SIZE=2 ./migrate-nodes.sh
 #
@@ -9,9 +20,13 @@
 set -euo pipefail
 
 AGGREGATOR=${AGGREGATOR:-http://pingfleet-aggregator.pingfleet.svc:8080}
+BASELINE_GATE=${BASELINE_GATE:-baseline}
 GATE=${GATE:-cilium-batch}
 LABEL=${LABEL:-cniplugin}
 TO=${TO:-cilium}
+BATCH_LABEL=${BATCH_LABEL:-pingfleet.io/migration-batch}
+# Batch label values are <RUN>-<n>, unique per run, so a selector never picks up an earlier run's nodes.
+RUN=${RUN:-$(date -u +%Y%m%dt%H%M%S)}
 BATCH_SIZE=${BATCH_SIZE:-1}
 GATE_WAIT=${GATE_WAIT:-10m}
 GATE_INTERVAL=${GATE_INTERVAL:-15s}
@@ -29,27 +44,35 @@ restart_node() {
   fi
 }
 
-# Before touching anything: the fleet must be healthy as it is.
-"$PINGFLEET" gate "$GATE" --url "$AGGREGATOR" --wait "$GATE_WAIT" --interval "$GATE_INTERVAL"
+# Before touching anything: the fleet must be healthy as it is. The batch gate cannot say that:
+# before the first batch no node is on the new CNI.
+"$PINGFLEET" gate "$BASELINE_GATE" --url "$AGGREGATOR" --wait "$GATE_WAIT" --interval "$GATE_INTERVAL"
 
 mapfile -t nodes < <(kubectl get nodes -l "$LABEL!=$TO" -o name)
-echo "migrating ${#nodes[@]} nodes to $LABEL=$TO in batches of $BATCH_SIZE"
+echo "migrating ${#nodes[@]} nodes to $LABEL=$TO in batches of $BATCH_SIZE (run $RUN)"
 
 for ((i = 0; i < ${#nodes[@]}; i += BATCH_SIZE)); do
   batch=("${nodes[@]:i:BATCH_SIZE}")
-  echo "batch $((i / BATCH_SIZE + 1)): ${batch[*]}"
+  n=$((i / BATCH_SIZE + 1))
+  selector="$BATCH_LABEL=$RUN-$n"
+  echo "batch $n ($selector): ${batch[*]}"
   for node in "${batch[@]}"; do
     kubectl cordon "$node"
     kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout=10m
-    kubectl label --overwrite "$node" "$LABEL=$TO"
+    kubectl label --overwrite "$node" "$LABEL=$TO" "$selector"
     restart_node "${node#node/}"
   done
   status=0
-  "$PINGFLEET" gate "$GATE" --url "$AGGREGATOR" --wait "$GATE_WAIT" --interval "$GATE_INTERVAL" || status=$?
+  "$PINGFLEET" gate "$GATE" --selector "$selector" --url "$AGGREGATOR" --wait "$GATE_WAIT" --interval "$GATE_INTERVAL" || status=$?
   if ((status != 0)); then
-    echo "gate $GATE did not pass (exit $status) after batch ${batch[*]}; stopping with the batch cordoned" >&2
+    echo "gate $GATE did not pass for $selector (exit $status); stopping with batch ${batch[*]} cordoned" >&2
     exit "$status"
   fi
-  for node in "${batch[@]}"; do kubectl uncordon "$node"; done
+  for node in "${batch[@]}"; do
+    kubectl uncordon "$node"
+    # Done with this batch: it leaves the batch gate's own scope (every node with BATCH_LABEL), so
+    # the gate the aggregator evaluates every interval watches only batches in flight or stopped.
+    kubectl label "$node" "$BATCH_LABEL-"
+  done
 done
-echo "all nodes are on $LABEL=$TO and gate $GATE passes"
+echo "all nodes are on $LABEL=$TO and every batch passed gate $GATE"

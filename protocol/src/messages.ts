@@ -89,6 +89,34 @@ export interface Cell {
   lagged?: number
   /** `service` cells: which backends answered the successful probes, and how often. */
   backends?: CellBackend[]
+  /**
+   * Kinds in CONNECT_PROBE_KINDS: of the successful probes not taken during lag, those whose TCP handshake
+   * took SYN_RTO_SECONDS (1 s) or more, i.e. lost a SYN or SYN-ACK at least once. Feature `slow-connects`.
+   */
+  slowConnects?: number
+  /** `udp` cells: datagrams sent over every train of the window, and those whose echo never came back. Feature `udp`. */
+  sent?: number
+  lost?: number
+  /**
+   * `udp` cells, trains not taken during lag: the sum of |RTT difference| between consecutive echoes of a train,
+   * in whole microseconds, and how many such differences were summed (mean = jitterUs / jitterPairs).
+   */
+  jitterUs?: number
+  jitterPairs?: number
+}
+
+/**
+ * The agent's CPU throttling, from its cgroup v2 `cpu.stat`: counters since the cgroup was created
+ * (a restarted container starts again from zero). Optional in a report, and sent only to an
+ * aggregator that announced `report-cpu` (see FEATURES_HEADER).
+ */
+export interface CpuThrottling {
+  /** `nr_periods`: enforcement periods that ran (0 when the cgroup has no CPU limit). */
+  periods: number
+  /** `nr_throttled`: periods in which the cgroup used up its quota and was throttled. */
+  throttledPeriods: number
+  /** `throttled_usec`: total time the cgroup spent throttled, microseconds. */
+  throttledUsec: number
 }
 
 export interface Report {
@@ -107,7 +135,17 @@ export interface Report {
    */
   ageMs?: number
   cells: Cell[]
+  cpu?: CpuThrottling
 }
+
+/**
+ * HTTP header on the aggregator's websocket upgrade answer (101) listing optional message fields it
+ * accepts, comma-separated. The schemas reject unknown fields, so an agent sends an optional field an
+ * older aggregator would not know only when this header names it; an older agent ignores the header.
+ */
+export const FEATURES_HEADER = 'pingfleet-features'
+/** The feature name for Report.cpu. */
+export const FEATURE_REPORT_CPU = 'report-cpu'
 
 export interface Ack {
   type: 'ack'
@@ -130,6 +168,7 @@ const version = { type: 'integer', const: PROTOCOL_VERSION } as const
 const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const
 const count = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const
+const counter = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
 const ip = { type: 'string', minLength: 2, maxLength: 45 } as const
 
 export const helloSchema = {
@@ -210,6 +249,12 @@ export const reportSchema = {
     start: { type: 'integer', minimum: 0 },
     end: { type: 'integer', minimum: 0 },
     ageMs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    cpu: {
+      type: 'object',
+      required: ['periods', 'throttledPeriods', 'throttledUsec'],
+      additionalProperties: false,
+      properties: { periods: counter, throttledPeriods: counter, throttledUsec: counter }
+    },
     cells: {
       type: 'array',
       maxItems: MAX_CELLS_PER_REPORT,
@@ -241,6 +286,11 @@ export const reportSchema = {
             }
           },
           lagged: count,
+          slowConnects: count,
+          sent: count,
+          lost: count,
+          jitterUs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          jitterPairs: count,
           backends: {
             type: 'array',
             maxItems: MAX_BACKENDS_PER_CELL,

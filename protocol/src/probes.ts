@@ -7,14 +7,25 @@ export const PROBE_KINDS = {
   'dns-lookup': 'dns.lookup (getaddrinfo): the path applications take, with search list and ndots',
   'dns-wire': 'A and AAAA queries sent straight to one resolver over UDP (TCP when truncated)',
   http: 'HTTP(S) request to an external URL',
-  tcp: 'TCP connect to an external host:port'
+  tcp: 'TCP connect to an external host:port',
+  udp: 'a short train of UDP datagrams to a peer agent\'s echo (its /ping port, udp), counting the echoes: loss, round trip and jitter'
 } as const satisfies Record<string, string>
 
 export type ProbeKind = keyof typeof PROBE_KINDS
 export const PROBE_KIND_NAMES = Object.keys(PROBE_KINDS) as ProbeKind[]
 
 /** Kinds whose targets are peer nodes, so their columns can be grouped by node label. */
-export const PEER_PROBE_KINDS: readonly ProbeKind[] = ['pod', 'mtu']
+export const PEER_PROBE_KINDS: readonly ProbeKind[] = ['pod', 'mtu', 'udp']
+
+/**
+ * Kinds whose every probe opens exactly one new TCP connection: for them a handshake of 1 s or more is a
+ * SYN (or SYN-ACK) retransmit, since Linux's initial retransmission timeout is 1 s (TCP_TIMEOUT_INIT,
+ * include/net/tcp.h; RFC 6298 §2.1 and §5.7). Their cells carry `slowConnects`.
+ */
+export const CONNECT_PROBE_KINDS: readonly ProbeKind[] = ['pod', 'mtu', 'service', 'http', 'tcp']
+
+/** The initial SYN retransmission timeout in seconds (see CONNECT_PROBE_KINDS). */
+export const SYN_RTO_SECONDS = 1
 
 export function isProbeKind (value: string): value is ProbeKind {
   return Object.hasOwn(PROBE_KINDS, value)

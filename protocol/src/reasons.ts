@@ -31,6 +31,8 @@ export const REASONS = {
   MALFORMED: 'the answer could not be decoded',
   MISMATCH: 'the answer carried the wrong id or question',
   DNS_OTHER_RCODE: 'the resolver answered with another error rcode',
+  // UDP echo
+  UDP_NO_ECHO: 'no datagram of a udp train was echoed before the probe timeout: the path (either direction) or the peer\'s echo is down',
   // the agent itself
   AGENT_OVERLOADED: 'the agent could not start the probe in time (concurrency or threadpool exhausted)',
   OTHER: 'an error outside every class above; see the raw code'

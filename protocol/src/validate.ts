@@ -40,6 +40,9 @@ export function reportProblem (report: Report): string | null {
     if (sparseTotal(cell.latency) + failed + (cell.lagged ?? 0) > cell.count) {
       return `cell ${i}: latency samples, errors and lagged probes exceed count`
     }
+    if ((cell.slowConnects ?? 0) > cell.count) return `cell ${i}: slowConnects exceeds count`
+    if ((cell.lost ?? 0) > (cell.sent ?? 0)) return `cell ${i}: more datagrams lost than sent`
+    if ((cell.jitterPairs ?? 0) > (cell.sent ?? 0)) return `cell ${i}: more jitter pairs than datagrams sent`
     if (cell.backends !== undefined) {
       // Backends are named by successful answers only, so they cannot outnumber the probes that did not fail.
       let answered = 0

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { decodeAgentMessage, decodeAggregatorMessage, MAX_BACKENDS_PER_CELL, PROTOCOL_VERSION, type Report } from '../src/index.ts'
+import { Ajv } from 'ajv'
+import {
+  decodeAgentMessage, decodeAggregatorMessage, downgradeReport, MAX_BACKENDS_PER_CELL, needsDowngrade, parseFeatures,
+  PROBE_KIND_NAMES, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, reportSchema, type Report
+} from '../src/index.ts'
 
 const hello = {
   type: 'hello', v: PROTOCOL_VERSION, node: 'n1', pod: 'agent-x', podIp: '127.0.0.2', port: 8081,
@@ -55,4 +59,56 @@ t.test('service cells may name the backends that answered', async t => {
   t.throws(() => decodeAgentMessage(variant([{ node: 'n1', count: 1, pod: 'x' }])), { code: /PROTOCOL_SCHEMA/ })
   const many = Array.from({ length: MAX_BACKENDS_PER_CELL + 1 }, (_, i) => ({ node: `n${i}`, count: 1 }))
   t.throws(() => decodeAgentMessage(JSON.stringify({ ...service, cells: [{ ...cell, count: 10_000, backends: many }] })), { code: /PROTOCOL_SCHEMA/ }, 'bounded by maxItems')
+})
+
+t.test('a report may carry the agent\'s CPU throttling; reports without it stay valid', async t => {
+  const cpu = { periods: 600, throttledPeriods: 41, throttledUsec: 3_895_000 }
+  const withCpu: Report = { ...report, cpu }
+  t.same(decodeAgentMessage(JSON.stringify(withCpu)), withCpu)
+  t.same((decodeAgentMessage(JSON.stringify(report)) as Report).cpu, undefined, 'the field is optional')
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, throttledUsec: -1 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { periods: 1, throttledPeriods: 0 } })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cpu: { ...cpu, usage: 1 } })), { code: /PROTOCOL_SCHEMA/ })
+})
+
+t.test('loss fields: slowConnects on connecting kinds, datagrams on udp cells; optional and checked', async t => {
+  const cells: Report['cells'] = [
+    { probe: 'pod', target: 'n2', count: 3, latency: [300, 3], slowConnects: 1 },
+    { probe: 'udp', target: 'n2', count: 2, latency: [300, 1], errors: [{ reason: 'UDP_NO_ECHO', raw: 'NO_ECHO', count: 1 }], sent: 10, lost: 6, jitterUs: 120, jitterPairs: 3 }
+  ]
+  const withLoss: Report = { ...report, cells }
+  t.same(decodeAgentMessage(JSON.stringify(withLoss)), withLoss)
+  const variant = (i: number, patch: object): string => JSON.stringify({ ...withLoss, cells: cells.map((c, j) => j === i ? { ...c, ...patch } : c) })
+  t.throws(() => decodeAgentMessage(variant(0, { slowConnects: 4 })), { code: /PROTOCOL_SEMANTIC/ }, 'no more slow handshakes than probes')
+  t.throws(() => decodeAgentMessage(variant(1, { lost: 11 })), { code: /PROTOCOL_SEMANTIC/ }, 'no more lost than sent')
+  t.throws(() => decodeAgentMessage(variant(1, { jitterPairs: 11 })), { code: /PROTOCOL_SEMANTIC/ })
+  t.throws(() => decodeAgentMessage(variant(1, { sent: -1 })), { code: /PROTOCOL_SCHEMA/ })
+  t.throws(() => decodeAgentMessage(variant(1, { jitterUs: 1.5 })), { code: /PROTOCOL_SCHEMA/ })
+})
+
+t.test('features: an agent leaves out what its aggregator does not accept', async t => {
+  t.same([...parseFeatures(undefined)], [], 'an older aggregator names none')
+  t.same([...parseFeatures('udp, slow-connects,teleport')].sort(), ['slow-connects', 'udp'], 'unknown names are ignored')
+  t.same([...parseFeatures(['udp', 'slow-connects'])].sort(), ['slow-connects', 'udp'])
+  const full: Report = {
+    ...report,
+    cells: [
+      { probe: 'pod', target: 'n2', count: 3, latency: [300, 3], slowConnects: 1 },
+      { probe: 'udp', target: 'n2', count: 1, latency: [300, 1], sent: 5, lost: 0, jitterUs: 3, jitterPairs: 4 },
+      { probe: 'dns-wire', target: 'x@10.0.0.10:53/A', count: 1, latency: [300, 1] }
+    ]
+  }
+  const all = new Set(REPORT_FEATURE_NAMES)
+  t.equal(needsDowngrade(full, all), false)
+  t.equal(needsDowngrade(full, new Set()), true)
+  t.equal(needsDowngrade(report, new Set()), false, 'a report without optional content goes as it is')
+  const old = downgradeReport(full, new Set())
+  t.same(old.cells, [{ probe: 'pod', target: 'n2', count: 3, latency: [300, 3] }, full.cells[2]])
+  t.equal(full.cells[0]!.slowConnects, 1, 'the original is left alone')
+  t.same(downgradeReport(full, new Set(['udp'])).cells.map(c => c.probe), ['pod', 'udp', 'dns-wire'])
+  // What a v1 aggregator from before the features accepted: the schema without the new fields and kind.
+  const strictCell = { ...reportSchema.properties.cells.items, properties: Object.fromEntries(Object.entries(reportSchema.properties.cells.items.properties).filter(([k]) => !['slowConnects', 'sent', 'lost', 'jitterUs', 'jitterPairs'].includes(k))) }
+  const legacy = new Ajv({ strict: true }).compile({ ...reportSchema, $id: 'legacy', properties: { ...reportSchema.properties, cells: { ...reportSchema.properties.cells, items: { ...strictCell, properties: { ...strictCell.properties, probe: { enum: PROBE_KIND_NAMES.filter(k => k !== 'udp') } } } } } })
+  t.equal(legacy(full), false, 'an older aggregator rejects the full report')
+  t.equal(legacy(old), true, 'and accepts the downgraded one')
 })

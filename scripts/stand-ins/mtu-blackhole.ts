@@ -3,6 +3,7 @@
 // that much of it and silently drops the rest, as a path drops full-size packets when the ICMP
 // "fragmentation needed" never comes back. Loopback has no MTU to get wrong, so this plays it.
 
+import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { connect, createServer, type Socket } from 'node:net'
 
 export interface BlackHolePath {
@@ -48,11 +49,35 @@ export async function startMtuBlackHole (host: string, port: number, target: { h
     upstream.on('error', done).on('close', () => { if (!dropping) done() })
   })
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
+  // Small datagrams cross such a path unharmed: udp probes' trains are relayed both ways, one upstream
+  // socket per client address, so the agent's echo answers the relay and the relay the client.
+  const relay = createSocket('udp4')
+  const upstreams = new Map<string, UdpSocket>()
+  relay.on('message', (data, from) => {
+    const key = `${from.address}:${from.port}`
+    let upstream = upstreams.get(key)
+    if (upstream === undefined) {
+      const socket = upstream = createSocket('udp4')
+      upstreams.set(key, socket)
+      socket.on('message', answer => relay.send(answer, from.port, from.address))
+      socket.on('error', () => { socket.close(); upstreams.delete(key) })
+      // Probe sockets live for one train: forget the client once it has been quiet for a while.
+      const idle = (): void => { socket.close(); upstreams.delete(key) }
+      let timer = setTimeout(idle, 10_000)
+      socket.on('message', () => { clearTimeout(timer); timer = setTimeout(idle, 10_000) })
+    }
+    upstream.send(data, target.port, target.host)
+  })
+  relay.on('error', () => {})
+  await new Promise<void>((resolve, reject) => { relay.once('error', reject); relay.bind(port, host, () => { relay.off('error', reject); resolve() }) })
   return {
     address: `${host}:${port}`,
     stalled: () => stalled,
     close: async () => {
       for (const s of sockets) s.destroy()
+      for (const u of upstreams.values()) u.close()
+      upstreams.clear()
+      relay.close()
       await new Promise(resolve => server.close(resolve))
     }
   }

@@ -149,9 +149,9 @@ t.test('agents: every node, no hostNetwork, downward API, no RBAC, both Services
   t.same([...new Set(subjects)], ['pingfleet-aggregator'], 'only the aggregator is bound to a role')
   const rules = [...byKind(manifests, 'ClusterRole'), ...byKind(manifests, 'Role')].flatMap(r => r.rules)
   t.same(rules, [
-    { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
     { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }
+    { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }
   ])
 })
 

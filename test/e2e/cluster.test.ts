@@ -30,6 +30,9 @@ const agentEnv: Record<string, string> = {
   PINGFLEET_MTU_TIMEOUT: ms(TIMEOUT_MS.mtu),
   // mtu probes default to a slower period than the others; here they run every interval like the rest.
   PINGFLEET_MTU_INTERVAL: ms(INTERVAL_MS),
+  // udp trains every interval too (the default is 5 s), 5 datagrams each.
+  PINGFLEET_UDP_INTERVAL: ms(INTERVAL_MS),
+  PINGFLEET_UDP_COUNT: '5',
   PINGFLEET_SERVICE_TARGETS: `${VIP.ip}:${VIP.port},pingfleet-agent:${VIP.port}`,
   PINGFLEET_SERVICE_TIMEOUT: ms(TIMEOUT_MS.service),
   // The resolver comes from the node's resolv.conf, as in a pod: short names walk the search list.
@@ -217,14 +220,16 @@ async function suite (t: Test): Promise<void> {
       t.teardown(async () => { if (!healed) await remove(row.fault) })
 
       // Detection: every expectation holds in one snapshot.
-      const sharp = row.cells.filter(c => c.mode !== 'degraded')
+      const sharp = row.cells.filter(c => c.mode !== 'degraded' && c.mode !== 'loss')
       const degraded = row.cells.filter(c => c.mode === 'degraded')
+      const lossy = row.cells.filter(c => c.mode === 'loss')
       let detected: { cells: Map<ProbeKind, Cell[]>, ms: number }
       try {
         const { value, ms } = await cluster.until(`${row.name} to show`, async () => {
           const cells = await snapshot(row.cells.map(c => c.probe), '2s')
           last = [...sharp.flatMap(e => judge(e, cells.get(e.probe)!, baseline.get(e.probe) ?? [])),
-            ...degraded.flatMap(e => firstSign(e, cells.get(e.probe)!))]
+            ...degraded.flatMap(e => firstSign(e, cells.get(e.probe)!)),
+            ...lossy.flatMap(e => cells.get(e.probe)!.some(c => e.red(c.src, c.dst) && lossSignal(e, [c]) > 0) ? [] : [`${e.probe}: no ${e.loss!.signal} yet`])]
           if (row.disconnected !== undefined) {
             const agents = (await cluster.api<{ agents: AgentRow[] }>('/api/v1/agents')).agents
             for (const node of row.disconnected) if (agents.find(a => a.node === node)?.connected !== false) last.push(`agents API still shows ${node} connected`)
@@ -281,6 +286,25 @@ async function suite (t: Test): Promise<void> {
         t.same(others.map(c => `${c.src}→${c.dst} ${JSON.stringify(c.errorsByReason)}`), [], `${e.probe}: cells not involving the fault stay clean over ${window}`)
         const clean = cells.filter(c => !e.red(c.src, c.dst)).map(c => c.latency.p99 ?? 0)
         t.comment(`${e.probe}: faulty cells error ratio ${ratio.toFixed(3)}, worst p99 ${(p99 * 1000).toFixed(0)} ms; other cells worst p99 ${(Math.max(...clean) * 1000).toFixed(0)} ms`)
+      }
+
+      for (const e of lossy) {
+        const tol = e.loss!
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, tol.settleMs - (Date.now() - injected))))
+        const window = `${Math.floor((Date.now() - injected) / 1000) - 1}s`
+        const cells = await matrix(e.probe, window)
+        const hit = cells.filter(c => e.red(c.src, c.dst))
+        const rest = cells.filter(c => !e.red(c.src, c.dst))
+        const [inside, outside] = [lossSignal(e, hit), lossSignal(e, rest)]
+        const errs = hit.reduce((a, c) => a + c.errors, 0)
+        const samples = hit.reduce((a, c) => a + c.samples, 0)
+        t.ok(inside >= tol.min && inside <= tol.max, `${e.probe}: pooled ${tol.signal} ${inside.toFixed(3)} over the ${hit.length} cells involving the fault within [${tol.min}, ${tol.max}] (error ratio ${(errs / Math.max(1, samples)).toFixed(3)})`)
+        t.ok(outside <= tol.maxElsewhere, `${e.probe}: pooled ${tol.signal} ${outside.toFixed(3)} over the ${rest.length} other cells ≤ ${tol.maxElsewhere}`)
+        const worst = rest.map(c => ({ c, v: lossSignal(e, [c]) })).filter(x => x.v > tol.maxElsewhere)
+        t.same(worst.map(x => `${x.c.src}→${x.c.dst} ${x.v.toFixed(3)}`), [], `${e.probe}: no other cell above ${tol.maxElsewhere}`)
+        const reasons = new Set(hit.flatMap(c => Object.keys(c.errorsByReason)))
+        t.same([...reasons].filter(r => !e.reasons.includes(r)), [], `${e.probe}: reasons ${[...reasons].join(', ') || 'none'} within ${e.reasons.join('|')}`)
+        t.same(rest.filter(c => c.errors > 0).map(c => `${c.src}→${c.dst} ${JSON.stringify(c.errorsByReason)}`), [], `${e.probe}: cells not involving the fault have no errors over ${window}`)
       }
 
       // /metrics against the moment of injection: at detection, or once a degraded fault has settled.
@@ -425,6 +449,22 @@ function judge (e: CellExpectation, cells: readonly Cell[], keys: ReadonlyArray<
 }
 
 /** A degraded expectation has shown once any selected cell has an error or a slow tail. */
+/** A loss expectation's signal pooled over `cells`: datagrams lost of sent, or slow handshakes of latency samples. */
+function lossSignal (e: CellExpectation, cells: readonly Cell[]): number {
+  let num = 0
+  let den = 0
+  for (const c of cells) {
+    if (e.loss!.signal === 'lossRatio') {
+      num += c.loss?.lost ?? 0
+      den += c.loss?.sent ?? 0
+    } else {
+      num += c.loss?.slowConnects ?? 0
+      den += c.samples - c.errors - c.lagged
+    }
+  }
+  return den === 0 ? 0 : num / den
+}
+
 function firstSign (e: CellExpectation, cells: readonly Cell[]): string[] {
   const hit = cells.filter(c => e.red(c.src, c.dst))
   return hit.some(c => c.errors > 0 || (c.latency.p99 ?? 0) >= e.tolerance!.minP99Seconds) ? [] : [`${e.probe}: no sign of the fault yet`]

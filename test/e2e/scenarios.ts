@@ -7,7 +7,7 @@ import { DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
 
 /** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
 export const INTERVAL_MS = 1000
-export const TIMEOUT_MS = { pod: 500, mtu: 800, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800 } as const satisfies Record<ProbeKind, number>
+export const TIMEOUT_MS = { pod: 500, mtu: 1500, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800, udp: 500 } as const satisfies Record<ProbeKind, number>
 /** Poll period, the bridge, report transit and ingest, on a machine that may be busy with other work. */
 export const SLACK_MS = 800
 /**
@@ -49,13 +49,19 @@ export interface CellExpectation {
   /**
    * `all` (default): every selected cell red. `any`: at least one (a fault that hits a share of probes, like
    * one bad Service backend). `degraded`: the selected cells' pooled error ratio and worst p99 within `tolerance`.
+   * `loss`: the selected cells' pooled loss signal within `loss`, every other cell's below `loss.maxElsewhere`.
    */
-  mode?: 'all' | 'any' | 'degraded'
+  mode?: 'all' | 'any' | 'degraded' | 'loss'
   /** Selected cells that may be absent instead of red: their source cannot reach the aggregator. */
   absentOk?: CellSel
   /** The absent cells arrive red once the fault is gone: their agent buffered the reports. */
   backfilled?: boolean
   tolerance?: { minErrorRatio: number, maxErrorRatio: number, minP99Seconds: number, settleMs: number }
+  /**
+   * `loss` mode: `lossRatio` (udp: datagrams lost / sent) or `retransmitRatio` (slow handshakes / latency
+   * samples), pooled over the selected cells once `settleMs` passed since injection.
+   */
+  loss?: { signal: 'lossRatio' | 'retransmitRatio', min: number, max: number, maxElsewhere: number, settleMs: number }
 }
 
 export interface MetricExpectation {
@@ -174,6 +180,28 @@ export const SCENARIOS: readonly Scenario[] = [
     detectWithinMs: within('pod'),
     recoverWithinMs: clears('pod'),
     needs: []
+  },
+  {
+    // Random loss, one direction: datagrams and segments toward the node are dropped, so the cells toward it
+    // lose requests and the cells from it lose answers. Either way a round trip is lost with p = 10%.
+    name: `10% packet loss toward ${LOSSY}, read as loss`,
+    fault: { kind: 'nft', rules: [`ip daddr ${ip(LOSSY)} numgen random mod 10 < 1 drop`] },
+    cells: [
+      // 10% of 5-datagram trains: a whole train lost (UDP_NO_ECHO) is 1 in 100,000.
+      { probe: 'udp', red: involving(LOSSY), reasons: ['UDP_NO_ECHO'], mode: 'loss', loss: { signal: 'lossRatio', min: 0.05, max: 0.19, maxElsewhere: 0.01, settleMs: 12_000 } },
+      // A lost SYN or SYN-ACK is retransmitted after 1 s, within the mtu probe's deadline (TIMEOUT_MS.mtu):
+      // a slow success, not an error. Pod probes give up at 500 ms, so for them the same loss is CONNECT_TIMEOUT.
+      { probe: 'mtu', red: involving(LOSSY), reasons: ['CONNECT_TIMEOUT', 'RESPONSE_TIMEOUT', 'MTU_BLACKHOLE', 'ECONNRESET'], mode: 'loss', loss: { signal: 'retransmitRatio', min: 0.03, max: 0.3, maxElsewhere: 0.01, settleMs: 12_000 } }
+    ],
+    metrics: [
+      { name: 'pingfleet_udp_datagrams_lost_total', labels: { dst_group: 'aws' }, expect: 'up' },
+      { name: 'pingfleet_udp_datagrams_lost_total', labels: { src_group: 'cilium', dst_group: 'cilium' }, expect: 'flat' },
+      { name: 'pingfleet_probe_slow_connects_total', labels: { probe: 'mtu', dst_group: 'aws' }, expect: 'up' },
+      { name: 'pingfleet_probe_slow_connects_total', labels: { probe: 'mtu', src_group: 'cilium', dst_group: 'cilium' }, expect: 'flat' }
+    ],
+    detectWithinMs: within('udp'),
+    recoverWithinMs: clears('mtu'),
+    needs: ['PINGFLEET_UDP_COUNT', 'PINGFLEET_UDP_INTERVAL']
   },
   {
     name: `DNS: ${SERVICE_FQDN} removed (NXDOMAIN)`,

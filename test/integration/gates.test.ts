@@ -104,11 +104,14 @@ async function argoMeasure (metric: WebMetric, args: Record<string, string>): Pr
 
 interface Webhook { name: string, type: string, url: string }
 
-/** Calls the example's webhook on the test aggregator, for the test's gate in place of the example's. */
-async function flaggerCall (hook: Webhook, aggregatorUrl: string, gate: string): Promise<number> {
-  const m = /^http:\/\/[^/]+\/api\/v1\/gates\/[a-z0-9-]+\/status$/.exec(hook.url)
+/**
+ * Calls the example's webhook on the test aggregator, for the test's gate in place of the example's;
+ * a node selector the example passes is replaced by `nodeSelector` (the test fleet's own labels).
+ */
+async function flaggerCall (hook: Webhook, aggregatorUrl: string, gate: string, nodeSelector = 'cniplugin=cilium'): Promise<number> {
+  const m = /^http:\/\/[^/]+\/api\/v1\/gates\/[a-z0-9-]+\/status(\?nodeSelector=[^&]+)?$/.exec(hook.url)
   if (m === null) throw new Error(`webhook ${hook.name} does not call a gate's status form: ${hook.url}`)
-  const url = `${aggregatorUrl}/api/v1/gates/${gate}/status`
+  const url = `${aggregatorUrl}/api/v1/gates/${gate}/status${m[1] === undefined ? '' : `?nodeSelector=${encodeURIComponent(nodeSelector)}`}`
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -139,8 +142,9 @@ t.test('gates over a fleet of four agents', async t => {
   const template = parseYaml(readFileSync(join(ROOT, 'docs/examples/analysis-template.yaml'), 'utf8')) as {
     kind: string, spec: { args: Array<{ name: string, value: string }>, metrics: WebMetric[] }
   }
+  // The template's node selector is the batch label; the test fleet's batch is its cilium nodes.
   const argoArgs = (name: string): Record<string, string> => ({
-    ...Object.fromEntries(template.spec.args.map(a => [a.name, a.value])), aggregator: aggregator.url, gate: name
+    ...Object.fromEntries(template.spec.args.map(a => [a.name, a.value])), aggregator: aggregator.url, gate: name, 'node-selector': encodeURIComponent('cniplugin=cilium')
   })
   const canary = parseYaml(readFileSync(join(ROOT, 'docs/examples/flagger-canary.yaml'), 'utf8')) as { spec: { analysis: { webhooks: Webhook[] } } }
   const hooks = canary.spec.analysis.webhooks

@@ -71,6 +71,11 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_probes_total: pairs,
     pingfleet_probe_errors_total: pairs * R,
     pingfleet_probe_duration_seconds: pairs * B,
+    // Loss: pod and mtu are the connecting peer kinds; service, http and tcp targets are among T.
+    pingfleet_probe_slow_connects_total: 2 * G * G + G * T,
+    pingfleet_udp_datagrams_sent_total: G * G,
+    pingfleet_udp_datagrams_lost_total: G * G,
+    pingfleet_udp_jitter_seconds: 2 * G * G,
     pingfleet_dns_queries_total: G * D,
     pingfleet_dns_errors_total: G * D * R,
     pingfleet_node_probes_total: N * (K + Kp),
@@ -79,6 +84,10 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_agents_connected: G,
     pingfleet_agents_stale: G,
     pingfleet_node_last_report_timestamp_seconds: N,
+    pingfleet_node_lagged_ratio: N,
+    pingfleet_agent_degraded: N,
+    pingfleet_agent_cpu_throttled_periods_total: N,
+    pingfleet_agent_cpu_throttled_seconds_total: N,
     pingfleet_node_clock_offset_seconds: N,
     pingfleet_last_report_timestamp_seconds: 1
   }

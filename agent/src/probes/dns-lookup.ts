@@ -5,6 +5,7 @@ import { isIP } from 'node:net'
 import { getSystemErrorName } from 'node:util'
 import type { Reason } from '@pingfleet/protocol'
 import type { LookupFamily, LookupPool, PoolTiming } from '../lookup-pool.ts'
+import type { DnsOutcome } from '../dns-expect.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 
 /**
@@ -15,6 +16,8 @@ export interface DnsLookupTarget extends Target {
   kind: 'dns-lookup'
   name: string
   family: LookupFamily
+  /** What a healthy resolver answers (dns-expect.ts): `nodata` passes EAI_NODATA, `nxdomain` passes EAI_NONAME. Default `answer`. */
+  expect?: DnsOutcome
 }
 
 const SUFFIX = '@getaddrinfo'
@@ -75,11 +78,17 @@ export function createDnsLookupProbe (pool: LookupPool): Probe<DnsLookupTarget> 
       case 'fulfilled': {
         const addresses = outcome.value
         if (addresses.length === 0) return { ok: false, reason: 'ENOTFOUND', raw: 'NO_ADDRESSES', seconds, phases }
+        if (target.expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', seconds, phases, detail: { address: addresses[0]!.address } }
         const detail: Record<string, string | number> = { addresses: addresses.length, address: addresses[0]!.address }
         return { ok: true, seconds, phases, detail, ...(lagged ? { lagged, ...held(outcome.timing) } : {}) }
       }
       case 'rejected': {
         const { reason, raw } = lookupReason(outcome.error)
+        // An expected negative answer is a success: the name is known without data (EAI_NODATA), or,
+        // where it should not exist, it does not (EAI_NONAME). Its latency is the resolver's.
+        const expected = (target.expect === 'nodata' && raw === 'EAI_NODATA') || (target.expect === 'nxdomain' && raw === 'EAI_NONAME')
+        if (expected) return { ok: true, seconds, phases, detail: { rcode: raw }, ...(lagged ? { lagged, ...held(outcome.timing) } : {}) }
+        if (target.expect === 'nxdomain' && raw === 'EAI_NODATA') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA', seconds, phases }
         return { ok: false, reason, raw, seconds, phases, ...(lagged ? { lagged } : {}) }
       }
       case 'abandoned':

@@ -7,6 +7,7 @@ import { BlockList, connect, isIP } from 'node:net'
 import dnsPacket from 'dns-packet'
 import type { DecodedPacket, StringAnswer } from 'dns-packet'
 import type { Reason } from '@pingfleet/protocol'
+import type { DnsOutcome } from '../dns-expect.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 import { hostPort, parseHostPort, transportReason } from './tcp.ts'
 
@@ -23,16 +24,20 @@ export interface DnsWireTarget extends Target {
   port: number
   /** `udp` retries over TCP when the answer is truncated; `tcp` never uses UDP. */
   transport: DnsWireTransport
+  /** What a healthy resolver answers (dns-expect.ts); default `answer`. */
+  expect?: DnsOutcome
 }
 
 export const DNS_PORT = 53
 
 /** Column id: `<name>@<server>:<port>/<type>`, plus `/tcp` for TCP only, e.g. `example.internal@198.18.0.53:53/A`. */
-export function dnsWireTarget (fields: { name: string, type: DnsWireType, server: string, port?: number, transport?: DnsWireTransport }): DnsWireTarget {
+export function dnsWireTarget (fields: { name: string, type: DnsWireType, server: string, port?: number, transport?: DnsWireTransport, expect?: DnsOutcome }): DnsWireTarget {
   const port = fields.port ?? DNS_PORT
   const transport = fields.transport ?? 'udp'
   const id = `${fields.name}@${hostPort(fields.server, port)}/${fields.type}${transport === 'tcp' ? '/tcp' : ''}`
-  return { kind: 'dns-wire', id, name: fields.name, type: fields.type, server: fields.server, port, transport }
+  const target: DnsWireTarget = { kind: 'dns-wire', id, name: fields.name, type: fields.type, server: fields.server, port, transport }
+  if (fields.expect !== undefined && fields.expect !== 'answer') target.expect = fields.expect
+  return target
 }
 
 /** Parses a resolver as configured: `ip`, `ip:port`, `[v6]` or `[v6]:port`; null when it is not one. */
@@ -155,16 +160,29 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
   })
 }
 
+/**
+ * Judges a reply against the target's expectation. An expected negative answer is a success: the
+ * resolver did its job. It keeps `detail.rcode` (NODATA or NXDOMAIN) so it stays visible in logs and
+ * tests. An answer where the name should not exist is BAD_RESPONSE (raw UNEXPECTED_ANSWER / UNEXPECTED_NODATA).
+ */
 function fromReply (packet: DecodedPacket, target: DnsWireTarget, seconds: number, detail: Record<string, string | number>): ProbeResult {
   const rcode = rcodeName(packet)
+  const expect = target.expect ?? 'answer'
   switch (rcode) {
     case 'NOERROR': {
       // A and AAAA records decode to their address as a string.
       const answers = (packet.answers ?? []).filter((a): a is StringAnswer => a.type === target.type)
-      if (answers.length === 0) return { ok: false, reason: 'NODATA', raw: 'NOERROR', seconds, detail }
+      if (answers.length === 0) {
+        if (expect === 'nodata') return { ok: true, seconds, detail: { ...detail, rcode: 'NODATA' } }
+        if (expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA', seconds, detail }
+        return { ok: false, reason: 'NODATA', raw: 'NOERROR', seconds, detail }
+      }
+      if (expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', seconds, detail: { ...detail, address: answers[0]!.data } }
       return { ok: true, seconds, detail: { ...detail, answers: answers.length, address: answers[0]!.data } }
     }
     case 'NXDOMAIN':
+      if (expect === 'nxdomain') return { ok: true, seconds, detail: { ...detail, rcode } }
+      return { ok: false, reason: rcode, raw: rcode, seconds, detail }
     case 'SERVFAIL':
     case 'REFUSED':
       return { ok: false, reason: rcode, raw: rcode, seconds, detail }

@@ -129,3 +129,24 @@ t.test('a canary that came back late does not turn a resolver timeout into the a
   t.match(result, { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT' })
   t.ok(result.heldMs !== undefined && result.heldMs >= 60, `the hold is reported (${result.heldMs} ms), for the scheduler to weigh`)
 })
+
+t.test('expected negative answers from getaddrinfo: EAI_NODATA where no record of the family is normal, EAI_NONAME for an absent name', async t => {
+  // The resolver stands in for getaddrinfo with the errors Node raises (code ENOTFOUND, the libuv errno kept).
+  const enotfound = (errno: number): Error => Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND', errno, syscall: 'getaddrinfo' })
+  const answers: Record<string, () => Promise<Array<{ address: string, family: number }>>> = {
+    'v4only.example.internal': () => Promise.reject(enotfound(-3007)), // EAI_NODATA: the name exists, no AAAA
+    'absent.example.internal': () => Promise.reject(enotfound(-3008)), // EAI_NONAME
+    'present.example.internal': async () => [{ address: '10.0.0.1', family: 4 }],
+    'flaky.example.internal': () => Promise.reject(Object.assign(new Error('getaddrinfo EAI_AGAIN x'), { code: 'EAI_AGAIN', errno: -3001 }))
+  }
+  const pool = new LookupPool({ resolve: name => answers[name]!() })
+  const probe = createDnsLookupProbe(pool)
+  const run = (name: string, family: 0 | 4 | 6, expect?: 'answer' | 'nodata' | 'nxdomain') => probe({ ...dnsLookupTarget(name, family), ...(expect === undefined ? {} : { expect }) }, timeout(5000))
+  t.match(await run('v4only.example.internal', 6, 'nodata'), { ok: true, detail: { rcode: 'EAI_NODATA' } })
+  t.match(await run('v4only.example.internal', 6), { ok: false, reason: 'ENOTFOUND', raw: 'EAI_NODATA' }, 'without the expectation it fails as before')
+  t.match(await run('absent.example.internal', 6, 'nodata'), { ok: false, reason: 'ENOTFOUND', raw: 'EAI_NONAME' }, 'nodata needs the name to exist')
+  t.match(await run('absent.example.internal', 0, 'nxdomain'), { ok: true, detail: { rcode: 'EAI_NONAME' } })
+  t.match(await run('present.example.internal', 0, 'nxdomain'), { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', detail: { address: '10.0.0.1' } })
+  t.match(await run('v4only.example.internal', 6, 'nxdomain'), { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA' })
+  t.match(await run('flaky.example.internal', 0, 'nxdomain'), { ok: false, reason: 'EAI_AGAIN' }, 'a resolver failure stays one')
+})

@@ -111,6 +111,27 @@ t.test('tcp: a server that never stops sending is read up to one length-prefixed
   }
 })
 
+t.test('expected negative answers: normal for the query, so not a failure; the wrong one still is', async t => {
+  server.set('v4only.example.internal', answer('10.0.9.1'))
+  server.set('absent.example.internal', { kind: 'rcode', rcode: 'NXDOMAIN' })
+  const probe = (name: string, type: 'A' | 'AAAA', expect: 'answer' | 'nodata' | 'nxdomain', transport: 'udp' | 'tcp' = 'udp') =>
+    dnsWireProbe(dnsWireTarget({ name, type, server: server.host, port: server.port, transport, expect }), timeout())
+  // The field case: A,AAAA on an IPv4-only cluster. AAAA gets NOERROR without records.
+  for (const transport of ['udp', 'tcp'] as const) {
+    t.match(await probe('v4only.example.internal', 'AAAA', 'nodata', transport), { ok: true, detail: { rcode: 'NODATA', transport } }, `${transport}: NODATA where it is normal`)
+  }
+  t.match(await probe('v4only.example.internal', 'AAAA', 'answer'), { ok: false, reason: 'NODATA', raw: 'NOERROR' }, 'NODATA where records are required')
+  t.match(await probe('v4only.example.internal', 'A', 'nodata'), { ok: true, detail: { address: '10.0.9.1' } }, 'an answer where NODATA is allowed')
+  t.match(await probe('absent.example.internal', 'AAAA', 'nodata'), { ok: false, reason: 'NXDOMAIN' }, 'nodata still needs the name to exist')
+  // A deliberately absent name.
+  t.match(await probe('absent.example.internal', 'A', 'nxdomain'), { ok: true, detail: { rcode: 'NXDOMAIN' } })
+  t.match(await probe('v4only.example.internal', 'A', 'nxdomain'), { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', detail: { address: '10.0.9.1' } }, 'an absent name that resolves (a wildcard, a hijack)')
+  t.match(await probe('v4only.example.internal', 'AAAA', 'nxdomain'), { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA' })
+  // Failures of the resolver itself stay failures whatever is expected.
+  server.set('broken.example.internal', { kind: 'rcode', rcode: 'SERVFAIL' })
+  for (const expect of ['nodata', 'nxdomain'] as const) t.match(await probe('broken.example.internal', 'A', expect), { ok: false, reason: 'SERVFAIL' }, `SERVFAIL with ${expect} expected`)
+})
+
 t.test('names are matched without regard to case or a trailing dot', async t => {
   server.set('Case.Example.Internal', answer('10.0.2.1'))
   t.match(await dnsWireProbe(target('case.example.internal.'), timeout()), { ok: true, detail: { address: '10.0.2.1' } })

@@ -1,0 +1,277 @@
+// Node-scoped gates over synthetic fleets: the dilution case (one dead node hides in a group ratio
+// at 200 and 1,000 nodes, and the node-scoped gate names it), batches by label, peer groups, p99,
+// the relative bound, coverage, pairs that cannot have data, unique check ids, and a destination
+// nobody probes. Reports go through the real roster, ingest and stores.
+
+import t from 'tap'
+import { bucketIndex, type Cell, type Labels } from '@pingfleet/protocol'
+import type { KubeNodeFacts } from '../src/discovery.ts'
+import { evaluateGate, rosterExpected, type Check, type GateResult, type GateSources } from '../src/gate-eval.ts'
+import { compileGate, type GateDefinition } from '../src/gate-spec.ts'
+import { Ingest } from '../src/ingest.ts'
+import { Roster } from '../src/roster.ts'
+import { defaultTiers, Store } from '../src/store.ts'
+import { Totals } from '../src/totals.ts'
+import { hello, report } from './helpers.ts'
+
+const INTERVAL = 1000
+const T0 = 1_800_000_000_000
+const LIMITS = { intervalMs: INTERVAL, maxWindowMs: 15 * 60_000 }
+
+interface Fleet {
+  sources: GateSources
+  roster: Roster
+  /** One report per node per second from `from` to `to` (ms after T0); `cellsOf` gives each node's cells. */
+  run: (from: number, to: number, cellsOf: (node: string) => Cell[]) => void
+  names: string[]
+}
+
+function fleet (labels: Record<string, Labels>, kube: Map<string, KubeNodeFacts> | null = null): Fleet {
+  const tiers = defaultTiers(INTERVAL, LIMITS.maxWindowMs)
+  const groups = new Store(tiers)
+  const nodes = new Store(tiers)
+  const roster = new Roster(120_000)
+  const ingest = new Ingest({ nodes, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
+  for (const [node, l] of Object.entries(labels)) roster.join(hello(node, l), T0)
+  const seqs = new Map<string, number>()
+  return {
+    roster,
+    names: Object.keys(labels),
+    sources: { groups, nodes, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'), serviceBackends: () => null, kubeNodes: () => kube },
+    run (from, to, cellsOf) {
+      for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {
+        groups.advance(at)
+        nodes.advance(at)
+        for (const node of Object.keys(labels)) {
+          const entry = roster.get(node)!
+          if (!entry.connected) continue
+          const seq = (seqs.get(node) ?? 0) + 1
+          seqs.set(node, seq)
+          if (roster.accept(node, entry.bootId, seq, at)) ingest.apply(entry, report(seq, at, cellsOf(node)))
+        }
+      }
+    }
+  }
+}
+
+function pod (target: string, count: number, failed = 0, latency = 0.002): Cell {
+  return {
+    probe: 'pod', target, count, latency: count > failed ? [bucketIndex(latency), count - failed] : [],
+    ...(failed > 0 ? { errors: [{ reason: 'ECONNREFUSED' as const, raw: 'ECONNREFUSED', count: failed }] } : {})
+  }
+}
+
+/** Every node probes every other once per report; probes into a node in `deadInbound` are refused. */
+function mesh (names: readonly string[], deadInbound: ReadonlySet<string>, slow: ReadonlySet<string> = new Set()) {
+  return (node: string): Cell[] => names.filter(n => n !== node).map(n => pod(n, 1, deadInbound.has(n) ? 1 : 0, slow.has(n) ? 0.8 : 0.002))
+}
+
+const gate = (def: Omit<GateDefinition, 'name'>): ReturnType<typeof compileGate> => compileGate({ name: 'g', window: '10s', ...def }, LIMITS)
+const check = (r: GateResult, id: string): Check => {
+  const c = r.checks.find(x => x.id === id)
+  if (c === undefined) throw new Error(`no check ${id} in ${r.checks.map(x => x.id).join(', ')}`)
+  return c
+}
+
+/** `n` cilium nodes and 10 aws nodes; labels as an agent's hello gives them (static mode). */
+function labelsFor (n: number, batch: readonly string[] = []): Record<string, Labels> {
+  const out: Record<string, Labels> = {}
+  for (let i = 0; i < 10; i++) out[`aws-${i}`] = { cniplugin: 'aws' }
+  for (let i = 0; i < n; i++) {
+    const name = `cil-${String(i).padStart(4, '0')}`
+    out[name] = batch.includes(name) ? { cniplugin: 'cilium', 'migration-batch': '7' } : { cniplugin: 'cilium' }
+  }
+  return out
+}
+
+for (const size of [200, 1000]) {
+  t.test(`dilution at ${size} cilium nodes: one dead node passes a group gate and fails a node gate that names it`, async t => {
+    const dead = 'cil-0042'
+    const f = fleet(labelsFor(size))
+    f.run(0, 2000, mesh(f.names, new Set([dead])))
+    const now = T0 + 2000
+    // The documented group-only gate: every group into cilium at most 1% errors.
+    const group = evaluateGate(gate({ rules: [{ probe: 'pod', src: '*', dst: 'cilium', maxErrorRatio: 0.01 }] }), f.sources, now)
+    const groupRatio = check(group, 'pod cilium->cilium maxErrorRatio').observed!
+    t.comment(`group-only gate at ${size} nodes: ${group.verdict}; cilium->cilium error ratio ${groupRatio.toFixed(4)}, aws->cilium ${check(group, 'pod aws->cilium maxErrorRatio').observed!.toFixed(4)}`)
+    t.equal(group.verdict, 'pass', 'the group ratio hides the dead node')
+    t.ok(groupRatio < 0.01)
+
+    const scoped = evaluateGate(gate({ nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }), f.sources, now)
+    t.comment(`node-scoped gate at ${size} nodes: ${scoped.verdict}; ${check(scoped, 'pod nodes<-* maxNodeErrorRatio').detail}`)
+    t.equal(scoped.verdict, 'fail')
+    t.equal(scoped.nodes?.length, size)
+    const inbound = check(scoped, 'pod nodes<-* maxNodeErrorRatio')
+    t.match(inbound, { verdict: 'fail', observed: 1, direction: 'inbound', worst: [{ node: dead, verdict: 'fail', observed: 1 }] })
+    t.equal(inbound.worst![1]!.verdict, 'pass', 'only the dead node fails')
+    t.match(inbound.detail, new RegExp(`^1 of ${size} selected nodes over 0\\.01 \\(inbound error ratio from its peers\\): ${dead} 1 `))
+    t.equal(check(scoped, 'pod nodes->* maxNodeErrorRatio').verdict, 'pass', 'its outbound path is fine')
+    t.equal(check(scoped, 'coverage nodes').verdict, 'pass')
+  })
+
+  t.test(`a batch of 5 with one broken node at ${size} cilium nodes: the batch gate fails and names it; another batch passes`, async t => {
+    const batch = ['cil-0010', 'cil-0011', 'cil-0012', 'cil-0013', 'cil-0014']
+    const f = fleet(labelsFor(size, batch))
+    f.run(0, 2000, mesh(f.names, new Set(['cil-0012'])))
+    const now = T0 + 2000
+    const group = evaluateGate(gate({ rules: [{ probe: 'pod', src: '*', dst: 'cilium', maxErrorRatio: 0.01 }] }), f.sources, now)
+    t.comment(`group-only gate: ${group.verdict}; cilium->cilium ${check(group, 'pod cilium->cilium maxErrorRatio').observed!.toFixed(4)}`)
+    t.equal(group.verdict, 'pass')
+    const def = { nodeSelector: 'migration-batch=7', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01, minPeers: 100 }] }
+    const scoped = evaluateGate(gate(def), f.sources, now)
+    t.comment(`batch gate: ${scoped.verdict}; ${check(scoped, 'pod nodes<-* maxNodeErrorRatio').detail}`)
+    t.same(scoped.nodes, batch)
+    t.equal(scoped.verdict, 'fail')
+    t.match(check(scoped, 'pod nodes<-* maxNodeErrorRatio'), { verdict: 'fail', worst: [{ node: 'cil-0012', observed: 1 }] })
+    t.match(check(scoped, 'pod nodes<-* minPeers'), { verdict: 'pass', observed: size + 9 })
+    const other = evaluateGate(gate({ ...def, nodeSelector: undefined, nodes: ['cil-0020', 'cil-0021'] }), f.sources, now)
+    t.equal(other.verdict, 'pass', 'a gate scoped to another batch passes')
+  })
+}
+
+t.test('peers: a node is judged against one peer group only', async t => {
+  const f = fleet(labelsFor(20))
+  // cil-0001 refuses probes from aws nodes only.
+  f.run(0, 2000, node => f.names.filter(n => n !== node).map(n => pod(n, 1, n === 'cil-0001' && node.startsWith('aws') ? 1 : 0)))
+  const now = T0 + 2000
+  const fromCilium = evaluateGate(gate({ nodes: ['cil-0001'], nodeRules: [{ probe: 'pod', peers: 'cilium', maxNodeErrorRatio: 0.01 }] }), f.sources, now)
+  t.equal(fromCilium.verdict, 'pass')
+  t.match(check(fromCilium, 'pod nodes<-cilium maxNodeErrorRatio'), { peers: 'cilium', worst: [{ node: 'cil-0001', peers: 19, observed: 0 }] })
+  const fromAws = evaluateGate(gate({ nodes: ['cil-0001'], nodeRules: [{ probe: 'pod', peers: 'aws', maxNodeErrorRatio: 0.01 }] }), f.sources, now)
+  t.match(check(fromAws, 'pod nodes<-aws maxNodeErrorRatio'), { verdict: 'fail', worst: [{ node: 'cil-0001', peers: 10, observed: 1 }] })
+  t.equal(check(fromAws, 'pod nodes->aws maxNodeErrorRatio').verdict, 'pass')
+})
+
+t.test('maxNodeP99 fails a slow node and passes the others', async t => {
+  const f = fleet(labelsFor(10))
+  f.run(0, 2000, mesh(f.names, new Set(), new Set(['cil-0003'])))
+  const r = evaluateGate(gate({ nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'pod', maxNodeP99: '100ms' }] }), f.sources, T0 + 2000)
+  t.match(check(r, 'pod nodes<-* maxNodeP99'), { verdict: 'fail', worst: [{ node: 'cil-0003', verdict: 'fail' }, { verdict: 'pass' }] })
+  t.ok(check(r, 'pod nodes<-* maxNodeP99').observed! > 0.5)
+  // Outbound, every other node sees the slow peer in more than 1% of its probes; cil-0003's own probes are fast.
+  const outbound = check(r, 'pod nodes->* maxNodeP99')
+  t.equal(outbound.verdict, 'fail')
+  t.match(outbound.worst!.at(-1), { node: 'cil-0003', verdict: 'pass' })
+})
+
+t.test('the relative bound: a fleet-wide background error rate passes, a node well above it fails', async t => {
+  const f = fleet(labelsFor(40))
+  // Every probe fails one time in ten (two of 20 per report); cil-0005 refuses everything.
+  f.run(0, 2000, node => f.names.filter(n => n !== node).map(n => pod(n, 20, n === 'cil-0005' ? 20 : 2)))
+  const now = T0 + 2000
+  const absolute = evaluateGate(gate({ nodes: ['cil-0001'], nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.05 }] }), f.sources, now)
+  t.equal(absolute.verdict, 'fail', 'an absolute bound fails a healthy node in a noisy fleet')
+  const relative = (nodes: string[]) => evaluateGate(gate({ nodes, nodeRules: [{ probe: 'pod', maxNodeExcessErrorRatio: 0.05 }] }), f.sources, now)
+  const healthy = relative(['cil-0001', 'cil-0002'])
+  t.equal(healthy.verdict, 'pass', check(healthy, 'pod nodes<-* maxNodeExcessErrorRatio').detail)
+  const broken = relative(['cil-0001', 'cil-0005'])
+  t.match(check(broken, 'pod nodes<-* maxNodeExcessErrorRatio'), { verdict: 'fail', worst: [{ node: 'cil-0005' }] })
+  t.match(check(broken, 'pod nodes<-* maxNodeExcessErrorRatio').worst![0]!.detail, /^1 against 0\.1\d* for the rest of the fleet/)
+})
+
+t.test('per-node DNS and Service: outbound only, per target or all', async t => {
+  const f = fleet(labelsFor(4))
+  f.run(0, 2000, node => [
+    { probe: 'dns-lookup', target: 'kubernetes.default@getaddrinfo', count: 5, latency: node === 'cil-0002' ? [] : [bucketIndex(0.001), 5], ...(node === 'cil-0002' ? { errors: [{ reason: 'ENOTFOUND' as const, raw: 'EAI_NONAME', count: 5 }] } : {}) },
+    { probe: 'service', target: '10.96.0.20:8081', count: 5, latency: [bucketIndex(0.001), 5] }
+  ])
+  const now = T0 + 2000
+  const r = evaluateGate(gate({ minSamples: 5, nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'dns-lookup', maxNodeErrorRatio: 0 }, { probe: 'service', peers: '10.96.0.20:8081', maxNodeErrorRatio: 0 }] }), f.sources, now)
+  t.match(check(r, 'dns-lookup nodes->* maxNodeErrorRatio'), { verdict: 'fail', direction: 'outbound', worst: [{ node: 'cil-0002', observed: 1, peers: 1 }] })
+  t.match(check(r, 'dns-lookup nodes->* maxNodeErrorRatio').worst![0]!.detail, /ENOTFOUND 15/)
+  t.equal(check(r, 'service nodes->10.96.0.20:8081 maxNodeErrorRatio').verdict, 'pass')
+  t.notOk(r.checks.some(c => c.id.startsWith('dns-lookup nodes<-')), 'no inbound for target kinds')
+})
+
+t.test('coverage: every selected node needs a connected, reporting agent and, with discovery, a ready pod', async t => {
+  const labels = labelsFor(3)
+  const kube = new Map<string, KubeNodeFacts>(Object.entries(labels).map(([n, l]) => [n, { labels: { ...l, 'kubernetes.io/hostname': n }, cordoned: false, podReady: true }]))
+  kube.get('cil-0001')!.podReady = false
+  kube.get('cil-0001')!.podReason = 'agent pod agent-x is Pending'
+  kube.set('cil-9999', { labels: { cniplugin: 'cilium' }, cordoned: false, podReady: false, podReason: 'no live agent pod on the node' })
+  const f = fleet(labels, kube)
+  f.run(0, 2000, mesh(f.names, new Set()))
+  f.roster.disconnect('cil-0002', T0 + 2000)
+  const r = evaluateGate(gate({ nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }), f.sources, T0 + 2000)
+  t.same(r.nodes, ['cil-0000', 'cil-0001', 'cil-0002', 'cil-9999'], 'a node discovery knows is selected even without an agent')
+  const coverage = check(r, 'coverage nodes')
+  t.match(coverage, { verdict: 'insufficient_data', observed: 0.25, samples: 1 })
+  t.same(coverage.worst!.map(w => [w.node, w.detail]), [
+    ['cil-0001', 'agent pod agent-x is Pending'], ['cil-0002', 'its agent is disconnected'], ['cil-9999', 'no live agent pod on the node']
+  ])
+  const byHostname = evaluateGate(gate({ nodeSelector: 'kubernetes.io/hostname=cil-0000' }), f.sources, T0 + 2000)
+  t.same(byHostname.nodes, ['cil-0000'], 'any Kubernetes label selects, not only those laid over the roster')
+  t.equal(byHostname.verdict, 'pass')
+  const stale = evaluateGate(gate({ nodes: ['cil-0000'], maxStaleness: '1s' }), f.sources, T0 + 9000)
+  t.match(check(stale, 'coverage nodes').worst, [{ node: 'cil-0000', detail: 'its newest report is 7s old, older than 1s' }])
+})
+
+t.test('a selector matching nothing is insufficient, never pass', async t => {
+  const f = fleet(labelsFor(3))
+  f.run(0, 2000, mesh(f.names, new Set()))
+  const r = evaluateGate(gate({ nodeSelector: 'migration-batch=8', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }), f.sources, T0 + 2000)
+  t.match(r, { verdict: 'insufficient_data', nodes: [], checks: [{ id: 'scope nodes', verdict: 'insufficient_data', detail: 'nodeSelector "migration-batch=8" selects no node (of 13 known): nothing to judge' }] })
+})
+
+t.test('pairs that cannot have data are skipped and listed; check ids are unique', async t => {
+  // One cilium node: cilium -> cilium can never have pod data (an agent does not probe itself).
+  const f = fleet({ a1: { cniplugin: 'aws' }, a2: { cniplugin: 'aws' }, c1: { cniplugin: 'cilium', 'migration-batch': '1' } })
+  f.run(0, 2000, mesh(f.names, new Set()))
+  const now = T0 + 2000
+  const def = {
+    minSamples: 2,
+    rules: [
+      { probe: 'pod', src: '*', dst: 'cilium', maxErrorRatio: 0.01 },
+      { probe: 'pod', src: 'cilium', dst: '*', maxErrorRatio: 0.01 },
+      { probe: 'pod', src: 'aws', dst: 'aws', maxErrorRatio: 0.05 },
+      { probe: 'pod', src: 'aws', dst: 'aws', maxErrorRatio: 0.01 }
+    ]
+  }
+  const r = evaluateGate(gate(def), f.sources, now)
+  t.equal(r.verdict, 'pass', 'a one-node batch can pass')
+  t.same(r.skipped, [{ probe: 'pod', src: 'cilium', dst: 'cilium', reason: 'group cilium has one member, and an agent does not probe itself' }])
+  const ids = r.checks.map(c => c.id)
+  t.same(ids, [...new Set(ids)], 'unique ids')
+  t.equal(ids.filter(id => id === 'pod aws->aws maxErrorRatio').length, 1)
+  t.ok(ids.includes('pod aws->aws maxErrorRatio #2'), 'a second, different bound on the same pair keeps its place under a new id')
+  t.equal(r.summary.pass + r.summary.fail + r.summary.insufficient_data, r.checks.length, 'the summary counts each check once')
+  t.equal(ids.filter(id => id === 'pod cilium->aws minSamples').length, 1, 'the same check from two rules is kept once')
+
+  // A batch gate names a group that has no members yet (before the first batch, say): skipped, not insufficient.
+  const early = fleet({ a1: { cniplugin: 'aws', 'migration-batch': '1' }, a2: { cniplugin: 'aws' } })
+  early.run(0, 2000, mesh(early.names, new Set()))
+  const batch = evaluateGate(gate({ minSamples: 2, nodeSelector: 'migration-batch=1', rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }], nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }), early.sources, now)
+  t.equal(batch.verdict, 'pass')
+  t.match(batch.skipped, [{ src: 'aws', dst: 'cilium', reason: /group cilium has no members yet/ }])
+  const unscoped = evaluateGate(gate({ minSamples: 2, rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }), early.sources, now)
+  t.equal(unscoped.verdict, 'insufficient_data', 'without a node scope a missing group is still insufficient')
+})
+
+t.test('a destination member nobody probes makes its pair insufficient, never pass', async t => {
+  const f = fleet(labelsFor(6))
+  // cil-0004 is cordoned (draining): agents that skip draining peers never probe it.
+  f.run(0, 2000, node => f.names.filter(n => n !== node && n !== 'cil-0004').map(n => pod(n, 1)))
+  f.roster.setKube('cil-0004', { labels: { cniplugin: 'cilium' }, replaces: ['cniplugin'], cordoned: true, terminatingPods: [] })
+  const now = T0 + 2000
+  const r = evaluateGate(gate({ minSamples: 2, rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }), f.sources, now)
+  t.equal(check(r, 'pod aws->cilium maxErrorRatio').verdict, 'pass', 'the ratio over the probed members is fine')
+  t.match(check(r, 'pod aws->cilium probedMembers'), { verdict: 'insufficient_data', observed: 5 / 6, detail: /1 of 6 members of cilium have no pod results from aws in the last 10s: cil-0004 \(draining: cordoned\)/ })
+  t.equal(r.verdict, 'insufficient_data')
+  const scoped = evaluateGate(gate({ minSamples: 2, nodes: ['cil-0004'], nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }), f.sources, now)
+  t.match(check(scoped, 'pod nodes<-* minSamples'), { verdict: 'insufficient_data', worst: [{ node: 'cil-0004', samples: 0, detail: /^nobody probed it \(its agent is draining/ }] })
+  t.equal(scoped.verdict, 'insufficient_data')
+})
+
+t.test('mtu: a peer with one cell per size counts once, and a black-holed size fails its node', async t => {
+  const f = fleet(labelsFor(4))
+  const mtu = (target: string, count: number, failed: number): Cell => ({
+    probe: 'mtu', target, count, latency: count > failed ? [bucketIndex(0.003), count - failed] : [],
+    ...(failed > 0 ? { errors: [{ reason: 'MTU_BLACKHOLE' as const, raw: 'HEADERS_TIMEOUT', count: failed }] } : {})
+  })
+  // Probes toward cil-0001 with 8500 bytes are black-holed; 1400 passes everywhere.
+  f.run(0, 2000, node => f.names.filter(n => n !== node).flatMap(n => [mtu(`${n}/1400`, 2, 0), mtu(`${n}/8500`, 2, n === 'cil-0001' ? 2 : 0)]))
+  const r = evaluateGate(gate({ minSamples: 5, nodeSelector: 'cniplugin=cilium', nodeRules: [{ probe: 'mtu', maxNodeErrorRatio: 0.1, minPeers: 13 }] }), f.sources, T0 + 2000)
+  t.match(check(r, 'mtu nodes<-* maxNodeErrorRatio'), { verdict: 'fail', worst: [{ node: 'cil-0001', observed: 0.5, peers: 13 }] })
+  t.match(check(r, 'mtu nodes<-* minPeers'), { verdict: 'pass', observed: 13 }, 'sizes do not count as peers')
+  t.match(check(r, 'mtu nodes<-* maxNodeErrorRatio').worst![0]!.detail, /^78 of 156 failed: MTU_BLACKHOLE 78; 13 peers$/)
+})
