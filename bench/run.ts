@@ -193,15 +193,15 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
   const probes = m.cells.reduce((n, c) => n + c.samples, 0)
   const errors = m.cells.reduce((n, c) => n + c.errors, 0)
   const lagged = m.cells.reduce((n, c) => n + c.lagged, 0)
+  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
+  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
+  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
+  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   agent.kill('SIGTERM')
   await new Promise(resolve => agent.once('exit', resolve))
   registered.close()
   await stands.close()
   await stop(server)
-  const udp = await (await fetch(`${server.url}/api/v1/matrix?probe=udp&groupBy=node&window=1m&src=bench-agent`)).json() as { cells: Array<{ samples: number, errors: number, loss?: { sent: number, lost: number } }> }
-  const trains = udp.cells.reduce((n, c) => n + c.samples, 0)
-  const datagrams = udp.cells.reduce((n, c) => n + (c.loss?.sent ?? 0), 0)
-  const lost = udp.cells.reduce((n, c) => n + (c.loss?.lost ?? 0), 0)
   const mcpu = cpu / measureSeconds * 1000
   results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
   console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +

@@ -3,7 +3,8 @@
 
 import type { Logger } from 'pino'
 import { evaluateGate, type GateResult, type GateSources, type Verdict } from './gate-eval.ts'
-import type { GateSpec } from './gate-spec.ts'
+import { withScope, type GateSpec } from './gate-spec.ts'
+import { StabilityTracker } from './gate-stability.ts'
 
 export interface Transition {
   at: string
@@ -27,6 +28,7 @@ export class GateMonitor {
   private readonly now: () => number
   private readonly log: Logger
   private timer: NodeJS.Timeout | null = null
+  private readonly stability = new StabilityTracker()
 
   constructor (options: { specs: readonly GateSpec[], sources: GateSources, now: () => number, log: Logger }) {
     for (const spec of options.specs) this.entries.set(spec.name, { spec, latest: null, history: [] })
@@ -61,7 +63,8 @@ export class GateMonitor {
   evaluate (name: string): GateResult | null {
     const entry = this.entries.get(name)
     if (entry === undefined) return null
-    const result = evaluateGate(entry.spec, this.sources, this.now())
+    const now = this.now()
+    const result = this.stability.apply(name, entry.spec.passForMs, evaluateGate(entry.spec, this.sources, now), now)
     const from = entry.latest?.verdict ?? null
     entry.latest = result
     if (from !== result.verdict) {
@@ -70,6 +73,20 @@ export class GateMonitor {
       this.log.info({ gate: name, from, verdict: result.verdict, summary: result.summary }, 'gate verdict changed')
     }
     return result
+  }
+
+  /**
+   * A named gate judged over other nodes (`?nodes=`, `?nodeSelector=`): no history, no metrics, but
+   * its `passFor` clock runs per scope, so a CLI waiting on one batch sees that batch's stability.
+   * @throws AggregatorError 400 for a bad selector (withScope).
+   */
+  evaluateScoped (name: string, nodes: readonly string[] | undefined, selector: string | undefined): GateResult | null {
+    const entry = this.entries.get(name)
+    if (entry === undefined) return null
+    const spec = withScope(entry.spec, nodes, selector)
+    const now = this.now()
+    const key = `${name}?nodes=${nodes?.join(',') ?? ''}&nodeSelector=${selector ?? ''}`
+    return this.stability.apply(key, spec.passForMs, evaluateGate(spec, this.sources, now), now)
   }
 
   /** Ad-hoc gates are evaluated on request only: no history, no metrics. */

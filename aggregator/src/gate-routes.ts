@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from './errors.ts'
 import { CRITERIA, VERDICTS, type GateResult } from './gate-eval.ts'
 import type { GateMonitor } from './gate-monitor.ts'
-import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, withScope, type AdhocQuery, type GateLimits, type ScopeQuery } from './gate-spec.ts'
+import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from './gate-spec.ts'
 import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
@@ -147,10 +147,76 @@ const nameParams = {
   properties: { name: { type: 'string', maxLength: 63, pattern: GATE_NAME_PATTERN } }
 } as const
 
-const statusResponses = { 200: gateResultSchema, 412: gateResultSchema, 400: errorSchema, 404: errorSchema, 413: errorSchema }
+/** Check ids a brief answer lists per verdict; the rest are counted. */
+export const BRIEF_IDS = 3
 
-function sendStatus (reply: FastifyReply, result: GateResult): FastifyReply {
-  return reply.code(result.verdict === 'pass' ? 200 : 412).send(result)
+/**
+ * The status form's `view=brief` answer: the verdict and the ids of the checks that did not pass,
+ * a few hundred bytes, with the full evidence one GET away. Flagger copies a refused webhook's whole
+ * body into its Kubernetes event and log, where a full answer (kilobytes of JSON) is noise.
+ */
+export const briefResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'verdict', 'evaluatedAt', 'summary', 'failing', 'insufficient', 'more', 'evidence'],
+  properties: {
+    name: { type: 'string' },
+    verdict,
+    evaluatedAt: { type: 'string', format: 'date-time' },
+    summary: gateResultSchema.properties.summary,
+    failing: { type: 'array', items: { type: 'string' }, description: `ids of failing checks, at most ${BRIEF_IDS}` },
+    insufficient: { type: 'array', items: { type: 'string' }, description: `ids of checks without enough data, at most ${BRIEF_IDS}` },
+    more: { type: 'integer', description: 'checks that did not pass and are not listed' },
+    evidence: { type: 'string', description: 'path of the full answer (GET)' }
+  }
+} as const
+
+export interface BriefResult {
+  name: string
+  verdict: GateResult['verdict']
+  evaluatedAt: string
+  summary: GateResult['summary']
+  failing: string[]
+  insufficient: string[]
+  more: number
+  evidence: string
+}
+
+/** `evidence` is the path (with the scope's query) that answers the full result. */
+export function brief (result: GateResult, evidence: string): BriefResult {
+  const ids = (verdict: string): string[] => result.checks.filter(c => c.verdict === verdict).map(c => c.id)
+  const failing = ids('fail')
+  const insufficient = ids('insufficient_data')
+  return {
+    name: result.name,
+    verdict: result.verdict,
+    evaluatedAt: result.evaluatedAt,
+    summary: result.summary,
+    failing: failing.slice(0, BRIEF_IDS),
+    insufficient: insufficient.slice(0, BRIEF_IDS),
+    more: Math.max(0, failing.length - BRIEF_IDS) + Math.max(0, insufficient.length - BRIEF_IDS),
+    evidence
+  }
+}
+
+const statusAnswer = { anyOf: [gateResultSchema, briefResultSchema] } as const
+const statusResponses = { 200: statusAnswer, 412: statusAnswer, 400: errorSchema, 404: errorSchema, 413: errorSchema }
+
+const viewParam = { type: 'string', enum: ['full', 'brief'], default: 'full', description: 'brief: the verdict and the ids of checks that did not pass (for Flagger)' } as const
+const statusScopeQuerySchema = { ...scopeQuerySchema, properties: { ...scopeQuerySchema.properties, view: viewParam } } as const
+const adhocStatusQuerySchema = { ...adhocQuerySchema, properties: { ...adhocQuerySchema.properties, view: viewParam } } as const
+
+function sendStatus (reply: FastifyReply, result: GateResult, view: 'full' | 'brief' | undefined, evidence: string): FastifyReply {
+  return reply.code(result.verdict === 'pass' ? 200 : 412).send(view === 'brief' ? brief(result, evidence) : result)
+}
+
+/** The request's path without `/status` and its query without `view`: where the full answer is. */
+function evidencePath (url: string): string {
+  const [path, query = ''] = url.split('?') as [string, string?]
+  const params = new URLSearchParams(query)
+  params.delete('view')
+  const rest = params.toString()
+  return path.replace(/\/status$/, '') + (rest === '' ? '' : `?${rest}`)
 }
 
 export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Promise<void> {
@@ -167,11 +233,13 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
   }
   const refuseUnknown = refuse(new Set(Object.keys(adhocQuerySchema.properties)))
   const refuseUnknownScope = refuse(new Set(Object.keys(scopeQuerySchema.properties)))
+  const refuseUnknownStatus = refuse(new Set(Object.keys(adhocStatusQuerySchema.properties)))
+  const refuseUnknownScopeStatus = refuse(new Set(Object.keys(statusScopeQuerySchema.properties)))
   // A named gate asked with ?nodes= or ?nodeSelector= judges those nodes instead, once: no history, no metrics.
   const evaluateNamed = (name: string, query: ScopeQuery): GateResult => {
     known(name)
     if (query.nodes === undefined && query.nodeSelector === undefined) return monitor.evaluate(name)!
-    return monitor.evaluateAdhoc(withScope(monitor.spec(name)!, nodeNames(query.nodes), query.nodeSelector))
+    return monitor.evaluateScoped(name, nodeNames(query.nodes), query.nodeSelector)!
   }
 
   // Any body a webhook posts is accepted unparsed and dropped, up to STATUS_BODY_LIMIT.
@@ -209,18 +277,21 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
     preValidation: refuseUnknown
   }, async request => monitor.evaluateAdhoc(adhocGate(request.query, limits)))
 
-  app.route<{ Querystring: AdhocQuery }>({
+  app.route<{ Querystring: AdhocQuery & { view?: 'full' | 'brief' } }>({
     method: ['GET', 'POST'],
     url: '/api/v1/gates/adhoc/status',
     bodyLimit: STATUS_BODY_LIMIT,
     schema: {
-      summary: 'Ad-hoc gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored',
+      summary: 'Ad-hoc gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored; view=brief for a short answer',
       tags: ['gates'],
-      querystring: adhocQuerySchema,
+      querystring: adhocStatusQuerySchema,
       response: statusResponses
     },
-    preValidation: refuseUnknown,
-    handler: async (request, reply) => sendStatus(reply, monitor.evaluateAdhoc(adhocGate(request.query, limits)))
+    preValidation: refuseUnknownStatus,
+    handler: async (request, reply) => {
+      const { view, ...query } = request.query
+      return sendStatus(reply, monitor.evaluateAdhoc(adhocGate(query, limits)), view, evidencePath(request.url))
+    }
   })
 
   app.get<{ Params: { name: string }, Querystring: ScopeQuery }>('/api/v1/gates/:name', {
@@ -234,19 +305,22 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
     preValidation: refuseUnknownScope
   }, async request => evaluateNamed(request.params.name, request.query))
 
-  app.route<{ Params: { name: string }, Querystring: ScopeQuery }>({
+  app.route<{ Params: { name: string }, Querystring: ScopeQuery & { view?: 'full' | 'brief' } }>({
     method: ['GET', 'POST'],
     url: '/api/v1/gates/:name/status',
     bodyLimit: STATUS_BODY_LIMIT,
     schema: {
-      summary: 'A named gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored',
+      summary: 'A named gate as a status: 200 on pass, 412 on fail or insufficient data; a POSTed body is ignored; view=brief for a short answer (Flagger)',
       tags: ['gates'],
       params: nameParams,
-      querystring: scopeQuerySchema,
+      querystring: statusScopeQuerySchema,
       response: statusResponses
     },
-    preValidation: refuseUnknownScope,
-    handler: async (request, reply) => sendStatus(reply, evaluateNamed(request.params.name, request.query))
+    preValidation: refuseUnknownScopeStatus,
+    handler: async (request, reply) => {
+      const { view, ...scope } = request.query
+      return sendStatus(reply, evaluateNamed(request.params.name, scope), view, evidencePath(request.url))
+    }
   })
 
   app.get<{ Params: { name: string } }>('/api/v1/gates/:name/history', {

@@ -60,6 +60,8 @@ export interface GateSpec {
   /** Gate-wide minimum; service checks use it, rules may set their own. */
   minSamples: number
   maxStalenessMs: number
+  /** How long every check must have passed without a break before the gate passes; 0: at once. */
+  passForMs: number
   rules: readonly PairRule[]
   coverage: readonly CoverageRule[]
   services: readonly ServiceRule[]
@@ -77,6 +79,7 @@ export interface GateDefinition {
   window?: string
   minSamples?: number
   maxStaleness?: string
+  passFor?: string
   rules?: Array<{
     probe: string
     src: string
@@ -145,6 +148,7 @@ export const gateDefinitionSchema = {
     window: duration,
     minSamples: { type: 'integer', minimum: 1 },
     maxStaleness: duration,
+    passFor: duration,
     rules: {
       type: 'array',
       maxItems: 100,
@@ -249,6 +253,8 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
   checkWindow(windowMs, `${base}/window`)
   const minSamples = def.minSamples ?? DEFAULT_MIN_SAMPLES
   const maxStalenessMs = ms(def.maxStaleness, DEFAULT_STALE_INTERVALS * limits.intervalMs, `${base}/maxStaleness`)
+  const passForMs = ms(def.passFor, 0, `${base}/passFor`)
+  if (passForMs > 60 * 60_000) throw new DefinitionError(`${base}/passFor`, 'a duration of at most 1h')
   const rules = (def.rules ?? []).map((r, i): PairRule => {
     const at = `${base}/rules/${i}`
     if (!isProbeKind(r.probe)) throw new DefinitionError(`${at}/probe`, `one of ${PROBE_KIND_NAMES.join(', ')}`)
@@ -306,6 +312,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     windowMs,
     minSamples,
     maxStalenessMs,
+    passForMs,
     rules: Object.freeze(rules),
     coverage: Object.freeze(coverage),
     services: Object.freeze(services),

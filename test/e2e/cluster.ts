@@ -12,6 +12,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sweepCgroups, throttle, throttledPeriods, unthrottle, type Throttle } from './cpu-throttle.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const HELPER = fileURLToPath(new URL('./ns-helper.ts', import.meta.url))
@@ -94,7 +95,7 @@ function removeNamespace (ns: string): void {
 
 /**
  * Removes what earlier runs left behind when their process died before teardown (a crash, SIGKILL):
- * namespaces (and the processes in them), /etc/netns entries and the run's temporary directory. A run
+ * namespaces (and the processes in them), CPU-throttling cgroups, /etc/netns entries and the run's temporary directory. A run
  * whose owner file names a live process other than this one is left alone.
  */
 export function sweepStale (): string[] {
@@ -112,6 +113,7 @@ export function sweepStale (): string[] {
     removeNamespace(ns)
     swept.push(ns)
   }
+  for (const cgroup of sweepCgroups(name => { const id = runOf(name); return id !== null && !live(id) })) swept.push(`cgroup ${cgroup}`)
   for (const entry of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) {
     const id = runOf(entry)
     if (id !== null && !live(id)) rmSync(join('/etc/netns', entry), { recursive: true, force: true })
@@ -132,6 +134,8 @@ export interface ClusterOptions {
   token: string
   /** Extra environment for every agent and for the aggregator. */
   agentEnv: Record<string, string>
+  /** Environment for one agent on top of agentEnv, such as its own token file. */
+  agentEnvFor?: (node: ClusterNode) => Record<string, string>
   aggregatorEnv: Record<string, string>
   /** resolv.conf `options` line of every node, after ndots:5. */
   resolverOptions: string
@@ -152,6 +156,7 @@ export class Cluster {
   private dnsmasq: Proc | undefined
   private readonly namespaces: string[] = []
   private readonly procs = new Set<Proc>()
+  private readonly throttles = new Map<string, Throttle>()
   private tornDown = false
   readonly options: ClusterOptions
 
@@ -352,7 +357,8 @@ ${hairpin}
       PINGFLEET_POD_IP: node.ip,
       PINGFLEET_LISTEN: `${node.ip}:${AGENT_PORT}`,
       PINGFLEET_LABELS: `cniplugin=${node.group}`,
-      ...this.options.agentEnv
+      ...this.options.agentEnv,
+      ...this.options.agentEnvFor?.(node)
     })
     await this.until(`${node.name} to be healthy`, async () => {
       if (proc.child.exitCode !== null) throw new Error(`${node.name} exited: ${this.tail(node.name)}`)
@@ -360,6 +366,30 @@ ${hairpin}
     }, 15_000)
     this.agents.set(node.name, proc)
     return proc
+  }
+
+  /** Puts a node's agent under a CPU limit of `quotaUs` per `periodUs` (a cgroup, as a Kubernetes limit does). */
+  throttleAgent (node: string, quotaUs: number, periodUs: number): void {
+    const pid = this.agents.get(node)?.child.pid
+    // `ip netns exec` execs the command in place, so the child is the agent itself.
+    if (pid === undefined || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent/src/main.ts')) throw new Error(`no agent process for ${node}`)
+    this.throttles.set(node, throttle(`${PREFIX}${this.id}-cpu-${node}`, pid, quotaUs, periodUs))
+  }
+
+  /**
+   * How often the kernel throttled a node's agent so far, read on the host. The agent cannot read it
+   * itself here: `ip netns exec` mounts a fresh /sys, which hides /sys/fs/cgroup from the agents.
+   */
+  agentThrottledPeriods (node: string): number {
+    const t = this.throttles.get(node)
+    return t === undefined ? 0 : throttledPeriods(t)
+  }
+
+  unthrottleAgent (node: string): void {
+    const t = this.throttles.get(node)
+    if (t === undefined) return
+    unthrottle(t)
+    this.throttles.delete(node)
   }
 
   /** GET through the bridge in the router namespace. */
@@ -400,6 +430,7 @@ ${hairpin}
   teardown (): void {
     if (this.tornDown) return
     this.tornDown = true
+    for (const t of this.throttles.values()) try { unthrottle(t) } catch {}
     for (const p of this.procs) try { p.child.kill('SIGKILL') } catch {}
     for (const ns of this.namespaces.reverse()) removeNamespace(ns)
     try { rmdirSync('/etc/netns') } catch {} // only when empty: created for this run, or by nobody else

@@ -109,9 +109,11 @@ interface Webhook { name: string, type: string, url: string }
  * a node selector the example passes is replaced by `nodeSelector` (the test fleet's own labels).
  */
 async function flaggerCall (hook: Webhook, aggregatorUrl: string, gate: string, nodeSelector = 'cniplugin=cilium'): Promise<number> {
-  const m = /^http:\/\/[^/]+\/api\/v1\/gates\/[a-z0-9-]+\/status(\?nodeSelector=[^&]+)?$/.exec(hook.url)
-  if (m === null) throw new Error(`webhook ${hook.name} does not call a gate's status form: ${hook.url}`)
-  const url = `${aggregatorUrl}/api/v1/gates/${gate}/status${m[1] === undefined ? '' : `?nodeSelector=${encodeURIComponent(nodeSelector)}`}`
+  const example = new URL(hook.url)
+  if (!/^\/api\/v1\/gates\/[a-z0-9-]+\/status$/.test(example.pathname)) throw new Error(`webhook ${hook.name} does not call a gate's status form: ${hook.url}`)
+  // The example's own parameters (view=brief) stay; only its node selector is the test fleet's.
+  if (example.searchParams.has('nodeSelector')) example.searchParams.set('nodeSelector', nodeSelector)
+  const url = `${aggregatorUrl}/api/v1/gates/${gate}/status${example.search}`
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

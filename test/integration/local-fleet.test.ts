@@ -81,28 +81,3 @@ t.test('npm start exercises every probe kind on loopback', async t => {
   for (const name of ['Service VIP', 'cluster resolver', 'external endpoint', 'path-MTU black hole']) t.match(out, `stand-in     ${name}`, `the ${name} stand-in is named as such`)
   for (const probe of PROBE_KIND_NAMES) t.match(out, `probe=${probe}&`, `the ${probe} matrix URL is printed`)
 })
-
-t.test('Ctrl-C while the status printer runs stops the fleet without an error', async t => {
-  // Its own ports again, beside the first test's.
-  const port = PORT + 1500
-  const subnet = `127.${100 + ((process.pid + 75) % 150)}`
-  // detached: its own process group, which a terminal's Ctrl-C signals as a whole.
-  const child = spawn(process.execPath, ['scripts/local-fleet.ts', '--port', String(port), '--subnet', subnet, '--interval', '500ms'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', chunk => { out += chunk })
-  child.stderr.on('data', chunk => { err += chunk })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  t.teardown(async () => {
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL')
-    await exited
-  })
-  // The printer's first round starts 5 s after the fleet is up; its first line is a pod cell.
-  for (const until = Date.now() + 60_000; Date.now() < until && child.exitCode === null && !/^pod\s+\S+\s+→/m.test(out);) {
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  t.match(out, /^pod\s+\S+\s+→/m, 'the status printer is running')
-  process.kill(-child.pid!, 'SIGINT')
-  t.equal(await exited, 0, 'the fleet exits 0')
-  t.notMatch(err, /fetch failed|TypeError/, 'and prints no error from the status printer')
-})

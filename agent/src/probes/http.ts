@@ -87,6 +87,12 @@ function failureReason (err: unknown, stage: Stage, timedOut: boolean): { reason
   return transportReason(err, true)
 }
 
+/** Drops a response body unread; undici's abort error on it has no one to report to. */
+function discard (body: { on: (event: 'error', listener: () => void) => unknown, destroy: () => unknown }): void {
+  body.on('error', () => {})
+  body.destroy()
+}
+
 export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {}): Probe<HttpTarget> {
   const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES
   const userAgent = options.userAgent ?? 'pingfleet'
@@ -166,16 +172,20 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       phases.firstByte = since(ready)
       stage = 'body'
       detail.status = response.statusCode
+      // A failing status says it all: its body is not read (the connection is closed below).
+      const reason = statusReason(response.statusCode)
+      if (reason !== null) {
+        discard(response.body)
+        return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
+      }
       // A declared length past the cap fails before reading; otherwise the body is read and dropped
       // chunk by chunk (maxResponseSize stops an endless one). Not body.dump(): it swallows that error.
       const declared = Number(response.headers['content-length'])
       if (declared > maxBodyBytes) {
-        response.body.destroy()
+        discard(response.body)
         throw Object.assign(new Error(`Content-Length ${declared} exceeds ${maxBodyBytes} bytes`), { code: 'BODY_TOO_LARGE' })
       }
       for await (const chunk of response.body) void chunk
-      const reason = statusReason(response.statusCode)
-      if (reason !== null) return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
       return { ok: true, seconds: since(start), phases, detail, ...lagged }
     } catch (err) {
       return { ok: false, ...failureReason(err, stage, signal.aborted), seconds: since(start), phases, detail, ...lagged }

@@ -38,6 +38,7 @@ function routes (req: IncomingMessage, res: ServerResponse): void {
   if (path === '/ok') { res.end('fine'); return }
   if (path === '/private') { res.writeHead(req.headers.authorization === `Basic ${Buffer.from('u:p@ss').toString('base64')}` ? 200 : 401).end(); return }
   if (path === '/big') { res.end(Buffer.alloc(256 * 1024, 'x')); return }
+  if (path === '/big-404') { res.writeHead(404).end(Buffer.alloc(256 * 1024, 'x')); return }
   if (path === '/big-chunked') { res.write(Buffer.alloc(128 * 1024, 'x')); res.end(Buffer.alloc(128 * 1024, 'x')); return }
   if (path === '/stall-body') { res.writeHead(200, { 'content-length': '100' }); res.write('partial'); return }
   if (path === '/close') { req.socket.destroy(); return }
@@ -96,6 +97,7 @@ t.test('http over loopback', async t => {
     t.match(await small(httpTarget(`${base}/big`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE', detail: { status: 200 } })
     t.match(await small(httpTarget(`${base}/big-chunked`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' })
     t.match(await createHttpProbe(new LookupPool(), { maxBodyBytes: 256 * 1024 })(httpTarget(`${base}/big`), timeout(5000)), { ok: true }, 'at the limit it passes')
+    t.match(await small(httpTarget(`${base}/big-404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '404' }, 'a failing status wins over its large body, which is not read')
   })
 
   t.test('a body that stalls is RESPONSE_TIMEOUT', async t => {
