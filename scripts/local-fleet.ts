@@ -101,6 +101,8 @@ try {
     PINGFLEET_MTU_SIZES: '1400,8500',
     // A demo shows the black hole within seconds, so mtu probes keep the fleet's own cadence here.
     PINGFLEET_MTU_INTERVAL: values.interval!,
+    // udp trains default to every 30 s; the demo runs them at the fleet cadence so its udp matrix fills at once.
+    PINGFLEET_UDP_INTERVAL: values.interval!,
     PINGFLEET_SERVICE_TARGETS: `${VIP.host}:${VIP.port},${VIP_BY_NAME.host}:${VIP_BY_NAME.port}`,
     // Names getaddrinfo answers from /etc/hosts: the machine's own resolver is never asked.
     PINGFLEET_DNS_NAMES: 'localhost,localhost/4',
