@@ -165,7 +165,8 @@ async function suite (t: Test): Promise<void> {
   const apply = async (fault: Fault): Promise<void> => {
     switch (fault.kind) {
       case 'nft': cluster.setFaults(fault.rules); break
-      case 'throttled-nft': cluster.throttleAgent(fault.node, fault.quotaUs, fault.periodUs); cluster.setFaults(fault.rules); break
+      // The drop first: a success the throttled agent takes before it would be lagged, and stay in the window.
+      case 'throttled-nft': cluster.setFaults(fault.rules); cluster.throttleAgent(fault.node, fault.quotaUs, fault.periodUs); break
       case 'dns-omit': cluster.writeHosts(cluster.hostsEntries(fault.names)); break
       case 'service-backend': cluster.setServiceFault({ node: fault.node, port: fault.port }); break
       case 'kill-agent': await cluster.agents.get(fault.node)!.stop('SIGKILL'); break

@@ -222,8 +222,10 @@ export const SCENARIOS: readonly Scenario[] = [
       rules: [`ip saddr ${ip(THROTTLED)} ip daddr ${ip(THROTTLED_TARGET)} tcp dport ${AGENT_PORT} drop`]
     },
     cells: [
-      { probe: 'pod', red: and(fromNode(THROTTLED), toNode(THROTTLED_TARGET)), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, noLagged: true },
-      { probe: 'mtu', red: and(fromNode(THROTTLED), toNode(THROTTLED_TARGET)), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, noLagged: true }
+      // Every packet is dropped, established flows too: a probe already connected at injection ends as a
+      // response timeout (pod) or, half-way through its two exchanges, MTU_BLACKHOLE (mtu); the rest cannot connect.
+      { probe: 'pod', red: and(fromNode(THROTTLED), toNode(THROTTLED_TARGET)), reasons: ['CONNECT_TIMEOUT', 'RESPONSE_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES, noLagged: true },
+      { probe: 'mtu', red: and(fromNode(THROTTLED), toNode(THROTTLED_TARGET)), reasons: ['CONNECT_TIMEOUT', 'RESPONSE_TIMEOUT', 'MTU_BLACKHOLE'], codes: [...CONNECT_TIMEOUT_CODES, 'HEADERS_TIMEOUT', 'BODY_TIMEOUT'], noLagged: true }
     ],
     metrics: [
       nodeErrors(THROTTLED, 'out', 'pod', 'up'),
