@@ -356,7 +356,7 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
       if (s.samples > 0) return `${s.samples} samples, fewer than ${rule.minSamples}`
       const f = ctx.known.get(node)
       if (direction === 'outbound') return `no ${rule.probe} results ${what}`
-      return `nobody probed it${f?.state === 'draining' ? ' (its agent is draining: cordoned nodes are not probed by agents that skip draining peers)' : f?.state === 'terminating' ? ' (its agent is terminating)' : ''}`
+      return `nobody probed it${f?.state === 'draining' ? ' (its agent is draining: peers probe a cordoned node once the peer list with it has reached them)' : f?.state === 'terminating' ? ' (its agent is terminating)' : ''}`
     }
     out.push({
       ...base,

@@ -249,7 +249,7 @@ t.test('pairs that cannot have data are skipped and listed; check ids are unique
 
 t.test('a destination member nobody probes makes its pair insufficient, never pass', async t => {
   const f = fleet(labelsFor(6))
-  // cil-0004 is cordoned (draining): agents that skip draining peers never probe it.
+  // cil-0004 is cordoned (draining) and nobody has probed it yet (the peer list with it has not reached them).
   f.run(0, 2000, node => f.names.filter(n => n !== node && n !== 'cil-0004').map(n => pod(n, 1)))
   f.roster.setKube('cil-0004', { labels: { cniplugin: 'cilium' }, replaces: ['cniplugin'], cordoned: true, terminatingPods: [] })
   const now = T0 + 2000

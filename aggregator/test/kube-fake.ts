@@ -1,7 +1,9 @@
 // A stand-in Kubernetes API server on loopback, for what cannot run here. It serves the real
 // response shapes: NodeList/PodList with metadata.resourceVersion, watch streams of JSON lines
 // ({"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":…}), metav1.Status errors (410 Expired)
-// and authentication.k8s.io/v1 TokenReviews, as documented on kubernetes.io.
+// and authentication.k8s.io/v1 TokenReviews, as documented on kubernetes.io. For the kubectl
+// stand-in (test/helpers/kubectl-standin.ts) it also takes the few writes a node migration makes:
+// a merge PATCH of a Node (labels, spec.unschedulable) and a graceful DELETE of a Pod.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -71,6 +73,11 @@ export class FakeKube {
   expiredAs: 'http' | 'event' = 'event'
   /** Every request has its connection destroyed: the API is unreachable. */
   down = false
+  /**
+   * What a DELETE of a pod does after the pod got its deletionTimestamp, standing in for the kubelet
+   * and the DaemonSet controller (stop the agent, remove the pod, start a new one). Unset: nothing more.
+   */
+  onPodDelete?: (pod: Obj) => void
 
   constructor () {
     this.server = createServer((req, res) => this.handle(req, res))
@@ -160,17 +167,33 @@ export class FakeKube {
     if (req.headers.authorization !== `Bearer ${API_TOKEN}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized')
     const url = new URL(req.url ?? '/', 'http://x')
     if (req.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res)
+    const nodePath = /^\/api\/v1\/nodes\/([^/]+)$/.exec(url.pathname)
+    if (nodePath !== null) return this.nodeItem(req, res, decodeURIComponent(nodePath[1]!))
+    const podPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(url.pathname)
+    if (podPath !== null) return this.podItem(req, res, decodeURIComponent(podPath[1]!), decodeURIComponent(podPath[2]!))
     let kind: 'Node' | 'Pod'
-    if (url.pathname === '/api/v1/nodes') kind = 'Node'
-    else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods`) {
+    // Lists filtered as the API server filters them; the watches the aggregator opens use none but its own selector.
+    let filter = (_o: Obj): boolean => true
+    if (url.pathname === '/api/v1/nodes') {
+      kind = 'Node'
+      const selector = url.searchParams.get('labelSelector') ?? ''
+      if (selector !== '') filter = o => matchesSelector(selector, (o.metadata.labels ?? {}) as Record<string, string>)
+    } else if (url.pathname === `/api/v1/namespaces/${NAMESPACE}/pods`) {
       kind = 'Pod'
       if (!matchesSelector(url.searchParams.get('labelSelector') ?? '', AGENT_LABELS)) return this.status(res, 400, 'BadRequest', 'the labelSelector does not match the agent pods')
+    } else if (url.pathname === '/api/v1/pods' && url.searchParams.get('watch') !== '1') {
+      // Every namespace (kubectl --all-namespaces), by field selector spec.nodeName=<node> only.
+      kind = 'Pod'
+      const field = url.searchParams.get('fieldSelector') ?? ''
+      const m = /^spec\.nodeName=(.+)$/.exec(field)
+      if (field !== '' && m === null) return this.status(res, 400, 'BadRequest', `field selector ${field} is not supported here`)
+      if (m !== null) filter = o => (o.spec as { nodeName?: string } | undefined)?.nodeName === m[1]
     } else return this.status(res, 404, 'NotFound', `the server could not find the requested resource`)
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
     const map = kind === 'Node' ? this.nodes : this.pods
     if (url.searchParams.get('watch') !== '1') {
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...map.values()] }))
+      res.end(JSON.stringify({ kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...map.values()].filter(filter) }))
       return
     }
     const from = Number(url.searchParams.get('resourceVersion'))
@@ -187,6 +210,40 @@ export class FakeKube {
     const watcher: Watcher = { kind, res }
     this.watchers.add(watcher)
     res.on('close', () => this.watchers.delete(watcher))
+  }
+
+  /** GET or PATCH one Node. A PATCH body is a JSON merge patch (RFC 7386): null removes a key. */
+  private nodeItem (req: IncomingMessage, res: ServerResponse, name: string): void {
+    const found = this.nodes.get(name)
+    if (found === undefined) return this.status(res, 404, 'NotFound', `nodes "${name}" not found`)
+    if (req.method === 'GET') return this.json(res, 200, found)
+    if (req.method !== 'PATCH') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
+    const type = req.headers['content-type'] ?? ''
+    if (!/^application\/(merge-patch|strategic-merge-patch)\+json/.test(type)) return this.status(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got ${type})`)
+    readBody(req).then(body => {
+      const patched = mergePatch(found, JSON.parse(body)) as Obj
+      this.put('Node', patched)
+      this.json(res, 200, this.nodes.get(name))
+    }, () => this.status(res, 400, 'BadRequest', 'unreadable body'))
+  }
+
+  /** GET or DELETE one Pod. A DELETE is graceful: the pod gets a deletionTimestamp, then onPodDelete runs. */
+  private podItem (req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
+    const found = this.pods.get(name)
+    if (found === undefined || found.metadata.namespace !== namespace) return this.status(res, 404, 'NotFound', `pods "${name}" not found`)
+    if (req.method === 'GET') return this.json(res, 200, found)
+    if (req.method !== 'DELETE') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
+    req.resume()
+    if (found.metadata.deletionTimestamp === undefined) {
+      this.put('Pod', { ...found, metadata: { ...found.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 30 } })
+      this.onPodDelete?.(this.pods.get(name)!)
+    }
+    this.json(res, 200, this.pods.get(name) ?? found)
+  }
+
+  private json (res: ServerResponse, code: number, body: unknown): void {
+    res.writeHead(code, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(body))
   }
 
   private tokenReview (req: IncomingMessage, res: ServerResponse): void {
@@ -242,10 +299,39 @@ function status (code: number, reason: string, message: string): Record<string, 
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }
 }
 
-/** Equality-based label selectors (`a=b,c=d`), the kind the agent selector uses. */
+/**
+ * Equality-based label selectors, as the API server reads them: `a=b`, `a==b`, `a!=b` (also true
+ * when the label is absent), `a` (exists) and `!a` (absent), joined by commas.
+ */
 export function matchesSelector (selector: string, labels: Record<string, string>): boolean {
-  return selector.split(',').every(term => {
-    const [key, value] = term.split('=')
-    return labels[key!.trim()] === value?.trim()
+  return selector.split(',').every(raw => {
+    const term = raw.trim()
+    const ne = /^([^!=]+)!=(.*)$/.exec(term)
+    if (ne !== null) return labels[ne[1]!.trim()] !== ne[2]!.trim()
+    const eq = /^([^!=]+)==?(.*)$/.exec(term)
+    if (eq !== null) return labels[eq[1]!.trim()] === eq[2]!.trim()
+    if (term.startsWith('!')) return !(term.slice(1) in labels)
+    return term in labels
+  })
+}
+
+/** RFC 7386 JSON merge patch: objects merge key by key, null removes, anything else replaces. */
+export function mergePatch (target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...target as Record<string, unknown> } : {}
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key]
+    else out[key] = mergePatch(out[key], value)
+  }
+  return out
+}
+
+function readBody (req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', chunk => { body += chunk })
+    req.on('end', () => resolve(body))
+    req.on('error', reject)
   })
 }

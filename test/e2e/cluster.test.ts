@@ -272,6 +272,12 @@ async function suite (t: Test): Promise<void> {
           `a gate needing full coverage sees ${group} at ${(100 * ratio).toFixed(0)}% (${check?.verdict ?? 'no check'}, observed ${check?.observed ?? 'none'})`)
       }
 
+      for (const g of row.gates ?? []) {
+        const answer = await cluster.api<{ verdict: string, checks: Array<{ id: string, verdict: string, detail: string }> }>(`/api/v1/gates/adhoc?${g.query}`)
+        const notPassing = answer.checks.filter(c => c.verdict !== 'pass').map(c => `${c.id}: ${c.verdict} (${c.detail})`)
+        t.equal(answer.verdict, g.verdict, `gate ${g.query}: ${g.verdict}, ${g.why}${notPassing.length === 0 ? '' : `\n  ${notPassing.join('\n  ')}`}`)
+      }
+
       for (const e of degraded) {
         const tol = e.tolerance!
         await new Promise(resolve => setTimeout(resolve, Math.max(0, tol.settleMs - (Date.now() - injected))))

@@ -134,6 +134,8 @@ export interface ClusterOptions {
   token: string
   /** Extra environment for every agent and for the aggregator. */
   agentEnv: Record<string, string>
+  /** Environment for one agent on top of agentEnv, such as its own token file. */
+  agentEnvFor?: (node: ClusterNode) => Record<string, string>
   aggregatorEnv: Record<string, string>
   /** resolv.conf `options` line of every node, after ndots:5. */
   resolverOptions: string
@@ -355,7 +357,8 @@ ${hairpin}
       PINGFLEET_POD_IP: node.ip,
       PINGFLEET_LISTEN: `${node.ip}:${AGENT_PORT}`,
       PINGFLEET_LABELS: `cniplugin=${node.group}`,
-      ...this.options.agentEnv
+      ...this.options.agentEnv,
+      ...this.options.agentEnvFor?.(node)
     })
     await this.until(`${node.name} to be healthy`, async () => {
       if (proc.child.exitCode !== null) throw new Error(`${node.name} exited: ${this.tail(node.name)}`)

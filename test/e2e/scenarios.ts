@@ -98,6 +98,8 @@ export interface Scenario {
   coverage?: Partial<Record<Group, number>>
   /** Backends the service view must flag for every source group while the fault lasts. */
   serviceFlagged?: readonly string[]
+  /** Ad-hoc gates (`/api/v1/gates/adhoc?…`) asked while the fault lasts, and the verdict each must give. */
+  gates?: ReadonlyArray<{ query: string, verdict: 'pass' | 'fail' | 'insufficient_data', why: string }>
   detectWithinMs: number
   recoverWithinMs: number
   /** Agent options the row needs; a missing one makes the row `todo`. */
@@ -110,6 +112,14 @@ const BAD_BACKEND = 'aws-3'
 const MTU_SRC = 'aws-1'
 const MTU_DST = 'cilium-1'
 const KILLED = 'cilium-2'
+const BLOCKED_IN = 'aws-1'
+/**
+ * A batch gate as docs/examples/migrate-nodes.sh asks it, node by node: each selected node's error
+ * ratio, inbound and outbound, may exceed the rest of the fleet's by 10 points, and it needs results
+ * with at least 4 of its 5 peers. Relative, because the other nodes' probes toward a broken one fail too:
+ * their outbound ratio rises, but no more than everyone else's.
+ */
+const batchGate = (nodes: readonly string[]): string => `probe=pod&nodes=${nodes.join(',')}&maxNodeExcessErrorRatio=0.1&minPeers=4&window=2s&minSamples=1`
 const THROTTLED = 'cilium-1'
 const THROTTLED_TARGET = 'aws-1'
 /** Nodes' addresses follow cluster.ts: <subnet>.11, .12, … in node order within a group. */
@@ -329,6 +339,30 @@ export const SCENARIOS: readonly Scenario[] = [
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
+  },
+  {
+    name: `inbound /ping port of ${BLOCKED_IN} blocked while its agent stays connected: its batch gate fails, another batch's passes`,
+    fault: { kind: 'nft', rules: [`ip daddr ${ip(BLOCKED_IN)} tcp dport ${AGENT_PORT} drop`] },
+    cells: [
+      { probe: 'pod', red: toNode(BLOCKED_IN), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES },
+      { probe: 'mtu', red: toNode(BLOCKED_IN), reasons: ['CONNECT_TIMEOUT'], codes: CONNECT_TIMEOUT_CODES }
+    ],
+    metrics: [
+      nodeErrors(BLOCKED_IN, 'in', 'pod', 'up'),
+      nodeErrors(BLOCKED_IN, 'out', 'pod', 'flat'),
+      // Its uplink is an outgoing connection: untouched, so the agent is connected and reporting.
+      { name: 'pingfleet_agents_connected', labels: { group: 'aws' }, expect: 3 }
+    ],
+    coverage: { aws: 1, cilium: 1 },
+    gates: [
+      { query: batchGate([BLOCKED_IN]), verdict: 'fail', why: `the batch of ${BLOCKED_IN} alone: nothing reaches it` },
+      { query: batchGate(['aws-3', 'cilium-2']), verdict: 'pass', why: 'another batch, across both groups: its nodes are fine' },
+      // The same batch judged by a group gate passes or fails with the whole group: it cannot tell batches apart.
+      { query: 'probe=pod&src=*&dst=aws&maxErrorRatio=0.1&window=2s&minSamples=1', verdict: 'fail', why: 'the group gate into aws sees a third of aws refusing' }
+    ],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES']
   },
   {
     name: `agent on ${KILLED} killed (SIGKILL)`,

@@ -79,9 +79,16 @@ function makePki (dir: string): void {
   openssl(dir, ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'])
 }
 
-function startLogged (dir: string, name: string, command: string, args: string[]): ChildProcess {
+/** `ip netns exec NS` in front of a command, or nothing. */
+function inNetns (netns: string | undefined, command: string, args: string[]): [string, string[]] {
+  return netns === undefined ? [command, args] : ['ip', ['netns', 'exec', netns, command, ...args]]
+}
+
+function startLogged (dir: string, name: string, netns: string | undefined, command: string, args: string[]): ChildProcess {
   const log = join(dir, `${name}.log`)
-  const child = spawn('sh', ['-c', `exec "$0" "$@" >>"${log}" 2>&1`, command, ...args], { stdio: 'ignore', detached: true })
+  const [cmd, argv] = inNetns(netns, command, args)
+  // `ip netns exec` execs the command, so the process group below is the component's own.
+  const child = spawn('sh', ['-c', `exec "$0" "$@" >>"${log}" 2>&1`, cmd, ...argv], { stdio: 'ignore', detached: true })
   child.unref()
   return child
 }
@@ -107,23 +114,34 @@ async function waitFor (what: string, check: () => Promise<boolean>, log: string
   throw new Error(`${what} not ready within ${timeoutMs} ms; last log lines:\n${tail}`)
 }
 
+export interface ControlPlaneOptions {
+  /**
+   * Run etcd and kube-apiserver inside this network namespace, on its loopback (fixed ports 2379,
+   * 2380 and 6443: the namespace is the test's own). Only what runs in that namespace reaches them;
+   * the test's kubectl is run there too. For the network-namespace suite, where the aggregator runs
+   * in a namespace of its own.
+   */
+  netns?: string
+}
+
 /**
  * Starts etcd and kube-apiserver on loopback and waits for the API server's /readyz.
  * Flags: kube-apiserver needs --endpoint-reconciler-type=none with a loopback advertise address;
  * RBAC and Node authorization and no anonymous access, as in a real cluster.
  * @throws Error when a binary is missing or a component is not ready within 60 s (with its log's tail).
  */
-export async function startControlPlane (): Promise<ControlPlane> {
+export async function startControlPlane (options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const { netns } = options
   const missing = missingControlPlane()
   if (missing !== null) throw new Error(missing)
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-kube-'))
   makePki(dir)
   const adminToken = `admin-${Math.random().toString(36).slice(2)}${Date.now()}`
   writeFileSync(join(dir, 'tokens.csv'), `${adminToken},pingfleet-test-admin,pingfleet-test-admin,system:masters\n`)
-  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()]
+  const [etcdClient, etcdPeer, apiPort] = netns === undefined ? [await freePort(), await freePort(), await freePort()] : [2379, 2380, 6443]
   const etcdUrl = `http://127.0.0.1:${etcdClient}`
   const peerUrl = `http://127.0.0.1:${etcdPeer}`
-  const etcd = startLogged(dir, 'etcd', join(TOOLS_BIN, 'etcd'), [
+  const etcd = startLogged(dir, 'etcd', netns, join(TOOLS_BIN, 'etcd'), [
     '--name', 'test', '--data-dir', join(dir, 'etcd'),
     '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
     '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
@@ -142,9 +160,11 @@ export async function startControlPlane (): Promise<ControlPlane> {
     '--service-cluster-ip-range', SERVICE_CIDR,
     '--cert-dir', join(dir, 'certs')
   ]
-  let apiServer = startLogged(dir, 'kube-apiserver', join(TOOLS_BIN, 'kube-apiserver'), apiArgs)
+  let apiServer = startLogged(dir, 'kube-apiserver', netns, join(TOOLS_BIN, 'kube-apiserver'), apiArgs)
   const dispatcher = new Agent({ connect: { ca: spawnSync('cat', [join(dir, 'ca.crt')], { encoding: 'utf8' }).stdout } })
   const ready = async (): Promise<boolean> => {
+    // From outside the namespace only kubectl, run inside it, can ask.
+    if (netns !== undefined) return kubectl(['get', '--raw', '/readyz'], { allowFail: true }).status === 0
     const res = await request(`${url}/readyz`, { dispatcher, headers: { authorization: `Bearer ${adminToken}` } })
     await res.body.dump()
     return res.statusCode === 200
@@ -159,7 +179,8 @@ export async function startControlPlane (): Promise<ControlPlane> {
     'current-context': 'test'
   }))
   const kubectl: ControlPlane['kubectl'] = (args, options = {}) => {
-    const result = spawnSync(join(TOOLS_BIN, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input: options.input })
+    const [cmd, argv] = inNetns(netns, join(TOOLS_BIN, 'kubectl'), ['--kubeconfig', kubeconfig, ...args])
+    const result = spawnSync(cmd, argv, { encoding: 'utf8', input: options.input })
     const out = { status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' }
     if (out.status !== 0 && options.allowFail !== true) throw new Error(`kubectl ${args.join(' ')} exited ${out.status}: ${out.stderr}`)
     return out
@@ -176,7 +197,7 @@ export async function startControlPlane (): Promise<ControlPlane> {
     restartApiServer: async whileDown => {
       await stopProcess(apiServer)
       await whileDown?.()
-      apiServer = startLogged(dir, 'kube-apiserver', join(TOOLS_BIN, 'kube-apiserver'), apiArgs)
+      apiServer = startLogged(dir, 'kube-apiserver', netns, join(TOOLS_BIN, 'kube-apiserver'), apiArgs)
       await waitFor('kube-apiserver', ready, join(dir, 'kube-apiserver.log'))
     },
     stop: async () => {
