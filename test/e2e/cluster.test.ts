@@ -9,7 +9,7 @@ import { OPTIONS } from '../../agent/src/config.ts'
 import type { MatrixCell } from '../../aggregator/src/matrix.ts'
 import { missingCpuControl } from './cpu-throttle.ts'
 import { AGGREGATOR, AGENT_PORT, Cluster, DNS_FQDN, EXTERNAL, missingPrerequisite, namespaceExists, SERVICE_FQDN, sweepStale, VIP } from './cluster.ts'
-import { INTERVAL_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
+import { INTERVAL_MS, NO_LAGGED_SETTLE_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
 
 type Cell = MatrixCell
 interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
@@ -178,7 +178,8 @@ async function suite (t: Test): Promise<void> {
   const apply = async (fault: Fault): Promise<void> => {
     switch (fault.kind) {
       case 'nft': cluster.setFaults(fault.rules); break
-      case 'throttled-nft': cluster.throttleAgent(fault.node, fault.quotaUs, fault.periodUs); cluster.setFaults(fault.rules); break
+      // The drop first: a success the throttled agent takes before it would be lagged, and stay in the window.
+      case 'throttled-nft': cluster.setFaults(fault.rules); cluster.throttleAgent(fault.node, fault.quotaUs, fault.periodUs); break
       case 'dns-omit': cluster.writeHosts(cluster.hostsEntries(fault.names)); break
       case 'service-backend': cluster.setServiceFault({ node: fault.node, port: fault.port }); break
       case 'kill-agent': await cluster.agents.get(fault.node)!.stop('SIGKILL'); break
@@ -265,6 +266,15 @@ async function suite (t: Test): Promise<void> {
           t.same([...codes.keys()].filter(code => !e.codes!.includes(code)), [], `${e.probe}: raw codes within ${e.codes.join('|')}`,
             e.codesTodo === undefined ? {} : { todo: e.codesTodo })
         }
+      }
+      // Over several seconds of the fault, not one window that happened to be clean: not one sample excused.
+      for (const e of sharp.filter(e => e.noLagged === true)) {
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, NO_LAGGED_SETTLE_MS - (Date.now() - injected))))
+        const window = `${Math.max(1, Math.floor((Date.now() - injected) / 1000) - 1)}s`
+        const hit = (await matrix(e.probe, window)).filter(c => e.red(c.src, c.dst))
+        const total = hit.reduce((a, c) => ({ samples: a.samples + c.samples, errors: a.errors + c.errors, lagged: a.lagged + c.lagged }), { samples: 0, errors: 0, lagged: 0 })
+        t.ok(total.samples > 0 && total.lagged === 0 && total.errors === total.samples,
+          `${e.probe}: over the last ${window} the faulty cells read ${total.errors} errors of ${total.samples} samples, ${total.lagged} lagged`)
       }
       if (row.disconnected !== undefined) t.pass(`agents API: ${row.disconnected.join(', ')} disconnected`)
       for (const [group, ratio] of Object.entries(row.coverage ?? {})) {
