@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { bucketIndex } from '@pingfleet/protocol'
 import { SlotArena } from '../aggregator/src/slot-arena.ts'
+import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { gateBench } from './gate-nodes.ts'
@@ -89,12 +90,14 @@ async function ingest (name: string, agents: number, targets: number, reports: n
 async function mesh (nodes: number, minutes: number, speed: number): Promise<void> {
   const real0 = Date.now() + 2000
   const start = real0 - minutes * 60_000
-  const clockEnv = { BENCH_CLOCK_START: String(start), BENCH_CLOCK_SPEED: String(speed), BENCH_CLOCK_REAL0: String(real0) }
+  const reports = minutes * 12
+  const endOf = (seq: number): number => start + seq * 5000
+  // The clock stops a second after the last report's end: the queries below then read the window
+  // as loading left it, however long they take (a 1m window would otherwise drift past the data).
+  const clockEnv = { BENCH_CLOCK_START: String(start), BENCH_CLOCK_SPEED: String(speed), BENCH_CLOCK_REAL0: String(real0), BENCH_CLOCK_STOP: String(endOf(reports) + 1000) }
   // The full node × node answer is measured too, so the matrix size limit is lifted here.
   const server = await startAggregator(18200, { PINGFLEET_MAX_WINDOW: `${minutes}m`, PINGFLEET_MAX_MATRIX_CELLS: String(nodes * nodes + 1), ...clockEnv }, ['--import', './bench/clock-preload.ts'])
   const pid = server.child.pid!
-  const reports = minutes * 12
-  const endOf = (seq: number): number => start + seq * 5000
   const t0 = performance.now()
   const cpu0 = cpuSeconds(pid)
   let peakDuringLoad = 0
@@ -110,7 +113,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const steadyMilliCpu = (cpuSeconds(pid) - cpu0) / (minutes * 60) * 1000
   const simNow = start + (Date.now() - real0) * speed
   const lagSeconds = (simNow - endOf(reports)) / 1000
-  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report; ` +
+  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report (it stops 1 s past it); ` +
     `${fmt(steadyMilliCpu)} mCPU at real time`)
   // Holding the window: let the store fold and pack its slots (it ticks every real second); RSS
   // moves while dead buffers wait for a GC, so sample it for a while and keep the median. Queries
@@ -238,6 +241,30 @@ function slotBytes (cells: number, variants: number): { interval: number, minute
   return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
 }
 
+/**
+ * Bytes a group store holds after `minutes` of 5 s reports from a full mesh summed into `groups`
+ * groups (one pod cell per group pair, one probe per node pair per interval), with a layout's tiers;
+ * `Store.stats().bytes`, as `pingfleet_ingest_store_bytes{store="group"}` reports it.
+ */
+function groupStoreBytes (groups: number, nodesPerGroup: number, minutes: number, tiers: ReturnType<typeof defaultTiers>): number {
+  const start = 1_800_000_000_000
+  let now = start
+  const store = new Store(tiers, () => now)
+  const ids = Array.from({ length: groups * groups }, (_, i) => store.cellId(`g${Math.floor(i / groups)}`, 'pod', `g${i % groups}`))
+  for (let k = 1; k <= minutes * 12; k++) {
+    now = start + k * 5000
+    store.advance(now)
+    // One report per node, each summed into one cell per destination group, as ingest does.
+    for (let src = 0; src < groups; src++) {
+      for (let node = 0; node < nodesPerGroup; node++) {
+        for (let dst = 0; dst < groups; dst++) store.add(ids[src * groups + dst]!, now, nodesPerGroup, [bucketIndex(0.001) + (node + k) % 4, nodesPerGroup])
+      }
+    }
+  }
+  store.advance(now)
+  return store.stats().bytes
+}
+
 const quick = args.quick
 const only = args.only
 const run = (name: string): boolean => only === undefined || only.split(',').includes(name)
@@ -258,6 +285,16 @@ if (run('slots')) {
     const mib = (n: number): string => fmt(n / 2 ** 20, 1)
     results[`slots-${variants}`] = { cells, variants, ...b }
     console.log(`slots, ${fmt(cells)} cells, ${variants === 0 ? 'a fresh latency draw per interval' : `${variants} latency variants per cell`}: interval slot ${mib(b.interval)} MiB, 12 intervals ${mib(b.minute)} MiB, 60 intervals ${mib(b.fiveMinutes)} MiB`)
+  }
+}
+if (run('group-store')) {
+  // The only layout change of exact windows (issue 11): the group store keeps interval slots for 5 minutes.
+  for (const groups of [2, 10, 50]) {
+    const nodesPerGroup = Math.max(1, Math.floor(1000 / groups))
+    const before = groupStoreBytes(groups, nodesPerGroup, 15, defaultTiers(5000, 15 * 60_000, NODE_TIERS))
+    const after = groupStoreBytes(groups, nodesPerGroup, 15, defaultTiers(5000, 15 * 60_000, GROUP_TIERS))
+    results[`group-store-${groups}`] = { groups, nodesPerGroup, minutes: 15, beforeBytes: before, afterBytes: after }
+    console.log(`group store, ${groups} groups of ${nodesPerGroup} nodes, 15 min of 5 s reports: node-store tiers ${fmt(before / 2 ** 10)} KiB, group tiers ${fmt(after / 2 ** 10)} KiB`)
   }
 }
 if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2)

@@ -18,14 +18,39 @@ import { startHttpStandIn } from './stand-ins/http-target.ts'
 import { startMtuBlackHole } from './stand-ins/mtu-blackhole.ts'
 import { startServiceVip } from './stand-ins/service-vip.ts'
 
-const { values } = parseArgs({
-  options: {
-    agents: { type: 'string', default: '6' },
-    port: { type: 'string', default: '8080' },
-    interval: { type: 'string', default: '2s' },
-    subnet: { type: 'string', default: '127.0' }
-  }
-})
+const USAGE = `Usage: npm start -- [--agents N] [--port P] [--interval D] [--subnet 127.N]
+
+A local fleet on loopback: an aggregator on port P and N agents (half cniplugin=aws, half
+cniplugin=cilium) on <subnet>.x.y, with stand-ins for a Service VIP, a resolver, an external
+endpoint and an MTU black hole. Ctrl-C stops everything.
+
+  --agents N      agents, 2 to 200 (default 6)
+  --port P        aggregator port (default 8080; the Service stand-in by name uses P+2)
+  --interval D    probe and report interval, e.g. 2s (default 2s)
+  --subnet 127.N  loopback /16 for the agents and stand-ins (default 127.0)
+  -h, --help      this text
+`
+
+let parsed
+try {
+  parsed = parseArgs({
+    options: {
+      agents: { type: 'string', default: '6' },
+      port: { type: 'string', default: '8080' },
+      interval: { type: 'string', default: '2s' },
+      subnet: { type: 'string', default: '127.0' },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  })
+} catch (err) {
+  console.error(`pingfleet-fleet: PINGFLEET_ERR_CONFIG: ${(err as Error).message}\n\n${USAGE}`)
+  process.exit(2)
+}
+const { values } = parsed
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
 const agentCount = Number(values.agents)
 const port = Number(values.port)
 const subnet = values.subnet!
@@ -101,6 +126,8 @@ try {
     PINGFLEET_MTU_SIZES: '1400,8500',
     // A demo shows the black hole within seconds, so mtu probes keep the fleet's own cadence here.
     PINGFLEET_MTU_INTERVAL: values.interval!,
+    // udp trains default to every 30 s; the demo runs them at the fleet cadence so its udp matrix fills at once.
+    PINGFLEET_UDP_INTERVAL: values.interval!,
     PINGFLEET_SERVICE_TARGETS: `${VIP.host}:${VIP.port},${VIP_BY_NAME.host}:${VIP_BY_NAME.port}`,
     // Names getaddrinfo answers from /etc/hosts: the machine's own resolver is never asked.
     PINGFLEET_DNS_NAMES: 'localhost,localhost/4',

@@ -38,7 +38,7 @@ t.test('defaults from the minimal environment', async t => {
     mtuTimeoutMs: 2000,
     mtuIntervalMs: 30_000,
     udpCount: 5,
-    udpIntervalMs: 5000,
+    udpIntervalMs: 30000,
     serviceTargets: [],
     serviceTimeoutMs: 5000,
     resolvConfPath: '/etc/resolv.conf',

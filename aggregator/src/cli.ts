@@ -7,7 +7,7 @@ import { parseDuration } from '@pingfleet/protocol'
 
 export const EXIT = { pass: 0, fail: 1, insufficient_data: 2, unreachable: 3 } as const
 
-const USAGE = `Usage: pingfleet gate <name> --url <aggregator> [--nodes <a,b> | --selector <labels>] [--wait <duration> [--interval <duration>]] [--json]
+const USAGE = `Usage: pingfleet gate <name> --url <aggregator> [--nodes <a,b> | --selector <labels>] [--wait <duration> [--interval <duration>]] [--timeout <duration>] [--json]
 
 Evaluates a named gate (GET /api/v1/gates/<name>) and exits with its verdict:
   0  pass
@@ -33,6 +33,7 @@ Options:
 
 interface Check {
   id: string
+  criterion?: string
   verdict: string
   observed: number | null
   threshold: number
@@ -171,7 +172,10 @@ async function gate (argv: string[]): Promise<number> {
       shown = attempt.answer.verdict
     } else {
       const s = attempt.answer.summary
-      process.stdout.write(`gate ${attempt.answer.name}: still ${shown.toUpperCase()} at ${attempt.answer.evaluatedAt} (${s.pass ?? 0} pass, ${s.fail ?? 0} fail, ${s.insufficient_data ?? 0} insufficient)\n`)
+      // A gate waiting out its passFor says how far along it is.
+      const stability = attempt.answer.checks.find(c => c.criterion === 'passFor' && c.verdict !== 'pass')
+      const progress = stability === undefined ? '' : `; passing for ${stability.observed ?? 0} s of ${stability.threshold} s`
+      process.stdout.write(`gate ${attempt.answer.name}: still ${shown.toUpperCase()} at ${attempt.answer.evaluatedAt} (${s.pass ?? 0} pass, ${s.fail ?? 0} fail, ${s.insufficient_data ?? 0} insufficient${progress})\n`)
     }
     if (done) return attempt.ok ? EXIT[attempt.answer.verdict] : EXIT.unreachable
     await new Promise(resolve => setTimeout(resolve, intervalMs))

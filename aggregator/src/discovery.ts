@@ -201,9 +201,12 @@ export class Discovery {
       if (entry?.connected === true) continue
       const pod = this.livePod(node)!
       const phase = pod.status?.phase ?? 'Pending'
+      const notReady = pod.status?.conditions?.find(c => c.type === 'Ready')?.status === 'False'
       const reason = phase !== 'Running'
         ? `agent pod ${pod.metadata.name} is ${phase}`
-        : entry === undefined
+        : notReady
+          ? `agent pod ${pod.metadata.name} is Running but not Ready`
+          : entry === undefined
           ? `agent pod ${pod.metadata.name} is Running but has not connected to the aggregator`
           : `agent pod ${pod.metadata.name} is Running but disconnected from the aggregator`
       const labels = this.labelsOf(this.nodes.get(node)!)

@@ -62,7 +62,8 @@ export interface GateResult {
   window: string
   /**
    * The span the checks' data really covers (ISO 8601), over every rule's window (Store.read):
-   * never before evaluatedAt - the longest window. Both are evaluatedAt when the gate read no window.
+   * less than one interval before evaluatedAt - the longest window, or later for long windows.
+   * Both are evaluatedAt when the gate read no window.
    */
   from: string
   to: string

@@ -154,7 +154,7 @@ const EXCLUDED = -1
 
 /**
  * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
- * the cells really cover (Store.read): within the window, and exact to one interval for short windows.
+ * the cells really cover (Store.read): exact to one interval for short windows, stated for long ones.
  */
 export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
   const read = store.read(options.windowMs, options.now)

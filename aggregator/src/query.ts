@@ -19,14 +19,14 @@ export function queryWindow (text: string, maxWindowMs: number): number {
 
 /**
  * Schema of an answer's `from` or `to`: the span its data really covers, which whole time slots
- * make at most one slot width shorter than the window asked for (README, "Windows").
+ * make up to one interval longer or one coarse slot shorter than the window asked for (README, "Windows").
  */
 export function spanEdge (edge: 'start' | 'end'): { type: 'string', format: 'date-time', description: string } {
   return {
     type: 'string',
     format: 'date-time',
     description: edge === 'start'
-      ? 'start of the span the answer covers: never before now - window; later by at most one slot width (one report interval for short windows)'
+      ? 'start of the span the answer covers: for short windows less than one report interval before now - window; for long ones never before it, and later by at most one slot width'
       : 'end of the span the answer covers: the time of the answer'
   }
 }

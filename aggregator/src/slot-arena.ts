@@ -271,7 +271,8 @@ export class SlotArena {
 
   private ensure (words: number): void {
     if (this.used + words <= this.data.length) return
-    let size = this.data.length * 2
+    // compact() may have trimmed an empty arena to zero words; doubling zero never grows.
+    let size = Math.max(16, this.data.length * 2)
     while (size < this.used + words) size *= 2
     const bigger = new Uint32Array(size)
     bigger.set(this.data.subarray(0, this.used))
@@ -279,7 +280,8 @@ export class SlotArena {
   }
 
   private growHead (min: number): void {
-    let size = this.head.length * 2
+    // A union of empty arenas has a zero-length head; doubling zero never grows.
+    let size = Math.max(16, this.head.length * 2)
     while (size < min) size *= 2
     const bigger = new Int32Array(size).fill(NONE)
     bigger.set(this.head)

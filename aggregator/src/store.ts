@@ -210,20 +210,24 @@ export class Store {
   }
 
   /**
-   * What the store holds for the window (now - windowMs, now]: every slot that lies wholly inside
-   * it, and nothing else. A slot that straddles the window's start is left out whole, so a read
-   * never counts results from before the window; its `from` says where it really starts: the
-   * oldest slot it took, at most one slot width (of the tier that holds age `windowMs`) after
-   * now - windowMs, and later still when the store holds nothing older. With no slot, from = to = now.
-   * Windows up to the first tier's span are exact to one interval.
+   * What the store holds for the window (now - windowMs, now], in whole slots. Interval slots
+   * (the first tier) are taken when they overlap the window, so a short window never comes back
+   * empty between two reports: `from` is at most one interval before now - windowMs. A coarser
+   * slot is taken only when it starts inside the window, so a long window never reaches back by a
+   * whole coarse slot: `from` is then at most one slot width (of the tier that holds age
+   * `windowMs`) after now - windowMs. `from` is the oldest slot taken, later still when the
+   * store holds nothing older; with no slot, from = to = now. Windows up to the first tier's span
+   * are exact to one interval.
    */
   read (windowMs: number, now: number): WindowRead {
     const start = now - windowMs
     const slots: SlotArena[] = []
     let from = now
     for (let t = this.tiers.length - 1; t >= 0; t--) {
+      // A slot of the first tier counts when it overlaps the window; a coarser one only when it starts inside.
+      const overlap = t === 0
       for (const arena of this.rings[t]!) {
-        if (arena.start < start || arena.start > now) continue
+        if ((overlap ? arena.end <= start : arena.start < start) || arena.start > now) continue
         slots.push(arena)
         if (arena.start < from) from = arena.start
       }

@@ -125,7 +125,7 @@ t.test('window=1m answers hold a minute of samples at any moment, and every answ
     const node = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
     if (!validate(node)) problems.push(`${at}: the matrix does not match its schema: ${JSON.stringify(validate.errors)}`)
     const { from, to } = span(node)
-    if (to !== clock || from < clock - 60_000 || from > clock - 59_000) problems.push(`${at}: node matrix covers ${from - clock}..${to - clock} ms`)
+    if (to !== clock || from <= clock - 61_000 || from > clock - 60_000) problems.push(`${at}: node matrix covers ${from - clock}..${to - clock} ms`)
     for (const cell of node.cells) {
       fewest = Math.min(fewest, cell.samples)
       most = Math.max(most, cell.samples)
@@ -135,15 +135,15 @@ t.test('window=1m answers hold a minute of samples at any moment, and every answ
     const gate = await get<{ from: string, to: string, checks: Array<{ criterion: string, samples: number }> }>('/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=1m&minSamples=1&maxErrorRatio=0')
     const g = span(gate)
     const samples = gate.checks.find(c => c.criterion === 'minSamples')?.samples ?? -1
-    if (g.to !== clock || g.from < clock - 60_000 || g.from > clock - 59_000 || Math.abs(samples - 60) > 1) problems.push(`${at}: the 1m gate covers ${g.from - clock}..${g.to - clock} ms with ${samples} samples`)
+    if (g.to !== clock || g.from <= clock - 61_000 || g.from > clock - 60_000 || Math.abs(samples - 60) > 1) problems.push(`${at}: the 1m gate covers ${g.from - clock}..${g.to - clock} ms with ${samples} samples`)
     const service = await get<{ from: string, to: string }>('/api/v1/service?window=1m')
     const s = span(service)
-    if (s.to !== clock || s.from < clock - 60_000 || s.from > clock - 59_000) problems.push(`${at}: the service view covers ${s.from - clock}..${s.to - clock} ms`)
+    if (s.to !== clock || s.from <= clock - 61_000 || s.from > clock - 60_000) problems.push(`${at}: the service view covers ${s.from - clock}..${s.to - clock} ms`)
     if (age >= 301_000) {
       // The group store, which gates read, is exact to one interval for 5 minutes too.
       const groups = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=cniplugin&window=5m')
       const gs = span(groups)
-      if (gs.from < clock - 300_000 || gs.from > clock - 299_000) problems.push(`${at}: group matrix 5m covers ${gs.from - clock}..${gs.to - clock} ms`)
+      if (gs.from <= clock - 301_000 || gs.from > clock - 300_000) problems.push(`${at}: group matrix 5m covers ${gs.from - clock}..${gs.to - clock} ms`)
       for (const cell of groups.cells) if (Math.abs(cell.samples - 300) > 1) problems.push(`${at}: ${cell.src}→${cell.dst} has ${cell.samples} samples in 5m`)
     }
   }

@@ -127,3 +127,17 @@ t.test('a report without ageMs (an older agent) is filed at its own end time, as
   t.equal(await dnsSamples(agg, '3m'), 20)
   t.equal(await offset(agg), null, 'no offset is measured')
 })
+
+t.test('an empty late report, then a late report with cells for the same closed slot: both acked and filed', async t => {
+  // The empty one opened a past slot that the store then compacted to zero words; the next report
+  // for that slot hung the aggregator (found by the protocol fuzzer).
+  const agg = await aggregator({ PINGFLEET_INTERVAL: '5s' })
+  t.teardown(() => agg.close())
+  const a = await agent(agg.address())
+  t.teardown(() => a.socket.close())
+  const at = Date.now() - 30_000
+  await deliver(a, skewed(1, at, 0, 30_000, []))
+  await new Promise(resolve => setTimeout(resolve, 1200)) // a store tick compacts closed slots
+  await deliver(a, skewed(2, at, 0, Date.now() - at))
+  t.equal(await dnsSamples(agg, '1m'), 20)
+})

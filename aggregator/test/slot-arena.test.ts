@@ -54,6 +54,19 @@ t.test('compact packs chains into one sorted record per cell and trims spare roo
   t.equal(total, 50)
 })
 
+t.test('an arena compacted while empty (a late report with no cells opened it) still takes a later report', async t => {
+  // compact() trimmed the data array to zero words, and ensure() then doubled zero forever: the
+  // aggregator hung on the next late report for that slot (found by bench/fuzz-protocol.ts).
+  const arena = new SlotArena(0, 5000)
+  arena.compact()
+  arena.add(0, 2, [10, 2])
+  t.same(arena.merged(0), { count: 2, latency: [10, 2] })
+  const empty = SlotArena.union(new SlotArena(0, 60_000, 0), new SlotArena(0, 5000, 0))
+  empty.compact()
+  empty.add(3, 1, [7, 1])
+  t.same(empty.merged(3), { count: 1, latency: [7, 1] })
+})
+
 t.test('loss counters ride as pairs past the latency buckets and survive union and compact', async t => {
   const { COUNTER_BASE, withCounters } = await import('../src/slot-arena.ts')
   const a = new SlotArena(0, 1000)

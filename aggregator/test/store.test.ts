@@ -84,16 +84,16 @@ t.test('window=1m holds a minute of samples at every moment of a fold cycle, wit
     worst = Math.max(worst, Math.abs(n - ideal))
     checks++
     if (n < ideal - 1 || n > ideal + 1) t.fail(`at +${now - start} ms: ${n} samples in the last minute`)
-    if (read.to !== now || read.from < now - 60_000 || read.from > now - 60_000 + 1000) {
+    if (read.to !== now || read.from <= now - 61_000 || read.from > now - 60_000) {
       t.fail(`at +${now - start} ms the read says it covers ${read.from - now}..${read.to - now} ms`)
     } else spans++
   })
-  t.equal(spans, checks, `from is within one interval after now - 1m and to is now, at all ${checks} moments`)
+  t.equal(spans, checks, `from is less than one interval before now - 1m and to is now, at all ${checks} moments`)
   t.ok(worst <= 1, `samples are within one interval of 60 at every moment (worst off by ${worst})`)
   t.equal(samples(store, 60_000, start + 13 * 60_000), 60, 'the matrix reads the same span')
 })
 
-t.test('longer windows keep the documented precision: whole slots inside the window, from says where they start', async t => {
+t.test('longer windows keep the documented precision, and from says where the slots they took start', async t => {
   const start = 1_000_000_000
   // Node tiers: interval slots for a minute, minute slots to six, 5-minute slots beyond.
   // Group tiers: interval slots for five minutes, minute slots beyond.
@@ -111,11 +111,14 @@ t.test('longer windows keep the documented precision: whole slots inside the win
       checks++
       const n = read.count(0)
       shortest = Math.min(shortest, n)
-      const ok = read.to === now && read.from >= now - windowMs && read.from <= now - windowMs + slack &&
-        n <= ideal + 1 && n >= ideal - slack / 1000 - 1 && Math.abs(n - (now - read.from) / 1000) <= 1
+      // Interval slots (slack 1 s) overlap the window's start by less than one; coarser slots lie inside it.
+      const fine = slack === 1000
+      const [low, high] = fine ? [now - windowMs - 1000, now - windowMs] : [now - windowMs - 1, now - windowMs + slack]
+      const ok = read.to === now && read.from > low && read.from <= high &&
+        n <= ideal + 1 && n >= ideal - (fine ? 0 : slack / 1000) - 1 && Math.abs(n - (now - read.from) / 1000) <= 1
       if (!ok && bad++ < 3) t.fail(`${name} ${windowMs / 60_000}m at +${now - start} ms: ${n} samples, covers ${read.from - now}..${read.to - now} ms`)
     })
-    t.equal(bad, 0, `${name} store, ${windowMs / 60_000}m window: at ${checks} moments the samples match the span read says it covers, within the window and at most ${slack / 1000} s short (fewest ${shortest})`)
+    t.equal(bad, 0, `${name} store, ${windowMs / 60_000}m window: at ${checks} moments the samples match the span read says it covers, ${slack === 1000 ? 'less than one interval before the window' : `within the window and at most ${slack / 1000} s short`} (fewest ${shortest})`)
   }
 })
 
@@ -134,6 +137,8 @@ t.test('tiers suit any interval: widths nest, spans grow, the longest window is 
     }
   }
   t.throws(() => new Store([{ width: 1000, span: 10_000 }, { width: 1500, span: 20_000 }]), /multiple/)
+  // The node store's memory was measured with this layout (BENCHMARKS.md); exact windows did not change it.
+  t.same(defaultTiers(5000, 15 * 60_000, NODE_TIERS), [{ width: 5000, span: 60_000 }, { width: 60_000, span: 360_000 }, { width: 300_000, span: 900_000 }])
 })
 
 t.test('a late result lands in the slot a read of its time takes', async t => {

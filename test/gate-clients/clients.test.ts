@@ -91,6 +91,8 @@ async function flagger (base: string, gate?: string): Promise<FlaggerResult[]> {
 t.setTimeout(300_000)
 
 t.test('gate integrations with the real Argo Rollouts and Flagger code', { skip }, async t => {
+  // Under CI=true a missing harness is a failure that names the fix, not a spawn error.
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run bash .ci/install-gate-clients.sh`)
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-clients-'))
   const gatesFile = join(dir, 'gates.yaml')
   // The examples name baseline and cilium-batch; here both are a small mesh gate, and needs-data can never have enough.

@@ -36,11 +36,13 @@ function resourceRows (plane: ControlPlane, user: string, namespace: string): st
   const rows: string[] = []
   for (const line of out.split('\n').slice(1)) {
     // Columns: Resources, Non-Resource URLs, Resource Names, Verbs ("[]" when empty).
-    const match = /^(\S+)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$/.exec(line.trim())
+    // A non-resource row has no Resources column.
+    const match = /^(?:(\S+)\s+)?\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$/.exec(line.trim())
     if (match === null) continue
-    const [, resource, nonResource, names, verbs] = match as unknown as [string, string, string, string, string]
-    if (nonResource !== '') continue
-    rows.push(`${resource}${names === '' ? '' : ` (${names})`} ${verbs.split(' ').sort().join(',')}`)
+    const [, resource = '', nonResource, names, verbs] = match as unknown as [string, string | undefined, string, string, string]
+    // Non-resource URLs count too (a stray `/logs` grant is a privilege as well).
+    const what = nonResource !== '' ? `url ${nonResource}` : `${resource}${names === '' ? '' : ` (${names})`}`
+    rows.push(`${what} ${verbs.split(' ').sort().join(',')}`)
   }
   return rows.sort()
 }
