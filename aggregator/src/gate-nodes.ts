@@ -201,13 +201,14 @@ const OUT = -1
  * node store in one pass over the kind's cells. Peer kinds: a cell node→peer is outbound for the
  * node and inbound for the peer; other kinds are outbound only. Histograms only when asked.
  */
-export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean): { inbound: Side[], outbound: Side[], from: number, to: number } {
+export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, since: number | null = null): { inbound: Side[], outbound: Side[], from: number, to: number } {
   const peer = peerKinds.has(probe)
   const index = new Map(selected.map((n, i) => [n, i]))
   const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: probe === 'mtu' ? new Set() : null, dense: null })
   const inbound = selected.map(side)
   const outbound = selected.map(side)
-  const read = nodes.read(windowMs, now)
+  // `since`: whole slots from then on only (Store.readSince), the read of a node since its boot.
+  const read = since === null ? nodes.read(windowMs, now) : nodes.readSince(since, now)
   // Per interned name: the selected index it names (UNSEEN / OUT otherwise), and whether it is an acceptable peer.
   const names = nodes.nameCount
   const selIndex = new Int32Array(names).fill(UNSEEN)
@@ -299,23 +300,27 @@ interface Since {
 }
 
 /**
- * Per selected node, its sides read only since its agent's current boot first said hello: the
- * effective window is min(rule window, now - boot start), slot-aligned by the store (a slot that
- * starts before the boot is left out whole). Nodes whose windows take the same slots share one
- * read. `since[i]` is set when node i's read lost slots to its boot; `full` are the sides over the
+ * Per selected node, its sides read only since its agent's current boot first said hello: a node
+ * whose boot is newer than the oldest slot of the rule's window reads only the slots that start at
+ * or after its boot (Store.readSince: a slot that straddles the boot is left out whole); the others
+ * share the rule window's read. Shortened nodes whose reads take the same slots share one read. `since[i]` is set when node i's read lost slots to its boot; `full` are the sides over the
  * whole rule window, read only when asked (the rest-of-fleet ratio subtracts them) and some node
  * was shortened. from/to span every read made.
  */
 function sidesSinceBoot (ctx: NodeContext, rule: NodeRule, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, wantFull: boolean):
 { inbound: Side[], outbound: Side[], since: Array<Since | null>, full: { inbound: Side[], outbound: Side[] } | null, from: number, to: number } {
-  const fullKey = ctx.nodes.oldestSlotIn(rule.windowMs, ctx.now)
+  const fullRead = ctx.nodes.read(rule.windowMs, ctx.now)
+  // The oldest slot the rule's window takes; the key of the nodes read over the whole window.
+  const FULL = -1
+  const fullFrom = fullRead.empty ? null : fullRead.from
   const byKey = new Map<number | null, number[]>()
   const since: Array<Since | null> = []
   for (const [i, node] of selected.entries()) {
     const f = ctx.known.get(node)
     const boot = f?.bootStartedAt ?? null
-    const key = boot === null || ctx.now - boot >= rule.windowMs ? fullKey : ctx.nodes.oldestSlotIn(Math.max(0, ctx.now - boot), ctx.now)
-    since.push(key !== fullKey ? { bootId: f!.bootId!, at: boot! } : null)
+    const shortened = boot !== null && (fullFrom === null ? boot > ctx.now - rule.windowMs : boot > fullFrom)
+    const key = shortened ? ctx.nodes.oldestSlotSince(boot, ctx.now) : FULL
+    since.push(shortened ? { bootId: f!.bootId!, at: boot } : null)
     const group = byKey.get(key)
     if (group === undefined) byKey.set(key, [i])
     else group.push(i)
@@ -329,9 +334,9 @@ function sidesSinceBoot (ctx: NodeContext, rule: NodeRule, selected: readonly st
   for (const [key, members] of byKey) {
     // No slot lies wholly after the boot: nothing to read yet.
     if (key === null) continue
-    const r = nodeSides(ctx.nodes, rule.probe, ctx.now - key, ctx.now, members.map(i => selected[i]!), peerOk, latency)
+    const r = nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, members.map(i => selected[i]!), peerOk, latency, key === FULL ? null : key)
     for (const [k, i] of members.entries()) { inbound[i] = r.inbound[k]!; outbound[i] = r.outbound[k]! }
-    if (key === fullKey && members.length === selected.length) full = r
+    if (key === FULL && members.length === selected.length) full = r
     from = Math.min(from, r.from)
     to = Math.max(to, r.to)
   }

@@ -236,12 +236,30 @@ export class Store {
   }
 
   /**
-   * The start (ms) of the oldest slot `read(windowMs, now)` would take, or null when it takes none.
-   * Two windows with the same answer read the same slots, so callers can group reads by it without
-   * knowing the slot layout; `read(now - start, now)` takes exactly those slots again.
+   * Every slot that starts at or after `start` (ms) and by `now`, in any tier: unlike read(), a
+   * slot that straddles `start` is left out whole, so nothing measured before `start` is counted
+   * (node gates read a restarted agent's node since its boot this way). from = the oldest slot
+   * taken, or now with none.
    */
-  oldestSlotIn (windowMs: number, now: number): number | null {
-    const start = now - windowMs
+  readSince (start: number, now: number): WindowRead {
+    const slots: SlotArena[] = []
+    let from = now
+    for (const ring of this.rings) {
+      for (const arena of ring) {
+        if (arena.start < start || arena.start > now) continue
+        slots.push(arena)
+        if (arena.start < from) from = arena.start
+      }
+    }
+    return new WindowRead(slots, from, now)
+  }
+
+  /**
+   * The start (ms) of the oldest slot `readSince(start, now)` would take, or null when it takes
+   * none. Two starts with the same answer read the same slots, so callers can group reads by it
+   * without knowing the slot layout.
+   */
+  oldestSlotSince (start: number, now: number): number | null {
     let from: number | null = null
     for (const ring of this.rings) {
       for (const arena of ring) {

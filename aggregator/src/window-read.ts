@@ -18,6 +18,9 @@ export class WindowRead {
     this.anyErrors = slots.some(s => s.errors.size > 0)
   }
 
+  /** No slot in the span: the store held nothing for it. */
+  get empty (): boolean { return this.slots.length === 0 }
+
   /** Whether the cell has any result in the span. */
   has (cellId: number): boolean {
     for (const slot of this.slots) if (slot.has(cellId)) return true

@@ -197,19 +197,23 @@ t.test('counts too large for one record are split, never lost', async t => {
   t.equal(samples(store, 100_000, 170_000), 15_000_010, 'all probes survive folding into the coarse tier')
 })
 
-t.test('oldestSlotIn names the oldest slot a read takes, so windows that take the same slots can share one read', async t => {
+t.test('readSince takes only slots that start at or after a time; oldestSlotSince names the oldest', async t => {
   const store = new Store([{ width: 1000, span: 10_000 }])
   const id = store.cellId('a', 'pod', 'b')
-  t.equal(store.oldestSlotIn(5000, 100_000), null, 'no slot: null')
+  t.equal(store.oldestSlotSince(100_000, 100_000), null, 'no slot: null')
   for (let at = 100_000; at <= 105_000; at += 1000) {
     store.advance(at)
-    store.add(id, at, 1, [ms, 1])
+    store.add(id, at + 500, 1, [ms, 1])
   }
-  const now = 105_000
-  t.equal(store.oldestSlotIn(5000, now), 100_000)
-  t.equal(store.oldestSlotIn(2500, now), 103_000, 'a slot starting before the window is left out whole')
-  t.equal(store.oldestSlotIn(2001, now), 103_000, 'windows inside one slot width share the answer')
-  t.equal(store.read(now - 103_000, now).from, store.read(2500, now).from)
-  t.equal(samples(store, now - 103_000, now), samples(store, 2500, now), 'read(now - start) takes the same slots')
-  t.equal(store.oldestSlotIn(0, now), 105_000, 'the slot starting now')
+  const now = 105_600
+  t.equal(store.oldestSlotSince(100_000, now), 100_000)
+  t.equal(store.oldestSlotSince(102_500, now), 103_000, 'a slot straddling the start is left out whole')
+  t.equal(store.oldestSlotSince(102_001, now), 103_000, 'starts inside one slot share the answer')
+  const since = store.readSince(102_500, now)
+  t.equal(since.from, 103_000)
+  const counts = new Float64Array(1)
+  since.sumMany(Int32Array.of(id), counts)
+  t.equal(counts[0], 3, 'the slots of 103, 104 and 105 s')
+  t.ok(store.read(now - 102_500, now).from < 103_000, 'read() takes the straddling interval slot; readSince does not')
+  t.ok(store.readSince(106_000, now).empty)
 })
