@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
-  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_REPORT_CPU, FEATURES_HEADER,
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER,
   frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
   type Report, type Welcome
 } from '@pingfleet/protocol'
@@ -235,7 +235,9 @@ export class Uplink {
       ws.terminate()
     })
     ws.on('open', () => {
-      const hello: Hello = { type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello(), uptimeMs: Math.max(0, Math.round(this.#monotonic())) }
+      const hello: Hello = { type: 'hello', v: PROTOCOL_VERSION, bootId: this.#options.bootId, ...this.#options.hello() }
+      // Optional fields go only to an aggregator that named them (an older one rejects unknown fields).
+      if (this.#features.has(FEATURE_HELLO_UPTIME)) hello.uptimeMs = Math.max(0, Math.round(this.#monotonic()))
       ws.send(JSON.stringify(hello))
       heartbeat = setInterval(() => {
         if (!alive) {
@@ -351,7 +353,7 @@ export class Uplink {
       const text = pending.optional ? this.#downgraded(pending.text) : pending.text
       // The report's JSON ends with the cells array's `]}`: the cpu field goes before the final brace.
       const body = pending.cpu !== undefined && this.#features.has(FEATURE_REPORT_CPU) ? `${text.slice(1, -1)},"cpu":${pending.cpu}}` : text.slice(1)
-      ws.send(`{"ageMs":${age},${body}`)
+      ws.send(this.#features.has(FEATURE_REPORT_AGE) ? `{"ageMs":${age},${body}` : `{${body}`)
       this.#sentUpTo = pending.seq
       this.#reportsSent++
     }

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { Peers, Welcome } from '@pingfleet/protocol'
 import { backoffDelay, streamUrl, Uplink, type UplinkOptions } from '../src/uplink.ts'
-import { FEATURE_REPORT_CPU, MAX_FRAME_BYTES } from '@pingfleet/protocol'
+import { FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, MAX_FRAME_BYTES } from '@pingfleet/protocol'
 import { startEndlessPeer } from '../../test/helpers/slow-peer.ts'
 import { FakeAggregator, memoryLogger } from './fake-aggregator.ts'
 
@@ -296,7 +296,7 @@ t.test('told another agent holds the node (4009): backs off long, logs once per 
 
 t.test('hello carries the process uptime, and every report its age on the monotonic clock when written', async t => {
   let mono = 1000
-  const agg = await aggregator(t)
+  const agg = await aggregator(t, { features: [FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE] })
   const { up } = uplink(t, agg.url, { monotonic: () => mono })
   up.push(window(1)) // produced at 1 s, while disconnected
   mono = 61_000
@@ -307,6 +307,17 @@ t.test('hello carries the process uptime, and every report its age on the monoto
   t.equal(agg.hellos[0]!.uptimeMs, 62_500)
   t.same(agg.reports.map(r => r.ageMs), [61_500, 1500], 'the buffered report is a minute older')
   t.same(agg.reports.map(r => r.end), [2000, 3000], 'end is left as the agent\'s clock said')
+})
+
+t.test('uptimeMs and ageMs go only to an aggregator that announced them (an older one rejects unknown fields)', async t => {
+  const old = await aggregator(t)
+  const { up } = uplink(t, old.url)
+  up.push(window(1))
+  up.start()
+  await old.until(() => old.reports.length === 1, 'the report')
+  t.equal(old.hellos[0]!.uptimeMs, undefined, 'no uptimeMs in the hello')
+  t.equal(old.reports[0]!.ageMs, undefined, 'no ageMs in the report')
+  t.match(old.reports[0], { seq: 1, start: 1000, end: 2000 })
 })
 
 t.test('report.cpu goes only to an aggregator that announced it, also for reports buffered before', async t => {

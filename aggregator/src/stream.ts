@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
-  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
+  CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
   MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
@@ -123,7 +123,7 @@ export class AgentStream {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
     // Optional report content this aggregator accepts (report.cpu, and the cell features of protocol
     // features.ts): an agent sends it only when announced here.
-    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${[FEATURE_REPORT_CPU, ...REPORT_FEATURE_NAMES].join(', ')}`) })
+    this.wss.on('headers', headers => { headers.push(`${FEATURES_HEADER}: ${[FEATURE_REPORT_CPU, FEATURE_REPORT_AGE, FEATURE_HELLO_UPTIME, ...REPORT_FEATURE_NAMES].join(', ')}`) })
     options.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs)
     this.heartbeat.unref()

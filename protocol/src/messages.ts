@@ -146,6 +146,10 @@ export interface Report {
 export const FEATURES_HEADER = 'pingfleet-features'
 /** The feature name for Report.cpu. */
 export const FEATURE_REPORT_CPU = 'report-cpu'
+/** The feature name for Report.ageMs (reports placed by receive time minus their age). */
+export const FEATURE_REPORT_AGE = 'report-age'
+/** The feature name for Hello.uptimeMs (which of two agents claiming a node booted last). */
+export const FEATURE_HELLO_UPTIME = 'hello-uptime'
 
 export interface Ack {
   type: 'ack'
