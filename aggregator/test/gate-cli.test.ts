@@ -248,5 +248,10 @@ t.test('the CLI', async t => {
     t.same(lines(), ['get nodes -l cniplugin!=cilium -o name', ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1')], 'the failed batch stays cordoned')
     t.equal(await migrate({ BASELINE_GATE: 'dns-backends' }), 2, 'a fleet that is not healthy before the first batch stops everything')
     t.equal(readFileSync(log, 'utf8'), '', 'no node was touched')
+    // A kubectl that fails (no access, no cluster) must stop the loop, not read as "0 nodes, all passed".
+    const broken = mkdtempSync(join(tmpdir(), 'pingfleet-migrate-broken-'))
+    writeFileSync(join(broken, 'kubectl'), '#!/bin/sh\necho "error: You must be logged in to the server" >&2\nexit 1\n')
+    chmodSync(join(broken, 'kubectl'), 0o755)
+    t.not(await migrate({ PATH: `${broken}:${bin}:${process.env.PATH}` }), 0, 'a failing kubectl stops the loop with an error')
   })
 })

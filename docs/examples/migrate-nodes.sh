@@ -48,7 +48,11 @@ restart_node() {
 # before the first batch no node is on the new CNI.
 "$PINGFLEET" gate "$BASELINE_GATE" --url "$AGGREGATOR" --wait "$GATE_WAIT" --interval "$GATE_INTERVAL"
 
-mapfile -t nodes < <(kubectl get nodes -l "$LABEL!=$TO" -o name)
+# Into a variable first: a failing kubectl inside a process substitution would not stop `set -e`,
+# and the loop would report "0 nodes, every batch passed".
+listed="$(kubectl get nodes -l "$LABEL!=$TO" -o name)"
+mapfile -t nodes <<<"$listed"
+[[ -n "$listed" ]] || nodes=()
 echo "migrating ${#nodes[@]} nodes to $LABEL=$TO in batches of $BATCH_SIZE (run $RUN)"
 
 for ((i = 0; i < ${#nodes[@]}; i += BATCH_SIZE)); do
