@@ -162,8 +162,9 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
     PINGFLEET_HTTP_TARGETS: `http://127.0.0.1:${externalPort}/`,
     PINGFLEET_TCP_TARGETS: `localhost:${externalPort}`,
     PINGFLEET_PROBE_TIMEOUT: '2s',
-    // mtu at the aggregator's cadence, as the other kinds (the default is a slower 30 s).
-    PINGFLEET_MTU_INTERVAL: '100ms'
+    // mtu and udp at the aggregator's cadence, as the other kinds (their defaults are a slower 30 s).
+    PINGFLEET_MTU_INTERVAL: '100ms',
+    PINGFLEET_UDP_INTERVAL: '100ms'
   }
   const a = await agent(t, agg, 'node-a', suite)
   const b = await agent(t, agg, 'node-b')
