@@ -120,9 +120,10 @@ export interface GateSources {
   kubeNodes?: () => ReadonlyMap<string, KubeNodeFacts> | null
 }
 
-/** Today's `expected(group)`: agents the roster knows in that group, connected or not. */
+/** Today's `expected(group)`: agents the roster knows in that group, connected or not, except terminating ones. */
 export function rosterExpected (roster: Roster, groupLabel: string): (group: string) => number {
-  return group => roster.all().filter(a => (a.labels[groupLabel] ?? UNKNOWN_GROUP) === group).length
+  // A terminating agent (a planned departure) is not expected to stay, as discovery does not expect a terminating pod.
+  return group => roster.all().filter(a => a.state !== 'terminating' && (a.labels[groupLabel] ?? UNKNOWN_GROUP) === group).length
 }
 
 export function noServiceData (): ServiceBackends | null {
@@ -209,8 +210,11 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     from = Math.min(from, start)
     to = Math.max(to, end)
   }
+  // Members are the agents that stay: a terminating one (a planned departure) is neither probed
+  // (probeable) nor counted, so a group left with one member is skipped at once, not after the peer TTL.
   const rosterCount = new Map<string, number>()
   for (const agent of sources.roster.all()) {
+    if (agent.state === 'terminating') continue
     const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
     rosterCount.set(group, (rosterCount.get(group) ?? 0) + 1)
   }

@@ -213,6 +213,16 @@ t.test('a selector matching nothing is insufficient, never pass', async t => {
   t.match(r, { verdict: 'insufficient_data', nodes: [], checks: [{ id: 'scope nodes', verdict: 'insufficient_data', detail: 'nodeSelector "migration-batch=8" selects no node (of 13 known): nothing to judge' }] })
 })
 
+t.test('a group whose other members are leaving counts as one member at once (planned departures are not members)', async t => {
+  const f = fleet({ a1: { cniplugin: 'aws' }, c1: { cniplugin: 'cilium' }, c2: { cniplugin: 'cilium' }, c3: { cniplugin: 'cilium' } })
+  f.run(0, 2000, mesh(f.names, new Set()))
+  f.roster.depart('c2')
+  f.roster.depart('c3')
+  const r = evaluateGate(gate({ minSamples: 1, rules: [{ probe: 'pod', src: 'cilium', dst: 'cilium', maxErrorRatio: 0.01 }] }), f.sources, T0 + 2000)
+  t.same(r.skipped, [{ probe: 'pod', src: 'cilium', dst: 'cilium', reason: 'group cilium has one member, and an agent does not probe itself' }])
+  t.equal(r.checks.filter(c => c.src === 'cilium' && c.dst === 'cilium').length, 0, 'no check waits on the leaving agents')
+})
+
 t.test('pairs that cannot have data are skipped and listed; check ids are unique', async t => {
   // One cilium node: cilium -> cilium can never have pod data (an agent does not probe itself).
   const f = fleet({ a1: { cniplugin: 'aws' }, a2: { cniplugin: 'aws' }, c1: { cniplugin: 'cilium', 'migration-batch': '1' } })
