@@ -4,12 +4,12 @@
 // selected nodes in ≤ 20 ms (issue 12).
 
 import { bucketIndex, type Cell } from '@pingfleet/protocol'
-import { evaluateGate, rosterExpected, type GateSources } from '../aggregator/src/gate-eval.ts'
-import { compileGate, type GateDefinition } from '../aggregator/src/gate-spec.ts'
-import { Ingest } from '../aggregator/src/ingest.ts'
-import { Roster } from '../aggregator/src/roster.ts'
-import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store.ts'
-import { Totals } from '../aggregator/src/totals.ts'
+import { evaluateGate, rosterExpected, type GateSources } from '../aggregator/src/gates/eval.ts'
+import { compileGate, type GateDefinition } from '../aggregator/src/gates/spec.ts'
+import { Ingest } from '../aggregator/src/store/ingest.ts'
+import { Roster } from '../aggregator/src/fleet/roster.ts'
+import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store/store.ts'
+import { Totals } from '../aggregator/src/store/totals.ts'
 import { nodeName } from './fleet-sim.ts'
 import { median } from './proc.ts'
 

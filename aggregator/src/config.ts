@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
 import { parseDuration } from '@pingfleet/protocol'
 import { AggregatorError, ERR_CONFIG } from './errors.ts'
-import { loadGatesFile, type GateSpec } from './gate-spec.ts'
-import { IN_CLUSTER_DIR } from './kube-client.ts'
+import { loadGatesFile, type GateSpec } from './gates/spec.ts'
+import { IN_CLUSTER_DIR } from './kube/client.ts'
 
 /** How agents authenticate: one shared token, or their projected ServiceAccount token (TokenReview). */
 export type AuthMode = 'static' | 'serviceAccount'

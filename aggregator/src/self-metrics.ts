@@ -1,7 +1,7 @@
 // The aggregator's own ingest counters, kept as prom-client metrics.
 
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { StoreStats } from './store.ts'
+import type { StoreStats } from './store/store.ts'
 
 export class SelfMetrics {
   private readonly reports: Counter

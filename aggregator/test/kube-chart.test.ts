@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config.ts'
-import { loadGatesFile } from '../src/gate-spec.ts'
+import { loadGatesFile } from '../src/gates/spec.ts'
 import { matchesSelector } from './kube-fake.ts'
 import { missingTools, needs, parseManifests, template, type Manifest } from '../../test/deploy/tools.ts'
 

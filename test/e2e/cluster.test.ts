@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { OPTIONS } from '../../agent/src/config.ts'
-import type { MatrixCell } from '../../aggregator/src/matrix.ts'
+import type { MatrixCell } from '../../aggregator/src/views/matrix.ts'
 import { missingCpuControl } from './cpu-throttle.ts'
 import { AGGREGATOR, AGENT_PORT, Cluster, DNS_FQDN, EXTERNAL, missingPrerequisite, namespaceExists, SERVICE_FQDN, sweepStale, VIP } from './cluster.ts'
 import { INTERVAL_MS, NO_LAGGED_SETTLE_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'

@@ -11,7 +11,7 @@ import t from 'tap'
 import { startAggregator } from '../../aggregator/src/app.ts'
 import { loadConfig } from '../../aggregator/src/config.ts'
 import { hello, RawAgent } from '../../aggregator/test/helpers.ts'
-import { CLOSE_NODE_MISMATCH } from '../../aggregator/src/stream.ts'
+import { CLOSE_NODE_MISMATCH } from '../../aggregator/src/http/stream.ts'
 import { needsControlPlane, startControlPlane, type ControlPlane } from './control-plane.ts'
 import { AGENT_SA, applyAgentPod, applyChartAccess, applyNode, createNamespace } from './fixtures.ts'
 

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import { startAggregator } from '../../aggregator/src/app.ts'
 import { loadConfig } from '../../aggregator/src/config.ts'
-import { LATENCY_BUCKETS } from '../../aggregator/src/metrics.ts'
+import { LATENCY_BUCKETS } from '../../aggregator/src/views/metrics.ts'
 import { runFleet } from '../../bench/fleet-sim.ts'
 import { dnsAgent } from './harness.ts'
 

@@ -1,0 +1,527 @@
+// What a gate is: its JSON Schema, the gates file (JSON or YAML) checked once at start-up, and
+// ad-hoc gates built from query parameters. Everything here is plain, validated, frozen data.
+
+import { readFileSync } from 'node:fs'
+import { Ajv, type ErrorObject } from 'ajv'
+import { parse as parseYaml } from 'yaml'
+import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
+import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
+import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
+
+/** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
+export interface PairRule {
+  probe: ProbeKind
+  /** A group, or '*' for every group. */
+  src: string
+  dst: string
+  windowMs: number
+  minSamples: number
+  maxErrorRatio?: number
+  /** Seconds, like the matrix latencies. */
+  maxP50?: number
+  maxP99?: number
+  maxErrorRatioByReason?: Readonly<Record<string, number>>
+}
+
+/**
+ * One probe kind judged for each selected node on its own. For `pod` and `mtu`, inbound (peers
+ * probing the node) and outbound (the node probing peers) separately, over peers in one group or
+ * all ('*'); for the other kinds outbound only, over one target or all ('*').
+ */
+export interface NodeRule {
+  probe: ProbeKind
+  /** Peer group (pod, mtu) or target (other kinds); '*' for all. */
+  peers: string
+  windowMs: number
+  /** Per node and direction. */
+  minSamples: number
+  maxNodeErrorRatio?: number
+  /** Seconds. */
+  maxNodeP99?: number
+  /** Distinct peers (targets for other kinds) with results, per node and direction. */
+  minPeers?: number
+  /** How far a node's error ratio may exceed the rest of the fleet's (same probe, direction, peers). */
+  maxNodeExcessErrorRatio?: number
+}
+
+/** Which nodes a gate judges: named nodes and/or a label selector (both given: a node must satisfy both). */
+export interface NodeScope {
+  nodes: readonly string[] | null
+  selector: LabelSelector | null
+}
+
+export interface CoverageRule { group: string, minRatio: number }
+export interface ServiceRule { service: string, minBackendRatio: number }
+
+export interface GateSpec {
+  name: string
+  description: string
+  windowMs: number
+  /** Gate-wide minimum; service checks use it, rules may set their own. */
+  minSamples: number
+  maxStalenessMs: number
+  /** How long every check must have passed without a break before the gate passes; 0: at once. */
+  passForMs: number
+  rules: readonly PairRule[]
+  coverage: readonly CoverageRule[]
+  services: readonly ServiceRule[]
+  /** Null: the gate judges groups only. */
+  scope: NodeScope | null
+  nodeRules: readonly NodeRule[]
+  /** The definition as written, defaults filled in; what GET /api/v1/gates shows. */
+  definition: GateDefinition
+}
+
+/** A gate as written in the gates file. */
+export interface GateDefinition {
+  name: string
+  description?: string
+  window?: string
+  minSamples?: number
+  maxStaleness?: string
+  passFor?: string
+  rules?: Array<{
+    probe: string
+    src: string
+    dst: string
+    window?: string
+    minSamples?: number
+    maxErrorRatio?: number
+    maxP50?: string
+    maxP99?: string
+    maxErrorRatioByReason?: Record<string, number>
+  }>
+  coverage?: Array<{ group: string, minRatio: number }>
+  services?: Array<{ service: string, minBackendRatio: number }>
+  nodes?: string[]
+  nodeSelector?: string
+  nodeRules?: NodeRuleDefinition[]
+}
+
+export interface NodeRuleDefinition {
+  probe: string
+  peers?: string
+  window?: string
+  minSamples?: number
+  maxNodeErrorRatio?: number
+  maxNodeP99?: string
+  minPeers?: number
+  maxNodeExcessErrorRatio?: number
+}
+
+export const ADHOC = 'adhoc'
+export const DEFAULT_WINDOW = '5m'
+export const DEFAULT_MIN_SAMPLES = 10
+/** Without maxStaleness, a group's newest report may be this many report intervals old. */
+export const DEFAULT_STALE_INTERVALS = 3
+export const GATE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+
+const duration = { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' } as const
+const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
+const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
+const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
+const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
+
+const nodeRuleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['probe'],
+  properties: {
+    probe: { type: 'string', enum: PROBE_KIND_NAMES },
+    peers: selector,
+    window: duration,
+    minSamples: { type: 'integer', minimum: 1 },
+    maxNodeErrorRatio: ratio,
+    maxNodeP99: duration,
+    minPeers: { type: 'integer', minimum: 1 },
+    maxNodeExcessErrorRatio: ratio
+  }
+} as const
+
+export const gateDefinitionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', maxLength: 63, pattern: GATE_NAME_PATTERN },
+    description: { type: 'string', maxLength: 1000 },
+    window: duration,
+    minSamples: { type: 'integer', minimum: 1 },
+    maxStaleness: duration,
+    passFor: duration,
+    rules: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['probe', 'src', 'dst'],
+        properties: {
+          probe: { type: 'string', enum: PROBE_KIND_NAMES },
+          src: selector,
+          dst: selector,
+          window: duration,
+          minSamples: { type: 'integer', minimum: 1 },
+          maxErrorRatio: ratio,
+          maxP50: duration,
+          maxP99: duration,
+          maxErrorRatioByReason: {
+            type: 'object',
+            minProperties: 1,
+            // Keys are reason codes; compileGate checks them (OpenAPI 3.0 has no propertyNames).
+            additionalProperties: ratio
+          }
+        }
+      }
+    },
+    coverage: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['group', 'minRatio'],
+        properties: { group: selector, minRatio: ratio }
+      }
+    },
+    services: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['service', 'minBackendRatio'],
+        properties: { service: selector, minBackendRatio: ratio }
+      }
+    },
+    nodes: { type: 'array', minItems: 1, maxItems: 5000, items: nodeName },
+    nodeSelector,
+    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema }
+  }
+} as const
+
+const fileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['gates'],
+  properties: { gates: { type: 'array', maxItems: 200, items: gateDefinitionSchema } }
+} as const
+
+const validateFile = new Ajv({ allErrors: false, strict: true }).compile(fileSchema)
+
+export interface GateLimits {
+  intervalMs: number
+  maxWindowMs: number
+}
+
+class DefinitionError extends Error {
+  readonly pointer: string
+  constructor (pointer: string, expected: string) {
+    super(expected)
+    this.pointer = pointer
+  }
+}
+
+function expectedOf (e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>
+  if (e.keyword === 'additionalProperties') return `no property ${JSON.stringify(p.additionalProperty)} (unknown field)`
+  if (e.keyword === 'enum') return `one of ${(p.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`
+  if (e.keyword === 'required') return `a property ${JSON.stringify(p.missingProperty)}`
+  if (e.keyword === 'pattern' && e.instancePath.includes('/nodes/')) return 'a node name (a lower-case DNS subdomain)'
+  if (e.keyword === 'pattern' && e.schemaPath.includes('name')) return 'a lower-case DNS label such as cilium-batch-1'
+  if (e.keyword === 'pattern') return 'a duration such as 500ms, 30s, 5m or 1h'
+  const message = e.message ?? 'a valid value'
+  if (e.keyword === 'type') return `a value of type ${String(p.type)}`
+  return message.replace(/^must be ([<>]=?) /, 'a value $1 ').replace(/^must /, 'a value that must ')
+}
+
+function ms (text: string | undefined, fallback: number, pointer: string): number {
+  if (text === undefined) return fallback
+  const value = parseDuration(text)
+  if (value === null) throw new DefinitionError(pointer, 'a duration such as 500ms, 30s, 5m or 1h')
+  return value
+}
+
+/** Turns a schema-valid definition into a gate, checking what a schema cannot say. */
+export function compileGate (def: GateDefinition, limits: GateLimits, base = ''): GateSpec {
+  const window = def.window ?? DEFAULT_WINDOW
+  const windowMs = ms(window, 0, `${base}/window`)
+  const checkWindow = (value: number, pointer: string): void => {
+    if (value > limits.maxWindowMs) throw new DefinitionError(pointer, `a window of at most ${formatDuration(limits.maxWindowMs)} (PINGFLEET_MAX_WINDOW)`)
+    if (value < limits.intervalMs) throw new DefinitionError(pointer, `a window of at least one report interval (${formatDuration(limits.intervalMs)})`)
+  }
+  checkWindow(windowMs, `${base}/window`)
+  const minSamples = def.minSamples ?? DEFAULT_MIN_SAMPLES
+  const maxStalenessMs = ms(def.maxStaleness, DEFAULT_STALE_INTERVALS * limits.intervalMs, `${base}/maxStaleness`)
+  const passForMs = ms(def.passFor, 0, `${base}/passFor`)
+  if (passForMs > 60 * 60_000) throw new DefinitionError(`${base}/passFor`, 'a duration of at most 1h')
+  const rules = (def.rules ?? []).map((r, i): PairRule => {
+    const at = `${base}/rules/${i}`
+    if (!isProbeKind(r.probe)) throw new DefinitionError(`${at}/probe`, `one of ${PROBE_KIND_NAMES.join(', ')}`)
+    const rule: PairRule = {
+      probe: r.probe,
+      src: r.src,
+      dst: r.dst,
+      windowMs: ms(r.window, windowMs, `${at}/window`),
+      minSamples: r.minSamples ?? minSamples
+    }
+    checkWindow(rule.windowMs, `${at}/window`)
+    if (r.maxErrorRatio !== undefined) rule.maxErrorRatio = r.maxErrorRatio
+    if (r.maxP50 !== undefined) rule.maxP50 = ms(r.maxP50, 0, `${at}/maxP50`) / 1000
+    if (r.maxP99 !== undefined) rule.maxP99 = ms(r.maxP99, 0, `${at}/maxP99`) / 1000
+    if (r.maxErrorRatioByReason !== undefined) {
+      for (const reason of Object.keys(r.maxErrorRatioByReason)) {
+        if (!isReason(reason)) throw new DefinitionError(`${at}/maxErrorRatioByReason/${reason}`, `a reason code from docs/reasons.md (${REASON_CODES.join(', ')})`)
+      }
+      rule.maxErrorRatioByReason = Object.freeze({ ...r.maxErrorRatioByReason })
+    }
+    return Object.freeze(rule)
+  })
+  const coverage = (def.coverage ?? []).map(c => Object.freeze({ group: c.group, minRatio: c.minRatio }))
+  const services = (def.services ?? []).map(s => Object.freeze({ service: s.service, minBackendRatio: s.minBackendRatio }))
+  const scope = compileScope(def.nodes, def.nodeSelector, base)
+  const nodeRules = (def.nodeRules ?? []).map((r, i): NodeRule => {
+    const at = `${base}/nodeRules/${i}`
+    if (!isProbeKind(r.probe)) throw new DefinitionError(`${at}/probe`, `one of ${PROBE_KIND_NAMES.join(', ')}`)
+    if (r.minPeers !== undefined && !(PEER_PROBE_KINDS as readonly string[]).includes(r.probe)) {
+      throw new DefinitionError(`${at}/minPeers`, `no minPeers for probe ${r.probe}: distinct peers are counted for ${PEER_PROBE_KINDS.join(' and ')} only`)
+    }
+    const rule: NodeRule = { probe: r.probe, peers: r.peers ?? '*', windowMs: ms(r.window, windowMs, `${at}/window`), minSamples: r.minSamples ?? minSamples }
+    checkWindow(rule.windowMs, `${at}/window`)
+    if (r.maxNodeErrorRatio !== undefined) rule.maxNodeErrorRatio = r.maxNodeErrorRatio
+    if (r.maxNodeP99 !== undefined) rule.maxNodeP99 = ms(r.maxNodeP99, 0, `${at}/maxNodeP99`) / 1000
+    if (r.minPeers !== undefined) rule.minPeers = r.minPeers
+    if (r.maxNodeExcessErrorRatio !== undefined) rule.maxNodeExcessErrorRatio = r.maxNodeExcessErrorRatio
+    return Object.freeze(rule)
+  })
+  if (nodeRules.length > 0 && scope === null) {
+    throw new DefinitionError(`${base}/nodeRules`, 'nodes or nodeSelector next to nodeRules: node rules judge the nodes a gate selects')
+  }
+  if (rules.length + coverage.length + services.length + nodeRules.length === 0 && scope === null) {
+    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector')
+  }
+  const definition: GateDefinition = {
+    ...def,
+    window,
+    minSamples,
+    maxStaleness: def.maxStaleness ?? formatDuration(maxStalenessMs)
+  }
+  return Object.freeze({
+    name: def.name,
+    description: def.description ?? '',
+    windowMs,
+    minSamples,
+    maxStalenessMs,
+    passForMs,
+    rules: Object.freeze(rules),
+    coverage: Object.freeze(coverage),
+    services: Object.freeze(services),
+    scope,
+    nodeRules: Object.freeze(nodeRules),
+    definition
+  })
+}
+
+function compileScope (nodes: readonly string[] | undefined, selectorText: string | undefined, base: string): NodeScope | null {
+  if (nodes === undefined && selectorText === undefined) return null
+  let selector: LabelSelector | null = null
+  if (selectorText !== undefined) {
+    try {
+      selector = parseSelector(selectorText)
+    } catch (err) {
+      if (err instanceof SelectorError) throw new DefinitionError(`${base}/nodeSelector`, `a Kubernetes label selector such as migration-batch=7 (${err.message})`)
+      throw err
+    }
+  }
+  return Object.freeze({ nodes: nodes === undefined ? null : Object.freeze([...new Set(nodes)].sort()), selector })
+}
+
+/**
+ * The same gate judging other nodes: `nodes` and/or `nodeSelector` (as in a definition) replace
+ * its scope. Used by `?nodes=`/`?nodeSelector=` on a named gate; a bad selector is a 400.
+ */
+export function withScope (spec: GateSpec, nodes: readonly string[] | undefined, selectorText: string | undefined): GateSpec {
+  let scope: NodeScope | null
+  try {
+    scope = compileScope(nodes, selectorText, '')
+  } catch (err) {
+    if (err instanceof DefinitionError) throw badQuery(`nodeSelector: expected ${err.message}`)
+    throw err
+  }
+  const definition: GateDefinition = { ...spec.definition }
+  delete definition.nodes
+  delete definition.nodeSelector
+  if (nodes !== undefined) definition.nodes = [...nodes]
+  if (selectorText !== undefined) definition.nodeSelector = selectorText
+  return Object.freeze({ ...spec, scope, definition })
+}
+
+function configError (file: string, pointer: string, expected: string): AggregatorError {
+  return new AggregatorError(ERR_CONFIG, `PINGFLEET_GATES_FILE=${JSON.stringify(file)} is invalid at ${pointer || '/'}: expected ${expected}`)
+}
+
+/** Reads, validates and compiles a gates file; throws one AggregatorError naming file, pointer and expectation. */
+export function loadGatesFile (file: string, limits: GateLimits): readonly GateSpec[] {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw configError(file, '/', `a readable file (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  let doc: unknown
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true })
+  } catch (err) {
+    // The pretty message's first line ends with "at line L, column C:".
+    throw configError(file, '/', `JSON or YAML (${(err as Error).message.split('\n')[0]!.replace(/:$/, '')})`)
+  }
+  if (!validateFile(doc)) {
+    const e = validateFile.errors![0]!
+    const pointer = e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath
+    throw configError(file, pointer, expectedOf(e))
+  }
+  const seen = new Map<string, number>()
+  const gates: GateSpec[] = []
+  for (const [i, def] of (doc as { gates: GateDefinition[] }).gates.entries()) {
+    if (def.name === ADHOC) throw configError(file, `/gates/${i}/name`, `a name other than "${ADHOC}" (reserved for ad-hoc gates)`)
+    if (seen.has(def.name)) throw configError(file, `/gates/${i}/name`, `a unique name ("${def.name}" is also /gates/${seen.get(def.name)!}/name)`)
+    seen.set(def.name, i)
+    try {
+      gates.push(compileGate(def, limits, `/gates/${i}`))
+    } catch (err) {
+      if (err instanceof DefinitionError) throw configError(file, err.pointer, err.message)
+      throw err
+    }
+  }
+  return Object.freeze(gates)
+}
+
+/**
+ * Query parameters of an ad-hoc gate: a group-pair rule (`src` and `dst`), a node rule over the
+ * nodes in `nodes`/`nodeSelector`, or both; optional coverage of the groups the pair names.
+ */
+export interface AdhocQuery {
+  probe: string
+  src?: string
+  dst?: string
+  window?: string
+  minSamples?: number
+  maxErrorRatio?: number
+  maxP50?: string
+  maxP99?: string
+  /** REASON:ratio pairs, comma separated: ENOTFOUND:0.001,EAI_AGAIN:0.01 */
+  maxErrorRatioByReason?: string
+  minCoverage?: number
+  maxStaleness?: string
+  /** Node names, comma separated. */
+  nodes?: string
+  nodeSelector?: string
+  peers?: string
+  maxNodeErrorRatio?: number
+  maxNodeP99?: string
+  minPeers?: number
+  maxNodeExcessErrorRatio?: number
+}
+
+/** Scope parameters a named gate also takes (GET /api/v1/gates/{name}?nodeSelector=…). */
+export interface ScopeQuery {
+  nodes?: string
+  nodeSelector?: string
+}
+
+const nodeList = { type: 'string', minLength: 1, maxLength: 20000, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(,[a-z0-9]([-a-z0-9.]*[a-z0-9])?)*$' } as const
+
+export const scopeQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { nodes: nodeList, nodeSelector }
+} as const
+
+export const adhocQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['probe'],
+  properties: {
+    probe: { type: 'string', enum: PROBE_KIND_NAMES },
+    src: selector,
+    dst: selector,
+    window: duration,
+    minSamples: { type: 'integer', minimum: 1 },
+    maxErrorRatio: ratio,
+    maxP50: duration,
+    maxP99: duration,
+    maxErrorRatioByReason: { type: 'string', pattern: '^[A-Z0-9_]+:[0-9.]+(,[A-Z0-9_]+:[0-9.]+)*$', maxLength: 1000 },
+    minCoverage: ratio,
+    maxStaleness: duration,
+    nodes: nodeList,
+    nodeSelector,
+    peers: selector,
+    maxNodeErrorRatio: ratio,
+    maxNodeP99: duration,
+    minPeers: { type: 'integer', minimum: 1 },
+    maxNodeExcessErrorRatio: ratio
+  }
+} as const
+
+/** Node names from a comma-separated query parameter. */
+export function nodeNames (text: string | undefined): string[] | undefined {
+  return text === undefined ? undefined : text.split(',')
+}
+
+/** Builds the ad-hoc gate a query describes; a bad query is a 400 with the reason. */
+export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
+  const scoped = q.nodes !== undefined || q.nodeSelector !== undefined
+  const pair = q.src !== undefined || q.dst !== undefined
+  if (pair && (q.src === undefined || q.dst === undefined)) throw badQuery(`${q.src === undefined ? 'src' : 'dst'}: expected both src and dst for a group pair (or neither, with nodes or nodeSelector)`)
+  if (!pair && !scoped) throw badQuery('expected src and dst (a group pair), or nodes or nodeSelector (the nodes to judge), or both')
+  const pairOnly = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage'] as const
+  const nodeOnly = ['peers', 'maxNodeErrorRatio', 'maxNodeP99', 'minPeers', 'maxNodeExcessErrorRatio'] as const
+  if (!pair) {
+    const given = pairOnly.filter(k => q[k] !== undefined)
+    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges a group pair; give src and dst, or use ${given[0] === 'maxP99' ? 'maxNodeP99' : 'maxNodeErrorRatio'} to judge each selected node`)
+  }
+  if (!scoped) {
+    const given = nodeOnly.filter(k => q[k] !== undefined)
+    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges each selected node; give nodes or nodeSelector`)
+  }
+  const def: GateDefinition = { name: ADHOC }
+  if (pair) {
+    const rule: NonNullable<GateDefinition['rules']>[number] = { probe: q.probe, src: q.src!, dst: q.dst! }
+    if (q.maxErrorRatio !== undefined) rule.maxErrorRatio = q.maxErrorRatio
+    if (q.maxP50 !== undefined) rule.maxP50 = q.maxP50
+    if (q.maxP99 !== undefined) rule.maxP99 = q.maxP99
+    if (q.maxErrorRatioByReason !== undefined) {
+      const byReason: Record<string, number> = {}
+      for (const pair of q.maxErrorRatioByReason.split(',')) {
+        const [reason, value] = pair.split(':') as [string, string]
+        const n = Number(value)
+        if (!(n >= 0 && n <= 1)) throw badQuery(`maxErrorRatioByReason: ${reason}:${value} is not a ratio from 0 to 1`)
+        byReason[reason] = n
+      }
+      rule.maxErrorRatioByReason = byReason
+    }
+    def.rules = [rule]
+    if (q.minCoverage !== undefined) {
+      const groups = new Set([q.src!, (PEER_PROBE_KINDS as readonly string[]).includes(q.probe) ? q.dst! : q.src!])
+      def.coverage = [...groups].map(group => ({ group, minRatio: q.minCoverage! }))
+    }
+  }
+  if (scoped) {
+    const names = nodeNames(q.nodes)
+    if (names !== undefined) def.nodes = names
+    if (q.nodeSelector !== undefined) def.nodeSelector = q.nodeSelector
+    const rule: NodeRuleDefinition = { probe: q.probe }
+    for (const k of nodeOnly) if (q[k] !== undefined) (rule as unknown as Record<string, unknown>)[k] = q[k]
+    def.nodeRules = [rule]
+  }
+  if (q.window !== undefined) def.window = q.window
+  if (q.minSamples !== undefined) def.minSamples = q.minSamples
+  if (q.maxStaleness !== undefined) def.maxStaleness = q.maxStaleness
+  try {
+    return compileGate(def, limits)
+  } catch (err) {
+    if (err instanceof DefinitionError) throw badQuery(`${err.pointer.split('/').pop()}: expected ${err.message}`)
+    throw err
+  }
+}

@@ -1,0 +1,283 @@
+// Builds the latency/error matrix for one probe kind and window, by node or by any label.
+// Quantiles always come from merged buckets, never from averaged quantiles.
+
+import { BUCKET_COUNT, bucketValue, CONNECT_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import { COUNTER_BASE, COUNTER_NAMES, PAIR_BITS, PAIR_COUNT_MASK } from '../store/slot-arena.ts'
+import type { CellKey, Store } from '../store/store.ts'
+import type { WindowRead } from '../store/window-read.ts'
+
+export interface MatrixCell {
+  src: string
+  dst: string
+  samples: number
+  errors: number
+  errorRatio: number
+  errorsByReason: Record<string, number>
+  errorsByCode: Record<string, number>
+  lagged: number
+  latency: { p50: number | null, p90: number | null, p99: number | null }
+  /** Probe kinds that open a TCP connection, and udp: packet loss as each can see it. */
+  loss?: LossSignal
+}
+
+/**
+ * Loss apart from errors. For kinds that open one TCP connection per probe: `slowConnects`, successful
+ * probes whose handshake took 1 s or more (a lost SYN or SYN-ACK, retransmitted after Linux's 1 s initial
+ * RTO), and `retransmitRatio`, their share of the trusted successes (the latency samples; null for udp). For udp:
+ * datagrams `sent` and `lost` (no echo) in the window, `lossRatio` = lost / sent, and `jitter`, the mean
+ * |RTT difference| of consecutive echoes in seconds. Ratios and jitter are null without a denominator.
+ */
+export interface LossSignal {
+  slowConnects: number
+  retransmitRatio: number | null
+  sent: number
+  lost: number
+  lossRatio: number | null
+  jitter: number | null
+}
+
+export interface Matrix {
+  probe: ProbeKind
+  groupBy: string
+  window: string
+  /** The span the cells really cover (ISO 8601): see Store.read. */
+  from: string
+  to: string
+  generatedAt: string
+  rows: string[]
+  cols: string[]
+  cells: MatrixCell[]
+}
+
+/** Maps a stored cell to its matrix row and column; null leaves the cell out. */
+export type Placement = (key: CellKey) => { row: string, col: string } | null
+
+export interface MatrixOptions {
+  probe: ProbeKind
+  windowMs: number
+  now: number
+  /** Row and column from a cell's source and target names (cached per name: fast). */
+  rowOf?: (src: string) => string | null
+  colOf?: (target: string) => string | null
+  /** Or both at once from the whole cell key (called per cell). */
+  place?: Placement
+  /** Keeps only the output cells it returns true for. */
+  keep?: (cell: MatrixCell) => boolean
+  /** Only cells with at least one failure in the window; the others are skipped before any work. */
+  failingOnly?: boolean
+  /**
+   * Largest number of cells to build. Past it, tooLarge() is thrown before any histogram is read:
+   * a million-cell answer is ~200 MiB of JSON and about a gigabyte of transient memory.
+   */
+  maxCells?: number
+  tooLarge?: (cells: number) => Error
+}
+
+interface Output {
+  row: number
+  col: number
+  /** The first cell, and any more that land on the same output. */
+  first: number
+  more: number[] | null
+}
+
+/** Merges packed pairs into dense counts, remembering which buckets it touched. */
+class QuantileScratch {
+  private readonly counts = new Float64Array(BUCKET_COUNT)
+  private readonly touched: number[] = []
+  private total = 0
+  /** Loss counters (slot-arena COUNTER_NAMES order), summed beside the latency buckets. */
+  readonly counters = new Float64Array(COUNTER_NAMES.length)
+  /** Latency samples of the last output taken. */
+  taken = 0
+
+  add (packed: readonly number[]): void {
+    for (const p of packed) {
+      const index = p >>> PAIR_BITS
+      const n = p & PAIR_COUNT_MASK
+      if (index >= COUNTER_BASE) {
+        this.counters[index - COUNTER_BASE]! += n
+        continue
+      }
+      if (this.counts[index] === 0) this.touched.push(index)
+      this.counts[index]! += n
+      this.total += n
+    }
+  }
+
+  /** Nearest-rank quantiles, then clears itself for the next output. */
+  take (qs: readonly number[]): Array<number | null> {
+    const touched = this.touched
+    // Few distinct buckets per cell: insertion sort beats a comparator sort here.
+    for (let i = 1; i < touched.length; i++) {
+      const v = touched[i]!
+      let j = i - 1
+      while (j >= 0 && touched[j]! > v) { touched[j + 1] = touched[j]!; j-- }
+      touched[j + 1] = v
+    }
+    const out: Array<number | null> = []
+    let k = 0
+    let seen = 0
+    for (const q of qs) {
+      if (this.total === 0) { out.push(null); continue }
+      const rank = Math.max(1, Math.ceil(q * this.total))
+      while (k < touched.length - 1 && seen + this.counts[touched[k]!]! < rank) seen += this.counts[touched[k++]!]!
+      out.push(bucketValue(touched[k]!))
+    }
+    for (const index of touched) this.counts[index] = 0
+    touched.length = 0
+    this.taken = this.total
+    this.total = 0
+    return out
+  }
+}
+
+const QUANTILES = [0.5, 0.9, 0.99] as const
+const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+
+/** The loss signal from one output's counters and latency samples; clears the counters. */
+function lossSignal (counters: Float64Array, samples: number, connects: boolean): LossSignal {
+  const [slowConnects, sent, lost, jitterUs, jitterPairs] = counters as unknown as [number, number, number, number, number]
+  counters.fill(0)
+  return {
+    slowConnects,
+    retransmitRatio: connects && samples > 0 ? slowConnects / samples : null,
+    sent,
+    lost,
+    lossRatio: sent > 0 ? lost / sent : null,
+    jitter: jitterPairs > 0 ? jitterUs / jitterPairs / 1e6 : null
+  }
+}
+const NONE: Record<string, number> = Object.freeze({}) as Record<string, number>
+const UNSEEN = -2
+const EXCLUDED = -1
+
+/**
+ * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
+ * the cells really cover (Store.read): exact to one interval for short windows, stated for long ones.
+ */
+export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
+  const read = store.read(options.windowMs, options.now)
+  const rowNames: string[] = []
+  const colNames: string[] = []
+  const rowIndex = new Map<string, number>()
+  const colIndex = new Map<string, number>()
+  const indexOf = (names: string[], index: Map<string, number>, name: string): number => {
+    let i = index.get(name)
+    if (i === undefined) {
+      i = names.length
+      names.push(name)
+      index.set(name, i)
+    }
+    return i
+  }
+  // Per interned name: its row (or column) index, EXCLUDED, or UNSEEN yet.
+  const rowCache = new Int32Array(store.nameCount).fill(UNSEEN)
+  const colCache = new Int32Array(store.nameCount).fill(UNSEEN)
+  const cached = (cache: Int32Array, nameId: number, map: ((name: string) => string | null), names: string[], index: Map<string, number>): number => {
+    let i = cache[nameId]!
+    if (i === UNSEEN) {
+      const label = map(store.name(nameId))
+      i = cache[nameId] = label === null ? EXCLUDED : indexOf(names, index, label)
+    }
+    return i
+  }
+
+  // Outputs by row, then by column: small-integer keys keep the maps fast at a million cells.
+  const byRow: Array<Map<number, Output> | undefined> = []
+  const identity = (name: string): string => name
+  const rowOf = options.rowOf ?? identity
+  const colOf = options.colOf ?? identity
+  for (const id of store.idsOf(options.probe)) {
+    if (!read.has(id)) continue
+    if (options.failingOnly === true && !read.failed(id)) continue
+    let row: number
+    let col: number
+    if (options.place !== undefined) {
+      const place = options.place(store.key(id))
+      if (place === null) continue
+      row = indexOf(rowNames, rowIndex, place.row)
+      col = indexOf(colNames, colIndex, place.col)
+    } else {
+      row = cached(rowCache, store.srcOf(id), rowOf, rowNames, rowIndex)
+      col = cached(colCache, store.targetOf(id), colOf, colNames, colIndex)
+      if (row === EXCLUDED || col === EXCLUDED) continue
+    }
+    const cols = byRow[row] ??= new Map()
+    const output = cols.get(col)
+    if (output === undefined) cols.set(col, { row, col, first: id, more: null })
+    else (output.more ??= []).push(id)
+  }
+
+  if (options.maxCells !== undefined) {
+    let total = 0
+    for (const cols of byRow) total += cols?.size ?? 0
+    if (total > options.maxCells) throw options.tooLarge?.(total) ?? new RangeError(`${total} cells is more than ${options.maxCells}`)
+  }
+  const cells: MatrixCell[] = []
+  const usedRows = new Set<number>()
+  const usedCols = new Set<number>()
+  const scratch = new QuantileScratch()
+  const withLoss = isConnectKind.has(options.probe) || options.probe === 'udp'
+  const packed: number[] = []
+  const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
+  for (const cols of byRow) for (const output of cols?.values() ?? []) {
+    acc.samples = acc.lagged = acc.errors = 0
+    acc.reasons = acc.codes = null
+    packed.length = 0
+    collectCell(read, output.first, acc, packed)
+    if (output.more !== null) {
+      for (const id of output.more) {
+        collectCell(read, id, acc, packed)
+        // Keep the pair buffer short when many cells merge into one output.
+        if (packed.length > 4 * BUCKET_COUNT) { scratch.add(packed); packed.length = 0 }
+      }
+    }
+    scratch.add(packed)
+    const [p50, p90, p99] = scratch.take(QUANTILES)
+    const loss = withLoss ? lossSignal(scratch.counters, scratch.taken, options.probe !== 'udp') : undefined
+    const cell: MatrixCell = {
+      src: rowNames[output.row]!,
+      dst: colNames[output.col]!,
+      samples: acc.samples,
+      errors: acc.errors,
+      errorRatio: acc.samples > 0 ? acc.errors / acc.samples : 0,
+      errorsByReason: acc.reasons === null ? NONE : Object.fromEntries(acc.reasons),
+      errorsByCode: acc.codes === null ? NONE : Object.fromEntries(acc.codes),
+      lagged: acc.lagged,
+      latency: { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
+    }
+    if (loss !== undefined) cell.loss = loss
+    if (options.keep !== undefined && !options.keep(cell)) continue
+    cells.push(cell)
+    usedRows.add(output.row)
+    usedCols.add(output.col)
+  }
+  return {
+    from: read.from,
+    to: read.to,
+    rows: [...usedRows].map(i => rowNames[i]!).sort(),
+    cols: [...usedCols].map(i => colNames[i]!).sort(),
+    cells
+  }
+}
+
+interface Acc {
+  samples: number
+  lagged: number
+  errors: number
+  reasons: Map<string, number> | null
+  codes: Map<string, number> | null
+}
+
+function collectCell (read: WindowRead, id: number, acc: Acc, packed: number[]): void {
+  acc.samples += read.collectPacked(id, packed)
+  acc.lagged += read.lagged(id)
+  read.forEachError(id, e => {
+    acc.errors += e.count
+    const reasons = acc.reasons ??= new Map()
+    const codes = acc.codes ??= new Map()
+    reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + e.count)
+    codes.set(e.raw, (codes.get(e.raw) ?? 0) + e.count)
+  })
+}
