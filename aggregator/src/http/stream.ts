@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
-  MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
+  MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, STREAM_PATH, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
 import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
@@ -18,7 +18,6 @@ import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
 import type { Identity } from '../kube/token-review.ts'
 
-export const STREAM_PATH = '/api/v1/stream'
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
