@@ -102,8 +102,20 @@ const UNSEEN = -2
 const EXCLUDED = -1
 
 /**
- * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
- * the cells really cover (Store.read): exact to one interval for short windows, stated for long ones.
+ * The matrix of `options.probe` over the window (now − windowMs, now], both in ms since the epoch.
+ * Each stored cell of that kind goes to a row and a column (rowOf/colOf of its source and target
+ * names, or place of its key; identity by default, null leaves it out); the stored cells that land on
+ * one output are summed. Per output cell: `samples` is the probes that finished (failed and lagged
+ * ones included), `errors` the failed ones, `errorRatio` = errors / samples (0 without samples),
+ * `errorsByReason` and `errorsByCode` split `errors` by reason and raw code, `lagged` the probes taken
+ * during event-loop lag, `latency` the nearest-rank p50/p90/p99 in seconds of the merged latency
+ * buckets of trusted successes (null without any), and `loss` for connect kinds and udp (LossSignal).
+ *
+ * Returns `from` and `to` (ms since the epoch), the span the cells really cover (Store.read): exact
+ * to one interval for short windows, stated for long ones; `rows` and `cols`, the sorted names that
+ * hold at least one returned cell; and `cells`, those `keep` accepted. Throws `options.tooLarge(n)`
+ * (a RangeError when not given) when more than `maxCells` cells would be built, before any latency
+ * is read.
  */
 export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
   const read = store.read(options.windowMs, options.now)
