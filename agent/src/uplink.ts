@@ -8,15 +8,13 @@ import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER,
-  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
+  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, STREAM_PATH, type Cell, type CpuThrottling, type Hello, type Peers,
   type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
   AGENT_ERR_UPLINK_SILENT, AGENT_ERR_UPLINK_UNAUTHORIZED
 } from './errors.ts'
-
-export const STREAM_PATH = '/api/v1/stream'
 
 export interface UplinkOptions {
   /** Base http(s) URL of the aggregator. */

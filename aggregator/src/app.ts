@@ -10,7 +10,8 @@ import { apiRoutes } from './http/api-routes.ts'
 import { uiRoute } from './http/ui-route.ts'
 import type { Config } from './config.ts'
 import { Discovery } from './kube/discovery.ts'
-import { AggregatorError } from './errors.ts'
+import { ERR_INTERNAL } from './errors.ts'
+import { errorHandler } from './http/error-handler.ts'
 import { rosterExpected, serviceBackendsFrom } from './gates/eval.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
@@ -75,15 +76,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   await app.register(swagger, {
     openapi: { info: { title: 'pingfleet aggregator', version: VERSION } }
   })
-  app.setErrorHandler((error, request, reply) => {
-    if (error instanceof AggregatorError) return reply.code(error.statusCode).send({ code: error.code, message: error.message })
-    const validation = error as { validation?: unknown, message?: string }
-    if (validation.validation !== undefined) {
-      return reply.code(400).send({ code: 'PINGFLEET_ERR_BAD_QUERY', message: validation.message ?? 'bad request' })
-    }
-    request.log.error({ err: error, code: 'PINGFLEET_ERR_INTERNAL' }, 'request failed')
-    return reply.code(500).send({ code: 'PINGFLEET_ERR_INTERNAL', message: 'internal error' })
-  })
+  app.setErrorHandler(errorHandler)
 
   const status = { type: 'object', required: ['status'], properties: { status: { type: 'string' } } } as const
   app.get('/healthz', { schema: { response: { 200: status } } }, async () => ({ status: 'ok' }))
@@ -125,7 +118,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       for (const node of before) if (roster.get(node) === undefined) { totals.forgetNode(node); ingest.forget(node); health.forget(node) }
     } catch (err) {
       // Keep serving what we have; a failed tick is retried on the next one.
-      log.error({ err, code: 'PINGFLEET_ERR_INTERNAL' }, 'store maintenance failed')
+      log.error({ err, code: ERR_INTERNAL }, 'store maintenance failed')
     }
   }, TICK_MS)
   nodes.advance(now())

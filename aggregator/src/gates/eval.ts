@@ -97,8 +97,9 @@ export interface GateSources {
   roster: Roster
   groupLabel: string
   /**
-   * How many agents a group should have. For now the roster's count (disconnected agents stay
-   * until the peer TTL); in-cluster discovery will later supply the real expected count.
+   * How many agents a group should have. In-cluster, once discovery has listed, the nodes with a
+   * live agent pod that are not cordoned (Discovery.expected); before that, and outside a cluster,
+   * the roster's count (rosterExpected: disconnected agents stay until the peer TTL).
    */
   expected: (group: string) => number
   /**
@@ -190,6 +191,18 @@ function fmt (value: number | null, seconds = false): string {
   return digits(value)
 }
 
+/**
+ * Judges one gate now (`now` in ms since the epoch) and returns its verdict with every check behind it.
+ * Each rule's pairs are read from `sources.groups` over the gate's window (node rules and scoped gates
+ * from `sources.nodes`), then coverage (connected / expected agents per group), staleness (age in
+ * seconds of each relied-on group's newest report) and service backend ratios are added. Ratios are
+ * 0..1, latencies and ages seconds, `from`/`to`/`evaluatedAt` ISO 8601. The verdict fails closed: any
+ * failing check fails; otherwise any check without enough data (or no check at all) is
+ * insufficient_data; only then pass. Check ids are unique (uniqueChecks).
+ *
+ * Throws nothing of its own: a missing source (no node store, no discovery) makes its checks
+ * insufficient_data.
+ */
 export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {
   const groupsOf = new Map<string, { connected: number, newest: number | null }>()
   for (const agent of sources.roster.all()) {
