@@ -8,8 +8,9 @@ import dnsPacket from 'dns-packet'
 import type { DecodedPacket, StringAnswer } from 'dns-packet'
 import type { Reason } from '@pingfleet/protocol'
 import type { DnsOutcome } from '../dns-expect.ts'
+import { hostPort, parseHostPort } from '../layers/address.ts'
+import { classifyError, closedEarly } from '../layers/classify.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
-import { hostPort, parseHostPort, transportReason } from './tcp.ts'
 
 export type DnsWireType = 'A' | 'AAAA'
 export type DnsWireTransport = 'udp' | 'tcp'
@@ -116,7 +117,7 @@ function udpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       }
       finish({ ok: true, packet })
     })
-    socket.on('error', err => finish({ ok: false, failure: transportReason(err, false) }))
+    socket.on('error', err => finish({ ok: false, failure: classifyError(err, 'connect') }))
     socket.send(query, target.port, target.server)
   })
 }
@@ -154,9 +155,9 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       if (wrong !== null) return finish({ ok: false, failure: { reason: 'MISMATCH', raw: wrong } })
       finish({ ok: true, packet })
     })
-    // The server closed without a complete reply.
-    socket.once('end', () => finish({ ok: false, failure: { reason: 'ECONNRESET', raw: 'EOF' } }))
-    socket.once('error', err => finish({ ok: false, failure: transportReason(err, connected) }))
+    // The server closed (a FIN) without a complete reply: raw EOF, where a reset is raw ECONNRESET.
+    socket.once('end', () => finish({ ok: false, failure: classifyError(closedEarly('closed before a complete reply'), 'request') }))
+    socket.once('error', err => finish({ ok: false, failure: classifyError(err, connected ? 'request' : 'connect') }))
   })
 }
 
@@ -191,6 +192,13 @@ function fromReply (packet: DecodedPacket, target: DnsWireTarget, seconds: numbe
   }
 }
 
+/**
+ * The probe: one query, straight to the target's resolver (UDP with a TCP retry on truncation, or TCP
+ * only), on a fresh socket. `seconds` is the whole exchange; `detail.transport` says which carried the
+ * answer (`truncated: 1` after a retry). DNS answers map to their own reasons (NXDOMAIN, NODATA, …);
+ * transport failures are classified by layers/classify.ts; running out of time is DNS_TIMEOUT (raw
+ * UDP_TIMEOUT, TCP_TIMEOUT or TCP_CONNECT_TIMEOUT). Never rejects.
+ */
 export const dnsWireProbe: Probe<DnsWireTarget> = async function dnsWireProbe (target, signal) {
   const start = performance.now()
   const seconds = (): number => (performance.now() - start) / 1000
