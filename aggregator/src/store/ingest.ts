@@ -35,8 +35,6 @@ interface Layout {
   ids: Int32Array
   /** Index into `sums`: the (probe, destination group or target) the cell is summed under. */
   sumOf: Int32Array
-  /** Per position, this report: 1 when the cell carries loss counters (looked up once, used twice). */
-  loss: Uint8Array
   /** Per (probe, destination): its key, its group-store cell and the sum of one report, reused. */
   sumKeys: Array<{ probe: ProbeKind, dst: string }>
   groupIds: number[]
@@ -89,12 +87,13 @@ export class Ingest {
     const own = { count: 0, lagged: 0, overloaded: 0 }
     const sums = layout.sums
     const ids = layout.ids
+    const writer = this.nodes.writerAt(at, cells.length)
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
       const id = ids[i]!
       if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) this.resolve(layout, i, agent.node, cell.probe, cell.target)
       const loss = hasLoss(cell)
-      layout.loss[i] = loss ? 1 : 0
+      writer?.addCell(ids[i]!, cell, loss)
       const failed = sums[layout.sumOf[i]!]!.add(cell, loss)
       own.count += cell.count
       if (cell.lagged !== undefined) own.lagged += cell.lagged
@@ -102,7 +101,6 @@ export class Ingest {
       const dstNode = layout.dstNodes[i]
       if (dstNode !== null && dstNode !== undefined) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
-    const stored = this.nodes.write(at, ids, cells, cells.length, layout.loss)
     // Only the sums this report's cells went to (an earlier report's targets may be gone).
     const groupIds: number[] = []
     const used: CellSum[] = []
@@ -120,7 +118,7 @@ export class Ingest {
     this.groups.write(at, Int32Array.from(groupIds), inputs)
     for (const sum of used) sum.reset()
     this.health?.observe(agent.node, at, own, report.cpu)
-    return { cells: cells.length, expiredCells: stored ? 0 : cells.length }
+    return { cells: cells.length, expiredCells: writer === null ? cells.length : 0 }
   }
 
   /** The agent's layout, rebuilt when the roster or its group changed or it has too few positions. */
@@ -129,7 +127,7 @@ export class Ingest {
     let layout = this.layouts.get(agent.node)
     if (layout === undefined || layout.revision !== this.roster.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells) {
       const size = Math.max(cells, 16)
-      layout = { revision: this.roster.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), loss: new Uint8Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
+      layout = { revision: this.roster.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
       this.layouts.set(agent.node, layout)
     }
     return layout

@@ -27,6 +27,15 @@ export interface StoreStats {
   expired: number
 }
 
+/** Takes the cells of one report for the slot of its time (Store.writerAt). */
+export interface CellWriter {
+  /**
+   * Adds one cell's results. `loss` says whether the cell carries loss counters, for a caller that
+   * has already looked (ingest does, for its sums); by default the writer looks.
+   */
+  addCell (cellId: number, cell: CellInput, loss?: boolean): void
+}
+
 export interface TierOptions {
   /** Windows up to this long are exact to one report interval: interval-wide slots are kept this long. */
   exactMs: number
@@ -165,19 +174,25 @@ export class Store {
    * Files the cells of one report, measured at time `at` (ms since the epoch; a time after the
    * clock counts as now): `cells[i]` under cell id `ids[i]`, for i < `n`. Returns false when `at` is
    * older than the longest window kept: nothing is stored then, and the n cells count as expired
-   * (stats().expired). `loss`, when given, says which cells carry loss counters (non-zero: they
-   * do), for a caller that has already looked at each cell (ingest does, for its sums).
+   * (stats().expired).
    */
-  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length, loss?: ArrayLike<number>): boolean {
+  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length): boolean {
+    const writer = this.writerAt(at, n)
+    if (writer === null) return false
+    for (let i = 0; i < n; i++) writer.addCell(ids[i]!, cells[i]!)
+    return true
+  }
+
+  /**
+   * write() one cell at a time, for a caller that walks a report's cells anyway (ingest): where the
+   * `n` cells of a report measured at `at` go, or null when `at` is older than the longest window
+   * kept (the n cells then count as expired).
+   */
+  writerAt (at: number, n: number): CellWriter | null {
     // Agent clocks may run ahead; results from "the future" count as now.
     const arena = this.arenaFor(Math.min(at, this.clock()))
-    if (arena === null) {
-      this.expired += n
-      return false
-    }
-    if (loss === undefined) for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!)
-    else for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!, loss[i] !== 0)
-    return true
+    if (arena === null) this.expired += n
+    return arena
   }
 
   /** One cell's results measured at `at`: write() for a single cell. */
