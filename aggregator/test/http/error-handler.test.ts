@@ -2,6 +2,7 @@
 // and only our own failures (500) are logged, with the code and without leaking details to the client.
 
 import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import pino from 'pino'
@@ -57,4 +58,11 @@ t.test('anything else is a 500 without details, logged once with the code and th
   t.equal(logged.length, 2)
   t.match(logged[0], { level: 50, msg: 'request failed', err: { type: 'TypeError', message: 'secret detail', stack: /TypeError: secret detail/ } })
   t.same(lines.filter(l => l.level as number >= 40 && l.code !== 'PINGFLEET_ERR_INTERNAL'), [], '4xx answers are not logged as failures')
+})
+
+t.test('the aggregator sets this handler once, and no other: plugins inherit it', async t => {
+  const src = new URL('../../src/', import.meta.url)
+  const calls = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))
+    .flatMap(f => [...readFileSync(new URL(f, src), 'utf8').matchAll(/setErrorHandler\(([^)]*)\)/g)].map(m => m[1]))
+  t.same(calls, ['errorHandler'], 'one setErrorHandler(errorHandler) in aggregator/src')
 })
