@@ -3,13 +3,11 @@
 
 import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { AgentEntry, Roster } from '../fleet/roster.ts'
+import type { Fleet } from '../fleet/fleet.ts'
+import type { AgentEntry } from '../fleet/roster.ts'
 import { withCounters, type CellErrors, type Counters } from './slot-arena.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
-
-/** The group of a node that is not (or no longer) in the roster, or lacks the label. */
-export const UNKNOWN_GROUP = '(none)'
 
 interface Sum {
   probe: ProbeKind
@@ -65,28 +63,22 @@ export class Ingest {
   private readonly nodes: Store
   private readonly groups: Store
   private readonly totals: Totals
-  private readonly roster: Roster
+  private readonly fleet: Fleet
   private readonly layouts = new Map<string, Layout>()
   private readonly health: AgentHealth | undefined
-  readonly groupLabel: string
 
-  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+  /**
+   * Group sums are filed under the fleet model's groups. `health`, when given, gets every report's
+   * sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. An agent's cached layout is
+   * dropped when the roster expires it.
+   */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, fleet: Fleet, health?: AgentHealth }) {
     this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
-    this.roster = options.roster
-    this.groupLabel = options.groupLabel
-  }
-
-  groupOf (node: string): string {
-    return this.roster.get(node)?.labels[this.groupLabel] ?? UNKNOWN_GROUP
-  }
-
-  /** Forgets an agent's cached layout (it left the roster). */
-  forget (node: string): void {
-    this.layouts.delete(node)
+    this.fleet = options.fleet
+    this.fleet.roster.on('expire', node => this.layouts.delete(node))
   }
 
   /**
@@ -94,7 +86,7 @@ export class Ingest {
    * by default the report's own end).
    */
   apply (agent: AgentEntry, report: Report, at = report.end): IngestResult {
-    const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
+    const srcGroup = this.fleet.groupOfAgent(agent)
     const slot = this.nodes.slotAt(at)
     if (slot === null) this.nodes.expiredCells(report.cells.length)
     const cells = report.cells
@@ -164,9 +156,9 @@ export class Ingest {
 
   private layoutFor (node: string, cells: number): Layout {
     let layout = this.layouts.get(node)
-    if (layout === undefined || layout.revision !== this.roster.revision || layout.ids.length < cells) {
+    if (layout === undefined || layout.revision !== this.fleet.revision || layout.ids.length < cells) {
       layout = {
-        revision: this.roster.revision,
+        revision: this.fleet.revision,
         ids: new Int32Array(Math.max(cells, 16)).fill(-1),
         sumOf: new Int32Array(Math.max(cells, 16)),
         sumKeys: [],
@@ -182,7 +174,7 @@ export class Ingest {
     const interned = this.nodes.targetName(id)
     // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
     const dstNode = isPeerKind.has(probe) ? peerNode(interned) : null
-    const dst = dstNode !== null ? this.groupOf(dstNode) : interned
+    const dst = dstNode !== null ? this.fleet.groupOf(dstNode) : interned
     let k = layout.sumKeys.findIndex(key => key.probe === probe && key.dst === dst)
     if (k === -1) k = layout.sumKeys.push({ probe, dst }) - 1
     layout.ids[i] = id

@@ -2,6 +2,7 @@
 // node pair, so the series count stays O(groups² + nodes).
 
 import { BUCKET_COUNT, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import type { Roster } from '../fleet/roster.ts'
 import type { CellErrors, Counters } from './slot-arena.ts'
 
 export interface PairTotals {
@@ -30,6 +31,11 @@ const KIND_INDEX = new Map<string, number>(PROBE_KIND_NAMES.map((k, i) => [k, i]
 export class Totals {
   readonly pairs = new Map<string, PairTotals>()
   readonly nodes = new Map<string, NodeTotals>()
+
+  /** With a roster, a node's series are dropped when it expires from it, so series do not pile up. */
+  constructor (roster?: Roster) {
+    roster?.on('expire', node => this.forgetNode(node))
+  }
 
   pair (probe: ProbeKind, src: string, dst: string, count: number, latency: Float64Array, errors: readonly CellErrors[], loss?: Required<Counters>): void {
     const key = probe + '\u0000' + src + '\u0000' + dst
@@ -66,7 +72,7 @@ export class Totals {
     }
   }
 
-  /** Drops a node's series once it has left the roster, so series do not pile up. */
+  /** Drops a node's series (it left the roster). */
   forgetNode (node: string): void {
     this.nodes.delete(node)
   }
