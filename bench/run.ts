@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { bucketIndex } from '@pingfleet/protocol'
-import { SlotArena } from '../aggregator/src/store/slot-arena.ts'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
@@ -211,9 +210,10 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
 /**
  * Bytes of one slot of the node store for a `cells`-cell mesh at one probe per cell per interval:
  * an interval slot, a slot of 12 folded intervals (a minute at 5 s) and of 60 (five minutes), the
- * store's own accounting (`SlotArena.bytes`, what `pingfleet_ingest_store_bytes` sums). Latencies
- * are drawn as in fleet-sim (around 1 ms, log-normal); `variants` bounds how many distinct draws a
- * cell gets (fleet-sim sends 4 pre-serialised variants; 0: a fresh draw every interval).
+ * store's own accounting (`Store.stats().bytes`, what `pingfleet_ingest_store_bytes` reports) once
+ * only that slot is left and closed. Latencies are drawn as in fleet-sim (around 1 ms, log-normal);
+ * `variants` bounds how many distinct draws a cell gets (fleet-sim sends 4 pre-serialised variants;
+ * 0: a fresh draw every interval).
  */
 function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
   let seed = 12345
@@ -221,24 +221,32 @@ function slotBytes (cells: number, variants: number): { interval: number, minute
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
     return seed / 2 ** 32
   }
-  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, () => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)))) : null
-  let n = 0
-  const interval = (start: number): SlotArena => {
-    const slot = new SlotArena(start, 5000, cells + 64)
-    const draw = draws?.[n++ % draws.length]
-    for (let c = 0; c < cells; c++) slot.add(c, 1, [draw?.[c] ?? bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)), 1])
-    slot.compact()
-    return slot
+  const draw = (): number => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6))
+  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, draw)) : null
+  // A square mesh of `cells` cells (sources × targets), ids in creation order.
+  const side = Math.ceil(Math.sqrt(cells))
+  /**
+   * The bytes once `intervals` 5 s intervals have folded into one slot, which has closed, at time
+   * `end`: past the finer tiers' spans (interval slots fold at 5 s of age, minute slots at 60 s).
+   */
+  const bytesOf = (intervals: number, end: number): number => {
+    let now = 0
+    const store = new Store([{ width: 5000, span: 5000 }, { width: 60_000, span: 60_000 }, { width: 300_000, span: 3_600_000 }], () => now)
+    const ids = Int32Array.from({ length: cells }, (_, c) => store.cellId(`n${Math.floor(c / side)}`, 'pod', `n${c % side}`))
+    store.advance(now)
+    const input = Array.from({ length: cells }, () => ({ count: 1, latency: [0, 1] }))
+    for (let n = 0; n < intervals; n++) {
+      const d = draws?.[n % draws.length]
+      for (let c = 0; c < cells; c++) input[c]!.latency[0] = d?.[c] ?? draw()
+      now = n * 5000
+      store.advance(now)
+      store.write(now, ids, input)
+    }
+    store.advance(end)
+    if (store.stats().slots !== 1) throw new Error(`${intervals} intervals left ${store.stats().slots} slots`)
+    return store.stats().bytes
   }
-  const fold = (count: number, width: number, part: (start: number) => SlotArena): SlotArena => {
-    let slot = new SlotArena(0, width, 0)
-    for (let i = 0; i < count; i++) slot = SlotArena.union(slot, part(i * width / count))
-    slot.compact()
-    return slot
-  }
-  const one = interval(0).bytes
-  const minute = (start: number): SlotArena => fold(12, 60_000, s => interval(start + s))
-  return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
+  return { interval: bytesOf(1, 5000), minute: bytesOf(12, 65_000), fiveMinutes: bytesOf(60, 360_000) }
 }
 
 /**
@@ -257,7 +265,7 @@ function groupStoreBytes (groups: number, nodesPerGroup: number, minutes: number
     // One report per node, each summed into one cell per destination group, as ingest does.
     for (let src = 0; src < groups; src++) {
       for (let node = 0; node < nodesPerGroup; node++) {
-        for (let dst = 0; dst < groups; dst++) store.add(ids[src * groups + dst]!, now, nodesPerGroup, [bucketIndex(0.001) + (node + k) % 4, nodesPerGroup])
+        for (let dst = 0; dst < groups; dst++) store.add(ids[src * groups + dst]!, now, { count: nodesPerGroup, latency: [bucketIndex(0.001) + (node + k) % 4, nodesPerGroup] })
       }
     }
   }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { staticAuth, type Authenticator } from './auth.ts'
 import type { Config } from './config.ts'
-import { AggregatorError } from './errors.ts'
+import { ERR_INTERNAL } from './errors.ts'
 import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './fleet/agent-health.ts'
 import { Fleet } from './fleet/fleet.ts'
 import { Roster } from './fleet/roster.ts'
@@ -15,6 +15,7 @@ import { serviceBackendsFrom } from './gates/eval.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
 import { apiRoutes } from './http/api-routes.ts'
+import { errorHandler } from './http/error-handler.ts'
 import { gateRoutes } from './http/gate-routes.ts'
 import { opsRoutes } from './http/ops-routes.ts'
 import { serviceRoutes } from './http/service-routes.ts'
@@ -49,7 +50,11 @@ export interface Aggregator {
  * `config.listen`. `now` is the clock in ms since the epoch (tests pass a fake one). Resolves once
  * the server listens; rejects when it cannot (the port is taken, say) or a plugin fails to register.
  */
-export async function startAggregator (config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Aggregator> {
+export async function startAggregator (
+  config: Readonly<Config>,
+  log: Logger,
+  now: () => number = Date.now
+): Promise<Aggregator> {
   const { groupLabel, intervalMs, maxWindowMs } = config
   // Gates read the group store: its few cells can afford finer slots (store.ts, GROUP_TIERS).
   const nodes = new Store(defaultTiers(intervalMs, maxWindowMs, NODE_TIERS), now)
@@ -60,9 +65,10 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   const health = new AgentHealth({ windowMs: Math.max(MIN_HEALTH_WINDOW_MS, 6 * intervalMs), now, roster })
   // In-cluster: node labels, cordons and agent pods from the Kubernetes API, and TokenReview.
   const kube = config.kube.url === '' ? null : new KubeClient(config.kube)
+  const { namespace, agentSelector } = config
   const discovery = kube === null || !config.discovery
     ? null
-    : new Discovery({ client: kube, namespace: config.namespace, agentSelector: config.agentSelector, groupLabel, roster, log })
+    : new Discovery({ client: kube, namespace, agentSelector, groupLabel, roster, log })
   const fleet = new Fleet({ roster, groupLabel, kube: discovery })
   const ingest = new Ingest({ nodes, groups, totals, fleet, health })
 
@@ -87,17 +93,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     bodyLimit: 1024 * 1024
   })
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
-  app.setErrorHandler((error, request, reply) => {
-    if (error instanceof AggregatorError) {
-      return reply.code(error.statusCode).send({ code: error.code, message: error.message })
-    }
-    const validation = error as { validation?: unknown, message?: string }
-    if (validation.validation !== undefined) {
-      return reply.code(400).send({ code: 'PINGFLEET_ERR_BAD_QUERY', message: validation.message ?? 'bad request' })
-    }
-    request.log.error({ err: error, code: 'PINGFLEET_ERR_INTERNAL' }, 'request failed')
-    return reply.code(500).send({ code: 'PINGFLEET_ERR_INTERNAL', message: 'internal error' })
-  })
+  app.setErrorHandler(errorHandler)
   await app.register(opsRoutes, { registry })
   await app.register(uiRoute)
   const { maxMatrixCells } = config
@@ -138,7 +134,7 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
       maintain()
     } catch (err) {
       // Keep serving what we have; a failed tick is retried on the next one.
-      log.error({ err, code: 'PINGFLEET_ERR_INTERNAL' }, 'store maintenance failed')
+      log.error({ err, code: ERR_INTERNAL }, 'store maintenance failed')
     }
   }, TICK_MS)
   nodes.advance(now())

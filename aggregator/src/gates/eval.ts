@@ -61,8 +61,10 @@ export interface ServiceBackends {
 export interface GateSources {
   groups: Store
   /**
-   * Groups, their members and expected agents (discovery's count in-cluster, so a `*` rule still
-   * judges a group whose agents all fail to reach the aggregator), and every node's state.
+   * Groups, their members, every node's state, and the agents each group should have: in-cluster,
+   * once discovery has listed, the nodes with a live agent pod that are not cordoned (so a `*` rule
+   * still judges a group whose agents all fail to reach the aggregator); before that, and outside a
+   * cluster, the roster's members (disconnected agents stay until the peer TTL). See Fleet.census.
    */
   fleet: Fleet
   /** Backend coverage of a Service over a window; null when no service probe reported it. */
@@ -138,6 +140,18 @@ function fmt (value: number | null, seconds = false): string {
   return digits(value)
 }
 
+/**
+ * Judges one gate now (`now` in ms since the epoch) and returns its verdict with every check behind it.
+ * Each rule's pairs are read from `sources.groups` over the gate's window (node rules and scoped gates
+ * from `sources.nodes`), then coverage (connected / expected agents per group), staleness (age in
+ * seconds of each relied-on group's newest report) and service backend ratios are added. Ratios are
+ * 0..1, latencies and ages seconds, `from`/`to`/`evaluatedAt` ISO 8601. The verdict fails closed: any
+ * failing check fails; otherwise any check without enough data (or no check at all) is
+ * insufficient_data; only then pass. Check ids are unique (uniqueChecks).
+ *
+ * Throws nothing of its own: a missing source (no node store, no discovery) makes its checks
+ * insufficient_data.
+ */
 export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {
   const { fleet } = sources
   // One count of every group for the whole evaluation: the roster's groups and discovery's.

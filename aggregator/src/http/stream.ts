@@ -8,22 +8,21 @@ import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
-  MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
+  MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, STREAM_PATH, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
-import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
+import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
 import type { Ingest } from '../store/ingest.ts'
 import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
 import type { Authenticator, Identity } from '../auth.ts'
 
-export const STREAM_PATH = '/api/v1/stream'
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
-const PEERS_MIN_GAP_MS = 5000
+export const PEERS_MIN_GAP_MS = 5000
 /**
  * A departure is pushed at once unless a push left less than this ago; then at the end of the gap.
  * It bounds the cost of many departures together (a deleted DaemonSet) to two full lists a second,
@@ -173,7 +172,7 @@ export class AgentStream {
       socket.off('error', onError)
       this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token, req.socket.remoteAddress))
     }, (err: unknown) => {
-      if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
+      if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? ERR_INTERNAL, (err as Error).message)
     })
   }
 
@@ -189,7 +188,7 @@ export class AgentStream {
     socket.on('close', code => this.detach(session, code))
     session.helloTimer = setTimeout(() => {
       session.helloTimer = null
-      if (session.hello === null && !session.ended) this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'no hello in time')
+      if (session.hello === null && !session.ended) this.reject(session, PROTOCOL_ERR_HELLO, 'no hello in time')
     }, HELLO_TIMEOUT_MS)
     session.helloTimer.unref()
   }
@@ -201,19 +200,19 @@ export class AgentStream {
     if (session.ended) return
     let message
     try {
-      if (isBinary) throw new ProtocolError('PINGFLEET_ERR_PROTOCOL_JSON', 'binary frames are not part of the protocol')
+      if (isBinary) throw new ProtocolError(PROTOCOL_ERR_JSON, 'binary frames are not part of the protocol')
       message = decodeAgentMessage(data.toString())
     } catch (err) {
-      const code = err instanceof ProtocolError ? err.code : 'PINGFLEET_ERR_PROTOCOL_JSON'
+      const code = err instanceof ProtocolError ? err.code : PROTOCOL_ERR_JSON
       this.reject(session, code, err instanceof Error ? err.message : 'invalid frame')
       return
     }
     if (message.type === 'hello') {
-      if (session.hello !== null) return this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'second hello on one connection')
+      if (session.hello !== null) return this.reject(session, PROTOCOL_ERR_HELLO, 'second hello on one connection')
       this.onHello(session, message)
       return
     }
-    if (session.hello === null) return this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'report before hello')
+    if (session.hello === null) return this.reject(session, PROTOCOL_ERR_HELLO, 'report before hello')
     const node = session.hello.node
     const now = this.now()
     const metrics = this.options.metrics

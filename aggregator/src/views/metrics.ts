@@ -3,7 +3,7 @@
 // scrape time. docs/metrics.md lists every family with its cardinality.
 
 import { Gauge, type Registry } from 'prom-client'
-import { bucketValue, BUCKET_COUNT, CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import { CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PrometheusBuckets, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import type { NodeTotals, PairTotals, Totals } from '../store/totals.ts'
@@ -14,14 +14,7 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /** Connected agents with no accepted report for this long count as stale. */
 export const DEFAULT_STALE_AFTER_MS = 30_000
 
-// Which Prometheus bucket each fine bucket falls in, by the fine bucket's midpoint.
-const PROM_BUCKET_OF = new Int32Array(BUCKET_COUNT)
-for (let i = 0; i < BUCKET_COUNT; i++) {
-  const v = bucketValue(i)
-  let b = LATENCY_BUCKETS.findIndex(le => v <= le)
-  if (b === -1) b = LATENCY_BUCKETS.length
-  PROM_BUCKET_OF[i] = b
-}
+const PROM_BUCKETS = new PrometheusBuckets(LATENCY_BUCKETS)
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
@@ -169,21 +162,10 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     const out: Value[] = []
     const counts = new Float64Array(LATENCY_BUCKETS.length + 1)
     for (const p of totals.pairs.values()) {
-      counts.fill(0)
-      let sum = 0
-      let total = 0
-      for (let i = 0; i < BUCKET_COUNT; i++) {
-        const n = p.latency[i]!
-        if (n === 0) continue
-        counts[PROM_BUCKET_OF[i]!]! += n
-        sum += n * bucketValue(i)
-        total += n
-      }
+      const { sum, count: total } = PROM_BUCKETS.cumulative(p.latency, counts)
       const labels = cache.get(pairKey(p), () => pairLabels(p))
-      let cumulative = 0
       for (let b = 0; b < LATENCY_BUCKETS.length; b++) {
-        cumulative += counts[b]!
-        out.push({ value: cumulative, labels: LE_LABELS[b]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
+        out.push({ value: counts[b]!, labels: LE_LABELS[b]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
       }
       out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
       out.push(series(sum, labels, 'pingfleet_probe_duration_seconds_sum'))
