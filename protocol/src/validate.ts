@@ -38,7 +38,7 @@ export function reportProblem (report: Report): string | null {
     let failed = 0
     if (cell.errors !== undefined) for (const e of cell.errors) failed += e.count
     if (sparseTotal(cell.latency) + failed + (cell.lagged ?? 0) > cell.count) {
-      return `cell ${i}: latency samples, errors and lagged probes exceed count`
+      return `cell ${i}: latency observations, errors and lagged probes exceed count`
     }
     if ((cell.slowConnects ?? 0) > cell.count) return `cell ${i}: slowConnects exceeds count`
     if ((cell.lost ?? 0) > (cell.sent ?? 0)) return `cell ${i}: more datagrams lost than sent`

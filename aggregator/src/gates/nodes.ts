@@ -2,7 +2,7 @@
 // selected node's own results read from the node store, inbound and outbound apart. A group ratio
 // hides one dead node among many (1 of 200 is 0.5%); judging each node does not.
 
-import { BUCKET_COUNT, bucketValue, formatDuration, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import { BUCKET_COUNT, formatDuration, nearestRank, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
 import type { NodeCheck, NodeEvidence, Verdict } from './check.ts'
 import { groupIn, matchingNodes, type NodeFacts } from '../fleet/fleet.ts'
 import type { GateSpec, NodeRule, NodeScope } from './spec.ts'
@@ -289,18 +289,11 @@ function sinceText (since: Since): string {
   return `since its agent (boot ${since.bootId}) joined at ${new Date(since.at).toISOString().slice(11, 19)}Z`
 }
 
-/** Nearest-rank quantile of a dense histogram, seconds; null when empty. */
+/** Nearest-rank quantile of a dense histogram (BUCKET_COUNT counts), seconds; null when empty. */
 function quantile (dense: Float64Array, q: number): number | null {
   let total = 0
   for (let i = 0; i < dense.length; i++) total += dense[i]!
-  if (total === 0) return null
-  const rank = Math.max(1, Math.ceil(q * total))
-  let seen = 0
-  for (let i = 0; i < dense.length; i++) {
-    seen += dense[i]!
-    if (seen >= rank) return bucketValue(i)
-  }
-  return bucketValue(dense.length - 1)
+  return nearestRank(dense, total, q)
 }
 
 function topReasons (reasons: Map<string, number> | null): string {

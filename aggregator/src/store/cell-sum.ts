@@ -28,6 +28,7 @@ export interface CellInput extends Partial<LossCounters> {
   backends?: ReadonlyArray<{ node: string, count: number }>
 }
 
+/** Loss counters all at zero: a fresh accumulator for addLoss(). */
 export function zeroLoss (): LossCounters {
   return { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
 }
