@@ -3,13 +3,11 @@
 
 import { PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { AgentEntry, Roster } from '../fleet/roster.ts'
+import type { Fleet } from '../fleet/fleet.ts'
+import type { AgentEntry } from '../fleet/roster.ts'
 import { CellSum } from './cell-sum.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
-
-/** The group of a node that is not (or no longer) in the roster, or lacks the label. */
-export const UNKNOWN_GROUP = '(none)'
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
@@ -52,28 +50,22 @@ export class Ingest {
   private readonly nodes: Store
   private readonly groups: Store
   private readonly totals: Totals
-  private readonly roster: Roster
+  private readonly fleet: Fleet
   private readonly layouts = new Map<string, Layout>()
   private readonly health: AgentHealth | undefined
-  readonly groupLabel: string
 
-  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+  /**
+   * Group sums are filed under the fleet model's groups. `health`, when given, gets every report's
+   * sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. An agent's cached layout is
+   * dropped when the roster expires it.
+   */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, fleet: Fleet, health?: AgentHealth }) {
     this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
-    this.roster = options.roster
-    this.groupLabel = options.groupLabel
-  }
-
-  groupOf (node: string): string {
-    return this.roster.get(node)?.labels[this.groupLabel] ?? UNKNOWN_GROUP
-  }
-
-  /** Forgets an agent's cached layout (it left the roster). */
-  forget (node: string): void {
-    this.layouts.delete(node)
+    this.fleet = options.fleet
+    this.fleet.roster.on('expire', node => this.layouts.delete(node))
   }
 
   /**
@@ -116,11 +108,11 @@ export class Ingest {
 
   /** The agent's layout for this report, every position resolved. */
   private layoutFor (agent: AgentEntry, cells: Report['cells']): Layout {
-    const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
+    const srcGroup = this.fleet.groupOfAgent(agent)
     let layout = this.layouts.get(agent.node)
-    if (layout === undefined || layout.revision !== this.roster.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells.length) {
+    if (layout === undefined || layout.revision !== this.fleet.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells.length) {
       const size = Math.max(cells.length, 16)
-      layout = { revision: this.roster.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
+      layout = { revision: this.fleet.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
       this.layouts.set(agent.node, layout)
     }
     for (let i = 0; i < cells.length; i++) {
@@ -136,7 +128,7 @@ export class Ingest {
     const interned = this.nodes.targetName(id)
     // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
     const dstNode = isPeerKind.has(probe) ? peerNode(interned) : null
-    const dst = dstNode !== null ? this.groupOf(dstNode) : interned
+    const dst = dstNode !== null ? this.fleet.groupOf(dstNode) : interned
     let k = layout.sumKeys.findIndex(key => key.probe === probe && key.dst === dst)
     if (k === -1) {
       k = layout.sumKeys.push({ probe, dst }) - 1
