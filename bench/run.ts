@@ -1,26 +1,39 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
-// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size). Results: bench/results/latest.json, BENCHMARKS.md.
+// Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size), --base <dir>
+// (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's).
+// Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { bucketIndex } from '@pingfleet/protocol'
-import { SlotArena } from '../aggregator/src/store/slot-arena.ts'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
 import { gateBench } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
 interface Server { child: ChildProcess, url: string }
 
-async function startAggregator (port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Server> {
+/**
+ * Whose aggregator a scenario runs: this checkout's, or with --base the other checkout's (its own
+ * node_modules), whose results get the suffix `-base`. The load generator is this checkout's in both.
+ */
+interface Tree { suffix: string, cwd: string | undefined }
+const THIS_TREE: Tree = { suffix: '', cwd: undefined }
+const trees: Tree[] = args.base === undefined ? [THIS_TREE] : [THIS_TREE, { suffix: '-base', cwd: resolve(args.base) }]
+/** Both trees once per round, the order flipped every other round so drift in the machine's load cancels. */
+const alternate = (round: number): Tree[] => round % 2 === 0 ? trees : [...trees].reverse()
+
+async function startAggregator (port: number, env: Record<string, string> = {}, nodeArgs: string[] = [], tree: Tree = THIS_TREE): Promise<Server> {
   const child = spawn(process.execPath, [...nodeArgs, 'aggregator/src/main.ts'], {
+    cwd: tree.cwd,
     // The image's malloc setting (see Dockerfile), so the bench measures what is deployed.
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', PINGFLEET_LISTEN: `127.0.0.1:${port}`, PINGFLEET_TOKEN: TOKEN, PINGFLEET_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
@@ -57,29 +70,37 @@ function fmt (n: number, digits = 0): string {
 }
 
 async function ingest (name: string, agents: number, targets: number, reports: number, rounds: number): Promise<void> {
-  const rates: number[] = []
-  const acks: number[] = []
-  let peak = 0
+  const rates = new Map<Tree, number[]>(trees.map(tree => [tree, []]))
+  const acks = new Map<Tree, number[]>(trees.map(tree => [tree, []]))
+  const peaks = new Map<Tree, number>(trees.map(tree => [tree, 0]))
   for (let round = 0; round < rounds; round++) {
-    const server = await startAggregator(18100 + round)
-    const pid = server.child.pid!
-    const cpu0 = cpuSeconds(pid)
-    const now = Date.now()
-    const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now })
-    const cpu = cpuSeconds(pid) - cpu0
-    rates.push(sim.cells / cpu)
-    acks.push(...sim.ackLatencyMs)
-    peak = Math.max(peak, rss(pid).peak)
-    console.log(`  ${name} round ${round + 1}: ${fmt(sim.cells)} cells in ${fmt(sim.wallMs / 1000, 1)} s wall, ${fmt(cpu, 2)} s aggregator CPU → ${fmt(sim.cells / cpu)} cells/CPU-s`)
-    await stop(server)
+    for (const tree of alternate(round)) {
+      const server = await startAggregator(18100 + round, {}, [], tree)
+      const pid = server.child.pid!
+      const cpu0 = cpuSeconds(pid)
+      const now = Date.now()
+      const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now })
+      const cpu = cpuSeconds(pid) - cpu0
+      rates.get(tree)!.push(sim.cells / cpu)
+      acks.get(tree)!.push(...sim.ackLatencyMs)
+      peaks.set(tree, Math.max(peaks.get(tree)!, rss(pid).peak))
+      console.log(`  ${name}${tree.suffix} round ${round + 1}: ${fmt(sim.cells)} cells in ${fmt(sim.wallMs / 1000, 1)} s wall, ${fmt(cpu, 2)} s aggregator CPU → ${fmt(sim.cells / cpu)} cells/CPU-s`)
+      await stop(server)
+    }
   }
-  results[name] = {
-    agents, targets, reportsPerAgent: reports, rounds,
-    cellsPerCpuSecondMedian: Math.round(median(rates)),
-    ackLatencyMs: { p50: median(acks), p99: percentile(acks, 0.99) },
-    peakRssBytes: peak
+  for (const tree of trees) {
+    const r = rates.get(tree)!
+    const a = acks.get(tree)!
+    const peak = peaks.get(tree)!
+    results[name + tree.suffix] = {
+      agents, targets, reportsPerAgent: reports, rounds,
+      cellsPerCpuSecondMedian: Math.round(median(r)),
+      cellsPerCpuSecond: r.map(Math.round),
+      ackLatencyMs: { p50: median(a), p99: percentile(a, 0.99) },
+      peakRssBytes: peak
+    }
+    console.log(`${name}${tree.suffix}: median ${fmt(median(r))} cells per aggregator CPU-second; ack p50 ${fmt(median(a), 1)} ms, p99 ${fmt(percentile(a, 0.99), 1)} ms; peak RSS ${fmt(peak / 2 ** 20)} MiB`)
   }
-  console.log(`${name}: median ${fmt(median(rates))} cells per aggregator CPU-second; ack p50 ${fmt(median(acks), 1)} ms, p99 ${fmt(percentile(acks, 0.99), 1)} ms; peak RSS ${fmt(peak / 2 ** 20)} MiB`)
 }
 
 /**
@@ -87,7 +108,7 @@ async function ingest (name: string, agents: number, targets: number, reports: n
  * time, so `minutes` of 5 s reports load in minutes / speed; each report is sent once the bench
  * clock reaches its end time (later, if the load falls behind), as a live fleet would send it.
  */
-async function mesh (nodes: number, minutes: number, speed: number): Promise<void> {
+async function mesh (nodes: number, minutes: number, speed: number, tree: Tree = THIS_TREE): Promise<void> {
   const real0 = Date.now() + 2000
   const start = real0 - minutes * 60_000
   const reports = minutes * 12
@@ -96,7 +117,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   // as loading left it, however long they take (a 1m window would otherwise drift past the data).
   const clockEnv = { BENCH_CLOCK_START: String(start), BENCH_CLOCK_SPEED: String(speed), BENCH_CLOCK_REAL0: String(real0), BENCH_CLOCK_STOP: String(endOf(reports) + 1000) }
   // The full node × node answer is measured too, so the matrix size limit is lifted here.
-  const server = await startAggregator(18200, { PINGFLEET_MAX_WINDOW: `${minutes}m`, PINGFLEET_MAX_MATRIX_CELLS: String(nodes * nodes + 1), ...clockEnv }, ['--import', './bench/clock-preload.ts'])
+  const server = await startAggregator(18200, { PINGFLEET_MAX_WINDOW: `${minutes}m`, PINGFLEET_MAX_MATRIX_CELLS: String(nodes * nodes + 1), ...clockEnv }, ['--import', './bench/clock-preload.ts'], tree)
   const pid = server.child.pid!
   const t0 = performance.now()
   const cpu0 = cpuSeconds(pid)
@@ -113,7 +134,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const steadyMilliCpu = (cpuSeconds(pid) - cpu0) / (minutes * 60) * 1000
   const simNow = start + (Date.now() - real0) * speed
   const lagSeconds = (simNow - endOf(reports)) / 1000
-  console.log(`  mesh ${nodes}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report (it stops 1 s past it); ` +
+  console.log(`  mesh ${nodes}${tree.suffix}: ${fmt(sim.cells)} cells (${minutes} min of 5 s reports) loaded in ${fmt(loadSeconds, 1)} s; bench clock ${fmt(lagSeconds, 1)} s past the last report (it stops 1 s past it); ` +
     `${fmt(steadyMilliCpu)} mCPU at real time`)
   // Holding the window: let the store fold and pack its slots (it ticks every real second); RSS
   // moves while dead buffers wait for a GC, so sample it for a while and keep the median. Queries
@@ -136,7 +157,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
   const metricsText = await (await fetch(`${server.url}/metrics`)).text()
   const storeBytes = Number(/^pingfleet_ingest_store_bytes\{store="node"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
   const groupStoreBytes = Number(/^pingfleet_ingest_store_bytes\{store="group"\} (\d+)/m.exec(metricsText)?.[1] ?? NaN)
-  results[`mesh-${nodes}`] = {
+  results[`mesh-${nodes}${tree.suffix}`] = {
     nodes, minutes, cells: sim.cells, clockSpeed: speed, loadSeconds, lagSeconds, steadyMilliCpu,
     rssBytes: memory.now, peakRssBytes: memory.peak, peakRssDuringLoadBytes: peakDuringLoad, peakRssWithQueriesBytes: peakWithQueries, storeBytes, groupStoreBytes,
     nodeMatrixMs: nodeMatrix.medianMs, nodeMatrixBytes: nodeMatrix.bytes,
@@ -144,7 +165,7 @@ async function mesh (nodes: number, minutes: number, speed: number): Promise<voi
     nodeRow1mMs: nodeRow.medianMs, failing1mMs: failing.medianMs,
     groupMatrixMs: groupMatrix.medianMs, groupMatrix1mMs: groupMatrix1m.medianMs
   }
-  console.log(`mesh-${nodes}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, group store ${fmt(groupStoreBytes / 2 ** 10)} KiB, holding ${minutes} min\n` +
+  console.log(`mesh-${nodes}${tree.suffix}: RSS ${fmt(memory.now / 2 ** 20)} MiB median over 10 s (peak ${fmt(memory.peak / 2 ** 20)} MiB; ${fmt(peakWithQueries / 2 ** 20)} MiB once the full node matrix was served), node store ${fmt(storeBytes / 2 ** 20)} MiB, group store ${fmt(groupStoreBytes / 2 ** 10)} KiB, holding ${minutes} min\n` +
     `  node×node matrix: ${window} ${fmt(nodeMatrix.medianMs)} ms (${fmt(nodeMatrix.bytes / 2 ** 20, 1)} MiB), 1m ${fmt(nodeMatrix1m.medianMs)} ms (${fmt(nodeMatrix1m.bytes / 2 ** 20, 1)} MiB)\n` +
     `  one row (src=) 1m ${fmt(nodeRow.medianMs, 1)} ms; failing cells only 1m ${fmt(failing.medianMs, 1)} ms\n` +
     `  group matrix: ${window} ${fmt(groupMatrix.medianMs, 2)} ms, 1m ${fmt(groupMatrix1m.medianMs, 2)} ms`)
@@ -211,9 +232,10 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
 /**
  * Bytes of one slot of the node store for a `cells`-cell mesh at one probe per cell per interval:
  * an interval slot, a slot of 12 folded intervals (a minute at 5 s) and of 60 (five minutes), the
- * store's own accounting (`SlotArena.bytes`, what `pingfleet_ingest_store_bytes` sums). Latencies
- * are drawn as in fleet-sim (around 1 ms, log-normal); `variants` bounds how many distinct draws a
- * cell gets (fleet-sim sends 4 pre-serialised variants; 0: a fresh draw every interval).
+ * store's own accounting (`Store.stats().bytes`, what `pingfleet_ingest_store_bytes` reports) once
+ * only that slot is left and closed. Latencies are drawn as in fleet-sim (around 1 ms, log-normal);
+ * `variants` bounds how many distinct draws a cell gets (fleet-sim sends 4 pre-serialised variants;
+ * 0: a fresh draw every interval).
  */
 function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
   let seed = 12345
@@ -221,24 +243,32 @@ function slotBytes (cells: number, variants: number): { interval: number, minute
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
     return seed / 2 ** 32
   }
-  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, () => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)))) : null
-  let n = 0
-  const interval = (start: number): SlotArena => {
-    const slot = new SlotArena(start, 5000, cells + 64)
-    const draw = draws?.[n++ % draws.length]
-    for (let c = 0; c < cells; c++) slot.add(c, 1, [draw?.[c] ?? bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)), 1])
-    slot.compact()
-    return slot
+  const draw = (): number => bucketIndex(0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6))
+  const draws = variants > 0 ? Array.from({ length: variants }, () => Array.from({ length: cells }, draw)) : null
+  // A square mesh of `cells` cells (sources × targets), ids in creation order.
+  const side = Math.ceil(Math.sqrt(cells))
+  /**
+   * The bytes once `intervals` 5 s intervals have folded into one slot, which has closed, at time
+   * `end`: past the finer tiers' spans (interval slots fold at 5 s of age, minute slots at 60 s).
+   */
+  const bytesOf = (intervals: number, end: number): number => {
+    let now = 0
+    const store = new Store([{ width: 5000, span: 5000 }, { width: 60_000, span: 60_000 }, { width: 300_000, span: 3_600_000 }], () => now)
+    const ids = Int32Array.from({ length: cells }, (_, c) => store.cellId(`n${Math.floor(c / side)}`, 'pod', `n${c % side}`))
+    store.advance(now)
+    const input = Array.from({ length: cells }, () => ({ count: 1, latency: [0, 1] }))
+    for (let n = 0; n < intervals; n++) {
+      const d = draws?.[n % draws.length]
+      for (let c = 0; c < cells; c++) input[c]!.latency[0] = d?.[c] ?? draw()
+      now = n * 5000
+      store.advance(now)
+      store.write(now, ids, input)
+    }
+    store.advance(end)
+    if (store.stats().slots !== 1) throw new Error(`${intervals} intervals left ${store.stats().slots} slots`)
+    return store.stats().bytes
   }
-  const fold = (count: number, width: number, part: (start: number) => SlotArena): SlotArena => {
-    let slot = new SlotArena(0, width, 0)
-    for (let i = 0; i < count; i++) slot = SlotArena.union(slot, part(i * width / count))
-    slot.compact()
-    return slot
-  }
-  const one = interval(0).bytes
-  const minute = (start: number): SlotArena => fold(12, 60_000, s => interval(start + s))
-  return { interval: one, minute: minute(0).bytes, fiveMinutes: fold(5, 300_000, minute).bytes }
+  return { interval: bytesOf(1, 5000), minute: bytesOf(12, 65_000), fiveMinutes: bytesOf(60, 360_000) }
 }
 
 /**
@@ -257,7 +287,7 @@ function groupStoreBytes (groups: number, nodesPerGroup: number, minutes: number
     // One report per node, each summed into one cell per destination group, as ingest does.
     for (let src = 0; src < groups; src++) {
       for (let node = 0; node < nodesPerGroup; node++) {
-        for (let dst = 0; dst < groups; dst++) store.add(ids[src * groups + dst]!, now, nodesPerGroup, [bucketIndex(0.001) + (node + k) % 4, nodesPerGroup])
+        for (let dst = 0; dst < groups; dst++) store.add(ids[src * groups + dst]!, now, { count: nodesPerGroup, latency: [bucketIndex(0.001) + (node + k) % 4, nodesPerGroup] })
       }
     }
   }
@@ -297,20 +327,29 @@ if (run('group-store')) {
     console.log(`group store, ${groups} groups of ${nodesPerGroup} nodes, 15 min of 5 s reports: node-store tiers ${fmt(before / 2 ** 10)} KiB, group tiers ${fmt(after / 2 ** 10)} KiB`)
   }
 }
-if (run('mesh')) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2)
+if (run('mesh')) for (const tree of trees) await mesh(args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000, 15, quick ? 4 : 2, tree)
 if (run('metrics')) {
   // Time and size to render /metrics at 1,000 nodes (full mesh, 2 groups): the median of repeated
-  // scrapes after a warm-up. Targets: ≤ 50 ms and ≤ 30,000 series (docs/metrics.md).
+  // scrapes after a warm-up. Targets: ≤ 50 ms and ≤ 30,000 series (docs/metrics.md). --rounds N
+  // repeats it with a fresh aggregator (alternating with --base's); the median of the rounds is kept.
   const nodes = 1000
-  const server = await startAggregator(18400)
-  const now = Date.now()
-  await runFleet({ url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports: quick ? 1 : 3, inFlight: 1, from: now - 10_000, to: now })
-  const url = `${server.url}/metrics`
-  const series = (await (await fetch(url)).text()).split('\n').filter(line => line !== '' && !line.startsWith('#')).length
-  const scrape = await timeGet(url, quick ? 10 : 30)
-  results['metrics-1000'] = { nodes, series, bytes: scrape.bytes, renderMsMedian: scrape.medianMs, targets: { maxMs: 50, maxSeries: 30_000 } }
-  console.log(`metrics-1000: ${fmt(series)} series (target ≤ 30,000), ${fmt(scrape.bytes / 1024)} KiB, median ${fmt(scrape.medianMs, 1)} ms per scrape (target ≤ 50 ms)`)
-  await stop(server)
+  const rounds = Number(args.rounds ?? 1)
+  const renders = new Map<Tree, number[]>(trees.map(tree => [tree, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const tree of alternate(round)) {
+      const server = await startAggregator(18400, {}, [], tree)
+      const now = Date.now()
+      await runFleet({ url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports: quick ? 1 : 3, inFlight: 1, from: now - 10_000, to: now })
+      const url = `${server.url}/metrics`
+      const series = (await (await fetch(url)).text()).split('\n').filter(line => line !== '' && !line.startsWith('#')).length
+      const scrape = await timeGet(url, quick ? 10 : 30)
+      renders.get(tree)!.push(scrape.medianMs)
+      const ms = renders.get(tree)!
+      results['metrics-1000' + tree.suffix] = { nodes, series, bytes: scrape.bytes, renderMsMedian: median(ms), renderMsByRound: ms, targets: { maxMs: 50, maxSeries: 30_000 } }
+      console.log(`metrics-1000${tree.suffix}: ${fmt(series)} series (target ≤ 30,000), ${fmt(scrape.bytes / 1024)} KiB, median ${fmt(scrape.medianMs, 1)} ms per scrape (target ≤ 50 ms)`)
+      await stop(server)
+    }
+  }
 }
 
 if (run('gate-nodes')) {
@@ -320,6 +359,19 @@ if (run('gate-nodes')) {
   results[`gate-nodes-${nodes}`] = r
   console.log(`gate-nodes-${nodes}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in process in ${fmt(r.loadSeconds, 1)} s; ${r.selected} selected; median of ${r.reps}:`)
   for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
+}
+
+if (args.base !== undefined) {
+  // The A/B summary: this checkout's figure over the base's, for each figure both runs have.
+  const figures = ['cellsPerCpuSecondMedian', 'renderMsMedian', 'steadyMilliCpu', 'rssBytes', 'peakRssBytes', 'storeBytes', 'nodeMatrixMs', 'nodeMatrix1mMs', 'nodeRow1mMs', 'failing1mMs', 'groupMatrixMs', 'groupMatrix1mMs']
+  for (const [name, value] of Object.entries(results)) {
+    const base = results[name + '-base'] as Record<string, unknown> | undefined
+    if (base === undefined) continue
+    const ratios = figures.filter(f => typeof (value as Record<string, unknown>)[f] === 'number' && typeof base[f] === 'number')
+      .map(f => `${f} ${fmt((value as Record<string, number>)[f]! / (base[f] as number), 3)}`)
+    results[name + '-ratio'] = Object.fromEntries(ratios.map(r => r.split(' ')).map(([f, x]) => [f, Number(x)]))
+    console.log(`${name} new/base: ${ratios.join(', ')}`)
+  }
 }
 
 mkdirSync('bench/results', { recursive: true })

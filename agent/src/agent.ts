@@ -32,6 +32,14 @@ export interface AgentHandle {
 
 export { podTargets } from './probe-suite.ts'
 
+/**
+ * Starts one agent: listens for /ping on `config.listenHost:listenPort` (and a UDP echo on the same
+ * port number), starts the static targets at once, connects the uplink, and from then on sends one
+ * report every `intervalMs` (milliseconds; the aggregator's welcome may change it). Roster updates
+ * become pod, mtu and udp targets. Resolves once the server listens; the returned handle's `port` is
+ * the bound port. Rejects when the server cannot listen (for example EADDRINUSE) or the CA file
+ * (PINGFLEET_HTTP_CA_FILE) cannot be read; nothing the network or the aggregator does later makes it throw.
+ */
 export async function startAgent (config: Readonly<AgentConfig>, logger: Logger): Promise<AgentHandle> {
   const bootId = randomUUID()
   let labels: Labels = { ...config.labels }

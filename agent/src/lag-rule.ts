@@ -2,7 +2,7 @@
 // can explain it; the derivation, and what the turn counts are, is in docs/reasons.md ("Lagged samples").
 
 import type { ProbeKind, Reason } from '@pingfleet/protocol'
-import { isTimeoutReason } from './classify.ts'
+import { isTimeoutReason } from './layers/classify.ts'
 import type { ProbeResult } from './probe.ts'
 
 /**

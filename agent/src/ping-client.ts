@@ -5,8 +5,11 @@
 // PingConnection (mtu probes: two requests on one connection) uses node:http and its parser.
 
 import { Agent, request, type IncomingMessage } from 'node:http'
-import { isIPv6, connect } from 'node:net'
+import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { hostPort } from './layers/address.ts'
+import { closedEarly, type Stage } from './layers/classify.ts'
+import { abortError } from './layers/connect.ts'
 
 /**
  * Largest head (status line and headers) read from a peer: Node's own default for
@@ -35,10 +38,6 @@ function idleTimeout (timeoutMs: number): Error {
 /** The peer sent more than the cap: raw code BODY_TOO_LARGE or HEADERS_TOO_LARGE, reason BAD_RESPONSE. */
 export function tooLarge (what: 'BODY' | 'HEADERS', limit: number): Error {
   return Object.assign(new Error(`the answer's ${what.toLowerCase()} exceed ${limit} bytes`), { code: `${what}_TOO_LARGE` })
-}
-
-function abortError (signal: AbortSignal): Error {
-  return Object.assign(new Error('the probe was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' })
 }
 
 /**
@@ -132,6 +131,14 @@ export interface PingTimings {
   connectedAt: number | undefined
   /** The first byte of the answer arrived. */
   firstByteAt: number | undefined
+  /** The answer's head (status line and headers) was complete; left undefined by a caller that does not need it. */
+  headersAt?: number | undefined
+}
+
+/** The classifier's stage an exchange failed in: connect, request (no complete head yet) or body. */
+export function pingStage (at: { connectedAt: number | undefined, headersAt?: number | undefined }): Stage {
+  if (at.connectedAt === undefined) return 'connect'
+  return at.headersAt === undefined ? 'request' : 'body'
 }
 
 function httpError (code: string, message: string): Error {
@@ -141,8 +148,8 @@ function httpError (code: string, message: string): Error {
 /**
  * GET /ping on a brand-new connection to `address:port` (an IP) with `Connection: close`: the answer
  * is read to the peer's FIN, then parsed (Content-Length or chunked). Rejects with the socket's error
- * (ECONNREFUSED, ECONNRESET, …), ABORT_ERR when `signal` fires, ETIMEDOUT after `timeoutMs` of silence,
- * ECONNRESET when the peer closes before a complete answer, an HPE_ code for a malformed one, and
+ * (ECONNREFUSED, ECONNRESET for a reset, …), ABORT_ERR when `signal` fires, ETIMEDOUT after `timeoutMs`
+ * of silence, EOF (closedEarly) when the peer closes before a complete answer, an HPE_ code for a malformed one, and
  * HEADERS_TOO_LARGE or BODY_TOO_LARGE (the socket destroyed at once) past MAX_PING_HEAD_BYTES of head
  * or `maxBodyBytes` (default MAX_PING_BODY_BYTES) of body bytes on the wire.
  */
@@ -152,7 +159,7 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
       reject(abortError(signal))
       return
     }
-    const host = isIPv6(address) ? `[${address}]` : address
+    const authority = hostPort(address, port)
     const socket = connect({ host: address, port })
     const chunks: Buffer[] = []
     let received = 0
@@ -172,7 +179,7 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
     socket.setTimeout(timeoutMs, () => settle(idleTimeout(timeoutMs)))
     socket.once('connect', () => {
       timings.connectedAt = performance.now()
-      socket.write(`GET /ping HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`)
+      socket.write(`GET /ping HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`)
     })
     socket.on('data', (chunk: Buffer) => {
       timings.firstByteAt ??= performance.now()
@@ -183,8 +190,10 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
       if (bodyAt < 0) {
         const head = chunks.length === 1 ? chunk : Buffer.concat(chunks)
         const end = head.indexOf('\r\n\r\n', Math.max(0, received - chunk.length - 3))
-        if (end >= 0) bodyAt = end + 4
-        else if (received > MAX_PING_HEAD_BYTES) return settle(tooLarge('HEADERS', MAX_PING_HEAD_BYTES))
+        if (end >= 0) {
+          bodyAt = end + 4
+          timings.headersAt = performance.now()
+        } else if (received > MAX_PING_HEAD_BYTES) return settle(tooLarge('HEADERS', MAX_PING_HEAD_BYTES))
         if (chunks.length > 1) chunks.splice(0, chunks.length, head)
       }
       if (bodyAt >= 0 && received - bodyAt > maxBodyBytes) settle(tooLarge('BODY', maxBodyBytes))
@@ -200,11 +209,14 @@ export function pingOnce (address: string, port: number, signal: AbortSignal, ti
   })
 }
 
-/** A complete HTTP/1.x answer read to EOF: status and body, or an error naming what is wrong. */
+/**
+ * A complete HTTP/1.x answer read to EOF: status and body. Throws EOF (closedEarly) when the answer
+ * stops short (no head, a cut head, body or chunk), an HPE_ code when it is not HTTP/1.x.
+ */
 export function parseAnswer (raw: Buffer): PingAnswer {
-  if (raw.length === 0) throw httpError('ECONNRESET', 'socket hang up')
+  if (raw.length === 0) throw closedEarly('socket hang up')
   const headEnd = raw.indexOf('\r\n\r\n')
-  if (headEnd < 0) throw httpError('ECONNRESET', 'closed inside the headers')
+  if (headEnd < 0) throw closedEarly('closed inside the headers')
   const lines = raw.toString('latin1', 0, headEnd).split('\r\n')
   const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)
   if (status === null) throw httpError('HPE_INVALID_CONSTANT', 'not an HTTP/1.x status line')
@@ -223,7 +235,7 @@ export function parseAnswer (raw: Buffer): PingAnswer {
   }
   const rest = raw.subarray(headEnd + 4)
   if (chunked) return { status: Number(status[1]), body: dechunk(rest).toString() }
-  if (length !== undefined && rest.length < length) throw httpError('ECONNRESET', 'closed before the whole body arrived')
+  if (length !== undefined && rest.length < length) throw closedEarly('closed before the whole body arrived')
   return { status: Number(status[1]), body: (length === undefined ? rest : rest.subarray(0, length)).toString() }
 }
 
@@ -232,12 +244,12 @@ function dechunk (data: Buffer): Buffer {
   let at = 0
   for (;;) {
     const lineEnd = data.indexOf('\r\n', at)
-    if (lineEnd < 0) throw httpError('ECONNRESET', 'closed inside a chunk')
+    if (lineEnd < 0) throw closedEarly('closed inside a chunk')
     const size = Number.parseInt(data.toString('latin1', at, lineEnd).split(';')[0]!.trim(), 16)
     if (!Number.isInteger(size) || size < 0) throw httpError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size')
     if (size === 0) return Buffer.concat(parts)
     const start = lineEnd + 2
-    if (data.length < start + size + 2) throw httpError('ECONNRESET', 'closed inside a chunk')
+    if (data.length < start + size + 2) throw closedEarly('closed inside a chunk')
     parts.push(data.subarray(start, start + size))
     at = start + size + 2
   }

@@ -1,7 +1,7 @@
 // The one writer of probe outcomes: folds results per (probe, target) between two reports into
 // protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
 
-import { bucketIndex, CONNECT_PROBE_KINDS, MAX_BACKENDS_PER_CELL, SYN_RTO_SECONDS, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
+import { CONNECT_PROBE_KINDS, MAX_BACKENDS_PER_CELL, SparseBuilder, SYN_RTO_SECONDS, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
 import { isExcusable } from './lag-rule.ts'
 import type { ProbeResult, Target } from './probe.ts'
 
@@ -12,8 +12,8 @@ interface Accumulator {
   probe: ProbeKind
   target: string
   count: number
-  /** Sparse while accumulating: a cell usually touches a handful of the 370 buckets. */
-  buckets: Map<number, number>
+  /** Latencies of trusted successes (protocol's sparse builder: a few words per cell). */
+  latency: SparseBuilder
   errors: Map<string, CellError>
   lagged: number
   /** Service targets: answers per backend node. Created on the first named answer. */
@@ -70,7 +70,7 @@ export class Results {
     const key = `${target.kind}\u0000${target.id}`
     let cell = this.#cells.get(key)
     if (cell === undefined) {
-      cell = { probe: target.kind, target: target.id, count: 0, buckets: new Map(), errors: new Map(), lagged: 0, backends: undefined, loss: undefined }
+      cell = { probe: target.kind, target: target.id, count: 0, latency: new SparseBuilder(), errors: new Map(), lagged: 0, backends: undefined, loss: undefined }
       this.#cells.set(key, cell)
     }
     cell.count++
@@ -78,10 +78,7 @@ export class Results {
     if (result.ok) {
       if (result.backend !== undefined) addBackend(cell, result.backend)
       if (lagged) cell.lagged++
-      else {
-        const index = bucketIndex(result.seconds)
-        cell.buckets.set(index, (cell.buckets.get(index) ?? 0) + 1)
-      }
+      else cell.latency.record(result.seconds)
       return
     }
     if (lagged && isExcusable(result.reason)) {
@@ -95,9 +92,7 @@ export class Results {
   drain (end = Date.now()): Window {
     const cells: Cell[] = []
     for (const acc of this.#cells.values()) {
-      const latency: number[] = []
-      for (const index of [...acc.buckets.keys()].sort((a, b) => a - b)) latency.push(index, acc.buckets.get(index)!)
-      const cell: Cell = { probe: acc.probe, target: acc.target, count: acc.count, latency }
+      const cell: Cell = { probe: acc.probe, target: acc.target, count: acc.count, latency: acc.latency.toSparse() }
       if (acc.errors.size > 0) cell.errors = [...acc.errors.values()]
       if (acc.lagged > 0) cell.lagged = acc.lagged
       if (acc.backends !== undefined) cell.backends = [...acc.backends].map(([node, count]) => ({ node, count }))

@@ -45,6 +45,15 @@ interface Running {
   done: Promise<void>
 }
 
+/**
+ * Runs every target on its own timer: the first run at a random point of the first period (staggered),
+ * then every max(intervals[kind], intervalMs) × (1 ± jitter) milliseconds, measured from the planned
+ * start so a slow probe does not shift the cadence. At most `concurrency` probes run at once; a probe
+ * that waits longer than `startDeadlineMs` for a slot is recorded as AGENT_OVERLOADED (raw
+ * CONCURRENCY_LIMIT). Each probe gets an AbortSignal that fires after its kind's timeout (ms). Every
+ * outcome, judged for lag by lag-rule.ts, is recorded in `results` (the only writer); a probe that
+ * throws is logged with PINGFLEET_ERR_AGENT_PROBE_THREW and recorded as OTHER. Never throws itself.
+ */
 export class Scheduler {
   #options: SchedulerOptions
   #intervalMs: number

@@ -8,15 +8,13 @@ import type { Logger } from 'pino'
 import { WebSocket } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, decodeAggregatorMessage, downgradeReport, DUPLICATE_NODE_BACKOFF_MS, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER,
-  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, type Cell, type CpuThrottling, type Hello, type Peers,
+  frameErrorCode, MAX_FRAME_BYTES, needsDowngrade, PROTOCOL_VERSION, REPORT_FEATURE_NAMES, STREAM_PATH, type Cell, type CpuThrottling, type Hello, type Peers,
   type Report, type Welcome
 } from '@pingfleet/protocol'
 import {
   AGENT_ERR_REPORT_DROPPED, AGENT_ERR_UPLINK_CLOSED, AGENT_ERR_UPLINK_DUPLICATE_NODE, AGENT_ERR_UPLINK_PROTOCOL,
   AGENT_ERR_UPLINK_SILENT, AGENT_ERR_UPLINK_UNAUTHORIZED
 } from './errors.ts'
-
-export const STREAM_PATH = '/api/v1/stream'
 
 export interface UplinkOptions {
   /** Base http(s) URL of the aggregator. */
@@ -83,6 +81,15 @@ const AGE_FIELD_BYTES = 26
 
 const NO_FEATURES: ReadonlySet<string> = new Set()
 
+/**
+ * The agent's one websocket to the aggregator (`<url>/api/v1/stream`, bearer token). On every connect
+ * it sends a hello and, once welcomed, every unacknowledged report in seq order. push() queues a report
+ * (at most `bufferSize`; the oldest is dropped past that, logged as PINGFLEET_ERR_AGENT_REPORT_DROPPED).
+ * It reconnects forever with full-jitter backoff between `reconnectMinMs` and `reconnectMaxMs` (ms),
+ * at least a minute after a duplicate-node refusal, and terminates a connection that misses a pong for
+ * `heartbeatMs`. Failures are logged with their PINGFLEET_ERR_AGENT_UPLINK_* code, never thrown:
+ * no method throws. close() says goodbye with 1001 (a planned departure) and stops reconnecting.
+ */
 export class Uplink {
   #options: UplinkOptions
   #random: () => number
@@ -113,10 +120,12 @@ export class Uplink {
     this.#url = streamUrl(options.url)
   }
 
+  /** Opens the first connection; call once. */
   start (): void {
     this.#connect()
   }
 
+  /** Counters for /status and logs: seqs, buffer, drops, connection state. */
   status (): UplinkStatus {
     return {
       seq: this.#seq,
@@ -164,6 +173,7 @@ export class Uplink {
     })
   }
 
+  /** Stops reconnecting, fails pending ack waits, closes with 1001 (terminating after 1 s without a close answer). */
   async close (): Promise<void> {
     this.#closed = true
     clearTimeout(this.#reconnectTimer)

@@ -1,15 +1,7 @@
-// Error codes of the aggregator. Each carries the HTTP status it maps to where one applies.
+// Error codes of the aggregator, each with the HTTP status it is answered with where one applies.
+// docs/errors.md explains each, and a test keeps the two equal.
 
-export class AggregatorError extends Error {
-  readonly code: string
-  readonly statusCode: number
-  constructor (code: string, message: string, statusCode = 500) {
-    super(message)
-    this.name = 'AggregatorError'
-    this.code = code
-    this.statusCode = statusCode
-  }
-}
+import type { ErrorCatalogue } from '@pingfleet/protocol'
 
 export const ERR_CONFIG = 'PINGFLEET_ERR_CONFIG'
 export const ERR_BAD_QUERY = 'PINGFLEET_ERR_BAD_QUERY'
@@ -17,17 +9,45 @@ export const ERR_MATRIX_TOO_LARGE = 'PINGFLEET_ERR_MATRIX_TOO_LARGE'
 export const ERR_UNAUTHORIZED = 'PINGFLEET_ERR_UNAUTHORIZED'
 export const ERR_NOT_FOUND = 'PINGFLEET_ERR_NOT_FOUND'
 export const ERR_BODY_TOO_LARGE = 'PINGFLEET_ERR_BODY_TOO_LARGE'
+export const ERR_INTERNAL = 'PINGFLEET_ERR_INTERNAL'
+export const ERR_KUBE_API = 'PINGFLEET_ERR_KUBE_API'
+export const ERR_TOKEN_REVIEW_UNAVAILABLE = 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE'
+export const ERR_NODE_MISMATCH = 'PINGFLEET_ERR_NODE_MISMATCH'
+export const ERR_DUPLICATE_NODE = 'PINGFLEET_ERR_DUPLICATE_NODE'
+export const ERR_CLOCK_OFFSET = 'PINGFLEET_ERR_CLOCK_OFFSET'
 
+/** Every aggregator code. HTTP answers carry `{code, message}` with the status given here (http/error-handler.ts). */
+export const AGGREGATOR_ERRORS = {
+  [ERR_CONFIG]: { status: null, message: 'a configuration value or the gates file is invalid: the aggregator does not start (exit 78)' },
+  [ERR_BAD_QUERY]: { status: 400, message: 'a request parameter is invalid or unknown' },
+  [ERR_MATRIX_TOO_LARGE]: { status: 400, message: 'the matrix asked for has more cells than PINGFLEET_MAX_MATRIX_CELLS' },
+  [ERR_UNAUTHORIZED]: { status: 401, message: 'an agent\'s bearer token is missing or not accepted: refused before the websocket upgrade' },
+  [ERR_NOT_FOUND]: { status: 404, message: 'no such gate' },
+  [ERR_BODY_TOO_LARGE]: { status: 413, message: 'a request body is over the route\'s limit' },
+  [ERR_INTERNAL]: { status: 500, message: 'internal error' },
+  // Raised by the Kubernetes client (kube/client.ts); discovery logs it and retries, no route answers with it.
+  [ERR_KUBE_API]: { status: 502, message: 'a Kubernetes API call failed: unreachable, a non-2xx answer or an unreadable token' },
+  [ERR_TOKEN_REVIEW_UNAVAILABLE]: { status: 503, message: 'TokenReview could not be asked: the agent is refused with 503 and Retry-After, and retries' },
+  [ERR_NODE_MISMATCH]: { status: null, message: 'a reviewed token\'s node differs from the node its hello claims: the websocket is closed with 4003' },
+  [ERR_DUPLICATE_NODE]: { status: null, message: 'two agent processes (different bootIds) claim one node: the one not kept is closed with 4009' },
+  [ERR_CLOCK_OFFSET]: { status: null, message: 'an agent\'s clock differs from the aggregator\'s by more than 2 s: logged once per connection, not refused' }
+} as const satisfies ErrorCatalogue
+
+export type AggregatorErrorCode = keyof typeof AGGREGATOR_ERRORS
+
+/** An error the aggregator raises; `statusCode` defaults to the code's status in AGGREGATOR_ERRORS, else 500. */
+export class AggregatorError extends Error {
+  readonly code: AggregatorErrorCode
+  readonly statusCode: number
+  constructor (code: AggregatorErrorCode, message: string, statusCode: number = AGGREGATOR_ERRORS[code].status ?? 500) {
+    super(message)
+    this.name = 'AggregatorError'
+    this.code = code
+    this.statusCode = statusCode
+  }
+}
+
+/** A 400 PINGFLEET_ERR_BAD_QUERY with the given message. */
 export function badQuery (message: string): AggregatorError {
   return new AggregatorError(ERR_BAD_QUERY, message, 400)
 }
-/** A Kubernetes API call failed (unreachable, non-2xx, unreadable token): discovery retries with backoff. */
-export const ERR_KUBE_API = 'PINGFLEET_ERR_KUBE_API'
-/** TokenReview could not be asked (API unreachable or refusing): the agent is refused with 503 and retries. */
-export const ERR_TOKEN_REVIEW_UNAVAILABLE = 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILABLE'
-/** A reviewed token's node differs from the node its hello claims: the websocket is closed with 4003. */
-export const ERR_NODE_MISMATCH = 'PINGFLEET_ERR_NODE_MISMATCH'
-/** Two agent processes (different bootIds) claim one node; the one not kept is closed with 4009. */
-export const ERR_DUPLICATE_NODE = 'PINGFLEET_ERR_DUPLICATE_NODE'
-/** An agent's clock differs from the aggregator's by more than CLOCK_WARN_MS (logged, not refused). */
-export const ERR_CLOCK_OFFSET = 'PINGFLEET_ERR_CLOCK_OFFSET'

@@ -1,15 +1,15 @@
-// Entry point: load the configuration (one clear line and exit 2 when it is wrong), then serve.
+// Entry point: load the configuration (one clear line on stderr and exit 78, EX_CONFIG, when it is wrong), then serve.
 
 import pino from 'pino'
 import { startAggregator } from './app.ts'
 import { loadConfig } from './config.ts'
-import { AggregatorError } from './errors.ts'
+import { AggregatorError, ERR_CONFIG } from './errors.ts'
 
 let config
 try {
   config = loadConfig(process.env, process.argv.slice(2))
 } catch (err) {
-  const code = err instanceof AggregatorError ? err.code : 'PINGFLEET_ERR_CONFIG'
+  const code = err instanceof AggregatorError ? err.code : ERR_CONFIG
   process.stderr.write(`pingfleet-aggregator: ${code}: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(78) // EX_CONFIG, as the agent
 }

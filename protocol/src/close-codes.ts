@@ -2,7 +2,7 @@
 // websocket layer itself refuses (before any JSON is read).
 
 import {
-  PROTOCOL_ERR_FRAME_TOO_LARGE, PROTOCOL_ERR_FRAMING, PROTOCOL_ERR_UTF8
+  PROTOCOL_ERR_FRAME_TOO_LARGE, PROTOCOL_ERR_FRAMING, PROTOCOL_ERR_UTF8, type ProtocolErrorCode
 } from './errors.ts'
 
 /** The aggregator closed this connection because the same agent (same bootId) connected again. */
@@ -28,7 +28,7 @@ const TOO_LARGE = new Set(['WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 'WS_ERR_UNSUPPOR
  * errors `WS_ERR_*` and closes with the RFC 6455 status: 1009 for size, 1007 for invalid UTF-8, 1002
  * for everything else, which is where an error code unknown here lands too.
  */
-export function frameErrorCode (err: { code?: unknown }): string | null {
+export function frameErrorCode (err: { code?: unknown }): ProtocolErrorCode | null {
   if (typeof err.code !== 'string' || !err.code.startsWith('WS_ERR_')) return null
   if (TOO_LARGE.has(err.code)) return PROTOCOL_ERR_FRAME_TOO_LARGE
   if (err.code === 'WS_ERR_INVALID_UTF8') return PROTOCOL_ERR_UTF8

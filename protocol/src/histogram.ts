@@ -16,6 +16,7 @@ export const OVERFLOW_INDEX = BUCKET_COUNT - 1
  */
 export type SparseHistogram = number[]
 
+/** The bucket (0 .. OVERFLOW_INDEX) that holds `seconds`; NaN and values below HIST_MIN_SECONDS go to 0. */
 export function bucketIndex (seconds: number): number {
   if (!(seconds >= HIST_MIN_SECONDS)) return 0
   const ratio = seconds / HIST_MIN_SECONDS
@@ -54,56 +55,6 @@ export function bucketValue (index: number): number {
   return VALUES[Math.max(0, Math.min(OVERFLOW_INDEX, index))]!
 }
 
-/** Dense accumulator for one (probe, target) or one merged group of cells. */
-export class Histogram {
-  readonly counts = new Float64Array(BUCKET_COUNT)
-  total = 0
-
-  record (seconds: number): void {
-    this.counts[bucketIndex(seconds)]!++
-    this.total++
-  }
-
-  addSparse (sparse: ArrayLike<number>): void {
-    for (let i = 0; i < sparse.length; i += 2) {
-      const count = sparse[i + 1]!
-      this.counts[sparse[i]!]! += count
-      this.total += count
-    }
-  }
-
-  merge (other: Histogram): void {
-    for (let i = 0; i < BUCKET_COUNT; i++) this.counts[i]! += other.counts[i]!
-    this.total += other.total
-  }
-
-  reset (): void {
-    this.counts.fill(0)
-    this.total = 0
-  }
-
-  toSparse (): SparseHistogram {
-    const out: number[] = []
-    for (let i = 0; i < BUCKET_COUNT; i++) {
-      const c = this.counts[i]!
-      if (c > 0) out.push(i, c)
-    }
-    return out
-  }
-
-  /** Nearest-rank quantile from the merged buckets; null when empty. */
-  quantile (q: number): number | null {
-    if (this.total === 0) return null
-    const rank = Math.max(1, Math.ceil(q * this.total))
-    let seen = 0
-    for (let i = 0; i < BUCKET_COUNT; i++) {
-      seen += this.counts[i]!
-      if (seen >= rank) return bucketValue(i)
-    }
-    return bucketValue(OVERFLOW_INDEX)
-  }
-}
-
 /** Checks the sparse invariants; returns a problem description or null. */
 export function sparseProblem (sparse: ArrayLike<number>): string | null {
   if (sparse.length % 2 !== 0) return 'histogram must have an even length'
@@ -118,6 +69,7 @@ export function sparseProblem (sparse: ArrayLike<number>): string | null {
   return null
 }
 
+/** The sum of a sparse histogram's counts. */
 export function sparseTotal (sparse: ArrayLike<number>): number {
   let total = 0
   for (let i = 1; i < sparse.length; i += 2) total += sparse[i]!

@@ -1,6 +1,7 @@
 // Public surface of the wire contract shared by agent and aggregator.
 
 export * from './histogram.ts'
+export * from './latency.ts'
 export * from './reasons.ts'
 export * from './probes.ts'
 export * from './messages.ts'

@@ -6,6 +6,8 @@ import { PROBE_KIND_NAMES, type ProbeKind } from './probes.ts'
 import { REASON_CODES, type Reason } from './reasons.ts'
 
 export const PROTOCOL_VERSION = 1
+/** Path of the agent's websocket on the aggregator, below the aggregator's base URL (which may carry a prefix). */
+export const STREAM_PATH = '/api/v1/stream'
 /** Largest frame either side accepts; a 5,000-target report stays well below it. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 export const MAX_CELLS_PER_REPORT = 20_000

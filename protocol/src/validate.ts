@@ -38,7 +38,7 @@ export function reportProblem (report: Report): string | null {
     let failed = 0
     if (cell.errors !== undefined) for (const e of cell.errors) failed += e.count
     if (sparseTotal(cell.latency) + failed + (cell.lagged ?? 0) > cell.count) {
-      return `cell ${i}: latency samples, errors and lagged probes exceed count`
+      return `cell ${i}: latency observations, errors and lagged probes exceed count`
     }
     if ((cell.slowConnects ?? 0) > cell.count) return `cell ${i}: slowConnects exceeds count`
     if ((cell.lost ?? 0) > (cell.sent ?? 0)) return `cell ${i}: more datagrams lost than sent`
@@ -53,6 +53,17 @@ export function reportProblem (report: Report): string | null {
   return null
 }
 
+/**
+ * Decodes one text frame an agent sent: a `hello` or a `report` (messages.ts), checked against its JSON
+ * Schema and, for a report, against reportProblem's invariants. Times in the result are as sent:
+ * `start`/`end` in epoch milliseconds on the agent's clock, `ageMs` in milliseconds, each cell's `latency` a
+ * SparseHistogram over the shared bucket layout (seconds). The text is at most MAX_FRAME_BYTES (ws enforces it).
+ *
+ * Throws ProtocolError with PROTOCOL_ERR_JSON (not JSON), PROTOCOL_ERR_TYPE (no known `type`),
+ * PROTOCOL_ERR_SCHEMA (the first schema violation, with its JSON pointer) or PROTOCOL_ERR_SEMANTIC
+ * (a report that contradicts itself, e.g. more errors than probes). Ordering (hello first) is the
+ * receiver's to check: PROTOCOL_ERR_HELLO.
+ */
 export function decodeAgentMessage (text: string): AgentMessage {
   const message = decode(text, ['hello', 'report']) as AgentMessage
   if (message.type === 'report') {
@@ -62,6 +73,10 @@ export function decodeAgentMessage (text: string): AgentMessage {
   return message
 }
 
+/**
+ * Decodes one text frame the aggregator sent: `welcome`, `peers` or `ack`, checked against its JSON
+ * Schema. Throws ProtocolError with PROTOCOL_ERR_JSON, PROTOCOL_ERR_TYPE or PROTOCOL_ERR_SCHEMA.
+ */
 export function decodeAggregatorMessage (text: string): AggregatorMessage {
   return decode(text, ['welcome', 'peers', 'ack']) as AggregatorMessage
 }

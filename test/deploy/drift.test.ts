@@ -2,7 +2,7 @@
 // docs. This suite keeps them in step with each other and with the workspaces they start.
 
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, START, missingTools, needs, parseManifests, readCompose, template, type Loose } from './tools.ts'
 
@@ -30,6 +30,20 @@ t.test('the entry files exist in the workspaces package.json lists', async t => 
     const entry = command[1]
     t.ok(existsSync(join(ROOT, entry)), `${component}: ${entry} exists`)
     t.ok(existsSync(join(ROOT, component, 'package.json')), `${component} is a workspace`)
+  }
+})
+
+t.test('each workspace\'s exports exist, and it declares every package its sources import', async t => {
+  for (const workspace of rootPackage.workspaces as string[]) {
+    const manifest = JSON.parse(read(`${workspace}/package.json`))
+    for (const target of Object.values<string>(manifest.exports ?? {})) t.ok(existsSync(join(ROOT, workspace, target)), `${workspace}: exports ${target} exists`)
+    const imported = new Set<string>()
+    for (const file of readdirSync(join(ROOT, workspace, 'src'), { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))) {
+      for (const [, spec] of read(`${workspace}/src/${file}`).matchAll(/(?:from|import\() '([^'.][^']*)'/g)) {
+        if (!spec!.startsWith('node:')) imported.add(spec!.split('/').slice(0, spec!.startsWith('@') ? 2 : 1).join('/'))
+      }
+    }
+    t.same([...imported].filter(name => manifest.dependencies?.[name] === undefined), [], `${workspace}: every imported package is a dependency`)
   }
 })
 

@@ -8,8 +8,9 @@ import dnsPacket from 'dns-packet'
 import type { DecodedPacket, StringAnswer } from 'dns-packet'
 import type { Reason } from '@pingfleet/protocol'
 import type { DnsOutcome } from '../dns-expect.ts'
+import { hostPort, parseHostPort } from '../layers/address.ts'
+import { classifyError, closedEarly } from '../layers/classify.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
-import { hostPort, parseHostPort, transportReason } from './tcp.ts'
 
 export type DnsWireType = 'A' | 'AAAA'
 export type DnsWireTransport = 'udp' | 'tcp'
@@ -40,8 +41,14 @@ export function dnsWireTarget (fields: { name: string, type: DnsWireType, server
   return target
 }
 
+/** A resolver the dns-wire probes ask: an IP literal and a port. */
+export interface DnsServer {
+  server: string
+  port: number
+}
+
 /** Parses a resolver as configured: `ip`, `ip:port`, `[v6]` or `[v6]:port`; null when it is not one. */
-export function parseDnsServer (text: string): { server: string, port: number } | null {
+export function parseDnsServer (text: string): DnsServer | null {
   const trimmed = text.trim()
   if (isIP(trimmed) !== 0) return { server: trimmed, port: DNS_PORT }
   const bracketed = /^\[([^\]]+)\]$/.exec(trimmed)
@@ -116,7 +123,7 @@ function udpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       }
       finish({ ok: true, packet })
     })
-    socket.on('error', err => finish({ ok: false, failure: transportReason(err, false) }))
+    socket.on('error', err => finish({ ok: false, failure: classifyError(err, 'connect') }))
     socket.send(query, target.port, target.server)
   })
 }
@@ -154,9 +161,9 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       if (wrong !== null) return finish({ ok: false, failure: { reason: 'MISMATCH', raw: wrong } })
       finish({ ok: true, packet })
     })
-    // The server closed without a complete reply.
-    socket.once('end', () => finish({ ok: false, failure: { reason: 'ECONNRESET', raw: 'EOF' } }))
-    socket.once('error', err => finish({ ok: false, failure: transportReason(err, connected) }))
+    // The server closed (a FIN) without a complete reply: raw EOF, where a reset is raw ECONNRESET.
+    socket.once('end', () => finish({ ok: false, failure: classifyError(closedEarly('closed before a complete reply'), 'request') }))
+    socket.once('error', err => finish({ ok: false, failure: classifyError(err, connected ? 'request' : 'connect') }))
   })
 }
 
@@ -191,6 +198,13 @@ function fromReply (packet: DecodedPacket, target: DnsWireTarget, seconds: numbe
   }
 }
 
+/**
+ * The probe: one query, straight to the target's resolver (UDP with a TCP retry on truncation, or TCP
+ * only), on a fresh socket. `seconds` is the whole exchange; `detail.transport` says which carried the
+ * answer (`truncated: 1` after a retry). DNS answers map to their own reasons (NXDOMAIN, NODATA, …);
+ * transport failures are classified by layers/classify.ts; running out of time is DNS_TIMEOUT (raw
+ * UDP_TIMEOUT, TCP_TIMEOUT or TCP_CONNECT_TIMEOUT). Never rejects.
+ */
 export const dnsWireProbe: Probe<DnsWireTarget> = async function dnsWireProbe (target, signal) {
   const start = performance.now()
   const seconds = (): number => (performance.now() - start) / 1000

@@ -1,19 +1,20 @@
 // The http probe: one GET to an external URL on a brand-new connection, with DNS, connect, TLS and
 // first-byte phases timed separately. A pooled connection would hide exactly the failures of new flows.
 //
-// The connection is made by our own connector (getaddrinfo under the lookup pool, then net/tls) and
-// handed to a one-shot undici Client. Timing the phases there is exact per probe; undici's
+// Layers: resolve (layers/resolve.ts, getaddrinfo under the lookup pool) → connect (layers/connect.ts)
+// → TLS → exchange (a one-shot undici Client over that one socket) → classify (layers/classify.ts, by
+// the stage the probe was in). Timing the phases in our own connector is exact per probe; undici's
 // diagnostics_channel events are process-wide and would have to be matched back to each request.
 
-import { isIP, connect as netConnect, type Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls'
 import { Client } from 'undici'
-import type { Reason } from '@pingfleet/protocol'
+import { classifyDeadline, classifyError, classifyStatus, type Stage } from '../layers/classify.ts'
+import { connectTimed } from '../layers/connect.ts'
+import { resolveHost } from '../layers/resolve.ts'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
-import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
+import type { Probe, ProbeResult, Target } from '../probe.ts'
 import { basicAuth, redactUrl } from '../redact.ts'
-import { resolveHost } from './dns-lookup.ts'
-import { errorCode, transportReason } from './tcp.ts'
 
 export interface HttpTarget extends Target {
   kind: 'http'
@@ -54,45 +55,20 @@ export function parseHttpTarget (text: string): HttpTarget | null {
   return httpTarget(url.href)
 }
 
-/** The status classes the closed reason set knows; null for a 2xx. */
-export function statusReason (status: number): Reason | null {
-  if (status >= 200 && status < 300) return null
-  if (status >= 400 && status < 500) return 'HTTP_4XX'
-  if (status >= 500 && status < 600) return 'HTTP_5XX'
-  return 'HTTP_OTHER'
-}
-
-type Stage = 'connect' | 'tls' | 'request' | 'body'
-
-/** Maps a failure to a reason by the stage it happened in; a fired signal is a timeout of that stage. */
-function failureReason (err: unknown, stage: Stage, timedOut: boolean): { reason: Reason, raw: string } {
-  if (timedOut) {
-    if (stage === 'connect') return { reason: 'CONNECT_TIMEOUT', raw: 'TIMEOUT' }
-    // A handshake that stalls after connect is often a path MTU problem: the certificate flight is large.
-    if (stage === 'tls') return { reason: 'RESPONSE_TIMEOUT', raw: 'TLS_HANDSHAKE_TIMEOUT' }
-    return { reason: 'RESPONSE_TIMEOUT', raw: stage === 'body' ? 'BODY_TIMEOUT' : 'HEADERS_TIMEOUT' }
-  }
-  const code = errorCode(err)
-  if (stage === 'connect') return transportReason(err, false)
-  if (stage === 'tls') return code === 'ECONNRESET' ? { reason: 'ECONNRESET', raw: code } : { reason: 'TLS_ERROR', raw: code }
-  // undici's "other side closed": the server shut the connection before a full response.
-  if (code === 'UND_ERR_SOCKET') {
-    const cause = errorCode((err as { cause?: unknown }).cause)
-    return { reason: 'ECONNRESET', raw: cause === 'UNKNOWN' ? code : cause }
-  }
-  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'BODY_TOO_LARGE') return { reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' }
-  if (code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: 'HEADERS_TOO_LARGE' }
-  if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return { reason: 'BAD_RESPONSE', raw: code === 'UNKNOWN' ? 'HTTP_PARSE_ERROR' : code }
-  if (code.startsWith('HPE_') || code.startsWith('UND_ERR_RES_') || code === 'UND_ERR_HEADERS_OVERFLOW') return { reason: 'BAD_RESPONSE', raw: code }
-  return transportReason(err, true)
-}
-
 /** Drops a response body unread; undici's abort error on it has no one to report to. */
 function discard (body: { on: (event: 'error', listener: () => void) => unknown, destroy: () => unknown }): void {
   body.on('error', () => {})
   body.destroy()
 }
 
+/**
+ * The probe: GET the target's URL on a connection of its own. Phases in seconds: `dns` (a name only),
+ * `connect`, `tls` (https only), `firstByte` from the connection being ready (after TLS) to the response head; `seconds`
+ * is the whole probe, body included (read and dropped, at most `maxBodyBytes`). `detail` has the
+ * `address` connected to and the `status`. A non-2xx status fails as HTTP_4XX, HTTP_5XX or HTTP_OTHER
+ * (raw `HTTP_<status>`, its body not read); any other failure is classified by its stage: connect,
+ * tls, request (until the head arrived), body. Never rejects.
+ */
 export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {}): Probe<HttpTarget> {
   const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES
   const userAgent = options.userAgent ?? 'pingfleet'
@@ -109,10 +85,8 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
 
     const resolved = await resolveHost(pool, host, target.family, signal)
     if (!resolved.ok) return resolved.result
-    const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
-    const detail: Record<string, string | number> = { address: resolved.address }
-    // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy.
-    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
+    // A lookup that waited for a saturated threadpool makes the whole sample untrustworthy (trust).
+    const { phases, detail, trust: lagged } = resolved
 
     let stage: Stage = 'connect'
     let ready = 0
@@ -121,12 +95,10 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
     const connector = (_options: unknown, callback: (...args: [null, Socket | TLSSocket] | [Error, null]) => void): void => {
       let called = false
       const fail = (err: Error): void => { if (!called) { called = true; callback(err, null) } }
-      const connectStart = performance.now()
-      const socket = netConnect({ host: resolved.address, port })
-      sockets.push(socket)
-      socket.once('error', fail)
-      socket.once('connect', () => {
-        phases.connect = since(connectStart)
+      connectTimed(resolved.address, port, signal).then(({ socket, seconds }) => {
+        sockets.push(socket)
+        socket.once('error', fail)
+        phases.connect = seconds
         if (!https) {
           stage = 'request'
           ready = performance.now()
@@ -156,7 +128,7 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
           secure.off('error', fail)
           callback(null, secure)
         })
-      })
+      }, fail)
     }
 
     // Both caps are enforced by undici's parser as bytes arrive; past either it destroys the socket.
@@ -173,10 +145,10 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       stage = 'body'
       detail.status = response.statusCode
       // A failing status says it all: its body is not read (the connection is closed below).
-      const reason = statusReason(response.statusCode)
-      if (reason !== null) {
+      const status = classifyStatus(response.statusCode)
+      if (status !== null) {
         discard(response.body)
-        return { ok: false, reason, raw: String(response.statusCode), seconds: since(start), phases, detail, ...lagged }
+        return { ok: false, ...status, seconds: since(start), phases, detail, ...lagged }
       }
       // A declared length past the cap fails before reading; otherwise the body is read and dropped
       // chunk by chunk (maxResponseSize stops an endless one). Not body.dump(): it swallows that error.
@@ -188,7 +160,9 @@ export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {
       for await (const chunk of response.body) void chunk
       return { ok: true, seconds: since(start), phases, detail, ...lagged }
     } catch (err) {
-      return { ok: false, ...failureReason(err, stage, signal.aborted), seconds: since(start), phases, detail, ...lagged }
+      // A fired signal is the deadline of the stage the probe was in, whatever error the abort surfaced as.
+      const failure = signal.aborted ? classifyDeadline(stage) : classifyError(err, stage)
+      return { ok: false, ...failure, seconds: since(start), phases, detail, ...lagged }
     } finally {
       signal.removeEventListener('abort', onAbort)
       for (const socket of sockets) socket.destroy()

@@ -3,8 +3,8 @@
 // being dropped on the path (a path MTU black hole), which the pod probe's tiny answer cannot see.
 
 import { performance } from 'node:perf_hooks'
-import { classifyError, classifyStatus } from '../classify.ts'
-import { MAX_PING_BODY_BYTES, PingConnection, pingNode } from '../ping-client.ts'
+import { classifyDeadline, classifyError, classifyStatus } from '../layers/classify.ts'
+import { MAX_PING_BODY_BYTES, PingConnection, pingNode, pingStage } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent asked for a response of `size` bytes. */
@@ -27,9 +27,15 @@ export interface MtuProbeOptions {
   timeoutMs: number
 }
 
+/** Errors that mean "ran out of time": the probe's deadline, or the connection's own idle bound (ETIMEDOUT). */
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR'])
 
 /**
+ * The probe. Layers: the pod IP needs no resolving; connect and exchange are one PingConnection
+ * (node:http, two requests on one connection); classify is layers/classify.ts by stage, except that
+ * running out of time on the large answer, after the small one worked, is MTU_BLACKHOLE (raw
+ * HEADERS_TIMEOUT or BODY_TIMEOUT, the stage's deadline code). Never rejects.
+ *
  * Reads are capped (ping-client.ts): the small answer at MAX_PING_BODY_BYTES, the large one at `size`
  * plus that; past a cap the probe fails at once as BAD_RESPONSE, raw BODY_TOO_LARGE or HEADERS_TOO_LARGE.
  * Phases: `connect` is the handshake, `firstByte` runs from sending the large request to its headers;
@@ -75,10 +81,10 @@ export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
         // Connected, answered small, then silence: the large segments are being dropped.
         const headersAt = connection.headersAt
         if (headersAt !== undefined) phases.firstByte = (headersAt - sentAt) / 1000
-        const raw = headersAt === undefined ? 'HEADERS_TIMEOUT' : 'BODY_TIMEOUT'
+        const { raw } = classifyDeadline(pingStage(connection))
         return { ok: false, reason: 'MTU_BLACKHOLE', raw, seconds: seconds(), phases, detail: { received } }
       }
-      const { reason, raw } = classifyError(err, connection.connectedAt === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, pingStage(connection))
       return { ok: false, reason, raw, seconds: seconds(), phases, ...(large ? { detail: { received } } : {}) }
     } finally {
       connection.close()

@@ -2,8 +2,8 @@
 // because a pooled connection hides exactly the failures of new flows that a CNI migration causes.
 
 import { performance } from 'node:perf_hooks'
-import { classifyError, classifyStatus } from '../classify.ts'
-import { pingOnce, type PingTimings } from '../ping-client.ts'
+import { classifyError, classifyStatus } from '../layers/classify.ts'
+import { pingOnce, pingStage, type PingTimings } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent. `id` is the peer's node name, which its /ping answer must repeat. */
@@ -19,13 +19,16 @@ export interface PodProbeOptions {
 }
 
 /**
- * Phases: `connect` is the TCP handshake, `firstByte` runs from connected to the answer's first byte;
- * `seconds` is the whole probe, body included.
+ * The probe. Layers: the pod IP needs no resolving; connect and exchange are pingOnce (ping-client.ts),
+ * classify is layers/classify.ts by the stage the exchange reached (connect, request, body). Phases in
+ * seconds: `connect` is the TCP handshake, `firstByte` runs from connected to the answer's first byte;
+ * `seconds` is the whole probe, body included. A non-2xx answer is HTTP_4XX/5XX/OTHER (raw
+ * `HTTP_<status>`); an answer that does not name `target.id` is BAD_RESPONSE. Never rejects.
  */
 export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
   return async function podProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
-    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined }
+    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined, headersAt: undefined }
     const phases = (): Phases => {
       const { connectedAt, firstByteAt } = timings
       if (connectedAt === undefined) return {}
@@ -48,7 +51,7 @@ export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
       return { ok: true, seconds, phases: phases() }
     } catch (err) {
       const seconds = (performance.now() - start) / 1000
-      const { reason, raw } = classifyError(err, timings.connectedAt === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, pingStage(timings))
       return { ok: false, reason, raw, seconds, phases: phases() }
     }
   }

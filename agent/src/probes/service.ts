@@ -3,12 +3,12 @@
 // The agent that answers names itself, so the result carries which backend the Service picked.
 
 import { performance } from 'node:perf_hooks'
-import { classifyError, classifyStatus } from '../classify.ts'
+import { hostPort, parseHostPort } from '../layers/address.ts'
+import { classifyError, classifyStatus } from '../layers/classify.ts'
+import { resolveHost } from '../layers/resolve.ts'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
-import { pingNode, pingOnce, type PingTimings } from '../ping-client.ts'
-import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
-import { resolveHost } from './dns-lookup.ts'
-import { hostPort, parseHostPort } from './tcp.ts'
+import { pingNode, pingOnce, pingStage, type PingTimings } from '../ping-client.ts'
+import type { Probe, ProbeResult, Target } from '../probe.ts'
 
 export interface ServiceTarget extends Target {
   kind: 'service'
@@ -23,6 +23,7 @@ export function serviceTarget (host: string, port: number, family: LookupFamily 
   return { kind: 'service', id: hostPort(host, port), host, port, family }
 }
 
+/** Parses one configured `host:port` or `[v6]:port`; null when it is not one. */
 export function parseServiceTarget (text: string): ServiceTarget | null {
   const hp = parseHostPort(text)
   return hp === null ? null : serviceTarget(hp.host, hp.port)
@@ -33,17 +34,20 @@ export interface ServiceProbeOptions {
   timeoutMs: number
 }
 
-/** Phases: `dns` when the host is a name, `connect`, and `firstByte` from connected to the answer's first byte. */
+/**
+ * The probe. Layers: resolve (layers/resolve.ts) → connect and exchange (pingOnce, ping-client.ts) →
+ * classify (layers/classify.ts, by stage). Phases in seconds: `dns` when the host is a name, `connect`,
+ * and `firstByte` from connected to the answer's first byte. `backend` is the node that answered;
+ * `detail.address` the address connected to. Never rejects.
+ */
 export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptions): Probe<ServiceTarget> {
   return async function serviceProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
     const resolved = await resolveHost(pool, target.host, target.family, signal)
     if (!resolved.ok) return resolved.result
-    const lagged = resolved.lagged ? { lagged: true, ...(resolved.heldMs === undefined ? {} : { heldMs: resolved.heldMs }) } : {}
-    const phases: Phases = resolved.seconds === undefined ? {} : { dns: resolved.seconds }
-    const detail = { address: resolved.address }
+    const { phases, detail, trust: lagged } = resolved
     const seconds = (): number => (performance.now() - start) / 1000
-    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined }
+    const timings: PingTimings = { connectedAt: undefined, firstByteAt: undefined, headersAt: undefined }
     const connectStart = performance.now()
     try {
       const response = await pingOnce(resolved.address, target.port, signal, options.timeoutMs, timings)
@@ -60,7 +64,7 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
     } catch (err) {
       const at = timings.connectedAt
       if (at !== undefined) phases.connect = (at - connectStart) / 1000
-      const { reason, raw } = classifyError(err, at === undefined ? 'connect' : 'response')
+      const { reason, raw } = classifyError(err, pingStage(timings))
       return { ok: false, reason, raw, seconds: seconds(), phases, detail, ...lagged }
     }
   }

@@ -3,7 +3,7 @@ import { pbkdf2 } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LookupPool, threadpoolSize } from '../../src/lookup-pool.ts'
-import { createDnsLookupProbe, dnsLookupTarget, lookupReason, parseDnsLookupTarget } from '../../src/probes/dns-lookup.ts'
+import { createDnsLookupProbe, dnsLookupTarget, parseDnsLookupTarget } from '../../src/probes/dns-lookup.ts'
 import { nameserversAreLoopback, parseResolvConf } from '../../src/resolv-conf.ts'
 
 const never = new AbortController().signal
@@ -23,18 +23,6 @@ t.test('target ids and parsing', async t => {
   for (const bad of ['', '/4', 'a..b', 'a b', '-a.example', 'x/5', `${'a'.repeat(64)}.example`]) {
     t.equal(parseDnsLookupTarget(bad), null, `rejects ${JSON.stringify(bad)}`)
   }
-})
-
-t.test('getaddrinfo errors map to reasons and keep the raw code', async t => {
-  const nodeError = (code: string, errno: number): Error => Object.assign(new Error(`getaddrinfo ${code} x`), { code, errno, syscall: 'getaddrinfo' })
-  t.same(lookupReason(nodeError('ENOTFOUND', -3008)), { reason: 'ENOTFOUND', raw: 'EAI_NONAME' })
-  t.same(lookupReason(nodeError('ENOTFOUND', -3007)), { reason: 'ENOTFOUND', raw: 'EAI_NODATA' })
-  t.same(lookupReason(nodeError('EAI_AGAIN', -3001)), { reason: 'EAI_AGAIN', raw: 'EAI_AGAIN' })
-  t.same(lookupReason(nodeError('EAI_FAIL', -3004)), { reason: 'EAI_FAIL', raw: 'EAI_FAIL' })
-  t.same(lookupReason(nodeError('EAI_MEMORY', -3006)), { reason: 'OTHER', raw: 'EAI_MEMORY' })
-  t.same(lookupReason(Object.assign(new Error('x'), { code: 'EAI_NODATA' })), { reason: 'ENOTFOUND', raw: 'EAI_NODATA' })
-  t.same(lookupReason(Object.assign(new Error('x'), { code: 'ENOTFOUND', errno: -999999 })), { reason: 'ENOTFOUND', raw: 'ENOTFOUND' }, 'an unknown errno keeps the code')
-  t.same(lookupReason('weird'), { reason: 'OTHER', raw: 'UNKNOWN' })
 })
 
 // /etc/hosts answers localhost for IPv4 (and for "any family") without DNS traffic; an IPv6-only or

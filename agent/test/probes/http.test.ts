@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { LookupPool } from '../../src/lookup-pool.ts'
-import { createHttpProbe, HTTP_MAX_BODY_BYTES, HTTP_MAX_HEAD_BYTES, httpTarget, parseHttpTarget, statusReason } from '../../src/probes/http.ts'
+import { createHttpProbe, HTTP_MAX_BODY_BYTES, HTTP_MAX_HEAD_BYTES, httpTarget, parseHttpTarget } from '../../src/probes/http.ts'
+import { classifyStatus } from '../../src/layers/classify.ts'
 import { closedPort, startEndlessPeer, startResettingPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
 import { selfSignedCert } from '../../../test/helpers/tls-cert.ts'
 
@@ -51,11 +52,11 @@ t.test('targets and status classes', async t => {
   t.same(httpTarget('https://Example.com/healthz'), { kind: 'http', id: 'https://example.com/healthz', url: 'https://example.com/healthz', family: 0 })
   t.same(parseHttpTarget(' http://10.0.0.1:8080/x?y=1 '), httpTarget('http://10.0.0.1:8080/x?y=1'))
   for (const bad of ['example.com', 'ftp://example.com/', 'http://', 'file:///etc/hosts']) t.equal(parseHttpTarget(bad), null, `rejects ${bad}`)
-  t.equal(statusReason(204), null)
-  t.equal(statusReason(404), 'HTTP_4XX')
-  t.equal(statusReason(503), 'HTTP_5XX')
-  t.equal(statusReason(302), 'HTTP_OTHER')
-  t.equal(statusReason(600), 'HTTP_OTHER')
+  t.equal(classifyStatus(204), null)
+  t.equal(classifyStatus(404)?.reason, 'HTTP_4XX')
+  t.equal(classifyStatus(503)?.reason, 'HTTP_5XX')
+  t.equal(classifyStatus(302)?.reason, 'HTTP_OTHER')
+  t.equal(classifyStatus(600)?.reason, 'HTTP_OTHER')
 })
 
 t.test('http over loopback', async t => {
@@ -83,13 +84,13 @@ t.test('http over loopback', async t => {
     const target = httpTarget(`http://u:p%40ss@127.0.0.1:${new URL(base).port}/private`)
     t.equal(target.id, `http://u:***@127.0.0.1:${new URL(base).port}/private`)
     t.match(await probe(target, timeout(5000)), { ok: true, detail: { status: 200 } })
-    t.match(await probe(httpTarget(`${base}/private`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '401' })
+    t.match(await probe(httpTarget(`${base}/private`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: 'HTTP_401' })
   })
 
   t.test('status classes', async t => {
-    t.match(await probe(httpTarget(`${base}/404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '404', detail: { status: 404 } })
-    t.match(await probe(httpTarget(`${base}/503`), timeout(5000)), { ok: false, reason: 'HTTP_5XX', raw: '503' })
-    t.match(await probe(httpTarget(`${base}/301`), timeout(5000)), { ok: false, reason: 'HTTP_OTHER', raw: '301' }, 'redirects are not followed')
+    t.match(await probe(httpTarget(`${base}/404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: 'HTTP_404', detail: { status: 404 } })
+    t.match(await probe(httpTarget(`${base}/503`), timeout(5000)), { ok: false, reason: 'HTTP_5XX', raw: 'HTTP_503' })
+    t.match(await probe(httpTarget(`${base}/301`), timeout(5000)), { ok: false, reason: 'HTTP_OTHER', raw: 'HTTP_301' }, 'redirects are not followed')
   })
 
   t.test('a body larger than the limit fails as BODY_TOO_LARGE, whether declared or streamed', async t => {
@@ -97,7 +98,7 @@ t.test('http over loopback', async t => {
     t.match(await small(httpTarget(`${base}/big`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE', detail: { status: 200 } })
     t.match(await small(httpTarget(`${base}/big-chunked`), timeout(5000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'BODY_TOO_LARGE' })
     t.match(await createHttpProbe(new LookupPool(), { maxBodyBytes: 256 * 1024 })(httpTarget(`${base}/big`), timeout(5000)), { ok: true }, 'at the limit it passes')
-    t.match(await small(httpTarget(`${base}/big-404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: '404' }, 'a failing status wins over its large body, which is not read')
+    t.match(await small(httpTarget(`${base}/big-404`), timeout(5000)), { ok: false, reason: 'HTTP_4XX', raw: 'HTTP_404' }, 'a failing status wins over its large body, which is not read')
   })
 
   t.test('a body that stalls is RESPONSE_TIMEOUT', async t => {

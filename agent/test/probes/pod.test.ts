@@ -85,7 +85,7 @@ t.test('a body that stops half-way is a response timeout, not a reset', async t 
   })
   t.teardown(p.close)
   const result = await probe(target(p.port), AbortSignal.timeout(200))
-  t.match(result, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'TIMEOUT', phases: { connect: Number, firstByte: Number } })
+  t.match(result, { ok: false, reason: 'RESPONSE_TIMEOUT', raw: 'BODY_TIMEOUT', phases: { connect: Number, firstByte: Number } })
 })
 
 t.test('peer resets the connection', async t => {

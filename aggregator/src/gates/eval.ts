@@ -2,49 +2,15 @@
 // samples, stale data, a missing group or low agent coverage is insufficient_data, never pass.
 
 import { formatDuration, PEER_PROBE_KINDS } from '@pingfleet/protocol'
-import type { KubeNodeFacts } from '../kube/discovery.ts'
-import { evaluateNodes, knownNodes, probedBy, type NodeEvidence } from './nodes.ts'
+import type { Check, Verdict } from './check.ts'
+import type { Fleet } from '../fleet/fleet.ts'
+import { evaluateNodes, probedBy } from './nodes.ts'
 import type { GateSpec, PairRule } from './spec.ts'
-import { UNKNOWN_GROUP } from '../store/ingest.ts'
 import { buildMatrix, type MatrixCell } from '../views/matrix.ts'
-import type { Roster } from '../fleet/roster.ts'
-import type { ServiceView } from '../http/service-routes.ts'
+import type { ServiceView } from '../views/service.ts'
 import type { Store } from '../store/store.ts'
 
-export const VERDICTS = ['pass', 'fail', 'insufficient_data'] as const
-export type Verdict = typeof VERDICTS[number]
-
-export const CRITERIA = [
-  'minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio',
-  'probedMembers', 'nodeScope', 'nodeCoverage', 'minPeers', 'maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio',
-  'passFor'
-] as const
-export type Criterion = typeof CRITERIA[number]
-
-export interface Check {
-  /** Stable within a gate, e.g. "pod aws->cilium maxErrorRatio"; the `check` label of the gate metrics. */
-  id: string
-  criterion: Criterion
-  verdict: Verdict
-  /** The measured value (ratio, seconds or count); null when there was nothing to measure. */
-  observed: number | null
-  threshold: number
-  samples: number | null
-  window: string | null
-  probe?: string
-  src?: string
-  dst?: string
-  group?: string
-  reason?: string
-  service?: string
-  /** Node checks: which way the probes went, relative to the selected nodes. */
-  direction?: 'inbound' | 'outbound'
-  /** Node checks: the peer group (pod, mtu) or target (other kinds) the nodes were judged against, '*' for all. */
-  peers?: string
-  /** Node checks: the selected nodes that did worst (fail, then insufficient, then the highest values), at most 10. */
-  worst?: NodeEvidence[]
-  detail: string
-}
+export { CRITERIA, VERDICTS, type Check, type Criterion, type Verdict } from './check.ts'
 
 /** A pair a rule names that cannot have data, so it is not required. */
 export interface SkippedPair {
@@ -94,18 +60,13 @@ export interface ServiceBackends {
 
 export interface GateSources {
   groups: Store
-  roster: Roster
-  groupLabel: string
   /**
-   * How many agents a group should have. For now the roster's count (disconnected agents stay
-   * until the peer TTL); in-cluster discovery will later supply the real expected count.
+   * Groups, their members, every node's state, and the agents each group should have: in-cluster,
+   * once discovery has listed, the nodes with a live agent pod that are not cordoned (so a `*` rule
+   * still judges a group whose agents all fail to reach the aggregator); before that, and outside a
+   * cluster, the roster's members (disconnected agents stay until the peer TTL). See Fleet.census.
    */
-  expected: (group: string) => number
-  /**
-   * Groups that should have agents even if none is connected (from in-cluster discovery), so a
-   * `*` rule still judges a group whose agents all fail to reach the aggregator.
-   */
-  expectedGroups?: () => Iterable<string>
+  fleet: Fleet
   /** Backend coverage of a Service over a window; null when no service probe reported it. */
   serviceBackends: (service: string, windowMs: number) => ServiceBackends | null
   /**
@@ -113,17 +74,6 @@ export interface GateSources {
    * it; without it a scoped gate is insufficient.
    */
   nodes?: Store
-  /**
-   * Every node of the cluster with all its labels, its cordon and its agent pod (discovery, once
-   * synced); null in static mode, where the agents' hello labels are all there is.
-   */
-  kubeNodes?: () => ReadonlyMap<string, KubeNodeFacts> | null
-}
-
-/** Today's `expected(group)`: agents the roster knows in that group, connected or not, except terminating ones. */
-export function rosterExpected (roster: Roster, groupLabel: string): (group: string) => number {
-  // A terminating agent (a planned departure) is not expected to stay, as discovery does not expect a terminating pod.
-  return group => roster.all().filter(a => a.state !== 'terminating' && (a.labels[groupLabel] ?? UNKNOWN_GROUP) === group).length
 }
 
 export function noServiceData (): ServiceBackends | null {
@@ -190,16 +140,23 @@ function fmt (value: number | null, seconds = false): string {
   return digits(value)
 }
 
+/**
+ * Judges one gate now (`now` in ms since the epoch) and returns its verdict with every check behind it.
+ * Each rule's pairs are read from `sources.groups` over the gate's window (node rules and scoped gates
+ * from `sources.nodes`), then coverage (connected / expected agents per group), staleness (age in
+ * seconds of each relied-on group's newest report) and service backend ratios are added. Ratios are
+ * 0..1, latencies and ages seconds, `from`/`to`/`evaluatedAt` ISO 8601. The verdict fails closed: any
+ * failing check fails; otherwise any check without enough data (or no check at all) is
+ * insufficient_data; only then pass. Check ids are unique (uniqueChecks).
+ *
+ * Throws nothing of its own: a missing source (no node store, no discovery) makes its checks
+ * insufficient_data.
+ */
 export function evaluateGate (spec: GateSpec, sources: GateSources, now: number): GateResult {
-  const groupsOf = new Map<string, { connected: number, newest: number | null }>()
-  for (const agent of sources.roster.all()) {
-    const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
-    let g = groupsOf.get(group)
-    if (g === undefined) groupsOf.set(group, g = { connected: 0, newest: null })
-    if (agent.connected) g.connected++
-    if (agent.lastReportAt !== null && (g.newest === null || agent.lastReportAt > g.newest)) g.newest = agent.lastReportAt
-  }
-  const knownGroups = [...new Set([...groupsOf.keys(), ...(sources.expectedGroups?.() ?? [])])].sort()
+  const { fleet } = sources
+  // One count of every group for the whole evaluation: the roster's groups and discovery's.
+  const census = fleet.census()
+  const knownGroups = [...census.keys()].sort()
   const checks: Check[] = []
   const skipped: SkippedPair[] = []
   const sourceGroups = new Set<string>()
@@ -212,19 +169,16 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   }
   // Members are the agents that stay: a terminating one (a planned departure) is neither probed
   // (probeable) nor counted, so a group left with one member is skipped at once, not after the peer TTL.
-  const rosterCount = new Map<string, number>()
-  for (const agent of sources.roster.all()) {
-    if (agent.state === 'terminating') continue
-    const group = agent.labels[sources.groupLabel] ?? UNKNOWN_GROUP
-    rosterCount.set(group, (rosterCount.get(group) ?? 0) + 1)
-  }
   const pairs: PairContext = {
     groups: sources.groups,
     nodes: sources.nodes,
     knownGroups,
-    members: group => Math.max(rosterCount.get(group) ?? 0, sources.expected(group)),
-    probeable: group => sources.roster.all().filter(a => (a.labels[sources.groupLabel] ?? UNKNOWN_GROUP) === group && a.state !== 'terminating').map(a => ({ node: a.node, state: a.state })),
-    groupOfNode: node => sources.roster.get(node)?.labels[sources.groupLabel] ?? UNKNOWN_GROUP,
+    members: group => {
+      const c = census.get(group)
+      return c === undefined ? 0 : Math.max(c.members, c.expected)
+    },
+    probeable: group => fleet.membersOf(group).map(a => ({ node: a.node, state: a.state })),
+    groupOfNode: node => fleet.groupOf(node),
     batch: spec.scope !== null,
     now,
     covered
@@ -244,8 +198,8 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     if (sources.nodes === undefined) {
       checks.push({ id: 'scope nodes', criterion: 'nodeScope', verdict: 'insufficient_data', observed: null, threshold: 1, samples: null, window: null, detail: 'no node store to judge nodes from' })
     } else {
-      const kube = sources.kubeNodes?.() ?? null
-      const known = knownNodes(sources.roster, sources.groupLabel, kube)
+      const kube = fleet.kubeNodes()
+      const known = fleet.nodes(kube)
       const result = evaluateNodes(spec, { nodes: sources.nodes, groups: sources.groups, known, discovery: kube !== null, now, covered })
       selected = result.selected
       checks.push(...result.checks)
@@ -258,8 +212,8 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
       checks.push({ id: 'coverage *', criterion: 'minCoverage', verdict: 'insufficient_data', observed: null, threshold: rule.minRatio, samples: null, window: null, group: '*', detail: 'no agents are known in any group' })
     }
     for (const group of groups) {
-      const expected = sources.expected(group)
-      const connected = groupsOf.get(group)?.connected ?? 0
+      const expected = census.get(group)?.expected ?? 0
+      const connected = census.get(group)?.connected ?? 0
       const observed = expected > 0 ? connected / expected : null
       const enough = observed !== null && observed >= rule.minRatio
       checks.push({
@@ -281,7 +235,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
 
   // Freshness of every group the checks rely on: the newest report of any of its agents.
   for (const group of [...sourceGroups].sort()) {
-    const newest = groupsOf.get(group)?.newest ?? null
+    const newest = census.get(group)?.newestReportAt ?? null
     const age = newest === null ? null : Math.max(0, now - newest) / 1000
     const fresh = age !== null && age * 1000 <= spec.maxStalenessMs
     checks.push({

@@ -2,6 +2,7 @@
 // asks), keeps the latest result for /metrics and a bounded history of verdict transitions.
 
 import type { Logger } from 'pino'
+import { ERR_INTERNAL } from '../errors.ts'
 import { evaluateGate, type GateResult, type GateSources, type Verdict } from './eval.ts'
 import { withScope, type GateSpec } from './spec.ts'
 import { applyStability, type StabilityClock } from './stability.ts'
@@ -116,7 +117,7 @@ export class GateMonitor {
       try {
         this.evaluate(name)
       } catch (err) {
-        this.log.error({ err, gate: name, code: 'PINGFLEET_ERR_INTERNAL' }, 'gate evaluation failed')
+        this.log.error({ err, gate: name, code: ERR_INTERNAL }, 'gate evaluation failed')
       }
     }
     // Scopes with a passFor clock keep it running between reads; idle ones are dropped.
@@ -130,7 +131,7 @@ export class GateMonitor {
       try {
         applyStability(scope.clock, scope.spec.passForMs, evaluateGate(scope.spec, this.sources, now), now)
       } catch (err) {
-        this.log.error({ err, scope: key, code: 'PINGFLEET_ERR_INTERNAL' }, 'gate evaluation failed')
+        this.log.error({ err, scope: key, code: ERR_INTERNAL }, 'gate evaluation failed')
       }
     }
   }

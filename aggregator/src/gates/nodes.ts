@@ -2,79 +2,18 @@
 // selected node's own results read from the node store, inbound and outbound apart. A group ratio
 // hides one dead node among many (1 of 200 is 0.5%); judging each node does not.
 
-import { BUCKET_COUNT, bucketValue, formatDuration, PEER_PROBE_KINDS, type Labels, type PeerState, type ProbeKind } from '@pingfleet/protocol'
-import type { KubeNodeFacts } from '../kube/discovery.ts'
+import { BUCKET_COUNT, formatDuration, nearestRank, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import type { NodeCheck, NodeEvidence, Verdict } from './check.ts'
+import { groupIn, matchingNodes, type NodeFacts } from '../fleet/fleet.ts'
 import type { GateSpec, NodeRule, NodeScope } from './spec.ts'
-import { peerNode, UNKNOWN_GROUP } from '../store/ingest.ts'
+import { peerNode } from '../store/ingest.ts'
 import { buildMatrix } from '../views/matrix.ts'
-import type { Roster } from '../fleet/roster.ts'
 import type { Store } from '../store/store.ts'
 
-type Verdict = 'pass' | 'fail' | 'insufficient_data'
-
-/** One node as a gate sees it. */
-export interface NodeFacts {
-  node: string
-  /** Kubernetes' labels over the agent's own (hello) labels. */
-  labels: Labels
-  group: string
-  connected: boolean
-  state: PeerState | null
-  lastReportAt: number | null
-  /** The current boot of its agent and when that boot first said hello (ms); null when no agent ever did. */
-  bootId: string | null
-  bootStartedAt: number | null
-  /** Null without discovery (static mode) or when the node is not in the cluster. */
-  kube: KubeNodeFacts | null
-}
-
-/** A selected node's standing on one check, quoted in the evidence (worst first). */
-export interface NodeEvidence {
-  node: string
-  verdict: Verdict
-  observed: number | null
-  samples: number
-  peers: number
-  detail: string
-}
-
-/** The fields of a gate check that node checks fill in (gate-eval's Check). */
-export interface NodeCheck {
-  id: string
-  criterion: 'nodeScope' | 'nodeCoverage' | 'minSamples' | 'minPeers' | 'maxNodeErrorRatio' | 'maxNodeP99' | 'maxNodeExcessErrorRatio'
-  verdict: Verdict
-  observed: number | null
-  threshold: number
-  samples: number | null
-  window: string | null
-  probe?: string
-  direction?: 'inbound' | 'outbound'
-  peers?: string
-  worst?: NodeEvidence[]
-  detail: string
-}
+export type { NodeCheck, NodeEvidence, NodeFacts }
 
 /** Worst nodes quoted per check. */
 export const WORST_QUOTED = 10
-
-/**
- * Every node the aggregator knows: the roster's agents and, with discovery, every node of the
- * cluster (a node whose agent never connected can still be selected, and then is not covered).
- * `kube` is null in static mode.
- */
-export function knownNodes (roster: Roster, groupLabel: string, kube: ReadonlyMap<string, KubeNodeFacts> | null): Map<string, NodeFacts> {
-  const out = new Map<string, NodeFacts>()
-  for (const a of roster.all()) {
-    const k = kube?.get(a.node) ?? null
-    const labels = k === null ? a.labels : { ...a.labels, ...k.labels }
-    out.set(a.node, { node: a.node, labels, group: labels[groupLabel] ?? UNKNOWN_GROUP, connected: a.connected, state: a.state, lastReportAt: a.lastReportAt, bootId: a.bootId, bootStartedAt: a.bootStartedAt, kube: k })
-  }
-  for (const [node, k] of kube ?? []) {
-    if (out.has(node)) continue
-    out.set(node, { node, labels: k.labels, group: k.labels[groupLabel] ?? UNKNOWN_GROUP, connected: false, state: null, lastReportAt: null, bootId: null, bootStartedAt: null, kube: k })
-  }
-  return out
-}
 
 /**
  * The nodes a scope selects, sorted. With both `nodes` and a selector a node must satisfy both;
@@ -89,8 +28,7 @@ export function selectNodes (scope: NodeScope, known: ReadonlyMap<string, NodeFa
     }
     return out
   }
-  for (const [node, facts] of known) if (scope.selector!.matches(facts.labels)) out.push(node)
-  return out.sort()
+  return matchingNodes(scope.selector!, known)
 }
 
 function scopeText (scope: NodeScope): string {
@@ -351,18 +289,11 @@ function sinceText (since: Since): string {
   return `since its agent (boot ${since.bootId}) joined at ${new Date(since.at).toISOString().slice(11, 19)}Z`
 }
 
-/** Nearest-rank quantile of a dense histogram, seconds; null when empty. */
+/** Nearest-rank quantile of a dense histogram (BUCKET_COUNT counts), seconds; null when empty. */
 function quantile (dense: Float64Array, q: number): number | null {
   let total = 0
   for (let i = 0; i < dense.length; i++) total += dense[i]!
-  if (total === 0) return null
-  const rank = Math.max(1, Math.ceil(q * total))
-  let seen = 0
-  for (let i = 0; i < dense.length; i++) {
-    seen += dense[i]!
-    if (seen >= rank) return bucketValue(i)
-  }
-  return bucketValue(dense.length - 1)
+  return nearestRank(dense, total, q)
 }
 
 function topReasons (reasons: Map<string, number> | null): string {
@@ -393,7 +324,7 @@ function restRatio (ctx: NodeContext, rule: NodeRule, inbound: boolean, sides: r
 
 function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeContext): NodeCheck[] {
   const peer = peerKinds.has(rule.probe)
-  const groupOf = (node: string): string => ctx.known.get(node)?.group ?? UNKNOWN_GROUP
+  const groupOf = (node: string): string => groupIn(ctx.known, node)
   const peerOk = peer
     ? (node: string): boolean => rule.peers === '*' || groupOf(node) === rule.peers
     : (target: string): boolean => rule.peers === '*' || target === rule.peers

@@ -5,18 +5,16 @@ import { formatDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } fr
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Discovery } from '../kube/discovery.ts'
 import { AggregatorError, ERR_MATRIX_TOO_LARGE } from '../errors.ts'
-import { peerNode, UNKNOWN_GROUP, type Ingest } from '../store/ingest.ts'
+import { BY_NODE, type Fleet } from '../fleet/fleet.ts'
+import { peerNode } from '../store/ingest.ts'
 import { buildMatrix, type MatrixCell } from '../views/matrix.ts'
-import type { Roster } from '../fleet/roster.ts'
 import type { Store } from '../store/store.ts'
 import { errorSchema, queryWindow, spanEdge } from './query.ts'
 
 export interface ApiDeps {
   nodes: Store
   groups: Store
-  roster: Roster
-  ingest: Ingest
-  groupLabel: string
+  fleet: Fleet
   maxWindowMs: number
   /** PINGFLEET_MAX_MATRIX_CELLS: larger answers are refused with a hint to filter. */
   maxMatrixCells?: number
@@ -159,14 +157,13 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
         `the matrix has ${cells} cells, more than PINGFLEET_MAX_MATRIX_CELLS=${deps.maxMatrixCells}: ask for one row (src=), one column (dst=), failing=true, or group by a label`, 400)
     }
     let result
-    if (groupBy === deps.groupLabel) {
+    if (groupBy === deps.fleet.groupLabel) {
       // Pre-summed per group at ingest: cheap at any fleet size.
       result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep, failingOnly: failing, ...limit })
     } else {
-      const labelOf = (node: string): string =>
-        groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
+      const labelOf = deps.fleet.grouping(groupBy)
       // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
-      const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
+      const colOf = (target: string): string => peer && groupBy !== BY_NODE ? labelOf(peerNode(target)) : target
       result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing, ...limit })
     }
     // Field order as in matrixSchema: the serialiser is plain JSON.stringify.
@@ -202,13 +199,14 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     }
     const discovery = deps.discovery ?? null
     const missing = new Map((discovery?.missing() ?? []).map(m => [m.node, m]))
-    const known = deps.roster.all().map(a => ({
+    const roster = deps.fleet.roster
+    const known = roster.all().map(a => ({
       node: a.node,
       pod: a.pod,
       podIp: a.podIp,
       port: a.port,
       labels: a.labels,
-      group: a.labels[deps.groupLabel] ?? UNKNOWN_GROUP,
+      group: deps.fleet.groupOfAgent(a),
       version: a.version,
       bootId: a.bootId,
       state: a.state,
@@ -221,9 +219,9 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     }))
     // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
     for (const m of missing.values()) {
-      if (deps.roster.get(m.node) !== undefined) continue
+      if (roster.get(m.node) !== undefined) continue
       known.push({
-        node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
+        node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: deps.fleet.groupOfLabels(m.labels), version: '', bootId: '',
         state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 },
         ...healthOf(m.node)
       })

@@ -3,7 +3,7 @@
 // Flagger webhooks and curl -f need). A 5xx only ever means the aggregator itself is broken.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AggregatorError, badQuery, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_NOT_FOUND } from '../errors.ts'
+import { AggregatorError, badQuery, ERR_NOT_FOUND } from '../errors.ts'
 import { CRITERIA, VERDICTS, type GateResult } from '../gates/eval.ts'
 import type { GateMonitor } from '../gates/monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from '../gates/spec.ts'
@@ -245,18 +245,6 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
   // Any body a webhook posts is accepted unparsed and dropped, up to STATUS_BODY_LIMIT.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: STATUS_BODY_LIMIT }, (_request, _body, done) => done(null, undefined))
-
-  app.setErrorHandler((error, request, reply) => {
-    if (error instanceof AggregatorError) return reply.code(error.statusCode).send({ code: error.code, message: error.message })
-    const e = error as { validation?: unknown, statusCode?: number, code?: string, message?: string }
-    if (e.validation !== undefined) return reply.code(400).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
-    if (e.statusCode === 413) return reply.code(413).send({ code: ERR_BODY_TOO_LARGE, message: `request body larger than ${STATUS_BODY_LIMIT} bytes` })
-    if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply.code(e.statusCode).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
-    }
-    request.log.error({ err: error, code: 'PINGFLEET_ERR_INTERNAL' }, 'gate request failed')
-    return reply.code(500).send({ code: 'PINGFLEET_ERR_INTERNAL', message: 'internal error' })
-  })
 
   app.get('/api/v1/gates', {
     schema: { summary: 'Named gates from the gates file, with their latest verdict', tags: ['gates'], response: { 200: gateListSchema } }

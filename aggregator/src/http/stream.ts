@@ -2,29 +2,27 @@
 // accepted or duplicate report, a heartbeat that drops silent agents, and coalesced peer pushes
 // (except for a departure: an agent closing with 1001 is terminating, and that list goes out at once).
 
-import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import {
   CLOSE_DUPLICATE_NODE, CLOSE_NODE_MISMATCH, CLOSE_REPLACED, decodeAgentMessage, FEATURE_HELLO_UPTIME, FEATURE_REPORT_AGE, FEATURE_REPORT_CPU, FEATURES_HEADER, frameErrorCode,
-  MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, type AggregatorMessage, type Hello, type Peers, type Report
+  MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, STREAM_PATH, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
-import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
+import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
 import type { Ingest } from '../store/ingest.ts'
 import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
-import type { Identity } from '../kube/token-review.ts'
+import type { Authenticator, Identity } from '../auth.ts'
 
-export const STREAM_PATH = '/api/v1/stream'
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
-const PEERS_MIN_GAP_MS = 5000
+export const PEERS_MIN_GAP_MS = 5000
 /**
  * A departure is pushed at once unless a push left less than this ago; then at the end of the gap.
  * It bounds the cost of many departures together (a deleted DaemonSet) to two full lists a second,
@@ -34,25 +32,6 @@ const URGENT_MIN_GAP_MS = 500
 /** Close code of an agent that shuts down on purpose (RFC 6455 1001 "going away"). */
 export const CLOSE_GOING_AWAY = 1001
 export { CLOSE_NODE_MISMATCH }
-
-/**
- * Checks a bearer token before the upgrade. `identity` is who a reviewed token belongs to (null for
- * the static token); a refusal carries the HTTP status (401 bad token, 503 cannot check) and a code.
- */
-export type AuthOutcome = { ok: true, identity: Identity | null } | { ok: false, status: 401 | 503, code: string, message: string }
-/** `fresh`: ask again instead of answering from a cache (the periodic re-review of open connections). */
-export type Authenticator = (token: string, options?: { fresh?: boolean }) => Promise<AuthOutcome>
-
-/** The static-token check: one shared secret, compared in constant time. */
-export function staticAuth (expected: string): Authenticator {
-  const want = Buffer.from(expected)
-  return async token => {
-    const given = Buffer.from(token)
-    return given.length === want.length && timingSafeEqual(given, want)
-      ? { ok: true, identity: null }
-      : { ok: false, status: 401, code: ERR_UNAUTHORIZED, message: 'missing or wrong bearer token' }
-  }
-}
 
 interface Session {
   socket: WebSocket
@@ -193,7 +172,7 @@ export class AgentStream {
       socket.off('error', onError)
       this.wss.handleUpgrade(req, socket, head, ws => this.attach(ws, outcome.identity, outcome.identity === null ? null : token, req.socket.remoteAddress))
     }, (err: unknown) => {
-      if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? 'PINGFLEET_ERR_INTERNAL', (err as Error).message)
+      if (!socket.destroyed) refuse(503, (err as { code?: string }).code ?? ERR_INTERNAL, (err as Error).message)
     })
   }
 
@@ -209,7 +188,7 @@ export class AgentStream {
     socket.on('close', code => this.detach(session, code))
     session.helloTimer = setTimeout(() => {
       session.helloTimer = null
-      if (session.hello === null && !session.ended) this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'no hello in time')
+      if (session.hello === null && !session.ended) this.reject(session, PROTOCOL_ERR_HELLO, 'no hello in time')
     }, HELLO_TIMEOUT_MS)
     session.helloTimer.unref()
   }
@@ -221,19 +200,19 @@ export class AgentStream {
     if (session.ended) return
     let message
     try {
-      if (isBinary) throw new ProtocolError('PINGFLEET_ERR_PROTOCOL_JSON', 'binary frames are not part of the protocol')
+      if (isBinary) throw new ProtocolError(PROTOCOL_ERR_JSON, 'binary frames are not part of the protocol')
       message = decodeAgentMessage(data.toString())
     } catch (err) {
-      const code = err instanceof ProtocolError ? err.code : 'PINGFLEET_ERR_PROTOCOL_JSON'
+      const code = err instanceof ProtocolError ? err.code : PROTOCOL_ERR_JSON
       this.reject(session, code, err instanceof Error ? err.message : 'invalid frame')
       return
     }
     if (message.type === 'hello') {
-      if (session.hello !== null) return this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'second hello on one connection')
+      if (session.hello !== null) return this.reject(session, PROTOCOL_ERR_HELLO, 'second hello on one connection')
       this.onHello(session, message)
       return
     }
-    if (session.hello === null) return this.reject(session, 'PINGFLEET_ERR_PROTOCOL_HELLO', 'report before hello')
+    if (session.hello === null) return this.reject(session, PROTOCOL_ERR_HELLO, 'report before hello')
     const node = session.hello.node
     const now = this.now()
     const metrics = this.options.metrics

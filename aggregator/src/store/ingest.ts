@@ -1,33 +1,13 @@
 // Applies accepted reports: every cell goes to the node store, and per-report sums go to the
 // group store (for fast group matrices) and to the running totals that /metrics exports.
 
-import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
+import { PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { AgentEntry, Roster } from '../fleet/roster.ts'
-import { withCounters, type CellErrors, type Counters } from './slot-arena.ts'
+import type { Fleet } from '../fleet/fleet.ts'
+import type { AgentEntry } from '../fleet/roster.ts'
+import { CellSum } from './cell-sum.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
-
-/** The group of a node that is not (or no longer) in the roster, or lacks the label. */
-export const UNKNOWN_GROUP = '(none)'
-
-interface Sum {
-  probe: ProbeKind
-  dst: string
-  count: number
-  lagged: number
-  failed: number
-  dense: Float64Array
-  errors: CellErrors[]
-  /** Loss counters summed over the report's cells; see slot-arena COUNTER_NAMES. */
-  loss: Required<Counters> | null
-}
-
-/** A cell's loss counters, or null when it carries none (the common case: no allocation). */
-function cellCounters (cell: Report['cells'][number]): Required<Counters> | null {
-  if (cell.slowConnects === undefined && cell.sent === undefined && cell.lost === undefined && cell.jitterUs === undefined && cell.jitterPairs === undefined) return null
-  return { slowConnects: cell.slowConnects ?? 0, sent: cell.sent ?? 0, lost: cell.lost ?? 0, jitterUs: cell.jitterUs ?? 0, jitterPairs: cell.jitterPairs ?? 0 }
-}
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
@@ -47,11 +27,16 @@ export function peerNode (target: string): string {
  */
 interface Layout {
   revision: number
+  /** The agent's own group when the layout was built. */
+  srcGroup: string
   /** Node-store cell of each position; its probe and target are the store's interned strings. */
   ids: Int32Array
-  /** Index into `sumKeys`: the (probe, destination) the cell is summed under. */
+  /** Index into `sums`: the (probe, destination group or target) the cell is summed under. */
   sumOf: Int32Array
+  /** Per (probe, destination): its key, its group-store cell and the sum of one report, reused. */
   sumKeys: Array<{ probe: ProbeKind, dst: string }>
+  groupIds: number[]
+  sums: CellSum[]
   /** The peer node for peer kinds, else null. */
   dstNodes: Array<string | null>
 }
@@ -65,129 +50,93 @@ export class Ingest {
   private readonly nodes: Store
   private readonly groups: Store
   private readonly totals: Totals
-  private readonly roster: Roster
+  private readonly fleet: Fleet
   private readonly layouts = new Map<string, Layout>()
   private readonly health: AgentHealth | undefined
-  readonly groupLabel: string
 
-  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+  /**
+   * Group sums are filed under the fleet model's groups. `health`, when given, gets every report's
+   * sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. An agent's cached layout is
+   * dropped when the roster expires it.
+   */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, fleet: Fleet, health?: AgentHealth }) {
     this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
-    this.roster = options.roster
-    this.groupLabel = options.groupLabel
-  }
-
-  groupOf (node: string): string {
-    return this.roster.get(node)?.labels[this.groupLabel] ?? UNKNOWN_GROUP
-  }
-
-  /** Forgets an agent's cached layout (it left the roster). */
-  forget (node: string): void {
-    this.layouts.delete(node)
+    this.fleet = options.fleet
+    this.fleet.roster.on('expire', node => this.layouts.delete(node))
   }
 
   /**
    * Files one accepted report at time `at` (ms, the aggregator's clock: where the stream placed it,
-   * by default the report's own end).
+   * by default the report's own end): its cells to the node store, their sums per (probe,
+   * destination group) to the group store and the totals, and the agent's own sums to its health.
    */
   apply (agent: AgentEntry, report: Report, at = report.end): IngestResult {
-    const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
-    const slot = this.nodes.slotAt(at)
-    if (slot === null) this.nodes.expiredCells(report.cells.length)
     const cells = report.cells
-    const layout = this.layoutFor(agent.node, cells.length)
-    // Per report, cells are summed by (probe, destination) before they reach the group store.
-    const sums: Array<Sum | undefined> = []
+    const layout = this.layoutFor(agent, cells)
+    const stored = this.nodes.write(at, layout.ids, cells)
     const own = { count: 0, lagged: 0, overloaded: 0 }
+    const sums = layout.sums
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
-      let id = layout.ids[i]!
-      if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) {
-        id = this.resolve(layout, i, agent.node, cell.probe, cell.target)
-      }
-      const counters = cellCounters(cell)
-      if (slot !== null) {
-        slot.add(id, cell.count, counters === null ? cell.latency : withCounters(cell.latency, counters), cell.errors, cell.lagged)
-        if (cell.backends !== undefined) slot.addBackends(id, cell.backends)
-      }
-      const k = layout.sumOf[i]!
-      let sum = sums[k]
-      if (sum === undefined) {
-        const key = layout.sumKeys[k]!
-        sum = sums[k] = { probe: key.probe, dst: key.dst, count: 0, lagged: 0, failed: 0, dense: new Float64Array(BUCKET_COUNT), errors: [], loss: null }
-      }
-      if (counters !== null) {
-        const loss = sum.loss ??= { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
-        loss.slowConnects += counters.slowConnects
-        loss.sent += counters.sent
-        loss.lost += counters.lost
-        loss.jitterUs += counters.jitterUs
-        loss.jitterPairs += counters.jitterPairs
-      }
-      sum.count += cell.count
+      const failed = sums[layout.sumOf[i]!]!.add(cell)
       own.count += cell.count
-      if (cell.lagged !== undefined) {
-        sum.lagged += cell.lagged
-        own.lagged += cell.lagged
-      }
-      const latency = cell.latency
-      for (let j = 0; j < latency.length; j += 2) sum.dense[latency[j]!]! += latency[j + 1]!
-      let failed = 0
-      if (cell.errors !== undefined) {
-        for (const e of cell.errors) {
-          failed += e.count
-          if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
-          const same = sum.errors.find(x => x.reason === e.reason && x.raw === e.raw)
-          if (same !== undefined) same.count += e.count
-          else sum.errors.push({ reason: e.reason, raw: e.raw, count: e.count })
-        }
-      }
-      sum.failed += failed
+      if (cell.lagged !== undefined) own.lagged += cell.lagged
+      if (cell.errors !== undefined) for (const e of cell.errors) if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
       const dstNode = layout.dstNodes[i]
       if (dstNode !== null && dstNode !== undefined) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
-    const groupSlot = this.groups.slotAt(at)
-    for (const sum of sums) {
-      if (sum === undefined) continue
-      const sparse: number[] = []
-      for (let i = 0; i < BUCKET_COUNT; i++) if (sum.dense[i]! > 0) sparse.push(i, sum.dense[i]!)
-      if (groupSlot !== null) groupSlot.add(this.groups.cellId(srcGroup, sum.probe, sum.dst), sum.count, sum.loss === null ? sparse : withCounters(sparse, sum.loss), sum.errors, sum.lagged)
-      this.totals.pair(sum.probe, srcGroup, sum.dst, sum.count, sum.dense, sum.errors, sum.loss ?? undefined)
-      this.totals.node(agent.node, 'out', sum.probe, sum.count, sum.failed)
+    // Only the sums this report's cells went to (an earlier report's targets may be gone).
+    const groupIds: number[] = []
+    const used: CellSum[] = []
+    for (let k = 0; k < sums.length; k++) {
+      const sum = sums[k]!
+      if (sum.cells === 0) continue
+      groupIds.push(layout.groupIds[k]!)
+      used.push(sum)
+      const key = layout.sumKeys[k]!
+      this.totals.pair(key.probe, layout.srcGroup, key.dst, sum)
+      this.totals.node(agent.node, 'out', key.probe, sum.count, sum.failed)
     }
+    this.groups.write(at, groupIds, used)
+    for (const sum of used) sum.reset()
     this.health?.observe(agent.node, at, own, report.cpu)
-    return { cells: cells.length, expiredCells: slot === null ? cells.length : 0 }
+    return { cells: cells.length, expiredCells: stored ? 0 : cells.length }
   }
 
-  private layoutFor (node: string, cells: number): Layout {
-    let layout = this.layouts.get(node)
-    if (layout === undefined || layout.revision !== this.roster.revision || layout.ids.length < cells) {
-      layout = {
-        revision: this.roster.revision,
-        ids: new Int32Array(Math.max(cells, 16)).fill(-1),
-        sumOf: new Int32Array(Math.max(cells, 16)),
-        sumKeys: [],
-        dstNodes: []
-      }
-      this.layouts.set(node, layout)
+  /** The agent's layout for this report, every position resolved. */
+  private layoutFor (agent: AgentEntry, cells: Report['cells']): Layout {
+    const srcGroup = this.fleet.groupOfAgent(agent)
+    let layout = this.layouts.get(agent.node)
+    if (layout === undefined || layout.revision !== this.fleet.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells.length) {
+      const size = Math.max(cells.length, 16)
+      layout = { revision: this.fleet.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
+      this.layouts.set(agent.node, layout)
+    }
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i]!
+      const id = layout.ids[i]!
+      if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) this.resolve(layout, i, agent.node, cell.probe, cell.target)
     }
     return layout
   }
 
-  private resolve (layout: Layout, i: number, src: string, probe: ProbeKind, target: string): number {
+  private resolve (layout: Layout, i: number, src: string, probe: ProbeKind, target: string): void {
     const id = this.nodes.cellId(src, probe, target)
     const interned = this.nodes.targetName(id)
     // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
     const dstNode = isPeerKind.has(probe) ? peerNode(interned) : null
-    const dst = dstNode !== null ? this.groupOf(dstNode) : interned
+    const dst = dstNode !== null ? this.fleet.groupOf(dstNode) : interned
     let k = layout.sumKeys.findIndex(key => key.probe === probe && key.dst === dst)
-    if (k === -1) k = layout.sumKeys.push({ probe, dst }) - 1
+    if (k === -1) {
+      k = layout.sumKeys.push({ probe, dst }) - 1
+      layout.groupIds.push(this.groups.cellId(layout.srcGroup, probe, dst))
+      layout.sums.push(new CellSum())
+    }
     layout.ids[i] = id
     layout.sumOf[i] = k
     layout.dstNodes[i] = dstNode
-    return id
   }
 }

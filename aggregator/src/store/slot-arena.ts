@@ -1,11 +1,9 @@
 // One time slot of probe results for every cell, packed in typed arrays so a 1,000-node mesh
 // fits in memory. Records chain per cell while the slot is open; compact() makes one record each.
+// The packing is this file's alone: the rest of the store reads and writes through its methods.
 
-export interface CellErrors {
-  reason: string
-  raw: string
-  count: number
-}
+import type { Histogram } from '@pingfleet/protocol'
+import { hasLoss, LOSS_NAMES, type CellErrors, type CellInput, type LossCounters } from './cell-sum.ts'
 
 // A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (9 bits) and count (23 bits).
 export const PAIR_BITS = 23
@@ -18,22 +16,19 @@ const NONE = -1
 /**
  * Per-cell loss counters ride in a record as extra pairs whose bucket lies past the latency buckets
  * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 9 bits). They add, fold and merge
- * exactly like latency counts, and cost one word only where non-zero. Readers of latency (matrix.ts)
- * route buckets from COUNTER_BASE on to counters: counter `i` is bucket COUNTER_BASE + i.
+ * exactly like latency counts, and cost one word only where non-zero. Readers route buckets from
+ * COUNTER_BASE on to counters: counter `i` (LOSS_NAMES order) is bucket COUNTER_BASE + i.
  */
-export const COUNTER_NAMES = ['slowConnects', 'sent', 'lost', 'jitterUs', 'jitterPairs'] as const
 export const COUNTER_BASE = 500
-export type CounterName = typeof COUNTER_NAMES[number]
-export type Counters = Partial<Record<CounterName, number>>
 
 /**
  * A sparse histogram with the non-zero counters appended as pairs (indexes stay ascending), ready for
  * add(). Returns `latency` itself when every counter is zero or absent.
  */
-export function withCounters (latency: ArrayLike<number>, counters: Counters): ArrayLike<number> {
+export function withCounters (latency: ArrayLike<number>, counters: Partial<LossCounters>): ArrayLike<number> {
   let out: number[] | undefined
-  for (let i = 0; i < COUNTER_NAMES.length; i++) {
-    const n = counters[COUNTER_NAMES[i]!]
+  for (let i = 0; i < LOSS_NAMES.length; i++) {
+    const n = counters[LOSS_NAMES[i]!]
     if (n === undefined || n <= 0) continue
     out ??= Array.from(latency)
     out.push(COUNTER_BASE + i, n)
@@ -64,6 +59,12 @@ export class SlotArena {
   get end (): number { return this.start + this.width }
   get bytes (): number {
     return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 + this.backends.size * 160
+  }
+
+  /** Adds one cell's results for one report: latency, loss counters, errors, lagged and backends. */
+  addCell (cellId: number, cell: CellInput): void {
+    this.add(cellId, cell.count, hasLoss(cell) ? withCounters(cell.latency, cell) : cell.latency, cell.errors, cell.lagged)
+    if (cell.backends !== undefined) this.addBackends(cellId, cell.backends)
   }
 
   /**
@@ -214,7 +215,7 @@ export class SlotArena {
    * Appends the cell's packed pairs (bucket << 23 | count: sorting them sorts by bucket) to
    * `out` and returns the cell's probe count.
    */
-  collectPacked (cellId: number, out: number[]): number {
+  private collectPacked (cellId: number, out: number[]): number {
     if (cellId >= this.head.length) return 0
     let at = this.head[cellId]!
     let count = 0
@@ -236,6 +237,53 @@ export class SlotArena {
     while (at !== NONE) {
       count += this.data[at + 1]! >>> HEADER_PAIRS_BITS
       at = this.data[at]! - 1
+    }
+    return count
+  }
+
+  /**
+   * Adds the cell's latency to `latency` and its loss counters to `loss` (when given), and returns
+   * its probe count.
+   */
+  addTo (cellId: number, latency: Histogram, loss?: LossCounters): number {
+    if (cellId >= this.head.length) return 0
+    const data = this.data
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      const header = data[at + 1]!
+      count += header >>> HEADER_PAIRS_BITS
+      const end = at + 2 + (header & MAX_PAIRS)
+      for (let i = at + 2; i < end; i++) {
+        const p = data[i]!
+        const index = p >>> PAIR_BITS
+        if (index < COUNTER_BASE) latency.add(index, p & PAIR_COUNT_MASK)
+        else if (loss !== undefined) loss[LOSS_NAMES[index - COUNTER_BASE]!] += p & PAIR_COUNT_MASK
+      }
+      at = data[at]! - 1
+    }
+    return count
+  }
+
+  /**
+   * Adds the cell's latency counts to `dense` from `offset` (one count per bucket; loss counters are
+   * left out) and returns its probe count.
+   */
+  addToDense (cellId: number, dense: Float64Array, offset: number): number {
+    if (cellId >= this.head.length) return 0
+    const data = this.data
+    let at = this.head[cellId]!
+    let count = 0
+    while (at !== NONE) {
+      const header = data[at + 1]!
+      count += header >>> HEADER_PAIRS_BITS
+      const end = at + 2 + (header & MAX_PAIRS)
+      for (let i = at + 2; i < end; i++) {
+        const p = data[i]!
+        const index = p >>> PAIR_BITS
+        if (index < COUNTER_BASE) dense[offset + index]! += p & PAIR_COUNT_MASK
+      }
+      at = data[at]! - 1
     }
     return count
   }

@@ -3,7 +3,8 @@
 // take whole slots only and say which span they cover (read()); nothing outside sees the slots.
 
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
-import { SlotArena, type CellErrors } from './slot-arena.ts'
+import type { CellInput } from './cell-sum.ts'
+import { SlotArena } from './slot-arena.ts'
 import { WindowRead } from './window-read.ts'
 
 export interface Tier {
@@ -161,27 +162,25 @@ export class Store {
   }
 
   /**
-   * Records results measured at time `at` (ms), relative to the time of the last advance().
-   * Returns false when `at` is older than the longest window kept; nothing is stored then.
+   * Files the cells of one report, measured at time `at` (ms since the epoch; a time after the
+   * clock counts as now): `cells[i]` under cell id `ids[i]`, for i < `n`. Returns false when `at` is
+   * older than the longest window kept: nothing is stored then, and the n cells count as expired
+   * (stats().expired).
    */
-  add (cellId: number, at: number, count: number, latency: ArrayLike<number>, errors?: readonly CellErrors[], lagged?: number): boolean {
-    const arena = this.slotAt(at)
+  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length): boolean {
+    // Agent clocks may run ahead; results from "the future" count as now.
+    const arena = this.arenaFor(Math.min(at, this.clock()))
     if (arena === null) {
-      this.expiredCells(1)
+      this.expired += n
       return false
     }
-    arena.add(cellId, count, latency, errors, lagged)
+    for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!)
     return true
   }
 
-  /** The slot that results measured at `at` go to, or null when every window has passed it. */
-  slotAt (at: number): SlotArena | null {
-    // Agent clocks may run ahead; results from "the future" count as now.
-    return this.arenaFor(Math.min(at, this.clock()))
-  }
-
-  expiredCells (n: number): void {
-    this.expired += n
+  /** One cell's results measured at `at`: write() for a single cell. */
+  add (cellId: number, at: number, cell: CellInput): boolean {
+    return this.write(at, [cellId], [cell])
   }
 
   /** Folds aged slots into the next tier and drops what no window can reach any more. */

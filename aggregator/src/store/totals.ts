@@ -1,8 +1,9 @@
 // Running totals since start, for Prometheus counters: per group pair and per node, never per
 // node pair, so the series count stays O(groups² + nodes).
 
-import { BUCKET_COUNT, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
-import type { CellErrors, Counters } from './slot-arena.ts'
+import { Histogram, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import type { Roster } from '../fleet/roster.ts'
+import { addLoss, zeroLoss, type CellSum, type LossCounters } from './cell-sum.ts'
 
 export interface PairTotals {
   probe: ProbeKind
@@ -11,9 +12,9 @@ export interface PairTotals {
   count: number
   /** Failures by reason (raw codes are in the JSON API, not in label values). */
   errors: Map<string, number>
-  latency: Float64Array
-  /** Loss counters since start (slot-arena COUNTER_NAMES); null until the pair reported any. */
-  loss: Required<Counters> | null
+  latency: Histogram
+  /** Loss counters since start; null until the pair reported any. */
+  loss: LossCounters | null
 }
 
 /** One node's probes, indexed by probe kind (PROBE_KIND_NAMES order). */
@@ -31,25 +32,25 @@ export class Totals {
   readonly pairs = new Map<string, PairTotals>()
   readonly nodes = new Map<string, NodeTotals>()
 
-  pair (probe: ProbeKind, src: string, dst: string, count: number, latency: Float64Array, errors: readonly CellErrors[], loss?: Required<Counters>): void {
+  /** With a roster, a node's series are dropped when it expires from it, so series do not pile up. */
+  constructor (roster?: Roster) {
+    roster?.on('expire', node => this.forgetNode(node))
+  }
+
+  /** Adds one report's sum for a (probe, source group, destination group or target) pair. */
+  pair (probe: ProbeKind, src: string, dst: string, sum: CellSum): void {
     const key = probe + '\u0000' + src + '\u0000' + dst
     let entry = this.pairs.get(key)
     if (entry === undefined) {
-      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Float64Array(BUCKET_COUNT), loss: null })
+      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Histogram(), loss: null })
     }
-    if (loss !== undefined) {
-      const into = entry.loss ??= { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
-      into.slowConnects += loss.slowConnects
-      into.sent += loss.sent
-      into.lost += loss.lost
-      into.jitterUs += loss.jitterUs
-      into.jitterPairs += loss.jitterPairs
-    }
-    entry.count += count
-    for (let i = 0; i < BUCKET_COUNT; i++) entry.latency[i]! += latency[i]!
-    for (const e of errors) entry.errors.set(e.reason, (entry.errors.get(e.reason) ?? 0) + e.count)
+    if (sum.loss !== null) addLoss(entry.loss ??= zeroLoss(), sum.loss)
+    entry.count += sum.count
+    entry.latency.merge(sum.histogram)
+    for (const e of sum.errors) entry.errors.set(e.reason, (entry.errors.get(e.reason) ?? 0) + e.count)
   }
 
+  /** Adds a node's probes of one kind, as their source ('out') or as their peer target ('in'). */
   node (node: string, direction: 'in' | 'out', probe: ProbeKind, count: number, errors: number): void {
     let entry = this.nodes.get(node)
     if (entry === undefined) {
@@ -66,7 +67,7 @@ export class Totals {
     }
   }
 
-  /** Drops a node's series once it has left the roster, so series do not pile up. */
+  /** Drops a node's series (it left the roster). */
   forgetNode (node: string): void {
     this.nodes.delete(node)
   }

@@ -1,7 +1,9 @@
 // One read of a store over a window: the span it covers and each cell's sums over that span.
 // Views (matrix, service) read cells through it and never see the slots behind it.
 
-import { PAIR_BITS, PAIR_COUNT_MASK, type CellErrors, type SlotArena } from './slot-arena.ts'
+import type { Histogram } from '@pingfleet/protocol'
+import type { CellErrors, LossCounters } from './cell-sum.ts'
+import type { SlotArena } from './slot-arena.ts'
 
 export class WindowRead {
   /** Results measured at times in [from, to] (ms since the epoch) are in this read; no others. */
@@ -42,12 +44,12 @@ export class WindowRead {
   }
 
   /**
-   * Appends the cell's latency as packed pairs (bucket << PAIR_BITS | count, see slot-arena.ts)
-   * to `out`, unsorted and possibly repeating buckets, and returns its probe count.
+   * Adds the cell's latency in the span to `latency` and, when given, its loss counters to `loss`;
+   * returns its probe count (failures included).
    */
-  collectPacked (cellId: number, out: number[]): number {
+  addLatency (cellId: number, latency: Histogram, loss?: LossCounters): number {
     let n = 0
-    for (const slot of this.slots) if (slot.has(cellId)) n += slot.collectPacked(cellId, out)
+    for (const slot of this.slots) if (slot.has(cellId)) n += slot.addTo(cellId, latency, loss)
     return n
   }
 
@@ -75,19 +77,11 @@ export class WindowRead {
    * ~100,000 cells of a 1,000-node mesh this way.
    */
   sumMany (ids: ArrayLike<number>, out: Float64Array, dense?: Float64Array, rowOf?: ArrayLike<number>): void {
-    const packed: number[] = []
     for (const slot of this.slots) {
       for (let k = 0; k < ids.length; k++) {
         const id = ids[k]!
-        if (dense === undefined) {
-          out[k]! += slot.countOf(id)
-          continue
-        }
-        if (!slot.has(id)) continue
-        packed.length = 0
-        out[k]! += slot.collectPacked(id, packed)
-        const row = rowOf![k]!
-        for (const p of packed) dense[row + (p >>> PAIR_BITS)]! += p & PAIR_COUNT_MASK
+        if (dense === undefined) out[k]! += slot.countOf(id)
+        else if (slot.has(id)) out[k]! += slot.addToDense(id, dense, rowOf![k]!)
       }
     }
   }

@@ -1,8 +1,8 @@
 // Builds the latency/error matrix for one probe kind and window, by node or by any label.
 // Quantiles always come from merged buckets, never from averaged quantiles.
 
-import { BUCKET_COUNT, bucketValue, CONNECT_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
-import { COUNTER_BASE, COUNTER_NAMES, PAIR_BITS, PAIR_COUNT_MASK } from '../store/slot-arena.ts'
+import { CONNECT_PROBE_KINDS, Histogram, type ProbeKind } from '@pingfleet/protocol'
+import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
 import type { CellKey, Store } from '../store/store.ts'
 import type { WindowRead } from '../store/window-read.ts'
 
@@ -81,64 +81,13 @@ interface Output {
   more: number[] | null
 }
 
-/** Merges packed pairs into dense counts, remembering which buckets it touched. */
-class QuantileScratch {
-  private readonly counts = new Float64Array(BUCKET_COUNT)
-  private readonly touched: number[] = []
-  private total = 0
-  /** Loss counters (slot-arena COUNTER_NAMES order), summed beside the latency buckets. */
-  readonly counters = new Float64Array(COUNTER_NAMES.length)
-  /** Latency samples of the last output taken. */
-  taken = 0
-
-  add (packed: readonly number[]): void {
-    for (const p of packed) {
-      const index = p >>> PAIR_BITS
-      const n = p & PAIR_COUNT_MASK
-      if (index >= COUNTER_BASE) {
-        this.counters[index - COUNTER_BASE]! += n
-        continue
-      }
-      if (this.counts[index] === 0) this.touched.push(index)
-      this.counts[index]! += n
-      this.total += n
-    }
-  }
-
-  /** Nearest-rank quantiles, then clears itself for the next output. */
-  take (qs: readonly number[]): Array<number | null> {
-    const touched = this.touched
-    // Few distinct buckets per cell: insertion sort beats a comparator sort here.
-    for (let i = 1; i < touched.length; i++) {
-      const v = touched[i]!
-      let j = i - 1
-      while (j >= 0 && touched[j]! > v) { touched[j + 1] = touched[j]!; j-- }
-      touched[j + 1] = v
-    }
-    const out: Array<number | null> = []
-    let k = 0
-    let seen = 0
-    for (const q of qs) {
-      if (this.total === 0) { out.push(null); continue }
-      const rank = Math.max(1, Math.ceil(q * this.total))
-      while (k < touched.length - 1 && seen + this.counts[touched[k]!]! < rank) seen += this.counts[touched[k++]!]!
-      out.push(bucketValue(touched[k]!))
-    }
-    for (const index of touched) this.counts[index] = 0
-    touched.length = 0
-    this.taken = this.total
-    this.total = 0
-    return out
-  }
-}
-
 const QUANTILES = [0.5, 0.9, 0.99] as const
 const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
 
 /** The loss signal from one output's counters and latency samples; clears the counters. */
-function lossSignal (counters: Float64Array, samples: number, connects: boolean): LossSignal {
-  const [slowConnects, sent, lost, jitterUs, jitterPairs] = counters as unknown as [number, number, number, number, number]
-  counters.fill(0)
+function lossSignal (counters: LossCounters, samples: number, connects: boolean): LossSignal {
+  const { slowConnects, sent, lost, jitterUs, jitterPairs } = counters
+  counters.slowConnects = counters.sent = counters.lost = counters.jitterUs = counters.jitterPairs = 0
   return {
     slowConnects,
     retransmitRatio: connects && samples > 0 ? slowConnects / samples : null,
@@ -153,8 +102,20 @@ const UNSEEN = -2
 const EXCLUDED = -1
 
 /**
- * The matrix of `options.probe` over the window. `from` and `to` (ms since the epoch) are the span
- * the cells really cover (Store.read): exact to one interval for short windows, stated for long ones.
+ * The matrix of `options.probe` over the window (now − windowMs, now], both in ms since the epoch.
+ * Each stored cell of that kind goes to a row and a column (rowOf/colOf of its source and target
+ * names, or place of its key; identity by default, null leaves it out); the stored cells that land on
+ * one output are summed. Per output cell: `samples` is the probes that finished (failed and lagged
+ * ones included), `errors` the failed ones, `errorRatio` = errors / samples (0 without samples),
+ * `errorsByReason` and `errorsByCode` split `errors` by reason and raw code, `lagged` the probes taken
+ * during event-loop lag, `latency` the nearest-rank p50/p90/p99 in seconds of the merged latency
+ * buckets of trusted successes (null without any), and `loss` for connect kinds and udp (LossSignal).
+ *
+ * Returns `from` and `to` (ms since the epoch), the span the cells really cover (Store.read): exact
+ * to one interval for short windows, stated for long ones; `rows` and `cols`, the sorted names that
+ * hold at least one returned cell; and `cells`, those `keep` accepted. Throws `options.tooLarge(n)`
+ * (a RangeError when not given) when more than `maxCells` cells would be built, before any latency
+ * is read.
  */
 export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
   const read = store.read(options.windowMs, options.now)
@@ -217,25 +178,19 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
   const cells: MatrixCell[] = []
   const usedRows = new Set<number>()
   const usedCols = new Set<number>()
-  const scratch = new QuantileScratch()
+  // One accumulator for every output: reset() costs the buckets an output touched, not all of them.
+  const latency = new Histogram()
+  const counters = zeroLoss()
   const withLoss = isConnectKind.has(options.probe) || options.probe === 'udp'
-  const packed: number[] = []
   const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
   for (const cols of byRow) for (const output of cols?.values() ?? []) {
     acc.samples = acc.lagged = acc.errors = 0
     acc.reasons = acc.codes = null
-    packed.length = 0
-    collectCell(read, output.first, acc, packed)
-    if (output.more !== null) {
-      for (const id of output.more) {
-        collectCell(read, id, acc, packed)
-        // Keep the pair buffer short when many cells merge into one output.
-        if (packed.length > 4 * BUCKET_COUNT) { scratch.add(packed); packed.length = 0 }
-      }
-    }
-    scratch.add(packed)
-    const [p50, p90, p99] = scratch.take(QUANTILES)
-    const loss = withLoss ? lossSignal(scratch.counters, scratch.taken, options.probe !== 'udp') : undefined
+    collectCell(read, output.first, acc, latency, counters)
+    if (output.more !== null) for (const id of output.more) collectCell(read, id, acc, latency, counters)
+    const [p50, p90, p99] = latency.quantiles(QUANTILES)
+    const loss = withLoss ? lossSignal(counters, latency.total, options.probe !== 'udp') : undefined
+    latency.reset()
     const cell: MatrixCell = {
       src: rowNames[output.row]!,
       dst: colNames[output.col]!,
@@ -270,8 +225,8 @@ interface Acc {
   codes: Map<string, number> | null
 }
 
-function collectCell (read: WindowRead, id: number, acc: Acc, packed: number[]): void {
-  acc.samples += read.collectPacked(id, packed)
+function collectCell (read: WindowRead, id: number, acc: Acc, latency: Histogram, counters: LossCounters): void {
+  acc.samples += read.addLatency(id, latency, counters)
   acc.lagged += read.lagged(id)
   read.forEachError(id, e => {
     acc.errors += e.count

@@ -3,11 +3,13 @@
 
 import t from 'tap'
 import { bucketIndex, type Cell, type CellError, type Reason } from '@pingfleet/protocol'
-import { evaluateGate, rosterExpected, serviceBackendsFrom, type GateSources, type Verdict } from '../../src/gates/eval.ts'
+import type { Labels } from '@pingfleet/protocol'
+import { Fleet as FleetModel } from '../../src/fleet/fleet.ts'
+import { evaluateGate, serviceBackendsFrom, type GateSources, type Verdict } from '../../src/gates/eval.ts'
 import { compileGate, type GateDefinition } from '../../src/gates/spec.ts'
 import { Ingest } from '../../src/store/ingest.ts'
 import { Roster } from '../../src/fleet/roster.ts'
-import { buildServiceView } from '../../src/http/service-routes.ts'
+import { buildServiceView } from '../../src/views/service.ts'
 import { defaultTiers, Store } from '../../src/store/store.ts'
 import { Totals } from '../../src/store/totals.ts'
 import { hello, report } from '../helpers.ts'
@@ -18,10 +20,16 @@ const LIMITS = { intervalMs: INTERVAL, maxWindowMs: 15 * 60_000 }
 
 interface Fleet {
   sources: GateSources
+  /** The same sources with discovery listed: it expects these nodes (name → labels). */
+  expecting: (nodes: Record<string, Labels>) => GateSources
   /** Each node sends one report per second from `from` to `to` (ms after T0). */
   run: (from: number, to: number, cellsOf: (node: string, at: number) => Cell[]) => void
   disconnect: (node: string, at: number) => void
 }
+
+const aws = { cniplugin: 'aws' }
+const cilium = { cniplugin: 'cilium' }
+const calico = { cniplugin: 'calico' }
 
 const group = (node: string): string => node === 'n1' || node === 'n2' ? 'aws' : 'cilium'
 
@@ -31,15 +39,21 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
   const groups = new Store(tiers)
   const nodeStore = new Store(tiers)
   const roster = new Roster(120_000)
-  const ingest = new Ingest({ nodes: nodeStore, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
+  const model = new FleetModel({ roster, groupLabel: 'cniplugin' })
+  const ingest = new Ingest({ nodes: nodeStore, groups, totals: new Totals(), fleet: model })
   for (const [node, group] of Object.entries(nodes)) roster.join(hello(node, { cniplugin: group }), T0)
   const seqs = new Map<string, number>()
   let nodeNow = T0
+  const sources: GateSources = {
+    groups, fleet: model,
+    serviceBackends: serviceBackendsFrom((service, windowMs) =>
+      buildServiceView({ nodes: nodeStore, fleet: model, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }), () => nodeNow, 0)
+  }
   return {
-    sources: {
-      groups, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'),
-      serviceBackends: serviceBackendsFrom((service, windowMs) =>
-        buildServiceView({ nodes: nodeStore, roster, maxWindowMs: LIMITS.maxWindowMs, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }), () => nodeNow, 0)
+    sources,
+    expecting: expected => {
+      const kube = { expectedNodes: () => new Map(Object.entries(expected)), nodeFacts: () => new Map() }
+      return { ...sources, fleet: new FleetModel({ roster, groupLabel: 'cniplugin', kube }) }
     },
     run (from, to, cellsOf) {
       for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {
@@ -275,7 +289,7 @@ t.test('expected(group) is a seam: a larger expected count lowers coverage', asy
   f.run(0, 10_000, peerCells(5))
   const gate = compileGate({ name: 'g', coverage: [{ group: 'cilium', minRatio: 0.9 }] }, LIMITS)
   t.equal(evaluateGate(gate, f.sources, T0 + 10_000).verdict, 'pass')
-  const result = evaluateGate(gate, { ...f.sources, expected: g => g === 'cilium' ? 4 : 2 }, T0 + 10_000)
+  const result = evaluateGate(gate, f.expecting({ n1: aws, n2: aws, n3: cilium, n4: cilium, n5: cilium, n6: cilium }), T0 + 10_000)
   t.equal(result.verdict, 'insufficient_data')
   t.match(result.checks.find(c => c.id === 'coverage cilium'), { observed: 0.5, samples: 2, detail: '2 of 4 agents of group cilium connected' })
 })
@@ -285,7 +299,7 @@ t.test('a wildcard coverage rule judges a group discovery expects even when none
   f.run(0, 10_000, peerCells(5))
   const gate = compileGate({ name: 'g', coverage: [{ group: '*', minRatio: 1 }] }, LIMITS)
   t.equal(evaluateGate(gate, f.sources, T0 + 10_000).verdict, 'pass', 'aws and cilium are fully connected')
-  const sources: GateSources = { ...f.sources, expectedGroups: () => ['aws', 'cilium', 'calico'], expected: g => g === 'calico' ? 3 : 2 }
+  const sources = f.expecting({ n1: aws, n2: aws, n3: cilium, n4: cilium, c1: calico, c2: calico, c3: calico })
   const result = evaluateGate(gate, sources, T0 + 10_000)
   t.equal(result.verdict, 'insufficient_data')
   t.match(result.checks.find(c => c.id === 'coverage calico'), { verdict: 'insufficient_data', observed: 0, detail: '0 of 3 agents of group calico connected' })

@@ -81,3 +81,16 @@ t.test('loss counters ride as pairs past the latency buckets and survive union a
   t.same(u.merged(0), { count: 6, latency: [10, 3, 12, 1, COUNTER_BASE, 1, COUNTER_BASE + 1, 15, COUNTER_BASE + 2, 3, COUNTER_BASE + 3, 18_000_000] }, 'sums past one pair\'s 23-bit count still add up')
   t.equal(u.countOf(0), 6)
 })
+
+t.test('compaction keeps the backends beside the packed data', async t => {
+  const a = new SlotArena(0, 1000)
+  a.addBackends(3, [{ node: 'x', count: 2 }])
+  const before = a.bytes
+  a.add(3, 2, [10, 2])
+  a.add(3, 1, [10, 1])
+  a.compact()
+  t.same([...a.backends.get(3)!], [['x', 2]], 'compaction keeps the side map')
+  t.equal(a.countOf(3), 3)
+  t.equal(a.countOf(99), 0)
+  t.ok(before > 0)
+})

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { bucketIndex } from '@pingfleet/protocol'
+import { BUCKET_COUNT, bucketIndex, Histogram } from '@pingfleet/protocol'
+import { zeroLoss } from '../../src/store/cell-sum.ts'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store, type Tier } from '../../src/store/store.ts'
 import { buildMatrix } from '../../src/views/matrix.ts'
 
@@ -14,14 +15,14 @@ t.test('results leave a window as it slides past them', async t => {
   const store = new Store([{ width: 1000, span: 10_000 }])
   const id = store.cellId('a', 'pod', 'b')
   store.advance(100_000)
-  t.ok(store.add(id, 100_000, 3, [ms, 3]))
+  t.ok(store.add(id, 100_000, { count: 3, latency: [ms, 3] }))
   t.equal(samples(store, 5000, 100_500), 3)
   store.advance(104_000)
   t.equal(samples(store, 5000, 104_000), 3, 'still inside 5 s')
   t.equal(samples(store, 2000, 104_000), 0, 'outside a 2 s window')
   store.advance(112_000)
   t.equal(store.stats().slots, 0, 'the slot expired from the store')
-  t.notOk(store.add(id, 100_000, 1, [ms, 1]), 'a result older than every window is refused')
+  t.notOk(store.add(id, 100_000, { count: 1, latency: [ms, 1] }), 'a result older than every window is refused')
   t.equal(store.stats().expired, 1)
 })
 
@@ -33,7 +34,7 @@ t.test('fine slots fold into coarse ones without losing or doubling anything', a
   let added = 0
   for (let now = start; now < start + 20 * 60_000; now += 5000) {
     store.advance(now)
-    store.add(id, now, 1, [ms + (now / 5000) % 7, 1])
+    store.add(id, now, { count: 1, latency: [ms + (now / 5000) % 7, 1] })
     added++
     const all = store.read(20 * 60_000, now).count(id)
     t.ok(all >= Math.min(added, 15 * 12) && all <= added, `at +${(now - start) / 1000}s the store holds ${all} samples: the last 15 minutes, each once`, { diagnostic: false })
@@ -63,7 +64,7 @@ function everySecond (tiers: Tier[], from: number, to: number, windowMs: number,
   let first = -1
   for (; now < to; now += 100) {
     if (now % 1000 === 300) {
-      store.add(id, now, 1, [ms, 1])
+      store.add(id, now, { count: 1, latency: [ms, 1] })
       if (first < 0) first = now
     }
     if (now % 1000 === 700) store.advance(now)
@@ -147,7 +148,7 @@ t.test('a late result lands in the slot a read of its time takes', async t => {
   store.advance(101_500)
   // The fine slot 91,000..92,000 has not aged out yet (it ends after 101,500 - 10,000), so a
   // result at 91,200 belongs in it, not in the 90,000..95,000 slot it will fold into.
-  t.ok(store.add(id, 91_200, 1, [ms, 1]))
+  t.ok(store.add(id, 91_200, { count: 1, latency: [ms, 1] }))
   const read = store.read(11_000, 101_500)
   t.equal(read.from, 91_000)
   t.equal(read.count(id), 1, 'a read from 91,000 holds the result measured at 91,200')
@@ -159,7 +160,7 @@ t.test('late results land in the slot of their own time', async t => {
   const store = new Store(defaultTiers(1000, 5 * 60_000))
   const id = store.cellId('a', 'pod', 'b')
   store.advance(10_000_000)
-  store.add(id, 10_000_000 - 120_000, 5, [ms, 5])
+  store.add(id, 10_000_000 - 120_000, { count: 5, latency: [ms, 5] })
   t.equal(samples(store, 60_000, 10_000_000), 0, 'not in the last minute')
   t.equal(samples(store, 3 * 60_000, 10_000_000), 5, 'but in the last three')
 })
@@ -168,8 +169,8 @@ t.test('quantiles come from merged buckets across slots', async t => {
   const store = new Store([{ width: 1000, span: 60_000 }])
   const id = store.cellId('a', 'pod', 'b')
   store.advance(50_000)
-  store.add(id, 48_000, 90, [bucketIndex(0.001), 90])
-  store.add(id, 49_000, 10, [bucketIndex(0.5), 10])
+  store.add(id, 48_000, { count: 90, latency: [bucketIndex(0.001), 90] })
+  store.add(id, 49_000, { count: 10, latency: [bucketIndex(0.5), 10] })
   const m = buildMatrix(store, { probe: 'pod', windowMs: 10_000, now: 50_000, place: k => ({ row: k.src, col: k.target }) })
   const { p50, p99 } = m.cells[0]!.latency
   t.ok(Math.abs(p50! - 0.001) / 0.001 < 0.05, `p50 ${p50}`)
@@ -179,7 +180,7 @@ t.test('quantiles come from merged buckets across slots', async t => {
 t.test('group outputs with many inputs switch to a dense histogram and keep exact counts', async t => {
   const store = new Store([{ width: 1000, span: 60_000 }])
   store.advance(50_000)
-  for (let i = 0; i < 3000; i++) store.add(store.cellId(`n${i}`, 'pod', `m${i}`), 49_000, 2, [ms + (i % 50), 1], [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }])
+  for (let i = 0; i < 3000; i++) store.add(store.cellId(`n${i}`, 'pod', `m${i}`), 49_000, { count: 2, latency: [ms + (i % 50), 1], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }] })
   const m = buildMatrix(store, { probe: 'pod', windowMs: 10_000, now: 50_000, place: () => ({ row: 'x', col: 'y' }) })
   t.equal(m.cells.length, 1)
   t.match(m.cells[0], { samples: 6000, errors: 3000, errorRatio: 0.5, errorsByReason: { ECONNREFUSED: 3000 } })
@@ -191,8 +192,8 @@ t.test('counts too large for one record are split, never lost', async t => {
   const id = store.cellId('aws', 'pod', 'cilium')
   store.advance(100_000)
   // 3,000 reports of 5,000 probes each in one fine slot: past the 23-bit count of one record.
-  for (let i = 0; i < 3000; i++) store.add(id, 99_500, 5000, [ms, 4000, ms + 1, 1000])
-  store.add(id, 99_500, 10, Array.from({ length: 700 }, (_, i) => i % 2 === 0 ? i / 2 : 1).slice(0, 20))
+  for (let i = 0; i < 3000; i++) store.add(id, 99_500, { count: 5000, latency: [ms, 4000, ms + 1, 1000] })
+  store.add(id, 99_500, { count: 10, latency: Array.from({ length: 700 }, (_, i) => i % 2 === 0 ? i / 2 : 1).slice(0, 20) })
   store.advance(170_000)
   t.equal(samples(store, 100_000, 170_000), 15_000_010, 'all probes survive folding into the coarse tier')
 })
@@ -203,7 +204,7 @@ t.test('readSince takes only slots that start at or after a time; oldestSlotSinc
   t.equal(store.oldestSlotSince(100_000, 100_000), null, 'no slot: null')
   for (let at = 100_000; at <= 105_000; at += 1000) {
     store.advance(at)
-    store.add(id, at + 500, 1, [ms, 1])
+    store.add(id, at + 500, { count: 1, latency: [ms, 1] })
   }
   const now = 105_600
   t.equal(store.oldestSlotSince(100_000, now), 100_000)
@@ -216,4 +217,42 @@ t.test('readSince takes only slots that start at or after a time; oldestSlotSinc
   t.equal(counts[0], 3, 'the slots of 103, 104 and 105 s')
   t.ok(store.read(now - 102_500, now).from < 103_000, 'read() takes the straddling interval slot; readSince does not')
   t.ok(store.readSince(106_000, now).empty)
+})
+
+t.test('the read API: a cell\'s count, latency, loss counters, errors and lagged over a window', async t => {
+  const store = new Store([{ width: 1000, span: 10_000 }])
+  const a = store.cellId('a', 'pod', 'b')
+  const b = store.cellId('b', 'pod', 'a')
+  store.advance(100_000)
+  t.ok(store.write(100_000, [a, b], [
+    { count: 4, latency: [ms, 2], slowConnects: 1, errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }], lagged: 1 },
+    { count: 2, latency: [ms + 1, 2] }
+  ]))
+  store.advance(101_000)
+  store.add(a, 101_000, { count: 3, latency: [ms, 1, ms + 2, 2], sent: 10, lost: 1 })
+  const read = store.read(5000, 101_500)
+  const latency = new Histogram()
+  const loss = zeroLoss()
+  t.equal(read.addLatency(a, latency, loss), 7)
+  t.same(latency.toSparse(), [ms, 3, ms + 2, 2])
+  t.same(loss, { slowConnects: 1, sent: 10, lost: 1, jitterUs: 0, jitterPairs: 0 })
+  t.equal(read.count(a), 7)
+  t.equal(read.lagged(a), 1)
+  t.ok(read.failed(a))
+  t.notOk(read.failed(b))
+  const errors: string[] = []
+  read.forEachError(a, e => errors.push(`${e.reason} ${e.count}`))
+  t.same(errors, ['ECONNREFUSED 1'])
+
+  // Loss counters stay out of dense rows: a slow connect once bled into the next row's buckets.
+  const counts = new Float64Array(2)
+  const dense = new Float64Array(2 * BUCKET_COUNT)
+  read.sumMany(Int32Array.of(a, b), counts, dense, Int32Array.of(0, BUCKET_COUNT))
+  t.same([...counts], [7, 2])
+  const row = (r: number): number[] => [...dense.subarray(r * BUCKET_COUNT, (r + 1) * BUCKET_COUNT)].flatMap((n, i) => n > 0 ? [i, n] : [])
+  t.same(row(0), [ms, 3, ms + 2, 2])
+  t.same(row(1), [ms + 1, 2], 'the second row holds only its own latency')
+
+  t.notOk(store.write(10_000, [a, b], [{ count: 1, latency: [] }, { count: 1, latency: [] }]), 'older than every window: refused')
+  t.equal(store.stats().expired, 2, 'every cell of the refused report counts as expired')
 })

@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap'
 import { bucketIndex, type Cell } from '@pingfleet/protocol'
-import { SlotArena } from '../../src/store/slot-arena.ts'
 import { Store } from '../../src/store/store.ts'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
 
@@ -67,8 +66,7 @@ t.test('backend counts survive folding into coarser slots and compaction', async
   const id = store.cellId('n1', 'service', VIP)
   for (let at = 0; at < 3000; at += 1000) {
     store.advance(at)
-    store.slotAt(at)!.add(id, 2, [fast[0]!, 2])
-    store.slotAt(at)!.addBackends(id, [{ node: 'n1', count: 1 }, { node: at === 0 ? 'n2' : 'n1', count: 1 }])
+    store.add(id, at, { count: 2, latency: [fast[0]!, 2], backends: [{ node: 'n1', count: 1 }, { node: at === 0 ? 'n2' : 'n1', count: 1 }] })
   }
   store.advance(200_000)
   t.equal(store.stats().slots, 1, 'everything folded into one minute slot')
@@ -77,15 +75,4 @@ t.test('backend counts survive folding into coarser slots and compaction', async
   read.addBackends(id, backends)
   t.same([...backends].sort(), [['n1', 5], ['n2', 1]])
   t.equal(read.count(id), 6)
-
-  const a = new SlotArena(0, 1000)
-  a.addBackends(3, [{ node: 'x', count: 2 }])
-  const before = a.bytes
-  a.add(3, 2, [fast[0]!, 2])
-  a.add(3, 1, [fast[0]!, 1])
-  a.compact()
-  t.same([...a.backends.get(3)!], [['x', 2]], 'compaction keeps the side map')
-  t.equal(a.countOf(3), 3)
-  t.equal(a.countOf(99), 0)
-  t.ok(before > 0)
 })

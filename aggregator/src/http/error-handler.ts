@@ -1,0 +1,24 @@
+// The aggregator's one fastify error handler: every failed request is answered `{code, message}`
+// with a code from errors.ts, and only a failure of our own (500) is logged.
+
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AggregatorError, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_INTERNAL } from '../errors.ts'
+
+/**
+ * Maps an error thrown by a route, a hook or fastify itself to an answer: an AggregatorError keeps its
+ * code and status; a schema validation failure is 400 PINGFLEET_ERR_BAD_QUERY; fastify's 413 (a body
+ * over the route's `bodyLimit`, in bytes) is PINGFLEET_ERR_BODY_TOO_LARGE; any other 4xx fastify
+ * raises is PINGFLEET_ERR_BAD_QUERY with that status; anything else is a 500 PINGFLEET_ERR_INTERNAL,
+ * logged with its stack and answered without details.
+ */
+export function errorHandler (error: FastifyError | AggregatorError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof AggregatorError) return reply.code(error.statusCode).send({ code: error.code, message: error.message })
+  const e = error as { validation?: unknown, statusCode?: number, message?: string }
+  if (e.validation !== undefined) return reply.code(400).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
+  if (e.statusCode === 413) return reply.code(413).send({ code: ERR_BODY_TOO_LARGE, message: `request body larger than ${request.routeOptions.bodyLimit} bytes` })
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    return reply.code(e.statusCode).send({ code: ERR_BAD_QUERY, message: e.message ?? 'bad request' })
+  }
+  request.log.error({ err: error, code: ERR_INTERNAL }, 'request failed')
+  return reply.code(500).send({ code: ERR_INTERNAL, message: 'internal error' })
+}

@@ -1,0 +1,103 @@
+// What the store takes per cell (CellInput, protocol's Cell fits it) and the one way cells are
+// summed: per report into a group pair (ingest) and since start into the totals /metrics exports.
+
+import { Histogram } from '@pingfleet/protocol'
+
+/** Failures of one (reason, raw code) in a cell. */
+export interface CellErrors {
+  reason: string
+  raw: string
+  count: number
+}
+
+/** The loss counters a cell may carry beside its latency (protocol Cell fields of the same names). */
+export const LOSS_NAMES = ['slowConnects', 'sent', 'lost', 'jitterUs', 'jitterPairs'] as const
+export type LossName = typeof LOSS_NAMES[number]
+export type LossCounters = Record<LossName, number>
+
+/**
+ * One cell's results for one report, as the store files them: protocol's `Cell` has this shape.
+ * `count` probes (failures included); `latency` a sparse histogram `[index, count, …]` with indexes
+ * ascending; the loss counters are absent or 0 when none.
+ */
+export interface CellInput extends Partial<LossCounters> {
+  count: number
+  latency: ArrayLike<number>
+  errors?: readonly CellErrors[]
+  lagged?: number
+  backends?: ReadonlyArray<{ node: string, count: number }>
+}
+
+/** Loss counters all at zero: a fresh accumulator for addLoss(). */
+export function zeroLoss (): LossCounters {
+  return { slowConnects: 0, sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
+}
+
+/** Whether a cell carries any loss counter (most do not: the common case allocates nothing). */
+export function hasLoss (cell: Partial<LossCounters>): boolean {
+  return cell.slowConnects !== undefined || cell.sent !== undefined || cell.lost !== undefined || cell.jitterUs !== undefined || cell.jitterPairs !== undefined
+}
+
+/** Adds `from`'s counters (absent: 0) to `into`. */
+export function addLoss (into: LossCounters, from: Partial<LossCounters>): void {
+  into.slowConnects += from.slowConnects ?? 0
+  into.sent += from.sent ?? 0
+  into.lost += from.lost ?? 0
+  into.jitterUs += from.jitterUs ?? 0
+  into.jitterPairs += from.jitterPairs ?? 0
+}
+
+/** Adds failure records to `list`, one record per (reason, raw code); returns the failures added. */
+export function mergeErrors (list: CellErrors[], errors: readonly CellErrors[]): number {
+  let failed = 0
+  for (const e of errors) {
+    failed += e.count
+    const same = list.find(x => x.reason === e.reason && x.raw === e.raw)
+    if (same !== undefined) same.count += e.count
+    else list.push({ reason: e.reason, raw: e.raw, count: e.count })
+  }
+  return failed
+}
+
+/**
+ * The sum of many cells, itself a CellInput (latency as the sparse form of `histogram`). reset()
+ * makes it reusable: ingest keeps one per (probe, destination group) of an agent's report layout.
+ */
+export class CellSum implements CellInput {
+  /** Cells added since the last reset. */
+  cells = 0
+  count = 0
+  lagged = 0
+  /** Failed probes (the errors' counts summed). */
+  failed = 0
+  readonly histogram = new Histogram()
+  readonly errors: CellErrors[] = []
+  /** Null until a summed cell carried loss counters. */
+  loss: LossCounters | null = null
+
+  /** Adds one cell; returns its failures. */
+  add (cell: CellInput): number {
+    this.cells++
+    this.count += cell.count
+    if (cell.lagged !== undefined) this.lagged += cell.lagged
+    this.histogram.addSparse(cell.latency)
+    if (hasLoss(cell)) addLoss(this.loss ??= zeroLoss(), cell)
+    const failed = cell.errors === undefined ? 0 : mergeErrors(this.errors, cell.errors)
+    this.failed += failed
+    return failed
+  }
+
+  get latency (): number[] { return this.histogram.toSparse() }
+  get slowConnects (): number | undefined { return this.loss?.slowConnects }
+  get sent (): number | undefined { return this.loss?.sent }
+  get lost (): number | undefined { return this.loss?.lost }
+  get jitterUs (): number | undefined { return this.loss?.jitterUs }
+  get jitterPairs (): number | undefined { return this.loss?.jitterPairs }
+
+  reset (): void {
+    this.cells = this.count = this.lagged = this.failed = 0
+    this.histogram.reset()
+    this.errors.length = 0
+    this.loss = null
+  }
+}
