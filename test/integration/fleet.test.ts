@@ -96,7 +96,9 @@ t.test('a fleet of four agents', async t => {
       const now = await rows()
       return nodes.every(n => now.find(r => r.node === n)!.reports.lastSeq > before.find(r => r.node === n)!.reports.lastSeq) ? true : undefined
     }, 3 * INTERVAL_MS)
-    t.ok((await rows()).every(r => r.connected), 'every agent is still connected')
+    const after = await rows()
+    t.equal(after.length, nodes.length, 'every agent is listed')
+    t.ok(after.length > 0 && after.every(r => r.connected), 'every agent is still connected')
   })
 
   await t.test('reports made while the aggregator is down all arrive once, after it is back', async t => {
