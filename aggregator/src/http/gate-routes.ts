@@ -7,6 +7,7 @@ import { AggregatorError, badQuery, ERR_NOT_FOUND } from '../errors.ts'
 import { CRITERIA, VERDICTS, type GateResult } from '../gates/eval.ts'
 import type { GateMonitor } from '../gates/monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from '../gates/spec.ts'
+import { brief, BRIEF_IDS } from '../gates/brief.ts'
 import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
@@ -147,9 +148,6 @@ const nameParams = {
   properties: { name: { type: 'string', maxLength: 63, pattern: GATE_NAME_PATTERN } }
 } as const
 
-/** Check ids a brief answer lists per verdict; the rest are counted. */
-export const BRIEF_IDS = 3
-
 /**
  * The status form's `view=brief` answer: the verdict and the ids of the checks that did not pass,
  * a few hundred bytes, with the full evidence one GET away. Flagger copies a refused webhook's whole
@@ -170,34 +168,6 @@ export const briefResultSchema = {
     evidence: { type: 'string', description: 'path of the full answer (GET)' }
   }
 } as const
-
-export interface BriefResult {
-  name: string
-  verdict: GateResult['verdict']
-  evaluatedAt: string
-  summary: GateResult['summary']
-  failing: string[]
-  insufficient: string[]
-  more: number
-  evidence: string
-}
-
-/** `evidence` is the path (with the scope's query) that answers the full result. */
-export function brief (result: GateResult, evidence: string): BriefResult {
-  const ids = (verdict: string): string[] => result.checks.filter(c => c.verdict === verdict).map(c => c.id)
-  const failing = ids('fail')
-  const insufficient = ids('insufficient_data')
-  return {
-    name: result.name,
-    verdict: result.verdict,
-    evaluatedAt: result.evaluatedAt,
-    summary: result.summary,
-    failing: failing.slice(0, BRIEF_IDS),
-    insufficient: insufficient.slice(0, BRIEF_IDS),
-    more: Math.max(0, failing.length - BRIEF_IDS) + Math.max(0, insufficient.length - BRIEF_IDS),
-    evidence
-  }
-}
 
 const statusAnswer = { anyOf: [gateResultSchema, briefResultSchema] } as const
 const statusResponses = { 200: statusAnswer, 412: statusAnswer, 400: errorSchema, 404: errorSchema, 413: errorSchema }
