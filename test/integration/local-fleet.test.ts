@@ -74,10 +74,14 @@ t.test('npm start exercises every probe kind on loopback', async t => {
   }
   const red = mtu.filter(c => c.errors > 0)
   t.equal(red.length, 5, `every peer sees the black hole toward ${BLACK_HOLED}`)
-  t.ok(red.every(c => c.dst === `${BLACK_HOLED}/8500` && Object.keys(c.errorsByReason).join() === 'MTU_BLACKHOLE'), `only ${BLACK_HOLED}/8500 is red, as MTU_BLACKHOLE`, { red })
-  t.ok(mtu.filter(c => c.dst === `${BLACK_HOLED}/1400`).every(c => c.samples > 0 && c.errors === 0), 'the small size to the same agent stays green')
-  const pod = (await get<{ cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=10s'))?.cells ?? []
-  t.ok(pod.filter(c => c.dst === BLACK_HOLED).every(c => c.errors === 0), 'and so do pod probes')
+  t.ok(red.length > 0 && red.every(c => c.dst === `${BLACK_HOLED}/8500` && Object.keys(c.errorsByReason).join() === 'MTU_BLACKHOLE'), `only ${BLACK_HOLED}/8500 is red, as MTU_BLACKHOLE`, { red })
+  // Each check over "every cell toward it" first counts the cells: an empty list would pass any .every.
+  const small = mtu.filter(c => c.dst === `${BLACK_HOLED}/1400`)
+  t.equal(small.length, 5, `every peer probes ${BLACK_HOLED}/1400`)
+  t.ok(small.length > 0 && small.every(c => c.samples > 0 && c.errors === 0), 'the small size to the same agent stays green', { small })
+  const pod = ((await get<{ cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=10s'))?.cells ?? []).filter(c => c.dst === BLACK_HOLED)
+  t.equal(pod.length, 5, `every peer pod-probes ${BLACK_HOLED}`)
+  t.ok(pod.length > 0 && pod.every(c => c.samples > 0 && c.errors === 0), 'and so do pod probes', { pod })
   for (const name of ['Service VIP', 'cluster resolver', 'external endpoint', 'path-MTU black hole']) t.match(out, `stand-in     ${name}`, `the ${name} stand-in is named as such`)
   for (const probe of PROBE_KIND_NAMES) t.match(out, `probe=${probe}&`, `the ${probe} matrix URL is printed`)
 })
