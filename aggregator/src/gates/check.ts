@@ -53,3 +53,22 @@ export type NodeCriterion = Extract<Criterion, 'nodeScope' | 'nodeCoverage' | 'm
 export type NodeCheck = Pick<Check, 'id' | 'verdict' | 'observed' | 'threshold' | 'samples' | 'window' | 'probe' | 'direction' | 'peers' | 'worst' | 'detail'> & {
   criterion: NodeCriterion
 }
+
+/** A pair a rule names that cannot have data, so it is not required. */
+export interface SkippedPair {
+  probe: string
+  src: string
+  dst: string
+  reason: string
+}
+
+/**
+ * A measured value for a check's detail: 3 significant digits; with `seconds`, below 1 s in ms
+ * ("2.5ms"), else in s ("1.2s"); null reads "nothing".
+ */
+export function formatValue (value: number | null, seconds = false): string {
+  if (value === null) return 'nothing'
+  const digits = (n: number): string => String(Number(n.toPrecision(3)))
+  if (seconds) return value < 1 ? `${digits(value * 1000)}ms` : `${digits(value)}s`
+  return digits(value)
+}

@@ -1,25 +1,17 @@
-// Evaluates a gate against the group store and the roster. Fail closed: no data, too few
-// samples, stale data, a missing group or low agent coverage is insufficient_data, never pass.
+// Evaluates a gate against the views and the fleet model: pair rules (pairs.ts), node rules
+// (nodes.ts), coverage, staleness and Service backends. Fail closed: no data, too few samples, stale
+// data, a missing group or low agent coverage is insufficient_data, never pass.
 
-import { formatDuration, PEER_PROBE_KINDS } from '@pingfleet/protocol'
-import type { Check, Verdict } from './check.ts'
+import { formatDuration } from '@pingfleet/protocol'
+import { formatValue, type Check, type SkippedPair, type Verdict } from './check.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import { evaluateNodes } from './nodes.ts'
-import { probedBy } from '../views/node-sides.ts'
-import type { GateSpec, PairRule } from './spec.ts'
-import { buildMatrix, type MatrixCell } from '../views/matrix.ts'
-import type { ServiceView } from '../views/service.ts'
+import { evaluatePairRule, type PairContext } from './pairs.ts'
+import type { ServiceBackendsOf } from './service-backends.ts'
+import type { GateSpec } from './spec.ts'
 import type { Store } from '../store/store.ts'
 
-export { CRITERIA, VERDICTS, type Check, type Criterion, type Verdict } from './check.ts'
-
-/** A pair a rule names that cannot have data, so it is not required. */
-export interface SkippedPair {
-  probe: string
-  src: string
-  dst: string
-  reason: string
-}
+export { CRITERIA, VERDICTS, type Check, type Criterion, type SkippedPair, type Verdict } from './check.ts'
 
 export interface GateResult {
   name: string
@@ -43,22 +35,6 @@ export interface GateResult {
   checks: Check[]
 }
 
-/** Backend coverage of one Service in a window, for the source group where it is lowest. */
-export interface ServiceBackends {
-  /** Backends that answered through the Service. */
-  reachable: number
-  /** Those plus backends reached directly (pod probes, no errors) that the Service never handed out. */
-  expected: number
-  /** Service probes in the window, all source groups. */
-  samples: number
-  group: string
-  /** Source groups with too few answers yet to tell a missing backend from chance. */
-  unjudged: string[]
-  /** The span (ms since the epoch) the service view covered, when known. */
-  from?: number
-  to?: number
-}
-
 export interface GateSources {
   groups: Store
   /**
@@ -69,56 +45,13 @@ export interface GateSources {
    */
   fleet: Fleet
   /** Backend coverage of a Service over a window; null when no service probe reported it. */
-  serviceBackends: (service: string, windowMs: number) => ServiceBackends | null
+  serviceBackends: ServiceBackendsOf
   /**
    * The node store (node × target). Node rules and the "is every destination probed" checks read
    * it; without it a scoped gate is insufficient.
    */
   nodes?: Store
 }
-
-export function noServiceData (): ServiceBackends | null {
-  return null
-}
-
-/**
- * Service backend coverage from the service view: the source group with the lowest ratio. The view
- * scans the node store, so answers are reused for `reuseMs` (every gate asking in one tick shares one).
- */
-export function serviceBackendsFrom (view: (service: string, windowMs: number) => ServiceView, now: () => number = Date.now, reuseMs = 1000): GateSources['serviceBackends'] {
-  const cache = new Map<string, { at: number, value: ServiceBackends | null }>()
-  return (service, windowMs) => {
-    const t = now()
-    const key = `${windowMs} ${service}`
-    const hit = cache.get(key)
-    if (hit !== undefined && t - hit.at >= 0 && t - hit.at < reuseMs) return hit.value
-    if (cache.size > 1000) cache.clear()
-    const value = backendsOf(view(service, windowMs), service)
-    cache.set(key, { at: t, value })
-    return value
-  }
-}
-
-function backendsOf (view: ServiceView, service: string): ServiceBackends | null {
-  let worst: ServiceBackends | null = null
-  let samples = 0
-  const unjudged: string[] = []
-  for (const row of view.rows) {
-    if (row.service !== service) continue
-    samples += row.samples
-    if (!row.judged) {
-      unjudged.push(row.src)
-      continue
-    }
-    const reachable = row.backends.length
-    const expected = reachable + row.flagged.length
-    if (worst === null || reachable * worst.expected < worst.reachable * expected) worst = { reachable, expected, samples: 0, group: row.src, unjudged }
-  }
-  if (worst === null && unjudged.length === 0) return null
-  return { ...(worst ?? { reachable: 0, expected: 0, group: unjudged[0]! }), samples, unjudged, from: Date.parse(view.from), to: Date.parse(view.to) }
-}
-
-const peerKinds = new Set<string>(PEER_PROBE_KINDS)
 
 function combine (verdicts: Iterable<Verdict>): Verdict {
   let insufficient = false
@@ -127,18 +60,6 @@ function combine (verdicts: Iterable<Verdict>): Verdict {
     if (v === 'insufficient_data') insufficient = true
   }
   return insufficient ? 'insufficient_data' : 'pass'
-}
-
-function atMost (observed: number | null, threshold: number): Verdict {
-  if (observed === null) return 'insufficient_data'
-  return observed <= threshold ? 'pass' : 'fail'
-}
-
-function fmt (value: number | null, seconds = false): string {
-  if (value === null) return 'nothing'
-  const digits = (n: number): string => String(Number(n.toPrecision(3)))
-  if (seconds) return value < 1 ? `${digits(value * 1000)}ms` : `${digits(value)}s`
-  return digits(value)
 }
 
 /**
@@ -186,7 +107,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   }
 
   for (const rule of spec.rules) {
-    const { checks: ruleChecks, skipped: ruleSkipped } = evaluateRule(rule, pairs)
+    const { checks: ruleChecks, skipped: ruleSkipped } = evaluatePairRule(rule, pairs)
     skipped.push(...ruleSkipped)
     for (const check of ruleChecks) {
       checks.push(check)
@@ -250,7 +171,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
       group,
       detail: age === null
         ? `no report from group ${group} yet`
-        : `newest report from group ${group} is ${fmt(age, true)} old${fresh ? '' : `, older than ${formatDuration(spec.maxStalenessMs)}`}`
+        : `newest report from group ${group} is ${formatValue(age, true)} old${fresh ? '' : `, older than ${formatDuration(spec.maxStalenessMs)}`}`
     })
   }
 
@@ -335,140 +256,4 @@ function uniqueSkipped (skipped: readonly SkippedPair[]): SkippedPair[] {
     seen.add(key)
     return true
   })
-}
-
-interface PairContext {
-  groups: Store
-  nodes: Store | undefined
-  knownGroups: readonly string[]
-  /** Agents a group has or should have: the roster's count or discovery's, whichever is larger. */
-  members: (group: string) => number
-  /** A group's agents that peers should be probing (every state but terminating). */
-  probeable: (group: string) => Array<{ node: string, state: string }>
-  groupOfNode: (node: string) => string
-  /** The gate judges a batch (it has a node scope): a named group with no members is skipped. */
-  batch: boolean
-  now: number
-  /** Widens the span the gate's answer reports (from/to) by one read. */
-  covered: (from: number, to: number) => void
-}
-
-/** Why a pair cannot have data, or null when it can. */
-function cannotHaveData (rule: PairRule, src: string, dst: string, ctx: PairContext): string | null {
-  const peer = peerKinds.has(rule.probe)
-  if (peer && src === dst && ctx.members(src) === 1) return `group ${src} has one member, and an agent does not probe itself`
-  if (ctx.batch) {
-    if (ctx.members(src) === 0) return `group ${src} has no members yet; the gate judges a batch, so a group that does not exist yet is not required`
-    if (peer && ctx.members(dst) === 0) return `group ${dst} has no members yet; the gate judges a batch, so a group that does not exist yet is not required`
-  }
-  return null
-}
-
-function evaluateRule (rule: PairRule, ctx: PairContext): { checks: Check[], skipped: SkippedPair[] } {
-  const { groups, knownGroups, now, covered } = ctx
-  const peer = peerKinds.has(rule.probe)
-  const matches = (selector: string, value: string): boolean => selector === '*' || selector === value
-  const { cells, from, to } = buildMatrix(groups, {
-    probe: rule.probe,
-    windowMs: rule.windowMs,
-    now,
-    place: key => matches(rule.src, key.src) && matches(rule.dst, key.target) ? { row: key.src, col: key.target } : null
-  })
-  covered(from, to)
-  const byPair = new Map<string, MatrixCell>()
-  for (const c of cells) byPair.set(c.src + '\u0000' + c.dst, c)
-  // Wildcards expand over the groups the roster knows and the ones with data, so an expected
-  // group without data shows up as insufficient instead of silently dropping out.
-  const srcs = rule.src === '*' ? union(knownGroups, cells.map(c => c.src)) : [rule.src]
-  const dsts = rule.dst === '*' ? union(peer ? knownGroups : [], cells.map(c => c.dst)) : [rule.dst]
-  const window = formatDuration(rule.windowMs)
-  const out: Check[] = []
-  const skipped: SkippedPair[] = []
-  if (srcs.length === 0 || dsts.length === 0) {
-    out.push({
-      id: `${rule.probe} ${rule.src}->${rule.dst} minSamples`,
-      criterion: 'minSamples', verdict: 'insufficient_data', observed: 0, threshold: rule.minSamples, samples: 0, window,
-      probe: rule.probe, src: rule.src, dst: rule.dst,
-      detail: `no ${rule.probe} data matches ${rule.src} -> ${rule.dst}`
-    })
-    return { checks: out, skipped }
-  }
-  // Which destination nodes each source group probed at all (peer kinds): a pair's ratio says
-  // nothing about a member nobody probes, such as a cordoned node agents skip.
-  const probed = peer && ctx.nodes !== undefined
-    ? probedBy(ctx.nodes, rule.probe, rule.windowMs, now, srcs, ctx.groupOfNode)
-    : null
-  for (const src of srcs) {
-    for (const dst of dsts) {
-      const impossible = cannotHaveData(rule, src, dst, ctx)
-      if (impossible !== null) {
-        skipped.push({ probe: rule.probe, src, dst, reason: impossible })
-        continue
-      }
-      const cell = byPair.get(src + '\u0000' + dst)
-      const samples = cell?.samples ?? 0
-      const enough = samples >= rule.minSamples
-      const base = { probe: rule.probe, src, dst, samples, window }
-      const pair = `${rule.probe} ${src}->${dst}`
-      out.push({
-        ...base,
-        id: `${pair} minSamples`,
-        criterion: 'minSamples',
-        verdict: enough ? 'pass' : 'insufficient_data',
-        observed: samples,
-        threshold: rule.minSamples,
-        detail: cell === undefined
-          ? `no ${rule.probe} results from ${src} to ${dst} in the last ${window}`
-          : `${samples} samples in the last ${window}${enough ? '' : `, fewer than the ${rule.minSamples} required`}`
-      })
-      const judged = (observed: number | null, threshold: number): Verdict => enough ? atMost(observed, threshold) : 'insufficient_data'
-      const why = (verdict: Verdict, what: string, observed: number | null, threshold: number, seconds = false): string => {
-        if (!enough) return `${what} not judged: too few samples (${samples} of ${rule.minSamples})`
-        if (observed === null) return `${what}: no successful probes to measure`
-        return `${what} ${fmt(observed, seconds)} ${verdict === 'pass' ? '<=' : '>'} ${fmt(threshold, seconds)}`
-      }
-      if (rule.maxErrorRatio !== undefined) {
-        const observed = cell === undefined ? null : cell.errorRatio
-        const verdict = judged(observed, rule.maxErrorRatio)
-        out.push({ ...base, id: `${pair} maxErrorRatio`, criterion: 'maxErrorRatio', verdict, observed, threshold: rule.maxErrorRatio, detail: why(verdict, 'error ratio', observed, rule.maxErrorRatio) })
-      }
-      for (const [criterion, q, max] of [['maxP50', 'p50', rule.maxP50], ['maxP99', 'p99', rule.maxP99]] as const) {
-        if (max === undefined) continue
-        const observed = cell?.latency[q] ?? null
-        const verdict = judged(observed, max)
-        out.push({ ...base, id: `${pair} ${criterion}`, criterion, verdict, observed, threshold: max, detail: why(verdict, `${q} latency`, observed, max, true) })
-      }
-      for (const [reason, max] of Object.entries(rule.maxErrorRatioByReason ?? {})) {
-        const observed = cell === undefined || cell.samples === 0 ? null : (cell.errorsByReason[reason] ?? 0) / cell.samples
-        const verdict = judged(observed, max)
-        out.push({ ...base, id: `${pair} maxErrorRatioByReason ${reason}`, criterion: 'maxErrorRatioByReason', reason, verdict, observed, threshold: max, detail: why(verdict, `${reason} ratio`, observed, max) })
-      }
-      if (probed !== null) out.push(probedCheck(rule, src, dst, srcs.indexOf(src), probed, ctx, base))
-    }
-  }
-  return { checks: out, skipped }
-}
-
-function probedCheck (rule: PairRule, src: string, dst: string, bit: number, probed: ReadonlyMap<string, number>, ctx: PairContext, base: { probe: string, src: string, dst: string, samples: number, window: string }): Check {
-  const members = ctx.probeable(dst)
-  const missing = members.filter(m => ((probed.get(m.node) ?? 0) & (1 << bit)) === 0 || bit > 30)
-  const probedCount = members.length - missing.length
-  const named = missing.slice(0, 5).map(m => `${m.node}${m.state === 'draining' ? ' (draining: cordoned)' : ''}`).join(', ') + (missing.length > 5 ? ` and ${missing.length - 5} more` : '')
-  return {
-    ...base,
-    id: `${rule.probe} ${src}->${dst} probedMembers`,
-    criterion: 'probedMembers',
-    verdict: members.length > 0 && missing.length === 0 ? 'pass' : 'insufficient_data',
-    observed: members.length === 0 ? null : probedCount / members.length,
-    threshold: 1,
-    detail: members.length === 0
-      ? `group ${dst} has no agents to probe`
-      : missing.length === 0
-        ? `every member of ${dst} (${members.length}) has ${rule.probe} results from ${src} in the last ${base.window}`
-        : `${missing.length} of ${members.length} members of ${dst} have no ${rule.probe} results from ${src} in the last ${base.window}: ${named}; nobody probes them, so this pair's numbers say nothing about them`
-  }
-}
-
-function union (a: readonly string[], b: readonly string[]): string[] {
-  return [...new Set([...a, ...b])].sort()
 }

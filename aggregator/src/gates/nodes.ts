@@ -3,7 +3,7 @@
 // hides one dead node among many (1 of 200 is 0.5%); judging each node does not.
 
 import { formatDuration, nearestRank, PEER_PROBE_KINDS } from '@pingfleet/protocol'
-import type { NodeCheck, NodeEvidence, Verdict } from './check.ts'
+import { formatValue as fmt, type NodeCheck, type NodeEvidence, type Verdict } from './check.ts'
 import { groupIn, matchingNodes, type NodeFacts } from '../fleet/fleet.ts'
 import type { GateSpec, NodeRule, NodeScope } from './spec.ts'
 import { buildMatrix } from '../views/matrix.ts'
@@ -42,12 +42,6 @@ function list (names: readonly string[], max = 5): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`
 }
 
-function fmt (value: number | null, seconds = false): string {
-  if (value === null) return 'nothing'
-  const digits = (n: number): string => String(Number(n.toPrecision(3)))
-  if (seconds) return value < 1 ? `${digits(value * 1000)}ms` : `${digits(value)}s`
-  return digits(value)
-}
 
 export interface NodeContext {
   nodes: Store

@@ -106,6 +106,7 @@ const agentSchema = {
   }
 } as const
 
+/** GET /api/v1/matrix and /api/v1/agents; a bad query is a 400 PINGFLEET_ERR_BAD_QUERY, too large a matrix 400 PINGFLEET_ERR_MATRIX_TOO_LARGE. */
 export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<void> {
   app.get<{ Querystring: { probe: ProbeKind, groupBy: string, window: string, src?: string, dst?: string, failing: boolean } }>('/api/v1/matrix', {
     schema: {

@@ -4,7 +4,8 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorError, badQuery, ERR_NOT_FOUND } from '../errors.ts'
-import { CRITERIA, VERDICTS, type GateResult } from '../gates/eval.ts'
+import { CRITERIA, VERDICTS } from '../gates/check.ts'
+import type { GateResult } from '../gates/eval.ts'
 import type { GateMonitor } from '../gates/monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from '../gates/spec.ts'
 import { brief, BRIEF_IDS } from '../gates/brief.ts'

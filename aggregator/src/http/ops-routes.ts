@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client'
 
 const status = { type: 'object', required: ['status'], properties: { status: { type: 'string' } } } as const
 
+/** GET /healthz, /readyz (always ok once listening), /metrics (`deps.registry`) and /api/v1/openapi.json. */
 export async function opsRoutes (app: FastifyInstance, deps: { registry: Registry }): Promise<void> {
   app.get('/healthz', { schema: { response: { 200: status } } }, async () => ({ status: 'ok' }))
   app.get('/readyz', { schema: { response: { 200: status } } }, async () => ({ status: 'ready' }))

@@ -55,6 +55,7 @@ export const serviceViewSchema = {
   }
 } as const
 
+/** GET /api/v1/service; a bad window is a 400 PINGFLEET_ERR_BAD_QUERY. */
 export async function serviceRoutes (app: FastifyInstance, deps: ServiceDeps): Promise<void> {
   app.get<{ Querystring: { window: string, groupBy: string, service?: string } }>('/api/v1/service', {
     schema: {
