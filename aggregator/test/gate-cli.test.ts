@@ -140,7 +140,7 @@ t.test('the CLI', async t => {
     t.match(missing.stdout, /^ {9}\?\? {3}gone: no agent has connected from it$/m, 'the uncovered node is quoted under its check')
     const bad = await cli('gate', 'aws-up', '--url', url, '--selector', 'a in b', '--wait', '1m')
     t.equal(bad.code, 3, 'a bad selector does not wait')
-    t.match(bad.stderr, /answered 400 .*PINGFLEET_ERR_BAD_QUERY: nodeSelector: expected a Kubernetes label selector/)
+    t.match(bad.stderr, /answered 400 .*PINGFLEET_ERR_BAD_QUERY: nodeSelector="a in b" \(gate "aws-up"\): expected a Kubernetes label selector/)
     for (const args of [['--nodes', 'Bad_Name'], ['--nodes', 'a,,b'], ['--selector', ' ']]) {
       const r = await cli('gate', 'aws-up', '--url', url, ...args)
       t.equal(r.code, 3, `${args.join(' ')} exits 3`)

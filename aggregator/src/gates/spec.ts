@@ -2,11 +2,12 @@
 // ad-hoc gates built from query parameters. Everything here is plain, validated, frozen data.
 
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
 import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
+import { expectedOf, shown, valueAt } from './schema-errors.ts'
 
 /** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
 export interface PairRule {
@@ -207,11 +208,24 @@ const fileSchema = {
   properties: { gates: { type: 'array', maxItems: 200, items: gateDefinitionSchema } }
 } as const
 
-const validateFile = new Ajv({ allErrors: false, strict: true }).compile(fileSchema)
+// verbose: each error carries the failing value's schema, which expectedOf puts in words.
+const validateFile = new Ajv({ allErrors: false, strict: true, verbose: true }).compile(fileSchema)
 
 export interface GateLimits {
   intervalMs: number
   maxWindowMs: number
+}
+
+/**
+ * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few
+ * is insufficient, never fail), so a rule without one of these would pass whatever its probes found:
+ * a canary that lies. Such a rule is refused where it is written (gates file, Helm values, query).
+ */
+export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
+export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
+
+function unbounded (what: string, bounds: readonly string[]): string {
+  return `a ${what} with at least one bound (${bounds.slice(0, -1).join(', ')} or ${bounds.at(-1)!}): without one it would pass whatever its probes found (${what === 'rule' ? 'minSamples only asks' : 'minSamples and minPeers only ask'} for enough of them)`
 }
 
 class DefinitionError extends Error {
@@ -220,19 +234,6 @@ class DefinitionError extends Error {
     super(expected)
     this.pointer = pointer
   }
-}
-
-function expectedOf (e: ErrorObject): string {
-  const p = e.params as Record<string, unknown>
-  if (e.keyword === 'additionalProperties') return `no property ${JSON.stringify(p.additionalProperty)} (unknown field)`
-  if (e.keyword === 'enum') return `one of ${(p.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`
-  if (e.keyword === 'required') return `a property ${JSON.stringify(p.missingProperty)}`
-  if (e.keyword === 'pattern' && e.instancePath.includes('/nodes/')) return 'a node name (a lower-case DNS subdomain)'
-  if (e.keyword === 'pattern' && e.schemaPath.includes('name')) return 'a lower-case DNS label such as cilium-batch-1'
-  if (e.keyword === 'pattern') return 'a duration such as 500ms, 30s, 5m or 1h'
-  const message = e.message ?? 'a valid value'
-  if (e.keyword === 'type') return `a value of type ${String(p.type)}`
-  return message.replace(/^must be ([<>]=?) /, 'a value $1 ').replace(/^must /, 'a value that must ')
 }
 
 function ms (text: string | undefined, fallback: number, pointer: string): number {
@@ -275,6 +276,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
       }
       rule.maxErrorRatioByReason = Object.freeze({ ...r.maxErrorRatioByReason })
     }
+    if (PAIR_BOUNDS.every(k => r[k] === undefined)) throw new DefinitionError(at, unbounded('rule', PAIR_BOUNDS))
     return Object.freeze(rule)
   })
   const coverage = (def.coverage ?? []).map(c => Object.freeze({ group: c.group, minRatio: c.minRatio }))
@@ -292,6 +294,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     if (r.maxNodeP99 !== undefined) rule.maxNodeP99 = ms(r.maxNodeP99, 0, `${at}/maxNodeP99`) / 1000
     if (r.minPeers !== undefined) rule.minPeers = r.minPeers
     if (r.maxNodeExcessErrorRatio !== undefined) rule.maxNodeExcessErrorRatio = r.maxNodeExcessErrorRatio
+    if (NODE_BOUNDS.every(k => r[k] === undefined)) throw new DefinitionError(at, unbounded('node rule', NODE_BOUNDS))
     return Object.freeze(rule)
   })
   if (nodeRules.length > 0 && scope === null) {
@@ -345,7 +348,7 @@ export function withScope (spec: GateSpec, nodes: readonly string[] | undefined,
   try {
     scope = compileScope(nodes, selectorText, '')
   } catch (err) {
-    if (err instanceof DefinitionError) throw badQuery(`nodeSelector: expected ${err.message}`)
+    if (err instanceof DefinitionError) throw badQuery(`nodeSelector=${shown(selectorText)} (gate "${spec.name}"): expected ${err.message}`)
     throw err
   }
   const definition: GateDefinition = { ...spec.definition }
@@ -356,8 +359,30 @@ export function withScope (spec: GateSpec, nodes: readonly string[] | undefined,
   return Object.freeze({ ...spec, scope, definition })
 }
 
-function configError (file: string, pointer: string, expected: string): AggregatorError {
-  return new AggregatorError(ERR_CONFIG, `PINGFLEET_GATES_FILE=${JSON.stringify(file)} is invalid at ${pointer || '/'}: expected ${expected}`)
+/**
+ * Where in a gates file, in words: the gate's name (Helm values' `aggregator.gates[i]` is `/gates/i`)
+ * and the rule's probe and pair, when the pointer is inside one.
+ */
+function whereIn (doc: unknown, pointer: string): string {
+  const m = /^\/gates\/(\d+)(?:\/(rules|nodeRules)\/(\d+))?/.exec(pointer)
+  if (m === null) return ''
+  const gate = valueAt(doc, `/gates/${m[1]!}`) as { name?: unknown } | undefined
+  const name = typeof gate?.name === 'string' ? `gate ${JSON.stringify(gate.name)}` : `gate ${m[1]!}`
+  if (m[2] === undefined) return ` (${name})`
+  const rule = valueAt(doc, `/gates/${m[1]!}/${m[2]}/${m[3]!}`) as Record<string, unknown> | undefined
+  const probe = typeof rule?.probe === 'string' ? rule.probe : '?'
+  const what = m[2] === 'rules' ? `rule ${probe} ${String(rule?.src ?? '?')}->${String(rule?.dst ?? '?')}` : `node rule ${probe}`
+  return ` (${name}, ${what})`
+}
+
+/**
+ * One line naming the file, the JSON pointer, the gate (and rule), the value found there and what
+ * was expected. `doc` is the parsed file, when it parsed.
+ */
+function configError (file: string, pointer: string, expected: string, doc?: unknown): AggregatorError {
+  const value = doc === undefined || pointer === '' ? undefined : valueAt(doc, pointer)
+  const got = value === undefined ? '' : `got ${shown(value)}, `
+  return new AggregatorError(ERR_CONFIG, `PINGFLEET_GATES_FILE=${JSON.stringify(file)} is invalid at ${pointer || '/'}${doc === undefined ? '' : whereIn(doc, pointer)}: ${got}expected ${expected}`)
 }
 
 /** Reads, validates and compiles a gates file; throws one AggregatorError naming file, pointer and expectation. */
@@ -378,19 +403,20 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
   }
   if (!validateFile(doc)) {
     const e = validateFile.errors![0]!
-    const pointer = e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath
-    throw configError(file, pointer, expectedOf(e))
+    const field = e.keyword === 'required' ? e.params.missingProperty : e.keyword === 'additionalProperties' ? e.params.additionalProperty : undefined
+    const pointer = field === undefined ? e.instancePath : `${e.instancePath}/${String(field).replaceAll('~', '~0').replaceAll('/', '~1')}`
+    throw configError(file, pointer, expectedOf(e), doc)
   }
   const seen = new Map<string, number>()
   const gates: GateSpec[] = []
   for (const [i, def] of (doc as { gates: GateDefinition[] }).gates.entries()) {
-    if (def.name === ADHOC) throw configError(file, `/gates/${i}/name`, `a name other than "${ADHOC}" (reserved for ad-hoc gates)`)
-    if (seen.has(def.name)) throw configError(file, `/gates/${i}/name`, `a unique name ("${def.name}" is also /gates/${seen.get(def.name)!}/name)`)
+    if (def.name === ADHOC) throw configError(file, `/gates/${i}/name`, `a name other than "${ADHOC}" (reserved for ad-hoc gates)`, doc)
+    if (seen.has(def.name)) throw configError(file, `/gates/${i}/name`, `a unique name ("${def.name}" is also /gates/${seen.get(def.name)!}/name)`, doc)
     seen.set(def.name, i)
     try {
       gates.push(compileGate(def, limits, `/gates/${i}`))
     } catch (err) {
-      if (err instanceof DefinitionError) throw configError(file, err.pointer, err.message)
+      if (err instanceof DefinitionError) throw configError(file, err.pointer, err.message, doc)
       throw err
     }
   }
@@ -501,7 +527,9 @@ export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
       }
       rule.maxErrorRatioByReason = byReason
     }
-    def.rules = [rule]
+    // minCoverage alone asks about the two groups' agents, not the pair's probes: coverage only.
+    // Otherwise the rule must carry a bound (compileGate refuses it without one).
+    if (PAIR_BOUNDS.some(k => q[k] !== undefined) || q.minCoverage === undefined) def.rules = [rule]
     if (q.minCoverage !== undefined) {
       const groups = new Set([q.src!, (PEER_PROBE_KINDS as readonly string[]).includes(q.probe) ? q.dst! : q.src!])
       def.coverage = [...groups].map(group => ({ group, minRatio: q.minCoverage! }))
@@ -521,7 +549,19 @@ export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
   try {
     return compileGate(def, limits)
   } catch (err) {
-    if (err instanceof DefinitionError) throw badQuery(`${err.pointer.split('/').pop()}: expected ${err.message}`)
+    if (err instanceof DefinitionError) throw badQuery(adhocMessage(q, def, err))
     throw err
   }
+}
+
+/**
+ * A definition error of an ad-hoc gate in query terms: the parameter and its value when the
+ * pointer leads to one (`/rules/0/maxP99` is `maxP99=`), else the rule, then what was expected.
+ */
+function adhocMessage (q: AdhocQuery, def: GateDefinition, err: DefinitionError): string {
+  const segments = err.pointer.split('/').slice(1)
+  const param = segments.find((k): k is keyof AdhocQuery => Object.hasOwn(q, k))
+  if (param !== undefined) return `${param}=${shown(q[param])} (gate "${ADHOC}"): expected ${err.message}`
+  const rule = segments[0] === 'rules' ? ` rule ${def.rules![0]!.probe} ${def.rules![0]!.src}->${def.rules![0]!.dst}` : segments[0] === 'nodeRules' ? ` node rule ${q.probe}` : ''
+  return `gate "${ADHOC}"${rule}: expected ${err.message}`
 }

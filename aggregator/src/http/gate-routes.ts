@@ -2,6 +2,7 @@
 // Argo Rollouts' web provider needs); the status form answers 412 unless the verdict is pass (what
 // Flagger webhooks and curl -f need). A 5xx only ever means the aggregator itself is broken.
 
+import type { ErrorObject } from 'ajv'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorError, badQuery, ERR_NOT_FOUND } from '../errors.ts'
 import { CRITERIA, VERDICTS } from '../gates/check.ts'
@@ -9,6 +10,7 @@ import type { GateResult } from '../gates/eval.ts'
 import type { GateMonitor } from '../gates/monitor.ts'
 import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from '../gates/spec.ts'
 import { brief, BRIEF_IDS } from '../gates/brief.ts'
+import { expectedOf, shown } from '../gates/schema-errors.ts'
 import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
@@ -190,6 +192,32 @@ function evidencePath (url: string): string {
   return path.replace(/\/status$/, '') + (rest === '' ? '' : `?${rest}`)
 }
 
+type PropertiesSchema = { properties: Record<string, unknown> }
+
+/**
+ * Fastify's schema validation (attachValidation), explained: a 400 whose message names the
+ * parameter, its value, the gate and what was expected ("view=\"foo\" (gate \"x\"): expected one of
+ * \"full\", \"brief\""), instead of ajv's "querystring/view must be equal to one of the allowed values".
+ */
+function explainInvalid (query: PropertiesSchema) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const error = request.validationError as (Error & { validation?: ErrorObject[], validationContext?: string }) | undefined
+    if (error === undefined) return
+    const e = error.validation?.[0]
+    if (e === undefined) throw badQuery(error.message)
+    const inParams = error.validationContext === 'params'
+    const source = (inParams ? request.params : request.query) as Record<string, unknown>
+    const field = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.split('/')[1] ?? ''
+    const schema = ((inParams ? nameParams : query).properties as Record<string, unknown>)[field] as Record<string, unknown> | undefined
+    const gate = inParams ? 'the gate name' : `gate "${(request.params as { name?: string }).name ?? 'adhoc'}"`
+    if (e.keyword === 'required') {
+      const values = schema?.enum as unknown[] | undefined
+      throw badQuery(`${field} is missing (${gate}): expected ${values === undefined ? 'a value' : `one of ${values.map(v => JSON.stringify(v)).join(', ')}`}`)
+    }
+    throw badQuery(`${field}=${shown(source[field])} (${gate}): expected ${expectedOf(e, schema)}`)
+  }
+}
+
 export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Promise<void> {
   const { monitor, limits } = deps
   const known = (name: string): void => {
@@ -233,7 +261,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       querystring: adhocQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema }
     },
-    preValidation: refuseUnknown
+    preValidation: refuseUnknown,
+    attachValidation: true,
+    preHandler: explainInvalid(adhocQuerySchema)
   }, async request => monitor.evaluateAdhoc(adhocGate(request.query, limits)))
 
   app.route<{ Querystring: AdhocQuery & { view?: 'full' | 'brief' } }>({
@@ -247,6 +277,8 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       response: statusResponses
     },
     preValidation: refuseUnknownStatus,
+    attachValidation: true,
+    preHandler: explainInvalid(adhocStatusQuerySchema),
     handler: async (request, reply) => {
       const { view, ...query } = request.query
       return sendStatus(reply, monitor.evaluateAdhoc(adhocGate(query, limits)), view, evidencePath(request.url))
@@ -261,7 +293,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       querystring: scopeQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema, 404: errorSchema }
     },
-    preValidation: refuseUnknownScope
+    preValidation: refuseUnknownScope,
+    attachValidation: true,
+    preHandler: explainInvalid(scopeQuerySchema)
   }, async request => evaluateNamed(request.params.name, request.query))
 
   app.route<{ Params: { name: string }, Querystring: ScopeQuery & { view?: 'full' | 'brief' } }>({
@@ -276,6 +310,8 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       response: statusResponses
     },
     preValidation: refuseUnknownScopeStatus,
+    attachValidation: true,
+    preHandler: explainInvalid(statusScopeQuerySchema),
     handler: async (request, reply) => {
       const { view, ...scope } = request.query
       return sendStatus(reply, evaluateNamed(request.params.name, scope), view, evidencePath(request.url))
@@ -288,7 +324,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       tags: ['gates'],
       params: nameParams,
       response: { 200: historySchema, 400: errorSchema, 404: errorSchema }
-    }
+    },
+    attachValidation: true,
+    preHandler: explainInvalid({ properties: {} })
   }, async request => {
     known(request.params.name)
     return { name: request.params.name, transitions: monitor.history(request.params.name) }
