@@ -7,7 +7,7 @@ export type Verdict = typeof VERDICTS[number]
 export const CRITERIA = [
   'minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio',
   'probedMembers', 'nodeScope', 'nodeCoverage', 'minPeers', 'maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio',
-  'passFor'
+  'passFor', 'judgedPairs'
 ] as const
 export type Criterion = typeof CRITERIA[number]
 

@@ -106,14 +106,20 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
     covered
   }
 
+  let pairChecks = 0
   for (const rule of spec.rules) {
     const { checks: ruleChecks, skipped: ruleSkipped } = evaluatePairRule(rule, pairs)
     skipped.push(...ruleSkipped)
+    pairChecks += ruleChecks.length
     for (const check of ruleChecks) {
       checks.push(check)
       if (check.src !== undefined && check.src !== '*') sourceGroups.add(check.src)
     }
   }
+  // Skipped pairs neither pass nor hold a gate back, so that a one-node batch can pass on its other
+  // pairs or its node rules. A gate whose pair rules were all skipped and that has no node rule
+  // judged nothing about the paths it names: coverage or a node scope alone must not make that a pass.
+  if (spec.rules.length > 0 && pairChecks === 0 && spec.nodeRules.length === 0) checks.push(nothingJudged(uniqueSkipped(skipped)))
 
   let selected: string[] | undefined
   if (spec.scope !== null) {
@@ -246,6 +252,22 @@ export function uniqueChecks (checks: readonly Check[]): Check[] {
     out.push(renamed)
   }
   return out
+}
+
+/** The check that keeps a gate whose every pair was skipped from passing, quoting the pairs and why. */
+function nothingJudged (skipped: readonly SkippedPair[]): Check {
+  const listed = skipped.slice(0, 5).map(s => `${s.probe} ${s.src}->${s.dst} (${s.reason})`).join('; ') +
+    (skipped.length > 5 ? `; and ${skipped.length - 5} more` : '')
+  return {
+    id: 'pairs judged',
+    criterion: 'judgedPairs',
+    verdict: 'insufficient_data',
+    observed: 0,
+    threshold: 1,
+    samples: null,
+    window: null,
+    detail: `every pair the rules name was skipped, so the gate judged none of them: ${listed}`
+  }
 }
 
 function uniqueSkipped (skipped: readonly SkippedPair[]): SkippedPair[] {

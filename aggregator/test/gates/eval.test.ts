@@ -21,6 +21,8 @@ const LIMITS = { intervalMs: INTERVAL, maxWindowMs: 15 * 60_000 }
 
 interface Fleet {
   sources: GateSources
+  /** The same sources with the node store, which scoped gates read. */
+  withNodes: GateSources
   /** The same sources with discovery listed: it expects these nodes (name → labels). */
   expecting: (nodes: Record<string, Labels>) => GateSources
   /** Each node sends one report per second from `from` to `to` (ms after T0). */
@@ -52,6 +54,7 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
   }
   return {
     sources,
+    withNodes: { ...sources, nodes: nodeStore },
     expecting: expected => {
       const kube = { expectedNodes: () => new Map(Object.entries(expected)), nodeFacts: () => new Map() }
       return { ...sources, fleet: new FleetModel({ roster, groupLabel: 'cniplugin', kube }) }
@@ -283,6 +286,39 @@ t.test('evidence: observed value, threshold, samples and window on each pair che
   t.match(check.detail, /error ratio 0\.1\d* > 0\.01/)
   const stale = result.checks.find(c => c.id === 'staleness aws')!
   t.match(stale, { criterion: 'maxStaleness', verdict: 'pass', observed: 0, threshold: 3 })
+})
+
+t.test('a gate whose every pair was skipped judged nothing: insufficient, quoting the pairs and why', async t => {
+  // One cilium node: cilium -> cilium cannot have pod data (an agent does not probe itself). Before,
+  // the coverage check alone made this gate pass.
+  const f = fleet({ n1: 'aws', n2: 'aws', n3: 'cilium' })
+  f.run(0, 10_000, (node: string) => ['n1', 'n2', 'n3'].filter(n => n !== node).map(target => pod(target, 5, 0, 0.002, 'ECONNREFUSED')))
+  const lone = compileGate({ name: 'g', rules: [{ probe: 'pod', src: 'cilium', dst: 'cilium', maxErrorRatio: 0.01 }], coverage: [{ group: 'cilium', minRatio: 1 }] }, LIMITS)
+  const r = evaluateGate(lone, f.sources, T0 + 10_000)
+  t.equal(r.verdict, 'insufficient_data')
+  t.same(r.skipped, [{ probe: 'pod', src: 'cilium', dst: 'cilium', reason: 'group cilium has one member, and an agent does not probe itself' }])
+  t.match(r.checks.find(c => c.id === 'pairs judged'), {
+    criterion: 'judgedPairs', verdict: 'insufficient_data', observed: 0, threshold: 1,
+    detail: 'every pair the rules name was skipped, so the gate judged none of them: pod cilium->cilium (group cilium has one member, and an agent does not probe itself)'
+  })
+  // A batch gate (node scope, no node rules) before the first batch: cilium has no members, so
+  // aws -> cilium is skipped. Before, the scope's coverage check alone made it pass.
+  const g = fleet({ n1: 'aws', n2: 'aws' })
+  g.run(0, 10_000, (node: string) => ['n1', 'n2'].filter(n => n !== node).map(target => pod(target, 5, 0, 0.002, 'ECONNREFUSED')))
+  const batch = compileGate({ name: 'b', nodes: ['n1'], rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }, LIMITS)
+  const b = evaluateGate(batch, g.withNodes, T0 + 10_000)
+  t.equal(b.verdict, 'insufficient_data')
+  t.match(b.checks.find(c => c.id === 'coverage nodes'), { verdict: 'pass' }, 'the node scope itself is covered')
+  t.match(b.checks.find(c => c.id === 'pairs judged'), { verdict: 'insufficient_data', detail: /pod aws->cilium \(group cilium has no members yet/ })
+  // A pair that is judged, or a node rule, is something judged: the skipped pair does not hold it back.
+  const judged = compileGate({ name: 'j', rules: [{ probe: 'pod', src: '*', dst: 'cilium', maxErrorRatio: 0.01 }] }, LIMITS)
+  const j = evaluateGate(judged, f.sources, T0 + 10_000)
+  t.equal(j.verdict, 'pass', 'aws -> cilium is judged; cilium -> cilium is skipped')
+  t.notOk(j.checks.some(c => c.id === 'pairs judged'))
+  const withNodeRule = compileGate({ name: 'n', nodes: ['n3'], rules: [{ probe: 'pod', src: 'cilium', dst: 'cilium', maxErrorRatio: 0.01 }], nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }, LIMITS)
+  const n = evaluateGate(withNodeRule, f.withNodes, T0 + 10_000)
+  t.notOk(n.checks.some(c => c.id === 'pairs judged'), 'a one-node batch is judged by its node rule')
+  t.equal(n.verdict, 'pass')
 })
 
 t.test('expected(group) is a seam: a larger expected count lowers coverage', async t => {
