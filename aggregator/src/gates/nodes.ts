@@ -155,9 +155,12 @@ function restRatio (ctx: NodeContext, rule: NodeRule, inbound: boolean, sides: r
 function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeContext): NodeCheck[] {
   const peer = peerKinds.has(rule.probe)
   const groupOf = (node: string): string => groupIn(ctx.known, node)
-  const peerOk = peer
-    ? (node: string): boolean => rule.peers === '*' || groupOf(node) === rule.peers
-    : (target: string): boolean => rule.peers === '*' || target === rule.peers
+  // null: every peer, which the node store answers from its per-node sums.
+  const peerOk = rule.peers === '*'
+    ? null
+    : peer
+      ? (node: string): boolean => groupOf(node) === rule.peers
+      : (target: string): boolean => target === rule.peers
   const bootOf = (node: string): Since | null => {
     const f = ctx.known.get(node)
     return f?.bootStartedAt == null ? null : { bootId: f.bootId!, at: f.bootStartedAt }

@@ -6,19 +6,14 @@ import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import type { AgentEntry } from '../fleet/roster.ts'
 import { CellSum } from './cell-sum.ts'
+import { peerNode } from './node-sums.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
-/**
- * The peer node a peer-kind target names: `pod` targets are node names, `mtu` targets are
- * `<node>/<size>`. Node names never contain `/`, so everything from the last one is the size.
- */
-export function peerNode (target: string): string {
-  const slash = target.lastIndexOf('/')
-  return slash === -1 ? target : target.slice(0, slash)
-}
+// peerNode lives with the per-node sums, which attribute cells to nodes too; views import it from here.
+export { peerNode }
 
 /**
  * What a report's cells resolve to, remembered per agent: agents send the same targets in the same

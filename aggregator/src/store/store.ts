@@ -4,8 +4,12 @@
 
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { CellInput } from './cell-sum.ts'
+import { peerKindSlot, peerNode } from './node-sums.ts'
 import { SlotArena } from './slot-arena.ts'
 import { WindowRead } from './window-read.ts'
+
+/** Per probe kind index (PROBE_KIND_NAMES order), its peerKindSlot. */
+const PEER_SLOT_OF = PROBE_KIND_NAMES.map(peerKindSlot)
 
 export interface Tier {
   /** Slot width in milliseconds. */
@@ -74,6 +78,11 @@ export class Store {
   private cellSrc = new Int32Array(1024)
   private cellTarget = new Int32Array(1024)
   private cellProbe = new Uint8Array(1024)
+  // Per cell, for the per-node sums: its source's node index, and its peer's for peer kinds (-1
+  // for other kinds and for a node probing itself, which node sums never count).
+  private cellSrcNode = new Int32Array(1024)
+  private cellPeerNode = new Int32Array(1024)
+  private readonly nodeIndex = new Map<string, number>()
   private count = 0
   private readonly byProbe: number[][] = PROBE_KIND_NAMES.map(() => [])
   private expired = 0
@@ -113,6 +122,11 @@ export class Store {
       this.cellTarget[id] = this.intern(target)
       const kind = PROBE_KIND_NAMES.indexOf(probe)
       this.cellProbe[id] = kind
+      const src0 = this.nodeOf(src)
+      this.cellSrcNode[id] = src0
+      const slot = peerKindSlot(probe)
+      const peer = slot === -1 ? -1 : this.nodeOf(peerNode(target))
+      this.cellPeerNode[id] = peer === src0 ? -1 : peer
       this.byProbe[kind]!.push(id)
       byProbe.set(target, id)
     }
@@ -148,6 +162,13 @@ export class Store {
     return id
   }
 
+  /** The dense index of a node name in the per-node sums, created on first sight. */
+  private nodeOf (name: string): number {
+    let i = this.nodeIndex.get(name)
+    if (i === undefined) this.nodeIndex.set(name, i = this.nodeIndex.size)
+    return i
+  }
+
   private grow (): void {
     const size = this.cellSrc.length * 2
     const src = new Int32Array(size)
@@ -159,6 +180,12 @@ export class Store {
     this.cellSrc = src
     this.cellTarget = target
     this.cellProbe = probe
+    const srcNode = new Int32Array(size)
+    srcNode.set(this.cellSrcNode)
+    const peerNodes = new Int32Array(size)
+    peerNodes.set(this.cellPeerNode)
+    this.cellSrcNode = srcNode
+    this.cellPeerNode = peerNodes
   }
 
   /**
@@ -174,7 +201,13 @@ export class Store {
       this.expired += n
       return false
     }
-    for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!)
+    const sums = arena.sums
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!
+      arena.addCell(id, cells[i]!)
+      const peer = this.cellPeerNode[id]!
+      if (peer !== -1) sums.add(PEER_SLOT_OF[this.cellProbe[id]!]!, this.cellSrcNode[id]!, peer, cells[i]!)
+    }
     return true
   }
 
@@ -231,7 +264,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now)
+    return new WindowRead(slots, from, now, this.nodeIndex)
   }
 
   /**
@@ -250,7 +283,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now)
+    return new WindowRead(slots, from, now, this.nodeIndex)
   }
 
   /**

@@ -4,7 +4,9 @@
 
 import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
 import { peerNode } from '../store/ingest.ts'
+import type { NodeSide } from '../store/node-sums.ts'
 import type { Store } from '../store/store.ts'
+import type { WindowRead } from '../store/window-read.ts'
 
 /** One selected node's results in one direction. */
 export interface Side {
@@ -24,18 +26,32 @@ const UNSEEN = -2
 const OUT = -1
 
 /**
- * Per selected node, inbound and outbound sums of one probe kind over the window, read from the
- * node store in one pass over the kind's cells. Peer kinds: a cell node→peer is outbound for the
- * node and inbound for the peer; other kinds are outbound only. Histograms only when asked.
+ * Per selected node, inbound and outbound sums of one probe kind over the window. Peer kinds: a
+ * cell node→peer is outbound for the node and inbound for the peer; other kinds are outbound only.
+ * Histograms only when asked. `peerOk` null takes every peer (target): for a peer kind the store's
+ * per-node sums answer then (a few words per node and slot); a filter, or a kind whose targets are
+ * not nodes, reads the cells in one pass over the kind's cells, since a peer's group is the one the
+ * fleet model gives now, which sums filed at ingest could not follow through a relabel.
  */
-export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, since: number | null = null): { inbound: Side[], outbound: Side[], from: number, to: number } {
+export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: ((peer: string) => boolean) | null, latency: boolean, since: number | null = null): { inbound: Side[], outbound: Side[], from: number, to: number } {
+  const peer = peerKinds.has(probe)
+  // `since`: whole slots from then on only (Store.readSince), the read of a node since its boot.
+  const read = since === null ? nodes.read(windowMs, now) : nodes.readSince(since, now)
+  if (peerOk === null && peer) {
+    const sums = read.nodeSides(probe, selected, latency)
+    const side = (s: NodeSide): Side => ({ ...s, peerSet: null })
+    return { inbound: sums.inbound.map(side), outbound: sums.outbound.map(side), from: read.from, to: read.to }
+  }
+  return cellSides(nodes, read, probe, selected, peerOk ?? (() => true), latency)
+}
+
+/** nodeSides() from the cells: one pass over the kind's cells, then their counts slot by slot. */
+function cellSides (nodes: Store, read: WindowRead, probe: ProbeKind, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean): { inbound: Side[], outbound: Side[], from: number, to: number } {
   const peer = peerKinds.has(probe)
   const index = new Map(selected.map((n, i) => [n, i]))
   const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: probe === 'mtu' ? new Set() : null, dense: null })
   const inbound = selected.map(side)
   const outbound = selected.map(side)
-  // `since`: whole slots from then on only (Store.readSince), the read of a node since its boot.
-  const read = since === null ? nodes.read(windowMs, now) : nodes.readSince(since, now)
   // Per interned name: the selected index it names (UNSEEN / OUT otherwise), and whether it is an acceptable peer.
   const names = nodes.nameCount
   const selIndex = new Int32Array(names).fill(UNSEEN)
@@ -156,7 +172,7 @@ export interface SidesSinceBoot {
  * was shortened. from/to span every read made.
  */
 export function sidesSinceBoot (nodes: Store, window: SidesWindow, selected: readonly string[], bootOf: (node: string) => Since | null,
-  peerOk: (peer: string) => boolean, latency: boolean, wantFull: boolean): SidesSinceBoot {
+  peerOk: ((peer: string) => boolean) | null, latency: boolean, wantFull: boolean): SidesSinceBoot {
   const { probe, windowMs, now } = window
   const fullRead = nodes.read(windowMs, now)
   // The oldest slot the rule's window takes; the key of the nodes read over the whole window.

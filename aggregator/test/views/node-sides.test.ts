@@ -76,3 +76,61 @@ t.test('probedBy: a bit per source group for every destination node it probed', 
   t.same(Object.fromEntries(probedBy(s, 'mtu', 60_000, T0 + 1500, ['aws', 'cilium'], group)), { a1: 0b10 }, 'mtu targets name the node before the size')
   t.same(Object.fromEntries(probedBy(s, 'pod', 60_000, T0 + 1500, ['cilium'], group)), { c2: 0b1 }, 'probes from groups not asked about are not counted')
 })
+
+t.test('nodeSides over every peer reads the per-node sums and answers exactly what the cells do', async t => {
+  // 70 nodes (past the sums' first capacity of 64), each probing a random third of the others, over
+  // 100 s of 1 s reports, so interval slots fold into minute slots; pod and mtu (two sizes);
+  // failures of two reasons; some reports arrive late, into slots that have closed; an agent that
+  // stops, and a node that is only probed.
+  let seed = 7
+  const rand = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n }
+  const names = Array.from({ length: 70 }, (_, i) => `n${i}`)
+  let clock = T0
+  const s = new Store(defaultTiers(INTERVAL, 15 * 60_000), () => clock)
+  s.advance(T0)
+  const cellOf = (probe: Cell['probe'], target: string): Cell => {
+    const count = rand(4)
+    const failed = rand(10) === 0 ? Math.min(count, 1 + rand(2)) : 0
+    const reason = rand(2) === 0 ? 'ECONNREFUSED' as const : 'CONNECT_TIMEOUT' as const
+    return {
+      probe, target, count, latency: count > failed ? [bucketIndex(0.0005 * (1 + rand(40))), count - failed] : [],
+      ...(failed > 0 ? { errors: [{ reason, raw: reason, count: failed }] } : {})
+    }
+  }
+  const late: Array<{ at: number, src: string, cells: Cell[] }> = []
+  for (let at = T0 + 1000; at <= T0 + 100_000; at += 1000) {
+    clock = at
+    for (const [i, src] of names.entries()) {
+      if (i === 69 || (i === 3 && at > T0 + 70_000)) continue
+      const cells = names.filter(n => n !== src && rand(3) === 0).flatMap(n => rand(3) === 0 ? [cellOf('pod', n), cellOf('mtu', `${n}/1400`), cellOf('mtu', `${n}/8500`)] : [cellOf('pod', n)])
+      if (rand(20) === 0) late.push({ at, src, cells })
+      else put(s, at, src, cells)
+    }
+    // Late reports land after their slot closed (up to three seconds on).
+    for (const r of late.filter(r => r.at <= at - 3000)) { s.write(r.at, r.cells.map(c => s.cellId(r.src, c.probe, c.target)), r.cells) }
+    late.splice(0, late.length, ...late.filter(r => r.at > at - 3000))
+  }
+  const now = T0 + 100_500
+  let compared = 0
+  for (const probe of ['pod', 'mtu', 'udp'] as const) {
+    for (const [windowMs, since] of [[30_000, null], [90_000, null], [60_000, T0 + 65_500]] as const) {
+      const fast = nodeSides(s, probe, windowMs, now, [...names, 'unknown'], null, true, since)
+      const slow = nodeSides(s, probe, windowMs, now, [...names, 'unknown'], () => true, true, since)
+      for (const dir of ['inbound', 'outbound'] as const) {
+        for (const [i, f] of fast[dir].entries()) {
+          const c = slow[dir][i]!
+          const same = f.samples === c.samples && f.errors === c.errors && f.peers === c.peers &&
+            JSON.stringify([...f.reasons ?? []].sort()) === JSON.stringify([...c.reasons ?? []].sort()) &&
+            f.dense!.every((n, b) => n === c.dense![b])
+          if (!same) t.fail(`${probe} ${windowMs} ms since ${since} ${dir} ${names[i] ?? 'unknown'}: ${JSON.stringify({ ...f, dense: null, reasons: [...f.reasons ?? []] })} vs ${JSON.stringify({ ...c, dense: null, peerSet: null, reasons: [...c.reasons ?? []] })}`)
+          if (f.samples > 0) compared++
+        }
+        t.same([fast.from, fast.to], [slow.from, slow.to])
+      }
+    }
+  }
+  t.ok(compared > 400, `${compared} non-empty sides compared`)
+  t.match(nodeSides(s, 'pod', 90_000, now, ['n69'], null, false), { inbound: [{ peers: 69 }], outbound: [{ samples: 0, peers: 0 }] }, 'a node that only is probed')
+  t.throws(() => s.read(60_000, now).nodeSides('dns-lookup', ['n1'], false), RangeError, 'no node sums for kinds whose targets are not nodes')
+  t.same(nodeSides(s, 'dns-lookup', 60_000, now, ['n1'], null, false).outbound[0]!.samples, 0, 'which nodeSides reads from the cells')
+})
