@@ -24,21 +24,11 @@ set -euo pipefail
 ETCD_VERSION=v3.6.16
 KUBERNETES_VERSION=v1.37.2
 
-TOOLS_DIR="${PINGFLEET_TOOLS_DIR:-$HOME/.cache/pingfleet-tools}"
-BIN_DIR="$TOOLS_DIR/bin"
+CI_NAME=install-control-plane
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
-
-export PATH="/usr/local/go/bin:$PATH"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0
-
-log() { printf 'install-control-plane: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-command -v go >/dev/null || die "go not found (expected at /usr/local/go/bin/go)"
-mkdir -p "$BIN_DIR"
-
-stamped() { [[ -e "$1" && "$(cat "$1.version" 2>/dev/null)" == "$2" ]]; }
-stamp() { echo "$2" > "$1.version"; }
+setup_go
 
 # Throwaway module dirs live under one scratch dir, removed on exit.
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/pingfleet-build.XXXXXX")"

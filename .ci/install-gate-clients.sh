@@ -9,25 +9,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS_DIR="${PINGFLEET_TOOLS_DIR:-$HOME/.cache/pingfleet-tools}"
-BIN_DIR="$TOOLS_DIR/bin"
+CI_NAME=install-gate-clients
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
-
-export PATH="/usr/local/go/bin:$PATH"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0
-log() { printf 'install-gate-clients: %s\n' "$*" >&2; }
-command -v go >/dev/null || { log "error: go not found (expected at /usr/local/go/bin/go)"; exit 1; }
-mkdir -p "$BIN_DIR"
+setup_go
 
 build() {
   local name="$1" toolchain="$2" dir="test/gate-clients/$1" out="$BIN_DIR/$1-harness" hash
   hash="$(cat "$dir/main.go" "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)"
-  if [[ -x "$out" && "$(cat "$out.version" 2>/dev/null)" == "$hash" ]]; then log "$name harness up to date"; return; fi
+  if stamped "$out" "$hash"; then log "$name harness up to date"; return; fi
   log "building the $name harness (a few minutes on a cold cache)"
   (cd "$dir" && GOTOOLCHAIN="$toolchain" go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
   mv "$out.tmp" "$out"
-  echo "$hash" > "$out.version"
+  stamp "$out" "$hash"
 }
 
 build argo go1.26.10

@@ -29,24 +29,13 @@ PROMETHEUS_OPERATOR_VERSION=v0.85.0
 # Bump when the schema conversion below changes, so cached schemas are regenerated.
 SCHEMA_CONVERTER_REVISION=1
 
-TOOLS_DIR="${PINGFLEET_TOOLS_DIR:-$HOME/.cache/pingfleet-tools}"
-BIN_DIR="$TOOLS_DIR/bin"
+CI_NAME=install-k8s-tools
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 SCHEMA_DIR="$TOOLS_DIR/schemas"
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$TOOLS_DIR"; exit 0; fi
-
-export PATH="/usr/local/go/bin:$PATH"
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0
-
-log() { printf 'install-k8s-tools: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-command -v go >/dev/null || die "go not found (expected at /usr/local/go/bin/go)"
-
-# A stamp file records the pinned version each cached piece was made from.
-stamped() { [[ -e "$1" && "$(cat "$1.version" 2>/dev/null)" == "$2" ]]; }
-stamp() { echo "$2" > "$1.version"; }
+setup_go
 
 # Prints the directory of a module's source in the module cache, downloading it if needed.
 module_dir() {

@@ -4,7 +4,8 @@
 // selected nodes in ≤ 20 ms (issue 12).
 
 import { bucketIndex, type Cell } from '@pingfleet/protocol'
-import { evaluateGate, rosterExpected, type GateSources } from '../aggregator/src/gates/eval.ts'
+import { Fleet } from '../aggregator/src/fleet/fleet.ts'
+import { evaluateGate, type GateSources } from '../aggregator/src/gates/eval.ts'
 import { compileGate, type GateDefinition } from '../aggregator/src/gates/spec.ts'
 import { Ingest } from '../aggregator/src/store/ingest.ts'
 import { Roster } from '../aggregator/src/fleet/roster.ts'
@@ -32,7 +33,8 @@ export async function gateBench (nodes: number, selectedEvery: number, minutes: 
   const store = new Store(defaultTiers(INTERVAL, MAX_WINDOW, NODE_TIERS), () => clock)
   const groups = new Store(defaultTiers(INTERVAL, MAX_WINDOW, GROUP_TIERS), () => clock)
   const roster = new Roster(10 * 60_000)
-  const ingest = new Ingest({ nodes: store, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
+  const fleet = new Fleet({ roster, groupLabel: 'cniplugin' })
+  const ingest = new Ingest({ nodes: store, groups, totals: new Totals(), fleet })
   const names = Array.from({ length: nodes }, (_, i) => nodeName(i))
   for (const [i, node] of names.entries()) {
     const labels: Record<string, string> = { cniplugin: i % 2 === 0 ? 'aws' : 'cilium' }
@@ -53,7 +55,7 @@ export async function gateBench (nodes: number, selectedEvery: number, minutes: 
     }
   }
   const loadSeconds = (performance.now() - t0) / 1000
-  const sources: GateSources = { groups, nodes: store, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'), serviceBackends: () => null, kubeNodes: () => null }
+  const sources: GateSources = { groups, nodes: store, fleet, serviceBackends: () => null }
   const limits = { intervalMs: INTERVAL, maxWindowMs: MAX_WINDOW }
   const gates: Record<string, GateDefinition> = {
     'node-scoped': { name: 'b', window: '5m', nodeSelector: 'migration-batch=7', nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01, maxNodeP99: '500ms', minPeers: 100 }] },

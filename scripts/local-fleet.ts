@@ -98,7 +98,9 @@ process.on('SIGTERM', () => void shutdown(0))
 
 try {
   // Stand-ins first, so the agents' first probes find them.
-  // Like a Service's endpoints, only agents that are up: each is added once it is healthy.
+  // Like a Service's endpoints, only agents that are up: each is added once it is healthy. The first
+  // agent probes the Service before that, so its first service probe may find no backend at all and be
+  // closed unanswered (raw EOF), as a Service without endpoints does; once one agent is in, none is.
   const backends: Array<{ host: string, port: number }> = []
   const vip = await startServiceVip([VIP.host], VIP.port, () => backends)
   standIns.push(vip)

@@ -7,15 +7,34 @@ import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
 import { helloSchema, parseDuration, type Labels } from '@pingfleet/protocol'
 import { AgentError, AGENT_ERR_CONFIG } from './errors.ts'
-import { parseDnsLookupTarget } from './probes/dns-lookup.ts'
-import { parseDnsServer } from './probes/dns-wire.ts'
-import { parseHttpTarget } from './probes/http.ts'
-import { parseServiceTarget } from './probes/service.ts'
-import { parseTcpTarget } from './probes/tcp.ts'
+import { parseDnsLookupTarget, type DnsLookupTarget } from './probes/dns-lookup.ts'
+import { parseDnsServer, type DnsServer } from './probes/dns-wire.ts'
+import { parseHttpTarget, type HttpTarget } from './probes/http.ts'
+import { parseServiceTarget, type ServiceTarget } from './probes/service.ts'
+import { parseTcpTarget, type TcpTarget } from './probes/tcp.ts'
 import { redactText, redactUrl } from './redact.ts'
 import { expectationKey, parseDnsExpectation, type DnsExpectation } from './dns-expect.ts'
 import { DEFAULT_RESOLV_CONF_PATH, getaddrinfoWorstCaseSeconds, parseResolvConf, type ResolvConf } from './resolv-conf.ts'
 import { MAX_PING_SIZE } from './server.ts'
+
+/**
+ * The static targets, parsed once while the config is read: probe-suite.ts builds the probes' targets
+ * from these, never from the text. The string lists of AgentConfig keep the same entries as
+ * normalised text (for logs and the README's table); `http` URLs carry their credentials, so this
+ * never goes into printableConfig.
+ */
+export interface ConfiguredTargets {
+  /** PINGFLEET_SERVICE_TARGETS. */
+  service: readonly ServiceTarget[]
+  /** PINGFLEET_DNS_NAMES, without their expectations (probe-suite.ts adds those). */
+  dnsLookup: readonly DnsLookupTarget[]
+  /** PINGFLEET_DNS_SERVERS; empty means the resolvers of resolv.conf (probe-suite.ts wireServers). */
+  dnsServers: readonly DnsServer[]
+  /** PINGFLEET_HTTP_TARGETS, credentials included. */
+  http: readonly HttpTarget[]
+  /** PINGFLEET_TCP_TARGETS. */
+  tcp: readonly TcpTarget[]
+}
 
 export interface AgentConfig {
   /** Base http(s) URL of the aggregator, without a trailing slash. */
@@ -82,12 +101,20 @@ export interface AgentConfig {
   /** getaddrinfo calls in flight at once; 0 means half the libuv threadpool. */
   lookupMaxInFlight: number
   lookupLagThresholdMs: number
+  /** The target lists above, parsed. */
+  targets: ConfiguredTargets
 }
 
 type Kind = 'string' | 'secret' | 'url' | 'ip' | 'labels' | 'listen' | 'duration' | 'integer' | 'level' | 'list' | 'file'
 
+/** A list item kept twice: its normalised text in the list, the parsed value in config.targets. */
+interface Kept {
+  text: string
+  parsed: ConfiguredTargets[keyof ConfiguredTargets][number]
+}
+
 interface Option {
-  key: keyof AgentConfig | 'listen'
+  key: Exclude<keyof AgentConfig, 'targets'> | 'listen'
   env: string
   flag: string
   kind: Kind
@@ -95,7 +122,17 @@ interface Option {
   default?: string
   expected: string
   /** For `list`: checks and normalises one comma-separated item; null rejects it. */
-  item?: (text: string) => string | number | DnsExpectation | null
+  item?: (text: string) => string | number | DnsExpectation | Kept | null
+  /** For a list of targets: where its parsed items go in config.targets (`item` returns Kept). */
+  targets?: keyof ConfiguredTargets
+}
+
+/** An item parser that keeps the parsed value beside its text (`text` picks the text from the value and the input). */
+function keep<T extends Kept['parsed']> (parse: (text: string) => T | null, text: (parsed: T, input: string) => string): (input: string) => Kept | null {
+  return input => {
+    const parsed = parse(input)
+    return parsed === null ? null : { text: text(parsed, input), parsed }
+  }
 }
 
 const dnsName = (text: string): string | null => {
@@ -143,9 +180,8 @@ const MAX_LOOKUP_TIMEOUT_MS = 60_000
  * 60 s. An unreadable file means glibc's defaults (timeout:5 attempts:2, one server). A lookup that
  * an application would still see succeed must never be cut off as LOOKUP_TIMEOUT.
  */
-export function defaultLookupTimeoutMs (path: string, env: Record<string, string | undefined>, names: readonly string[]): number {
+export function defaultLookupTimeoutMs (path: string, env: Record<string, string | undefined>, targets: readonly DnsLookupTarget[]): number {
   const conf = readConf(path, env) ?? parseResolvConf('', env)
-  const targets = names.map(name => parseDnsLookupTarget(name)).filter(target => target !== null)
   const lookup = {
     relative: targets.length === 0 || targets.some(target => !target.name.endsWith('.')),
     bothFamilies: targets.length === 0 || targets.some(target => target.family === 0)
@@ -178,22 +214,22 @@ export const OPTIONS: readonly Option[] = [
   { key: 'mtuIntervalMs', env: 'PINGFLEET_MTU_INTERVAL', flag: 'mtu-interval', kind: 'duration', default: '30s', expected: 'a duration from 100ms to 1h such as 30s (mtu probes never run more often than PINGFLEET_INTERVAL)' },
   { key: 'udpCount', env: 'PINGFLEET_UDP_COUNT', flag: 'udp-count', kind: 'integer', default: '5', expected: `an integer from 0 to ${MAX_UDP_COUNT}: datagrams per udp train, ${UDP_SPACING_MS} ms apart, the train shorter than half of PINGFLEET_PROBE_TIMEOUT (0 disables udp probes)` },
   { key: 'udpIntervalMs', env: 'PINGFLEET_UDP_INTERVAL', flag: 'udp-interval', kind: 'duration', default: '30s', expected: 'a duration from 100ms to 1h such as 30s (udp probes never run more often than PINGFLEET_INTERVAL)' },
-  { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: t => parseServiceTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
+  { key: 'serviceTargets', env: 'PINGFLEET_SERVICE_TARGETS', flag: 'service-targets', kind: 'list', item: keep(parseServiceTarget, target => target.id), targets: 'service', default: '', expected: 'comma-separated host:port of the agents\' Service, host a ClusterIP or a name, such as 10.96.0.20:8081,pingfleet-agent.pingfleet:8081' },
   { key: 'serviceTimeoutMs', env: 'PINGFLEET_SERVICE_TIMEOUT', flag: 'service-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
   { key: 'resolvConfPath', env: 'PINGFLEET_RESOLV_CONF', flag: 'resolv-conf', kind: 'string', default: '/etc/resolv.conf', expected: 'the path of the resolv.conf whose nameservers the dns-wire probes use by default' },
   { key: 'clusterDomain', env: 'PINGFLEET_CLUSTER_DOMAIN', flag: 'cluster-domain', kind: 'string', default: '', expected: 'a DNS domain such as cluster.local (empty: from the resolv.conf search list, else cluster.local)' },
-  { key: 'dnsNames', env: 'PINGFLEET_DNS_NAMES', flag: 'dns-names', kind: 'list', item: t => parseDnsLookupTarget(t) === null ? null : t.trim(), default: `kubernetes.default,kubernetes.default.svc.${CLUSTER_DOMAIN}.`, expected: 'comma-separated host names for getaddrinfo, each optionally ending in /4 or /6, such as kubernetes.default,example.com./4 (empty disables)' },
+  { key: 'dnsNames', env: 'PINGFLEET_DNS_NAMES', flag: 'dns-names', kind: 'list', item: keep(parseDnsLookupTarget, (_, input) => input.trim()), targets: 'dnsLookup', default: `kubernetes.default,kubernetes.default.svc.${CLUSTER_DOMAIN}.`, expected: 'comma-separated host names for getaddrinfo, each optionally ending in /4 or /6, such as kubernetes.default,example.com./4 (empty disables)' },
   { key: 'dnsLookupTimeoutMs', env: 'PINGFLEET_DNS_LOOKUP_TIMEOUT', flag: 'dns-lookup-timeout', kind: 'duration', default: '', expected: 'a duration from 10ms to 1m such as 30s (empty: glibc\'s worst case under PINGFLEET_RESOLV_CONF plus 1s)' },
-  { key: 'dnsServers', env: 'PINGFLEET_DNS_SERVERS', flag: 'dns-servers', kind: 'list', item: t => parseDnsServer(t) === null ? null : t.trim(), default: '', expected: 'comma-separated resolver addresses ip, ip:port or [v6]:port (empty: the first three nameservers of PINGFLEET_RESOLV_CONF)' },
+  { key: 'dnsServers', env: 'PINGFLEET_DNS_SERVERS', flag: 'dns-servers', kind: 'list', item: keep(parseDnsServer, (_, input) => input.trim()), targets: 'dnsServers', default: '', expected: 'comma-separated resolver addresses ip, ip:port or [v6]:port (empty: the first three nameservers of PINGFLEET_RESOLV_CONF)' },
   { key: 'dnsWireNames', env: 'PINGFLEET_DNS_WIRE_NAMES', flag: 'dns-wire-names', kind: 'list', item: dnsName, default: `kubernetes.default.svc.${CLUSTER_DOMAIN}`, expected: 'comma-separated fully qualified names such as kubernetes.default.svc.cluster.local (empty disables dns-wire probes)' },
   { key: 'dnsWireTypes', env: 'PINGFLEET_DNS_WIRE_TYPES', flag: 'dns-wire-types', kind: 'list', item: t => t === 'A' || t === 'AAAA' ? t : null, default: 'A', expected: 'A, AAAA or A,AAAA' },
   { key: 'dnsWireTransport', env: 'PINGFLEET_DNS_WIRE_TRANSPORT', flag: 'dns-wire-transport', kind: 'string', default: 'udp', expected: 'udp (with a TCP retry when truncated) or tcp' },
   { key: 'dnsWireTimeoutMs', env: 'PINGFLEET_DNS_WIRE_TIMEOUT', flag: 'dns-wire-timeout', kind: 'duration', default: '3s', expected: 'a duration from 10ms to 1m such as 3s' },
   { key: 'dnsExpect', env: 'PINGFLEET_DNS_EXPECT', flag: 'dns-expect', kind: 'list', item: parseDnsExpectation, default: '', expected: 'comma-separated name/TYPE=outcome, TYPE A or AAAA, outcome answer, nodata or nxdomain, each naming a configured DNS name, such as absent.example/A=nxdomain,kubernetes.default.svc.cluster.local/AAAA=answer' },
-  { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: t => parseHttpTarget(t)?.url ?? null, default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz (user:password@ is sent as Basic auth and shown as user:***@)' },
+  { key: 'httpTargets', env: 'PINGFLEET_HTTP_TARGETS', flag: 'http-targets', kind: 'list', item: keep(parseHttpTarget, target => target.url), targets: 'http', default: '', expected: 'comma-separated http:// or https:// URLs such as https://example.com/healthz (user:password@ is sent as Basic auth and shown as user:***@)' },
   { key: 'httpCaFile', env: 'PINGFLEET_HTTP_CA_FILE', flag: 'http-ca-file', kind: 'file', default: '', expected: 'a readable PEM file of extra CA certificates for https targets (empty for none)' },
   { key: 'httpTimeoutMs', env: 'PINGFLEET_HTTP_TIMEOUT', flag: 'http-timeout', kind: 'duration', default: '10s', expected: 'a duration from 10ms to 1m such as 10s' },
-  { key: 'tcpTargets', env: 'PINGFLEET_TCP_TARGETS', flag: 'tcp-targets', kind: 'list', item: t => parseTcpTarget(t)?.id ?? null, default: '', expected: 'comma-separated host:port such as example.com:443,[2001:db8::1]:443' },
+  { key: 'tcpTargets', env: 'PINGFLEET_TCP_TARGETS', flag: 'tcp-targets', kind: 'list', item: keep(parseTcpTarget, target => target.id), targets: 'tcp', default: '', expected: 'comma-separated host:port such as example.com:443,[2001:db8::1]:443' },
   { key: 'tcpTimeoutMs', env: 'PINGFLEET_TCP_TIMEOUT', flag: 'tcp-timeout', kind: 'duration', default: '5s', expected: 'a duration from 10ms to 1m such as 5s' },
   { key: 'lookupMaxInFlight', env: 'PINGFLEET_LOOKUP_MAX_IN_FLIGHT', flag: 'lookup-max-in-flight', kind: 'integer', default: '0', expected: 'an integer from 0 to 1023: getaddrinfo calls at once, kept below the threadpool size (0: half the threadpool)' },
   { key: 'lookupLagThresholdMs', env: 'PINGFLEET_LOOKUP_LAG_THRESHOLD', flag: 'lookup-lag-threshold', kind: 'duration', default: '25ms', expected: 'a duration from 1ms to 10s such as 25ms' }
@@ -275,7 +311,7 @@ const validate = new Ajv({ allErrors: false, strict: true }).compile(configSchem
 function convert (kind: Kind, raw: string, item?: Option['item']): unknown {
   switch (kind) {
     case 'list': {
-      const out: Array<string | number | DnsExpectation> = []
+      const out: Array<string | number | DnsExpectation | Kept> = []
       for (const part of raw.split(',')) {
         if (part.trim() === '') continue
         const value = item!(part.trim())
@@ -357,6 +393,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
   }
 
   const values: Record<string, unknown> = {}
+  const targets: Record<string, unknown> = {}
   const sources = new Map<string, { source: string, shown: string, option: Option }>()
   // The cluster domain fills the DNS names' defaults, so it is settled before the loop reaches them.
   const rawOf = (key: string): string | undefined => {
@@ -389,6 +426,11 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
       values.listenPort = listen.port
       sources.set('listenHost', { source, shown, option })
       sources.set('listenPort', { source, shown, option })
+    } else if (option.targets !== undefined) {
+      const items = value as Kept[]
+      values[option.key] = items.map(item => item.text)
+      targets[option.targets] = Object.freeze(items.map(item => item.parsed))
+      sources.set(option.key, { source, shown, option })
     } else {
       values[option.key] = value
       sources.set(option.key, { source, shown, option })
@@ -396,7 +438,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
   }
   if (values.podName === '') values.podName = values.nodeName
   if (values.clusterDomain === '') values.clusterDomain = clusterDomain
-  values.dnsLookupTimeoutMs ??= defaultLookupTimeoutMs(values.resolvConfPath as string, env, values.dnsNames as string[])
+  values.dnsLookupTimeoutMs ??= defaultLookupTimeoutMs(values.resolvConfPath as string, env, targets.dnsLookup as DnsLookupTarget[])
 
   if (!validate(values)) {
     const error = validate.errors![0]!
@@ -405,7 +447,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     const known = sources.get(key)!
     fail(known.source, known.shown, known.option)
   }
-  const config = values as unknown as AgentConfig
+  const config = { ...values, targets: Object.freeze(targets) } as unknown as AgentConfig
   // Exactly one source of the token: a shared secret, or a file the kubelet keeps fresh.
   if (config.token === '' && config.tokenFile === '') {
     throw new AgentError(AGENT_ERR_CONFIG, 'PINGFLEET_TOKEN is not set (nor PINGFLEET_TOKEN_FILE, --token or --token-file): expected exactly one of them')
@@ -423,7 +465,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
     fail(known.source, known.shown, known.option)
   }
   // Each expectation names a configured DNS name, once per type: a typo must not pass silently.
-  const known = new Set([...config.dnsWireNames, ...config.dnsNames.map(n => n.replace(/\/[46]$/, ''))].map(expectationKey))
+  const known = new Set([...config.dnsWireNames, ...config.targets.dnsLookup.map(target => target.name)].map(expectationKey))
   const seen = new Set<string>()
   for (const e of config.dnsExpect) {
     const key = `${e.name}/${e.type}`
@@ -450,6 +492,7 @@ export function loadConfig (env: Record<string, string | undefined>, argv: reado
  * and the http targets may carry credentials.
  */
 export function printableConfig (config: Readonly<AgentConfig>): Record<string, unknown> {
-  const { token: _token, ...rest } = config
+  // `targets` repeats the lists, with the http credentials: it is left out.
+  const { token: _token, targets: _targets, ...rest } = config
   return { ...rest, aggregatorUrl: redactUrl(config.aggregatorUrl), httpTargets: config.httpTargets.map(redactUrl) }
 }

@@ -9,6 +9,7 @@ import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { hostPort } from './layers/address.ts'
 import { closedEarly, type Stage } from './layers/classify.ts'
+import { abortError } from './layers/connect.ts'
 
 /**
  * Largest head (status line and headers) read from a peer: Node's own default for
@@ -37,10 +38,6 @@ function idleTimeout (timeoutMs: number): Error {
 /** The peer sent more than the cap: raw code BODY_TOO_LARGE or HEADERS_TOO_LARGE, reason BAD_RESPONSE. */
 export function tooLarge (what: 'BODY' | 'HEADERS', limit: number): Error {
   return Object.assign(new Error(`the answer's ${what.toLowerCase()} exceed ${limit} bytes`), { code: `${what}_TOO_LARGE` })
-}
-
-function abortError (signal: AbortSignal): Error {
-  return Object.assign(new Error('the probe was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' })
 }
 
 /**

@@ -7,20 +7,20 @@ import type { Peer, ProbeKind } from '@pingfleet/protocol'
 import { UDP_SPACING_MS, type AgentConfig } from './config.ts'
 import { LookupPool } from './lookup-pool.ts'
 import type { Probe, Target } from './probe.ts'
-import { createDnsLookupProbe, parseDnsLookupTarget } from './probes/dns-lookup.ts'
-import { dnsWireProbe, dnsWireTarget, parseDnsServer } from './probes/dns-wire.ts'
-import { createHttpProbe, parseHttpTarget } from './probes/http.ts'
+import { createDnsLookupProbe } from './probes/dns-lookup.ts'
+import { dnsWireProbe, dnsWireTarget, parseDnsServer, type DnsServer } from './probes/dns-wire.ts'
+import { createHttpProbe } from './probes/http.ts'
 import { createMtuProbe, mtuTarget } from './probes/mtu.ts'
 import { createPodProbe, type PodTarget } from './probes/pod.ts'
-import { createServiceProbe, parseServiceTarget } from './probes/service.ts'
-import { createTcpProbe, parseTcpTarget } from './probes/tcp.ts'
+import { createServiceProbe } from './probes/service.ts'
+import { createTcpProbe } from './probes/tcp.ts'
 import { createUdpProbe, udpTarget } from './probes/udp.ts'
 import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.ts'
 import { expectedOutcome, lookupOutcome } from './dns-expect.ts'
 
-export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'udpCount' | 'serviceTargets' | 'serviceTimeoutMs' |
-  'resolvConfPath' | 'dnsNames' | 'dnsLookupTimeoutMs' | 'dnsServers' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
-  'dnsWireTimeoutMs' | 'httpTargets' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTargets' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'> &
+export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'udpCount' | 'targets' | 'serviceTimeoutMs' |
+  'resolvConfPath' | 'dnsLookupTimeoutMs' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
+  'dnsWireTimeoutMs' | 'httpCaFile' | 'httpTimeoutMs' | 'tcpTimeoutMs' | 'lookupMaxInFlight' | 'lookupLagThresholdMs'> &
   Partial<Pick<AgentConfig, 'podIp' | 'dnsExpect'>>
 
 export interface ProbeSuite {
@@ -83,30 +83,28 @@ export function rosterTargets (peers: readonly Peer[], self: string, mtuSizes: r
 }
 
 /**
- * The targets that do not depend on the roster. The config has checked every entry already, so
- * the parsers cannot fail here. `servers` are the dns-wire resolvers (see wireServers).
+ * The targets that do not depend on the roster, from the config's parsed targets: service, dns-lookup
+ * (each with its DNS expectation), dns-wire (every name and type at every resolver in `servers`, see
+ * wireServers), http (with the extra CA bundle `ca`, PEM text, when given) and tcp.
  */
-export function staticTargets (config: SuiteConfig, servers: readonly string[], ca?: string): Target[] {
-  const out: Target[] = []
-  for (const text of config.serviceTargets) out.push(parseServiceTarget(text)!)
+export function staticTargets (config: SuiteConfig, servers: readonly DnsServer[], ca?: string): Target[] {
+  const out: Target[] = [...config.targets.service]
   // Each DNS target carries what a healthy resolver answers for it (dns-expect.ts).
   const expectations = config.dnsExpect ?? []
   const podIp = config.podIp ?? '0.0.0.0'
-  for (const text of config.dnsNames) {
-    const target = parseDnsLookupTarget(text)!
+  for (const target of config.targets.dnsLookup) {
     const expect = lookupOutcome(expectations, target.name, target.family, podIp)
     out.push(expect === 'answer' ? target : { ...target, expect })
   }
-  for (const text of servers) {
-    const { server, port } = parseDnsServer(text)!
+  for (const { server, port } of servers) {
     for (const name of config.dnsWireNames) {
       for (const type of config.dnsWireTypes) {
         out.push(dnsWireTarget({ name, type, server, port, transport: config.dnsWireTransport, expect: expectedOutcome(expectations, name, type, podIp) }))
       }
     }
   }
-  for (const url of config.httpTargets) out.push({ ...parseHttpTarget(url)!, ...(ca === undefined ? {} : { ca }) })
-  for (const text of config.tcpTargets) out.push(parseTcpTarget(text)!)
+  for (const target of config.targets.http) out.push(ca === undefined ? target : { ...target, ca })
+  out.push(...config.targets.tcp)
   return out
 }
 
@@ -114,11 +112,11 @@ export function staticTargets (config: SuiteConfig, servers: readonly string[], 
  * The dns-wire resolvers: PINGFLEET_DNS_SERVERS, or else the first three nameservers of the
  * configured resolv.conf (the ones getaddrinfo uses). An unreadable file means no wire probes.
  */
-export async function wireServers (config: SuiteConfig, logger?: Logger): Promise<string[]> {
-  if (config.dnsServers.length > 0 || config.dnsWireNames.length === 0) return [...config.dnsServers]
+export async function wireServers (config: SuiteConfig, logger?: Logger): Promise<DnsServer[]> {
+  if (config.targets.dnsServers.length > 0 || config.dnsWireNames.length === 0) return [...config.targets.dnsServers]
   try {
     const conf = await readResolvConf(config.resolvConfPath)
-    return conf.nameservers.slice(0, MAX_NAMESERVERS).filter(ns => parseDnsServer(ns) !== null)
+    return conf.nameservers.slice(0, MAX_NAMESERVERS).map(parseDnsServer).filter(server => server !== null)
   } catch (err) {
     logger?.warn({ err, path: config.resolvConfPath }, 'cannot read resolv.conf: no dns-wire probes unless PINGFLEET_DNS_SERVERS is set')
     return []

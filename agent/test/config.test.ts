@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { defaultLookupTimeoutMs, loadConfig, OPTIONS, parseLabels } from '../src/config.ts'
+import { dnsLookupTarget } from '../src/probes/dns-lookup.ts'
+import { httpTarget } from '../src/probes/http.ts'
+import { serviceTarget } from '../src/probes/service.ts'
+import { tcpTarget } from '../src/probes/tcp.ts'
 
 const required = {
   PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:8080',
@@ -46,7 +50,7 @@ t.test('defaults from the minimal environment', async t => {
     dnsNames: ['kubernetes.default', 'kubernetes.default.svc.cluster.local.'],
     // glibc's worst case under this machine's resolv.conf (31 s for one server and glibc's defaults);
     // the derivation itself is pinned down with fixtures below.
-    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, ['kubernetes.default', 'kubernetes.default.svc.cluster.local.']),
+    dnsLookupTimeoutMs: defaultLookupTimeoutMs('/etc/resolv.conf', {}, [dnsLookupTarget('kubernetes.default'), dnsLookupTarget('kubernetes.default.svc.cluster.local.')]),
     dnsServers: [],
     dnsWireNames: ['kubernetes.default.svc.cluster.local'],
     dnsWireTypes: ['A'],
@@ -59,7 +63,8 @@ t.test('defaults from the minimal environment', async t => {
     tcpTargets: [],
     tcpTimeoutMs: 5000,
     lookupMaxInFlight: 0,
-    lookupLagThresholdMs: 25
+    lookupLagThresholdMs: 25,
+    targets: { service: [], dnsLookup: [dnsLookupTarget('kubernetes.default'), dnsLookupTarget('kubernetes.default.svc.cluster.local.')], dnsServers: [], http: [], tcp: [] }
   })
   t.ok(Object.isFrozen(config))
   t.ok(Object.isFrozen(config.labels))
@@ -198,6 +203,14 @@ t.test('probe suite options: lists are trimmed and normalised, empty disables', 
     lookupMaxInFlight: 3
   })
   t.ok(Object.isFrozen(config.mtuSizes) && Object.isFrozen(config.tcpTargets))
+  t.same(config.targets, {
+    service: [serviceTarget('10.96.0.20', 8081), serviceTarget('pingfleet-agent.pingfleet', 8081)],
+    dnsLookup: [],
+    dnsServers: [{ server: '127.0.0.153', port: 5353 }, { server: '::1', port: 53 }, { server: '10.96.0.10', port: 53 }],
+    http: [httpTarget('https://example.com/healthz')],
+    tcp: [tcpTarget('localhost', 8080), tcpTarget('2001:db8::1', 443)]
+  }, 'the lists are also kept parsed: nothing parses them again')
+  t.ok(Object.isFrozen(config.targets) && Object.isFrozen(config.targets.tcp))
   t.same(loadConfig({ ...required, PINGFLEET_MTU_SIZES: '' }).mtuSizes, [], 'empty disables mtu probes')
 })
 

@@ -8,6 +8,7 @@ import { createProbeSuite, loadStaticTargets, rosterTargets, staticTargets, wire
 import { memoryLogger } from './fake-aggregator.ts'
 
 const peer = (node: string, port: number, state: Peer['state'] = 'ready'): Peer => ({ node, podIp: '127.0.0.1', port, labels: {}, state })
+const resolver = { server: '127.0.0.153', port: 5353 }
 const base = { PINGFLEET_AGGREGATOR_URL: 'http://127.0.0.1:1', PINGFLEET_TOKEN: 't', PINGFLEET_NODE_NAME: 'a', PINGFLEET_POD_IP: '127.0.0.1' }
 
 t.test('roster targets: pod and one mtu target per size; static targets from the config', async t => {
@@ -22,7 +23,7 @@ t.test('roster targets: pod and one mtu target per size; static targets from the
     PINGFLEET_HTTP_TARGETS: 'http://127.0.0.1:9/x',
     PINGFLEET_TCP_TARGETS: 'localhost:9'
   })
-  t.same(staticTargets(config, ['127.0.0.153:5353']).map(x => `${x.kind} ${x.id}`), [
+  t.same(staticTargets(config, [resolver]).map(x => `${x.kind} ${x.id}`), [
     'service 10.96.0.20:8081', 'service svc.ns:8081', 'dns-lookup localhost@getaddrinfo/4',
     'dns-wire a.example@127.0.0.153:5353/A', 'dns-wire a.example@127.0.0.153:5353/AAAA',
     'dns-wire b.example@127.0.0.153:5353/A', 'dns-wire b.example@127.0.0.153:5353/AAAA',
@@ -31,7 +32,7 @@ t.test('roster targets: pod and one mtu target per size; static targets from the
 })
 
 t.test('DNS expectations: NODATA is normal for the family the pod does not run; explicit entries win', async t => {
-  const expectOf = (env: Record<string, string>) => Object.fromEntries(staticTargets(loadConfig({ ...base, ...env }), ['127.0.0.153:5353'])
+  const expectOf = (env: Record<string, string>) => Object.fromEntries(staticTargets(loadConfig({ ...base, ...env }), [resolver])
     .filter(x => x.kind === 'dns-wire' || x.kind === 'dns-lookup').map(x => [x.id, (x as { expect?: string }).expect ?? 'answer']))
   const names = { PINGFLEET_DNS_NAMES: 'a.example/4,a.example/6,a.example,absent.example', PINGFLEET_DNS_WIRE_NAMES: 'a.example,absent.example', PINGFLEET_DNS_WIRE_TYPES: 'A,AAAA' }
   // The field case: A,AAAA on an IPv4-only cluster.
@@ -51,8 +52,8 @@ t.test('dns-wire resolvers: the configured ones, else the first three nameserver
   const dir = mkdtempSync(join(tmpdir(), 'pingfleet-resolv-'))
   const path = join(dir, 'resolv.conf')
   writeFileSync(path, 'search svc.cluster.local\nnameserver 10.96.0.10\nnameserver fd00::a\nnameserver fe80::1%eth0\nnameserver 10.96.0.11\nnameserver 10.96.0.12\n')
-  t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: path })), ['10.96.0.10', 'fd00::a', 'fe80::1%eth0'], 'the first three, as glibc uses them')
-  t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: path, PINGFLEET_DNS_SERVERS: '127.0.0.153:5353' })), ['127.0.0.153:5353'])
+  t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: path })), ['10.96.0.10', 'fd00::a', 'fe80::1%eth0'].map(server => ({ server, port: 53 })), 'the first three, as glibc uses them')
+  t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: path, PINGFLEET_DNS_SERVERS: '127.0.0.153:5353' })), [resolver])
   t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: path, PINGFLEET_DNS_WIRE_NAMES: '' })), [], 'no names, no resolvers needed')
   const { logger, lines } = memoryLogger()
   t.same(await wireServers(loadConfig({ ...base, PINGFLEET_RESOLV_CONF: join(dir, 'missing') }), logger), [])

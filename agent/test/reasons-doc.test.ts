@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { REASON_CODES } from '@pingfleet/protocol'
+import { classifyDeadline, classifyError, classifyStatus, EOF, type Stage } from '../src/layers/classify.ts'
 
 // docs/reasons.md is the operator's guide to every reason; a reason added to the protocol must be documented.
 const doc = readFileSync(new URL('../../docs/reasons.md', import.meta.url), 'utf8')
@@ -14,4 +15,17 @@ t.test('every reason code has a row in docs/reasons.md', async t => {
 t.test('docs/reasons.md documents no reason the protocol lacks', async t => {
   const documented = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map(m => m[1])
   t.same(documented.filter(code => !(REASON_CODES as string[]).includes(code!)), [])
+})
+
+t.test('the raw codes the classifier makes up itself are documented', async t => {
+  const stages: Stage[] = ['lookup', 'connect', 'tls', 'request', 'body']
+  const made = new Set([
+    ...stages.map(stage => classifyDeadline(stage).raw),
+    EOF,
+    ...['BODY_TOO_LARGE', 'UND_ERR_HEADERS_OVERFLOW'].map(code => classifyError(Object.assign(new Error(code), { code }), 'body').raw),
+    classifyError(Object.assign(new Error('bad'), { name: 'HTTPParserError' }), 'request').raw
+  ])
+  for (const raw of made) t.match(doc, `\`${raw}\``, `${raw} is documented`)
+  t.match(doc, '`HTTP_<status>`', 'HTTP statuses')
+  t.equal(classifyStatus(503)?.raw, 'HTTP_503')
 })

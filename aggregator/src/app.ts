@@ -1,103 +1,118 @@
-// Wires the aggregator together: stores, roster, ingest, the agent websocket and the HTTP API.
+// Wires the aggregator together and nothing more: stores, roster and fleet model, ingest, views,
+// gates, the agent websocket and the HTTP API. Each part owns its logic; this file only connects them.
 
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
-import type { FastifyBaseLogger } from 'fastify'
 import { Registry } from 'prom-client'
-import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './fleet/agent-health.ts'
-import { apiRoutes } from './http/api-routes.ts'
-import { uiRoute } from './http/ui-route.ts'
+import { staticAuth, type Authenticator } from './auth.ts'
 import type { Config } from './config.ts'
-import { Discovery } from './kube/discovery.ts'
 import { ERR_INTERNAL } from './errors.ts'
-import { errorHandler } from './http/error-handler.ts'
-import { rosterExpected, serviceBackendsFrom } from './gates/eval.ts'
+import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './fleet/agent-health.ts'
+import { Fleet } from './fleet/fleet.ts'
+import { Roster } from './fleet/roster.ts'
+import { serviceBackendsFrom } from './gates/service-backends.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
+import { apiRoutes } from './http/api-routes.ts'
+import { errorHandler } from './http/error-handler.ts'
 import { gateRoutes } from './http/gate-routes.ts'
-import { Ingest, UNKNOWN_GROUP } from './store/ingest.ts'
+import { opsRoutes } from './http/ops-routes.ts'
+import { serviceRoutes } from './http/service-routes.ts'
+import { AgentStream } from './http/stream.ts'
+import { uiRoute } from './http/ui-route.ts'
 import { KubeClient } from './kube/client.ts'
-import { registerFleetMetrics } from './views/metrics.ts'
-import { Roster } from './fleet/roster.ts'
-import { SelfMetrics } from './self-metrics.ts'
-import { buildServiceView, serviceRoutes } from './http/service-routes.ts'
-import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from './store/store.ts'
-import { AgentStream, staticAuth } from './http/stream.ts'
+import { Discovery } from './kube/discovery.ts'
 import { TokenReviewer, tokenReviewAuth } from './kube/token-review.ts'
+import { SelfMetrics } from './self-metrics.ts'
+import { Ingest } from './store/ingest.ts'
+import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store, type StoreStats } from './store/store.ts'
 import { Totals } from './store/totals.ts'
 import { VERSION } from './version.ts'
+import { registerFleetMetrics } from './views/metrics.ts'
+import { buildServiceView, type ServiceView } from './views/service.ts'
 
+/** How often the stores advance their slots and the roster expires agents past the peer TTL (ms). */
 const TICK_MS = 1000
 
 export interface Aggregator {
   app: FastifyInstance
+  /** The listening address as a URL base, e.g. `http://127.0.0.1:8080` (IPv6 in brackets). */
   address: () => string
+  /** Stops the tick, the gates, the websocket, discovery and the HTTP server; resolves when all are closed. */
   close: () => Promise<void>
 }
 
-export async function startAggregator (config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Aggregator> {
+/**
+ * Starts an aggregator from a validated, frozen config (config.ts loadConfig): builds the node and
+ * group stores, the roster and fleet model, in-cluster discovery when `config.kube.url` is set and
+ * `config.discovery` is on, the gates, the HTTP API and the agent websocket, then listens on
+ * `config.listen`. `now` is the clock in ms since the epoch (tests pass a fake one). Resolves once
+ * the server listens; rejects when it cannot (the port is taken, say) or a plugin fails to register.
+ */
+export async function startAggregator (
+  config: Readonly<Config>,
+  log: Logger,
+  now: () => number = Date.now
+): Promise<Aggregator> {
+  const { groupLabel, intervalMs, maxWindowMs } = config
   // Gates read the group store: its few cells can afford finer slots (store.ts, GROUP_TIERS).
-  const nodes = new Store(defaultTiers(config.intervalMs, config.maxWindowMs, NODE_TIERS), now)
-  const groups = new Store(defaultTiers(config.intervalMs, config.maxWindowMs, GROUP_TIERS), now)
-  const totals = new Totals()
+  const nodes = new Store(defaultTiers(intervalMs, maxWindowMs, NODE_TIERS), now)
+  const groups = new Store(defaultTiers(intervalMs, maxWindowMs, GROUP_TIERS), now)
   const roster = new Roster(config.peerTtlMs)
-  const health = new AgentHealth({ windowMs: Math.max(MIN_HEALTH_WINDOW_MS, 6 * config.intervalMs), now })
-  const ingest = new Ingest({ nodes, groups, totals, roster, groupLabel: config.groupLabel, health })
-  const registry = new Registry()
+  // Totals, ingest and health forget an agent when the roster expires it.
+  const totals = new Totals(roster)
+  const health = new AgentHealth({ windowMs: Math.max(MIN_HEALTH_WINDOW_MS, 6 * intervalMs), now, roster })
   // In-cluster: node labels, cordons and agent pods from the Kubernetes API, and TokenReview.
   const kube = config.kube.url === '' ? null : new KubeClient(config.kube)
+  const { namespace, agentSelector } = config
   const discovery = kube === null || !config.discovery
     ? null
-    : new Discovery({ client: kube, namespace: config.namespace, agentSelector: config.agentSelector, groupLabel: config.groupLabel, roster, log })
+    : new Discovery({ client: kube, namespace, agentSelector, groupLabel, roster, log })
+  const fleet = new Fleet({ roster, groupLabel, kube: discovery })
+  const ingest = new Ingest({ nodes, groups, totals, fleet, health })
+
+  const registry = new Registry()
   let stream: AgentStream | null = null
-  const self = new SelfMetrics(registry, () => stream?.connected ?? 0, () => ({ node: nodes.stats(), group: groups.stats() }))
-  // Until discovery has listed, the roster's own count stands in for what is expected.
-  const fallbackExpected = rosterExpected(roster, config.groupLabel)
-  const expected = (group: string): number => discovery?.synced === true ? discovery.expected().get(group) ?? 0 : fallbackExpected(group)
-  const rosterCounts = (): Map<string, number> => {
-    const counts = new Map<string, number>()
-    for (const a of roster.all()) {
-      const group = a.labels[config.groupLabel] ?? UNKNOWN_GROUP
-      counts.set(group, (counts.get(group) ?? 0) + 1)
-    }
-    return counts
-  }
-  registerFleetMetrics({ registry, totals, roster, health, groupLabel: config.groupLabel, version: VERSION, now, staleAfterMs: 3 * config.intervalMs, expected: discovery === null ? undefined : () => discovery.synced ? discovery.expected() : rosterCounts() })
+  const stores = (): Record<string, StoreStats> => ({ node: nodes.stats(), group: groups.stats() })
+  const self = new SelfMetrics(registry, () => stream?.connected ?? 0, stores)
+  registerFleetMetrics({ registry, totals, fleet, health, version: VERSION, now, staleAfterMs: 3 * intervalMs })
+  const serviceView = (service: string, windowMs: number): ServiceView =>
+    buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, nodes, kubeNodes: () => discovery?.nodeFacts() ?? null, roster, groupLabel: config.groupLabel, expected, expectedGroups: () => discovery?.synced === true ? discovery.expected().keys() : [], serviceBackends: serviceBackendsFrom((service, windowMs) => buildServiceView({ nodes, roster, maxWindowMs: config.maxWindowMs, now }, { windowMs, groupBy: config.groupLabel, service }), now) },
+    sources: { groups, nodes, fleet, serviceBackends: serviceBackendsFrom(serviceView, now) },
     now,
     log
   })
   registerGateMetrics(registry, gates)
 
-  const app: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 })
-  await app.register(swagger, {
-    openapi: { info: { title: 'pingfleet aggregator', version: VERSION } }
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024
   })
+  await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
   app.setErrorHandler(errorHandler)
-
-  const status = { type: 'object', required: ['status'], properties: { status: { type: 'string' } } } as const
-  app.get('/healthz', { schema: { response: { 200: status } } }, async () => ({ status: 'ok' }))
-  app.get('/readyz', { schema: { response: { 200: status } } }, async () => ({ status: 'ready' }))
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type(registry.contentType)
-    return registry.metrics()
-  })
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(opsRoutes, { registry })
   await app.register(uiRoute)
-  await app.register(apiRoutes, { nodes, groups, roster, ingest, health, groupLabel: config.groupLabel, maxWindowMs: config.maxWindowMs, maxMatrixCells: config.maxMatrixCells, now, discovery })
-  await app.register(serviceRoutes, { nodes, roster, maxWindowMs: config.maxWindowMs, now })
-  await app.register(gateRoutes, { monitor: gates, limits: { intervalMs: config.intervalMs, maxWindowMs: config.maxWindowMs } })
+  const { maxMatrixCells } = config
+  await app.register(apiRoutes, { nodes, groups, fleet, health, maxWindowMs, maxMatrixCells, now, discovery })
+  await app.register(serviceRoutes, { nodes, fleet, maxWindowMs, now })
+  await app.register(gateRoutes, { monitor: gates, limits: { intervalMs, maxWindowMs } })
 
   await app.listen({ host: config.listen.host, port: config.listen.port })
+  const serviceAccountAuth = (): Authenticator => tokenReviewAuth(new TokenReviewer({
+    client: kube!,
+    audience: config.tokenAudience,
+    serviceAccount: config.agentServiceAccount,
+    nodeOfPod: pod => discovery?.nodeOfPod(pod) ?? null,
+    now
+  }))
   stream = new AgentStream({
     server: app.server,
-    auth: config.authMode === 'static'
-      ? staticAuth(config.token)
-      : tokenReviewAuth(new TokenReviewer({ client: kube!, audience: config.tokenAudience, serviceAccount: config.agentServiceAccount, nodeOfPod: pod => discovery?.nodeOfPod(pod) ?? null, now })),
-    intervalMs: config.intervalMs,
+    auth: config.authMode === 'static' ? staticAuth(config.token) : serviceAccountAuth(),
+    intervalMs,
     heartbeatMs: config.heartbeatMs,
     reviewEveryMs: config.authMode === 'static' ? 0 : config.tokenReviewPeriodMs,
     roster,
@@ -108,14 +123,15 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
     podStanding: discovery === null ? undefined : (node, pod) => discovery.podStanding(node, pod)
   })
 
+  const maintain = (): void => {
+    const t = now()
+    nodes.advance(t)
+    groups.advance(t)
+    roster.expire(t)
+  }
   const tick = setInterval(() => {
     try {
-      const t = now()
-      nodes.advance(t)
-      groups.advance(t)
-      const before = new Set(roster.all().map(a => a.node))
-      roster.expire(t)
-      for (const node of before) if (roster.get(node) === undefined) { totals.forgetNode(node); ingest.forget(node); health.forget(node) }
+      maintain()
     } catch (err) {
       // Keep serving what we have; a failed tick is retried on the next one.
       log.error({ err, code: ERR_INTERNAL }, 'store maintenance failed')
@@ -123,14 +139,15 @@ export async function startAggregator (config: Readonly<Config>, log: Logger, no
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())
-  gates.start(config.intervalMs)
+  gates.start(intervalMs)
   discovery?.start()
 
   return {
     app,
     address: () => {
       const a = app.server.address()
-      return typeof a === 'object' && a !== null ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a)
+      if (typeof a !== 'object' || a === null) return String(a)
+      return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
     },
     close: async () => {
       clearInterval(tick)

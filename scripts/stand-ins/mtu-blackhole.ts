@@ -4,7 +4,8 @@
 // "fragmentation needed" never comes back. Loopback has no MTU to get wrong, so this plays it.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
-import { connect, createServer, type Socket } from 'node:net'
+import { Transform } from 'node:stream'
+import { startTcpForwarder, type ForwardShape } from './tcp-forwarder.ts'
 
 export interface BlackHolePath {
   address: string
@@ -13,42 +14,45 @@ export interface BlackHolePath {
   close: () => Promise<void>
 }
 
+/**
+ * Listens on `host:port` (TCP and UDP) in front of `target`. TCP answers pass until one grows past
+ * `limit` bytes: then only its first `limit` bytes arrive, and neither the rest nor the target's FIN
+ * ever does (the client gives up on its own). UDP datagrams are relayed both ways unharmed.
+ */
 export async function startMtuBlackHole (host: string, port: number, target: { host: string, port: number }, limit: number): Promise<BlackHolePath> {
-  const sockets = new Set<Socket>()
   let stalled = 0
-  const server = createServer(client => {
-    const upstream = connect(target.port, target.host)
-    sockets.add(client).add(upstream)
+  const shape = (): ForwardShape => {
     // Bytes of the answer to the latest request; a new request starts a new answer.
     let answer = 0
     let dropping = false
-    client.on('data', chunk => {
-      answer = 0
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk: Buffer) => {
-      if (dropping) return
-      if (answer + chunk.length <= limit) {
-        answer += chunk.length
-        client.write(chunk)
-        return
-      }
-      client.write(chunk.subarray(0, limit - answer))
-      answer = limit
-      dropping = true
-      stalled++
-    })
-    const done = (): void => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
+    return {
+      request: new Transform({
+        transform (chunk: Buffer, _encoding, done) {
+          answer = 0
+          done(null, chunk)
+        }
+      }),
+      answer: new Transform({
+        transform (chunk: Buffer, _encoding, done) {
+          if (dropping) return done()
+          if (answer + chunk.length <= limit) {
+            answer += chunk.length
+            return done(null, chunk)
+          }
+          const head = chunk.subarray(0, limit - answer)
+          answer = limit
+          dropping = true
+          stalled++
+          done(null, head)
+        },
+        // In-order delivery: behind the lost segments, the server's FIN never reaches the client either.
+        flush (done) {
+          if (!dropping) done()
+        }
+      })
     }
-    client.on('error', done).on('close', done)
-    // In-order delivery: behind the lost segments, the server's FIN never reaches the client either.
-    upstream.on('error', done).on('close', () => { if (!dropping) done() })
-  })
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
+  }
+  const tcp = await startTcpForwarder({ hosts: [host], port, target: () => target, shape })
   // Small datagrams cross such a path unharmed: udp probes' trains are relayed both ways, one upstream
   // socket per client address, so the agent's echo answers the relay and the relay the client.
   const relay = createSocket('udp4')
@@ -69,16 +73,20 @@ export async function startMtuBlackHole (host: string, port: number, target: { h
     upstream.send(data, target.port, target.host)
   })
   relay.on('error', () => {})
-  await new Promise<void>((resolve, reject) => { relay.once('error', reject); relay.bind(port, host, () => { relay.off('error', reject); resolve() }) })
+  try {
+    await new Promise<void>((resolve, reject) => { relay.once('error', reject); relay.bind(port, host, () => { relay.off('error', reject); resolve() }) })
+  } catch (err) {
+    await tcp.close()
+    throw err
+  }
   return {
     address: `${host}:${port}`,
     stalled: () => stalled,
     close: async () => {
-      for (const s of sockets) s.destroy()
       for (const u of upstreams.values()) u.close()
       upstreams.clear()
       relay.close()
-      await new Promise(resolve => server.close(resolve))
+      await tcp.close()
     }
   }
 }

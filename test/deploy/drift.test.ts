@@ -104,10 +104,6 @@ t.test('the README names the same start commands', async t => {
   const expected = Object.values(START).map(c => c.join(' '))
   const mentioned = commandsIn(read('README.md')).filter(c => c.endsWith('/main.ts'))
   for (const command of mentioned) t.ok(expected.includes(command), `README: ${command} is a start command of the image`)
-  for (const command of expected) {
-    // The README is written alongside the components; a section that does not name its start
-    // command yet is reported as a todo, and a wrong one fails above.
-    const named = mentioned.includes(command)
-    t.ok(named, `README names ${command}`, { todo: named ? false : 'that README section does not name it yet' })
-  }
+  t.ok(expected.length > 0, `${expected.length} start commands`)
+  for (const command of expected) t.ok(mentioned.includes(command), `README names ${command}`)
 })

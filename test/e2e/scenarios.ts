@@ -51,8 +51,6 @@ export interface CellExpectation {
    * every detection snapshot, and over the whole fault once it has lasted NO_LAGGED_SETTLE_MS.
    */
   noLagged?: boolean
-  /** A known mismatch between the raw codes seen and `codes`: the check runs as a tap todo with this reason. */
-  codesTodo?: string
   /**
    * `all` (default): every selected cell red. `any`: at least one (a fault that hits a share of probes, like
    * one bad Service backend). `degraded`: the selected cells' pooled error ratio and worst p99 within `tolerance`.
@@ -102,7 +100,7 @@ export interface Scenario {
   gates?: ReadonlyArray<{ query: string, verdict: 'pass' | 'fail' | 'insufficient_data', why: string }>
   detectWithinMs: number
   recoverWithinMs: number
-  /** Agent options the row needs; a missing one makes the row `todo`. */
+  /** Agent options the row needs; a missing one (not in agent/src/config.ts's OPTIONS) fails the row. */
   needs: readonly string[]
 }
 

@@ -12,8 +12,8 @@ import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
-import { relay } from '../helpers/relay.ts'
+import { getJson } from '../../scripts/fleet-processes.ts'
+import { fleetGroup, startRelayedFleet } from '../helpers/relayed-fleet.ts'
 import { until } from '../helpers/wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -30,11 +30,9 @@ const skip = missing.length === 0 || process.env.CI === 'true'
   : `${missing.join(', ')} missing: run bash .ci/install-gate-clients.sh; CI=true makes this a failure`
 
 const TOKEN = 'integration-token-clients'
-const INTERVAL_MS = 1000
 const BASE = 27_000 + (process.pid % 500) * 10
 const AGG_HOST = '127.0.5.1'
 const AGENT_PORT = BASE + 1
-const nodes = ['n1', 'n2', 'n3', 'n4']
 const listenIp = (i: number): string => `127.0.5.${21 + i}`
 const podIp = (i: number): string => `127.0.6.${21 + i}`
 
@@ -114,29 +112,21 @@ gates:
     rules:
       - { probe: pod, src: "*", dst: "*", maxErrorRatio: 0 }
 `)
-  const env = { PINGFLEET_INTERVAL: `${INTERVAL_MS}ms`, PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
-  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
-  const aggregator: Proc = await startAggregator({ host: AGG_HOST, port: BASE, token: TOKEN, env: { ...env, PINGFLEET_GATES_FILE: gatesFile } })
-  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), AGENT_PORT)))
-  const agents: Proc[] = []
   const html: Server = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html><body>Sign in to continue</body></html>') })
   await new Promise<void>(resolve => html.listen(0, '127.0.5.2', resolve))
   const htmlUrl = `http://127.0.5.2:${(html.address() as { port: number }).port}`
-  t.teardown(async () => {
-    await Promise.all(agents.map(a => a.stop('SIGKILL')))
-    await aggregator.stop('SIGKILL')
-    await Promise.all(relays.map(r => r.close().catch(() => {})))
+  t.teardown(() => {
     html.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  for (const [i, node] of nodes.entries()) {
-    agents.push(await startAgent({
-      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT,
-      // The examples scope the batch gate to nodes carrying the batch label: here, all of them.
-      labels: { cniplugin: i < 2 ? 'aws' : 'cilium', 'pingfleet.io/migration-batch': '1' },
-      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
-    }))
-  }
+  const fleet = await startRelayedFleet({
+    token: TOKEN, aggregatorHost: AGG_HOST, aggregatorPort: BASE, agentPort: AGENT_PORT, listenIp, podIp,
+    // The examples scope the batch gate to nodes carrying the batch label: here, all of them.
+    labels: i => ({ cniplugin: fleetGroup(i), 'pingfleet.io/migration-batch': '1' }),
+    aggregatorEnv: { PINGFLEET_GATES_FILE: gatesFile }
+  })
+  t.teardown(fleet.stop)
+  const { aggregator } = fleet
   const verdict = async (name: string): Promise<string> => (await getJson<{ verdict: string }>(`${aggregator.url}/api/v1/gates/${name}`)).verdict
   const jobArgs = (gate: string, url = aggregator.url): Record<string, string> => ({ gate, aggregator: url, wait: '2s' })
 
@@ -161,7 +151,7 @@ gates:
   })
 
   await t.test('fail: Failed everywhere', async t => {
-    await relays[3]!.close()
+    await fleet.refuse(3)
     await until('cilium-batch fails', async () => await verdict('cilium-batch') === 'fail' ? true : undefined, 10_000)
     t.match(await argo(WEB_TEMPLATE, { gate: 'cilium-batch', aggregator: aggregator.url }), { phase: 'Failed', value: '"fail"' })
     t.match(await argoJob(jobArgs('cilium-batch')), { phase: 'Failed', code: 1 })
@@ -169,7 +159,7 @@ gates:
       t.notOk(hook.ok, `${hook.type} webhook refused`)
       t.ok(Buffer.byteLength(hook.error ?? '') <= 512, `Flagger's event carries a short answer (${Buffer.byteLength(hook.error ?? '')} bytes): ${hook.error}`)
     }
-    relays[3] = await relay(podIp(3), listenIp(3), AGENT_PORT)
+    await fleet.admit(3)
     await until('cilium-batch passes again', async () => await verdict('cilium-batch') === 'pass' ? true : undefined, 20_000)
   })
 

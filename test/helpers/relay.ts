@@ -1,26 +1,17 @@
 // Loopback plumbing for suites: a TCP relay that stands between peers and an agent, so closing it
 // makes that agent refuse connections while it keeps running, and a free-port finder.
 
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
+import { startTcpForwarder } from '../../scripts/stand-ins/tcp-forwarder.ts'
 
-/** Forwards host:port to target:port until closed; closing refuses new connections. */
+/**
+ * Forwards host:port to target:port until closed (scripts/stand-ins/tcp-forwarder.ts: an answer
+ * reaches the client whole, FIN and reset passed on as such). Closing destroys open connections and
+ * stops listening, so new connections are refused.
+ */
 export async function relay (host: string, target: string, port: number): Promise<{ close: () => Promise<void> }> {
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    const upstream = connect(port, target)
-    sockets.add(client).add(upstream)
-    client.pipe(upstream).pipe(client)
-    const done = (): void => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    client.on('error', done).on('close', done)
-    upstream.on('error', done).on('close', done)
-  })
-  await new Promise<void>((resolve, reject) => server.listen(port, host, resolve).once('error', reject))
-  return {
-    close: () => new Promise<void>(resolve => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    })
-  }
+  const forwarder = await startTcpForwarder({ hosts: [host], port, target: () => ({ host: target, port }) })
+  return { close: forwarder.close }
 }
 
 /** A free TCP port on host (bound, then released). */

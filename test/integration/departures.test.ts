@@ -5,10 +5,10 @@
 
 import t from 'tap'
 import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
+import { FLEET_AGENT_ENV, FLEET_ENV, fleetGroup } from '../helpers/relayed-fleet.ts'
 import { until } from '../helpers/wait.ts'
 
 const TOKEN = 'integration-token-departures'
-const INTERVAL_MS = 1000
 // Below the kernel's ephemeral range (32768+), as in fleet.test.ts, on addresses of our own.
 const BASE = 21_000 + (process.pid % 1100) * 10
 const AGG_HOST = '127.0.6.1'
@@ -20,17 +20,17 @@ interface AgentRow { node: string, state: string, connected: boolean }
 interface Status { peers: number }
 
 t.test('a SIGTERM is a planned departure, a SIGKILL a failure', async t => {
-  const env = { PINGFLEET_INTERVAL: `${INTERVAL_MS}ms`, PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
-  // The default drain (2s) is what is under test: it is not set here.
-  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms', PINGFLEET_MTU_SIZES: '' }
-  const aggregator = await startAggregator({ host: AGG_HOST, port: BASE, token: TOKEN, env })
+  // The fleet's own settings without relays: agents are stopped, not refused. The default drain (2s)
+  // is what is under test: it is not set here.
+  const agentEnv = { ...FLEET_AGENT_ENV, PINGFLEET_MTU_SIZES: '' }
+  const aggregator = await startAggregator({ host: AGG_HOST, port: BASE, token: TOKEN, env: FLEET_ENV })
   const agents: Proc[] = []
   t.teardown(async () => {
     await Promise.all(agents.map(a => a.stop('SIGKILL')))
     await aggregator.stop('SIGKILL')
   })
   const start = (i: number): Promise<Proc> => startAgent({
-    node: nodes[i]!, ip: ip(i), port: BASE + 1, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' }, aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
+    node: nodes[i]!, ip: ip(i), port: BASE + 1, labels: { cniplugin: fleetGroup(i) }, aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
   })
   for (const i of nodes.keys()) agents.push(await start(i))
   const matrix = async (window: string): Promise<Cell[]> =>

@@ -3,12 +3,11 @@
 
 import t from 'tap'
 import WebSocket from 'ws'
-import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
-import { relay } from '../helpers/relay.ts'
+import { getJson } from '../../scripts/fleet-processes.ts'
+import { FLEET_INTERVAL_MS as INTERVAL_MS, FLEET_NODES as nodes, startRelayedFleet } from '../helpers/relayed-fleet.ts'
 import { timedUntil as until } from '../helpers/wait.ts'
 
 const TOKEN = 'integration-token-0001'
-const INTERVAL_MS = 1000
 // Below the kernel's ephemeral range (32768+): a port there may be the local end of any outgoing connection.
 const BASE = 20_000 + (process.pid % 1200) * 10
 const AGG_PORT = BASE
@@ -18,29 +17,15 @@ interface Cell { src: string, dst: string, samples: number, errors: number, erro
 interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
 interface AgentStatus { seq: number, acked: number, dropped: number, buffered: number }
 
-const nodes = ['n1', 'n2', 'n3', 'n4']
 const listenIp = (i: number): string => `127.0.1.${21 + i}`
 const podIp = (i: number): string => `127.0.2.${21 + i}`
 
 t.test('a fleet of four agents', async t => {
-  const env = { PINGFLEET_INTERVAL: `${INTERVAL_MS}ms`, PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
-  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
-  let aggregator: Proc = await startAggregator({ port: AGG_PORT, token: TOKEN, env })
-  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), AGENT_PORT)))
-  const agents: Proc[] = []
-  t.teardown(async () => {
-    await Promise.all(agents.map(a => a.stop('SIGKILL')))
-    await aggregator.stop('SIGKILL')
-    await Promise.all(relays.map(r => r.close().catch(() => {})))
-  })
-  for (const [i, node] of nodes.entries()) {
-    agents.push(await startAgent({
-      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' },
-      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
-    }))
-  }
+  const fleet = await startRelayedFleet({ token: TOKEN, aggregatorPort: AGG_PORT, agentPort: AGENT_PORT, listenIp, podIp })
+  t.teardown(fleet.stop)
+  const { agents } = fleet
   const matrix = async (window = '2s'): Promise<Cell[]> =>
-    (await getJson<{ cells: Cell[] }>(`${aggregator.url}/api/v1/matrix?probe=pod&groupBy=node&window=${window}`)).cells
+    (await getJson<{ cells: Cell[] }>(`${fleet.aggregator.url}/api/v1/matrix?probe=pod&groupBy=node&window=${window}`)).cells
 
   await t.test('every pair is green once the roster has spread', async t => {
     const { value } = await until('12 green cells', async () => {
@@ -51,7 +36,7 @@ t.test('a fleet of four agents', async t => {
   })
 
   await t.test('stopping one agent\'s /ping server turns exactly the cells toward it red', async t => {
-    await relays[3]!.close()
+    await fleet.refuse(3)
     // A probe fails within one interval of the fault and its report leaves within the next.
     const { value: cells, ms } = await until('cells toward n4 red', async () => {
       const all = await matrix('1s')
@@ -64,7 +49,7 @@ t.test('a fleet of four agents', async t => {
       if (c.dst === 'n4') t.match(c.errorsByReason, { ECONNREFUSED: Number }, `${c.src}→n4 refused`)
       else t.equal(c.errors, 0, `${c.src}→${c.dst} stays green`)
     }
-    relays[3] = await relay(podIp(3), listenIp(3), AGENT_PORT)
+    await fleet.admit(3)
     const { ms: recovered } = await until('n4 green again', async () => {
       const toward = (await matrix('1s')).filter(c => c.dst === 'n4')
       return toward.length === 3 && toward.every(c => c.errors === 0 && c.samples > 0) ? true : undefined
@@ -75,7 +60,7 @@ t.test('a fleet of four agents', async t => {
   await t.test('a client without the right token is refused before any websocket exists', async t => {
     for (const headers of [{}, { authorization: 'Bearer not-the-token' }, { authorization: TOKEN }]) {
       const status = await new Promise<number>(resolve => {
-        const ws = new WebSocket(aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers })
+        const ws = new WebSocket(fleet.aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers })
         ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate() })
         ws.on('open', () => { resolve(101); ws.close() })
         ws.on('error', () => {})
@@ -85,9 +70,9 @@ t.test('a fleet of four agents', async t => {
   })
 
   await t.test('a garbage frame closes only that connection; the agents keep reporting', async t => {
-    const rows = async (): Promise<AgentRow[]> => (await getJson<{ agents: AgentRow[] }>(`${aggregator.url}/api/v1/agents`)).agents
+    const rows = async (): Promise<AgentRow[]> => (await getJson<{ agents: AgentRow[] }>(`${fleet.aggregator.url}/api/v1/agents`)).agents
     const before = await rows()
-    const ws = new WebSocket(aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${TOKEN}` } })
+    const ws = new WebSocket(fleet.aggregator.url.replace('http', 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${TOKEN}` } })
     const closed = new Promise<number>(resolve => ws.on('close', code => resolve(code)))
     await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject))
     ws.send('\u0000not json at all')
@@ -96,17 +81,19 @@ t.test('a fleet of four agents', async t => {
       const now = await rows()
       return nodes.every(n => now.find(r => r.node === n)!.reports.lastSeq > before.find(r => r.node === n)!.reports.lastSeq) ? true : undefined
     }, 3 * INTERVAL_MS)
-    t.ok((await rows()).every(r => r.connected), 'every agent is still connected')
+    const after = await rows()
+    t.equal(after.length, nodes.length, 'every agent is listed')
+    t.ok(after.length > 0 && after.every(r => r.connected), 'every agent is still connected')
   })
 
   await t.test('reports made while the aggregator is down all arrive once, after it is back', async t => {
-    await aggregator.stop('SIGKILL')
+    await fleet.aggregator.stop('SIGKILL')
     await new Promise(resolve => setTimeout(resolve, 4 * INTERVAL_MS))
     const during = await Promise.all(agents.map(a => getJson<AgentStatus>(`${a.url}/status`)))
     for (const [i, s] of during.entries()) t.ok(s.buffered >= 3, `${nodes[i]} buffered ${s.buffered} reports while the aggregator was down`)
-    aggregator = await startAggregator({ port: AGG_PORT, token: TOKEN, env })
+    await fleet.restartAggregator()
     const { value: after } = await until('agents caught up', async () => {
-      const rows = (await getJson<{ agents: AgentRow[] }>(`${aggregator.url}/api/v1/agents`)).agents
+      const rows = (await getJson<{ agents: AgentRow[] }>(`${fleet.aggregator.url}/api/v1/agents`)).agents
       const statuses = await Promise.all(agents.map(a => getJson<AgentStatus>(`${a.url}/status`)))
       const caughtUp = rows.length === 4 && statuses.every((s, i) => s.buffered === 0 && rows.find(r => r.node === nodes[i])!.reports.lastSeq >= during[i]!.seq)
       return caughtUp ? { rows, statuses } : undefined

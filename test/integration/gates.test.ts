@@ -11,20 +11,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
-import { getJson, startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
-import { relay } from '../helpers/relay.ts'
+import { getJson } from '../../scripts/fleet-processes.ts'
+import { startRelayedFleet } from '../helpers/relayed-fleet.ts'
 import { until } from '../helpers/wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = join(ROOT, 'aggregator/src/cli.ts')
 const TOKEN = 'integration-token-gates'
-const INTERVAL_MS = 1000
 const BASE = 40_000 + (process.pid % 2000) * 10
 const AGG_HOST = '127.0.3.1'
 const AGG_PORT = BASE
 const AGENT_PORT = BASE + 1
-const nodes = ['n1', 'n2', 'n3', 'n4']
-const group = (i: number): string => i < 2 ? 'aws' : 'cilium'
 const listenIp = (i: number): string => `127.0.3.${21 + i}`
 const podIp = (i: number): string => `127.0.4.${21 + i}`
 
@@ -124,22 +121,12 @@ async function flaggerCall (hook: Webhook, aggregatorUrl: string, gate: string, 
 }
 
 t.test('gates over a fleet of four agents', async t => {
-  const env = { PINGFLEET_INTERVAL: `${INTERVAL_MS}ms`, PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
-  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
-  const aggregator: Proc = await startAggregator({ host: AGG_HOST, port: AGG_PORT, token: TOKEN, env: { ...env, PINGFLEET_GATES_FILE: gatesFile } })
-  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), AGENT_PORT)))
-  const agents: Proc[] = []
-  t.teardown(async () => {
-    await Promise.all(agents.map(a => a.stop('SIGKILL')))
-    await aggregator.stop('SIGKILL')
-    await Promise.all(relays.map(r => r.close().catch(() => {})))
+  const fleet = await startRelayedFleet({
+    token: TOKEN, aggregatorHost: AGG_HOST, aggregatorPort: AGG_PORT, agentPort: AGENT_PORT, listenIp, podIp,
+    aggregatorEnv: { PINGFLEET_GATES_FILE: gatesFile }
   })
-  for (const [i, node] of nodes.entries()) {
-    agents.push(await startAgent({
-      node, ip: listenIp(i), podIp: podIp(i), port: AGENT_PORT, labels: { cniplugin: group(i) },
-      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
-    }))
-  }
+  t.teardown(fleet.stop)
+  const { aggregator } = fleet
   const gate = (name = 'into-cilium'): Promise<GateAnswer> => getJson<GateAnswer>(`${aggregator.url}/api/v1/gates/${name}`)
   const template = parseYaml(readFileSync(join(ROOT, 'docs/examples/analysis-template.yaml'), 'utf8')) as {
     kind: string, spec: { args: Array<{ name: string, value: string }>, metrics: WebMetric[] }
@@ -165,7 +152,7 @@ t.test('gates over a fleet of four agents', async t => {
   })
 
   await t.test('refusing one cilium agent fails the gate', async t => {
-    await relays[3]!.close()
+    await fleet.refuse(3)
     const answer = await until('into-cilium fails', async () => {
       const a = await gate()
       return a.verdict === 'fail' ? a : undefined
@@ -188,7 +175,7 @@ t.test('gates over a fleet of four agents', async t => {
   })
 
   await t.test('letting it through again passes, and the history records both flips', async t => {
-    relays[3] = await relay(podIp(3), listenIp(3), AGENT_PORT)
+    await fleet.admit(3)
     // The CLI waits through the failing window until the gate passes again.
     const run = await cli('gate', 'into-cilium', '--url', aggregator.url, '--wait', '20s', '--interval', '250ms', '--json')
     t.equal(run.code, 0, 'CLI --wait exits 0 once the gate passes')

@@ -16,7 +16,12 @@ interface Cell { src: string, dst: string, samples: number, errors: number, erro
 t.test('npm start exercises every probe kind on loopback', async t => {
   const child = spawn(process.execPath, ['scripts/local-fleet.ts', '--port', String(PORT), '--subnet', SUBNET, '--interval', '500ms'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout.on('data', chunk => { out += chunk })
+  // When local-fleet printed its last agent's line: that agent is up and a backend of the Service stand-in.
+  let fleetUpAt: number | undefined
+  child.stdout.on('data', chunk => {
+    out += chunk
+    if (fleetUpAt === undefined && /^agent\s.*node-06-cilium/m.test(out)) fleetUpAt = Date.now()
+  })
   child.stderr.on('data', chunk => { out += chunk })
   const exited = new Promise(resolve => child.once('exit', resolve))
   t.teardown(async () => {
@@ -48,22 +53,20 @@ t.test('npm start exercises every probe kind on loopback', async t => {
   t.same([...green].sort(), [...PROBE_KIND_NAMES].sort(), 'every kind has samples in every group pair')
   t.equal(backends, 6, 'every agent answered through the stand-in Service VIP')
   // Once everything runs, the last seconds are error-free in every kind but one: the large mtu
-  // answers from the agent behind the black-hole path stall, and only those.
+  // answers from the agent behind the black-hole path stall, and only those. "Once everything runs"
+  // means a window that starts after the last agent joined: the first agent probes the Service
+  // stand-in before local-fleet has seen it healthy and made it the first backend, and a Service
+  // without endpoints closes the connection (raw EOF, reason ECONNRESET), as it would in a cluster.
+  // Six agents start within 5 s on a fast machine, so a 5 s window read at once could reach back to it.
+  t.ok(fleetUpAt !== undefined, 'local-fleet printed every agent')
+  const WINDOW_MS = 5000
+  await new Promise(resolve => setTimeout(resolve, Math.max(0, (fleetUpAt ?? 0) + WINDOW_MS + 1000 - Date.now())))
   for (const probe of PROBE_KIND_NAMES) {
     if (probe === 'mtu') continue
-    const m = await get<{ cells: Cell[] }>(`/api/v1/matrix?probe=${probe}&groupBy=node&window=5s`)
-    const failing = m?.cells.filter(c => c.errors > 0).map(c => [c.src, c.dst, c.errorsByReason]) ?? []
-    if (probe !== 'service') {
-      t.same(failing, [], `${probe}: no errors`)
-      continue
-    }
-    // Known flake, not yet root-caused: on a loaded CI machine a service probe through the stand-in
-    // forwarder (not the product) was reset once (1 of ~60 in the window, in 1 of 3 CI runs). The
-    // real-DNAT Service row of the network-namespace suite asserts the Service path strictly.
-    const samples = m?.cells.reduce((n, c) => n + c.samples, 0) ?? 0
-    const errors = m?.cells.reduce((n, c) => n + c.errors, 0) ?? 0
-    t.ok(samples > 0 && errors <= 1 && failing.every(f => Object.keys(f[2] as object).join() === 'ECONNRESET'),
-      `service through the stand-in: ${errors} of ${samples} failed (at most one reset)`, { failing })
+    const cells = (await get<{ cells: Cell[] }>(`/api/v1/matrix?probe=${probe}&groupBy=node&window=${WINDOW_MS / 1000}s`))?.cells ?? []
+    const samples = cells.reduce((n, c) => n + c.samples, 0)
+    t.ok(samples > 0, `${probe}: ${samples} samples in the last 5 s`)
+    t.same(cells.filter(c => c.errors > 0).map(c => [c.src, c.dst, c.errorsByReason]), [], `${probe}: no errors`)
   }
   // A stalled answer takes the whole mtu timeout (2 s) to be judged, so wait for it from every peer.
   const BLACK_HOLED = 'node-06-cilium'
@@ -74,10 +77,14 @@ t.test('npm start exercises every probe kind on loopback', async t => {
   }
   const red = mtu.filter(c => c.errors > 0)
   t.equal(red.length, 5, `every peer sees the black hole toward ${BLACK_HOLED}`)
-  t.ok(red.every(c => c.dst === `${BLACK_HOLED}/8500` && Object.keys(c.errorsByReason).join() === 'MTU_BLACKHOLE'), `only ${BLACK_HOLED}/8500 is red, as MTU_BLACKHOLE`, { red })
-  t.ok(mtu.filter(c => c.dst === `${BLACK_HOLED}/1400`).every(c => c.samples > 0 && c.errors === 0), 'the small size to the same agent stays green')
-  const pod = (await get<{ cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=10s'))?.cells ?? []
-  t.ok(pod.filter(c => c.dst === BLACK_HOLED).every(c => c.errors === 0), 'and so do pod probes')
+  t.ok(red.length > 0 && red.every(c => c.dst === `${BLACK_HOLED}/8500` && Object.keys(c.errorsByReason).join() === 'MTU_BLACKHOLE'), `only ${BLACK_HOLED}/8500 is red, as MTU_BLACKHOLE`, { red })
+  // Each check over "every cell toward it" first counts the cells: an empty list would pass any .every.
+  const small = mtu.filter(c => c.dst === `${BLACK_HOLED}/1400`)
+  t.equal(small.length, 5, `every peer probes ${BLACK_HOLED}/1400`)
+  t.ok(small.length > 0 && small.every(c => c.samples > 0 && c.errors === 0), 'the small size to the same agent stays green', { small })
+  const pod = ((await get<{ cells: Cell[] }>('/api/v1/matrix?probe=pod&groupBy=node&window=10s'))?.cells ?? []).filter(c => c.dst === BLACK_HOLED)
+  t.equal(pod.length, 5, `every peer pod-probes ${BLACK_HOLED}`)
+  t.ok(pod.length > 0 && pod.every(c => c.samples > 0 && c.errors === 0), 'and so do pod probes', { pod })
   for (const name of ['Service VIP', 'cluster resolver', 'external endpoint', 'path-MTU black hole']) t.match(out, `stand-in     ${name}`, `the ${name} stand-in is named as such`)
   for (const probe of PROBE_KIND_NAMES) t.match(out, `probe=${probe}&`, `the ${probe} matrix URL is printed`)
 })

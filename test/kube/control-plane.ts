@@ -5,11 +5,11 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
+import { freePort } from '../helpers/relay.ts'
 
 export const TOOLS_BIN = join(process.env.PINGFLEET_TOOLS_DIR ?? join(homedir(), '.cache/pingfleet-tools'), 'bin')
 export const INSTALL_SCRIPT = '.ci/install-control-plane.sh'
@@ -56,13 +56,6 @@ export interface ControlPlane {
   stop: () => Promise<void>
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return port
-}
 
 function openssl (dir: string, args: string[]): void {
   const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
@@ -138,7 +131,7 @@ export async function startControlPlane (options: ControlPlaneOptions = {}): Pro
   makePki(dir)
   const adminToken = `admin-${Math.random().toString(36).slice(2)}${Date.now()}`
   writeFileSync(join(dir, 'tokens.csv'), `${adminToken},pingfleet-test-admin,pingfleet-test-admin,system:masters\n`)
-  const [etcdClient, etcdPeer, apiPort] = netns === undefined ? [await freePort(), await freePort(), await freePort()] : [2379, 2380, 6443]
+  const [etcdClient, etcdPeer, apiPort] = netns === undefined ? [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')] : [2379, 2380, 6443]
   const etcdUrl = `http://127.0.0.1:${etcdClient}`
   const peerUrl = `http://127.0.0.1:${etcdPeer}`
   const etcd = startLogged(dir, 'etcd', netns, join(TOOLS_BIN, 'etcd'), [

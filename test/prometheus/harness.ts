@@ -1,5 +1,5 @@
-// What the real-Prometheus suite runs: a Prometheus on loopback with the one rules file, a TCP relay
-// a test can close to make a peer refuse, a simulated DNS agent, and polling helpers.
+// What the real-Prometheus suite runs: a Prometheus on loopback with the one rules file, a simulated
+// DNS agent, and polling helpers (its fleet is test/helpers/relayed-fleet.ts).
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,10 +11,10 @@ import WebSocket from 'ws'
 import { stringify } from 'yaml'
 import { bucketIndex, PROTOCOL_VERSION, type Report } from '@pingfleet/protocol'
 import { readRules } from './tools.ts'
-import { freePort, relay } from '../helpers/relay.ts'
+import { freePort } from '../helpers/relay.ts'
 import { until } from '../helpers/wait.ts'
 
-export { freePort, relay, until }
+export { freePort, until }
 
 
 /**

@@ -7,8 +7,8 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startAgent, startAggregator, type Proc } from '../../scripts/fleet-processes.ts'
-import { dnsAgent, freePort, rejectedConnection, relay, rulesWithShortFor, startPrometheus, until, type Prometheus } from './harness.ts'
+import { startRelayedFleet } from '../helpers/relayed-fleet.ts'
+import { dnsAgent, freePort, rejectedConnection, rulesWithShortFor, startPrometheus, until, type Prometheus } from './harness.ts'
 import { DASHBOARDS_DIR, needs, requireBinary } from './tools.ts'
 
 t.setTimeout(300_000)
@@ -43,27 +43,17 @@ t.test('rules and dashboard against a real Prometheus', needs('prometheus'), asy
   }))
   const aggPort = await freePort(AGG_HOST)
   const agentPort = await freePort(listenIp(0))
-  const env = { PINGFLEET_INTERVAL: '1s', PINGFLEET_HEARTBEAT: '1s', PINGFLEET_LOG_LEVEL: 'warn' }
-  const startOurAggregator = (): Promise<Proc> => startAggregator({ host: AGG_HOST, port: aggPort, token: TOKEN, env: { ...env, PINGFLEET_GATES_FILE: gatesFile } })
-  let aggregator: Proc = await startOurAggregator()
-  const relays = await Promise.all(nodes.map((_, i) => relay(podIp(i), listenIp(i), agentPort)))
-  const agents: Proc[] = []
   const stops: Array<() => Promise<unknown>> = []
   t.teardown(async () => {
     for (const stop of stops) await stop().catch(() => {})
-    await Promise.all(agents.map(a => a.stop('SIGKILL')))
-    await aggregator.stop('SIGKILL')
-    await Promise.all(relays.map(r => r.close().catch(() => {})))
     rmSync(dir, { recursive: true, force: true })
   })
-  const agentEnv = { ...env, PINGFLEET_PROBE_TIMEOUT: '500ms', PINGFLEET_RECONNECT_MIN: '100ms', PINGFLEET_RECONNECT_MAX: '500ms' }
-  for (const [i, node] of nodes.entries()) {
-    agents.push(await startAgent({
-      node, ip: listenIp(i), podIp: podIp(i), port: agentPort, labels: { cniplugin: i < 2 ? 'aws' : 'cilium' },
-      aggregatorUrl: aggregator.url, token: TOKEN, env: agentEnv
-    }))
-  }
-  const dns = await dnsAgent({ aggregatorUrl: aggregator.url, token: TOKEN, node: 'p-dns', group: 'aws', ip: '127.0.3.30' })
+  const fleet = await startRelayedFleet({
+    token: TOKEN, nodes, aggregatorHost: AGG_HOST, aggregatorPort: aggPort, agentPort, listenIp, podIp,
+    aggregatorEnv: { PINGFLEET_GATES_FILE: gatesFile }
+  })
+  stops.push(fleet.stop)
+  const dns = await dnsAgent({ aggregatorUrl: fleet.aggregator.url, token: TOKEN, node: 'p-dns', group: 'aws', ip: '127.0.3.30' })
   stops.push(dns.stop)
   const prom: Prometheus = await startPrometheus(binary, { host: '127.0.3.2', scrapeTarget: `${AGG_HOST}:${aggPort}`, rules: rulesWithShortFor(FOR) })
   stops.unshift(prom.stop)
@@ -76,8 +66,7 @@ t.test('rules and dashboard against a real Prometheus', needs('prometheus'), asy
     const reports = async (): Promise<number> => Number((await prom.query('sum(pingfleet_ingest_reports_total)'))[0]?.value[1] ?? NaN)
     await until('reports ingested and scraped', async () => (await reports()) > 10 ? true : undefined, 30_000)
     const before = await reports()
-    await aggregator.stop('SIGKILL')
-    aggregator = await startOurAggregator()
+    await fleet.restartAggregator()
     await until('the counters reset in Prometheus', async () => (await reports()) < before ? true : undefined, 20_000)
     await until('every agent back', async () => {
       const [connected] = await prom.query('sum(pingfleet_agents_connected)')
@@ -103,7 +92,7 @@ t.test('rules and dashboard against a real Prometheus', needs('prometheus'), asy
     }, 30_000)
     t.equal(await isolated(), null, 'not alerting while healthy')
 
-    await relays[3]!.close()
+    await fleet.refuse(3)
     const states: string[] = []
     await until('PingfleetNodeIsolated firing for p4', async () => {
       const state = await isolated()
@@ -117,13 +106,13 @@ t.test('rules and dashboard against a real Prometheus', needs('prometheus'), asy
     t.ok(pair.length > 0, 'the aws → cilium error ratio alert is active too')
     t.equal((await prom.query('pingfleet_gate_pass{gate="pod-aws-cilium"}'))[0]?.value[1], '0', 'the gate reports fail')
 
-    relays[3] = await relay(podIp(3), listenIp(3), agentPort)
+    await fleet.admit(3)
     await until('PingfleetNodeIsolated resolved', async () => (await isolated()) === null ? true : undefined, 120_000, 500)
     t.pass('resolved after p4 answers again')
   })
 
   await t.test('every dashboard query parses and returns data', async t => {
-    await rejectedConnection(aggregator.url) // so the rejected-connections query has a series
+    await rejectedConnection(fleet.aggregator.url) // so the rejected-connections query has a series
     const dashboard = JSON.parse(readFileSync(join(DASHBOARDS_DIR, 'migration-overview.json'), 'utf8')) as Dashboard
     const targets = dashboard.panels.flatMap(p => (p.targets ?? []).map(target => ({ panel: p.title, ...target })))
     t.ok(targets.length >= 15, `${targets.length} queries`)

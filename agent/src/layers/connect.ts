@@ -10,8 +10,11 @@ export interface Connected {
   seconds: number
 }
 
-/** The error a connect rejects with when the probe's signal fired first: classify.ts reads it as the deadline. */
-function aborted (signal: AbortSignal): Error {
+/**
+ * The error an exchange rejects with when the probe's signal fired first (ABORT_ERR, the signal's
+ * reason as its cause): layers/classify.ts reads it as the deadline of the stage the probe was in.
+ */
+export function abortError (signal: AbortSignal): Error {
   return Object.assign(new Error('the probe was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' })
 }
 
@@ -24,14 +27,14 @@ function aborted (signal: AbortSignal): Error {
 export function connectTimed (address: string, port: number, signal: AbortSignal): Promise<Connected> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
-      reject(aborted(signal))
+      reject(abortError(signal))
       return
     }
     const start = performance.now()
     const socket = connect({ host: address, port })
     const onAbort = (): void => {
       socket.destroy()
-      reject(aborted(signal))
+      reject(abortError(signal))
     }
     signal.addEventListener('abort', onAbort, { once: true })
     socket.once('connect', () => {

@@ -41,8 +41,14 @@ export function dnsWireTarget (fields: { name: string, type: DnsWireType, server
   return target
 }
 
+/** A resolver the dns-wire probes ask: an IP literal and a port. */
+export interface DnsServer {
+  server: string
+  port: number
+}
+
 /** Parses a resolver as configured: `ip`, `ip:port`, `[v6]` or `[v6]:port`; null when it is not one. */
-export function parseDnsServer (text: string): { server: string, port: number } | null {
+export function parseDnsServer (text: string): DnsServer | null {
   const trimmed = text.trim()
   if (isIP(trimmed) !== 0) return { server: trimmed, port: DNS_PORT }
   const bracketed = /^\[([^\]]+)\]$/.exec(trimmed)

@@ -63,7 +63,7 @@ function discard (body: { on: (event: 'error', listener: () => void) => unknown,
 
 /**
  * The probe: GET the target's URL on a connection of its own. Phases in seconds: `dns` (a name only),
- * `connect`, `tls` (https only), `firstByte` from the request's start to the response head; `seconds`
+ * `connect`, `tls` (https only), `firstByte` from the connection being ready (after TLS) to the response head; `seconds`
  * is the whole probe, body included (read and dropped, at most `maxBodyBytes`). `detail` has the
  * `address` connected to and the `status`. A non-2xx status fails as HTTP_4XX, HTTP_5XX or HTTP_OTHER
  * (raw `HTTP_<status>`, its body not read); any other failure is classified by its stage: connect,

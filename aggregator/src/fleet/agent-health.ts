@@ -3,6 +3,7 @@
 // silently green. Also holds the CPU throttling each agent reports. The one place for "agent-degraded".
 
 import type { CpuThrottling } from '@pingfleet/protocol'
+import type { Roster } from './roster.ts'
 
 /** Shortest window the verdict looks back over; the aggregator uses max(this, 6 × the interval). */
 export const MIN_HEALTH_WINDOW_MS = 60_000
@@ -52,9 +53,11 @@ export class AgentHealth {
   readonly #now: () => number
   readonly #nodes = new Map<string, NodeHealth>()
 
-  constructor (options: { windowMs?: number, now?: () => number } = {}) {
+  /** With a roster, a node's health is forgotten when the roster expires its agent. */
+  constructor (options: { windowMs?: number, now?: () => number, roster?: Roster } = {}) {
     this.windowMs = options.windowMs ?? MIN_HEALTH_WINDOW_MS
     this.#now = options.now ?? Date.now
+    options.roster?.on('expire', node => this.forget(node))
   }
 
   /** Records one accepted report of `node` ending at `at` (ms since the epoch). */

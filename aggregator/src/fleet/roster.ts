@@ -59,10 +59,17 @@ export interface KubeNodeInfo {
 }
 
 /**
- * `change` fires on every revision. `urgent` is true when an agent just turned `terminating`: its
- * peers must get the list before its /ping server closes, so that push is not coalesced.
+ * The roster's events. `change` fires on every revision; `urgent` is true when an agent just turned
+ * `terminating`: its peers must get the list before its /ping server closes, so that push is not
+ * coalesced. `expire` fires once per agent the TTL removes, before the `change` that follows, so
+ * whatever keeps per-node state (totals, ingest's layouts, agent health) drops it there.
  */
-export class Roster extends EventEmitter<{ change: [urgent: boolean] }> {
+export interface RosterEvents {
+  change: [urgent: boolean]
+  expire: [node: string]
+}
+
+export class Roster extends EventEmitter<RosterEvents> {
   private readonly agents = new Map<string, AgentEntry>()
   private readonly kube = new Map<string, KubeNodeInfo>()
   private readonly ttlMs: number
@@ -200,16 +207,18 @@ export class Roster extends EventEmitter<{ change: [urgent: boolean] }> {
     return true
   }
 
-  /** Forgets agents that have been disconnected for longer than the TTL. */
+  /** Forgets agents that have been disconnected for longer than the TTL, emitting `expire` for each. */
   expire (now: number): void {
-    let removed = false
+    const removed: string[] = []
     for (const [node, entry] of this.agents) {
       if (!entry.connected && now - entry.lastSeen > this.ttlMs) {
         this.agents.delete(node)
-        removed = true
+        removed.push(node)
       }
     }
-    if (removed) this.bump()
+    if (removed.length === 0) return
+    for (const node of removed) this.emit('expire', node)
+    this.bump()
   }
 
   peers (): Peer[] {

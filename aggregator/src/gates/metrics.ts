@@ -2,7 +2,7 @@
 // configured gates and their checks; ad-hoc gates are never exported.
 
 import { Gauge, type Registry } from 'prom-client'
-import { VERDICTS } from './eval.ts'
+import { VERDICTS } from './check.ts'
 import type { GateMonitor } from './monitor.ts'
 
 export function registerGateMetrics (registry: Registry, monitor: GateMonitor): void {

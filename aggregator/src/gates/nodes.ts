@@ -2,79 +2,18 @@
 // selected node's own results read from the node store, inbound and outbound apart. A group ratio
 // hides one dead node among many (1 of 200 is 0.5%); judging each node does not.
 
-import { BUCKET_COUNT, formatDuration, nearestRank, PEER_PROBE_KINDS, type Labels, type PeerState, type ProbeKind } from '@pingfleet/protocol'
-import type { KubeNodeFacts } from '../kube/discovery.ts'
+import { formatDuration, nearestRank, PEER_PROBE_KINDS } from '@pingfleet/protocol'
+import { formatValue as fmt, type NodeCheck, type NodeEvidence, type Verdict } from './check.ts'
+import { groupIn, matchingNodes, type NodeFacts } from '../fleet/fleet.ts'
 import type { GateSpec, NodeRule, NodeScope } from './spec.ts'
-import { peerNode, UNKNOWN_GROUP } from '../store/ingest.ts'
 import { buildMatrix } from '../views/matrix.ts'
-import type { Roster } from '../fleet/roster.ts'
+import { sidesSinceBoot, type Side, type Since } from '../views/node-sides.ts'
 import type { Store } from '../store/store.ts'
 
-type Verdict = 'pass' | 'fail' | 'insufficient_data'
-
-/** One node as a gate sees it. */
-export interface NodeFacts {
-  node: string
-  /** Kubernetes' labels over the agent's own (hello) labels. */
-  labels: Labels
-  group: string
-  connected: boolean
-  state: PeerState | null
-  lastReportAt: number | null
-  /** The current boot of its agent and when that boot first said hello (ms); null when no agent ever did. */
-  bootId: string | null
-  bootStartedAt: number | null
-  /** Null without discovery (static mode) or when the node is not in the cluster. */
-  kube: KubeNodeFacts | null
-}
-
-/** A selected node's standing on one check, quoted in the evidence (worst first). */
-export interface NodeEvidence {
-  node: string
-  verdict: Verdict
-  observed: number | null
-  samples: number
-  peers: number
-  detail: string
-}
-
-/** The fields of a gate check that node checks fill in (gate-eval's Check). */
-export interface NodeCheck {
-  id: string
-  criterion: 'nodeScope' | 'nodeCoverage' | 'minSamples' | 'minPeers' | 'maxNodeErrorRatio' | 'maxNodeP99' | 'maxNodeExcessErrorRatio'
-  verdict: Verdict
-  observed: number | null
-  threshold: number
-  samples: number | null
-  window: string | null
-  probe?: string
-  direction?: 'inbound' | 'outbound'
-  peers?: string
-  worst?: NodeEvidence[]
-  detail: string
-}
+export type { NodeCheck, NodeEvidence, NodeFacts }
 
 /** Worst nodes quoted per check. */
 export const WORST_QUOTED = 10
-
-/**
- * Every node the aggregator knows: the roster's agents and, with discovery, every node of the
- * cluster (a node whose agent never connected can still be selected, and then is not covered).
- * `kube` is null in static mode.
- */
-export function knownNodes (roster: Roster, groupLabel: string, kube: ReadonlyMap<string, KubeNodeFacts> | null): Map<string, NodeFacts> {
-  const out = new Map<string, NodeFacts>()
-  for (const a of roster.all()) {
-    const k = kube?.get(a.node) ?? null
-    const labels = k === null ? a.labels : { ...a.labels, ...k.labels }
-    out.set(a.node, { node: a.node, labels, group: labels[groupLabel] ?? UNKNOWN_GROUP, connected: a.connected, state: a.state, lastReportAt: a.lastReportAt, bootId: a.bootId, bootStartedAt: a.bootStartedAt, kube: k })
-  }
-  for (const [node, k] of kube ?? []) {
-    if (out.has(node)) continue
-    out.set(node, { node, labels: k.labels, group: k.labels[groupLabel] ?? UNKNOWN_GROUP, connected: false, state: null, lastReportAt: null, bootId: null, bootStartedAt: null, kube: k })
-  }
-  return out
-}
 
 /**
  * The nodes a scope selects, sorted. With both `nodes` and a selector a node must satisfy both;
@@ -89,8 +28,7 @@ export function selectNodes (scope: NodeScope, known: ReadonlyMap<string, NodeFa
     }
     return out
   }
-  for (const [node, facts] of known) if (scope.selector!.matches(facts.labels)) out.push(node)
-  return out.sort()
+  return matchingNodes(scope.selector!, known)
 }
 
 function scopeText (scope: NodeScope): string {
@@ -104,12 +42,6 @@ function list (names: readonly string[], max = 5): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`
 }
 
-function fmt (value: number | null, seconds = false): string {
-  if (value === null) return 'nothing'
-  const digits = (n: number): string => String(Number(n.toPrecision(3)))
-  if (seconds) return value < 1 ? `${digits(value * 1000)}ms` : `${digits(value)}s`
-  return digits(value)
-}
 
 export interface NodeContext {
   nodes: Store
@@ -121,6 +53,8 @@ export interface NodeContext {
   /** Widens the span the gate's answer reports (from/to) by one read. */
   covered?: (from: number, to: number) => void
 }
+
+const peerKinds = new Set<string>(PEER_PROBE_KINDS)
 
 /**
  * The scope, coverage and node-rule checks of a scoped gate, and the nodes it selected.
@@ -180,172 +114,6 @@ function coverageCheck (spec: GateSpec, selected: readonly string[], ctx: NodeCo
   }
 }
 
-/** One selected node's results in one direction. */
-interface Side {
-  samples: number
-  errors: number
-  reasons: Map<string, number> | null
-  /** Distinct peers (targets) with results. */
-  peers: number
-  /** mtu only: a peer has one cell per size, so peers are counted by name. */
-  peerSet: Set<string> | null
-  dense: Float64Array | null
-}
-
-const peerKinds = new Set<string>(PEER_PROBE_KINDS)
-const UNSEEN = -2
-const OUT = -1
-
-/**
- * Per selected node, inbound and outbound sums of one probe kind over the window, read from the
- * node store in one pass over the kind's cells. Peer kinds: a cell node→peer is outbound for the
- * node and inbound for the peer; other kinds are outbound only. Histograms only when asked.
- */
-export function nodeSides (nodes: Store, probe: ProbeKind, windowMs: number, now: number, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, since: number | null = null): { inbound: Side[], outbound: Side[], from: number, to: number } {
-  const peer = peerKinds.has(probe)
-  const index = new Map(selected.map((n, i) => [n, i]))
-  const side = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: probe === 'mtu' ? new Set() : null, dense: null })
-  const inbound = selected.map(side)
-  const outbound = selected.map(side)
-  // `since`: whole slots from then on only (Store.readSince), the read of a node since its boot.
-  const read = since === null ? nodes.read(windowMs, now) : nodes.readSince(since, now)
-  // Per interned name: the selected index it names (UNSEEN / OUT otherwise), and whether it is an acceptable peer.
-  const names = nodes.nameCount
-  const selIndex = new Int32Array(names).fill(UNSEEN)
-  const okCache = new Int8Array(names)
-  const peerName: Array<string | undefined> = []
-  const selOf = (nameId: number, isTarget: boolean): number => {
-    let i = selIndex[nameId]!
-    if (i === UNSEEN) {
-      const name = nodes.name(nameId)
-      const n = isTarget && peer ? peerNode(name) : name
-      peerName[nameId] = n
-      i = selIndex[nameId] = index.get(n) ?? OUT
-    }
-    return i
-  }
-  const ok = (nameId: number): boolean => {
-    let c = okCache[nameId]!
-    if (c === 0) c = okCache[nameId] = peerOk(peerName[nameId]!) ? 1 : -1
-    return c === 1
-  }
-  // Pass 1: the cells that matter, each with the side it adds to; a cell between two selected
-  // nodes adds to both (rare, so its second side sits in a map).
-  const ids: number[] = []
-  const sideOf: Side[] = []
-  const peerOf: string[] = []
-  const firstK = new Int32Array(nodes.cellCount).fill(-1)
-  const secondK = new Map<number, number>()
-  const want = (id: number, s: Side, other: string): void => {
-    if (firstK[id] === -1) firstK[id] = ids.length
-    else secondK.set(id, ids.length)
-    ids.push(id)
-    sideOf.push(s)
-    peerOf.push(other)
-  }
-  for (const id of nodes.idsOf(probe)) {
-    const srcId = nodes.srcOf(id)
-    const targetId = nodes.targetOf(id)
-    const s = selOf(srcId, false)
-    // Other kinds: a target is never a node, so only the source side is looked up.
-    const d = peer ? selOf(targetId, true) : OUT
-    if (s < 0 && d < 0) continue
-    if (!peer) selOf(targetId, true)
-    const srcName = peerName[srcId]!
-    const dstName = peerName[targetId]!
-    if (srcName === dstName) continue
-    if (s >= 0 && ok(targetId)) want(id, outbound[s]!, dstName)
-    if (d >= 0 && ok(srcId)) want(id, inbound[d]!, srcName)
-  }
-  // Pass 2: counts (and latency) slot by slot, then failures, whose cost follows the failures.
-  const wanted = Int32Array.from(ids)
-  const counts = new Float64Array(wanted.length)
-  if (latency) {
-    // One flat histogram per side (inbound sides first), copied out to the sides after.
-    const all = [...inbound, ...outbound]
-    const row = new Map(all.map((s, i) => [s, i * BUCKET_COUNT]))
-    const dense = new Float64Array(all.length * BUCKET_COUNT)
-    read.sumMany(wanted, counts, dense, Int32Array.from(sideOf, s => row.get(s)!))
-    for (const [i, s] of all.entries()) s.dense = dense.subarray(i * BUCKET_COUNT, (i + 1) * BUCKET_COUNT)
-  } else {
-    read.sumMany(wanted, counts)
-  }
-  const addError = (k: number, e: { reason: string, count: number }): void => {
-    const s = sideOf[k]!
-    s.errors += e.count
-    s.reasons ??= new Map()
-    s.reasons.set(e.reason, (s.reasons.get(e.reason) ?? 0) + e.count)
-  }
-  read.forEachErrorWhere(id => id < firstK.length && firstK[id]! >= 0, (id, e) => {
-    addError(firstK[id]!, e)
-    const k2 = secondK.get(id)
-    if (k2 !== undefined) addError(k2, e)
-  })
-  // Pass 3: per side, samples and distinct peers (an mtu peer has a cell per size).
-  for (let k = 0; k < wanted.length; k++) {
-    if (counts[k] === 0) continue
-    const s = sideOf[k]!
-    s.samples += counts[k]!
-    if (s.peerSet !== null) s.peerSet.add(peerOf[k]!)
-    else s.peers++
-  }
-  for (const s of [...inbound, ...outbound]) if (s.peerSet !== null) s.peers = s.peerSet.size
-  return { inbound, outbound, from: read.from, to: read.to }
-}
-
-/** Why a node's window is shorter than the rule's: its agent's current boot joined inside it. */
-interface Since {
-  bootId: string
-  at: number
-}
-
-/**
- * Per selected node, its sides read only since its agent's current boot first said hello: a node
- * whose boot is newer than the oldest slot of the rule's window reads only the slots that start at
- * or after its boot (Store.readSince: a slot that straddles the boot is left out whole); the others
- * share the rule window's read. Shortened nodes whose reads take the same slots share one read. `since[i]` is set when node i's read lost slots to its boot; `full` are the sides over the
- * whole rule window, read only when asked (the rest-of-fleet ratio subtracts them) and some node
- * was shortened. from/to span every read made.
- */
-function sidesSinceBoot (ctx: NodeContext, rule: NodeRule, selected: readonly string[], peerOk: (peer: string) => boolean, latency: boolean, wantFull: boolean):
-{ inbound: Side[], outbound: Side[], since: Array<Since | null>, full: { inbound: Side[], outbound: Side[] } | null, from: number, to: number } {
-  const fullRead = ctx.nodes.read(rule.windowMs, ctx.now)
-  // The oldest slot the rule's window takes; the key of the nodes read over the whole window.
-  const FULL = -1
-  const fullFrom = fullRead.empty ? null : fullRead.from
-  const byKey = new Map<number | null, number[]>()
-  const since: Array<Since | null> = []
-  for (const [i, node] of selected.entries()) {
-    const f = ctx.known.get(node)
-    const boot = f?.bootStartedAt ?? null
-    const shortened = boot !== null && (fullFrom === null ? boot > ctx.now - rule.windowMs : boot > fullFrom)
-    const key = shortened ? ctx.nodes.oldestSlotSince(boot, ctx.now) : FULL
-    since.push(shortened ? { bootId: f!.bootId!, at: boot } : null)
-    const group = byKey.get(key)
-    if (group === undefined) byKey.set(key, [i])
-    else group.push(i)
-  }
-  const empty = (): Side => ({ samples: 0, errors: 0, reasons: null, peers: 0, peerSet: null, dense: latency ? new Float64Array(BUCKET_COUNT) : null })
-  const inbound: Side[] = selected.map(empty)
-  const outbound: Side[] = selected.map(empty)
-  let from = ctx.now
-  let to = ctx.now
-  let full: { inbound: Side[], outbound: Side[] } | null = null
-  for (const [key, members] of byKey) {
-    // No slot lies wholly after the boot: nothing to read yet.
-    if (key === null) continue
-    const r = nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, members.map(i => selected[i]!), peerOk, latency, key === FULL ? null : key)
-    for (const [k, i] of members.entries()) { inbound[i] = r.inbound[k]!; outbound[i] = r.outbound[k]! }
-    if (key === FULL && members.length === selected.length) full = r
-    from = Math.min(from, r.from)
-    to = Math.max(to, r.to)
-  }
-  if (wantFull && full === null) {
-    full = since.some(x => x !== null) ? nodeSides(ctx.nodes, rule.probe, rule.windowMs, ctx.now, selected, peerOk, false) : { inbound, outbound }
-  }
-  return { inbound, outbound, since, full, from, to }
-}
-
 /** "since its agent (boot …) joined at 10:02:15Z": the evidence for a shortened window. */
 function sinceText (since: Since): string {
   return `since its agent (boot ${since.bootId}) joined at ${new Date(since.at).toISOString().slice(11, 19)}Z`
@@ -386,11 +154,19 @@ function restRatio (ctx: NodeContext, rule: NodeRule, inbound: boolean, sides: r
 
 function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeContext): NodeCheck[] {
   const peer = peerKinds.has(rule.probe)
-  const groupOf = (node: string): string => ctx.known.get(node)?.group ?? UNKNOWN_GROUP
-  const peerOk = peer
-    ? (node: string): boolean => rule.peers === '*' || groupOf(node) === rule.peers
-    : (target: string): boolean => rule.peers === '*' || target === rule.peers
-  const sides = sidesSinceBoot(ctx, rule, selected, peerOk, rule.maxNodeP99 !== undefined, rule.maxNodeExcessErrorRatio !== undefined)
+  const groupOf = (node: string): string => groupIn(ctx.known, node)
+  // null: every peer, which the node store answers from its per-node sums.
+  const peerOk = rule.peers === '*'
+    ? null
+    : peer
+      ? (node: string): boolean => groupOf(node) === rule.peers
+      : (target: string): boolean => target === rule.peers
+  const bootOf = (node: string): Since | null => {
+    const f = ctx.known.get(node)
+    return f?.bootStartedAt == null ? null : { bootId: f.bootId!, at: f.bootStartedAt }
+  }
+  const sides = sidesSinceBoot(ctx.nodes, { probe: rule.probe, windowMs: rule.windowMs, now: ctx.now }, selected, bootOf,
+    peerOk, rule.maxNodeP99 !== undefined, rule.maxNodeExcessErrorRatio !== undefined)
   ctx.covered?.(sides.from, sides.to)
   // Evidence for shortened windows: appended to a node's detail, and summed up in each check's.
   const sinceMap = new Map<string, Since>()
@@ -500,37 +276,4 @@ function ruleChecks (rule: NodeRule, selected: readonly string[], ctx: NodeConte
     }
   }
   return out
-}
-
-/**
- * For pair rules of peer kinds: which destination nodes have any result from a source group in
- * the window. One pass over the kind's cells; a bit per source group per target. Returns, per
- * destination node, the set of source groups that probed it (a bit mask over `groups`).
- */
-export function probedBy (nodes: Store, probe: ProbeKind, windowMs: number, now: number, groups: readonly string[], groupOf: (node: string) => string): Map<string, number> {
-  const read = nodes.read(windowMs, now)
-  const names = nodes.nameCount
-  const bitOf = new Int32Array(names).fill(UNSEEN)
-  const targetOf = new Int32Array(names).fill(UNSEEN)
-  const groupIndex = new Map(groups.slice(0, 31).map((g, i) => [g, i]))
-  const targets: string[] = []
-  const targetIndex = new Map<string, number>()
-  const masks: number[] = []
-  for (const id of nodes.idsOf(probe)) {
-    const srcId = nodes.srcOf(id)
-    let bit = bitOf[srcId]!
-    if (bit === UNSEEN) bit = bitOf[srcId] = groupIndex.get(groupOf(nodes.name(srcId))) ?? OUT
-    if (bit < 0) continue
-    const tId = nodes.targetOf(id)
-    let t = targetOf[tId]!
-    if (t === UNSEEN) {
-      const node = peerNode(nodes.name(tId))
-      t = targetIndex.get(node) ?? -1
-      if (t === -1) { t = targets.length; targets.push(node); targetIndex.set(node, t); masks.push(0) }
-      targetOf[tId] = t
-    }
-    if ((masks[t]! & (1 << bit)) !== 0) continue
-    if (read.has(id)) masks[t]! |= 1 << bit
-  }
-  return new Map(targets.map((n, i) => [n, masks[i]!]))
 }

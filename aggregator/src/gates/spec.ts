@@ -1,12 +1,13 @@
-// What a gate is: its JSON Schema, the gates file (JSON or YAML) checked once at start-up, and
-// ad-hoc gates built from query parameters. Everything here is plain, validated, frozen data.
+// What a gate is: its JSON Schema and the gates file (JSON or YAML), checked once at start-up into
+// plain, validated, frozen data. Ad-hoc gates from query parameters are built in adhoc.ts.
 
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
 import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
+import { expectedOf, shown, valueAt } from './schema-errors.ts'
 
 /** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
 export interface PairRule {
@@ -116,11 +117,11 @@ export const DEFAULT_MIN_SAMPLES = 10
 export const DEFAULT_STALE_INTERVALS = 3
 export const GATE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
 
-const duration = { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' } as const
-const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
-const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
+export const duration = { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' } as const
+export const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
+export const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
 const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
-const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
+export const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
 
 const nodeRuleSchema = {
   type: 'object',
@@ -207,32 +208,33 @@ const fileSchema = {
   properties: { gates: { type: 'array', maxItems: 200, items: gateDefinitionSchema } }
 } as const
 
-const validateFile = new Ajv({ allErrors: false, strict: true }).compile(fileSchema)
+// verbose: each error carries the failing value's schema, which expectedOf puts in words.
+const validateFile = new Ajv({ allErrors: false, strict: true, verbose: true }).compile(fileSchema)
 
 export interface GateLimits {
   intervalMs: number
   maxWindowMs: number
 }
 
-class DefinitionError extends Error {
+/**
+ * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few
+ * is insufficient, never fail), so a rule without one of these would pass whatever its probes found:
+ * a canary that lies. Such a rule is refused where it is written (gates file, Helm values, query).
+ */
+export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
+export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
+
+function unbounded (what: string, bounds: readonly string[]): string {
+  return `a ${what} with at least one bound (${bounds.slice(0, -1).join(', ')} or ${bounds.at(-1)!}): without one it would pass whatever its probes found (${what === 'rule' ? 'minSamples only asks' : 'minSamples and minPeers only ask'} for enough of them)`
+}
+
+/** A definition that breaks a rule the schema cannot say; `pointer` is where (JSON pointer), the message what was expected. */
+export class DefinitionError extends Error {
   readonly pointer: string
   constructor (pointer: string, expected: string) {
     super(expected)
     this.pointer = pointer
   }
-}
-
-function expectedOf (e: ErrorObject): string {
-  const p = e.params as Record<string, unknown>
-  if (e.keyword === 'additionalProperties') return `no property ${JSON.stringify(p.additionalProperty)} (unknown field)`
-  if (e.keyword === 'enum') return `one of ${(p.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`
-  if (e.keyword === 'required') return `a property ${JSON.stringify(p.missingProperty)}`
-  if (e.keyword === 'pattern' && e.instancePath.includes('/nodes/')) return 'a node name (a lower-case DNS subdomain)'
-  if (e.keyword === 'pattern' && e.schemaPath.includes('name')) return 'a lower-case DNS label such as cilium-batch-1'
-  if (e.keyword === 'pattern') return 'a duration such as 500ms, 30s, 5m or 1h'
-  const message = e.message ?? 'a valid value'
-  if (e.keyword === 'type') return `a value of type ${String(p.type)}`
-  return message.replace(/^must be ([<>]=?) /, 'a value $1 ').replace(/^must /, 'a value that must ')
 }
 
 function ms (text: string | undefined, fallback: number, pointer: string): number {
@@ -275,6 +277,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
       }
       rule.maxErrorRatioByReason = Object.freeze({ ...r.maxErrorRatioByReason })
     }
+    if (PAIR_BOUNDS.every(k => r[k] === undefined)) throw new DefinitionError(at, unbounded('rule', PAIR_BOUNDS))
     return Object.freeze(rule)
   })
   const coverage = (def.coverage ?? []).map(c => Object.freeze({ group: c.group, minRatio: c.minRatio }))
@@ -292,6 +295,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     if (r.maxNodeP99 !== undefined) rule.maxNodeP99 = ms(r.maxNodeP99, 0, `${at}/maxNodeP99`) / 1000
     if (r.minPeers !== undefined) rule.minPeers = r.minPeers
     if (r.maxNodeExcessErrorRatio !== undefined) rule.maxNodeExcessErrorRatio = r.maxNodeExcessErrorRatio
+    if (NODE_BOUNDS.every(k => r[k] === undefined)) throw new DefinitionError(at, unbounded('node rule', NODE_BOUNDS))
     return Object.freeze(rule)
   })
   if (nodeRules.length > 0 && scope === null) {
@@ -345,7 +349,7 @@ export function withScope (spec: GateSpec, nodes: readonly string[] | undefined,
   try {
     scope = compileScope(nodes, selectorText, '')
   } catch (err) {
-    if (err instanceof DefinitionError) throw badQuery(`nodeSelector: expected ${err.message}`)
+    if (err instanceof DefinitionError) throw badQuery(`nodeSelector=${shown(selectorText)} (gate "${spec.name}"): expected ${err.message}`)
     throw err
   }
   const definition: GateDefinition = { ...spec.definition }
@@ -356,8 +360,30 @@ export function withScope (spec: GateSpec, nodes: readonly string[] | undefined,
   return Object.freeze({ ...spec, scope, definition })
 }
 
-function configError (file: string, pointer: string, expected: string): AggregatorError {
-  return new AggregatorError(ERR_CONFIG, `PINGFLEET_GATES_FILE=${JSON.stringify(file)} is invalid at ${pointer || '/'}: expected ${expected}`)
+/**
+ * Where in a gates file, in words: the gate's name (Helm values' `aggregator.gates[i]` is `/gates/i`)
+ * and the rule's probe and pair, when the pointer is inside one.
+ */
+function whereIn (doc: unknown, pointer: string): string {
+  const m = /^\/gates\/(\d+)(?:\/(rules|nodeRules)\/(\d+))?/.exec(pointer)
+  if (m === null) return ''
+  const gate = valueAt(doc, `/gates/${m[1]!}`) as { name?: unknown } | undefined
+  const name = typeof gate?.name === 'string' ? `gate ${JSON.stringify(gate.name)}` : `gate ${m[1]!}`
+  if (m[2] === undefined) return ` (${name})`
+  const rule = valueAt(doc, `/gates/${m[1]!}/${m[2]}/${m[3]!}`) as Record<string, unknown> | undefined
+  const probe = typeof rule?.probe === 'string' ? rule.probe : '?'
+  const what = m[2] === 'rules' ? `rule ${probe} ${String(rule?.src ?? '?')}->${String(rule?.dst ?? '?')}` : `node rule ${probe}`
+  return ` (${name}, ${what})`
+}
+
+/**
+ * One line naming the file, the JSON pointer, the gate (and rule), the value found there and what
+ * was expected. `doc` is the parsed file, when it parsed.
+ */
+function configError (file: string, pointer: string, expected: string, doc?: unknown): AggregatorError {
+  const value = doc === undefined || pointer === '' ? undefined : valueAt(doc, pointer)
+  const got = value === undefined ? '' : `got ${shown(value)}, `
+  return new AggregatorError(ERR_CONFIG, `PINGFLEET_GATES_FILE=${JSON.stringify(file)} is invalid at ${pointer || '/'}${doc === undefined ? '' : whereIn(doc, pointer)}: ${got}expected ${expected}`)
 }
 
 /** Reads, validates and compiles a gates file; throws one AggregatorError naming file, pointer and expectation. */
@@ -378,150 +404,22 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
   }
   if (!validateFile(doc)) {
     const e = validateFile.errors![0]!
-    const pointer = e.keyword === 'required' ? `${e.instancePath}/${String(e.params.missingProperty)}` : e.instancePath
-    throw configError(file, pointer, expectedOf(e))
+    const field = e.keyword === 'required' ? e.params.missingProperty : e.keyword === 'additionalProperties' ? e.params.additionalProperty : undefined
+    const pointer = field === undefined ? e.instancePath : `${e.instancePath}/${String(field).replaceAll('~', '~0').replaceAll('/', '~1')}`
+    throw configError(file, pointer, expectedOf(e), doc)
   }
   const seen = new Map<string, number>()
   const gates: GateSpec[] = []
   for (const [i, def] of (doc as { gates: GateDefinition[] }).gates.entries()) {
-    if (def.name === ADHOC) throw configError(file, `/gates/${i}/name`, `a name other than "${ADHOC}" (reserved for ad-hoc gates)`)
-    if (seen.has(def.name)) throw configError(file, `/gates/${i}/name`, `a unique name ("${def.name}" is also /gates/${seen.get(def.name)!}/name)`)
+    if (def.name === ADHOC) throw configError(file, `/gates/${i}/name`, `a name other than "${ADHOC}" (reserved for ad-hoc gates)`, doc)
+    if (seen.has(def.name)) throw configError(file, `/gates/${i}/name`, `a unique name ("${def.name}" is also /gates/${seen.get(def.name)!}/name)`, doc)
     seen.set(def.name, i)
     try {
       gates.push(compileGate(def, limits, `/gates/${i}`))
     } catch (err) {
-      if (err instanceof DefinitionError) throw configError(file, err.pointer, err.message)
+      if (err instanceof DefinitionError) throw configError(file, err.pointer, err.message, doc)
       throw err
     }
   }
   return Object.freeze(gates)
-}
-
-/**
- * Query parameters of an ad-hoc gate: a group-pair rule (`src` and `dst`), a node rule over the
- * nodes in `nodes`/`nodeSelector`, or both; optional coverage of the groups the pair names.
- */
-export interface AdhocQuery {
-  probe: string
-  src?: string
-  dst?: string
-  window?: string
-  minSamples?: number
-  maxErrorRatio?: number
-  maxP50?: string
-  maxP99?: string
-  /** REASON:ratio pairs, comma separated: ENOTFOUND:0.001,EAI_AGAIN:0.01 */
-  maxErrorRatioByReason?: string
-  minCoverage?: number
-  maxStaleness?: string
-  /** Node names, comma separated. */
-  nodes?: string
-  nodeSelector?: string
-  peers?: string
-  maxNodeErrorRatio?: number
-  maxNodeP99?: string
-  minPeers?: number
-  maxNodeExcessErrorRatio?: number
-}
-
-/** Scope parameters a named gate also takes (GET /api/v1/gates/{name}?nodeSelector=…). */
-export interface ScopeQuery {
-  nodes?: string
-  nodeSelector?: string
-}
-
-const nodeList = { type: 'string', minLength: 1, maxLength: 20000, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(,[a-z0-9]([-a-z0-9.]*[a-z0-9])?)*$' } as const
-
-export const scopeQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { nodes: nodeList, nodeSelector }
-} as const
-
-export const adhocQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['probe'],
-  properties: {
-    probe: { type: 'string', enum: PROBE_KIND_NAMES },
-    src: selector,
-    dst: selector,
-    window: duration,
-    minSamples: { type: 'integer', minimum: 1 },
-    maxErrorRatio: ratio,
-    maxP50: duration,
-    maxP99: duration,
-    maxErrorRatioByReason: { type: 'string', pattern: '^[A-Z0-9_]+:[0-9.]+(,[A-Z0-9_]+:[0-9.]+)*$', maxLength: 1000 },
-    minCoverage: ratio,
-    maxStaleness: duration,
-    nodes: nodeList,
-    nodeSelector,
-    peers: selector,
-    maxNodeErrorRatio: ratio,
-    maxNodeP99: duration,
-    minPeers: { type: 'integer', minimum: 1 },
-    maxNodeExcessErrorRatio: ratio
-  }
-} as const
-
-/** Node names from a comma-separated query parameter. */
-export function nodeNames (text: string | undefined): string[] | undefined {
-  return text === undefined ? undefined : text.split(',')
-}
-
-/** Builds the ad-hoc gate a query describes; a bad query is a 400 with the reason. */
-export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
-  const scoped = q.nodes !== undefined || q.nodeSelector !== undefined
-  const pair = q.src !== undefined || q.dst !== undefined
-  if (pair && (q.src === undefined || q.dst === undefined)) throw badQuery(`${q.src === undefined ? 'src' : 'dst'}: expected both src and dst for a group pair (or neither, with nodes or nodeSelector)`)
-  if (!pair && !scoped) throw badQuery('expected src and dst (a group pair), or nodes or nodeSelector (the nodes to judge), or both')
-  const pairOnly = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage'] as const
-  const nodeOnly = ['peers', 'maxNodeErrorRatio', 'maxNodeP99', 'minPeers', 'maxNodeExcessErrorRatio'] as const
-  if (!pair) {
-    const given = pairOnly.filter(k => q[k] !== undefined)
-    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges a group pair; give src and dst, or use ${given[0] === 'maxP99' ? 'maxNodeP99' : 'maxNodeErrorRatio'} to judge each selected node`)
-  }
-  if (!scoped) {
-    const given = nodeOnly.filter(k => q[k] !== undefined)
-    if (given.length > 0) throw badQuery(`${given.join(', ')}: judges each selected node; give nodes or nodeSelector`)
-  }
-  const def: GateDefinition = { name: ADHOC }
-  if (pair) {
-    const rule: NonNullable<GateDefinition['rules']>[number] = { probe: q.probe, src: q.src!, dst: q.dst! }
-    if (q.maxErrorRatio !== undefined) rule.maxErrorRatio = q.maxErrorRatio
-    if (q.maxP50 !== undefined) rule.maxP50 = q.maxP50
-    if (q.maxP99 !== undefined) rule.maxP99 = q.maxP99
-    if (q.maxErrorRatioByReason !== undefined) {
-      const byReason: Record<string, number> = {}
-      for (const pair of q.maxErrorRatioByReason.split(',')) {
-        const [reason, value] = pair.split(':') as [string, string]
-        const n = Number(value)
-        if (!(n >= 0 && n <= 1)) throw badQuery(`maxErrorRatioByReason: ${reason}:${value} is not a ratio from 0 to 1`)
-        byReason[reason] = n
-      }
-      rule.maxErrorRatioByReason = byReason
-    }
-    def.rules = [rule]
-    if (q.minCoverage !== undefined) {
-      const groups = new Set([q.src!, (PEER_PROBE_KINDS as readonly string[]).includes(q.probe) ? q.dst! : q.src!])
-      def.coverage = [...groups].map(group => ({ group, minRatio: q.minCoverage! }))
-    }
-  }
-  if (scoped) {
-    const names = nodeNames(q.nodes)
-    if (names !== undefined) def.nodes = names
-    if (q.nodeSelector !== undefined) def.nodeSelector = q.nodeSelector
-    const rule: NodeRuleDefinition = { probe: q.probe }
-    for (const k of nodeOnly) if (q[k] !== undefined) (rule as unknown as Record<string, unknown>)[k] = q[k]
-    def.nodeRules = [rule]
-  }
-  if (q.window !== undefined) def.window = q.window
-  if (q.minSamples !== undefined) def.minSamples = q.minSamples
-  if (q.maxStaleness !== undefined) def.maxStaleness = q.maxStaleness
-  try {
-    return compileGate(def, limits)
-  } catch (err) {
-    if (err instanceof DefinitionError) throw badQuery(`${err.pointer.split('/').pop()}: expected ${err.message}`)
-    throw err
-  }
 }

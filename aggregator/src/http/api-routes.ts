@@ -1,30 +1,14 @@
-// The JSON API: the matrix and the agent list. Every route has request and response schemas.
+// The JSON API: the matrix (views/fleet-matrix.ts) and the agent list (views/agents.ts). Every
+// route has request and response schemas.
 
 import type { FastifyInstance } from 'fastify'
-import { formatDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
-import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { Discovery } from '../kube/discovery.ts'
-import { AggregatorError, ERR_MATRIX_TOO_LARGE } from '../errors.ts'
-import { peerNode, UNKNOWN_GROUP, type Ingest } from '../store/ingest.ts'
-import { buildMatrix, type MatrixCell } from '../views/matrix.ts'
-import type { Roster } from '../fleet/roster.ts'
-import type { Store } from '../store/store.ts'
+import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { listAgents, type AgentSources } from '../views/agents.ts'
+import { matrixView, type MatrixSources } from '../views/fleet-matrix.ts'
 import { errorSchema, queryWindow, spanEdge } from './query.ts'
 
-export interface ApiDeps {
-  nodes: Store
-  groups: Store
-  roster: Roster
-  ingest: Ingest
-  groupLabel: string
+export interface ApiDeps extends MatrixSources, AgentSources {
   maxWindowMs: number
-  /** PINGFLEET_MAX_MATRIX_CELLS: larger answers are refused with a hint to filter. */
-  maxMatrixCells?: number
-  now: () => number
-  /** In-cluster discovery: expected agents that never connected are listed too. */
-  discovery?: Discovery | null
-  /** Each agent's degraded verdict and CPU throttling; without it every agent reads not degraded. */
-  health?: AgentHealth
 }
 
 const nullableSeconds = { type: ['number', 'null'] } as const
@@ -122,9 +106,8 @@ const agentSchema = {
   }
 } as const
 
+/** GET /api/v1/matrix and /api/v1/agents; a bad query is a 400 PINGFLEET_ERR_BAD_QUERY, too large a matrix 400 PINGFLEET_ERR_MATRIX_TOO_LARGE. */
 export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  const peerKinds = new Set<string>(PEER_PROBE_KINDS)
-
   app.get<{ Querystring: { probe: ProbeKind, groupBy: string, window: string, src?: string, dst?: string, failing: boolean } }>('/api/v1/matrix', {
     schema: {
       summary: 'Latency and error matrix for one probe kind, by node or by a node label',
@@ -147,40 +130,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
     serializerCompiler: () => data => JSON.stringify(data)
   }, async request => {
     const { probe, groupBy, src, dst, failing } = request.query
-    const windowMs = queryWindow(request.query.window, deps.maxWindowMs)
-    const now = deps.now()
-    const peer = peerKinds.has(probe)
-    // Filters apply to row and column names before any data is read, so a row costs a row.
-    const only = (wanted: string | undefined, name: string): string | null => wanted === undefined || wanted === name ? name : null
-    const keep = failing ? (cell: MatrixCell) => cell.errors > 0 : undefined
-    const limit = {
-      maxCells: deps.maxMatrixCells,
-      tooLarge: (cells: number) => new AggregatorError(ERR_MATRIX_TOO_LARGE,
-        `the matrix has ${cells} cells, more than PINGFLEET_MAX_MATRIX_CELLS=${deps.maxMatrixCells}: ask for one row (src=), one column (dst=), failing=true, or group by a label`, 400)
-    }
-    let result
-    if (groupBy === deps.groupLabel) {
-      // Pre-summed per group at ingest: cheap at any fleet size.
-      result = buildMatrix(deps.groups, { probe, windowMs, now, rowOf: name => only(src, name), colOf: name => only(dst, name), keep, failingOnly: failing, ...limit })
-    } else {
-      const labelOf = (node: string): string =>
-        groupBy === 'node' ? node : (deps.roster.get(node)?.labels[groupBy] ?? UNKNOWN_GROUP)
-      // By node, an mtu column keeps its size (`node/8500`); by a label, sizes fold into the peer's group.
-      const colOf = (target: string): string => peer && groupBy !== 'node' ? labelOf(peerNode(target)) : target
-      result = buildMatrix(deps.nodes, { probe, windowMs, now, rowOf: name => only(src, labelOf(name)), colOf: name => only(dst, colOf(name)), keep, failingOnly: failing, ...limit })
-    }
-    // Field order as in matrixSchema: the serialiser is plain JSON.stringify.
-    return {
-      probe,
-      groupBy,
-      window: formatDuration(windowMs),
-      from: new Date(result.from).toISOString(),
-      to: new Date(result.to).toISOString(),
-      generatedAt: new Date(now).toISOString(),
-      rows: result.rows,
-      cols: result.cols,
-      cells: result.cells
-    }
+    return matrixView(deps, { probe, groupBy, windowMs: queryWindow(request.query.window, deps.maxWindowMs), src, dst, failing })
   })
 
   app.get('/api/v1/agents', {
@@ -188,46 +138,5 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
       summary: 'Agents known to the aggregator, with delivery counters',
       response: { 200: { type: 'object', required: ['agents'], additionalProperties: false, properties: { agents: { type: 'array', items: agentSchema } } } }
     }
-  }, async () => {
-    const healthOf = (node: string) => {
-      const verdict = deps.health?.verdict(node)
-      const cpu = deps.health?.cpu(node) ?? null
-      return {
-        degraded: verdict?.degraded ?? false,
-        degradedReason: verdict?.degradedReason ?? null,
-        degradedDetail: verdict?.degradedDetail ?? null,
-        laggedRatio: verdict?.laggedRatio ?? null,
-        cpu: cpu === null ? null : { periods: cpu.periods, throttledPeriods: cpu.throttledPeriods, throttledSeconds: cpu.throttledUsec / 1e6 }
-      }
-    }
-    const discovery = deps.discovery ?? null
-    const missing = new Map((discovery?.missing() ?? []).map(m => [m.node, m]))
-    const known = deps.roster.all().map(a => ({
-      node: a.node,
-      pod: a.pod,
-      podIp: a.podIp,
-      port: a.port,
-      labels: a.labels,
-      group: a.labels[deps.groupLabel] ?? UNKNOWN_GROUP,
-      version: a.version,
-      bootId: a.bootId,
-      state: a.state,
-      connected: a.connected,
-      reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
-      lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
-      clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
-      reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 },
-      ...healthOf(a.node)
-    }))
-    // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
-    for (const m of missing.values()) {
-      if (deps.roster.get(m.node) !== undefined) continue
-      known.push({
-        node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: m.group, version: '', bootId: '',
-        state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 },
-        ...healthOf(m.node)
-      })
-    }
-    return { agents: known.sort((a, b) => a.node.localeCompare(b.node)) }
-  })
+  }, async () => ({ agents: listAgents(deps) }))
 }

@@ -2,11 +2,16 @@
 // Argo Rollouts' web provider needs); the status form answers 412 unless the verdict is pass (what
 // Flagger webhooks and curl -f need). A 5xx only ever means the aggregator itself is broken.
 
+import type { ErrorObject } from 'ajv'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorError, badQuery, ERR_NOT_FOUND } from '../errors.ts'
-import { CRITERIA, VERDICTS, type GateResult } from '../gates/eval.ts'
+import { CRITERIA, VERDICTS } from '../gates/check.ts'
+import type { GateResult } from '../gates/eval.ts'
 import type { GateMonitor } from '../gates/monitor.ts'
-import { adhocGate, adhocQuerySchema, gateDefinitionSchema, GATE_NAME_PATTERN, nodeNames, scopeQuerySchema, type AdhocQuery, type GateLimits, type ScopeQuery } from '../gates/spec.ts'
+import { adhocGate, adhocQuerySchema, nodeNames, scopeQuerySchema, type AdhocQuery, type ScopeQuery } from '../gates/adhoc.ts'
+import { gateDefinitionSchema, GATE_NAME_PATTERN, type GateLimits } from '../gates/spec.ts'
+import { brief, BRIEF_IDS } from '../gates/brief.ts'
+import { expectedOf, shown } from '../gates/schema-errors.ts'
 import { errorSchema, spanEdge } from './query.ts'
 
 export interface GateRouteDeps {
@@ -147,9 +152,6 @@ const nameParams = {
   properties: { name: { type: 'string', maxLength: 63, pattern: GATE_NAME_PATTERN } }
 } as const
 
-/** Check ids a brief answer lists per verdict; the rest are counted. */
-export const BRIEF_IDS = 3
-
 /**
  * The status form's `view=brief` answer: the verdict and the ids of the checks that did not pass,
  * a few hundred bytes, with the full evidence one GET away. Flagger copies a refused webhook's whole
@@ -171,34 +173,6 @@ export const briefResultSchema = {
   }
 } as const
 
-export interface BriefResult {
-  name: string
-  verdict: GateResult['verdict']
-  evaluatedAt: string
-  summary: GateResult['summary']
-  failing: string[]
-  insufficient: string[]
-  more: number
-  evidence: string
-}
-
-/** `evidence` is the path (with the scope's query) that answers the full result. */
-export function brief (result: GateResult, evidence: string): BriefResult {
-  const ids = (verdict: string): string[] => result.checks.filter(c => c.verdict === verdict).map(c => c.id)
-  const failing = ids('fail')
-  const insufficient = ids('insufficient_data')
-  return {
-    name: result.name,
-    verdict: result.verdict,
-    evaluatedAt: result.evaluatedAt,
-    summary: result.summary,
-    failing: failing.slice(0, BRIEF_IDS),
-    insufficient: insufficient.slice(0, BRIEF_IDS),
-    more: Math.max(0, failing.length - BRIEF_IDS) + Math.max(0, insufficient.length - BRIEF_IDS),
-    evidence
-  }
-}
-
 const statusAnswer = { anyOf: [gateResultSchema, briefResultSchema] } as const
 const statusResponses = { 200: statusAnswer, 412: statusAnswer, 400: errorSchema, 404: errorSchema, 413: errorSchema }
 
@@ -217,6 +191,32 @@ function evidencePath (url: string): string {
   params.delete('view')
   const rest = params.toString()
   return path.replace(/\/status$/, '') + (rest === '' ? '' : `?${rest}`)
+}
+
+type PropertiesSchema = { properties: Record<string, unknown> }
+
+/**
+ * Fastify's schema validation (attachValidation), explained: a 400 whose message names the
+ * parameter, its value, the gate and what was expected ("view=\"foo\" (gate \"x\"): expected one of
+ * \"full\", \"brief\""), instead of ajv's "querystring/view must be equal to one of the allowed values".
+ */
+function explainInvalid (query: PropertiesSchema) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const error = request.validationError as (Error & { validation?: ErrorObject[], validationContext?: string }) | undefined
+    if (error === undefined) return
+    const e = error.validation?.[0]
+    if (e === undefined) throw badQuery(error.message)
+    const inParams = error.validationContext === 'params'
+    const source = (inParams ? request.params : request.query) as Record<string, unknown>
+    const field = e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.split('/')[1] ?? ''
+    const schema = ((inParams ? nameParams : query).properties as Record<string, unknown>)[field] as Record<string, unknown> | undefined
+    const gate = inParams ? 'the gate name' : `gate "${(request.params as { name?: string }).name ?? 'adhoc'}"`
+    if (e.keyword === 'required') {
+      const values = schema?.enum as unknown[] | undefined
+      throw badQuery(`${field} is missing (${gate}): expected ${values === undefined ? 'a value' : `one of ${values.map(v => JSON.stringify(v)).join(', ')}`}`)
+    }
+    throw badQuery(`${field}=${shown(source[field])} (${gate}): expected ${expectedOf(e, schema)}`)
+  }
 }
 
 export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Promise<void> {
@@ -262,7 +262,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       querystring: adhocQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema }
     },
-    preValidation: refuseUnknown
+    preValidation: refuseUnknown,
+    attachValidation: true,
+    preHandler: explainInvalid(adhocQuerySchema)
   }, async request => monitor.evaluateAdhoc(adhocGate(request.query, limits)))
 
   app.route<{ Querystring: AdhocQuery & { view?: 'full' | 'brief' } }>({
@@ -276,6 +278,8 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       response: statusResponses
     },
     preValidation: refuseUnknownStatus,
+    attachValidation: true,
+    preHandler: explainInvalid(adhocStatusQuerySchema),
     handler: async (request, reply) => {
       const { view, ...query } = request.query
       return sendStatus(reply, monitor.evaluateAdhoc(adhocGate(query, limits)), view, evidencePath(request.url))
@@ -290,7 +294,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       querystring: scopeQuerySchema,
       response: { 200: gateResultSchema, 400: errorSchema, 404: errorSchema }
     },
-    preValidation: refuseUnknownScope
+    preValidation: refuseUnknownScope,
+    attachValidation: true,
+    preHandler: explainInvalid(scopeQuerySchema)
   }, async request => evaluateNamed(request.params.name, request.query))
 
   app.route<{ Params: { name: string }, Querystring: ScopeQuery & { view?: 'full' | 'brief' } }>({
@@ -305,6 +311,8 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       response: statusResponses
     },
     preValidation: refuseUnknownScopeStatus,
+    attachValidation: true,
+    preHandler: explainInvalid(statusScopeQuerySchema),
     handler: async (request, reply) => {
       const { view, ...scope } = request.query
       return sendStatus(reply, evaluateNamed(request.params.name, scope), view, evidencePath(request.url))
@@ -317,7 +325,9 @@ export async function gateRoutes (app: FastifyInstance, deps: GateRouteDeps): Pr
       tags: ['gates'],
       params: nameParams,
       response: { 200: historySchema, 400: errorSchema, 404: errorSchema }
-    }
+    },
+    attachValidation: true,
+    preHandler: explainInvalid({ properties: {} })
   }, async request => {
     known(request.params.name)
     return { name: request.params.name, transitions: monitor.history(request.params.name) }

@@ -2,7 +2,6 @@
 // accepted or duplicate report, a heartbeat that drops silent agents, and coalesced peer pushes
 // (except for a departure: an agent closing with 1001 is terminating, and that list goes out at once).
 
-import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
@@ -16,14 +15,14 @@ import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, 
 import type { Ingest } from '../store/ingest.ts'
 import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
-import type { Identity } from '../kube/token-review.ts'
+import type { Authenticator, Identity } from '../auth.ts'
 
 const HELLO_TIMEOUT_MS = 10_000
 /** Above this many queued bytes a slow agent gets no peer pushes until it drains. */
 const BACKPRESSURE_BYTES = 8 * 1024 * 1024
 /** A roster change is pushed after this quiet time, and at most once per PEERS_MIN_GAP_MS. */
 const PEERS_DEBOUNCE_MS = 1000
-const PEERS_MIN_GAP_MS = 5000
+export const PEERS_MIN_GAP_MS = 5000
 /**
  * A departure is pushed at once unless a push left less than this ago; then at the end of the gap.
  * It bounds the cost of many departures together (a deleted DaemonSet) to two full lists a second,
@@ -33,25 +32,6 @@ const URGENT_MIN_GAP_MS = 500
 /** Close code of an agent that shuts down on purpose (RFC 6455 1001 "going away"). */
 export const CLOSE_GOING_AWAY = 1001
 export { CLOSE_NODE_MISMATCH }
-
-/**
- * Checks a bearer token before the upgrade. `identity` is who a reviewed token belongs to (null for
- * the static token); a refusal carries the HTTP status (401 bad token, 503 cannot check) and a code.
- */
-export type AuthOutcome = { ok: true, identity: Identity | null } | { ok: false, status: 401 | 503, code: string, message: string }
-/** `fresh`: ask again instead of answering from a cache (the periodic re-review of open connections). */
-export type Authenticator = (token: string, options?: { fresh?: boolean }) => Promise<AuthOutcome>
-
-/** The static-token check: one shared secret, compared in constant time. */
-export function staticAuth (expected: string): Authenticator {
-  const want = Buffer.from(expected)
-  return async token => {
-    const given = Buffer.from(token)
-    return given.length === want.length && timingSafeEqual(given, want)
-      ? { ok: true, identity: null }
-      : { ok: false, status: 401, code: ERR_UNAUTHORIZED, message: 'missing or wrong bearer token' }
-  }
-}
 
 interface Session {
   socket: WebSocket

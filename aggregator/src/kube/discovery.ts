@@ -5,10 +5,12 @@
 
 import type { Logger } from 'pino'
 import type { Labels } from '@pingfleet/protocol'
-import { UNKNOWN_GROUP } from '../store/ingest.ts'
+import type { KubeNodeFacts, KubeSource } from '../fleet/fleet.ts'
 import type { KubeClient } from './client.ts'
 import { KubeWatch, type KubeObject } from './watch.ts'
 import type { Roster } from '../fleet/roster.ts'
+
+export type { KubeNodeFacts }
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone'
 
@@ -24,23 +26,13 @@ export interface KubePod extends KubeObject {
   status?: { phase?: string, podIP?: string, conditions?: Array<{ type: string, status: string }> }
 }
 
-/** What Kubernetes says about a node (discovery): all its labels, the cordon, its agent pod. */
-export interface KubeNodeFacts {
-  labels: Labels
-  cordoned: boolean
-  /** A live agent pod on the node that is Running (and Ready when the pod reports conditions). */
-  podReady: boolean
-  /** Why the pod is not ready, when it is not. */
-  podReason?: string
-}
-
 /** An agent Kubernetes says should be running, for /api/v1/agents when it is not connected. */
 export interface ExpectedAgent {
   node: string
   pod: string
   podIp: string
+  /** The node's values of the labels discovery manages (the group label among them). */
   labels: Labels
-  group: string
   reason: string
 }
 
@@ -49,6 +41,7 @@ export interface DiscoveryOptions {
   namespace: string
   /** Label selector of the agent pods, such as app.kubernetes.io/component=agent. */
   agentSelector: string
+  /** Managed with the zone label: laid over the agents' hello labels. */
   groupLabel: string
   roster: Roster
   log: Logger
@@ -70,7 +63,7 @@ export function nodeOfPod (pod: KubePod): string | null {
   return null
 }
 
-export class Discovery {
+export class Discovery implements KubeSource {
   private readonly options: DiscoveryOptions
   private readonly nodes = new Map<string, KubeNode>()
   private readonly pods = new Map<string, KubePod>()
@@ -136,10 +129,6 @@ export class Discovery {
     await Promise.all([this.nodeWatch.stop(), this.podWatch.stop()])
   }
 
-  groupOf (node: string): string {
-    return this.nodes.get(node)?.metadata.labels?.[this.options.groupLabel] ?? UNKNOWN_GROUP
-  }
-
   /** The node a pod of ours runs on (for checking a token's pod claim when it carries no node). */
   nodeOfPod (pod: string): string | null {
     const found = this.pods.get(pod)
@@ -163,13 +152,14 @@ export class Discovery {
     return found.status?.conditions?.find(c => c.type === 'Ready')?.status !== 'False'
   }
 
-  /** Expected agents per group: a live agent pod on a node that exists and is not cordoned. */
-  expected (): Map<string, number> {
-    const out = new Map<string, number>()
-    for (const node of this.expectedNodes()) {
-      const group = this.groupOf(node)
-      out.set(group, (out.get(group) ?? 0) + 1)
-    }
+  /**
+   * The nodes that should run an agent (a live agent pod on a node that exists and is not cordoned),
+   * each with all its labels (not copied: read only); null until both watches have listed.
+   */
+  expectedNodes (): Map<string, Readonly<Labels>> | null {
+    if (!this.synced) return null
+    const out = new Map<string, Readonly<Labels>>()
+    for (const node of this.expectedNames()) out.set(node, this.nodes.get(node)!.metadata.labels ?? {})
     return out
   }
 
@@ -196,7 +186,7 @@ export class Discovery {
   /** Expected agents with no open websocket, each with why, sorted by node. */
   missing (): ExpectedAgent[] {
     const out: ExpectedAgent[] = []
-    for (const node of this.expectedNodes()) {
+    for (const node of this.expectedNames()) {
       const entry = this.options.roster.get(node)
       if (entry?.connected === true) continue
       const pod = this.livePod(node)!
@@ -210,7 +200,7 @@ export class Discovery {
           ? `agent pod ${pod.metadata.name} is Running but has not connected to the aggregator`
           : `agent pod ${pod.metadata.name} is Running but disconnected from the aggregator`
       const labels = this.labelsOf(this.nodes.get(node)!)
-      out.push({ node, pod: pod.metadata.name, podIp: pod.status?.podIP ?? '', labels, group: this.groupOf(node), reason })
+      out.push({ node, pod: pod.metadata.name, podIp: pod.status?.podIP ?? '', labels, reason })
     }
     return out.sort((a, b) => a.node.localeCompare(b.node))
   }
@@ -225,7 +215,7 @@ export class Discovery {
     return null
   }
 
-  private * expectedNodes (): Iterable<string> {
+  private * expectedNames (): Iterable<string> {
     for (const [name, node] of this.nodes) {
       if (node.spec?.unschedulable === true) continue
       if (this.livePod(name) !== undefined) yield name

@@ -6,18 +6,11 @@
 import { createHash } from 'node:crypto'
 import { AggregatorError, ERR_TOKEN_REVIEW_UNAVAILABLE, ERR_UNAUTHORIZED } from '../errors.ts'
 import type { KubeClient } from './client.ts'
-import type { Authenticator } from '../http/stream.ts'
+import type { Authenticator, Identity } from '../auth.ts'
 
 export const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name'
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name'
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews'
-
-/** Who a token belongs to. node is null when neither the token nor discovery says (Kubernetes < 1.30). */
-export interface Identity {
-  username: string
-  node: string | null
-  pod: string | null
-}
 
 export type Review = { ok: true, identity: Identity } | { ok: false, reason: string }
 

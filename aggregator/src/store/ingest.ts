@@ -3,24 +3,17 @@
 
 import { PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { AgentEntry, Roster } from '../fleet/roster.ts'
+import type { Fleet } from '../fleet/fleet.ts'
+import type { AgentEntry } from '../fleet/roster.ts'
 import { CellSum, hasLoss, type CellInput } from './cell-sum.ts'
+import { peerNode } from './node-sums.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
 
-/** The group of a node that is not (or no longer) in the roster, or lacks the label. */
-export const UNKNOWN_GROUP = '(none)'
-
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 
-/**
- * The peer node a peer-kind target names: `pod` targets are node names, `mtu` targets are
- * `<node>/<size>`. Node names never contain `/`, so everything from the last one is the size.
- */
-export function peerNode (target: string): string {
-  const slash = target.lastIndexOf('/')
-  return slash === -1 ? target : target.slice(0, slash)
-}
+// peerNode lives with the per-node sums, which attribute cells to nodes too; views import it from here.
+export { peerNode }
 
 /**
  * What a report's cells resolve to, remembered per agent: agents send the same targets in the same
@@ -35,6 +28,8 @@ interface Layout {
   ids: Int32Array
   /** Index into `sums`: the (probe, destination group or target) the cell is summed under. */
   sumOf: Int32Array
+  /** Per position, this report: 1 when the cell carries loss counters (looked up once, used twice). */
+  loss: Uint8Array
   /** Per (probe, destination): its key, its group-store cell and the sum of one report, reused. */
   sumKeys: Array<{ probe: ProbeKind, dst: string }>
   groupIds: number[]
@@ -52,28 +47,22 @@ export class Ingest {
   private readonly nodes: Store
   private readonly groups: Store
   private readonly totals: Totals
-  private readonly roster: Roster
+  private readonly fleet: Fleet
   private readonly layouts = new Map<string, Layout>()
   private readonly health: AgentHealth | undefined
-  readonly groupLabel: string
 
-  /** `health`, when given, gets every report's sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. */
-  constructor (options: { nodes: Store, groups: Store, totals: Totals, roster: Roster, groupLabel: string, health?: AgentHealth }) {
+  /**
+   * Group sums are filed under the fleet model's groups. `health`, when given, gets every report's
+   * sums (count, lagged, AGENT_OVERLOADED) and its cpu counters. An agent's cached layout is
+   * dropped when the roster expires it.
+   */
+  constructor (options: { nodes: Store, groups: Store, totals: Totals, fleet: Fleet, health?: AgentHealth }) {
     this.health = options.health
     this.nodes = options.nodes
     this.groups = options.groups
     this.totals = options.totals
-    this.roster = options.roster
-    this.groupLabel = options.groupLabel
-  }
-
-  groupOf (node: string): string {
-    return this.roster.get(node)?.labels[this.groupLabel] ?? UNKNOWN_GROUP
-  }
-
-  /** Forgets an agent's cached layout (it left the roster). */
-  forget (node: string): void {
-    this.layouts.delete(node)
+    this.fleet = options.fleet
+    this.fleet.roster.on('expire', node => this.layouts.delete(node))
   }
 
   /**
@@ -83,24 +72,23 @@ export class Ingest {
    */
   apply (agent: AgentEntry, report: Report, at = report.end): IngestResult {
     const cells = report.cells
-    const layout = this.layoutFor(agent, cells.length)
+    const layout = this.layoutFor(agent, cells)
     const own = { count: 0, lagged: 0, overloaded: 0 }
     const sums = layout.sums
-    const ids = layout.ids
-    const writer = this.nodes.writerAt(at, cells.length)
+    const loss = layout.loss
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
-      const id = ids[i]!
-      if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) this.resolve(layout, i, agent.node, cell.probe, cell.target)
-      const loss = hasLoss(cell)
-      writer?.addCell(ids[i]!, cell, loss)
-      const failed = sums[layout.sumOf[i]!]!.add(cell, loss)
+      // Whether the cell carries loss counters, looked up once for its sum and for the store.
+      const hasCounters = hasLoss(cell)
+      loss[i] = hasCounters ? 1 : 0
+      const failed = sums[layout.sumOf[i]!]!.add(cell, hasCounters)
       own.count += cell.count
       if (cell.lagged !== undefined) own.lagged += cell.lagged
       if (cell.errors !== undefined) for (const e of cell.errors) if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
       const dstNode = layout.dstNodes[i]
       if (dstNode !== null && dstNode !== undefined) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
+    const stored = this.nodes.write(at, layout.ids, cells, cells.length, loss)
     // Only the sums this report's cells went to (an earlier report's targets may be gone).
     const groupIds: number[] = []
     const used: CellSum[] = []
@@ -115,20 +103,25 @@ export class Ingest {
       this.totals.pair(key.probe, layout.srcGroup, key.dst, sum)
       this.totals.node(agent.node, 'out', key.probe, sum.count, sum.failed)
     }
-    this.groups.write(at, Int32Array.from(groupIds), inputs)
+    this.groups.write(at, groupIds, inputs)
     for (const sum of used) sum.reset()
     this.health?.observe(agent.node, at, own, report.cpu)
-    return { cells: cells.length, expiredCells: writer === null ? cells.length : 0 }
+    return { cells: cells.length, expiredCells: stored ? 0 : cells.length }
   }
 
-  /** The agent's layout, rebuilt when the roster or its group changed or it has too few positions. */
-  private layoutFor (agent: AgentEntry, cells: number): Layout {
-    const srcGroup = agent.labels[this.groupLabel] ?? UNKNOWN_GROUP
+  /** The agent's layout for this report, every position resolved. */
+  private layoutFor (agent: AgentEntry, cells: Report['cells']): Layout {
+    const srcGroup = this.fleet.groupOfAgent(agent)
     let layout = this.layouts.get(agent.node)
-    if (layout === undefined || layout.revision !== this.roster.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells) {
-      const size = Math.max(cells, 16)
-      layout = { revision: this.roster.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
+    if (layout === undefined || layout.revision !== this.fleet.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells.length) {
+      const size = Math.max(cells.length, 16)
+      layout = { revision: this.fleet.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), loss: new Uint8Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
       this.layouts.set(agent.node, layout)
+    }
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i]!
+      const id = layout.ids[i]!
+      if (id === -1 || this.nodes.targetName(id) !== cell.target || this.nodes.probeOf(id) !== cell.probe) this.resolve(layout, i, agent.node, cell.probe, cell.target)
     }
     return layout
   }
@@ -138,7 +131,7 @@ export class Ingest {
     const interned = this.nodes.targetName(id)
     // Group columns are the peer's group: mtu sizes fold together there (the node store keeps them apart).
     const dstNode = isPeerKind.has(probe) ? peerNode(interned) : null
-    const dst = dstNode !== null ? this.groupOf(dstNode) : interned
+    const dst = dstNode !== null ? this.fleet.groupOf(dstNode) : interned
     let k = layout.sumKeys.findIndex(key => key.probe === probe && key.dst === dst)
     if (k === -1) {
       k = layout.sumKeys.push({ probe, dst }) - 1

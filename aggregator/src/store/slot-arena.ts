@@ -4,6 +4,7 @@
 
 import type { Histogram } from '@pingfleet/protocol'
 import { hasLoss, LOSS_NAMES, type CellErrors, type CellInput, type LossCounters } from './cell-sum.ts'
+import { NodeSums } from './node-sums.ts'
 
 // A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (9 bits) and count (23 bits).
 export const PAIR_BITS = 23
@@ -50,6 +51,8 @@ export class SlotArena {
   readonly lagged = new Map<number, number>()
   /** Service cells only: answers per backend node. */
   readonly backends = new Map<number, Map<string, number>>()
+  /** The same slot's results summed per node (the store files them beside the cells). */
+  sums = new NodeSums()
 
   constructor (start: number, width: number, cellCapacity = 1024) {
     this.start = start
@@ -60,7 +63,7 @@ export class SlotArena {
 
   get end (): number { return this.start + this.width }
   get bytes (): number {
-    return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 + this.backends.size * 160
+    return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 + this.backends.size * 160 + this.sums.bytes
   }
 
   /**
@@ -143,6 +146,7 @@ export class SlotArena {
     for (const [cell, list] of other.errors) out.addErrors(cell, list)
     for (const [cell, n] of other.lagged) out.lagged.set(cell, (out.lagged.get(cell) ?? 0) + n)
     for (const [cell, counts] of other.backends) out.addBackendCounts(cell, counts)
+    out.sums = NodeSums.union(into.sums, other.sums)
     return out
   }
 
@@ -295,6 +299,7 @@ export class SlotArena {
 
   /** Rewrites chained records as one sorted record per cell and trims spare capacity. */
   compact (): void {
+    this.sums.close()
     if (this.chained) {
       const cells = this.head.length
       const packed = new SlotArena(this.start, this.width, cells)

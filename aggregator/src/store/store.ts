@@ -4,8 +4,12 @@
 
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { CellInput } from './cell-sum.ts'
+import { peerKindSlot, peerNode } from './node-sums.ts'
 import { SlotArena } from './slot-arena.ts'
 import { WindowRead } from './window-read.ts'
+
+/** Per probe kind index (PROBE_KIND_NAMES order), its peerKindSlot. */
+const PEER_SLOT_OF = PROBE_KIND_NAMES.map(peerKindSlot)
 
 export interface Tier {
   /** Slot width in milliseconds. */
@@ -25,15 +29,6 @@ export interface StoreStats {
   slots: number
   bytes: number
   expired: number
-}
-
-/** Takes the cells of one report for the slot of its time (Store.writerAt). */
-export interface CellWriter {
-  /**
-   * Adds one cell's results. `loss` says whether the cell carries loss counters, for a caller that
-   * has already looked (ingest does, for its sums); by default the writer looks.
-   */
-  addCell (cellId: number, cell: CellInput, loss?: boolean): void
 }
 
 export interface TierOptions {
@@ -83,6 +78,11 @@ export class Store {
   private cellSrc = new Int32Array(1024)
   private cellTarget = new Int32Array(1024)
   private cellProbe = new Uint8Array(1024)
+  // Per cell, for the per-node sums: its source's node index, and its peer's for peer kinds (-1
+  // for other kinds and for a node probing itself, which node sums never count).
+  private cellSrcNode = new Int32Array(1024)
+  private cellPeerNode = new Int32Array(1024)
+  private readonly nodeIndex = new Map<string, number>()
   private count = 0
   private readonly byProbe: number[][] = PROBE_KIND_NAMES.map(() => [])
   private expired = 0
@@ -122,6 +122,11 @@ export class Store {
       this.cellTarget[id] = this.intern(target)
       const kind = PROBE_KIND_NAMES.indexOf(probe)
       this.cellProbe[id] = kind
+      const src0 = this.nodeOf(src)
+      this.cellSrcNode[id] = src0
+      const slot = peerKindSlot(probe)
+      const peer = slot === -1 ? -1 : this.nodeOf(peerNode(target))
+      this.cellPeerNode[id] = peer === src0 ? -1 : peer
       this.byProbe[kind]!.push(id)
       byProbe.set(target, id)
     }
@@ -157,6 +162,13 @@ export class Store {
     return id
   }
 
+  /** The dense index of a node name in the per-node sums, created on first sight. */
+  private nodeOf (name: string): number {
+    let i = this.nodeIndex.get(name)
+    if (i === undefined) this.nodeIndex.set(name, i = this.nodeIndex.size)
+    return i
+  }
+
   private grow (): void {
     const size = this.cellSrc.length * 2
     const src = new Int32Array(size)
@@ -168,31 +180,36 @@ export class Store {
     this.cellSrc = src
     this.cellTarget = target
     this.cellProbe = probe
+    const srcNode = new Int32Array(size)
+    srcNode.set(this.cellSrcNode)
+    const peerNodes = new Int32Array(size)
+    peerNodes.set(this.cellPeerNode)
+    this.cellSrcNode = srcNode
+    this.cellPeerNode = peerNodes
   }
 
   /**
    * Files the cells of one report, measured at time `at` (ms since the epoch; a time after the
    * clock counts as now): `cells[i]` under cell id `ids[i]`, for i < `n`. Returns false when `at` is
    * older than the longest window kept: nothing is stored then, and the n cells count as expired
-   * (stats().expired).
+   * (stats().expired). `loss`, when given, says which cells carry loss counters (non-zero: they
+   * do), for a caller that has already looked at each cell (ingest does, for its sums).
    */
-  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length): boolean {
-    const writer = this.writerAt(at, n)
-    if (writer === null) return false
-    for (let i = 0; i < n; i++) writer.addCell(ids[i]!, cells[i]!)
-    return true
-  }
-
-  /**
-   * write() one cell at a time, for a caller that walks a report's cells anyway (ingest): where the
-   * `n` cells of a report measured at `at` go, or null when `at` is older than the longest window
-   * kept (the n cells then count as expired).
-   */
-  writerAt (at: number, n: number): CellWriter | null {
+  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length, loss?: ArrayLike<number>): boolean {
     // Agent clocks may run ahead; results from "the future" count as now.
     const arena = this.arenaFor(Math.min(at, this.clock()))
-    if (arena === null) this.expired += n
-    return arena
+    if (arena === null) {
+      this.expired += n
+      return false
+    }
+    const sums = arena.sums
+    for (let i = 0; i < n; i++) {
+      const id = ids[i]!
+      arena.addCell(id, cells[i]!, loss === undefined ? undefined : loss[i] !== 0)
+      const peer = this.cellPeerNode[id]!
+      if (peer !== -1) sums.add(PEER_SLOT_OF[this.cellProbe[id]!]!, this.cellSrcNode[id]!, peer, cells[i]!)
+    }
+    return true
   }
 
   /** One cell's results measured at `at`: write() for a single cell. */
@@ -248,7 +265,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now)
+    return new WindowRead(slots, from, now, this.nodeIndex)
   }
 
   /**
@@ -267,7 +284,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now)
+    return new WindowRead(slots, from, now, this.nodeIndex)
   }
 
   /**

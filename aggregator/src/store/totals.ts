@@ -2,6 +2,7 @@
 // node pair, so the series count stays O(groups² + nodes).
 
 import { Histogram, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import type { Roster } from '../fleet/roster.ts'
 import { addLoss, zeroLoss, type CellSum, type LossCounters } from './cell-sum.ts'
 
 export interface PairTotals {
@@ -30,6 +31,11 @@ const KIND_INDEX = new Map<string, number>(PROBE_KIND_NAMES.map((k, i) => [k, i]
 export class Totals {
   readonly pairs = new Map<string, PairTotals>()
   readonly nodes = new Map<string, NodeTotals>()
+
+  /** With a roster, a node's series are dropped when it expires from it, so series do not pile up. */
+  constructor (roster?: Roster) {
+    roster?.on('expire', node => this.forgetNode(node))
+  }
 
   /** Adds one report's sum for a (probe, source group, destination group or target) pair. */
   pair (probe: ProbeKind, src: string, dst: string, sum: CellSum): void {
@@ -61,7 +67,7 @@ export class Totals {
     }
   }
 
-  /** Drops a node's series once it has left the roster, so series do not pile up. */
+  /** Drops a node's series (it left the roster). */
   forgetNode (node: string): void {
     this.nodes.delete(node)
   }

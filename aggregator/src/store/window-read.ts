@@ -1,8 +1,9 @@
 // One read of a store over a window: the span it covers and each cell's sums over that span.
 // Views (matrix, service) read cells through it and never see the slots behind it.
 
-import type { Histogram } from '@pingfleet/protocol'
+import { BUCKET_COUNT, type Histogram, type ProbeKind } from '@pingfleet/protocol'
 import type { CellErrors, LossCounters } from './cell-sum.ts'
+import { INBOUND, OUTBOUND, peerKindSlot, type NodeSide } from './node-sums.ts'
 import type { SlotArena } from './slot-arena.ts'
 
 export class WindowRead {
@@ -11,10 +12,15 @@ export class WindowRead {
   readonly to: number
   private readonly slots: readonly SlotArena[]
   private readonly anyErrors: boolean
+  private readonly nodeIndex: ReadonlyMap<string, number>
 
-  /** `slots` must be the store's whole slots that lie inside the window; the store picks them. */
-  constructor (slots: readonly SlotArena[], from: number, to: number) {
+  /**
+   * `slots` must be the store's whole slots that lie inside the window; the store picks them.
+   * `nodeIndex`: the store's node name → index of its per-node sums.
+   */
+  constructor (slots: readonly SlotArena[], from: number, to: number, nodeIndex: ReadonlyMap<string, number> = new Map()) {
     this.slots = slots
+    this.nodeIndex = nodeIndex
     this.from = from
     this.to = to
     this.anyErrors = slots.some(s => s.errors.size > 0)
@@ -86,6 +92,29 @@ export class WindowRead {
     }
   }
 
+  /**
+   * Per node of `nodes`, its inbound and outbound results of peer kind `probe` in the span, over
+   * every peer but itself: the sums of the cells node → peer (outbound) and peer → node (inbound),
+   * read from per-node sums (a few words per node and slot) instead of the cells. Latency
+   * histograms only when `latency`. A node the store never saw gets zeros. Throws a RangeError for
+   * a kind whose targets are not nodes (those have no node sums).
+   */
+  nodeSides (probe: ProbeKind, nodes: readonly string[], latency: boolean): { inbound: NodeSide[], outbound: NodeSide[] } {
+    const kind = peerKindSlot(probe)
+    if (kind === -1) throw new RangeError(`no per-node sums for probe kind ${probe}: its targets are not nodes`)
+    const words = (this.nodeIndex.size + 31) >>> 5
+    const read = (direction: number): NodeSide[] => nodes.map(name => {
+      const side: NodeSide = { samples: 0, errors: 0, reasons: null, peers: 0, dense: latency ? new Float64Array(BUCKET_COUNT) : null }
+      const node = this.nodeIndex.get(name)
+      if (node === undefined) return side
+      const bits = new Uint32Array(words)
+      for (const slot of this.slots) slot.sums.read(kind, node, direction, side, bits, side.dense)
+      for (let w = 0; w < words; w++) side.peers += popcount(bits[w]!)
+      return side
+    })
+    return { inbound: read(INBOUND), outbound: read(OUTBOUND) }
+  }
+
   /** Calls `visit(cellId, e)` for each failure record in the span whose cell `wanted` accepts; cost follows the failures, not the cells. */
   forEachErrorWhere (wanted: (cellId: number) => boolean, visit: (cellId: number, e: CellErrors) => void): void {
     if (!this.anyErrors) return
@@ -101,4 +130,12 @@ export class WindowRead {
       if (counts !== undefined) for (const [node, n] of counts) into.set(node, (into.get(node) ?? 0) + n)
     }
   }
+}
+
+/** Set bits of a 32-bit word (Hacker's Delight, 5-2). */
+function popcount (x: number): number {
+  x -= (x >>> 1) & 0x55555555
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333)
+  x = (x + (x >>> 4)) & 0x0f0f0f0f
+  return Math.imul(x, 0x01010101) >>> 24
 }

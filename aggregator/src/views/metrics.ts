@@ -5,9 +5,8 @@
 import { Gauge, type Registry } from 'prom-client'
 import { CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PrometheusBuckets, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
-import type { AgentEntry, Roster } from '../fleet/roster.ts'
+import type { Fleet } from '../fleet/fleet.ts'
 import type { NodeTotals, PairTotals, Totals } from '../store/totals.ts'
-import { UNKNOWN_GROUP } from '../store/ingest.ts'
 
 /** Prometheus buckets; 1, 3, 5 and 10 s are there to show SYN retransmits and DNS timeouts. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3, 5, 10, 30] as const
@@ -115,33 +114,27 @@ function dnsSums (totals: Totals): Map<string, DnsSums> {
   return out
 }
 
-/** Agents per group the fleet should have: the seam in-cluster discovery fills (app.ts). */
-export type ExpectedAgents = () => ReadonlyMap<string, number>
-
 export interface FleetMetricsOptions {
   registry: Registry
   totals: Totals
-  roster: Roster
+  /** Agents, their groups, and the agents each group should have (Fleet.expectedAgents). */
+  fleet: Fleet
   /** Per-node lagged ratio, degraded flag and CPU throttling; those families are left out without it. */
   health?: AgentHealth
-  groupLabel: string
   version: string
   now?: () => number
-  /** Defaults to the roster's known agents (connected or within their TTL) per group. */
-  expected?: ExpectedAgents
   staleAfterMs?: number
 }
 
+/**
+ * Registers the fleet's families on `registry`; values are computed at scrape time from the totals
+ * and the fleet model. Staleness is in ms (default DEFAULT_STALE_AFTER_MS). Throws nothing.
+ */
 export function registerFleetMetrics (options: FleetMetricsOptions): void {
-  const { registry, totals, roster, groupLabel } = options
+  const { registry, totals, fleet } = options
+  const roster = fleet.roster
   const now = options.now ?? Date.now
   const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS
-  const groupOf = (a: AgentEntry | undefined): string => a?.labels[groupLabel] ?? UNKNOWN_GROUP
-  const expected: ExpectedAgents = options.expected ?? (() => {
-    const counts = new Map<string, number>()
-    for (const a of roster.all()) counts.set(groupOf(a), (counts.get(groupOf(a)) ?? 0) + 1)
-    return counts
-  })
 
   new Gauge({
     name: 'pingfleet_build_info',
@@ -220,7 +213,7 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
   const perNode = (pick: (n: NodeTotals, direction: 'in' | 'out') => Float64Array) => (cache: LabelCache): Value[] => {
     const out: Value[] = []
     for (const n of totals.nodes.values()) {
-      const group = groupOf(roster.get(n.node))
+      const group = fleet.groupOf(n.node)
       for (const direction of ['out', 'in'] as const) {
         const values = pick(n, direction)
         const counts = direction === 'out' ? n.outCount : n.inCount
@@ -247,10 +240,10 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       if (e === undefined) out.set(group, e = { expected: 0, connected: 0, stale: 0 })
       return e
     }
-    for (const [group, n] of expected()) entry(group).expected = n
+    for (const [group, n] of fleet.expectedAgents()) entry(group).expected = n
     for (const a of roster.all()) {
       if (!a.connected) continue
-      const e = entry(groupOf(a))
+      const e = entry(fleet.groupOfAgent(a))
       e.connected++
       const since = a.lastReportAt ?? a.connectedAt ?? t
       if (t - since > staleAfterMs) e.stale++
@@ -266,13 +259,13 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
 
   family(registry, 'pingfleet_node_last_report_timestamp_seconds', 'Unix time of each known node\'s last accepted report.', 'gauge', cache =>
     roster.all().filter(a => a.lastReportAt !== null).map(a => {
-      const group = groupOf(a)
+      const group = fleet.groupOfAgent(a)
       return series(a.lastReportAt! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
     }))
 
   family(registry, 'pingfleet_node_clock_offset_seconds', 'Each connected agent\'s clock minus the aggregator\'s, measured from its reports (negative: behind). Reports are placed by receive time, so this is for the operator.', 'gauge', cache =>
     roster.all().filter(a => a.connected && a.clockOffsetMs !== null).map(a => {
-      const group = groupOf(a)
+      const group = fleet.groupOfAgent(a)
       return series(a.clockOffsetMs! / 1000, cache.get(a.node + '\u0000' + group, () => ({ node: a.node, group })))
     }))
 
@@ -283,7 +276,7 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
       for (const node of health.nodes()) {
         const v = value(node)
         if (v === null) continue
-        const group = groupOf(roster.get(node))
+        const group = fleet.groupOf(node)
         out.push(series(v, cache.get(node + '\u0000' + group, () => ({ node, group }))))
       }
       return out

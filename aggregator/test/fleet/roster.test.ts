@@ -1,8 +1,10 @@
-// The roster's record of an agent's current boot: when it first said hello, which node gates
-// read a node's results from.
+// The roster's record of an agent's current boot (when it first said hello, which node gates
+// read a node's results from), and its expiry, which totals and agent health follow.
 
 import t from 'tap'
+import { AgentHealth } from '../../src/fleet/agent-health.ts'
 import { Roster } from '../../src/fleet/roster.ts'
+import { Totals } from '../../src/store/totals.ts'
 import { hello } from '../helpers.ts'
 
 t.test('bootStartedAt: a new bootId resets it, a reconnect with the same bootId and a disconnect keep it', async t => {
@@ -17,4 +19,29 @@ t.test('bootStartedAt: a new bootId resets it, a reconnect with the same bootId 
   t.match(roster.get('n1'), { bootId: 'boot-b', bootStartedAt: 9000, connectedAt: 9000 }, 'a new boot starts anew')
   roster.join(hello('n1', {}, 'boot-b'), 9500)
   t.equal(roster.get('n1')!.bootStartedAt, 9000)
+})
+
+t.test('expire: each agent past the TTL is announced, and totals and agent health forget it', async t => {
+  const roster = new Roster(60_000)
+  const totals = new Totals(roster)
+  const health = new AgentHealth({ roster, now: () => 1000 })
+  roster.join(hello('n1'), 1000)
+  roster.join(hello('n2'), 1000)
+  for (const node of ['n1', 'n2']) {
+    totals.node(node, 'out', 'pod', 1, 0)
+    health.observe(node, 1000, { count: 1, lagged: 0, overloaded: 0 })
+  }
+  const events: string[] = []
+  roster.on('expire', node => events.push(`expire ${node}`))
+  roster.on('change', () => events.push('change'))
+  roster.disconnect('n1', 2000)
+  roster.expire(61_000)
+  t.same(events, [], 'within the TTL')
+  roster.expire(62_001)
+  t.same(events, ['expire n1', 'change'], 'expiry first, then one change')
+  t.equal(roster.get('n1'), undefined)
+  t.same([...totals.nodes.keys()], ['n2'])
+  t.same([...health.nodes()], ['n2'])
+  roster.expire(200_000)
+  t.same(events, ['expire n1', 'change'], 'a connected agent never expires; nothing removed, nothing emitted')
 })

@@ -3,11 +3,14 @@
 
 import t from 'tap'
 import { bucketIndex, type Cell, type CellError, type Reason } from '@pingfleet/protocol'
-import { evaluateGate, rosterExpected, serviceBackendsFrom, type GateSources, type Verdict } from '../../src/gates/eval.ts'
+import type { Labels } from '@pingfleet/protocol'
+import { Fleet as FleetModel } from '../../src/fleet/fleet.ts'
+import { evaluateGate, type GateSources, type Verdict } from '../../src/gates/eval.ts'
+import { serviceBackendsFrom } from '../../src/gates/service-backends.ts'
 import { compileGate, type GateDefinition } from '../../src/gates/spec.ts'
 import { Ingest } from '../../src/store/ingest.ts'
 import { Roster } from '../../src/fleet/roster.ts'
-import { buildServiceView } from '../../src/http/service-routes.ts'
+import { buildServiceView } from '../../src/views/service.ts'
 import { defaultTiers, Store } from '../../src/store/store.ts'
 import { Totals } from '../../src/store/totals.ts'
 import { hello, report } from '../helpers.ts'
@@ -18,10 +21,18 @@ const LIMITS = { intervalMs: INTERVAL, maxWindowMs: 15 * 60_000 }
 
 interface Fleet {
   sources: GateSources
+  /** The same sources with the node store, which scoped gates read. */
+  withNodes: GateSources
+  /** The same sources with discovery listed: it expects these nodes (name → labels). */
+  expecting: (nodes: Record<string, Labels>) => GateSources
   /** Each node sends one report per second from `from` to `to` (ms after T0). */
   run: (from: number, to: number, cellsOf: (node: string, at: number) => Cell[]) => void
   disconnect: (node: string, at: number) => void
 }
+
+const aws = { cniplugin: 'aws' }
+const cilium = { cniplugin: 'cilium' }
+const calico = { cniplugin: 'calico' }
 
 const group = (node: string): string => node === 'n1' || node === 'n2' ? 'aws' : 'cilium'
 
@@ -31,15 +42,22 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
   const groups = new Store(tiers)
   const nodeStore = new Store(tiers)
   const roster = new Roster(120_000)
-  const ingest = new Ingest({ nodes: nodeStore, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
+  const model = new FleetModel({ roster, groupLabel: 'cniplugin' })
+  const ingest = new Ingest({ nodes: nodeStore, groups, totals: new Totals(), fleet: model })
   for (const [node, group] of Object.entries(nodes)) roster.join(hello(node, { cniplugin: group }), T0)
   const seqs = new Map<string, number>()
   let nodeNow = T0
+  const sources: GateSources = {
+    groups, fleet: model,
+    serviceBackends: serviceBackendsFrom((service, windowMs) =>
+      buildServiceView({ nodes: nodeStore, fleet: model, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }), () => nodeNow, 0)
+  }
   return {
-    sources: {
-      groups, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'),
-      serviceBackends: serviceBackendsFrom((service, windowMs) =>
-        buildServiceView({ nodes: nodeStore, roster, maxWindowMs: LIMITS.maxWindowMs, now: () => nodeNow }, { windowMs, groupBy: 'cniplugin', service }), () => nodeNow, 0)
+    sources,
+    withNodes: { ...sources, nodes: nodeStore },
+    expecting: expected => {
+      const kube = { expectedNodes: () => new Map(Object.entries(expected)), nodeFacts: () => new Map() }
+      return { ...sources, fleet: new FleetModel({ roster, groupLabel: 'cniplugin', kube }) }
     },
     run (from, to, cellsOf) {
       for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {
@@ -270,12 +288,45 @@ t.test('evidence: observed value, threshold, samples and window on each pair che
   t.match(stale, { criterion: 'maxStaleness', verdict: 'pass', observed: 0, threshold: 3 })
 })
 
+t.test('a gate whose every pair was skipped judged nothing: insufficient, quoting the pairs and why', async t => {
+  // One cilium node: cilium -> cilium cannot have pod data (an agent does not probe itself). Before,
+  // the coverage check alone made this gate pass.
+  const f = fleet({ n1: 'aws', n2: 'aws', n3: 'cilium' })
+  f.run(0, 10_000, (node: string) => ['n1', 'n2', 'n3'].filter(n => n !== node).map(target => pod(target, 5, 0, 0.002, 'ECONNREFUSED')))
+  const lone = compileGate({ name: 'g', rules: [{ probe: 'pod', src: 'cilium', dst: 'cilium', maxErrorRatio: 0.01 }], coverage: [{ group: 'cilium', minRatio: 1 }] }, LIMITS)
+  const r = evaluateGate(lone, f.sources, T0 + 10_000)
+  t.equal(r.verdict, 'insufficient_data')
+  t.same(r.skipped, [{ probe: 'pod', src: 'cilium', dst: 'cilium', reason: 'group cilium has one member, and an agent does not probe itself' }])
+  t.match(r.checks.find(c => c.id === 'pairs judged'), {
+    criterion: 'judgedPairs', verdict: 'insufficient_data', observed: 0, threshold: 1,
+    detail: 'every pair the rules name was skipped, so the gate judged none of them: pod cilium->cilium (group cilium has one member, and an agent does not probe itself)'
+  })
+  // A batch gate (node scope, no node rules) before the first batch: cilium has no members, so
+  // aws -> cilium is skipped. Before, the scope's coverage check alone made it pass.
+  const g = fleet({ n1: 'aws', n2: 'aws' })
+  g.run(0, 10_000, (node: string) => ['n1', 'n2'].filter(n => n !== node).map(target => pod(target, 5, 0, 0.002, 'ECONNREFUSED')))
+  const batch = compileGate({ name: 'b', nodes: ['n1'], rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }, LIMITS)
+  const b = evaluateGate(batch, g.withNodes, T0 + 10_000)
+  t.equal(b.verdict, 'insufficient_data')
+  t.match(b.checks.find(c => c.id === 'coverage nodes'), { verdict: 'pass' }, 'the node scope itself is covered')
+  t.match(b.checks.find(c => c.id === 'pairs judged'), { verdict: 'insufficient_data', detail: /pod aws->cilium \(group cilium has no members yet/ })
+  // A pair that is judged, or a node rule, is something judged: the skipped pair does not hold it back.
+  const judged = compileGate({ name: 'j', rules: [{ probe: 'pod', src: '*', dst: 'cilium', maxErrorRatio: 0.01 }] }, LIMITS)
+  const j = evaluateGate(judged, f.sources, T0 + 10_000)
+  t.equal(j.verdict, 'pass', 'aws -> cilium is judged; cilium -> cilium is skipped')
+  t.notOk(j.checks.some(c => c.id === 'pairs judged'))
+  const withNodeRule = compileGate({ name: 'n', nodes: ['n3'], rules: [{ probe: 'pod', src: 'cilium', dst: 'cilium', maxErrorRatio: 0.01 }], nodeRules: [{ probe: 'pod', maxNodeErrorRatio: 0.01 }] }, LIMITS)
+  const n = evaluateGate(withNodeRule, f.withNodes, T0 + 10_000)
+  t.notOk(n.checks.some(c => c.id === 'pairs judged'), 'a one-node batch is judged by its node rule')
+  t.equal(n.verdict, 'pass')
+})
+
 t.test('expected(group) is a seam: a larger expected count lowers coverage', async t => {
   const f = fleet()
   f.run(0, 10_000, peerCells(5))
   const gate = compileGate({ name: 'g', coverage: [{ group: 'cilium', minRatio: 0.9 }] }, LIMITS)
   t.equal(evaluateGate(gate, f.sources, T0 + 10_000).verdict, 'pass')
-  const result = evaluateGate(gate, { ...f.sources, expected: g => g === 'cilium' ? 4 : 2 }, T0 + 10_000)
+  const result = evaluateGate(gate, f.expecting({ n1: aws, n2: aws, n3: cilium, n4: cilium, n5: cilium, n6: cilium }), T0 + 10_000)
   t.equal(result.verdict, 'insufficient_data')
   t.match(result.checks.find(c => c.id === 'coverage cilium'), { observed: 0.5, samples: 2, detail: '2 of 4 agents of group cilium connected' })
 })
@@ -285,7 +336,7 @@ t.test('a wildcard coverage rule judges a group discovery expects even when none
   f.run(0, 10_000, peerCells(5))
   const gate = compileGate({ name: 'g', coverage: [{ group: '*', minRatio: 1 }] }, LIMITS)
   t.equal(evaluateGate(gate, f.sources, T0 + 10_000).verdict, 'pass', 'aws and cilium are fully connected')
-  const sources: GateSources = { ...f.sources, expectedGroups: () => ['aws', 'cilium', 'calico'], expected: g => g === 'calico' ? 3 : 2 }
+  const sources = f.expecting({ n1: aws, n2: aws, n3: cilium, n4: cilium, c1: calico, c2: calico, c3: calico })
   const result = evaluateGate(gate, sources, T0 + 10_000)
   t.equal(result.verdict, 'insufficient_data')
   t.match(result.checks.find(c => c.id === 'coverage calico'), { verdict: 'insufficient_data', observed: 0, detail: '0 of 3 agents of group calico connected' })

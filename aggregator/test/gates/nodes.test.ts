@@ -5,8 +5,8 @@
 
 import t from 'tap'
 import { bucketIndex, type Cell, type Labels } from '@pingfleet/protocol'
-import type { KubeNodeFacts } from '../../src/kube/discovery.ts'
-import { evaluateGate, rosterExpected, type Check, type GateResult, type GateSources } from '../../src/gates/eval.ts'
+import { Fleet as FleetModel, type KubeNodeFacts } from '../../src/fleet/fleet.ts'
+import { evaluateGate, type Check, type GateResult, type GateSources } from '../../src/gates/eval.ts'
 import { compileGate, type GateDefinition } from '../../src/gates/spec.ts'
 import { Ingest } from '../../src/store/ingest.ts'
 import { Roster } from '../../src/fleet/roster.ts'
@@ -31,13 +31,15 @@ function fleet (labels: Record<string, Labels>, kube: Map<string, KubeNodeFacts>
   const groups = new Store(tiers)
   const nodes = new Store(tiers)
   const roster = new Roster(120_000)
-  const ingest = new Ingest({ nodes, groups, totals: new Totals(), roster, groupLabel: 'cniplugin' })
+  // Kubernetes' node list, when given, without discovery's expectations: groups expect what the roster knows.
+  const model = new FleetModel({ roster, groupLabel: 'cniplugin', kube: kube === null ? null : { expectedNodes: () => null, nodeFacts: () => kube } })
+  const ingest = new Ingest({ nodes, groups, totals: new Totals(), fleet: model })
   for (const [node, l] of Object.entries(labels)) roster.join(hello(node, l), T0)
   const seqs = new Map<string, number>()
   return {
     roster,
     names: Object.keys(labels),
-    sources: { groups, nodes, roster, groupLabel: 'cniplugin', expected: rosterExpected(roster, 'cniplugin'), serviceBackends: () => null, kubeNodes: () => kube },
+    sources: { groups, nodes, fleet: model, serviceBackends: () => null },
     run (from, to, cellsOf) {
       for (let at = T0 + from; at <= T0 + to; at += INTERVAL) {
         groups.advance(at)

@@ -68,25 +68,35 @@ t.test('a JSON gates file loads too, and no file means no gates', async t => {
 })
 
 const bad: Array<[string, string, RegExp]> = [
-  ['a ratio above 1', 'gates: [{ name: a, rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 2 }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatio: expected a value <= 1$/],
-  ['an unknown field', 'gates: [{ name: a, maxErorRatio: 0.1, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0: expected no property "maxErorRatio"/],
-  ['an unknown probe kind', 'gates: [{ name: a, rules: [{ probe: icmp, src: aws, dst: cilium }] }]', /at \/gates\/0\/rules\/0\/probe: expected one of "pod", "mtu"/],
-  ['a missing dst', 'gates: [{ name: a, rules: [{ probe: pod, src: aws }] }]', /at \/gates\/0\/rules\/0\/dst: expected a property "dst"/],
-  ['a bad duration', 'gates: [{ name: a, window: 5 minutes, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window: expected a duration such as 500ms/],
-  ['a window longer than kept', 'gates: [{ name: a, window: 1h, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window: expected a window of at most 15m \(PINGFLEET_MAX_WINDOW\)/],
-  ['a rule window shorter than an interval', 'gates: [{ name: a, rules: [{ probe: pod, src: a, dst: b, window: 1s }] }]', /at \/gates\/0\/rules\/0\/window: expected a window of at least one report interval \(5s\)/],
-  ['an unknown reason', 'gates: [{ name: a, rules: [{ probe: dns-lookup, src: a, dst: "*", maxErrorRatioByReason: { NOTFOUND: 0.1 } }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatioByReason\/NOTFOUND: expected a reason code/],
-  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0: expected at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector/],
-  ['a duplicate name', 'gates: [{ name: a, coverage: [{ group: x, minRatio: 1 }] }, { name: a, coverage: [{ group: y, minRatio: 1 }] }]', /at \/gates\/1\/name: expected a unique name \("a" is also \/gates\/0\/name\)/],
-  ['the reserved name', 'gates: [{ name: adhoc, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name: expected a name other than "adhoc"/],
-  ['an upper-case name', 'gates: [{ name: Cilium, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name: expected a lower-case DNS label/],
-  ['no gates key', 'gate: []', /at \/gates: expected a property "gates"/],
-  ['a bad node selector', 'gates: [{ name: a, nodeSelector: "zone in a" }]', /at \/gates\/0\/nodeSelector: expected a Kubernetes label selector such as migration-batch=7 \("zone in a" is not a Kubernetes label selector: at character 9, found "a", expected "\(" after in\)$/],
-  ['node rules without a node scope', 'gates: [{ name: a, nodeRules: [{ probe: pod, maxNodeErrorRatio: 0.01 }] }]', /at \/gates\/0\/nodeRules: expected nodes or nodeSelector next to nodeRules/],
-  ['a bad node name', 'gates: [{ name: a, nodes: [Node_1] }]', /at \/gates\/0\/nodes\/0: expected a node name \(a lower-case DNS subdomain\)/],
-  ['minPeers for a target kind', 'gates: [{ name: a, nodes: [n1], nodeRules: [{ probe: dns-lookup, minPeers: 2 }] }]', /at \/gates\/0\/nodeRules\/0\/minPeers: expected no minPeers for probe dns-lookup/],
-  ['a node rule ratio above 1', 'gates: [{ name: a, nodes: [n1], nodeRules: [{ probe: pod, maxNodeErrorRatio: 1.5 }] }]', /at \/gates\/0\/nodeRules\/0\/maxNodeErrorRatio: expected a value <= 1$/],
-  ['not YAML', 'gates: [ {', /at \/: expected JSON or YAML/]
+  ['a ratio above 1', 'gates: [{ name: a, rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 2 }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatio \(gate "a", rule pod aws->cilium\): got 2, expected a ratio from 0 to 1$/],
+  ['an unknown field', 'gates: [{ name: a, maxErorRatio: 0.1, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/maxErorRatio \(gate "a"\): got 0\.1, expected no field "maxErorRatio" here \(a misspelling\?\); known fields: name, description, window, minSamples/],
+  ['an unknown probe kind', 'gates: [{ name: a, rules: [{ probe: icmp, src: aws, dst: cilium, maxErrorRatio: 0.1 }] }]', /at \/gates\/0\/rules\/0\/probe \(gate "a", rule icmp aws->cilium\): got "icmp", expected one of "pod", "mtu"/],
+  ['a missing dst', 'gates: [{ name: a, rules: [{ probe: pod, src: aws }] }]', /at \/gates\/0\/rules\/0\/dst \(gate "a", rule pod aws->\?\): expected a field "dst"$/],
+  ['a bad duration', 'gates: [{ name: a, window: 5 minutes, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window \(gate "a"\): got "5 minutes", expected a duration such as 500ms/],
+  ['a window longer than kept', 'gates: [{ name: a, window: 1h, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window \(gate "a"\): got "1h", expected a window of at most 15m \(PINGFLEET_MAX_WINDOW\)/],
+  ['a rule window shorter than an interval', 'gates: [{ name: a, rules: [{ probe: pod, src: a, dst: b, window: 1s, maxErrorRatio: 0.1 }] }]', /at \/gates\/0\/rules\/0\/window \(gate "a", rule pod a->b\): got "1s", expected a window of at least one report interval \(5s\)/],
+  ['an unknown reason', 'gates: [{ name: a, rules: [{ probe: dns-lookup, src: a, dst: "*", maxErrorRatioByReason: { NOTFOUND: 0.1 } }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatioByReason\/NOTFOUND \(gate "a", rule dns-lookup a->\*\): got 0\.1, expected a reason code/],
+  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0 \(gate "a"\): got \{"name":"a"\}, expected at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector/],
+  ['a duplicate name', 'gates: [{ name: a, coverage: [{ group: x, minRatio: 1 }] }, { name: a, coverage: [{ group: y, minRatio: 1 }] }]', /at \/gates\/1\/name \(gate "a"\): got "a", expected a unique name \("a" is also \/gates\/0\/name\)/],
+  ['the reserved name', 'gates: [{ name: adhoc, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name \(gate "adhoc"\): got "adhoc", expected a name other than "adhoc"/],
+  ['an upper-case name', 'gates: [{ name: Cilium, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name \(gate "Cilium"\): got "Cilium", expected a lower-case DNS label/],
+  ['no gates key', 'gate: []', /at \/gates: expected a field "gates"/],
+  ['a bad node selector', 'gates: [{ name: a, nodeSelector: "zone in a" }]', /at \/gates\/0\/nodeSelector \(gate "a"\): got "zone in a", expected a Kubernetes label selector such as migration-batch=7 \("zone in a" is not a Kubernetes label selector: at character 9, found "a", expected "\(" after in\)$/],
+  ['node rules without a node scope', 'gates: [{ name: a, nodeRules: [{ probe: pod, maxNodeErrorRatio: 0.01 }] }]', /at \/gates\/0\/nodeRules \(gate "a"\): got \[\{"probe":"pod","maxNodeErrorRatio":0\.01\}\], expected nodes or nodeSelector next to nodeRules/],
+  ['a bad node name', 'gates: [{ name: a, nodes: [Node_1] }]', /at \/gates\/0\/nodes\/0 \(gate "a"\): got "Node_1", expected a node name \(a lower-case DNS subdomain\)/],
+  ['minPeers for a target kind', 'gates: [{ name: a, nodes: [n1], nodeRules: [{ probe: dns-lookup, minPeers: 2, maxNodeErrorRatio: 0.01 }] }]', /at \/gates\/0\/nodeRules\/0\/minPeers \(gate "a", node rule dns-lookup\): got 2, expected no minPeers for probe dns-lookup/],
+  ['a node rule ratio above 1', 'gates: [{ name: a, nodes: [n1], nodeRules: [{ probe: pod, maxNodeErrorRatio: 1.5 }] }]', /at \/gates\/0\/nodeRules\/0\/maxNodeErrorRatio \(gate "a", node rule pod\): got 1\.5, expected a ratio from 0 to 1$/],
+  ['not YAML', 'gates: [ {', /at \/: expected JSON or YAML/],
+  // Raw JSON-schema texts ("must NOT have fewer than 1 characters") never reach the user.
+  ['an empty source group', 'gates: [{ name: a, rules: [{ probe: pod, src: "", dst: b, maxErrorRatio: 0.1 }] }]', /at \/gates\/0\/rules\/0\/src \(gate "a", rule pod ->b\): got "", expected a non-empty string$/],
+  ['a ratio that is not a number', 'gates: [{ name: a, rules: [{ probe: pod, src: a, dst: b, maxErrorRatio: lots }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatio \(gate "a", rule pod a->b\): got "lots", expected a number$/],
+  ['minSamples of 0', 'gates: [{ name: b, coverage: [{ group: x, minRatio: 1 }] }, { name: a, minSamples: 0, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/1\/minSamples \(gate "a"\): got 0, expected an integer >= 1$/],
+  ['an empty reason map', 'gates: [{ name: a, rules: [{ probe: dns-lookup, src: a, dst: b, maxErrorRatioByReason: {} }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatioByReason \(gate "a", rule dns-lookup a->b\): got \{\}, expected at least 1 entry$/],
+  ['an empty node list', 'gates: [{ name: a, nodes: [] }]', /at \/gates\/0\/nodes \(gate "a"\): got \[\], expected at least 1 entry$/],
+  // A rule that cannot fail would pass whatever its probes found: refused where it is written.
+  ['a rule with no bound', 'gates: [{ name: a, rules: [{ probe: pod, src: aws, dst: cilium, maxErrorRatio: 0.01 }, { probe: pod, src: "*", dst: cilium }] }]', /at \/gates\/0\/rules\/1 \(gate "a", rule pod \*->cilium\): got \{"probe":"pod","src":"\*","dst":"cilium"\}, expected a rule with at least one bound \(maxErrorRatio, maxP50, maxP99 or maxErrorRatioByReason\)/],
+  ['a rule whose only criterion is minSamples', 'gates: [{ name: a, rules: [{ probe: pod, src: aws, dst: cilium, minSamples: 100 }] }]', /at \/gates\/0\/rules\/0 \(gate "a", rule pod aws->cilium\): .*expected a rule with at least one bound/],
+  ['a node rule with no bound', 'gates: [{ name: a, nodes: [n1], nodeRules: [{ probe: pod, minPeers: 3, minSamples: 20 }] }]', /at \/gates\/0\/nodeRules\/0 \(gate "a", node rule pod\): .*expected a node rule with at least one bound \(maxNodeErrorRatio, maxNodeP99 or maxNodeExcessErrorRatio\)/]
 ]
 
 for (const [what, text, message] of bad) {
@@ -110,7 +120,7 @@ t.test('the aggregator refuses to start on a bad gates file: one line, exit 78 (
   t.equal(run.status, 78)
   const lines = run.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'one line')
-  t.match(lines[0], `pingfleet-aggregator: PINGFLEET_ERR_CONFIG: PINGFLEET_GATES_FILE="${path}" is invalid at /gates/0/rules/0/maxErrorRatio: expected`)
+  t.match(lines[0], `pingfleet-aggregator: PINGFLEET_ERR_CONFIG: PINGFLEET_GATES_FILE="${path}" is invalid at /gates/0/rules/0/maxErrorRatio (gate "a", rule pod aws->cilium): got 2, expected a ratio from 0 to 1`)
 })
 
 t.test('the chart validates aggregator.gates with this same gate schema', async t => {

@@ -11,7 +11,7 @@ import { bucketIndex, type Cell } from '@pingfleet/protocol'
 import type { GateResult, Verdict } from '../../src/gates/eval.ts'
 import { applyStability } from '../../src/gates/stability.ts'
 import { SCOPES_LIMIT } from '../../src/gates/monitor.ts'
-import { BRIEF_IDS } from '../../src/http/gate-routes.ts'
+import { BRIEF_IDS } from '../../src/gates/brief.ts'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
 
 function result (verdict: Verdict): GateResult {

@@ -29,6 +29,8 @@ gates:
 /** The parts of gate answers the assertions below read. */
 interface Answer {
   verdict?: string
+  /** Error answers. */
+  message?: string
   gates?: unknown[]
   checks: Array<{ id: string }>
   transitions: Array<{ from: string | null, verdict: string, result: { verdict: string } }>
@@ -168,11 +170,57 @@ t.test('the gates API', async t => {
     t.ok(pass.body.checks.some((c: { id: string }) => c.id === 'coverage cilium'), 'minCoverage covers both named groups')
     const posted = await call('POST', `/api/v1/gates/adhoc/status?${q}&maxErrorRatio=0.01`, '/api/v1/gates/adhoc/status', { headers: { 'content-type': 'application/json' }, body: '{}' })
     t.equal(posted.status, 412)
-    const tooFew = await call('GET', '/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=1m&minSamples=1000', '/api/v1/gates/adhoc')
+    const tooFew = await call('GET', '/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&window=1m&minSamples=1000&maxErrorRatio=0.5', '/api/v1/gates/adhoc')
     t.equal(tooFew.body.verdict, 'insufficient_data')
     for (const bad of ['probe=pod&src=aws', 'probe=icmp&src=a&dst=b', 'probe=pod&src=a&dst=b&window=1h', 'probe=pod&src=a&dst=b&maxErrorRatio=2',
       'probe=pod&src=a&dst=b&maxErrorRatioByReason=NOPE:0.1', 'probe=pod&src=a&dst=b&bogus=1']) {
       t.match(await call('GET', `/api/v1/gates/adhoc?${bad}`, '/api/v1/gates/adhoc'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY' } }, bad)
+    }
+  })
+
+  await t.test('an ad-hoc rule with no bound is refused: it would pass whatever its probes found', async t => {
+    const cases: Array<[string, RegExp]> = [
+      ['probe=pod&src=aws&dst=cilium', /^gate "adhoc" rule pod aws->cilium: expected a rule with at least one bound \(maxErrorRatio, maxP50, maxP99 or maxErrorRatioByReason\)/],
+      ['probe=pod&src=aws&dst=cilium&minSamples=100', /^gate "adhoc" rule pod aws->cilium: expected a rule with at least one bound/],
+      ['probe=pod&nodes=n3&minPeers=2', /^gate "adhoc" node rule pod: expected a node rule with at least one bound \(maxNodeErrorRatio, maxNodeP99 or maxNodeExcessErrorRatio\)/],
+      ['probe=pod&src=aws&dst=cilium&maxErrorRatio=0.5&nodes=n3', /^gate "adhoc" node rule pod: expected a node rule with at least one bound/]
+    ]
+    for (const [query, message] of cases) {
+      t.match(await call('GET', `/api/v1/gates/adhoc?${query}`, '/api/v1/gates/adhoc'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message } }, query)
+      t.match(await call('GET', `/api/v1/gates/adhoc/status?${query}`, '/api/v1/gates/adhoc/status'), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message } }, `${query} (status)`)
+    }
+    const coverage = await call('GET', '/api/v1/gates/adhoc?probe=pod&src=aws&dst=cilium&minCoverage=1', '/api/v1/gates/adhoc')
+    t.same(coverage.body.checks.map((c: { id: string }) => c.id).filter((id: string) => !id.startsWith('staleness')), ['coverage aws', 'coverage cilium'], 'minCoverage alone judges the groups\' coverage, and no unbounded pair')
+  })
+
+  await t.test('a bad parameter is one line naming it, its value, the gate and what was expected (no JSON-schema text)', async t => {
+    const cases: Array<[string, string, string]> = [
+      ['/api/v1/gates/adhoc?probe=pod&src=a&dst=b&maxErrorRatio=2', '/api/v1/gates/adhoc', 'maxErrorRatio=2 (gate "adhoc"): expected a ratio from 0 to 1'],
+      ['/api/v1/gates/adhoc?probe=pod&src=a&dst=b&maxErrorRatio=lots', '/api/v1/gates/adhoc', 'maxErrorRatio="lots" (gate "adhoc"): expected a number'],
+      ['/api/v1/gates/adhoc?probe=icmp&src=a&dst=b&maxErrorRatio=0.1', '/api/v1/gates/adhoc', 'probe="icmp" (gate "adhoc"): expected one of "pod", "mtu", "service", "dns-lookup", "dns-wire", "http", "tcp", "udp"'],
+      ['/api/v1/gates/adhoc?src=a&dst=b&maxErrorRatio=0.1', '/api/v1/gates/adhoc', 'probe is missing (gate "adhoc"): expected one of "pod", "mtu", "service", "dns-lookup", "dns-wire", "http", "tcp", "udp"'],
+      ['/api/v1/gates/adhoc?probe=pod&src=a&dst=b&maxErrorRatio=0.1&window=5%20minutes', '/api/v1/gates/adhoc', 'window="5 minutes" (gate "adhoc"): expected a duration such as 500ms, 30s, 5m or 1h'],
+      ['/api/v1/gates/adhoc?probe=pod&src=a&dst=b&maxErrorRatio=0.1&window=1h', '/api/v1/gates/adhoc', 'window="1h" (gate "adhoc"): expected a window of at most 15m (PINGFLEET_MAX_WINDOW)'],
+      ['/api/v1/gates/adhoc?probe=pod&src=a&dst=b&maxErrorRatio=0.1&minSamples=0', '/api/v1/gates/adhoc', 'minSamples=0 (gate "adhoc"): expected an integer >= 1'],
+      ['/api/v1/gates/adhoc?probe=pod&src=&dst=b&maxErrorRatio=0.1', '/api/v1/gates/adhoc', 'src="" (gate "adhoc"): expected a non-empty string'],
+      ['/api/v1/gates/adhoc?probe=pod&nodes=N_3&maxNodeErrorRatio=0.1', '/api/v1/gates/adhoc', 'nodes="N_3" (gate "adhoc"): expected node names (lower-case DNS subdomains), comma separated'],
+      ['/api/v1/gates/adhoc/status?probe=pod&src=a&dst=b&maxErrorRatioByReason=NOPE', '/api/v1/gates/adhoc/status', 'maxErrorRatioByReason="NOPE" (gate "adhoc"): expected REASON:ratio pairs, comma separated, such as ENOTFOUND:0.001,EAI_AGAIN:0.01'],
+      ['/api/v1/gates/adhoc/status?probe=dns-lookup&src=a&dst=b&maxErrorRatioByReason=NOPE:0.1', '/api/v1/gates/adhoc/status', 'maxErrorRatioByReason="NOPE:0.1" (gate "adhoc"): expected a reason code from docs/reasons.md'],
+      ['/api/v1/gates/adhoc?probe=pod&nodes=n3&maxNodeP99=soon', '/api/v1/gates/adhoc', 'maxNodeP99="soon" (gate "adhoc"): expected a duration such as 500ms, 30s, 5m or 1h'],
+      ['/api/v1/gates/Cilium', '/api/v1/gates/{name}', 'name="Cilium" (the gate name): expected a lower-case DNS label such as cilium-batch-1'],
+      ['/api/v1/gates/aws-to-cilium?nodes=N_1', '/api/v1/gates/{name}', 'nodes="N_1" (gate "aws-to-cilium"): expected node names (lower-case DNS subdomains), comma separated']
+    ]
+    for (const [url, route, message] of cases) {
+      const answer = await call('GET', url, route)
+      t.match(answer, { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY' } }, url)
+      t.ok(String(answer.body.message).startsWith(message), `${url}: ${String(answer.body.message)}`)
+      t.notMatch(answer.body.message ?? '', /\bmust\b|querystring\/|params\//, `${url}: no JSON-schema wording`)
+    }
+  })
+
+  await t.test('view=foo names the views there are', async t => {
+    for (const [url, route] of [['/api/v1/gates/aws-to-cilium/status?view=foo', '/api/v1/gates/{name}/status'], ['/api/v1/gates/adhoc/status?probe=pod&src=a&dst=b&maxErrorRatio=0.1&view=foo', '/api/v1/gates/adhoc/status']] as const) {
+      t.match(await call('GET', url, route), { status: 400, body: { code: 'PINGFLEET_ERR_BAD_QUERY', message: /^view="foo" \(gate "(aws-to-cilium|adhoc)"\): expected one of "full", "brief"$/ } }, url)
     }
   })
 
@@ -192,14 +240,14 @@ t.test('the gates API', async t => {
     const both = await call('GET', `/api/v1/gates/adhoc?${q}&src=aws&dst=cilium&maxErrorRatio=0.5&nodes=n1&maxNodeErrorRatio=0.5`, '/api/v1/gates/adhoc')
     t.ok(both.body.checks.some((c: { id: string }) => c.id === 'pod aws->cilium maxErrorRatio') && both.body.checks.some((c: { id: string }) => c.id === 'pod nodes->* maxNodeErrorRatio'), 'a pair and a node rule together')
     const bad: Array<[string, RegExp]> = [
-      ['probe=pod&nodeSelector=a%20in%20b&maxNodeErrorRatio=0.1', /nodeSelector: expected a Kubernetes label selector such as migration-batch=7 \("a in b" is not a Kubernetes label selector: at character 6, found "b", expected "\(" after in\)/],
+      ['probe=pod&nodeSelector=a%20in%20b&maxNodeErrorRatio=0.1', /nodeSelector="a in b" \(gate "adhoc"\): expected a Kubernetes label selector such as migration-batch=7 \("a in b" is not a Kubernetes label selector: at character 6, found "b", expected "\(" after in\)/],
       ['probe=pod&maxNodeErrorRatio=0.1', /expected src and dst \(a group pair\), or nodes or nodeSelector/],
       ['probe=pod&src=aws&dst=cilium&maxNodeErrorRatio=0.1', /maxNodeErrorRatio: judges each selected node; give nodes or nodeSelector/],
       ['probe=pod&nodes=n3&maxErrorRatio=0.1', /maxErrorRatio: judges a group pair; give src and dst, or use maxNodeErrorRatio/],
       ['probe=pod&nodes=n3&src=aws&maxNodeErrorRatio=0.1', /dst: expected both src and dst/],
       ['probe=pod&nodes=N_3', /nodes/],
-      ['probe=pod&nodes=n3&minPeers=0', /minPeers/],
-      ['probe=dns-lookup&nodes=n3&minPeers=2', /no minPeers for probe dns-lookup/],
+      ['probe=pod&nodes=n3&minPeers=0&maxNodeErrorRatio=0.1', /minPeers/],
+      ['probe=dns-lookup&nodes=n3&minPeers=2&maxNodeErrorRatio=0.1', /no minPeers for probe dns-lookup/],
       ['probe=pod&nodes=n3&maxNodeP99=soon', /maxNodeP99/]
     ]
     for (const [query, message] of bad) {

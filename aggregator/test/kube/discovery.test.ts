@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { bucketIndex, type AggregatorMessage, type Peers, type Report, type Welcome } from '@pingfleet/protocol'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
+import { PEERS_MIN_GAP_MS } from '../../src/http/stream.ts'
 import { API_TOKEN, FakeKube, NAMESPACE, node, pod, until } from '../kube-fake.ts'
 
 const ok = (target: string): Report['cells'][number] => ({ probe: 'pod', target, count: 2, latency: [bucketIndex(0.002), 2] })
@@ -50,7 +51,9 @@ async function setup (t: Test, options: { apiDown?: boolean } = {}) {
 }
 
 const lastPeers = (agent: RawAgent): Peers => agent.received.filter((m): m is Peers => m.type === 'peers').at(-1)!
-const peersWhere = (agent: RawAgent, check: (p: Peers) => boolean) => agent.waitFor((m: AggregatorMessage) => m.type === 'peers' && check(m))
+// A push follows the previous one by PEERS_MIN_GAP_MS at least: waiting only that long raced the timer.
+const peersWhere = (agent: RawAgent, check: (p: Peers) => boolean) =>
+  agent.waitFor((m: AggregatorMessage) => m.type === 'peers' && check(m), PEERS_MIN_GAP_MS + 3000)
 
 t.test('Kubernetes labels win over the hello, and expected agents that never connected are listed', async t => {
   const s = await setup(t)

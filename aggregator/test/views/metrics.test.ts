@@ -2,6 +2,7 @@ import t from 'tap'
 import { Registry } from 'prom-client'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
 import { dnsKey, LATENCY_BUCKETS, registerFleetMetrics } from '../../src/views/metrics.ts'
+import { Fleet } from '../../src/fleet/fleet.ts'
 import { Roster } from '../../src/fleet/roster.ts'
 import { Totals } from '../../src/store/totals.ts'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
@@ -133,11 +134,10 @@ t.test('expected agents come from the seam when one is given; agents without the
   const registry = new Registry()
   const roster = new Roster(60_000)
   let clock = 1_000_000
-  registerFleetMetrics({
-    registry, totals: new Totals(), roster, groupLabel: 'cniplugin', version: 'test', now: () => clock,
-    expected: () => new Map([['aws', 3], ['cilium', 2]]),
-    staleAfterMs: 5000
-  })
+  // Discovery has listed: three aws nodes and two cilium nodes should run an agent.
+  const expectedNodes = new Map([['a1', 'aws'], ['a2', 'aws'], ['a3', 'aws'], ['c1', 'cilium'], ['c2', 'cilium']].map(([n, g]) => [n!, { cniplugin: g! }]))
+  const fleet = new Fleet({ roster, groupLabel: 'cniplugin', kube: { expectedNodes: () => expectedNodes, nodeFacts: () => new Map() } })
+  registerFleetMetrics({ registry, totals: new Totals(), fleet, version: 'test', now: () => clock, staleAfterMs: 5000 })
   let m = samples(await registry.metrics())
   t.equal(m.get('pingfleet_agents_expected{group="aws"}'), 3, 'discovery says 3, with no agent connected yet')
   t.equal(m.get('pingfleet_agents_connected{group="aws"}'), 0, 'connected is exported at 0 for an expected group')

@@ -1,0 +1,250 @@
+// Per-node sums of one time slot for the peer kinds: each node's inbound and outbound probe count,
+// failures by reason, latency histogram and which peers, filed as the cells are written. A
+// node-scoped gate then reads a few small records per node and slot instead of ~1,000 cells each.
+
+import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import type { CellInput } from './cell-sum.ts'
+
+/**
+ * The peer node a peer-kind target names: `pod` targets are node names, `mtu` targets are
+ * `<node>/<size>`. Node names never contain `/`, so everything from the last one is the size.
+ */
+export function peerNode (target: string): string {
+  const slash = target.lastIndexOf('/')
+  return slash === -1 ? target : target.slice(0, slash)
+}
+
+const KIND_SLOT = new Map<string, number>(PEER_PROBE_KINDS.map((k, i) => [k, i]))
+
+/** The index of a peer kind in PEER_PROBE_KINDS, or -1 for kinds whose targets are not nodes. */
+export function peerKindSlot (probe: ProbeKind): number {
+  return KIND_SLOT.get(probe) ?? -1
+}
+
+/** A node's side: `node * 2 + INBOUND` (probes toward it) or `node * 2 + OUTBOUND` (probes from it). */
+export const INBOUND = 0
+export const OUTBOUND = 1
+
+/** One node's results in one direction over the slots read: what a node-scoped gate judges. */
+export interface NodeSide {
+  /** Probes, failures included. */
+  samples: number
+  /** Failed probes, and their count per reason (null when none failed). */
+  errors: number
+  reasons: Map<string, number> | null
+  /** Distinct peer nodes with at least one probe (an mtu peer's sizes count once). */
+  peers: number
+  /** Successful probes' latency, one count per bucket (BUCKET_COUNT); null unless asked for. */
+  dense: Float64Array | null
+}
+
+/**
+ * One peer kind's sums in a slot, per side (node * 2 + direction). While the slot takes reports
+ * the histograms are dense (a bucket add is one array write); close() packs them per side
+ * (`offs` into `buckets`/`ns`), which is what most slots hold for most of their life.
+ */
+class KindSums {
+  cap = 0
+  words = 0
+  count = new Float64Array(0)
+  failed = new Float64Array(0)
+  /** Per side, the peers with a probe: a bit per node index, `words` words per side. */
+  bits = new Uint32Array(0)
+  reasons = new Map<number, Map<string, number>>()
+  dense: Uint32Array | null = new Uint32Array(0)
+  offs: Int32Array | null = null
+  buckets: Uint16Array | null = null
+  ns: Uint32Array | null = null
+
+  constructor (nodes: number) { this.grow(nodes) }
+
+  /** Makes room for node indexes below `nodes` (capacity doubles, so growth is rare). */
+  grow (nodes: number): void {
+    if (nodes <= this.cap) return
+    let cap = Math.max(64, this.cap)
+    while (cap < nodes) cap *= 2
+    const words = cap >>> 5
+    const sides = cap * 2
+    const count = new Float64Array(sides)
+    count.set(this.count)
+    const failed = new Float64Array(sides)
+    failed.set(this.failed)
+    const bits = new Uint32Array(sides * words)
+    for (let s = 0; s < this.cap * 2; s++) bits.set(this.bits.subarray(s * this.words, (s + 1) * this.words), s * words)
+    if (this.dense !== null) {
+      const dense = new Uint32Array(sides * BUCKET_COUNT)
+      dense.set(this.dense)
+      this.dense = dense
+    } else {
+      const offs = new Int32Array(sides + 1)
+      offs.set(this.offs!)
+      offs.fill(this.offs![this.cap * 2]!, this.cap * 2 + 1)
+      this.offs = offs
+    }
+    this.count = count
+    this.failed = failed
+    this.bits = bits
+    this.cap = cap
+    this.words = words
+  }
+
+  /** Back to dense histograms: a late report landed in a closed slot (rare). */
+  open (): void {
+    if (this.dense !== null) return
+    const dense = new Uint32Array(this.cap * 2 * BUCKET_COUNT)
+    const offs = this.offs!
+    for (let s = 0; s < this.cap * 2; s++) {
+      for (let j = offs[s]!; j < offs[s + 1]!; j++) dense[s * BUCKET_COUNT + this.buckets![j]!] = this.ns![j]!
+    }
+    this.dense = dense
+    this.offs = this.buckets = this.ns = null
+  }
+
+  /** Packs the dense histograms into per-side lists of (bucket, count). */
+  close (): void {
+    const dense = this.dense
+    if (dense === null) return
+    let nnz = 0
+    for (let i = 0; i < dense.length; i++) if (dense[i] !== 0) nnz++
+    const offs = new Int32Array(this.cap * 2 + 1)
+    const buckets = new Uint16Array(nnz)
+    const ns = new Uint32Array(nnz)
+    let j = 0
+    for (let s = 0; s < this.cap * 2; s++) {
+      offs[s] = j
+      const base = s * BUCKET_COUNT
+      for (let b = 0; b < BUCKET_COUNT; b++) {
+        const n = dense[base + b]!
+        if (n !== 0) { buckets[j] = b; ns[j++] = n }
+      }
+    }
+    offs[this.cap * 2] = j
+    this.offs = offs
+    this.buckets = buckets
+    this.ns = ns
+    this.dense = null
+  }
+
+  /** Files one cell's results on `side`, whose peer is node `peer`. */
+  add (side: number, peer: number, cell: CellInput): void {
+    this.count[side]! += cell.count
+    if (cell.count > 0) this.bits[side * this.words + (peer >>> 5)]! |= 1 << (peer & 31)
+    const latency = cell.latency
+    if (latency.length > 0) {
+      if (this.dense === null) this.open()
+      const base = side * BUCKET_COUNT
+      for (let i = 0; i < latency.length; i += 2) this.dense![base + latency[i]!]! += latency[i + 1]!
+    }
+    if (cell.errors !== undefined && cell.errors.length > 0) {
+      let by = this.reasons.get(side)
+      if (by === undefined) this.reasons.set(side, by = new Map())
+      for (const e of cell.errors) {
+        this.failed[side]! += e.count
+        by.set(e.reason, (by.get(e.reason) ?? 0) + e.count)
+      }
+    }
+  }
+
+  /** Adds everything of `from` (any capacity, open or closed) to this open one. */
+  addAll (from: KindSums): void {
+    this.grow(from.cap)
+    for (let s = 0; s < from.cap * 2; s++) {
+      this.count[s]! += from.count[s]!
+      this.failed[s]! += from.failed[s]!
+      for (let w = 0; w < from.words; w++) this.bits[s * this.words + w]! |= from.bits[s * from.words + w]!
+    }
+    for (const [side, by] of from.reasons) {
+      let into = this.reasons.get(side)
+      if (into === undefined) this.reasons.set(side, into = new Map())
+      for (const [reason, n] of by) into.set(reason, (into.get(reason) ?? 0) + n)
+    }
+    const dense = this.dense!
+    if (from.dense !== null) {
+      for (let i = 0; i < from.dense.length; i++) dense[i]! += from.dense[i]!
+    } else {
+      const offs = from.offs!
+      for (let s = 0; s < from.cap * 2; s++) {
+        for (let j = offs[s]!; j < offs[s + 1]!; j++) dense[s * BUCKET_COUNT + from.buckets![j]!]! += from.ns![j]!
+      }
+    }
+  }
+
+  /** Adds side `side` to `into` (and its latency to `dense` when given); ORs its peers into `bits`. */
+  read (side: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+    into.samples += this.count[side]!
+    const by = this.reasons.get(side)
+    if (by !== undefined) {
+      into.errors += this.failed[side]!
+      into.reasons ??= new Map()
+      for (const [reason, n] of by) into.reasons.set(reason, (into.reasons.get(reason) ?? 0) + n)
+    }
+    const words = Math.min(this.words, bits.length)
+    for (let w = 0; w < words; w++) bits[w]! |= this.bits[side * this.words + w]!
+    if (dense === null) return
+    if (this.dense !== null) {
+      const base = side * BUCKET_COUNT
+      for (let b = 0; b < BUCKET_COUNT; b++) dense[b]! += this.dense[base + b]!
+    } else {
+      for (let j = this.offs![side]!; j < this.offs![side + 1]!; j++) dense[this.buckets![j]!]! += this.ns![j]!
+    }
+  }
+
+  get bytes (): number {
+    return this.count.byteLength + this.failed.byteLength + this.bits.byteLength + (this.dense?.byteLength ?? 0) +
+      (this.offs?.byteLength ?? 0) + (this.buckets?.byteLength ?? 0) + (this.ns?.byteLength ?? 0) + this.reasons.size * 96
+  }
+}
+
+/**
+ * A slot's per-node sums of every peer kind. Node indexes are the store's (dense, one per node
+ * name); a cell from a node to itself is never filed. Exact: the same sums as adding the cells.
+ */
+export class NodeSums {
+  private readonly kinds: Array<KindSums | null> = PEER_PROBE_KINDS.map(() => null)
+
+  /** Files a cell of peer kind `kind` (peerKindSlot) from node `src` to node `peer`: outbound for src, inbound for peer. */
+  add (kind: number, src: number, peer: number, cell: CellInput): void {
+    let k = this.kinds[kind]
+    const nodes = Math.max(src, peer) + 1
+    if (k === null || k === undefined) this.kinds[kind] = k = new KindSums(nodes)
+    else k.grow(nodes)
+    k.add(src * 2 + OUTBOUND, peer, cell)
+    k.add(peer * 2 + INBOUND, src, cell)
+  }
+
+  /** The slot takes no more on-time reports: pack the histograms. */
+  close (): void {
+    for (const k of this.kinds) k?.close()
+  }
+
+  /** Both slots' sums in one (a finer slot folding into a coarser one); neither input changes. */
+  static union (a: NodeSums, b: NodeSums): NodeSums {
+    const out = new NodeSums()
+    for (let i = 0; i < out.kinds.length; i++) {
+      const [x, y] = [a.kinds[i], b.kinds[i]]
+      if (x == null && y == null) continue
+      const k = new KindSums(Math.max(x?.cap ?? 0, y?.cap ?? 0))
+      if (x != null) k.addAll(x)
+      if (y != null) k.addAll(y)
+      k.close()
+      out.kinds[i] = k
+    }
+    return out
+  }
+
+  /**
+   * Adds node `node`'s side (`direction`: INBOUND or OUTBOUND) of peer kind `kind` in this slot to
+   * `into`, its peers to the bitmap `bits` (a bit per node index) and, with `dense`, its latency.
+   */
+  read (kind: number, node: number, direction: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+    const k = this.kinds[kind]
+    if (k == null || node >= k.cap) return
+    k.read(node * 2 + direction, into, bits, dense)
+  }
+
+  get bytes (): number {
+    let n = 0
+    for (const k of this.kinds) n += k?.bytes ?? 0
+    return n
+  }
+}

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { BUCKET_COUNT } from '@pingfleet/protocol'
+import { INBOUND, NodeSums, OUTBOUND, peerKindSlot, peerNode, type NodeSide } from '../../src/store/node-sums.ts'
+
+const POD = peerKindSlot('pod')
+
+function side (sums: NodeSums, node: number, direction: number, kind = POD): NodeSide & { bits: Uint32Array } {
+  const out = { samples: 0, errors: 0, reasons: null, peers: 0, dense: new Float64Array(BUCKET_COUNT), bits: new Uint32Array(8) }
+  sums.read(kind, node, direction, out, out.bits, out.dense)
+  return out
+}
+
+t.test('peerNode and peerKindSlot: which targets are nodes', async t => {
+  t.equal(peerNode('node-a/8500'), 'node-a')
+  t.equal(peerNode('node-a'), 'node-a')
+  t.equal(peerKindSlot('mtu'), 1)
+  t.equal(peerKindSlot('dns-lookup'), -1)
+})
+
+t.test('a cell is outbound for its source and inbound for its peer, open or closed', async t => {
+  const sums = new NodeSums()
+  sums.add(POD, 0, 1, { count: 3, latency: [10, 2], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'ETIMEDOUT', count: 1 }] })
+  sums.add(POD, 2, 1, { count: 1, latency: [12, 1] })
+  sums.add(POD, 2, 0, { count: 0, latency: [] })
+  const check = (label: string): void => {
+    const out = side(sums, 0, OUTBOUND)
+    t.match(out, { samples: 3, errors: 1 }, label)
+    t.same([...out.reasons!], [['CONNECT_TIMEOUT', 1]])
+    t.equal(out.bits[0], 0b10)
+    const inbound = side(sums, 1, INBOUND)
+    t.match(inbound, { samples: 4, errors: 1 })
+    t.equal(inbound.bits[0], 0b101, 'from nodes 0 and 2')
+    t.same([inbound.dense![10], inbound.dense![12]], [2, 1])
+    t.equal(side(sums, 0, INBOUND).bits[0], 0, 'a cell with no probe names no peer')
+  }
+  check('open')
+  const bytes = sums.bytes
+  sums.close()
+  t.ok(sums.bytes < bytes, `closing packs the histograms: ${sums.bytes} < ${bytes} bytes`)
+  check('closed')
+  sums.add(POD, 0, 1, { count: 1, latency: [10, 1] })
+  t.equal(side(sums, 1, INBOUND).dense![10], 3, 'a late cell reopens a closed slot')
+})
+
+t.test('capacity grows past the first 64 nodes without losing what was filed, open or closed', async t => {
+  for (const closed of [false, true]) {
+    const sums = new NodeSums()
+    sums.add(POD, 5, 63, { count: 2, latency: [7, 2] })
+    if (closed) sums.close()
+    sums.add(POD, 200, 5, { count: 1, latency: [8, 1] })
+    const five = side(sums, 5, OUTBOUND)
+    t.match(five, { samples: 2 })
+    t.equal(five.dense![7], 2)
+    t.equal(five.bits[1], 2 ** 31, 'node 63')
+    const in5 = side(sums, 5, INBOUND)
+    t.equal(in5.bits[6], 1 << 8, 'node 200')
+    t.equal(side(sums, 63, INBOUND).dense![7], 2)
+  }
+})
+
+t.test('union sums two slots and leaves both alone; empty kinds stay empty', async t => {
+  const a = new NodeSums()
+  a.add(POD, 0, 1, { count: 2, latency: [10, 2] })
+  a.close()
+  const b = new NodeSums()
+  b.add(POD, 3, 1, { count: 2, latency: [10, 1], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }] })
+  b.add(POD, 70, 0, { count: 1, latency: [11, 1] })
+  const u = NodeSums.union(a, b)
+  const in1 = side(u, 1, INBOUND)
+  t.match(in1, { samples: 4, errors: 1 })
+  t.same([...in1.reasons!], [['ECONNREFUSED', 1]])
+  t.equal(in1.bits[0], 0b1001)
+  t.equal(in1.dense![10], 3)
+  t.equal(side(u, 0, INBOUND).bits[2], 1 << 6, 'node 70, from the larger input')
+  t.match(side(a, 1, INBOUND), { samples: 2, errors: 0 }, 'inputs unchanged')
+  t.match(side(u, 1, INBOUND, peerKindSlot('mtu')), { samples: 0 })
+})
