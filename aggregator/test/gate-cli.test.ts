@@ -212,13 +212,19 @@ t.test('the CLI', async t => {
     }
     const bin = mkdtempSync(join(tmpdir(), 'pingfleet-migrate-'))
     const log = join(bin, 'kubectl.log')
-    writeFileSync(join(bin, 'kubectl'), `#!/usr/bin/env bash\necho "$*" >> ${JSON.stringify(log)}\nif [[ $1 == get ]]; then printf 'node/a\\nnode/b\\nnode/c\\n'; fi\n`)
+    // `get nodes -l cniplugin!=cilium` lists the nodes to move (todo); `get nodes -l <batch label>`
+    // the nodes a stopped run left labelled (pending, none unless a case writes some).
+    const todo = join(bin, 'todo')
+    const pending = join(bin, 'pending')
+    writeFileSync(todo, 'node/a\nnode/b\nnode/c\n')
+    writeFileSync(pending, '')
+    writeFileSync(join(bin, 'kubectl'), `#!/usr/bin/env bash\necho "$*" >> ${JSON.stringify(log)}\nif [[ $1 == get ]]; then if [[ $4 == *'!='* ]]; then cat ${JSON.stringify(todo)}; else cat ${JSON.stringify(pending)}; fi; fi\n`)
     writeFileSync(join(bin, 'pingfleet'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`)
     chmodSync(join(bin, 'kubectl'), 0o755)
     chmodSync(join(bin, 'pingfleet'), 0o755)
-    const migrate = (env: Record<string, string>): Promise<number | null> => new Promise((resolve, reject) => {
+    const migrate = (env: Record<string, string>, ...args: string[]): Promise<number | null> => new Promise((resolve, reject) => {
       writeFileSync(log, '')
-      const child = spawn('bash', [MIGRATE], {
+      const child = spawn('bash', [MIGRATE, ...args], {
         stdio: process.env.DEBUG_MIGRATE ? 'inherit' : 'ignore',
         env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGGREGATOR: url, BASELINE_GATE: 'aws-up', GATE: 'batch', RUN: 'test', BATCH_LABEL: 'batch2', BATCH_SIZE: '2', GATE_WAIT: '300ms', GATE_INTERVAL: '100ms', ...env }
       })
@@ -234,20 +240,41 @@ t.test('the CLI', async t => {
     const lines = (): string[] => readFileSync(log, 'utf8').trim().split('\n')
     t.equal(await migrate({}), 0)
     t.same(lines(), [
-      'get nodes -l cniplugin!=cilium -o name',
+      'get nodes -l batch2 -o name', 'get nodes -l cniplugin!=cilium -o name',
       ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1'), ...done('a'), ...done('b'),
       ...moved('c', 'batch2=test-2'), ...done('c')
     ])
     label = 'batch1'
     t.equal(await migrate({ BATCH_SIZE: '1', BATCH_LABEL: 'batch1' }), 0, 'one-node batches complete')
     t.same(lines(), [
-      'get nodes -l cniplugin!=cilium -o name',
+      'get nodes -l batch1 -o name', 'get nodes -l cniplugin!=cilium -o name',
       ...moved('a', 'batch1=test-1'), ...done('a'), ...moved('b', 'batch1=test-2'), ...done('b'), ...moved('c', 'batch1=test-3'), ...done('c')
     ])
     t.equal(await migrate({ GATE: 'aws-to-cilium' }), 1, 'a batch gate that fails stops the loop')
-    t.same(lines(), ['get nodes -l cniplugin!=cilium -o name', ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1')], 'the failed batch stays cordoned')
+    t.same(lines(), ['get nodes -l batch2 -o name', 'get nodes -l cniplugin!=cilium -o name', ...moved('a', 'batch2=test-1'), ...moved('b', 'batch2=test-1')], 'the failed batch stays cordoned')
+
+    // The stopped batch a and b is still labelled batch2: a plain rerun must not leave it behind.
+    label = 'batch2'
+    writeFileSync(pending, 'node/a\nnode/b\n')
+    t.equal(await migrate({}), 4, 'a rerun that finds a stopped batch refuses to start without --resume')
+    t.same(lines(), ['get nodes -l batch2 -o name'], 'and touches nothing')
+    t.equal(await migrate({}, '--bogus'), 4, 'an unknown argument is bad usage')
+    const restarted = (node: string): string[] => [`cordon node/${node}`, `delete pods --all-namespaces --field-selector spec.nodeName=${node} --wait=false`]
+    t.equal(await migrate({ GATE: 'aws-to-cilium' }, '--resume'), 1, '--resume re-judges the stopped batch; still failing, it stops again')
+    t.same(lines(), ['get nodes -l batch2 -o name', ...restarted('a'), ...restarted('b')], 'the batch stays cordoned and labelled, and no other node is touched')
+    writeFileSync(todo, 'node/c\n')
+    t.equal(await migrate({ START_BATCH: '2' }, '--resume'), 0, '--resume: the stopped batch passes now, so it is released and the run goes on')
+    t.same(lines(), [
+      'get nodes -l batch2 -o name', ...restarted('a'), ...restarted('b'), ...done('a'), ...done('b'),
+      'get nodes -l cniplugin!=cilium -o name', ...moved('c', 'batch2=test-2'), ...done('c')
+    ])
+    writeFileSync(pending, '')
+    t.equal(await migrate({ START_BATCH: '2' }, '--resume'), 0, 'with nothing pending, --resume is a normal run')
+    t.same(lines(), ['get nodes -l batch2 -o name', 'get nodes -l cniplugin!=cilium -o name', ...moved('c', 'batch2=test-2'), ...done('c')])
+    writeFileSync(todo, 'node/a\nnode/b\nnode/c\n')
+
     t.equal(await migrate({ BASELINE_GATE: 'dns-backends' }), 2, 'a fleet that is not healthy before the first batch stops everything')
-    t.equal(readFileSync(log, 'utf8'), '', 'no node was touched')
+    t.same(lines(), ['get nodes -l batch2 -o name'], 'no node was touched')
     // A kubectl that fails (no access, no cluster) must stop the loop, not read as "0 nodes, all passed".
     const broken = mkdtempSync(join(tmpdir(), 'pingfleet-migrate-broken-'))
     writeFileSync(join(broken, 'kubectl'), '#!/bin/sh\necho "error: You must be logged in to the server" >&2\nexit 1\n')

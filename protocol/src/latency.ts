@@ -69,18 +69,31 @@ export class Histogram {
   /** Adds `n` (≥ 0) to bucket `index` (0 .. BUCKET_COUNT - 1). */
   add (index: number, n: number): void {
     const counts = this.counts
-    if (counts[index] === 0 && n !== 0) {
-      const seen = this.seen
-      if (seen.length > 0 && seen[seen.length - 1]! > index) this.sorted = false
-      seen.push(index)
-    }
+    if (counts[index] === 0 && n !== 0) this.touch(index)
     counts[index]! += n
     this.total += n
   }
 
+  /** Notes the first count in a bucket. */
+  private touch (index: number): void {
+    const seen = this.seen
+    if (seen.length > 0 && seen[seen.length - 1]! > index) this.sorted = false
+    seen.push(index)
+  }
+
   /** Adds a sparse histogram `[index, count, …]` (any order). */
   addSparse (sparse: ArrayLike<number>): void {
-    for (let i = 0; i < sparse.length; i += 2) this.add(sparse[i]!, sparse[i + 1]!)
+    // add() inlined: ingest sums every cell of every report through here.
+    const counts = this.counts
+    let total = 0
+    for (let i = 0; i < sparse.length; i += 2) {
+      const index = sparse[i]!
+      const n = sparse[i + 1]!
+      if (counts[index] === 0 && n !== 0) this.touch(index)
+      counts[index]! += n
+      total += n
+    }
+    this.total += total
   }
 
   /** Adds every count of `other`. */

@@ -167,11 +167,11 @@ export class Cluster {
     return (this.fake.nodes.get(name)!.spec as { unschedulable?: boolean }).unschedulable === true
   }
 
-  /** Runs docs/examples/migrate-nodes.sh with kubectl and pingfleet on PATH. */
-  async migrate (env: Record<string, string>): Promise<{ code: number | null, out: string }> {
+  /** Runs docs/examples/migrate-nodes.sh (with `args`, such as --resume) with kubectl and pingfleet on PATH. */
+  async migrate (env: Record<string, string>, ...args: string[]): Promise<{ code: number | null, out: string }> {
     writeWrapper(join(this.dir, 'kubectl'), join(ROOT, 'test/helpers/kubectl-standin.ts'))
     writeWrapper(join(this.dir, 'pingfleet'), join(ROOT, 'aggregator/src/cli.ts'))
-    const child = spawn('bash', [SCRIPT], {
+    const child = spawn('bash', [SCRIPT, ...args], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -5,7 +5,7 @@ import { PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protoc
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import type { AgentEntry } from '../fleet/roster.ts'
-import { CellSum } from './cell-sum.ts'
+import { CellSum, hasLoss, type CellInput } from './cell-sum.ts'
 import { peerNode } from './node-sums.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
@@ -28,6 +28,8 @@ interface Layout {
   ids: Int32Array
   /** Index into `sums`: the (probe, destination group or target) the cell is summed under. */
   sumOf: Int32Array
+  /** Per position, this report: 1 when the cell carries loss counters (looked up once, used twice). */
+  loss: Uint8Array
   /** Per (probe, destination): its key, its group-store cell and the sum of one report, reused. */
   sumKeys: Array<{ probe: ProbeKind, dst: string }>
   groupIds: number[]
@@ -71,31 +73,37 @@ export class Ingest {
   apply (agent: AgentEntry, report: Report, at = report.end): IngestResult {
     const cells = report.cells
     const layout = this.layoutFor(agent, cells)
-    const stored = this.nodes.write(at, layout.ids, cells)
     const own = { count: 0, lagged: 0, overloaded: 0 }
     const sums = layout.sums
+    const loss = layout.loss
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
-      const failed = sums[layout.sumOf[i]!]!.add(cell)
+      // Whether the cell carries loss counters, looked up once for its sum and for the store.
+      const hasCounters = hasLoss(cell)
+      loss[i] = hasCounters ? 1 : 0
+      const failed = sums[layout.sumOf[i]!]!.add(cell, hasCounters)
       own.count += cell.count
       if (cell.lagged !== undefined) own.lagged += cell.lagged
       if (cell.errors !== undefined) for (const e of cell.errors) if (e.reason === 'AGENT_OVERLOADED') own.overloaded += e.count
       const dstNode = layout.dstNodes[i]
       if (dstNode !== null && dstNode !== undefined) this.totals.node(dstNode, 'in', cell.probe, cell.count, failed)
     }
+    const stored = this.nodes.write(at, layout.ids, cells, cells.length, loss)
     // Only the sums this report's cells went to (an earlier report's targets may be gone).
     const groupIds: number[] = []
     const used: CellSum[] = []
+    const inputs: CellInput[] = []
     for (let k = 0; k < sums.length; k++) {
       const sum = sums[k]!
       if (sum.cells === 0) continue
       groupIds.push(layout.groupIds[k]!)
       used.push(sum)
+      inputs.push(sum.input())
       const key = layout.sumKeys[k]!
       this.totals.pair(key.probe, layout.srcGroup, key.dst, sum)
       this.totals.node(agent.node, 'out', key.probe, sum.count, sum.failed)
     }
-    this.groups.write(at, groupIds, used)
+    this.groups.write(at, groupIds, inputs)
     for (const sum of used) sum.reset()
     this.health?.observe(agent.node, at, own, report.cpu)
     return { cells: cells.length, expiredCells: stored ? 0 : cells.length }
@@ -107,7 +115,7 @@ export class Ingest {
     let layout = this.layouts.get(agent.node)
     if (layout === undefined || layout.revision !== this.fleet.revision || layout.srcGroup !== srcGroup || layout.ids.length < cells.length) {
       const size = Math.max(cells.length, 16)
-      layout = { revision: this.fleet.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
+      layout = { revision: this.fleet.revision, srcGroup, ids: new Int32Array(size).fill(-1), sumOf: new Int32Array(size), loss: new Uint8Array(size), sumKeys: [], groupIds: [], sums: [], dstNodes: [] }
       this.layouts.set(agent.node, layout)
     }
     for (let i = 0; i < cells.length; i++) {

@@ -28,8 +28,10 @@ export const COUNTER_BASE = 500
  */
 export function withCounters (latency: ArrayLike<number>, counters: Partial<LossCounters>): ArrayLike<number> {
   let out: number[] | undefined
-  for (let i = 0; i < LOSS_NAMES.length; i++) {
-    const n = counters[LOSS_NAMES[i]!]
+  // Named reads, LOSS_NAMES order: a keyed read by name would be slow on the many shapes of cells.
+  const values = [counters.slowConnects, counters.sent, counters.lost, counters.jitterUs, counters.jitterPairs]
+  for (let i = 0; i < values.length; i++) {
+    const n = values[i]
     if (n === undefined || n <= 0) continue
     out ??= Array.from(latency)
     out.push(COUNTER_BASE + i, n)
@@ -64,9 +66,12 @@ export class SlotArena {
     return this.head.byteLength + this.data.byteLength + this.errors.size * 96 + this.lagged.size * 32 + this.backends.size * 160 + this.sums.bytes
   }
 
-  /** Adds one cell's results for one report: latency, loss counters, errors, lagged and backends. */
-  addCell (cellId: number, cell: CellInput): void {
-    this.add(cellId, cell.count, hasLoss(cell) ? withCounters(cell.latency, cell) : cell.latency, cell.errors, cell.lagged)
+  /**
+   * Adds one cell's results for one report: latency, loss counters, errors, lagged and backends.
+   * `loss`: whether the cell carries loss counters (see CellSum.add).
+   */
+  addCell (cellId: number, cell: CellInput, loss = hasLoss(cell)): void {
+    this.add(cellId, cell.count, loss ? withCounters(cell.latency, cell) : cell.latency, cell.errors, cell.lagged)
     if (cell.backends !== undefined) this.addBackends(cellId, cell.backends)
   }
 

@@ -195,16 +195,17 @@ export class Store {
    * Files the cells of one report, measured at time `at` (ms since the epoch; a time after the
    * clock counts as now): `cells[i]` under cell id `ids[i]`, for i < `n`. Returns false when `at` is
    * older than the longest window kept: nothing is stored then, and the n cells count as expired
-   * (stats().expired).
+   * (stats().expired). `loss`, when given, says which cells carry loss counters (non-zero: they
+   * do), for a caller that has already looked at each cell (ingest does, for its sums).
    */
-  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length): boolean {
+  write (at: number, ids: ArrayLike<number>, cells: ArrayLike<CellInput>, n = cells.length, loss?: ArrayLike<number>): boolean {
     // Agent clocks may run ahead; results from "the future" count as now.
     const arena = this.arenaFor(Math.min(at, this.clock()))
     if (arena === null) {
       this.expired += n
       return false
     }
-    for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!)
+    for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!, loss === undefined ? undefined : loss[i] !== 0)
     arena.sums.addCells(ids, cells, n, this.cellSumKind, this.cellSrcNode, this.cellPeerNode)
     return true
   }
