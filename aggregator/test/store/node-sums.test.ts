@@ -95,3 +95,17 @@ t.test('union of two closed slots merges their packed histograms side by side', 
   const again = NodeSums.union(u, a)
   t.equal(side(again, 1, INBOUND).dense![12], 5, 'a union unions again')
 })
+
+t.test('settle packs a slot only once no report reached it since the last settle', async t => {
+  const sums = new NodeSums()
+  sums.add(POD, 0, 1, { count: 1, latency: [10, 1] })
+  const open = sums.bytes
+  sums.settle()
+  t.equal(sums.bytes, open, 'written since the last call: still dense')
+  sums.add(POD, 0, 1, { count: 1, latency: [10, 1] })
+  sums.settle()
+  t.equal(sums.bytes, open, 'a late report keeps it dense')
+  sums.settle()
+  t.ok(sums.bytes < open, 'quiet for a call: packed')
+  t.equal(side(sums, 1, INBOUND).dense![10], 2)
+})
