@@ -41,7 +41,9 @@ export interface NodeSide {
 /**
  * One peer kind's sums in a slot, per side (node * 2 + direction). While the slot takes reports
  * the histograms are dense (a bucket add is one array write); close() packs them per side
- * (`offs` into `buckets`/`ns`), which is what most slots hold for most of their life.
+ * (`offs` into `buckets`/`ns`), which is what most slots hold for most of their life. Dense counts
+ * are 16-bit until one would overflow (then 32-bit): half the cache footprint on the ingest path,
+ * where each cell's inbound row is a random access.
  */
 class KindSums {
   cap = 0
@@ -51,7 +53,7 @@ class KindSums {
   /** Per side, the peers with a probe: a bit per node index, `words` words per side. */
   bits = new Uint32Array(0)
   reasons = new Map<number, Map<string, number>>()
-  dense: Uint32Array | null = new Uint32Array(0)
+  dense: Uint16Array | Uint32Array | null = new Uint16Array(0)
   offs: Int32Array | null = null
   buckets: Uint16Array | null = null
   ns: Uint32Array | null = null
@@ -83,7 +85,7 @@ class KindSums {
     const bits = new Uint32Array(sides * words)
     for (let s = 0; s < this.cap * 2; s++) bits.set(this.bits.subarray(s * this.words, (s + 1) * this.words), s * words)
     if (this.dense !== null) {
-      const dense = new Uint32Array(sides * BUCKET_COUNT)
+      const dense = this.dense instanceof Uint16Array ? new Uint16Array(sides * BUCKET_COUNT) : new Uint32Array(sides * BUCKET_COUNT)
       dense.set(this.dense)
       this.dense = dense
     } else {
@@ -102,7 +104,7 @@ class KindSums {
   /** Back to dense histograms: a late report landed in a closed slot (rare). */
   open (): void {
     if (this.dense !== null) return
-    const dense = new Uint32Array(this.cap * 2 * BUCKET_COUNT)
+    const dense = this.ns!.some(n => n > 0xffff) ? new Uint32Array(this.cap * 2 * BUCKET_COUNT) : new Uint16Array(this.cap * 2 * BUCKET_COUNT)
     const offs = this.offs!
     for (let s = 0; s < this.cap * 2; s++) {
       for (let j = offs[s]!; j < offs[s + 1]!; j++) dense[s * BUCKET_COUNT + this.buckets![j]!] = this.ns![j]!
@@ -164,14 +166,17 @@ class KindSums {
     const latency = cell.latency
     if (latency.length > 0) {
       if (this.dense === null) this.open()
-      const dense = this.dense!
+      let dense = this.dense!
       const a = out * BUCKET_COUNT
       const b = into * BUCKET_COUNT
       for (let i = 0; i < latency.length; i += 2) {
         const bucket = latency[i]!
         const n = latency[i + 1]!
-        dense[a + bucket]! += n
-        dense[b + bucket]! += n
+        const x = dense[a + bucket]! + n
+        const y = dense[b + bucket]! + n
+        if ((x > 0xffff || y > 0xffff) && dense instanceof Uint16Array) this.dense = dense = Uint32Array.from(dense)
+        dense[a + bucket] = x
+        dense[b + bucket] = y
       }
     }
     if (cell.errors !== undefined && cell.errors.length > 0) {
@@ -337,6 +342,7 @@ export class NodeSums {
         continue
       }
       const k = new KindSums(Math.max(x?.cap ?? 0, y?.cap ?? 0))
+      k.dense = new Uint32Array(k.cap * 2 * BUCKET_COUNT)
       if (x != null) k.addAll(x)
       if (y != null) k.addAll(y)
       k.close()

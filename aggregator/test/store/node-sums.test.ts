@@ -109,3 +109,15 @@ t.test('settle packs a slot only once no report reached it since the last settle
   t.ok(sums.bytes < open, 'quiet for a call: packed')
   t.equal(side(sums, 1, INBOUND).dense![10], 2)
 })
+
+t.test('dense counts widen past 16 bits without losing a count, and reopen wide when packed counts need it', async t => {
+  const sums = new NodeSums()
+  sums.add(POD, 0, 1, { count: 60_000, latency: [10, 60_000] })
+  sums.add(POD, 2, 1, { count: 10_000, latency: [10, 10_000, 11, 1] })
+  t.equal(side(sums, 1, INBOUND).dense![10], 70_000)
+  t.equal(side(sums, 0, OUTBOUND).dense![10], 60_000)
+  sums.close()
+  sums.add(POD, 0, 1, { count: 1, latency: [10, 1] })
+  t.equal(side(sums, 1, INBOUND).dense![10], 70_001, 'reopened for a late report')
+  t.equal(side(sums, 1, INBOUND).dense![11], 1)
+})
