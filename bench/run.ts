@@ -12,7 +12,7 @@ import { bucketIndex } from '@pingfleet/protocol'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
-import { gateBench } from './gate-nodes.ts'
+import type { GateBenchResult } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' } } })
@@ -366,16 +366,37 @@ if (run('metrics')) {
 
 if (run('gate-nodes')) {
   // A node-scoped gate over 50 of 1,000 nodes of a full mesh holding 5 minutes (target ≤ 20 ms).
+  // Each tree in its own process (bench/gate-nodes.ts as a script), alternating per round.
   const nodes = args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000
-  const r = await gateBench(nodes, Math.max(1, Math.round(nodes / 50)), 5, quick ? 10 : 30)
-  results[`gate-nodes-${nodes}`] = r
-  console.log(`gate-nodes-${nodes}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in process in ${fmt(r.loadSeconds, 1)} s; ${r.selected} selected; median of ${r.reps}:`)
-  for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
+  const rounds = args.rounds !== undefined ? Number(args.rounds) : 1
+  const runs = new Map<Tree, GateBenchResult[]>(trees.map(tree => [tree, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const tree of alternate(round)) {
+      const child = spawn(process.execPath, ['bench/gate-nodes.ts', '--root', tree.cwd ?? '.', '--nodes', String(nodes), '--every', String(Math.max(1, Math.round(nodes / 50))), '--reps', String(quick ? 10 : 30)], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+      const code = await new Promise(resolve => child.once('exit', resolve))
+      if (code !== 0) throw new Error(`gate-nodes${tree.suffix} exited with ${String(code)}`)
+      const r = JSON.parse(out) as GateBenchResult
+      runs.get(tree)!.push(r)
+      console.log(`gate-nodes-${nodes}${tree.suffix} round ${round + 1}: ${fmt(nodes)} nodes, ${r.minutes} min of 5 s reports loaded in ${fmt(r.loadSeconds, 1)} s (${fmt(r.loadCpuSeconds, 1)} CPU-s); node store ${fmt(r.storeBytes / 2 ** 20)} MiB, RSS ${fmt(r.rssBytes / 2 ** 20)} MiB; ${r.selected} selected; median of ${r.reps}:`)
+      for (const [label, ms] of Object.entries(r.medianMs)) console.log(`  ${label}: ${fmt(r.medianCpuMs[label]!, 1)} ms CPU, ${fmt(ms, 1)} ms wall (${r.verdicts[label]})`)
+    }
+  }
+  for (const tree of trees) {
+    const rs = runs.get(tree)!
+    const byGate = (pick: (r: GateBenchResult) => Record<string, number>): Record<string, number> =>
+      Object.fromEntries(Object.keys(pick(rs[0]!)).map(label => [label, median(rs.map(r => pick(r)[label]!))]))
+    results[`gate-nodes-${nodes}${tree.suffix}`] = {
+      ...rs[rs.length - 1], rounds, medianMs: byGate(r => r.medianMs), medianCpuMs: byGate(r => r.medianCpuMs),
+      loadCpuSeconds: median(rs.map(r => r.loadCpuSeconds)), storeBytes: median(rs.map(r => r.storeBytes)), rssBytes: median(rs.map(r => r.rssBytes))
+    }
+  }
 }
 
 if (args.base !== undefined) {
   // The A/B summary: this checkout's figure over the base's, for each figure both runs have.
-  const figures = ['cellsPerCpuSecondMedian', 'renderMsMedian', 'renderCpuMsMedian', 'nodeMatrixCpuMs', 'nodeMatrix1mCpuMs', 'nodeRow1mCpuMs', 'failing1mCpuMs', 'steadyMilliCpu', 'rssBytes', 'peakRssBytes', 'storeBytes', 'nodeMatrixMs', 'nodeMatrix1mMs', 'nodeRow1mMs', 'failing1mMs', 'groupMatrixMs', 'groupMatrix1mMs']
+  const figures = ['loadCpuSeconds', 'cellsPerCpuSecondMedian', 'renderMsMedian', 'renderCpuMsMedian', 'nodeMatrixCpuMs', 'nodeMatrix1mCpuMs', 'nodeRow1mCpuMs', 'failing1mCpuMs', 'steadyMilliCpu', 'rssBytes', 'peakRssBytes', 'storeBytes', 'nodeMatrixMs', 'nodeMatrix1mMs', 'nodeRow1mMs', 'failing1mMs', 'groupMatrixMs', 'groupMatrix1mMs']
   for (const [name, value] of Object.entries(results)) {
     const base = results[name + '-base'] as Record<string, unknown> | undefined
     if (base === undefined) continue

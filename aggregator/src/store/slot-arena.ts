@@ -297,9 +297,9 @@ export class SlotArena {
     return count
   }
 
-  /** Rewrites chained records as one sorted record per cell and trims spare capacity. */
+  /** Rewrites chained records as one sorted record per cell and trims spare capacity; the node sums pack once no report reaches them for a call (NodeSums.settle). */
   compact (): void {
-    this.sums.close()
+    this.sums.settle()
     if (this.chained) {
       const cells = this.head.length
       const packed = new SlotArena(this.start, this.width, cells)

@@ -8,9 +8,6 @@ import { peerKindSlot, peerNode } from './node-sums.ts'
 import { SlotArena } from './slot-arena.ts'
 import { WindowRead } from './window-read.ts'
 
-/** Per probe kind index (PROBE_KIND_NAMES order), its peerKindSlot. */
-const PEER_SLOT_OF = PROBE_KIND_NAMES.map(peerKindSlot)
-
 export interface Tier {
   /** Slot width in milliseconds. */
   width: number
@@ -82,6 +79,8 @@ export class Store {
   // for other kinds and for a node probing itself, which node sums never count).
   private cellSrcNode = new Int32Array(1024)
   private cellPeerNode = new Int32Array(1024)
+  /** peerKindSlot of the cell's probe, or -1 when the cell is not filed in the node sums. */
+  private cellSumKind = new Int8Array(1024)
   private readonly nodeIndex = new Map<string, number>()
   private count = 0
   private readonly byProbe: number[][] = PROBE_KIND_NAMES.map(() => [])
@@ -127,6 +126,7 @@ export class Store {
       const slot = peerKindSlot(probe)
       const peer = slot === -1 ? -1 : this.nodeOf(peerNode(target))
       this.cellPeerNode[id] = peer === src0 ? -1 : peer
+      this.cellSumKind[id] = peer === -1 || peer === src0 ? -1 : slot
       this.byProbe[kind]!.push(id)
       byProbe.set(target, id)
     }
@@ -186,6 +186,9 @@ export class Store {
     peerNodes.set(this.cellPeerNode)
     this.cellSrcNode = srcNode
     this.cellPeerNode = peerNodes
+    const sumKind = new Int8Array(size)
+    sumKind.set(this.cellSumKind)
+    this.cellSumKind = sumKind
   }
 
   /**
@@ -202,13 +205,8 @@ export class Store {
       this.expired += n
       return false
     }
-    const sums = arena.sums
-    for (let i = 0; i < n; i++) {
-      const id = ids[i]!
-      arena.addCell(id, cells[i]!, loss === undefined ? undefined : loss[i] !== 0)
-      const peer = this.cellPeerNode[id]!
-      if (peer !== -1) sums.add(PEER_SLOT_OF[this.cellProbe[id]!]!, this.cellSrcNode[id]!, peer, cells[i]!)
-    }
+    for (let i = 0; i < n; i++) arena.addCell(ids[i]!, cells[i]!, loss === undefined ? undefined : loss[i] !== 0)
+    arena.sums.addCells(ids, cells, n, this.cellSumKind, this.cellSrcNode, this.cellPeerNode)
     return true
   }
 

@@ -1,6 +1,7 @@
 // Per-node views of the node store for node-scoped gates: each selected node's inbound and
 // outbound sums of one probe kind (read since its agent's boot when that is later), and which
-// destination nodes each source group probed at all. One pass over a kind's cells per read.
+// destination nodes each source group probed at all. Over every peer, the store's per-node sums
+// answer; a peer-group filter and the other reads take one pass over a kind's cells.
 
 import { BUCKET_COUNT, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
 import { peerNode } from '../store/ingest.ts'
