@@ -16,7 +16,7 @@ export const BY_NODE = 'node'
 export interface KubeNodeFacts {
   labels: Labels
   cordoned: boolean
-  /** A live agent pod on the node that is Running (and Ready when the pod reports conditions). */
+  /** A live agent pod on the node that is Running and, when it reports a Ready condition, Ready=True. */
   podReady: boolean
   /** Why the pod is not ready, when it is not. */
   podReason?: string
