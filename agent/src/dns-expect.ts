@@ -11,8 +11,6 @@ import { isIP } from 'node:net'
 export type DnsOutcome = 'answer' | 'nodata' | 'nxdomain'
 export type DnsRecordType = 'A' | 'AAAA'
 
-export const DNS_OUTCOMES: readonly DnsOutcome[] = ['answer', 'nodata', 'nxdomain']
-
 /** One `PINGFLEET_DNS_EXPECT` entry: `<name>/<A|AAAA>=<outcome>`. */
 export interface DnsExpectation {
   /** Lower case, without a trailing dot: it matches the name however a target writes it. */

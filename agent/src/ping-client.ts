@@ -254,13 +254,3 @@ function dechunk (data: Buffer): Buffer {
     at = start + size + 2
   }
 }
-
-/** The node a /ping body names, or null when the body is not a /ping answer. */
-export function pingNode (body: string): string | null {
-  try {
-    const node = (JSON.parse(body) as { node?: unknown }).node
-    return typeof node === 'string' && node !== '' ? node : null
-  } catch {
-    return null
-  }
-}

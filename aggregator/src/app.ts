@@ -90,7 +90,9 @@ export async function startAggregator (
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1024 * 1024
+    bodyLimit: 1024 * 1024,
+    // fastify's ajv strips unknown properties by default; a misspelt query parameter must be a 400.
+    ajv: { customOptions: { removeAdditional: false } }
   })
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
   app.setErrorHandler(errorHandler)

@@ -163,6 +163,25 @@ export function classifyStatus (status: number): Classified | null {
   return { reason: 'HTTP_OTHER', raw }
 }
 
+/**
+ * What reading a peer agent's /ping answer (a 2xx body) can find wrong, whichever probe read it
+ * (pod, service, mtu): the body is not JSON, is JSON without a non-empty string `node` (not an
+ * agent's answer), or names another node than the probe expected. Always BAD_RESPONSE in the body
+ * stage; the raw code is the event's name.
+ */
+export type PingAnswerEvent = 'INVALID_JSON' | 'NOT_A_PING_ANSWER' | 'NODE_MISMATCH'
+
+const PING_ANSWER: Record<PingAnswerEvent, Classified> = {
+  INVALID_JSON: { reason: 'BAD_RESPONSE', raw: 'INVALID_JSON' },
+  NOT_A_PING_ANSWER: { reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER' },
+  NODE_MISMATCH: { reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH' }
+}
+
+/** The reason and raw code of a bad /ping answer (layers/ping-answer.ts reads the body). */
+export function classifyPingAnswer (event: PingAnswerEvent): Classified {
+  return { ...PING_ANSWER[event] }
+}
+
 /** Reasons that only say "too slow": untrustworthy when the agent's own event loop was late. */
 export function isTimeoutReason (reason: Reason): boolean {
   return reason === 'CONNECT_TIMEOUT' || reason === 'RESPONSE_TIMEOUT' || reason === 'LOOKUP_TIMEOUT' ||

@@ -4,7 +4,8 @@
 
 import { performance } from 'node:perf_hooks'
 import { classifyDeadline, classifyError, classifyStatus } from '../layers/classify.ts'
-import { MAX_PING_BODY_BYTES, PingConnection, pingNode, pingStage } from '../ping-client.ts'
+import { readPingAnswer } from '../layers/ping-answer.ts'
+import { MAX_PING_BODY_BYTES, PingConnection, pingStage } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
 /** A peer agent asked for a response of `size` bytes. */
@@ -59,7 +60,8 @@ export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
       connected()
       const smallStatus = classifyStatus(small.status)
       if (smallStatus !== null) return { ok: false, ...smallStatus, seconds: seconds(), phases }
-      if (pingNode(small.body) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases }
+      const smallRead = readPingAnswer(small.body, target.node)
+      if (!smallRead.ok) return { ...smallRead, seconds: seconds(), phases }
 
       large = true
       sentAt = performance.now()
@@ -71,7 +73,8 @@ export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail }
       if (received < target.size) return { ok: false, reason: 'BAD_RESPONSE', raw: 'SHORT_BODY', seconds: seconds(), phases, detail }
-      if (pingNode(response.body) !== target.node) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds: seconds(), phases, detail }
+      const read = readPingAnswer(response.body, target.node)
+      if (!read.ok) return { ...read, seconds: seconds(), phases, detail: { ...detail, ...read.detail } }
       return { ok: true, seconds: seconds(), phases, detail }
     } catch (err) {
       connected()

@@ -3,6 +3,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { classifyError, classifyStatus } from '../layers/classify.ts'
+import { readPingAnswer } from '../layers/ping-answer.ts'
 import { pingOnce, pingStage, type PingTimings } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
 
@@ -23,7 +24,8 @@ export interface PodProbeOptions {
  * classify is layers/classify.ts by the stage the exchange reached (connect, request, body). Phases in
  * seconds: `connect` is the TCP handshake, `firstByte` runs from connected to the answer's first byte;
  * `seconds` is the whole probe, body included. A non-2xx answer is HTTP_4XX/5XX/OTHER (raw
- * `HTTP_<status>`); an answer that does not name `target.id` is BAD_RESPONSE. Never rejects.
+ * `HTTP_<status>`); a body that is not an answer naming `target.id` is BAD_RESPONSE
+ * (readPingAnswer: raw INVALID_JSON, NOT_A_PING_ANSWER or NODE_MISMATCH with `detail.node`). Never rejects.
  */
 export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
   return async function podProbe (target, signal): Promise<ProbeResult> {
@@ -39,15 +41,8 @@ export function createPodProbe (options: PodProbeOptions): Probe<PodTarget> {
       const seconds = (performance.now() - start) / 1000
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds, phases: phases() }
-      let node: unknown
-      try {
-        node = (JSON.parse(response.body) as { node?: unknown }).node
-      } catch {
-        return { ok: false, reason: 'BAD_RESPONSE', raw: 'INVALID_JSON', seconds, phases: phases() }
-      }
-      if (node !== target.id) {
-        return { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', seconds, phases: phases(), detail: { node: String(node) } }
-      }
+      const read = readPingAnswer(response.body, target.id)
+      if (!read.ok) return { ...read, seconds, phases: phases() }
       return { ok: true, seconds, phases: phases() }
     } catch (err) {
       const seconds = (performance.now() - start) / 1000

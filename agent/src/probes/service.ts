@@ -5,9 +5,10 @@
 import { performance } from 'node:perf_hooks'
 import { hostPort, parseHostPort } from '../layers/address.ts'
 import { classifyError, classifyStatus } from '../layers/classify.ts'
+import { readPingAnswer } from '../layers/ping-answer.ts'
 import { resolveHost } from '../layers/resolve.ts'
 import type { LookupFamily, LookupPool } from '../lookup-pool.ts'
-import { pingNode, pingOnce, pingStage, type PingTimings } from '../ping-client.ts'
+import { pingOnce, pingStage, type PingTimings } from '../ping-client.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 
 export interface ServiceTarget extends Target {
@@ -38,7 +39,8 @@ export interface ServiceProbeOptions {
  * The probe. Layers: resolve (layers/resolve.ts) → connect and exchange (pingOnce, ping-client.ts) →
  * classify (layers/classify.ts, by stage). Phases in seconds: `dns` when the host is a name, `connect`,
  * and `firstByte` from connected to the answer's first byte. `backend` is the node that answered;
- * `detail.address` the address connected to. Never rejects.
+ * `detail.address` the address connected to. A body that is not a /ping answer is BAD_RESPONSE
+ * (readPingAnswer: raw INVALID_JSON or NOT_A_PING_ANSWER). Never rejects.
  */
 export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptions): Probe<ServiceTarget> {
   return async function serviceProbe (target, signal): Promise<ProbeResult> {
@@ -58,9 +60,10 @@ export function createServiceProbe (pool: LookupPool, options: ServiceProbeOptio
       }
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail, ...lagged }
-      const backend = pingNode(response.body)
-      if (backend === null) return { ok: false, reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER', seconds: seconds(), phases, detail, ...lagged }
-      return { ok: true, backend, seconds: seconds(), phases, detail, ...lagged }
+      // Any agent may answer through the Service: no node is expected, the one that answered is the backend.
+      const read = readPingAnswer(response.body)
+      if (!read.ok) return { ...read, seconds: seconds(), phases, detail, ...lagged }
+      return { ok: true, backend: read.node, seconds: seconds(), phases, detail, ...lagged }
     } catch (err) {
       const at = timings.connectedAt
       if (at !== undefined) phases.connect = (at - connectStart) / 1000

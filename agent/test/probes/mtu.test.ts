@@ -75,7 +75,7 @@ t.test('when the small exchange fails the failure is an ordinary one', async t =
   const silent = await listen(t, () => {})
   t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port: silent }, 8500), AbortSignal.timeout(200)), { ok: false, reason: 'RESPONSE_TIMEOUT' }, 'no answer at all is not an MTU problem')
   const other = await listen(t, blackHole('n9', 100_000))
-  t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port: other }, 8500), AbortSignal.timeout(1000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH' })
+  t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port: other }, 8500), AbortSignal.timeout(1000)), { ok: false, reason: 'BAD_RESPONSE', raw: 'NODE_MISMATCH', detail: { node: 'n9' } })
   const failing = await listen(t, (_req, res) => { res.writeHead(503).end() })
   t.match(await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port: failing }, 8500), AbortSignal.timeout(1000)), { ok: false, reason: 'HTTP_5XX' })
 })

@@ -53,7 +53,7 @@ t.test('failures: refused, not an agent, an error status', async t => {
   await new Promise<void>(resolve => other.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise(resolve => other.close(resolve)))
   const port = (other.address() as AddressInfo).port
-  t.match(await probe(serviceTarget('127.0.0.1', port), signal()), { ok: false, reason: 'BAD_RESPONSE', raw: 'NOT_A_PING_ANSWER' })
+  t.match(await probe(serviceTarget('127.0.0.1', port), signal()), { ok: false, reason: 'BAD_RESPONSE', raw: 'INVALID_JSON' }, 'not JSON: the same raw code as pod and mtu')
   const vip = await startServiceVip(['127.0.0.1'], 0, () => [])
   t.teardown(vip.close)
   t.match(await probe(serviceTarget('127.0.0.1', Number(vip.listening[0]!.split(':').at(-1))), signal()), { ok: false, reason: 'ECONNRESET' }, 'a Service without endpoints resets')

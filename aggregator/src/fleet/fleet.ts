@@ -169,19 +169,11 @@ export class Fleet {
   }
 
   /**
-   * Agents per group for the pingfleet_agents_expected gauge: discovery's count once it has listed,
-   * else every agent the roster knows (a terminating one still counts until the peer TTL, unlike
-   * GroupCensus.expected, which gates read; the gauge has always been so).
+   * Agents per group for the pingfleet_agents_expected gauge: census().get(group).expected for every
+   * known group, the one answer gates read too, so a terminating agent is not expected here either.
    */
   expectedAgents (): Map<string, number> {
-    const kube = this.kubeExpected()
-    if (kube !== null) return kube
-    const out = new Map<string, number>()
-    for (const agent of this.roster.all()) {
-      const group = this.groupOfAgent(agent)
-      out.set(group, (out.get(group) ?? 0) + 1)
-    }
-    return out
+    return new Map([...this.census()].map(([group, c]) => [group, c.expected]))
   }
 
   /** A group's members (every state but terminating): the agents peers should be probing. */

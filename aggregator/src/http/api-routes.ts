@@ -136,6 +136,7 @@ export async function apiRoutes (app: FastifyInstance, deps: ApiDeps): Promise<v
   app.get('/api/v1/agents', {
     schema: {
       summary: 'Agents known to the aggregator, with delivery counters',
+      querystring: { type: 'object', additionalProperties: false, properties: {} },
       response: { 200: { type: 'object', required: ['agents'], additionalProperties: false, properties: { agents: { type: 'array', items: agentSchema } } } }
     }
   }, async () => ({ agents: listAgents(deps) }))

@@ -3,7 +3,7 @@
 // create), and the official client brings a large generated model and dependency tree for that, plus
 // its own watch loop whose resume and 410 handling we would have to wrap anyway. node:https with the
 // in-cluster service account (token, CA, KUBERNETES_SERVICE_HOST/PORT) is enough and keeps every
-// retry decision in kube-watch.ts. The base URL, token file and CA file are options, so tests point
+// retry decision in kube/watch.ts. The base URL, token file and CA file are options, so tests point
 // it at a local fake API server.
 
 import { readFileSync } from 'node:fs'

@@ -117,7 +117,7 @@ function dnsSums (totals: Totals): Map<string, DnsSums> {
 export interface FleetMetricsOptions {
   registry: Registry
   totals: Totals
-  /** Agents, their groups, and the agents each group should have (Fleet.expectedAgents). */
+  /** Agents, their groups, and the agents each group should have (Fleet.expectedAgents, as gates read it). */
   fleet: Fleet
   /** Per-node lagged ratio, degraded flag and CPU throttling; those families are left out without it. */
   health?: AgentHealth

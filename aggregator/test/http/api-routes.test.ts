@@ -199,3 +199,15 @@ t.test('the loss signal: retransmit ratio on connecting kinds, datagram loss and
   t.match((await cell('probe=udp&groupBy=cniplugin', 'aws', 'aws'))?.loss, { sent: 10, lost: 0, lossRatio: 0 })
   t.equal((await cell('probe=dns-lookup&groupBy=node', 'a1', 'x')), undefined)
 })
+
+t.test('an unknown query parameter is a 400 with a code on every JSON route, not silently ignored', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  // fastify's ajv strips unknown properties by default; each of these answered 200 before.
+  for (const url of ['/api/v1/matrix?windw=5m', '/api/v1/agents?x=1', '/api/v1/service?bogus=1']) {
+    const r = await agg.app.inject(url)
+    t.equal(r.statusCode, 400, url)
+    t.match(r.json(), { code: 'PINGFLEET_ERR_BAD_QUERY', message: /windw|x|bogus|additional/ }, url)
+  }
+  t.equal((await agg.app.inject('/api/v1/matrix?window=5m')).statusCode, 200, 'known parameters still pass')
+})

@@ -130,6 +130,23 @@ t.test('agents: disconnected agents are expected but not connected; silent ones 
   t.equal(m.get('pingfleet_agents_stale{group="aws"}'), 1, 'connected but silent for over 30 s')
 })
 
+t.test('agents: one that announced a planned shutdown (close 1001) is not expected, as the gates read it', async t => {
+  const agg = await aggregator({ PINGFLEET_PEER_TTL: '10m' })
+  t.teardown(() => agg.close())
+  const a1 = await connect(agg.address(), 'n1', 'aws')
+  const a2 = await connect(agg.address(), 'n2', 'aws')
+  t.teardown(() => { a1.socket.close(); a2.socket.close() })
+  a2.socket.close(1001)
+  await a2.closed
+  let m = samples((await agg.app.inject('/metrics')).body)
+  for (let i = 0; i < 50 && m.get('pingfleet_agents_connected{group="aws"}') !== 1; i++) {
+    await new Promise(resolve => setTimeout(resolve, 20))
+    m = samples((await agg.app.inject('/metrics')).body)
+  }
+  t.equal(m.get('pingfleet_agents_connected{group="aws"}'), 1)
+  t.equal(m.get('pingfleet_agents_expected{group="aws"}'), 1, 'n2 is terminating: not expected, though within the peer TTL')
+})
+
 t.test('expected agents come from the seam when one is given; agents without the group label are "(none)"', async t => {
   const registry = new Registry()
   const roster = new Roster(60_000)
