@@ -37,7 +37,7 @@ export function node (name: string, labels: Record<string, string>, unschedulabl
 }
 
 /** A DaemonSet agent pod; `nodeName` empty means not yet scheduled (the node is in its affinity). */
-export function pod (name: string, nodeName: string, extra: { phase?: string, podIP?: string, deleting?: boolean, scheduled?: boolean } = {}): Obj {
+export function pod (name: string, nodeName: string, extra: { phase?: string, podIP?: string, deleting?: boolean, scheduled?: boolean, ready?: 'True' | 'False' | 'Unknown' } = {}): Obj {
   return {
     metadata: {
       name,
@@ -53,7 +53,11 @@ export function pod (name: string, nodeName: string, extra: { phase?: string, po
       affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [nodeName] }] }] } } },
       containers: [{ name: 'agent', ports: [{ name: 'http', containerPort: 8081, protocol: 'TCP' }] }]
     },
-    status: { phase: extra.phase ?? 'Running', ...(extra.podIP === undefined && (extra.phase ?? 'Running') !== 'Running' ? {} : { podIP: extra.podIP ?? '10.244.0.5' }) }
+    status: {
+      phase: extra.phase ?? 'Running',
+      ...(extra.podIP === undefined && (extra.phase ?? 'Running') !== 'Running' ? {} : { podIP: extra.podIP ?? '10.244.0.5' }),
+      ...(extra.ready === undefined ? {} : { conditions: [{ type: 'Ready', status: extra.ready, lastTransitionTime: '2026-01-01T00:01:00Z' }] })
+    }
   }
 }
 

@@ -16,7 +16,7 @@ export const BY_NODE = 'node'
 export interface KubeNodeFacts {
   labels: Labels
   cordoned: boolean
-  /** A live agent pod on the node that is Running (and Ready when the pod reports conditions). */
+  /** A live agent pod on the node that is Running and, when it reports a Ready condition, Ready=True. */
   podReady: boolean
   /** Why the pod is not ready, when it is not. */
   podReason?: string
@@ -119,15 +119,28 @@ export class Fleet {
 
   /**
    * A node → row/column name function for views grouped by `by`: BY_NODE keeps node names, any
-   * other value is a label key read from the agent's labels (UNKNOWN_GROUP when absent).
+   * other value is a label key read from labelsOf() (UNKNOWN_GROUP when absent), so `groupBy` sees
+   * every Kubernetes label a gate's `nodeSelector` does. Reads Kubernetes' list once, when called.
    */
   grouping (by: string): (node: string) => string {
     if (by === BY_NODE) return node => node
-    if (by === this.groupLabel) return node => this.groupOf(node)
+    const kube = this.kubeNodes()
     return node => {
-      const agent = this.roster.get(node)
-      return agent === undefined ? UNKNOWN_GROUP : labelGroup(agent.labels, by)
+      const labels = this.labelsOf(node, kube)
+      return labels === undefined ? UNKNOWN_GROUP : labelGroup(labels, by)
     }
+  }
+
+  /**
+   * The labels of a node, the one answer both `groupBy` and `nodeSelector` read: every Kubernetes
+   * label of the node over its agent's hello labels; undefined when neither the roster nor Kubernetes
+   * knows it. Pass `kube` (from kubeNodes()) to read Kubernetes' list once for several nodes.
+   */
+  labelsOf (node: string, kube: ReadonlyMap<string, KubeNodeFacts> | null = this.kubeNodes()): Labels | undefined {
+    const hello = this.roster.get(node)?.labels
+    const k = kube?.get(node)
+    if (k === undefined) return hello
+    return hello === undefined ? k.labels : { ...hello, ...k.labels }
   }
 
   /**
@@ -195,7 +208,7 @@ export class Fleet {
     const out = new Map<string, NodeFacts>()
     for (const a of this.roster.all()) {
       const k = kube?.get(a.node) ?? null
-      const labels = k === null ? a.labels : { ...a.labels, ...k.labels }
+      const labels = this.labelsOf(a.node, kube)!
       out.set(a.node, {
         node: a.node, labels, group: this.groupOfLabels(labels), connected: a.connected, state: a.state,
         lastReportAt: a.lastReportAt, bootId: a.bootId, bootStartedAt: a.bootStartedAt, kube: k
@@ -203,8 +216,9 @@ export class Fleet {
     }
     for (const [node, k] of kube ?? []) {
       if (out.has(node)) continue
+      const labels = this.labelsOf(node, kube)!
       out.set(node, {
-        node, labels: k.labels, group: this.groupOfLabels(k.labels), connected: false, state: null,
+        node, labels, group: this.groupOfLabels(labels), connected: false, state: null,
         lastReportAt: null, bootId: null, bootStartedAt: null, kube: k
       })
     }

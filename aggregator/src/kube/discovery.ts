@@ -63,6 +63,20 @@ export function nodeOfPod (pod: KubePod): string | null {
   return null
 }
 
+/**
+ * Why an agent pod is not ready, or null when it is: the one readiness rule of discovery, read by the
+ * gates (nodeFacts) and the agent list (missing). Kubernetes counts a pod ready only when its Ready
+ * condition is True, so Unknown (its kubelet stopped reporting) is not ready, like False. A pod that
+ * reports no Ready condition at all is judged by its phase (Running is ready).
+ */
+export function podNotReadyReason (pod: KubePod): string | null {
+  const phase = pod.status?.phase ?? 'Pending'
+  if (phase !== 'Running') return `agent pod ${pod.metadata.name} is ${phase}`
+  const ready = pod.status?.conditions?.find(c => c.type === 'Ready')
+  if (ready !== undefined && ready.status !== 'True') return `agent pod ${pod.metadata.name} is Running but not Ready`
+  return null
+}
+
 export class Discovery implements KubeSource {
   private readonly options: DiscoveryOptions
   private readonly nodes = new Map<string, KubeNode>()
@@ -165,19 +179,17 @@ export class Discovery implements KubeSource {
 
   /**
    * Every node of the cluster with all its labels (node-scoped gates select on any of them, not
-   * only the ones laid over the roster), its cordon, and whether its agent pod is ready: live,
-   * Running, and Ready when the pod reports conditions. Null until both watches have listed.
+   * only the ones laid over the roster), its cordon, and whether its agent pod is ready: live and
+   * ready by podNotReadyReason(). Null until both watches have listed.
    */
   nodeFacts (): Map<string, KubeNodeFacts> | null {
     if (!this.synced) return null
     const out = new Map<string, KubeNodeFacts>()
     for (const [name, node] of this.nodes) {
       const pod = this.livePod(name)
-      const phase = pod?.status?.phase ?? 'Pending'
-      const ready = pod?.status?.conditions?.find(c => c.type === 'Ready')
-      const podReady = pod !== undefined && phase === 'Running' && (ready === undefined || ready.status === 'True')
-      const facts: KubeNodeFacts = { labels: { ...node.metadata.labels }, cordoned: node.spec?.unschedulable === true, podReady }
-      if (!podReady) facts.podReason = pod === undefined ? 'no live agent pod on the node' : phase !== 'Running' ? `agent pod ${pod.metadata.name} is ${phase}` : `agent pod ${pod.metadata.name} is not Ready`
+      const reason = pod === undefined ? 'no live agent pod on the node' : podNotReadyReason(pod)
+      const facts: KubeNodeFacts = { labels: { ...node.metadata.labels }, cordoned: node.spec?.unschedulable === true, podReady: reason === null }
+      if (reason !== null) facts.podReason = reason
       out.set(name, facts)
     }
     return out
@@ -190,15 +202,9 @@ export class Discovery implements KubeSource {
       const entry = this.options.roster.get(node)
       if (entry?.connected === true) continue
       const pod = this.livePod(node)!
-      const phase = pod.status?.phase ?? 'Pending'
-      const notReady = pod.status?.conditions?.find(c => c.type === 'Ready')?.status === 'False'
-      const reason = phase !== 'Running'
-        ? `agent pod ${pod.metadata.name} is ${phase}`
-        : notReady
-          ? `agent pod ${pod.metadata.name} is Running but not Ready`
-          : entry === undefined
-          ? `agent pod ${pod.metadata.name} is Running but has not connected to the aggregator`
-          : `agent pod ${pod.metadata.name} is Running but disconnected from the aggregator`
+      const reason = podNotReadyReason(pod) ?? (entry === undefined
+        ? `agent pod ${pod.metadata.name} is Running but has not connected to the aggregator`
+        : `agent pod ${pod.metadata.name} is Running but disconnected from the aggregator`)
       const labels = this.labelsOf(this.nodes.get(node)!)
       out.push({ node, pod: pod.metadata.name, podIp: pod.status?.podIP ?? '', labels, reason })
     }

@@ -111,6 +111,30 @@ t.test('node states: the roster\'s agents and every node Kubernetes lists, its l
   t.equal(new Fleet({ roster: r, groupLabel: 'cniplugin' }).kubeNodes(), null, 'static mode')
 })
 
+t.test('labels of a node: groupBy and nodeSelector read the same ones, Kubernetes\' included', async t => {
+  // A label only Kubernetes has (the hello does not carry it): both must see it.
+  const arch = 'kubernetes.io/arch'
+  const facts: Record<string, KubeNodeFacts> = {
+    n1: { labels: { cniplugin: 'aws', zone: 'a', [arch]: 'amd64' }, cordoned: false, podReady: true },
+    n2: { labels: { cniplugin: 'aws', zone: 'b', [arch]: 'arm64' }, cordoned: false, podReady: true },
+    k9: { labels: { cniplugin: 'calico', [arch]: 'amd64' }, cordoned: false, podReady: false, podReason: 'no live agent pod on the node' }
+  }
+  const source = kube({}, facts)
+  const fleet = new Fleet({ roster: roster(), groupLabel: 'cniplugin', kube: source })
+  t.same(fleet.labelsOf('n1'), { cniplugin: 'aws', zone: 'a', [arch]: 'amd64' })
+  t.same(fleet.labelsOf('n3'), { cniplugin: 'cilium', zone: 'a' }, 'not in the cluster: the hello\'s')
+  t.same(fleet.labelsOf('k9'), facts.k9!.labels, 'no agent: Kubernetes\'')
+  t.equal(fleet.labelsOf('nobody'), undefined)
+  const byArch = fleet.grouping(arch)
+  t.same(['n1', 'n2', 'n3', 'k9', 'nobody'].map(byArch), ['amd64', 'arm64', UNKNOWN_GROUP, 'amd64', UNKNOWN_GROUP])
+  t.same(fleet.select(parseSelector(`${arch}=amd64`)), ['k9', 'n1'])
+  for (const node of ['n1', 'n2', 'n3', 'n4', 'k9']) {
+    t.same(fleet.labelsOf(node), fleet.node(node)!.labels, `${node}: one set of labels`)
+  }
+  source.listed = false
+  t.equal(fleet.grouping(arch)('n1'), UNKNOWN_GROUP, 'before discovery has listed: the hello\'s only')
+})
+
 t.test('select: the nodes a Kubernetes label selector matches, on any label, sorted', async t => {
   const facts: Record<string, KubeNodeFacts> = { k9: { labels: { cniplugin: 'calico', zone: 'a' }, cordoned: false, podReady: true } }
   const fleet = new Fleet({ roster: roster(), groupLabel: 'cniplugin', kube: kube({}, facts) })

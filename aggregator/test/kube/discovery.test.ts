@@ -107,6 +107,20 @@ t.test('relabelling a node moves it between groups live', async t => {
   t.match(coverage.detail, '1 of 2 agents')
 })
 
+t.test('one readiness rule: Ready=Unknown is not ready, like False, for the agent list and the gates alike', async t => {
+  const s = await setup(t)
+  await s.connect('a')
+  const NOT_READY = 'agent pod agent-c is Running but not Ready'
+  for (const ready of ['Unknown', 'False', 'True'] as const) {
+    s.fake.put('Pod', pod('agent-c', 'c', { ready }))
+    const want = ready === 'True' ? 'agent pod agent-c is Running but has not connected to the aggregator' : NOT_READY
+    await until(`agents reason with Ready=${ready}`, async () => (await s.agents()).find(x => x.node === 'c')?.reason === want)
+    const gate = await (await fetch(`${s.base}/api/v1/gates/adhoc?probe=pod&nodes=c&maxNodeErrorRatio=0.1`)).json() as { checks: Array<{ id: string, worst?: Array<{ node: string, detail: string }> }> }
+    const coverage = gate.checks.find(c => c.id === 'coverage nodes')!
+    t.equal(coverage.worst?.[0]?.detail, ready === 'True' ? 'its agent has never connected' : NOT_READY, `gate with Ready=${ready}`)
+  }
+})
+
 t.test('a cordoned node is draining and a deleted agent pod terminating, and neither is expected', async t => {
   const s = await setup(t)
   const a = await s.connect('a')
