@@ -15,7 +15,7 @@ import { serviceBackendsFrom } from './gates/service-backends.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
 import { apiRoutes } from './http/api-routes.ts'
-import { errorHandler } from './http/error-handler.ts'
+import { errorHandler, notFoundHandler } from './http/error-handler.ts'
 import { gateRoutes } from './http/gate-routes.ts'
 import { opsRoutes } from './http/ops-routes.ts'
 import { serviceRoutes } from './http/service-routes.ts'
@@ -96,6 +96,7 @@ export async function startAggregator (
   })
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
   app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
   await app.register(opsRoutes, { registry })
   await app.register(uiRoute)
   const { maxMatrixCells } = config

@@ -22,7 +22,7 @@ export const AGGREGATOR_ERRORS = {
   [ERR_BAD_QUERY]: { status: 400, message: 'a request parameter is invalid or unknown' },
   [ERR_MATRIX_TOO_LARGE]: { status: 400, message: 'the matrix asked for has more cells than PINGFLEET_MAX_MATRIX_CELLS' },
   [ERR_UNAUTHORIZED]: { status: 401, message: 'an agent\'s bearer token is missing or not accepted: refused before the websocket upgrade' },
-  [ERR_NOT_FOUND]: { status: 404, message: 'no such gate' },
+  [ERR_NOT_FOUND]: { status: 404, message: 'no such route (path and method), or no such gate' },
   [ERR_BODY_TOO_LARGE]: { status: 413, message: 'a request body is over the route\'s limit' },
   [ERR_INTERNAL]: { status: 500, message: 'internal error' },
   // Raised by the Kubernetes client (kube/client.ts); discovery logs it and retries, no route answers with it.

@@ -1,8 +1,9 @@
-// The aggregator's one fastify error handler: every failed request is answered `{code, message}`
-// with a code from errors.ts, and only a failure of our own (500) is logged.
+// The aggregator's one fastify error handler and its not-found handler: every failed request is
+// answered `{code, message}` (query.ts errorSchema) with a code from errors.ts, and only a failure of
+// our own (500) is logged.
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AggregatorError, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_INTERNAL } from '../errors.ts'
+import { AggregatorError, ERR_BAD_QUERY, ERR_BODY_TOO_LARGE, ERR_INTERNAL, ERR_NOT_FOUND } from '../errors.ts'
 
 /**
  * Maps an error thrown by a route, a hook or fastify itself to an answer: an AggregatorError keeps its
@@ -21,4 +22,15 @@ export function errorHandler (error: FastifyError | AggregatorError | Error, req
   }
   request.log.error({ err: error, code: ERR_INTERNAL }, 'request failed')
   return reply.code(500).send({ code: ERR_INTERNAL, message: 'internal error' })
+}
+
+/**
+ * Answers a request no route matches (an unknown path, or a known path with a method it does not
+ * serve: fastify routes by method and path together) with 404 PINGFLEET_ERR_NOT_FOUND instead of
+ * fastify's default body, which has no code. The message names the method and the path without the
+ * query string. Not logged: a client's mistake, not ours.
+ */
+export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?', 1)[0]
+  return reply.code(404).send({ code: ERR_NOT_FOUND, message: `no route ${request.method} ${path}` })
 }

@@ -7,12 +7,14 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import pino from 'pino'
 import { AggregatorError, AGGREGATOR_ERRORS, badQuery, ERR_NOT_FOUND } from '../../src/errors.ts'
-import { errorHandler } from '../../src/http/error-handler.ts'
+import { errorHandler, notFoundHandler } from '../../src/http/error-handler.ts'
+import { aggregator } from '../helpers.ts'
 
 const lines: Array<Record<string, unknown>> = []
 const log = pino({ level: 'info' }, new Writable({ write (chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done() } }))
 const app = Fastify({ loggerInstance: log, bodyLimit: 1024 })
 app.setErrorHandler(errorHandler)
+app.setNotFoundHandler(notFoundHandler)
 app.get('/not-found', async () => { throw new AggregatorError(ERR_NOT_FOUND, 'no gate named "x"') })
 app.get('/bad', async () => { throw badQuery('window="soon" is not a duration') })
 app.get('/schema', { schema: { querystring: { type: 'object', properties: { n: { type: 'integer' } } } } }, async () => ({ ok: true }))
@@ -65,4 +67,29 @@ t.test('the aggregator sets this handler once, and no other: plugins inherit it'
   const calls = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))
     .flatMap(f => [...readFileSync(new URL(f, src), 'utf8').matchAll(/setErrorHandler\(([^)]*)\)/g)].map(m => m[1]))
   t.same(calls, ['errorHandler'], 'one setErrorHandler(errorHandler) in aggregator/src')
+})
+
+t.test('an unknown route or a wrong method is 404 PINGFLEET_ERR_NOT_FOUND, not logged as a failure', async t => {
+  lines.length = 0
+  t.same(await call('/no/such/path?x=1'), { status: 404, body: { code: 'PINGFLEET_ERR_NOT_FOUND', message: 'no route GET /no/such/path' } })
+  t.same(await call('/bad', { method: 'DELETE' }), { status: 404, body: { code: 'PINGFLEET_ERR_NOT_FOUND', message: 'no route DELETE /bad' } })
+  t.same(lines.filter(l => l.level as number >= 40), [])
+})
+
+t.test('the aggregator answers unknown routes and wrong methods with the catalogued code, over a real socket', async t => {
+  const agg = await aggregator()
+  t.teardown(() => agg.close())
+  for (const [method, path] of [['GET', '/api/v1/nope'], ['DELETE', '/api/v1/gates'], ['POST', '/metrics']] as const) {
+    const r = await fetch(`${agg.address()}${path}`, { method })
+    t.equal(r.status, 404, `${method} ${path}`)
+    t.match(r.headers.get('content-type'), /^application\/json/)
+    t.same(await r.json(), { code: 'PINGFLEET_ERR_NOT_FOUND', message: `no route ${method} ${path}` })
+  }
+})
+
+t.test('the aggregator sets one not-found handler, this one', async t => {
+  const src = new URL('../../src/', import.meta.url)
+  const calls = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))
+    .flatMap(f => [...readFileSync(new URL(f, src), 'utf8').matchAll(/setNotFoundHandler\(([^)]*)\)/g)].map(m => m[1]))
+  t.same(calls, ['notFoundHandler'], 'one setNotFoundHandler(notFoundHandler) in aggregator/src')
 })
