@@ -1,5 +1,6 @@
-// The matrix as the API answers it: one probe kind over a window, by node, by the group label (read
-// from the group store, pre-summed at ingest) or by any other label (the node store, regrouped).
+// The matrix as the API answers it: chooses the store and grouping for a query (by node, by the
+// group label from the group store, pre-summed at ingest, or by any other label from the node store,
+// regrouped), applies its filters and shapes the answer (MatrixAnswer). matrix.ts builds the cells.
 
 import { formatDuration, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, ERR_MATRIX_TOO_LARGE } from '../errors.ts'
@@ -34,7 +35,7 @@ export interface MatrixAnswer {
   probe: ProbeKind
   groupBy: string
   window: string
-  /** The span the cells really cover, and when the answer was made (ISO 8601). */
+  /** The span the cells really cover (ISO 8601; see Store.read), and when the answer was made. */
   from: string
   to: string
   generatedAt: string

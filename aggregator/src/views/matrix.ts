@@ -1,5 +1,7 @@
-// Builds the latency/error matrix for one probe kind and window, by node or by any label.
-// Quantiles always come from merged buckets, never from averaged quantiles.
+// Builds a latency/error matrix from one store: its cells, rows and columns for one probe kind and
+// window, placed by the caller's row/column functions. Quantiles always come from merged buckets,
+// never from averaged quantiles. Which store and grouping a query reads, and the API's answer
+// (MatrixAnswer), are fleet-matrix.ts's.
 
 import { CONNECT_PROBE_KINDS, Histogram, type ProbeKind } from '@pingfleet/protocol'
 import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
@@ -34,19 +36,6 @@ export interface LossSignal {
   lost: number
   lossRatio: number | null
   jitter: number | null
-}
-
-export interface Matrix {
-  probe: ProbeKind
-  groupBy: string
-  window: string
-  /** The span the cells really cover (ISO 8601): see Store.read. */
-  from: string
-  to: string
-  generatedAt: string
-  rows: string[]
-  cols: string[]
-  cells: MatrixCell[]
 }
 
 /** Maps a stored cell to its matrix row and column; null leaves the cell out. */

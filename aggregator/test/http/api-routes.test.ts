@@ -3,7 +3,8 @@ import t from 'tap'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
 import { Ajv } from 'ajv'
 import { matrixSchema } from '../../src/http/api-routes.ts'
-import type { Matrix, MatrixCell } from '../../src/views/matrix.ts'
+import type { MatrixAnswer } from '../../src/views/fleet-matrix.ts'
+import type { MatrixCell } from '../../src/views/matrix.ts'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
 
 const ok = (target: string, count = 2): Report['cells'][number] => ({ probe: 'pod', target, count, latency: [bucketIndex(0.002), count] })
@@ -24,7 +25,7 @@ t.test('the matrix by node, by the group label, by another label, and filtered',
   agents[1]!.send(report(1, now, [ok('a1'), ok('c1')]))
   agents[2]!.send(report(1, now, [ok('a1'), ok('a2')]))
   await Promise.all(agents.map(a => a.waitFor(m => m.type === 'ack')))
-  const get = async (query: string): Promise<{ statusCode: number, body: Matrix & { code?: string } }> => {
+  const get = async (query: string): Promise<{ statusCode: number, body: MatrixAnswer & { code?: string } }> => {
     const r = await agg.app.inject(`/api/v1/matrix?${query}`)
     return { statusCode: r.statusCode, body: r.json() }
   }
@@ -38,7 +39,7 @@ t.test('the matrix by node, by the group label, by another label, and filtered',
   t.match(byNode.cells.find((c: MatrixCell) => c.src === 'a1' && c.dst === 'c1'), { errors: 2, errorRatio: 1, errorsByReason: { ECONNREFUSED: 2 }, latency: { p50: null } })
 
   const byGroup = (await get('groupBy=cniplugin&window=30s')).body
-  const cell = (m: Matrix, src: string, dst: string): MatrixCell | undefined => m.cells.find((c: MatrixCell) => c.src === src && c.dst === dst)
+  const cell = (m: MatrixAnswer, src: string, dst: string): MatrixCell | undefined => m.cells.find((c: MatrixCell) => c.src === src && c.dst === dst)
   t.match(cell(byGroup, 'aws', 'cilium'), { samples: 4, errors: 2, errorRatio: 0.5 })
   t.match(cell(byGroup, 'aws', 'aws'), { samples: 4, errors: 0 })
   t.match(cell(byGroup, 'cilium', 'aws'), { samples: 4, errors: 0 })
@@ -122,7 +123,7 @@ t.test('window=1m answers hold a minute of samples at any moment, and every answ
     rounds++
     const at = `+${age} ms`
     // One probe a second per cell: 60 in a minute, give or take the one interval the issue allows.
-    const node = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
+    const node = await get<MatrixAnswer>('/api/v1/matrix?probe=pod&groupBy=node&window=1m')
     if (!validate(node)) problems.push(`${at}: the matrix does not match its schema: ${JSON.stringify(validate.errors)}`)
     const { from, to } = span(node)
     if (to !== clock || from <= clock - 61_000 || from > clock - 60_000) problems.push(`${at}: node matrix covers ${from - clock}..${to - clock} ms`)
@@ -141,7 +142,7 @@ t.test('window=1m answers hold a minute of samples at any moment, and every answ
     if (s.to !== clock || s.from <= clock - 61_000 || s.from > clock - 60_000) problems.push(`${at}: the service view covers ${s.from - clock}..${s.to - clock} ms`)
     if (age >= 301_000) {
       // The group store, which gates read, is exact to one interval for 5 minutes too.
-      const groups = await get<Matrix>('/api/v1/matrix?probe=pod&groupBy=cniplugin&window=5m')
+      const groups = await get<MatrixAnswer>('/api/v1/matrix?probe=pod&groupBy=cniplugin&window=5m')
       const gs = span(groups)
       if (gs.from <= clock - 301_000 || gs.from > clock - 300_000) problems.push(`${at}: group matrix 5m covers ${gs.from - clock}..${gs.to - clock} ms`)
       for (const cell of groups.cells) if (Math.abs(cell.samples - 300) > 1) problems.push(`${at}: ${cell.src}→${cell.dst} has ${cell.samples} samples in 5m`)
@@ -181,7 +182,7 @@ t.test('the loss signal: retransmit ratio on connecting kinds, datagram loss and
   const cell = async (query: string, src: string, dst: string): Promise<MatrixCell | undefined> => {
     const r = await agg.app.inject(`/api/v1/matrix?window=1m&${query}`)
     t.equal(r.statusCode, 200)
-    const body = r.json() as Matrix
+    const body = r.json() as MatrixAnswer
     t.ok(new Ajv({ strict: false }).addFormat('date-time', /./).validate(matrixSchema, body), 'answer fits the schema')
     return body.cells.find(c => c.src === src && c.dst === dst)
   }
