@@ -1,6 +1,7 @@
 // The fleet model: the one place that knows which group a node is in, which groups exist, how many
 // agents each group should have, each node's state and labels, which nodes a label selector matches,
-// and which expected agents are missing and why. It reads the roster (agents' hellos with Kubernetes' labels laid over them) and, in-cluster, discovery.
+// and which expected agents are missing and why. It reads the roster (agents' hellos with
+// Kubernetes' labels laid over them) and, in-cluster, discovery.
 
 import type { Labels, PeerState } from '@pingfleet/protocol'
 import type { LabelSelector } from './label-selector.ts'

@@ -1,10 +1,10 @@
 // Ad-hoc gates: a gate built from query parameters (GET /api/v1/gates/adhoc?probe=pod&src=…), and
 // the scope parameters a named gate also takes. Compiled by spec.ts like a gate from the file.
 
-import { PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import { PEER_PROBE_KINDS } from '@pingfleet/protocol'
 import { badQuery } from '../errors.ts'
 import { shown } from './schema-errors.ts'
-import { ADHOC, compileGate, DefinitionError, duration, nodeSelector, PAIR_BOUNDS, ratio, selector, type GateDefinition, type GateLimits, type GateSpec, type NodeRuleDefinition } from './spec.ts'
+import { ADHOC, compileGate, DefinitionError, duration, nodeRuleBoundProperties, nodeSelector, PAIR_BOUNDS, pairRuleProperties, ratio, selector, type GateDefinition, type GateLimits, type GateSpec, type NodeRuleDefinition } from './spec.ts'
 
 /**
  * Query parameters of an ad-hoc gate: a group-pair rule (`src` and `dst`), a node rule over the
@@ -52,24 +52,14 @@ export const adhocQuerySchema = {
   additionalProperties: false,
   required: ['probe'],
   properties: {
-    probe: { type: 'string', enum: PROBE_KIND_NAMES },
-    src: selector,
-    dst: selector,
-    window: duration,
-    minSamples: { type: 'integer', minimum: 1 },
-    maxErrorRatio: ratio,
-    maxP50: duration,
-    maxP99: duration,
+    ...pairRuleProperties,
     maxErrorRatioByReason: { type: 'string', pattern: '^[A-Z0-9_]+:[0-9.]+(,[A-Z0-9_]+:[0-9.]+)*$', maxLength: 1000 },
     minCoverage: ratio,
     maxStaleness: duration,
     nodes: nodeList,
     nodeSelector,
     peers: selector,
-    maxNodeErrorRatio: ratio,
-    maxNodeP99: duration,
-    minPeers: { type: 'integer', minimum: 1 },
-    maxNodeExcessErrorRatio: ratio
+    ...nodeRuleBoundProperties
   }
 } as const
 

@@ -22,11 +22,6 @@ export interface ServiceBackends {
 /** Backend coverage of a Service over a window (ms); null when no service probe reported it. */
 export type ServiceBackendsOf = (service: string, windowMs: number) => ServiceBackends | null
 
-/** A ServiceBackendsOf for aggregators without service probes: never any data. */
-export function noServiceData (): ServiceBackends | null {
-  return null
-}
-
 /**
  * Service backend coverage from the service view: the source group with the lowest ratio. The view
  * scans the node store, so answers are reused for `reuseMs` (every gate asking in one tick shares one).

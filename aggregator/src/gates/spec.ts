@@ -123,6 +123,29 @@ export const selector = { type: 'string', minLength: 1, maxLength: 253 } as cons
 const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
 export const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
 
+/**
+ * The fields of a group-pair rule, written once for the gates file and the ad-hoc query (which
+ * differ only in how maxErrorRatioByReason is spelled: an object there, REASON:ratio pairs here).
+ */
+export const pairRuleProperties = {
+  probe: { type: 'string', enum: PROBE_KIND_NAMES },
+  src: selector,
+  dst: selector,
+  window: duration,
+  minSamples: { type: 'integer', minimum: 1 },
+  maxErrorRatio: ratio,
+  maxP50: duration,
+  maxP99: duration
+} as const
+
+/** The bounds of a node rule, written once for the gates file and the ad-hoc query. */
+export const nodeRuleBoundProperties = {
+  maxNodeErrorRatio: ratio,
+  maxNodeP99: duration,
+  minPeers: { type: 'integer', minimum: 1 },
+  maxNodeExcessErrorRatio: ratio
+} as const
+
 const nodeRuleSchema = {
   type: 'object',
   additionalProperties: false,
@@ -132,10 +155,7 @@ const nodeRuleSchema = {
     peers: selector,
     window: duration,
     minSamples: { type: 'integer', minimum: 1 },
-    maxNodeErrorRatio: ratio,
-    maxNodeP99: duration,
-    minPeers: { type: 'integer', minimum: 1 },
-    maxNodeExcessErrorRatio: ratio
+    ...nodeRuleBoundProperties
   }
 } as const
 
@@ -158,14 +178,7 @@ export const gateDefinitionSchema = {
         additionalProperties: false,
         required: ['probe', 'src', 'dst'],
         properties: {
-          probe: { type: 'string', enum: PROBE_KIND_NAMES },
-          src: selector,
-          dst: selector,
-          window: duration,
-          minSamples: { type: 'integer', minimum: 1 },
-          maxErrorRatio: ratio,
-          maxP50: duration,
-          maxP99: duration,
+          ...pairRuleProperties,
           maxErrorRatioByReason: {
             type: 'object',
             minProperties: 1,
