@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { ProbeKind } from '@pingfleet/protocol'
 import { AGENT_ERR_PROBE_THREW } from './errors.ts'
+import { classifyEvent, classifyThrown } from './layers/classify.ts'
 import { isLagged, turnsOf } from './lag-rule.ts'
 import type { LagWatch } from './loop-lag.ts'
 import type { Probe, ProbeResult, Target } from './probe.ts'
@@ -148,7 +149,7 @@ export class Scheduler {
       return
     }
     if (!slot) {
-      this.#options.results.record(target, { ok: false, reason: 'AGENT_OVERLOADED', raw: 'CONCURRENCY_LIMIT', seconds: 0 }, false)
+      this.#options.results.record(target, { ok: false, ...classifyEvent('CONCURRENCY_LIMIT'), seconds: 0 }, false)
       return
     }
     const controller = new AbortController()
@@ -160,9 +161,8 @@ export class Scheduler {
     try {
       result = await probe(target, controller.signal)
     } catch (err) {
-      const raw = String((err as { code?: unknown })?.code ?? 'PROBE_THREW').slice(0, 64)
       this.#options.logger?.error({ code: AGENT_ERR_PROBE_THREW, err, probe: target.kind, target: target.id }, 'probe threw instead of returning a result')
-      result = { ok: false, reason: 'OTHER', raw, seconds: (performance.now() - start) / 1000 }
+      result = { ok: false, ...classifyThrown(err), seconds: (performance.now() - start) / 1000 }
     } finally {
       clearTimeout(timer)
       running.controller = undefined

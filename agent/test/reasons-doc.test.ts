@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { REASON_CODES } from '@pingfleet/protocol'
-import { classifyDeadline, classifyError, classifyPingAnswer, classifyStatus, EOF, type Stage } from '../src/layers/classify.ts'
+import { classifyBlackhole, classifyDeadline, classifyDnsDeadline, classifyError, classifyEvent, classifyPingAnswer, classifyRcode, classifyStatus, classifyThrown, classifyTruncated, EOF, PROBE_EVENTS, type Stage } from '../src/layers/classify.ts'
 
 // docs/reasons.md is the operator's guide to every reason; a reason added to the protocol must be documented.
 const doc = readFileSync(new URL('../../docs/reasons.md', import.meta.url), 'utf8')
@@ -24,7 +24,14 @@ t.test('the raw codes the classifier makes up itself are documented', async t =>
     EOF,
     ...['BODY_TOO_LARGE', 'UND_ERR_HEADERS_OVERFLOW'].map(code => classifyError(Object.assign(new Error(code), { code }), 'body').raw),
     classifyError(Object.assign(new Error('bad'), { name: 'HTTPParserError' }), 'request').raw,
-    ...(['INVALID_JSON', 'NOT_A_PING_ANSWER', 'NODE_MISMATCH'] as const).map(event => classifyPingAnswer(event).raw)
+    ...(['INVALID_JSON', 'NOT_A_PING_ANSWER', 'NODE_MISMATCH'] as const).map(event => classifyPingAnswer(event).raw),
+    ...PROBE_EVENTS.map(event => classifyEvent(event).raw),
+    ...(['none', 'udp', 'tcp'] as const).flatMap(transport => (['connect', 'request'] as const).map(stage => classifyDnsDeadline(transport, stage).raw)),
+    classifyBlackhole('request').raw,
+    classifyBlackhole('body').raw,
+    classifyTruncated({ reason: 'DNS_TIMEOUT', raw: 'TCP_TIMEOUT' }).raw,
+    classifyRcode('NOERROR', false)!.raw,
+    classifyThrown(new Error('bug')).raw
   ])
   for (const raw of made) t.match(doc, `\`${raw}\``, `${raw} is documented`)
   t.match(doc, '`HTTP_<status>`', 'HTTP statuses')

@@ -100,7 +100,7 @@ export async function startAggregator (
   await app.register(opsRoutes, { registry })
   await app.register(uiRoute)
   const { maxMatrixCells } = config
-  await app.register(apiRoutes, { nodes, groups, fleet, health, maxWindowMs, maxMatrixCells, now, discovery })
+  await app.register(apiRoutes, { nodes, groups, fleet, health, maxWindowMs, maxMatrixCells, now })
   await app.register(serviceRoutes, { nodes, fleet, maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs, maxWindowMs } })
 

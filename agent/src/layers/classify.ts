@@ -182,6 +182,94 @@ export function classifyPingAnswer (event: PingAnswerEvent): Classified {
   return { ...PING_ANSWER[event] }
 }
 
+/**
+ * Failures no runtime error reports: the probe (or the agent) saw them itself. Keyed by event, with
+ * the stage it happens in; the raw code is the event's name.
+ */
+const EVENTS = {
+  // Before the probe ran: the agent's own capacity.
+  CONCURRENCY_LIMIT: { stage: 'start', reason: 'AGENT_OVERLOADED' },
+  LOOKUP_QUEUE_FULL: { stage: 'lookup', reason: 'AGENT_OVERLOADED' },
+  THREADPOOL_SATURATED: { stage: 'lookup', reason: 'AGENT_OVERLOADED' },
+  // A lookup that succeeded with nothing usable, or with what it was expected not to find.
+  NO_ADDRESSES: { stage: 'lookup', reason: 'ENOTFOUND' },
+  UNEXPECTED_ANSWER: { stage: 'lookup', reason: 'BAD_RESPONSE' },
+  UNEXPECTED_NODATA: { stage: 'lookup', reason: 'BAD_RESPONSE' },
+  // An answer that came but is not what was asked for.
+  SHORT_BODY: { stage: 'body', reason: 'BAD_RESPONSE' },
+  DECODE_ERROR: { stage: 'body', reason: 'MALFORMED' },
+  ID_MISMATCH: { stage: 'body', reason: 'MISMATCH' },
+  QUESTION_MISMATCH: { stage: 'body', reason: 'MISMATCH' },
+  NOT_A_RESPONSE: { stage: 'body', reason: 'MISMATCH' },
+  // No answer at all to a udp train.
+  NO_ECHO: { stage: 'request', reason: 'UDP_NO_ECHO' }
+} as const satisfies Record<string, { stage: Stage | 'start', reason: Reason }>
+
+/** An event of EVENTS: its name is its raw code. */
+export type ProbeEvent = keyof typeof EVENTS
+
+/** Every raw code classifyEvent makes (docs/reasons.md lists them). */
+export const PROBE_EVENTS = Object.keys(EVENTS) as ProbeEvent[]
+
+/**
+ * The reason of a failure the probe saw itself (EVENTS): e.g. SHORT_BODY is BAD_RESPONSE, NO_ECHO is
+ * UDP_NO_ECHO, LOOKUP_QUEUE_FULL is AGENT_OVERLOADED. The raw code is the event's name.
+ */
+export function classifyEvent (event: ProbeEvent): Classified {
+  return { reason: EVENTS[event].reason, raw: event }
+}
+
+/**
+ * True when `err` means "ran out of time": the probe's own deadline (classifyDeadline), undici's
+ * response timers, or ETIMEDOUT (the kernel or the connection's idle bound).
+ */
+export function isOutOfTime (err: unknown): boolean {
+  const code = codeOf(err)
+  return code !== undefined && (OWN_DEADLINE.has(code) || code in CLIENT_TIMEOUT || code === 'ETIMEDOUT')
+}
+
+/**
+ * An mtu probe's large answer ran out of time after the small one worked: MTU_BLACKHOLE, with the
+ * raw code of the stage's deadline (HEADERS_TIMEOUT or BODY_TIMEOUT).
+ */
+export function classifyBlackhole (stage: Stage): Classified {
+  return { reason: 'MTU_BLACKHOLE', raw: DEADLINE[stage].raw }
+}
+
+/**
+ * A dns-wire query's deadline: DNS_TIMEOUT, raw TIMEOUT before anything was sent, UDP_TIMEOUT waiting
+ * for a UDP reply, TCP_CONNECT_TIMEOUT / TCP_TIMEOUT before / after the TCP connection was up.
+ */
+export function classifyDnsDeadline (transport: 'none' | 'udp' | 'tcp', stage: 'connect' | 'request'): Classified {
+  if (transport === 'none') return { reason: 'DNS_TIMEOUT', raw: 'TIMEOUT' }
+  if (transport === 'udp') return { reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT' }
+  return { reason: 'DNS_TIMEOUT', raw: stage === 'connect' ? 'TCP_CONNECT_TIMEOUT' : 'TCP_TIMEOUT' }
+}
+
+/** A truncated UDP answer whose TCP retry failed with `tcp`: TRUNCATED, raw `TCP_<tcp's raw>` (never TCP_TCP_). */
+export function classifyTruncated (tcp: Classified): Classified {
+  return { reason: 'TRUNCATED', raw: tcp.raw.startsWith('TCP_') ? tcp.raw : `TCP_${tcp.raw}` }
+}
+
+/**
+ * A DNS answer's content, when it is a failure (RFC 1035 §4.1.1 rcodes): NXDOMAIN, SERVFAIL and
+ * REFUSED are their own reasons, NOERROR without records is NODATA (raw NOERROR), any other rcode is
+ * DNS_OTHER_RCODE with its name as raw code. NOERROR with records is no failure: null.
+ */
+export function classifyRcode (rcode: string, hasRecords: boolean): Classified | null {
+  if (rcode === 'NOERROR') return hasRecords ? null : { reason: 'NODATA', raw: 'NOERROR' }
+  if (rcode === 'NXDOMAIN' || rcode === 'SERVFAIL' || rcode === 'REFUSED') return { reason: rcode, raw: rcode }
+  return { reason: 'DNS_OTHER_RCODE', raw: truncate(rcode) }
+}
+
+/**
+ * A probe that threw instead of returning a result (a bug: probes never reject): OTHER, raw the
+ * error's `code` (at most 64 characters) or PROBE_THREW when it has none.
+ */
+export function classifyThrown (err: unknown): Classified {
+  return { reason: 'OTHER', raw: String((err as { code?: unknown } | undefined)?.code ?? 'PROBE_THREW').slice(0, 64) }
+}
+
 /** Reasons that only say "too slow": untrustworthy when the agent's own event loop was late. */
 export function isTimeoutReason (reason: Reason): boolean {
   return reason === 'CONNECT_TIMEOUT' || reason === 'RESPONSE_TIMEOUT' || reason === 'LOOKUP_TIMEOUT' ||

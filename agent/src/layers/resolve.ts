@@ -6,7 +6,7 @@ import { isIP } from 'node:net'
 import type { DnsOutcome } from '../dns-expect.ts'
 import type { LookupFamily, LookupPool, PoolTiming } from '../lookup-pool.ts'
 import type { Phases, ProbeResult } from '../probe.ts'
-import { classifyError } from './classify.ts'
+import { classifyDeadline, classifyError, classifyEvent } from './classify.ts'
 
 /** `heldMs` for a result whose lookup waited for the threadpool longer than the pool's lag threshold. */
 function held (timing: PoolTiming): { heldMs?: number } {
@@ -29,8 +29,8 @@ export async function lookupName (pool: LookupPool, name: string, family: Lookup
   switch (outcome.state) {
     case 'fulfilled': {
       const addresses = outcome.value
-      if (addresses.length === 0) return { ok: false, reason: 'ENOTFOUND', raw: 'NO_ADDRESSES', seconds, phases }
-      if (expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', seconds, phases, detail: { address: addresses[0]!.address } }
+      if (addresses.length === 0) return { ok: false, ...classifyEvent('NO_ADDRESSES'), seconds, phases }
+      if (expect === 'nxdomain') return { ok: false, ...classifyEvent('UNEXPECTED_ANSWER'), seconds, phases, detail: { address: addresses[0]!.address } }
       const detail: Record<string, string | number> = { addresses: addresses.length, address: addresses[0]!.address }
       return { ok: true, seconds, phases, detail, ...(lagged ? { lagged, ...held(outcome.timing) } : {}) }
     }
@@ -40,16 +40,16 @@ export async function lookupName (pool: LookupPool, name: string, family: Lookup
       // where it should not exist, it does not (EAI_NONAME). Its latency is the resolver's.
       const expected = (expect === 'nodata' && raw === 'EAI_NODATA') || (expect === 'nxdomain' && raw === 'EAI_NONAME')
       if (expected) return { ok: true, seconds, phases, detail: { rcode: raw }, ...(lagged ? { lagged, ...held(outcome.timing) } : {}) }
-      if (expect === 'nxdomain' && raw === 'EAI_NODATA') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA', seconds, phases }
+      if (expect === 'nxdomain' && raw === 'EAI_NODATA') return { ok: false, ...classifyEvent('UNEXPECTED_NODATA'), seconds, phases }
       return { ok: false, reason, raw, seconds, phases, ...(lagged ? { lagged } : {}) }
     }
     case 'abandoned':
       // Only a canary still waiting at the deadline says the lookup never got a thread. A canary that
       // came back late says the pool held the lookup that long, no more: the rest is the resolver's.
-      if (outcome.timing.canaryPending && lagged) return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'THREADPOOL_SATURATED', seconds }
-      return { ok: false, reason: 'LOOKUP_TIMEOUT', raw: 'TIMEOUT', seconds, detail: { abandoned: pool.stats().abandoned }, ...held(outcome.timing) }
+      if (outcome.timing.canaryPending && lagged) return { ok: false, ...classifyEvent('THREADPOOL_SATURATED'), seconds }
+      return { ok: false, ...classifyDeadline('lookup'), seconds, detail: { abandoned: pool.stats().abandoned }, ...held(outcome.timing) }
     case 'not-started':
-      return { ok: false, reason: 'AGENT_OVERLOADED', raw: 'LOOKUP_QUEUE_FULL', seconds: outcome.timing.queueSeconds }
+      return { ok: false, ...classifyEvent('LOOKUP_QUEUE_FULL'), seconds: outcome.timing.queueSeconds }
   }
 }
 

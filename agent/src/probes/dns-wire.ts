@@ -6,10 +6,9 @@ import { createSocket } from 'node:dgram'
 import { BlockList, connect, isIP } from 'node:net'
 import dnsPacket from 'dns-packet'
 import type { DecodedPacket, StringAnswer } from 'dns-packet'
-import type { Reason } from '@pingfleet/protocol'
 import type { DnsOutcome } from '../dns-expect.ts'
 import { hostPort, parseHostPort } from '../layers/address.ts'
-import { classifyError, closedEarly } from '../layers/classify.ts'
+import { classifyDnsDeadline, classifyError, classifyEvent, classifyRcode, classifyTruncated, closedEarly, type Classified } from '../layers/classify.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 
 export type DnsWireType = 'A' | 'AAAA'
@@ -64,7 +63,7 @@ function rcodeName (packet: DecodedPacket): string {
   return RCODE_NAMES[code] ?? `RCODE_${code}`
 }
 
-type Failure = { reason: Reason, raw: string }
+type Failure = Classified
 type Exchange = { ok: true, packet: DecodedPacket } | { ok: false, failure: Failure }
 
 function sameName (a: string, b: string): boolean {
@@ -72,7 +71,7 @@ function sameName (a: string, b: string): boolean {
 }
 
 /** Why a decoded reply is not the answer to our query, or null when it is. */
-function mismatch (packet: DecodedPacket, id: number, target: DnsWireTarget): string | null {
+function mismatch (packet: DecodedPacket, id: number, target: DnsWireTarget): 'NOT_A_RESPONSE' | 'ID_MISMATCH' | 'QUESTION_MISMATCH' | null {
   if (!packet.flag_qr) return 'NOT_A_RESPONSE'
   if (packet.id !== id) return 'ID_MISMATCH'
   const q = packet.questions
@@ -107,18 +106,18 @@ function udpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       socket.close()
       resolve(exchange)
     }
-    const onAbort = (): void => finish({ ok: false, failure: problem ?? { reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT' } })
+    const onAbort = (): void => finish({ ok: false, failure: problem ?? classifyDnsDeadline('udp', 'request') })
     signal.addEventListener('abort', onAbort, { once: true })
     socket.on('message', (message, rinfo) => {
       if (rinfo.port !== target.port || !allowed.check(rinfo.address, family)) return
       const packet = decode(message)
       if (packet === null) {
-        problem ??= { reason: 'MALFORMED', raw: 'DECODE_ERROR' }
+        problem ??= classifyEvent('DECODE_ERROR')
         return
       }
       const wrong = mismatch(packet, id, target)
       if (wrong !== null) {
-        problem ??= { reason: 'MISMATCH', raw: wrong }
+        problem ??= classifyEvent(wrong)
         return
       }
       finish({ ok: true, packet })
@@ -143,7 +142,7 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       socket.destroy()
       resolve(exchange)
     }
-    const onAbort = (): void => finish({ ok: false, failure: { reason: 'DNS_TIMEOUT', raw: connected ? 'TCP_TIMEOUT' : 'TCP_CONNECT_TIMEOUT' } })
+    const onAbort = (): void => finish({ ok: false, failure: classifyDnsDeadline('tcp', connected ? 'request' : 'connect') })
     signal.addEventListener('abort', onAbort, { once: true })
     socket.once('connect', () => {
       connected = true
@@ -156,9 +155,9 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
       buffered = Buffer.concat([buffered, chunk])
       if (buffered.length < 2 || buffered.length < 2 + buffered.readUInt16BE(0)) return
       const packet = decode(buffered.subarray(2, 2 + buffered.readUInt16BE(0)))
-      if (packet === null) return finish({ ok: false, failure: { reason: 'MALFORMED', raw: 'DECODE_ERROR' } })
+      if (packet === null) return finish({ ok: false, failure: classifyEvent('DECODE_ERROR') })
       const wrong = mismatch(packet, id, target)
-      if (wrong !== null) return finish({ ok: false, failure: { reason: 'MISMATCH', raw: wrong } })
+      if (wrong !== null) return finish({ ok: false, failure: classifyEvent(wrong) })
       finish({ ok: true, packet })
     })
     // The server closed (a FIN) without a complete reply: raw EOF, where a reset is raw ECONNRESET.
@@ -175,27 +174,18 @@ function tcpExchange (query: Buffer, id: number, target: DnsWireTarget, signal: 
 function fromReply (packet: DecodedPacket, target: DnsWireTarget, seconds: number, detail: Record<string, string | number>): ProbeResult {
   const rcode = rcodeName(packet)
   const expect = target.expect ?? 'answer'
-  switch (rcode) {
-    case 'NOERROR': {
-      // A and AAAA records decode to their address as a string.
-      const answers = (packet.answers ?? []).filter((a): a is StringAnswer => a.type === target.type)
-      if (answers.length === 0) {
-        if (expect === 'nodata') return { ok: true, seconds, detail: { ...detail, rcode: 'NODATA' } }
-        if (expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_NODATA', seconds, detail }
-        return { ok: false, reason: 'NODATA', raw: 'NOERROR', seconds, detail }
-      }
-      if (expect === 'nxdomain') return { ok: false, reason: 'BAD_RESPONSE', raw: 'UNEXPECTED_ANSWER', seconds, detail: { ...detail, address: answers[0]!.data } }
-      return { ok: true, seconds, detail: { ...detail, answers: answers.length, address: answers[0]!.data } }
-    }
-    case 'NXDOMAIN':
-      if (expect === 'nxdomain') return { ok: true, seconds, detail: { ...detail, rcode } }
-      return { ok: false, reason: rcode, raw: rcode, seconds, detail }
-    case 'SERVFAIL':
-    case 'REFUSED':
-      return { ok: false, reason: rcode, raw: rcode, seconds, detail }
-    default:
-      return { ok: false, reason: 'DNS_OTHER_RCODE', raw: rcode, seconds, detail }
+  // A and AAAA records decode to their address as a string.
+  const answers = rcode === 'NOERROR' ? (packet.answers ?? []).filter((a): a is StringAnswer => a.type === target.type) : []
+  // An expected negative answer is a success; an answer where none was expected is BAD_RESPONSE.
+  if (rcode === 'NOERROR' && answers.length === 0) {
+    if (expect === 'nodata') return { ok: true, seconds, detail: { ...detail, rcode: 'NODATA' } }
+    if (expect === 'nxdomain') return { ok: false, ...classifyEvent('UNEXPECTED_NODATA'), seconds, detail }
   }
+  if (rcode === 'NOERROR' && answers.length > 0 && expect === 'nxdomain') return { ok: false, ...classifyEvent('UNEXPECTED_ANSWER'), seconds, detail: { ...detail, address: answers[0]!.data } }
+  if (rcode === 'NXDOMAIN' && expect === 'nxdomain') return { ok: true, seconds, detail: { ...detail, rcode } }
+  const failure = classifyRcode(rcode, answers.length > 0)
+  if (failure !== null) return { ok: false, ...failure, seconds, detail }
+  return { ok: true, seconds, detail: { ...detail, answers: answers.length, address: answers[0]!.data } }
 }
 
 /**
@@ -215,7 +205,7 @@ export const dnsWireProbe: Probe<DnsWireTarget> = async function dnsWireProbe (t
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ type: target.type, name: target.name, class: 'IN' }]
   })
-  if (signal.aborted) return { ok: false, reason: 'DNS_TIMEOUT', raw: 'TIMEOUT', seconds: 0 }
+  if (signal.aborted) return { ok: false, ...classifyDnsDeadline('none', 'connect'), seconds: 0 }
 
   if (target.transport === 'tcp') {
     const exchange = await tcpExchange(query, id, target, signal)
@@ -230,6 +220,6 @@ export const dnsWireProbe: Probe<DnsWireTarget> = async function dnsWireProbe (t
   // Truncated: ask again over TCP with the same id, as a stub resolver does.
   const tcp = await tcpExchange(query, id, target, signal)
   const detail = { transport: 'tcp', truncated: 1 }
-  if (!tcp.ok) return { ok: false, reason: 'TRUNCATED', raw: `TCP_${tcp.failure.raw}`.replace(/^TCP_TCP_/, 'TCP_'), seconds: seconds(), detail }
+  if (!tcp.ok) return { ok: false, ...classifyTruncated(tcp.failure), seconds: seconds(), detail }
   return fromReply(tcp.packet, target, seconds(), detail)
 }

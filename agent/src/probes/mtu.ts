@@ -3,7 +3,7 @@
 // being dropped on the path (a path MTU black hole), which the pod probe's tiny answer cannot see.
 
 import { performance } from 'node:perf_hooks'
-import { classifyDeadline, classifyError, classifyStatus } from '../layers/classify.ts'
+import { classifyBlackhole, classifyError, classifyEvent, classifyStatus, isOutOfTime } from '../layers/classify.ts'
 import { readPingAnswer } from '../layers/ping-answer.ts'
 import { MAX_PING_BODY_BYTES, PingConnection, pingStage } from '../ping-client.ts'
 import type { Phases, Probe, ProbeResult, Target } from '../probe.ts'
@@ -27,9 +27,6 @@ export interface MtuProbeOptions {
   /** Upper bound for silence on the connection; the scheduler's signal normally fires first. */
   timeoutMs: number
 }
-
-/** Errors that mean "ran out of time": the probe's deadline, or the connection's own idle bound (ETIMEDOUT). */
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'AbortError', 'TimeoutError', 'ABORT_ERR'])
 
 /**
  * The probe. Layers: the pod IP needs no resolving; connect and exchange are one PingConnection
@@ -72,20 +69,18 @@ export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
       const detail = { received }
       const status = classifyStatus(response.status)
       if (status !== null) return { ok: false, ...status, seconds: seconds(), phases, detail }
-      if (received < target.size) return { ok: false, reason: 'BAD_RESPONSE', raw: 'SHORT_BODY', seconds: seconds(), phases, detail }
+      if (received < target.size) return { ok: false, ...classifyEvent('SHORT_BODY'), seconds: seconds(), phases, detail }
       const read = readPingAnswer(response.body, target.node)
       if (!read.ok) return { ...read, seconds: seconds(), phases, detail: { ...detail, ...read.detail } }
       return { ok: true, seconds: seconds(), phases, detail }
     } catch (err) {
       connected()
       const received = connection.received
-      const code = String((err as { code?: unknown, name?: unknown })?.code ?? (err as { name?: unknown })?.name ?? '')
-      if (large && (signal.aborted || TIMEOUT_CODES.has(code))) {
+      if (large && (signal.aborted || isOutOfTime(err))) {
         // Connected, answered small, then silence: the large segments are being dropped.
         const headersAt = connection.headersAt
         if (headersAt !== undefined) phases.firstByte = (headersAt - sentAt) / 1000
-        const { raw } = classifyDeadline(pingStage(connection))
-        return { ok: false, reason: 'MTU_BLACKHOLE', raw, seconds: seconds(), phases, detail: { received } }
+        return { ok: false, ...classifyBlackhole(pingStage(connection)), seconds: seconds(), phases, detail: { received } }
       }
       const { reason, raw } = classifyError(err, pingStage(connection))
       return { ok: false, reason, raw, seconds: seconds(), phases, ...(large ? { detail: { received } } : {}) }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { classifyError } from '../layers/classify.ts'
+import { classifyError, classifyEvent } from '../layers/classify.ts'
 import type { Probe, ProbeResult, Target } from '../probe.ts'
 import { isProbeDatagram, UDP_DATAGRAM_BYTES, UDP_MAGIC } from '../udp-echo.ts'
 
@@ -104,7 +104,7 @@ export function createUdpProbe (options: UdpProbeOptions): Probe<UdpTarget> {
         const datagrams = { sent, lost, jitterUs: Math.round(jitter * 1000), jitterPairs: pairs }
         if (rtts.length > 0) return { ok: true, seconds: lowerMedian(rtts) / 1000, datagrams }
         if (socketError !== undefined) return { ok: false, ...classifyError(socketError, 'request'), seconds, datagrams }
-        return { ok: false, reason: 'UDP_NO_ECHO', raw: 'NO_ECHO', seconds, datagrams }
+        return { ok: false, ...classifyEvent('NO_ECHO'), seconds, datagrams }
       }
       if (signal.aborted) {
         finish()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { classifyDeadline, classifyError, classifyStatus, closedEarly, isTimeoutReason, type Stage } from '../../src/layers/classify.ts'
+import { classifyBlackhole, classifyDeadline, classifyDnsDeadline, classifyError, classifyEvent, classifyPingAnswer, classifyRcode, classifyStatus, classifyThrown, classifyTruncated, closedEarly, isOutOfTime, isTimeoutReason, PROBE_EVENTS, type Stage } from '../../src/layers/classify.ts'
 
 const err = (code: string, extra: object = {}) => Object.assign(new Error(code), { code, ...extra })
 // What the kernel's errors look like: a syscall beside the code (read ECONNRESET, connect ECONNREFUSED).
@@ -104,4 +104,47 @@ t.test('timeout reasons', async t => {
   t.ok(isTimeoutReason('CONNECT_TIMEOUT'))
   t.ok(isTimeoutReason('DNS_TIMEOUT'))
   t.notOk(isTimeoutReason('ECONNREFUSED'))
+})
+
+t.test('events the probe sees itself: one reason each, the event\'s name as raw code', async t => {
+  t.same(classifyEvent('SHORT_BODY'), { reason: 'BAD_RESPONSE', raw: 'SHORT_BODY' })
+  t.same(classifyEvent('NO_ECHO'), { reason: 'UDP_NO_ECHO', raw: 'NO_ECHO' })
+  t.same(classifyEvent('NO_ADDRESSES'), { reason: 'ENOTFOUND', raw: 'NO_ADDRESSES' })
+  t.same(classifyEvent('DECODE_ERROR'), { reason: 'MALFORMED', raw: 'DECODE_ERROR' })
+  for (const event of ['ID_MISMATCH', 'QUESTION_MISMATCH', 'NOT_A_RESPONSE'] as const) t.same(classifyEvent(event), { reason: 'MISMATCH', raw: event })
+  for (const event of ['CONCURRENCY_LIMIT', 'LOOKUP_QUEUE_FULL', 'THREADPOOL_SATURATED'] as const) t.same(classifyEvent(event), { reason: 'AGENT_OVERLOADED', raw: event })
+  for (const event of ['UNEXPECTED_ANSWER', 'UNEXPECTED_NODATA'] as const) t.same(classifyEvent(event), { reason: 'BAD_RESPONSE', raw: event })
+  for (const event of PROBE_EVENTS) t.equal(classifyEvent(event).raw, event)
+})
+
+t.test('bad /ping answers: BAD_RESPONSE, one raw code per event', async t => {
+  for (const event of ['INVALID_JSON', 'NOT_A_PING_ANSWER', 'NODE_MISMATCH'] as const) t.same(classifyPingAnswer(event), { reason: 'BAD_RESPONSE', raw: event })
+})
+
+t.test('mtu black hole: the stage\'s deadline raw code; what counts as out of time', async t => {
+  t.same(classifyBlackhole('request'), { reason: 'MTU_BLACKHOLE', raw: 'HEADERS_TIMEOUT' })
+  t.same(classifyBlackhole('body'), { reason: 'MTU_BLACKHOLE', raw: 'BODY_TIMEOUT' })
+  for (const code of ['ETIMEDOUT', 'ABORT_ERR', 'UND_ERR_HEADERS_TIMEOUT']) t.ok(isOutOfTime(Object.assign(new Error('x'), { code })), code)
+  t.ok(isOutOfTime(new DOMException('probe timeout', 'TimeoutError')))
+  t.notOk(isOutOfTime(Object.assign(new Error('x'), { code: 'ECONNRESET' })))
+  t.notOk(isOutOfTime('a string'))
+})
+
+t.test('dns-wire: deadlines, truncation and rcodes', async t => {
+  t.same(classifyDnsDeadline('none', 'connect'), { reason: 'DNS_TIMEOUT', raw: 'TIMEOUT' })
+  t.same(classifyDnsDeadline('udp', 'request'), { reason: 'DNS_TIMEOUT', raw: 'UDP_TIMEOUT' })
+  t.same(classifyDnsDeadline('tcp', 'connect'), { reason: 'DNS_TIMEOUT', raw: 'TCP_CONNECT_TIMEOUT' })
+  t.same(classifyDnsDeadline('tcp', 'request'), { reason: 'DNS_TIMEOUT', raw: 'TCP_TIMEOUT' })
+  t.same(classifyTruncated({ reason: 'DNS_TIMEOUT', raw: 'TCP_TIMEOUT' }), { reason: 'TRUNCATED', raw: 'TCP_TIMEOUT' })
+  t.same(classifyTruncated({ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED' }), { reason: 'TRUNCATED', raw: 'TCP_ECONNREFUSED' })
+  t.equal(classifyRcode('NOERROR', true), null)
+  t.same(classifyRcode('NOERROR', false), { reason: 'NODATA', raw: 'NOERROR' })
+  for (const rcode of ['NXDOMAIN', 'SERVFAIL', 'REFUSED'] as const) t.same(classifyRcode(rcode, false), { reason: rcode, raw: rcode })
+  t.same(classifyRcode('NOTIMP', false), { reason: 'DNS_OTHER_RCODE', raw: 'NOTIMP' })
+})
+
+t.test('a probe that threw: OTHER, its code or PROBE_THREW', async t => {
+  t.same(classifyThrown(new Error('bug')), { reason: 'OTHER', raw: 'PROBE_THREW' })
+  t.same(classifyThrown(Object.assign(new Error('bug'), { code: 'EPERM' })), { reason: 'OTHER', raw: 'EPERM' })
+  t.same(classifyThrown(undefined), { reason: 'OTHER', raw: 'PROBE_THREW' })
 })

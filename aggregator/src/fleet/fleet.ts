@@ -1,6 +1,6 @@
 // The fleet model: the one place that knows which group a node is in, which groups exist, how many
-// agents each group should have, each node's state, and which nodes a label selector matches.
-// It reads the roster (agents' hellos with Kubernetes' labels laid over them) and, in-cluster, discovery.
+// agents each group should have, each node's state and labels, which nodes a label selector matches,
+// and which expected agents are missing and why. It reads the roster (agents' hellos with Kubernetes' labels laid over them) and, in-cluster, discovery.
 
 import type { Labels, PeerState } from '@pingfleet/protocol'
 import type { LabelSelector } from './label-selector.ts'
@@ -31,6 +31,20 @@ export interface KubeSource {
   expectedNodes: () => ReadonlyMap<string, Readonly<Labels>> | null
   /** Every node of the cluster with all its labels; null until discovery has listed. */
   nodeFacts: () => ReadonlyMap<string, KubeNodeFacts> | null
+  /** Expected agents with no open websocket, each with why, sorted by node; empty until discovery has listed. */
+  missing: () => ExpectedAgent[]
+  /** Why a known but disconnected agent is not expected (its node gone or cordoned, no live pod), or null when it is. */
+  unexpectedReason: (node: string) => string | null
+}
+
+/** An agent Kubernetes says should be running, for /api/v1/agents when it is not connected. */
+export interface ExpectedAgent {
+  node: string
+  pod: string
+  podIp: string
+  /** The node's values of the labels discovery manages (the group label among them). */
+  labels: Labels
+  reason: string
 }
 
 /** One node as the fleet sees it: its agent (if any ever said hello) and Kubernetes' view (if in-cluster). */
@@ -233,6 +247,16 @@ export class Fleet {
   /** The known nodes whose labels (Kubernetes' over the hello's) match `selector`, sorted. */
   select (selector: LabelSelector): string[] {
     return matchingNodes(selector, this.nodes())
+  }
+
+  /** Expected agents with no open websocket, each with why (discovery's), sorted by node; empty in static mode. */
+  missingAgents (): ExpectedAgent[] {
+    return this.#kube?.missing() ?? []
+  }
+
+  /** Why a known, disconnected agent is not expected by Kubernetes; null when it is, or in static mode. */
+  unexpectedReason (node: string): string | null {
+    return this.#kube?.unexpectedReason(node) ?? null
   }
 
   /** Discovery's expected agents per group, or null when there is no discovery or it has not listed. */

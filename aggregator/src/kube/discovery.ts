@@ -5,12 +5,12 @@
 
 import type { Logger } from 'pino'
 import type { Labels } from '@pingfleet/protocol'
-import type { KubeNodeFacts, KubeSource } from '../fleet/fleet.ts'
+import type { ExpectedAgent, KubeNodeFacts, KubeSource } from '../fleet/fleet.ts'
 import type { KubeClient } from './client.ts'
 import { KubeWatch, type KubeObject } from './watch.ts'
 import type { Roster } from '../fleet/roster.ts'
 
-export type { KubeNodeFacts }
+export type { ExpectedAgent, KubeNodeFacts }
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone'
 
@@ -24,16 +24,6 @@ export interface KubePod extends KubeObject {
     affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: Array<{ matchFields?: Array<{ key: string, operator: string, values?: string[] }> }> } } }
   }
   status?: { phase?: string, podIP?: string, conditions?: Array<{ type: string, status: string }> }
-}
-
-/** An agent Kubernetes says should be running, for /api/v1/agents when it is not connected. */
-export interface ExpectedAgent {
-  node: string
-  pod: string
-  podIp: string
-  /** The node's values of the labels discovery manages (the group label among them). */
-  labels: Labels
-  reason: string
 }
 
 export interface DiscoveryOptions {

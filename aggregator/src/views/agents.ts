@@ -4,7 +4,6 @@
 import type { Labels, PeerState } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
-import type { Discovery } from '../kube/discovery.ts'
 
 export interface AgentRow {
   node: string
@@ -34,8 +33,6 @@ export interface AgentSources {
   fleet: Fleet
   /** Each agent's degraded verdict and CPU throttling; without it every agent reads not degraded. */
   health?: AgentHealth
-  /** In-cluster discovery: expected agents that never connected are listed too, and reasons come from it. */
-  discovery?: Pick<Discovery, 'missing' | 'unexpectedReason'> | null
 }
 
 /** Every agent, sorted by node. Throws nothing. */
@@ -52,8 +49,8 @@ export function listAgents (sources: AgentSources): AgentRow[] {
       cpu: cpu === null ? null : { periods: cpu.periods, throttledPeriods: cpu.throttledPeriods, throttledSeconds: cpu.throttledUsec / 1e6 }
     }
   }
-  const discovery = sources.discovery ?? null
-  const missing = new Map((discovery?.missing() ?? []).map(m => [m.node, m]))
+  // In-cluster, the fleet model lists the expected agents that never connected and says why.
+  const missing = new Map(fleet.missingAgents().map(m => [m.node, m]))
   const roster = fleet.roster
   const known: AgentRow[] = roster.all().map(a => ({
     node: a.node,
@@ -66,7 +63,7 @@ export function listAgents (sources: AgentSources): AgentRow[] {
     bootId: a.bootId,
     state: a.state,
     connected: a.connected,
-    reason: a.connected ? null : missing.get(a.node)?.reason ?? discovery?.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
+    reason: a.connected ? null : missing.get(a.node)?.reason ?? fleet.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
     lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
     clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
     reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 },

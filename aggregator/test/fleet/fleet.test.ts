@@ -25,7 +25,9 @@ function kube (expected: Record<string, Labels>, facts: Record<string, KubeNodeF
   const source = {
     listed: true,
     expectedNodes: () => source.listed ? new Map(Object.entries(expected)) : null,
-    nodeFacts: () => source.listed ? new Map(Object.entries(facts)) : null
+    nodeFacts: () => source.listed ? new Map(Object.entries(facts)) : null,
+    missing: () => [],
+    unexpectedReason: () => null
   }
   return source
 }
@@ -72,6 +74,8 @@ t.test('static mode: the census counts the roster; a terminating agent is known 
   t.equal(fleet.expected('calico'), 0, 'a group nobody knows')
   t.same([...fleet.expectedAgents()].sort(), [['(none)', 1], ['aws', 1], ['cilium', 1]], 'the gauge, as the gates, leaves the terminating n2 out')
   t.same(fleet.membersOf('aws').map(a => a.node), ['n1'])
+  t.same(fleet.missingAgents(), [], 'static mode: no agent is missing')
+  t.equal(fleet.unexpectedReason('n2'), null)
 })
 
 t.test('in-cluster: once discovery has listed, it says what each group expects, and its groups are known', async t => {

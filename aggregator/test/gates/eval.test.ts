@@ -56,7 +56,7 @@ function fleet (nodes: Record<string, string> = { n1: 'aws', n2: 'aws', n3: 'cil
     sources,
     withNodes: { ...sources, nodes: nodeStore },
     expecting: expected => {
-      const kube = { expectedNodes: () => new Map(Object.entries(expected)), nodeFacts: () => new Map() }
+      const kube = { expectedNodes: () => new Map(Object.entries(expected)), nodeFacts: () => new Map(), missing: () => [], unexpectedReason: () => null }
       return { ...sources, fleet: new FleetModel({ roster, groupLabel: 'cniplugin', kube }) }
     },
     run (from, to, cellsOf) {

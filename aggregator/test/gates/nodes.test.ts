@@ -32,7 +32,7 @@ function fleet (labels: Record<string, Labels>, kube: Map<string, KubeNodeFacts>
   const nodes = new Store(tiers)
   const roster = new Roster(120_000)
   // Kubernetes' node list, when given, without discovery's expectations: groups expect what the roster knows.
-  const model = new FleetModel({ roster, groupLabel: 'cniplugin', kube: kube === null ? null : { expectedNodes: () => null, nodeFacts: () => kube } })
+  const model = new FleetModel({ roster, groupLabel: 'cniplugin', kube: kube === null ? null : { expectedNodes: () => null, nodeFacts: () => kube, missing: () => [], unexpectedReason: () => null } })
   const ingest = new Ingest({ nodes, groups, totals: new Totals(), fleet: model })
   for (const [node, l] of Object.entries(labels)) roster.join(hello(node, l), T0)
   const seqs = new Map<string, number>()

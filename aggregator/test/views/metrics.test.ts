@@ -153,7 +153,7 @@ t.test('expected agents come from the seam when one is given; agents without the
   let clock = 1_000_000
   // Discovery has listed: three aws nodes and two cilium nodes should run an agent.
   const expectedNodes = new Map([['a1', 'aws'], ['a2', 'aws'], ['a3', 'aws'], ['c1', 'cilium'], ['c2', 'cilium']].map(([n, g]) => [n!, { cniplugin: g! }]))
-  const fleet = new Fleet({ roster, groupLabel: 'cniplugin', kube: { expectedNodes: () => expectedNodes, nodeFacts: () => new Map() } })
+  const fleet = new Fleet({ roster, groupLabel: 'cniplugin', kube: { expectedNodes: () => expectedNodes, nodeFacts: () => new Map(), missing: () => [], unexpectedReason: () => null } })
   registerFleetMetrics({ registry, totals: new Totals(), fleet, version: 'test', now: () => clock, staleAfterMs: 5000 })
   let m = samples(await registry.metrics())
   t.equal(m.get('pingfleet_agents_expected{group="aws"}'), 3, 'discovery says 3, with no agent connected yet')
