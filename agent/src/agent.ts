@@ -9,7 +9,7 @@ import type { CpuThrottling, Labels } from '@pingfleet/protocol'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentConfig } from './config.ts'
 import { readCpuThrottling } from './cpu-stat.ts'
-import { AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
+import { AGENT_ERR_LOOP_LAG, AGENT_ERR_SHUTDOWN_UNACKED } from './errors.ts'
 import { LoopLag } from './loop-lag.ts'
 import { createProbeSuite, loadStaticTargets, rosterTargets } from './probe-suite.ts'
 import { Results } from './results.ts'
@@ -128,7 +128,7 @@ export async function startAgent (config: Readonly<AgentConfig>, logger: Logger)
       uplink.push(results.drain(), cpu)
       refreshCpu()
       const maxLagMs = lag.takeMaxLagMs()
-      if (maxLagMs > config.lagThresholdMs) logger.warn({ maxLagMs: Math.round(maxLagMs) }, 'event loop was late; affected samples are flagged')
+      if (maxLagMs > config.lagThresholdMs) logger.warn({ code: AGENT_ERR_LOOP_LAG, maxLagMs: Math.round(maxLagMs) }, 'event loop was late; affected probes are flagged')
       const planned = lastReportAt + intervalMs
       lastReportAt = performance.now() - planned > intervalMs ? performance.now() : planned
       rearmReport()

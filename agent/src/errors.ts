@@ -12,6 +12,9 @@ export const AGENT_ERR_UPLINK_PROTOCOL = 'PINGFLEET_ERR_AGENT_UPLINK_PROTOCOL'
 export const AGENT_ERR_REPORT_DROPPED = 'PINGFLEET_ERR_AGENT_REPORT_DROPPED'
 export const AGENT_ERR_PROBE_THREW = 'PINGFLEET_ERR_AGENT_PROBE_THREW'
 export const AGENT_ERR_SHUTDOWN_UNACKED = 'PINGFLEET_ERR_AGENT_SHUTDOWN_UNACKED'
+export const AGENT_ERR_SHUTDOWN = 'PINGFLEET_ERR_AGENT_SHUTDOWN'
+export const AGENT_ERR_LOOP_LAG = 'PINGFLEET_ERR_AGENT_LOOP_LAG'
+export const AGENT_ERR_RESOLV_CONF = 'PINGFLEET_ERR_AGENT_RESOLV_CONF'
 
 /** Every agent code. The agent answers no HTTP request with an error, so none has a status. */
 export const AGENT_ERRORS = {
@@ -24,7 +27,10 @@ export const AGENT_ERRORS = {
   [AGENT_ERR_UPLINK_PROTOCOL]: { status: null, message: 'a frame from the aggregator was invalid: a message that fails to decode is ignored, a frame the websocket refuses ends the connection' },
   [AGENT_ERR_REPORT_DROPPED]: { status: null, message: 'the report buffer was full while disconnected: the oldest report was dropped' },
   [AGENT_ERR_PROBE_THREW]: { status: null, message: 'a probe function threw instead of returning a result: a bug in the probe' },
-  [AGENT_ERR_SHUTDOWN_UNACKED]: { status: null, message: 'the final report was not acknowledged before the shutdown deadline' }
+  [AGENT_ERR_SHUTDOWN_UNACKED]: { status: null, message: 'the final report was not acknowledged before the shutdown deadline' },
+  [AGENT_ERR_SHUTDOWN]: { status: null, message: 'shutting down failed: the agent exits 1' },
+  [AGENT_ERR_LOOP_LAG]: { status: null, message: 'the event loop was late by more than PINGFLEET_LAG_THRESHOLD: probes timed meanwhile are flagged as lagged' },
+  [AGENT_ERR_RESOLV_CONF]: { status: null, message: 'resolv.conf cannot be read: no dns-wire probes unless PINGFLEET_DNS_SERVERS is set' }
 } as const satisfies ErrorCatalogue
 
 export type AgentErrorCode = keyof typeof AGENT_ERRORS

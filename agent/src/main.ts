@@ -8,7 +8,7 @@ import { sizeThreadpool } from './lookup-pool.ts'
 const threadpool = sizeThreadpool()
 
 const { loadConfig, printableConfig } = await import('./config.ts')
-const { AgentError } = await import('./errors.ts')
+const { AgentError, AGENT_ERR_SHUTDOWN } = await import('./errors.ts')
 
 let config
 try {
@@ -50,7 +50,7 @@ const stop = (signal: string): void => {
   // A hung shutdown must not outlive the pod's grace period.
   setTimeout(() => process.exit(1), config.shutdownTimeoutMs + config.shutdownDrainMs + 2000).unref()
   agent.shutdown().then(() => process.exit(0), err => {
-    logger.error({ err }, 'shutdown failed')
+    logger.error({ err, code: AGENT_ERR_SHUTDOWN }, 'shutdown failed')
     process.exit(1)
   })
 }

@@ -17,6 +17,7 @@ import { createTcpProbe } from './probes/tcp.ts'
 import { createUdpProbe, udpTarget } from './probes/udp.ts'
 import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.ts'
 import { expectedOutcome, lookupOutcome } from './dns-expect.ts'
+import { AGENT_ERR_RESOLV_CONF } from './errors.ts'
 
 export type SuiteConfig = Pick<AgentConfig, 'probeTimeoutMs' | 'mtuSizes' | 'mtuTimeoutMs' | 'udpCount' | 'targets' | 'serviceTimeoutMs' |
   'resolvConfPath' | 'dnsLookupTimeoutMs' | 'dnsWireNames' | 'dnsWireTypes' | 'dnsWireTransport' |
@@ -118,7 +119,7 @@ export async function wireServers (config: SuiteConfig, logger?: Logger): Promis
     const conf = await readResolvConf(config.resolvConfPath)
     return conf.nameservers.slice(0, MAX_NAMESERVERS).map(parseDnsServer).filter(server => server !== null)
   } catch (err) {
-    logger?.warn({ err, path: config.resolvConfPath }, 'cannot read resolv.conf: no dns-wire probes unless PINGFLEET_DNS_SERVERS is set')
+    logger?.warn({ code: AGENT_ERR_RESOLV_CONF, err, path: config.resolvConfPath }, 'cannot read resolv.conf: no dns-wire probes unless PINGFLEET_DNS_SERVERS is set')
     return []
   }
 }

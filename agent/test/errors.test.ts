@@ -1,5 +1,5 @@
 // docs/errors.md lists every code for operators; its Agent section must equal AGENT_ERRORS,
-// and no source file may spell a code that errors.ts does not declare.
+// no source file may spell a code that errors.ts does not declare, and no warning or error is logged without one.
 
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -29,4 +29,37 @@ t.test('no source file outside errors.ts spells a code', async t => {
     if (!file.endsWith('.ts') || file === 'errors.ts') continue
     t.notMatch(readFileSync(new URL(file, src), 'utf8'), /['"`]PINGFLEET_ERR_/, file)
   }
+})
+
+/**
+ * Every warn, error and fatal log call in `src` whose fields are an object literal, as
+ * `file:line text` of those without a `code` field. A call whose fields are a variable is not read.
+ */
+function uncodedLogCalls (src: URL): string[] {
+  const out: string[] = []
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts')) continue
+    const text = readFileSync(new URL(file, src), 'utf8')
+    for (const m of text.matchAll(/\.(warn|error|fatal)\(\s*/g)) {
+      const start = m.index + m[0].length
+      let fields: string
+      if (text[start] === '{') {
+        let depth = 0
+        let end = start
+        for (; end < text.length; end++) {
+          if (text[end] === '{') depth++
+          else if (text[end] === '}' && --depth === 0) break
+        }
+        fields = text.slice(start, end + 1)
+      } else if (/^['"`]/.test(text.slice(start))) {
+        fields = '' // a message with no fields at all
+      } else continue
+      if (!/\bcode\b/.test(fields)) out.push(`${file}:${text.slice(0, m.index).split('\n').length} ${text.slice(m.index, start + 60).split('\n')[0]}`)
+    }
+  }
+  return out
+}
+
+t.test('every warn, error and fatal log line carries a code', async t => {
+  t.same(uncodedLogCalls(new URL('../src/', import.meta.url)), [])
 })

@@ -15,6 +15,8 @@ export const ERR_TOKEN_REVIEW_UNAVAILABLE = 'PINGFLEET_ERR_TOKEN_REVIEW_UNAVAILA
 export const ERR_NODE_MISMATCH = 'PINGFLEET_ERR_NODE_MISMATCH'
 export const ERR_DUPLICATE_NODE = 'PINGFLEET_ERR_DUPLICATE_NODE'
 export const ERR_CLOCK_OFFSET = 'PINGFLEET_ERR_CLOCK_OFFSET'
+export const ERR_AGENT_SILENT = 'PINGFLEET_ERR_AGENT_SILENT'
+export const ERR_SHUTDOWN = 'PINGFLEET_ERR_SHUTDOWN'
 
 /** Every aggregator code. HTTP answers carry `{code, message}` with the status given here (http/error-handler.ts). */
 export const AGGREGATOR_ERRORS = {
@@ -30,7 +32,9 @@ export const AGGREGATOR_ERRORS = {
   [ERR_TOKEN_REVIEW_UNAVAILABLE]: { status: 503, message: 'TokenReview could not be asked: the agent is refused with 503 and Retry-After, and retries' },
   [ERR_NODE_MISMATCH]: { status: null, message: 'a reviewed token\'s node differs from the node its hello claims: the websocket is closed with 4003' },
   [ERR_DUPLICATE_NODE]: { status: null, message: 'two agent processes (different bootIds) claim one node: the one not kept is closed with 4009' },
-  [ERR_CLOCK_OFFSET]: { status: null, message: 'an agent\'s clock differs from the aggregator\'s by more than 2 s: logged once per connection, not refused' }
+  [ERR_CLOCK_OFFSET]: { status: null, message: 'an agent\'s clock differs from the aggregator\'s by more than 2 s: logged once per connection, not refused' },
+  [ERR_AGENT_SILENT]: { status: null, message: 'an agent answered no websocket ping within a heartbeat interval: its connection is terminated' },
+  [ERR_SHUTDOWN]: { status: null, message: 'shutting down failed: the aggregator exits 1' }
 } as const satisfies ErrorCatalogue
 
 export type AggregatorErrorCode = keyof typeof AGGREGATOR_ERRORS

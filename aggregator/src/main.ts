@@ -3,7 +3,7 @@
 import pino from 'pino'
 import { startAggregator } from './app.ts'
 import { loadConfig } from './config.ts'
-import { AggregatorError, ERR_CONFIG } from './errors.ts'
+import { AggregatorError, ERR_CONFIG, ERR_SHUTDOWN } from './errors.ts'
 
 let config
 try {
@@ -25,7 +25,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true
     log.info({ signal }, 'shutting down')
     aggregator.close().then(() => process.exit(0), err => {
-      log.error({ err }, 'shutdown failed')
+      log.error({ err, code: ERR_SHUTDOWN }, 'shutdown failed')
       process.exit(1)
     })
   })

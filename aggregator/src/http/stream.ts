@@ -11,7 +11,7 @@ import {
   MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, STREAM_PATH, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
-import { ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
+import { ERR_AGENT_SILENT, ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
 import type { Ingest } from '../store/ingest.ts'
 import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
@@ -366,7 +366,7 @@ export class AgentStream {
   private beat (): void {
     for (const session of this.sessions) {
       if (!session.alive) {
-        this.options.log.warn({ node: session.hello?.node }, 'agent silent past heartbeat, terminating')
+        this.options.log.warn({ code: ERR_AGENT_SILENT, node: session.hello?.node, remote: session.remote }, 'agent silent past heartbeat, terminating')
         session.socket.terminate()
         continue
       }
