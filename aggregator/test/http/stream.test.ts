@@ -1,7 +1,8 @@
 import t from 'tap'
 import { connect } from 'node:net'
 import { bucketIndex } from '@pingfleet/protocol'
-import { aggregator, hello, RawAgent, report, TOKEN } from '../helpers.ts'
+import WebSocket from 'ws'
+import { aggregator, captureLog, hello, RawAgent, report, TOKEN } from '../helpers.ts'
 
 t.test('an agent says hello, gets welcome and peers, and every report is acked once applied', async t => {
   const agg = await aggregator()
@@ -171,4 +172,17 @@ t.test('an agent that closes with 1001 is terminating at once; a broken connecti
   t.teardown(() => b2.socket.terminate())
   t.equal((await agentRows(base)).find(r => r.node === 'b')!.state, 'ready', 'its next hello brings it back')
   await a.waitFor(m => stateIn(m, 'b') === 'ready' && a.received.indexOf(m) > pushAt, 8000)
+})
+
+t.test('an agent that answers no ping is terminated within two heartbeats, logged with its code', async t => {
+  const { log, lines } = captureLog('info')
+  const agg = await aggregator({ PINGFLEET_HEARTBEAT: '100ms' }, undefined, log)
+  t.teardown(() => agg.close())
+  // autoPong off: the client stays open but never answers the aggregator's pings, as a hung agent.
+  const socket = new WebSocket(agg.address().replace(/^http/, 'ws') + '/api/v1/stream', { headers: { authorization: `Bearer ${TOKEN}` }, autoPong: false })
+  const closed = new Promise<number>(resolve => socket.on('close', code => resolve(code)))
+  await new Promise(resolve => socket.once('open', resolve))
+  socket.send(JSON.stringify(hello('hung')))
+  t.equal(await closed, 1006, 'terminated, not closed with a handshake')
+  t.match(lines.filter(l => l.msg === 'agent silent past heartbeat, terminating'), [{ level: 40, code: 'PINGFLEET_ERR_AGENT_SILENT', node: 'hung' }])
 })
