@@ -7,7 +7,8 @@ import type { Cell, Report } from './messages.ts'
 
 export const REPORT_FEATURES = {
   'slow-connects': 'the `slowConnects` cell field (handshakes of 1 s or more: SYN retransmits)',
-  udp: 'cells of the `udp` probe kind, with their `sent`, `lost`, `jitterUs` and `jitterPairs` fields'
+  udp: 'cells of the `udp` probe kind, with their `sent`, `lost`, `jitterUs` and `jitterPairs` fields',
+  phases: 'the `phases` cell field (per-phase latency histograms: dns, connect, tls, firstByte)'
 } as const satisfies Record<string, string>
 
 export type ReportFeature = keyof typeof REPORT_FEATURES

@@ -2,7 +2,7 @@
 // A message is one JSON text in one websocket frame; `v` is the protocol version.
 
 import { BUCKET_COUNT, type SparseHistogram } from './histogram.ts'
-import { PROBE_KIND_NAMES, type ProbeKind } from './probes.ts'
+import { PHASE_NAMES, PROBE_KIND_NAMES, type Phase, type ProbeKind } from './probes.ts'
 import { REASON_CODES, type Reason } from './reasons.ts'
 
 export const PROTOCOL_VERSION = 1
@@ -105,6 +105,12 @@ export interface Cell {
    */
   jitterUs?: number
   jitterPairs?: number
+  /**
+   * Kinds in PHASE_PROBE_KINDS: per-phase latency histograms of the same probes as `latency` (successful,
+   * not taken during lag), in its sparse layout; a phase the probe did not go through is absent
+   * (`dns` without a name to resolve, `tls` without TLS). The total is `latency`. Feature `phases`.
+   */
+  phases?: Partial<Record<Phase, SparseHistogram>>
 }
 
 /**
@@ -176,6 +182,7 @@ const count = { type: 'integer', minimum: 0, maximum: 1_000_000_000 } as const
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const
 const counter = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const
 const ip = { type: 'string', minLength: 2, maxLength: 45 } as const
+const sparseHistogram = { type: 'array', maxItems: BUCKET_COUNT * 2, items: { type: 'integer', minimum: 0 } } as const
 
 export const helloSchema = {
   $id: 'pingfleet/hello',
@@ -272,11 +279,7 @@ export const reportSchema = {
           probe: { enum: PROBE_KIND_NAMES },
           target: name,
           count,
-          latency: {
-            type: 'array',
-            maxItems: BUCKET_COUNT * 2,
-            items: { type: 'integer', minimum: 0 }
-          },
+          latency: sparseHistogram,
           errors: {
             type: 'array',
             maxItems: 64,
@@ -297,6 +300,11 @@ export const reportSchema = {
           lost: count,
           jitterUs: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           jitterPairs: count,
+          phases: {
+            type: 'object',
+            additionalProperties: false,
+            properties: Object.fromEntries(PHASE_NAMES.map(p => [p, sparseHistogram]))
+          },
           backends: {
             type: 'array',
             maxItems: MAX_BACKENDS_PER_CELL,

@@ -30,3 +30,21 @@ export const SYN_RTO_SECONDS = 1
 export function isProbeKind (value: string): value is ProbeKind {
   return Object.hasOwn(PROBE_KINDS, value)
 }
+
+/**
+ * The phases of one probe, in order, each timed on its own: `dns` (resolving a name, when the target has
+ * one), `connect` (the TCP handshake), `tls` (the TLS handshake, https only), `firstByte` (from the request
+ * written to the answer's first byte). A probe's total is its cell's `latency`.
+ */
+export const PHASES = {
+  dns: 'resolving the target\'s name (getaddrinfo), when it has one',
+  connect: 'the TCP handshake, SYN to SYN-ACK as the client sees it',
+  tls: 'the TLS handshake, https targets only',
+  firstByte: 'from the request written to the first byte of the answer'
+} as const satisfies Record<string, string>
+
+export type Phase = keyof typeof PHASES
+export const PHASE_NAMES = Object.keys(PHASES) as Phase[]
+
+/** Kinds whose cells may carry `phases` (each probe opens one new connection, so each phase is its own). */
+export const PHASE_PROBE_KINDS: readonly ProbeKind[] = ['pod', 'service', 'mtu', 'http', 'tcp']
