@@ -108,10 +108,10 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
     rest.push(`${reasonText(ev[0]!.reasons)}; their pod probes succeed`)
     const fine = [...pooled.keys()].filter(g => !failingSet.has(g)).sort()
     if (fine.length > 0 && failingGroups.length > 0) rest.push(`; ${fine.join(' and ')} ${fine.length === 1 ? 'reaches' : 'reach'} it`)
-    if (missingNames.length > 0) rest.push(`; ${missingNames.sort().join(', ')} never answer through it`)
+    if (missingNames.length > 0) rest.push(`; ${neverAnswer(missingNames)}`)
   } else {
     const whoMisses = missing.fleet.length > 0 ? '' : ` to ${[...missing.byGroup.keys()].sort().join(' and ')}`
-    lead = `service ${service}: backends ${missingNames.sort().join(', ')} never answer through it${whoMisses}`
+    lead = `service ${service}: ${neverAnswer(missingNames)}${whoMisses}`
     rest.push(`(${missing.answers} answers from ${missing.sources} nodes); pod probes reach them directly`)
   }
   const score = failingNodes.length > 0 ? shareScore(failingNodes.length, judgedInFailing + loose.length) : shareScore(missingNames.length, missingNames.length)
@@ -129,6 +129,12 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
     nodes: [...new Set([...namesOf(ctx, failingNodes), ...missingNames])].sort(),
     groups: [...new Set([...groupsOf(ctx, failingNodes), ...groupsOf(ctx, backendNodes)])].sort()
   }
+}
+
+/** `backend a never answers through it` / `backends a, b never answer through it`. */
+function neverAnswer (names: string[]): string {
+  const list = [...names].sort().join(', ')
+  return names.length === 1 ? `backend ${list} never answers through it` : `backends ${list} never answer through it`
 }
 
 /**

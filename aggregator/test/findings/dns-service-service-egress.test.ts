@@ -41,7 +41,7 @@ t.test('a backend that never answers through the Service while pod probes reach 
   input.services = [service(ctx, () => ok(), () => ctx.nodes.map(n => n.name).filter(n => n !== gone))]
   const found = dnsServiceFindings(ctx, input, new Set())
   t.same(kinds(found), [`service-path service/${SERVICE}`])
-  t.equal(found[0]!.lead, `service ${SERVICE}: backends ${gone} never answer through it`)
+  t.equal(found[0]!.lead, `service ${SERVICE}: backend ${gone} never answers through it`)
   t.equal(found[0]!.rest, '(72 answers from 6 nodes); pod probes reach them directly')
   t.same(found[0]!.nodes, [gone])
   const unready = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, podReady: false } : n) }
