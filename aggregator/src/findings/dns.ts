@@ -31,21 +31,26 @@ interface Signal {
   scope: Scope
 }
 
-/** Per node: FAIL when any column fails there, OK when one is judged and none fails; only witnesses. */
-function statusOf (columns: readonly Column[], witness: readonly boolean[], accept?: (r: EvidenceReason) => boolean, skip?: (node: number) => boolean): Int8Array {
+/**
+ * Per node: FAIL when any column fails there, OK when one is judged and none fails; only witnesses.
+ * `explained(n)`: a failure there is already another finding's, so the node is left unjudged (a node
+ * that works stays a witness that it works).
+ */
+function statusOf (columns: readonly Column[], witness: readonly boolean[], accept?: (r: EvidenceReason) => boolean, explained?: (node: number) => boolean): Int8Array {
   const status = new Int8Array(witness.length).fill(UNJUDGED)
   for (let n = 0; n < witness.length; n++) {
-    if (!witness[n] || skip?.(n) === true) continue
+    if (!witness[n]) continue
     for (const c of columns) {
       const v = judgeCell(c.cells[n], accept)
       if (v > status[n]!) status[n] = v
     }
+    if (status[n] === FAIL && explained?.(n) === true) status[n] = UNJUDGED
   }
   return status
 }
 
-function signal (ctx: FindingsContext, probe: Signal['probe'], label: string, columns: Column[], witness: readonly boolean[], accept?: Signal['accept'], skip?: (node: number) => boolean): Signal {
-  const status = statusOf(columns, witness, accept, skip)
+function signal (ctx: FindingsContext, probe: Signal['probe'], label: string, columns: Column[], witness: readonly boolean[], accept?: Signal['accept'], explained?: (node: number) => boolean): Signal {
+  const status = statusOf(columns, witness, accept, explained)
   return { probe, label, columns, accept, status, scope: scopeOf(ctx, status) }
 }
 
@@ -87,7 +92,8 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
       l.signals.push(s)
     }
   }
-  // Nodes whose resolvers fail on the wire (any scope): their lookups fail because of it.
+  // Per node, the query types (A: 1, AAAA: 2) its resolvers fail on the wire, in any scope: its
+  // lookups of those families fail because of it, unless they say the name does not exist.
   const resolverFailing = new Uint8Array(ctx.nodes.length)
   // Per name key, nodes where the wire says the name is negative (any scope).
   const nameNegative = new Map<string, Uint8Array>()
@@ -119,7 +125,11 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     const denies = resolverExtra.get(resolver)
     const accept = (r: EvidenceReason): boolean => isResolverFailure(r) || (denies !== undefined && isNameAnswer(r))
     const s = signal(ctx, 'dns-wire', `resolver ${resolver}`, columns, witness, denies === undefined ? isResolverFailure : accept)
-    for (let n = 0; n < ctx.nodes.length; n++) if (s.status[n] === FAIL) resolverFailing[n] = 1
+    for (const [type, cols] of groupBy(columns, c => c.type)) {
+      const bit = TYPE_BIT[type] ?? 0
+      const t = statusOf(cols, witness, s.accept)
+      for (let n = 0; n < ctx.nodes.length; n++) if (t[n] === FAIL) resolverFailing[n]! |= bit
+    }
     if (s.scope.level === 'fleet') out.push(resolverFinding(ctx, resolver, columns, s, witness, input))
     else if (s.scope.level !== 'none') local(s)
   }
@@ -132,7 +142,9 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     // A name negative everywhere (itself, or its search-list expansion) explains its lookups.
     if (dnsNames.has(key) || relatedWire(input, column.name).some(w => dnsNames.has(nameKey(w.name)))) continue
     const neg = nameNegative.get(key)
-    const s = signal(ctx, 'dns-lookup', column.name, [column], witness, undefined, n => resolverFailing[n] === 1 || neg?.[n] === 1)
+    const families = FAMILY_BITS[column.family]
+    const s = signal(ctx, 'dns-lookup', column.name, [column], witness, undefined,
+      n => neg?.[n] === 1 || ((resolverFailing[n]! & families) !== 0 && !saysNoSuchName(column.cells[n])))
     if (s.scope.level === 'fleet') {
       const id = subjectName(column.name)
       pathSignals.set(id, [...pathSignals.get(id) ?? [], s])
@@ -160,6 +172,18 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   for (const [g, l] of [...groupLocal].sort(([a], [b]) => a.localeCompare(b))) out.push(groupFinding(ctx, input, witness, g, null, l))
   for (const [n, l] of [...nodeLocal].sort(([a], [b]) => a - b)) out.push(groupFinding(ctx, input, witness, ctx.nodes[n]!.group, n, l))
   return out
+}
+
+/** Wire query types as bits, and the types each getaddrinfo family asks (0: both, 4: A, 6: AAAA). */
+const TYPE_BIT: Record<string, number> = { A: 1, AAAA: 2 }
+const FAMILY_BITS: Record<0 | 4 | 6, number> = { 0: 3, 4: 1, 6: 2 }
+
+/** Whether most of a lookup cell's failures are negative answers (EAI_NONAME, EAI_NODATA): a resolver that does not answer never says that. */
+function saysNoSuchName (cell: NodeCell | undefined): boolean {
+  if (cell === undefined || cell.errors === 0) return false
+  let negative = 0
+  for (const r of cell.reasons) if (LOOKUP_NEGATIVE_RAWS.has(r.raw)) negative += r.count
+  return negative * 2 > cell.errors
 }
 
 function groupBy<T> (items: readonly T[], key: (item: T) => string): Map<string, T[]> {

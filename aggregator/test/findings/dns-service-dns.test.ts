@@ -179,3 +179,15 @@ t.test('a resolver on another port is named with it', async t => {
   input.wire = [{ ...wire(ctx, K8S, 'A', () => fail('DNS_TIMEOUT', 'UDP_TIMEOUT'), '10.0.0.53:5353'), target: `${K8S}@10.0.0.53:5353/A` }]
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-resolver resolver/10.0.0.53:5353'])
 })
+
+t.test('a resolver failing AAAA does not explain ENOTFOUND on one group: both findings stand', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  input.wire = replace(input.wire, wire(ctx, K8S, 'AAAA', () => fail('SERVFAIL', 'SERVFAIL')))
+  input.lookups = replace(input.lookups, lookup(ctx, 'db.example.', n => n.group === 'cilium' ? fail('ENOTFOUND', 'EAI_NONAME') : ok()))
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-group group/cilium', 'dns-resolver resolver/10.96.0.10'])
+  input.lookups = [lookup(ctx, 'kubernetes.default', () => fail('EAI_AGAIN', 'EAI_AGAIN'), 6)]
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-resolver resolver/10.96.0.10'], 'it explains the AAAA lookups it fails')
+  input.lookups = [lookup(ctx, 'kubernetes.default', () => fail('EAI_AGAIN', 'EAI_AGAIN'), 4)]
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-path name/kubernetes.default', 'dns-resolver resolver/10.96.0.10'], 'not A lookups, which the wire answers')
+})
