@@ -3,7 +3,6 @@
 // node's own pod probes (inbound and outbound), from the node store over the evaluation window.
 
 import type { ProbeKind } from '@pingfleet/protocol'
-import type { WindowRead } from '../store/window-read.ts'
 import { AGENT_REASONS, DNS_PORT } from './dns-service-limits.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
@@ -84,75 +83,99 @@ export function parseWireTarget (target: string): { name: string, resolver: stri
   return { name: match[1]!, resolver: resolverLabel(match[2]!), type: match[3]! }
 }
 
-/** Sums one cell over the window; undefined when it has no result there. */
-function readCell (read: WindowRead, id: number): NodeCell | undefined {
-  let samples = read.count(id)
-  if (samples === 0) return undefined
-  let errors = 0
-  const reasons: EvidenceReason[] = []
-  read.forEachError(id, e => {
-    if (AGENT_REASONS.has(e.reason)) {
-      samples -= e.count
-      return
-    }
-    errors += e.count
-    const same = reasons.find(r => r.reason === e.reason && r.raw === e.raw)
-    if (same !== undefined) same.count += e.count
-    else reasons.push({ reason: e.reason, raw: e.raw, count: e.count })
-  })
-  return samples > 0 ? { samples, errors, reasons } : undefined
-}
-
 /**
  * Reads the evaluator's input for `ctx` from the node store over the last ctx.windowMs before
- * ctx.at: one pass over the cells of the five kinds (cells of nodes outside ctx.nodes, and targets
- * that do not parse, are skipped), and the pod sums from the store's per-node sums. Throws nothing.
+ * ctx.at: the cells of the five kinds (cells of nodes outside ctx.nodes, and targets that do not
+ * parse, are skipped), their counts in one sweep per slot, then each one's failures; the pod sums from the store's per-node sums. Throws nothing.
  */
 export function readDnsServiceInput (sources: FindingsSources, ctx: FindingsContext): DnsServiceInput {
   const store = sources.nodes
   const read = store.read(ctx.windowMs, ctx.at)
   const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
   const size = ctx.nodes.length
-  const columns = <C extends Column>(probe: ProbeKind, make: (target: string) => C | null, each?: (column: C, node: number, id: number) => void): C[] => {
-    const byTarget = new Map<string, C | null>()
-    for (const id of store.idsOf(probe)) {
-      const node = index.get(store.name(store.srcOf(id)))
-      if (node === undefined) continue
-      const target = store.targetName(id)
-      let column = byTarget.get(target)
-      if (column === undefined) byTarget.set(target, column = make(target))
-      if (column === null) continue
-      const cell = readCell(read, id)
-      if (cell === undefined) continue
-      column.cells[node] = cell
-      each?.(column, node, id)
-    }
-    return [...byTarget.values()].filter((c): c is C => c !== null && c.cells.some(x => x !== undefined))
+  // Per interned name id: the ctx node it names (-1: none), looked up once.
+  const nodeOfName = new Int32Array(store.nameCount).fill(-2)
+  const nodeOf = (nameId: number): number => {
+    let i = nodeOfName[nameId]!
+    if (i === -2) i = nodeOfName[nameId] = index.get(store.name(nameId)) ?? -1
+    return i
   }
+  // Every wanted cell: its column, its node, its probe count (one sweep per slot), then failures.
+  const cellColumn: Column[] = []
+  const cellNode: number[] = []
+  const cellIds: number[] = []
   const blank = (): Array<NodeCell | undefined> => new Array<NodeCell | undefined>(size)
-  const lookups = columns<LookupColumn>('dns-lookup', target => {
+  const gather = <C extends Column>(probe: ProbeKind, make: (target: string) => C | null): C[] => {
+    const byTarget = new Map<number, C | null>()
+    const ids = store.idsOf(probe)
+    const mine: number[] = []
+    for (const id of ids) {
+      const node = nodeOf(store.srcOf(id))
+      if (node < 0) continue
+      const targetId = store.targetOf(id)
+      let column = byTarget.get(targetId)
+      if (column === undefined) byTarget.set(targetId, column = make(store.name(targetId)))
+      if (column === null) continue
+      mine.push(id)
+      cellColumn.push(column)
+      cellNode.push(node)
+    }
+    cellIds.push(...mine)
+    return [...byTarget.values()].filter((c): c is C => c !== null)
+  }
+  const lookups = gather<LookupColumn>('dns-lookup', target => {
     const parsed = parseLookupTarget(target)
     return parsed === null ? null : { target, ...parsed, cells: blank() }
   })
-  const wire = columns<WireColumn>('dns-wire', target => {
+  const wire = gather<WireColumn>('dns-wire', target => {
     const parsed = parseWireTarget(target)
     return parsed === null ? null : { target, ...parsed, cells: blank() }
   })
-  const services = columns<ServiceColumn>('service', target => ({ target, cells: blank(), backends: new Array<Map<string, number> | undefined>(size) }),
-    (column, node, id) => {
-      const into = column.backends[node] ?? new Map<string, number>()
-      read.addBackends(id, into)
-      column.backends[node] = into
-    })
+  const serviceFrom = cellIds.length
+  const services = gather<ServiceColumn>('service', target => ({ target, cells: blank(), backends: new Array<Map<string, number> | undefined>(size) }))
+  const serviceTo = cellIds.length
   const external = [
-    ...columns<ExternalColumn>('http', target => ({ target, probe: 'http', cells: blank() })),
-    ...columns<ExternalColumn>('tcp', target => ({ target, probe: 'tcp', cells: blank() }))
+    ...gather<ExternalColumn>('http', target => ({ target, probe: 'http', cells: blank() })),
+    ...gather<ExternalColumn>('tcp', target => ({ target, probe: 'tcp', cells: blank() }))
   ]
+  const counts = new Float64Array(cellIds.length)
+  read.sumMany(cellIds, counts)
+  for (let k = 0; k < cellIds.length; k++) {
+    if (counts[k] === 0) continue
+    const cell: NodeCell = { samples: counts[k]!, errors: 0, reasons: [] }
+    cellColumn[k]!.cells[cellNode[k]!] = cell
+    // Cell by cell, not over the window's failure records: pod failures (a broken boundary at
+    // 1,000 nodes has ~10^6) must not make this read cost more.
+    read.forEachError(cellIds[k]!, e => {
+      // The agent could not run the probe: no sample at all (docs/reasons.md, AGENT_OVERLOADED).
+      if (AGENT_REASONS.has(e.reason)) { cell.samples -= e.count; return }
+      cell.errors += e.count
+      const same = cell.reasons.find(r => r.reason === e.reason && r.raw === e.raw)
+      if (same !== undefined) same.count += e.count
+      else cell.reasons.push({ reason: e.reason, raw: e.raw, count: e.count })
+    })
+  }
+  for (let k = serviceFrom; k < serviceTo; k++) {
+    if (counts[k] === 0) continue
+    const column = cellColumn[k] as ServiceColumn
+    const into = new Map<string, number>()
+    read.addBackends(cellIds[k]!, into)
+    column.backends[cellNode[k]!] = into
+  }
+  const live = <C extends Column>(columns: C[]): C[] => columns.filter(c => {
+    let any = false
+    for (let n = 0; n < size; n++) {
+      const cell = c.cells[n]
+      if (cell !== undefined && cell.samples <= 0) c.cells[n] = undefined
+      else if (cell !== undefined) any = true
+    }
+    return any
+  })
   const sides = read.nodeSides('pod', ctx.nodes.map(n => n.name), false)
   const sums = (s: { samples: number, errors: number, reasons: Map<string, number> | null }): PodSums => {
     let agent = 0
     for (const reason of AGENT_REASONS) agent += s.reasons?.get(reason) ?? 0
     return { samples: s.samples - agent, errors: s.errors - agent }
   }
-  return { lookups, wire, services, external, podOut: sides.outbound.map(sums), podIn: sides.inbound.map(sums) }
+  return { lookups: live(lookups), wire: live(wire), services: live(services), external: live(external), podOut: sides.outbound.map(sums), podIn: sides.inbound.map(sums) }
 }
