@@ -12,14 +12,17 @@ export const TIMEOUT_MS = { pod: 500, mtu: 1500, service: 800, 'dns-lookup': 150
 /** How long a `noLagged` fault is held before its cells are checked over everything since injection. */
 export const NO_LAGGED_SETTLE_MS = 8000
 /**
- * Findings: how long after injection the row's findings may take to appear (the evaluator reads a window of
- * several intervals; a missing one is reported as such, this is no speed bound: the table prints the times),
+ * Findings: the window the aggregator's evaluation reads (PINGFLEET_FINDINGS_WINDOW), how long after
+ * injection the row's findings may take to appear (mtu and udp are read over at least a minute, and a cell
+ * fails at half its window: ~30 s; a missing one is reported as such, this is no speed bound: the table
+ * prints the times),
  * how long the fault is then held for any other finding to show, and how long after removal every finding
  * must have resolved.
  */
-export const FINDINGS_WITHIN_MS = 30_000
+export const FINDINGS_WINDOW_MS = 10 * INTERVAL_MS
+export const FINDINGS_WITHIN_MS = 45_000
 export const FINDINGS_HOLD_MS = 3 * INTERVAL_MS
-export const FINDINGS_RESOLVE_MS = 60_000
+export const FINDINGS_RESOLVE_MS = 75_000
 /** Poll period, the bridge, report transit and ingest, on a machine that may be busy with other work. */
 export const SLACK_MS = 800
 /**
