@@ -3,7 +3,7 @@
 // Adding a scenario is adding a row. Cells a row does not name must stay green.
 
 import type { ProbeKind } from '@pingfleet/protocol'
-import { AGENT_PORT, DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
+import { AGENT_PORT, DNS, EXTERNAL, SERVICE_FQDN, SUBNET, VIP, type Group } from './cluster.ts'
 import type { FindingExpectation } from './findings-watch.ts'
 
 /** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
@@ -389,7 +389,8 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
     serviceFlagged: [BAD_BACKEND],
-    findings: [{ kind: 'service-path', subject: { type: 'service' } }],
+    // Both Service targets are the one Service (by address and by name): one finding naming both (docs/findings.md).
+    findings: [{ kind: 'service-path', subject: { type: 'service', id: `service/${[`${VIP.ip}:${VIP.port}`, `pingfleet-agent:${VIP.port}`].sort().join(',')}` } }],
     detectWithinMs: within('service'),
     recoverWithinMs: clears('service'),
     needs: ['PINGFLEET_SERVICE_TARGETS']
