@@ -45,6 +45,8 @@ export const involving = (node: string): CellSel => (src, dst) => src === node |
 export const fromGroup = (group: Group): CellSel => src => groupOf(src) === group
 export const across = (from: Group, to: Group): CellSel => (src, dst) => groupOf(src) === from && groupOf(peer(dst)) === to
 export const column = (prefix: string): CellSel => (_src, dst) => dst.startsWith(prefix)
+/** mtu columns of one size. */
+export const size = (bytes: number): CellSel => (_src, dst) => dst.endsWith(`/${bytes}`)
 export const and = (...sels: CellSel[]): CellSel => (src, dst) => sels.every(s => s(src, dst))
 export const or = (...sels: CellSel[]): CellSel => (src, dst) => sels.some(s => s(src, dst))
 
@@ -421,6 +423,27 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod' }, 'flat')
     ],
     findings: [{ kind: 'mtu', subject: { type: 'node', node: MTU_DST } }],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
+  },
+  {
+    // A migration's classic: the new CNI encapsulates, so the path between the groups carries less than
+    // the pods' MTU. Every large answer from cilium to aws is dropped; small ones pass.
+    name: 'MTU black hole between the groups (cilium → aws packets over 1400 bytes dropped)',
+    fault: { kind: 'nft', rules: [`ip saddr ${SUBNET.cilium} ip daddr ${SUBNET.aws} meta length > 1400 drop`] },
+    cells: [
+      // The large answers of aws's probes into cilium cross the hole; cilium's probes into aws get theirs the other way.
+      { probe: 'mtu', red: and(across('aws', 'cilium'), size(8500)), reasons: ['MTU_BLACKHOLE'], codes: ['HEADERS_TIMEOUT', 'BODY_TIMEOUT'] },
+      podGreen
+    ],
+    metrics: [
+      errors({ probe: 'mtu', src_group: 'aws', dst_group: 'cilium', reason: 'MTU_BLACKHOLE' }, 'up'),
+      errors({ probe: 'mtu', src_group: 'cilium', dst_group: 'aws' }, 'flat'),
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    // One finding for the link, not one per cilium node.
+    findings: [{ kind: 'mtu', subject: { type: 'group-pair', src: 'aws', dst: 'cilium', bothWays: false } }],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
