@@ -3,7 +3,8 @@
 // explains its lookups; what is left and fails where the wire answers is the path; a failure of only
 // some groups (or single nodes) is dns-group, one finding per group or node, whatever its mechanism.
 
-import { UNEXPECTED_ANSWER_RAWS, LOOKUP_NEGATIVE_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
+import { isIP } from 'node:net'
+import { LOOKUP_NEGATIVE_RAWS, LOOKUP_REASONS, UNEXPECTED_ANSWER_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
 import type { Column, DnsServiceInput, LookupColumn, NodeCell, WireColumn } from './dns-service-input.ts'
 import { evidence, FAIL, groupsOf, judgeCell, namesOf, nodesText, OK, reasonText, scopeOf, shareScore, UNJUDGED, type Scope } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
@@ -103,7 +104,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   const dnsNames = new Set<string>()
   const resolverExtra = new Map<string, WireColumn[]>()
   for (const [key, columns] of byName) {
-    const perResolver = [...groupBy(columns, c => c.resolver)].map(([resolver, cols]) => ({ resolver, s: signal(ctx, 'dns-wire', key + '.', cols, witness, isNameAnswer) }))
+    const perResolver = [...groupBy(columns, c => c.resolver)].map(([resolver, cols]) => ({ resolver, s: signal(ctx, 'dns-wire', columns[0]!.name, cols, witness, isNameAnswer) }))
     const judged = perResolver.filter(r => r.s.scope.judged > 0)
     const neg = new Uint8Array(ctx.nodes.length)
     for (const r of perResolver) for (let n = 0; n < neg.length; n++) if (r.s.status[n] === FAIL) neg[n] = 1
@@ -137,7 +138,8 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   // Lookups: what neither a resolver nor a name explains.
   const nameDetections = new Map<string, Detection>()
   const pathSignals = new Map<string, Signal[]>()
-  for (const column of input.lookups) {
+  const judgedLookups = new Set<string>()
+  for (const column of [...input.lookups, ...phaseLookups(input)]) {
     const key = nameKey(column.name)
     // A name negative everywhere (itself, or its search-list expansion) explains its lookups.
     if (dnsNames.has(key) || relatedWire(input, column.name).some(w => dnsNames.has(nameKey(w.name)))) continue
@@ -145,6 +147,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     const families = FAMILY_BITS[column.family]
     const s = signal(ctx, 'dns-lookup', column.name, [column], witness, undefined,
       n => neg?.[n] === 1 || ((resolverFailing[n]! & families) !== 0 && !saysNoSuchName(column.cells[n])))
+    if (s.scope.judged > 0) judgedLookups.add(subjectName(column.name))
     if (s.scope.level === 'fleet') {
       const id = subjectName(column.name)
       pathSignals.set(id, [...pathSignals.get(id) ?? [], s])
@@ -152,17 +155,20 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   }
   for (const key of [...dnsNames].sort()) {
     const columns = byName.get(key)!
-    const s = signal(ctx, 'dns-wire', key + '.', columns, witness, isNameAnswer)
+    // The name as the wire probes write it (configured names are absolute, usually without the dot).
+    const name = columns[0]!.name
+    const s = signal(ctx, 'dns-wire', name, columns, witness, isNameAnswer)
     const lookups = input.lookups.filter(l => relatedWire({ ...input, wire: columns }, l.name).length > 0)
-    nameDetections.set(key + '.', nameFinding(ctx, key + '.', s, lookups, witness, 'the wire'))
+    nameDetections.set(name, nameFinding(ctx, name, s, lookups, witness, 'the wire'))
   }
+  const paths: Detection[] = []
   for (const [id, signals] of [...pathSignals].sort(([a], [b]) => a.localeCompare(b))) {
     const d = pathOrName(ctx, id, signals, input, witness)
     if (d.kind === 'dns-name' && nameDetections.has(id)) continue
     if (d.kind === 'dns-name') nameDetections.set(id, d)
-    else out.push(d)
+    else paths.push(d)
   }
-  out.push(...nameDetections.values())
+  out.push(...mergePaths(ctx, paths, judgedLookups, input, witness), ...nameDetections.values())
 
   // A failing node inside a group that fails as a whole is part of the group's finding.
   for (const [n, l] of nodeLocal) {
@@ -172,6 +178,39 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   for (const [g, l] of [...groupLocal].sort(([a], [b]) => a.localeCompare(b))) out.push(groupFinding(ctx, input, witness, g, null, l))
   for (const [n, l] of [...nodeLocal].sort(([a], [b]) => a - b)) out.push(groupFinding(ctx, input, witness, ctx.nodes[n]!.group, n, l))
   return out
+}
+
+/**
+ * The DNS phase of the service, http and tcp probes as lookup columns: each probe of a target named
+ * by a host name (not an IP literal) began with getaddrinfo of that name (family 0), and its lookup
+ * failures (LOOKUP_REASONS) are DNS's to explain, e.g. `pingfleet-agent@service`. A name the
+ * dns-lookup targets do not ask then still reaches the DNS findings.
+ */
+function phaseLookups (input: DnsServiceInput): LookupColumn[] {
+  const out: LookupColumn[] = []
+  const columns: Array<[string, Column]> = [...input.services.map(c => ['service', c] as [string, Column]), ...input.external.map(c => [c.probe, c] as [string, Column])]
+  for (const [probe, column] of columns) {
+    const host = hostOf(probe, column.target)
+    if (host === null || isIP(host) !== 0) continue
+    out.push({
+      target: `${host}@${probe}`,
+      name: host,
+      family: 0,
+      cells: column.cells.map(cell => {
+        if (cell === undefined) return undefined
+        const reasons = cell.reasons.filter(r => LOOKUP_REASONS.has(r.reason))
+        return { samples: cell.samples, errors: reasons.reduce((n, r) => n + r.count, 0), reasons }
+      })
+    })
+  }
+  return out
+}
+
+/** The host of a service or tcp target (`host:port`, `[v6]:port`) or an http URL; null when none. */
+function hostOf (probe: string, target: string): string | null {
+  if (probe === 'http') return URL.parse(target)?.hostname.replace(/^\[(.*)\]$/, '$1') || null
+  const match = /^\[?(.+?)\]?:\d+$/.exec(target)
+  return match === null ? null : match[1]!
 }
 
 /** Wire query types as bits, and the types each getaddrinfo family asks (0: both, 4: A, 6: AAAA). */
@@ -339,6 +378,33 @@ function pathOrName (ctx: FindingsContext, id: string, signals: Signal[], input:
     nodes: namesOf(ctx, failingNodes),
     groups: groupsOf(ctx, failingNodes)
   }
+}
+
+/**
+ * Every name getaddrinfo asks failing on the path (two or more) is one fault of the path through
+ * the resolvers, not one per name: one dns-path finding about the resolvers that answer on the wire
+ * (subject `resolver/<ip>[,<ip>…]`), quoting each name. Otherwise the per-name findings stand.
+ */
+function mergePaths (ctx: FindingsContext, paths: Detection[], judged: ReadonlySet<string>, input: DnsServiceInput, witness: readonly boolean[]): Detection[] {
+  if (paths.length < 2 || paths.length !== judged.size) return paths
+  const answering = [...groupBy(input.wire, c => c.resolver)].filter(([, cols]) => answers(ctx, cols, witness)).map(([r]) => r).sort()
+  if (answering.length === 0) return paths
+  const resolver = answering.join(',')
+  const nodes = [...new Set(paths.flatMap(d => d.nodes))].sort()
+  const evidence = paths.flatMap(d => d.evidence.filter(e => e.probe === 'dns-lookup').map(e => ({ ...e, scope: `getaddrinfo ${d.subject.name!}` })))
+  const worst = [...evidence].sort((a, b) => (b.errorRatio ?? 0) - (a.errorRatio ?? 0))[0]!
+  const of = Math.max(...evidence.map(e => e.agreeing?.of ?? 0))
+  return [{
+    kind: 'dns-path',
+    subject: { type: 'resolver', id: `resolver/${resolver}`, resolver },
+    evidence,
+    score: Math.max(...paths.map(d => d.score)),
+    scoreBasis: `every name getaddrinfo asks (${paths.length}) fails from ${nodes.length} of ${of} judged nodes; the best per-name score`,
+    lead: `getaddrinfo fails for every name it asks (${paths.map(d => d.subject.name!).join(', ')}) from ${nodes.length} of ${of} nodes`,
+    rest: `${reasonText(worst.reasons)}; resolver ${answering.join(' and ')} ${answering.length === 1 ? 'answers' : 'answer'} on the wire`,
+    nodes,
+    groups: [...new Set(paths.flatMap(d => d.groups))].sort()
+  }]
 }
 
 /** Whether the wire answers at `nodes` (some resolver judged OK at most of them, resolver failures counted). */
