@@ -43,7 +43,8 @@ export function lossFindings (ctx: FindingsContext, input: NetworkInput, mesh: M
  * Greedy by lost packets: accepts the candidate that lost the most among those with ≥
  * MIN_LOSS_PACKETS packets, a loss ratio ≥ LOSS_RATIO and ≥ LOSS_EXCESS × the ratio of everything
  * not yet explained outside it; then takes its share out of the candidates it overlaps (a link's
- * loss spread evenly over its nodes' sides, a node side's over its group's links).
+ * loss spread evenly over its nodes' sides; a node side's over the other nodes' opposite sides and,
+ * by group size, over its group's links).
  */
 function judge (ctx: FindingsContext, inbound: Map<string, SideSum>, outbound: Map<string, SideSum>, links: Array<{ src: string, dst: string, packets: number, lost: number }>,
   packetsOf: (s: SideSum) => { packets: number, lost: number }, mesh: MeshVerdict): Array<Candidate & { baseline: number }> {
@@ -93,6 +94,8 @@ function judge (ctx: FindingsContext, inbound: Map<string, SideSum>, outbound: M
       }
     } else {
       const g = ctx.nodes[best.node]!.group
+      // A node side's loss lies on every other node's opposite side (spread evenly) and on its group's links.
+      for (let i = 0; i < n; i++) if (i !== best.node) take(cands[2 * i + (best.side === 'in' ? 1 : 0)]!, 1 / Math.max(1, n - 1))
       for (const c of cands) {
         if (c.side !== 'link') continue
         if (best.side === 'in' && c.dst === g) take(c, (groupSize.get(c.src) ?? 0) / n)
