@@ -19,7 +19,8 @@ export function mtuFindings (ctx: FindingsContext, mtu: PeerKindInput, mesh: Mes
   const nodes = coverNodes(ctx.nodes, mtu)
   const keep = (c: FailedCell): boolean => cellFails(c) && !mesh.failingPairs.has(`${c.src}\u0000${c.dst}`) &&
     !mesh.faultyNodes.has(c.src) && !mesh.faultyNodes.has(c.dst) && !mesh.brokenLinks.has(`${groupOf.get(c.src)}\u0000${groupOf.get(c.dst)}`)
-  const { cells, source } = coverCells(nodes, index, mtu.failed, keep)
+  // A peer has one mtu cell per size: the cover counts pairs, so a pair's failing sizes become one cell.
+  const { cells, source } = coverCells(nodes, index, byPair(mtu.failed.filter(keep)), () => true)
   const causes = explainFailures(nodes, cells)
   const detections: Detection[] = []
   const byNode = new Map<number, Cause[]>()
@@ -31,8 +32,27 @@ export function mtuFindings (ctx: FindingsContext, mtu: PeerKindInput, mesh: Mes
   return detections
 }
 
+/** One cell per (src, dst) pair: failures and reasons summed, the sizes kept in `sizes`. */
+function byPair (failed: readonly FailedCell[]): Array<FailedCell & { sizes: number[] }> {
+  const pairs = new Map<string, FailedCell & { sizes: number[] }>()
+  for (const c of failed) {
+    const key = `${c.src}\u0000${c.dst}`
+    const p = pairs.get(key)
+    if (p === undefined) { pairs.set(key, { ...c, reasons: c.reasons.map(r => ({ ...r })), sizes: [c.size ?? 0] }); continue }
+    p.samples += c.samples
+    p.errors += c.errors
+    p.sizes.push(c.size ?? 0)
+    for (const r of c.reasons) {
+      const same = p.reasons.find(x => x.reason === r.reason && x.raw === r.raw)
+      if (same !== undefined) same.count += r.count
+      else p.reasons.push({ ...r })
+    }
+  }
+  return [...pairs.values()]
+}
+
 const sizes = (cells: readonly FailedCell[]): string => {
-  const all = [...new Set(cells.map(c => c.size ?? 0))].sort((a, b) => a - b)
+  const all = [...new Set(cells.flatMap(c => (c as FailedCell & { sizes?: number[] }).sizes ?? [c.size ?? 0]))].sort((a, b) => a - b)
   return all.length === 0 ? '' : ` (${all.join(', ')} bytes)`
 }
 

@@ -111,6 +111,12 @@ t.test('mtu: large probes fail where pod probes succeed, per node and per group 
   t.same(brief(node), ['mtu node/cilium-0004'])
   t.equal(node[0]!.lead, 'cilium-0004 (cilium): large mtu probes (8500 bytes) toward it fail from 39 of 39 peers')
   t.equal(node[0]!.rest, '(MTU_BLACKHOLE); small pod probes on the same paths succeed')
+  // Two failing sizes per peer: still peers counted once each, both sizes named.
+  const twoSizes = input(nodes, healthy, (s, d) => big(d.name === 'cilium-0004' ? 2 : 0))
+  twoSizes.mtu.failed.push(...twoSizes.mtu.failed.map(c => ({ ...c, size: 4000 })))
+  const both = networkFindings(context(nodes), twoSizes)
+  t.equal(both[0]!.lead, 'cilium-0004 (cilium): large mtu probes (4000, 8500 bytes) toward it fail from 39 of 39 peers')
+  t.same(both[0]!.evidence[0]!.agreeing, { count: 39, of: 39 })
   const link = networkFindings(context(nodes), input(nodes, healthy, (s, d) => big(s.group === 'aws' && d.group === 'cilium' ? 2 : 0)))
   t.same(brief(link), ['mtu groups/aws->cilium'])
   // A dead node fails its large probes too: that is its node finding, not an mtu one.
