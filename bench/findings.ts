@@ -4,6 +4,8 @@
 // evaluateFindings as a whole, are timed repeatedly. Target: ≤ 50 ms per evaluation. Scenarios: a
 // healthy mesh, one dead node, and a one-way aws -> cilium boundary (failures are what cost).
 
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { bucketIndex, type Cell } from '@pingfleet/protocol'
@@ -27,6 +29,9 @@ export interface FindingsBenchResult {
   scenario: FindingsScenario
   reps: number
   loadSeconds: number
+  /** Median CPU ms of its two halves: readNetworkInput alone, networkFindings alone (on one input). */
+  readCpuMs: number
+  judgeCpuMs: number
   /** Median ms per evaluation: wall and this thread's CPU. */
   networkMs: number
   networkCpuMs: number
@@ -39,7 +44,7 @@ export interface FindingsBenchResult {
 const INTERVAL = 5000
 
 /** Loads one window of a `nodes`-node mesh in `scenario` and times `reps` evaluations after 3 warm-ups. */
-export function findingsBench (nodes: number, scenario: FindingsScenario, reps: number): FindingsBenchResult {
+export async function findingsBench (nodes: number, scenario: FindingsScenario, reps: number, profile?: string): Promise<FindingsBenchResult> {
   let clock = Date.UTC(2026, 10, 29, 12)
   const store = new Store(defaultTiers(INTERVAL, 15 * 60_000, NODE_TIERS), () => clock)
   const groups = new Store(defaultTiers(INTERVAL, 15 * 60_000, GROUP_TIERS), () => clock)
@@ -105,13 +110,29 @@ export function findingsBench (nodes: number, scenario: FindingsScenario, reps: 
     return { ms: median(wall), cpuMs: median(cpu) }
   }
   const ctx = () => findingsContext(sources, clock, NETWORK_WINDOW_MS, 'cniplugin')
+  // --profile <file>: a CPU profile of the timed evaluations only (not of the load).
+  const session = profile === undefined ? null : new Session()
+  if (session !== null) {
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
+  const c0 = ctx()
+  const read = time(() => readNetworkInput(sources, c0))
+  const input = readNetworkInput(sources, c0)
+  const judge = time(() => networkFindings(c0, input))
   const network = time(() => { const c = ctx(); return networkFindings(c, readNetworkInput(sources, c)) })
   const evaluate = time(() => evaluateFindings(ctx(), sources))
   const found = evaluateFindings(ctx(), sources).map(d => `${d.kind} ${d.subject.id}`)
-  return { nodes, scenario, reps, loadSeconds, networkMs: network.ms, networkCpuMs: network.cpuMs, evaluateMs: evaluate.ms, evaluateCpuMs: evaluate.cpuMs, found }
+  if (session !== null) {
+    const { profile: p } = await session.post('Profiler.stop')
+    writeFileSync(profile!, JSON.stringify(p))
+    session.disconnect()
+  }
+  return { nodes, scenario, reps, loadSeconds, readCpuMs: read.cpuMs, judgeCpuMs: judge.cpuMs, networkMs: network.ms, networkCpuMs: network.cpuMs, evaluateMs: evaluate.ms, evaluateCpuMs: evaluate.cpuMs, found }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename) {
-  const { values: a } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'healthy' }, reps: { type: 'string', default: '20' } } })
-  process.stdout.write(JSON.stringify(findingsBench(Number(a.nodes), a.scenario as FindingsScenario, Number(a.reps))) + '\n')
+  const { values: a } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'healthy' }, reps: { type: 'string', default: '20' }, profile: { type: 'string' } } })
+  process.stdout.write(JSON.stringify(await findingsBench(Number(a.nodes), a.scenario as FindingsScenario, Number(a.reps), a.profile)) + '\n')
 }

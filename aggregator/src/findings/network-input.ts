@@ -4,7 +4,9 @@
 
 import { Histogram, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
 import { peerNode } from '../store/ingest.ts'
-import type { SideLoss } from '../store/node-sums.ts'
+import type { NodeSide, SideLoss } from '../store/node-sums.ts'
+import type { Store } from '../store/store.ts'
+import type { WindowRead } from '../store/window-read.ts'
 import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
@@ -16,7 +18,7 @@ export interface SideSum {
   errors: number
   /** Distinct peers with results. */
   peers: number
-  /** Failures per reason; null when none. */
+  /** Failures per reason; null when none or not read (readNetworkInput leaves them to the failed cells). */
   reasons: Map<string, number> | null
   /** udp datagrams sent/lost, connects that needed a SYN retransmit; absent when none carried any. */
   loss?: SideLoss
@@ -63,50 +65,59 @@ const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
 /**
  * Reads the network evaluator's input for `ctx` from the stores: `pod` over ctx.windowMs, `mtu` and
  * `udp` over at least SLOW_PROBE_WINDOW_MS (they run every 30 s by default). Per node of ctx.nodes,
- * its sides from the store's per-node sums (a few words per node and slot); the failed cells from
- * the slots' failure records (no healthy cell is read); the group links from the group store.
+ * its sides from the store's per-node sums (a few words per node and slot; their per-reason maps
+ * are not read, `reasons` stays null: reasons come from the failed cells, with raw codes); the failed
+ * cells from the slots' failure records, one pass per distinct window for every kind it serves (no
+ * healthy cell is read); the group links from the group store.
  */
 export function readNetworkInput (sources: FindingsSources, ctx: FindingsContext): NetworkInput {
   const names = ctx.nodes.map(n => n.name)
   const slowWindow = Math.max(ctx.windowMs, SLOW_PROBE_WINDOW_MS)
-  const kinds = { pod: ctx.windowMs, mtu: slowWindow, udp: slowWindow } as const
+  const windows = new Map<number, Array<'pod' | 'mtu' | 'udp'>>()
+  for (const [probe, windowMs] of [['pod', ctx.windowMs], ['mtu', slowWindow], ['udp', slowWindow]] as const) windows.set(windowMs, [...windows.get(windowMs) ?? [], probe])
   const out = {} as Record<'pod' | 'mtu' | 'udp', PeerKindInput>
   const links = {} as NetworkInput['links']
-  for (const [probe, windowMs] of Object.entries(kinds) as Array<['pod' | 'mtu' | 'udp', number]>) {
-    out[probe] = readPeerKind(sources, probe, windowMs, ctx.at, names)
-    links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
+  for (const [windowMs, probes] of windows) {
+    const read = sources.nodes.read(windowMs, ctx.at)
+    const failed = failedCells(sources.nodes, read, probes)
+    for (const probe of probes) {
+      const sides = read.nodeSides(probe, names, false, false)
+      out[probe] = { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: failed.get(probe)! }
+      links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
+    }
   }
   return { ...out, links }
 }
 
-/** One peer kind's sides and failed cells over `windowMs` before `at` (ms). */
-function readPeerKind (sources: FindingsSources, probe: ProbeKind, windowMs: number, at: number, names: readonly string[]): PeerKindInput {
-  const store = sources.nodes
-  const read = store.read(windowMs, at)
-  const sides = read.nodeSides(probe, names, false)
-  const toMap = (list: typeof sides.inbound): Map<string, SideSum> => new Map(list.map((s, i) => [names[i]!, { samples: s.samples, errors: s.errors, peers: s.peers, reasons: s.reasons, ...(s.loss === undefined ? {} : { loss: s.loss }) }]))
-  // Failure records of this kind, per cell; their probe counts are read for those cells only.
+function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideSum> {
+  return new Map(list.map((s, i) => [names[i]!, { samples: s.samples, errors: s.errors, peers: s.peers, reasons: s.reasons, ...(s.loss === undefined ? {} : { loss: s.loss }) }]))
+}
+
+/** The failed cells of `probes` in one read, per kind: one pass over the read's failure records. */
+function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod' | 'mtu' | 'udp'>): Map<ProbeKind, FailedCell[]> {
+  const wanted = new Set<ProbeKind>(probes)
   const byCell = new Map<number, EvidenceReason[]>()
-  read.forEachErrorWhere(id => store.probeOf(id) === probe, (id, e) => {
+  read.forEachErrorWhere(id => wanted.has(store.probeOf(id)), (id, e) => {
     let list = byCell.get(id)
     if (list === undefined) byCell.set(id, list = [])
     const same = list.find(x => x.reason === e.reason && x.raw === e.raw)
     if (same !== undefined) same.count += e.count
     else list.push({ reason: e.reason, raw: e.raw, count: e.count })
   })
-  const failed: FailedCell[] = []
+  const out = new Map<ProbeKind, FailedCell[]>(probes.map(p => [p, []]))
   for (const [id, reasons] of byCell) {
     const key = store.key(id)
-    const dst = isPeerKind.has(probe) ? peerNode(key.target) : key.target
+    const dst = isPeerKind.has(key.probe) ? peerNode(key.target) : key.target
     if (dst === key.src) continue
-    reasons.sort((a, b) => b.count - a.count)
-    const cell: FailedCell = { src: key.src, dst, samples: read.count(id), errors: reasons.reduce((n, r) => n + r.count, 0), reasons }
-    if (probe === 'mtu') cell.size = Number(key.target.slice(dst.length + 1))
-    failed.push(cell)
+    if (reasons.length > 1) reasons.sort((a, b) => b.count - a.count)
+    let errors = 0
+    for (const r of reasons) errors += r.count
+    const cell: FailedCell = { src: key.src, dst, samples: read.count(id), errors, reasons }
+    if (key.probe === 'mtu') cell.size = Number(key.target.slice(dst.length + 1))
+    out.get(key.probe)!.push(cell)
   }
-  return { inbound: toMap(sides.inbound), outbound: toMap(sides.outbound), failed }
+  return out
 }
-
 /** The group store's links of one kind over `windowMs` before `at`: samples, failures and loss counters. */
 function readGroupLinks (sources: FindingsSources, probe: ProbeKind, windowMs: number, at: number): GroupLinkSum[] {
   const store = sources.groups

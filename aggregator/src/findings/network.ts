@@ -7,8 +7,8 @@ import type { FindingNode, FindingsContext } from './input.ts'
 import { lossFindings } from './loss.ts'
 import { mtuFindings } from './mtu.ts'
 import type { NetworkInput } from './network-input.ts'
-import { meshFindings } from './node-faults.ts'
-import { count } from './evidence.ts'
+import { cellFails, meshFindings } from './node-faults.ts'
+import { cellEvidence, count } from './evidence.ts'
 
 export { readNetworkInput, type NetworkInput } from './network-input.ts'
 
@@ -27,19 +27,17 @@ export function networkFindings (ctx: FindingsContext, input: NetworkInput): Det
 function degradedDetection (node: FindingNode, input: NetworkInput): Detection {
   const inbound = input.pod.inbound.get(node.name)
   const outbound = input.pod.outbound.get(node.name)
-  const side = (scope: string, s: typeof inbound) => ({
-    probe: 'pod' as const,
-    scope,
-    samples: s?.samples ?? 0,
-    errors: s?.errors ?? 0,
-    errorRatio: s === undefined || s.samples === 0 ? null : s.errors / s.samples,
-    reasons: [...s?.reasons ?? []].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([reason, n]) => ({ reason, raw: '', count: n }))
-  })
+  const failedOut = input.pod.failed.filter(c => c.src === node.name)
+  const failedIn = input.pod.failed.filter(c => c.dst === node.name)
+  const evidence = [
+    cellEvidence('pod', 'outbound', failedOut, { count: failedOut.filter(cellFails).length, of: outbound?.peers ?? 0 }, outbound ?? { samples: 0, errors: 0 }),
+    cellEvidence('pod', 'inbound', failedIn, { count: failedIn.filter(cellFails).length, of: inbound?.peers ?? 0 }, inbound ?? { samples: 0, errors: 0 })
+  ]
   const failingIn = inbound !== undefined && inbound.errors > 0 ? `; peers' probes toward it fail ${count(inbound.errors)} of ${count(inbound.samples)} times` : ''
   return {
     kind: 'agent-degraded',
     subject: { type: 'node', id: `node/${node.name}`, node: node.name, group: node.group },
-    evidence: [side('outbound', outbound), side('inbound', inbound)],
+    evidence,
     score: 1,
     scoreBasis: 'the aggregator\'s agent health verdict (lagged or overloaded samples over its window)',
     lead: `${node.name} (${node.group}): agent degraded: ${node.degraded!}`,

@@ -297,12 +297,14 @@ class KindSums {
     }
   }
 
-  /** Adds side `side` to `into` (and its latency to `dense` when given); ORs its peers into `bits`. */
-  read (side: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+  /** Adds side `side` to `into` (and its latency to `dense` when given, its failures per reason unless `reasons` is false); ORs its peers into `bits`. */
+  read (side: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null, reasons = true): void {
     into.samples += this.count[side]!
-    const by = this.reasons.get(side)
+    into.errors += this.failed[side]!
+    // Without `reasons` the per-reason map is skipped: a reader that takes reasons from the cells
+    // saves a map walk per side and slot, which is most of a read when every node has failures.
+    const by = reasons ? this.reasons.get(side) : undefined
     if (by !== undefined) {
-      into.errors += this.failed[side]!
       into.reasons ??= new Map()
       for (const [reason, n] of by) into.reasons.set(reason, (into.reasons.get(reason) ?? 0) + n)
     }
@@ -397,12 +399,13 @@ export class NodeSums {
 
   /**
    * Adds node `node`'s side (`direction`: INBOUND or OUTBOUND) of peer kind `kind` in this slot to
-   * `into`, its peers to the bitmap `bits` (a bit per node index) and, with `dense`, its latency.
+   * `into`, its peers to the bitmap `bits` (a bit per node index) and, with `dense`, its latency;
+   * `reasons` false leaves `into.reasons` alone (failures are still counted).
    */
-  read (kind: number, node: number, direction: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+  read (kind: number, node: number, direction: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null, reasons = true): void {
     const k = this.kinds[kind]
     if (k == null || node >= k.cap) return
-    k.read(node * 2 + direction, into, bits, dense)
+    k.read(node * 2 + direction, into, bits, dense, reasons)
   }
 
   get bytes (): number {

@@ -145,3 +145,11 @@ t.test('loss counters (udp sent/lost, slowConnects) sum per side through growth,
   }
   t.same(side(a, 1, INBOUND, UDP).loss, { sent: 10, lost: 3, slowConnects: 0 }, 'union leaves its inputs alone')
 })
+
+t.test('a read without reasons still counts failures and leaves the per-reason map alone', async t => {
+  const sums = new NodeSums()
+  sums.add(POD, 0, 1, { count: 3, latency: [10, 2], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'ETIMEDOUT', count: 1 }] })
+  const into: NodeSide = { samples: 0, errors: 0, reasons: null, peers: 0, dense: null }
+  sums.read(POD, 1, INBOUND, into, new Uint32Array(2), null, false)
+  t.match(into, { samples: 3, errors: 1, reasons: null })
+})
