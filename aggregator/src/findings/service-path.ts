@@ -2,7 +2,7 @@
 // or some agents never answer through it although pod probes reach them directly.
 
 import { MIN_ANSWERS_PER_BACKEND } from '../views/service.ts'
-import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS } from './dns-service-limits.ts'
+import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS, SERVICE_Z } from './dns-service-limits.ts'
 import type { DnsServiceInput, NodeCell, PodSums, ServiceColumn } from './dns-service-input.ts'
 import { evidence, groupsOf, namesOf, reasonText, shareScore } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
@@ -16,6 +16,18 @@ function reached (cell: NodeCell): { samples: number, errors: number } {
   let lookup = 0
   for (const r of cell.reasons) if (!throughService(r)) lookup += r.count
   return { samples: cell.samples - lookup, errors: cell.errors - lookup }
+}
+
+/**
+ * Whether `e1` of `n1` Service probes failing is more than chance above `e2` of `n2` pod probes: a
+ * one-sided two-proportion z-test (pooled variance) at SERVICE_Z. Few probes in a short window
+ * otherwise let noise (a lossy path that both kinds cross) look like a Service fault.
+ */
+export function significant (e1: number, n1: number, e2: number, n2: number): boolean {
+  if (n1 === 0 || n2 === 0) return false
+  const p = (e1 + e2) / (n1 + n2)
+  const se = Math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+  return se === 0 ? e1 / n1 > e2 / n2 : (e1 / n1 - e2 / n2) / se >= SERVICE_Z
 }
 
 /** A node's pod outbound error ratio, or null when too few probes to say. */
@@ -69,7 +81,10 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
   }
   // Nodes failing hard on their own; a group fails when most of its nodes do, or when the rest,
   // pooled without them, still fail above their pod ratio (one wrong backend fails a few probes each).
-  const hard = new Set([...excess].filter(([n, e]) => e >= SERVICE_NODE_EXCESS && reached(column.cells[n]!).errors >= MIN_FAILURES).map(([n]) => n))
+  const hard = new Set([...excess].filter(([n, e]) => {
+    const r = reached(column.cells[n]!)
+    return e >= SERVICE_NODE_EXCESS && r.errors >= MIN_FAILURES && significant(r.errors, r.samples, input.podOut[n]!.errors, input.podOut[n]!.samples)
+  }).map(([n]) => n))
   const failingGroups = [...pooled].filter(([, a]) => {
     const hardHere = a.nodes.filter(n => hard.has(n)).length
     if (hardHere / a.nodes.length > GROUP_SHARE) return true
@@ -82,7 +97,8 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
       rest.podSamples += input.podOut[n]!.samples
       rest.podErrors += input.podOut[n]!.errors
     }
-    return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS
+    return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS &&
+      significant(rest.errors, rest.samples, rest.podErrors, rest.podSamples)
   }).map(([g]) => g).sort()
   const failingSet = new Set(failingGroups)
   const agreeing = [...excess].filter(([n, e]) => failingSet.has(ctx.nodes[n]!.group) && e >= SERVICE_EXCESS).map(([n]) => n)
