@@ -63,13 +63,36 @@ export function servicePathFindings (ctx: FindingsContext, input: DnsServiceInpu
   }]
 }
 
+/**
+ * The share of the fleet's agents that cannot answer (not connected, not a witness, or their inbound
+ * pod probes failing): until the Service's endpoints drop them, about that share of Service probes
+ * fails wherever they come from, and that is those nodes' own finding, not the Service path's.
+ */
+function downShare (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[]): number {
+  if (ctx.nodes.length === 0) return 0
+  let down = 0
+  for (const [i, node] of ctx.nodes.entries()) {
+    const pod = input.podIn[i]
+    const unreachable = pod !== undefined && pod.samples >= MIN_SAMPLES && pod.errors / pod.samples >= FAILING_RATIO
+    if (!node.connected || !witness[i] || unreachable) down++
+  }
+  return down / ctx.nodes.length
+}
+
 function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): Detection | null {
-  // Per judged node: its excess of Service errors over its own pod errors; pooled per group.
+  // What a node's Service probes may fail without a Service fault: its own pod error ratio, or the
+  // share of agents that are down, whichever is more.
+  const down = downShare(ctx, input, witness)
+  const baseline = (n: number): PodSums => {
+    const pod = input.podOut[n]!
+    return { samples: pod.samples, errors: Math.max(pod.errors, down * pod.samples) }
+  }
+  // Per judged node: its excess of Service errors over that baseline; pooled per group.
   const pooled = new Map<string, { nodes: number[] }>()
   const excess = new Map<number, number>()
   for (let n = 0; n < ctx.nodes.length; n++) {
     const cell = column.cells[n]
-    const p = podRatio(input.podOut[n])
+    const p = podRatio(input.podOut[n] === undefined ? undefined : baseline(n))
     if (!witness[n] || cell === undefined || p === null) continue
     const r = reached(cell)
     if (r.samples < MIN_SAMPLES) continue
@@ -83,7 +106,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
   // pooled without them, still fail above their pod ratio (one wrong backend fails a few probes each).
   const hard = new Set([...excess].filter(([n, e]) => {
     const r = reached(column.cells[n]!)
-    return e >= SERVICE_NODE_EXCESS && r.errors >= MIN_FAILURES && significant(r.errors, r.samples, input.podOut[n]!.errors, input.podOut[n]!.samples)
+    return e >= SERVICE_NODE_EXCESS && r.errors >= MIN_FAILURES && significant(r.errors, r.samples, baseline(n).errors, baseline(n).samples)
   }).map(([n]) => n))
   const failingGroups = [...pooled].filter(([, a]) => {
     const hardHere = a.nodes.filter(n => hard.has(n)).length
@@ -94,8 +117,8 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
       const r = reached(column.cells[n]!)
       rest.samples += r.samples
       rest.errors += r.errors
-      rest.podSamples += input.podOut[n]!.samples
-      rest.podErrors += input.podOut[n]!.errors
+      rest.podSamples += baseline(n).samples
+      rest.podErrors += baseline(n).errors
     }
     return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS &&
       significant(rest.errors, rest.samples, rest.podErrors, rest.podSamples)
@@ -119,7 +142,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
       cells,
       agreeing: { count: failingNodes.length, of: judgedInFailing + loose.length },
       accept: throughService,
-      figures: { podSamples, podErrors, podErrorRatio: podSamples === 0 ? 0 : podErrors / podSamples }
+      figures: { podSamples, podErrors, podErrorRatio: podSamples === 0 ? 0 : podErrors / podSamples, agentsDownShare: down }
     }))
   }
   const missingNames = [...new Set([...missing.fleet, ...[...missing.byGroup.values()].flat()])]

@@ -141,3 +141,14 @@ t.test('a Service error ratio above the pod ratio by chance alone is no service-
   input.podOut = ctx.nodes.map(() => ({ samples: 40, errors: 4 }))
   t.same(dnsServiceFindings(ctx, input, new Set()), [])
 })
+
+t.test('Service probes failing about as often as agents are down are those nodes\' finding, not service-path', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const gone = ctx.nodes[2]!.name
+  // Its agent was killed; peers stopped probing it, but the Service still sends it a sixth of the probes.
+  const killed = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, connected: false } : n) }
+  input.services = [service(ctx, () => fail('ECONNREFUSED', 'ECONNREFUSED', 2))]
+  t.same(dnsServiceFindings(killed, input, new Set()), [])
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`service-path service/${SERVICE}`], 'with every agent up, the same failures are the Service\'s')
+})
