@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import { LOOKUP_NEGATIVE_RAWS, LOOKUP_REASONS, UNEXPECTED_ANSWER_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
 import type { Column, DnsServiceInput, LookupColumn, NodeCell, WireColumn } from './dns-service-input.ts'
-import { evidence, FAIL, groupsOf, judgeCell, namesOf, nodesText, OK, reasonText, scopeOf, shareScore, UNJUDGED, type Scope } from './dns-service-judge.ts'
+import { evidence, FAIL, failsMostly, groupsOf, judgeCell, namesOf, nodesText, OK, reasonText, scopeOf, shareScore, UNJUDGED, type Scope } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 
@@ -176,7 +176,11 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     if (g !== undefined) { for (const s of l.signals) if (!g.signals.includes(s)) g.signals.push(s); nodeLocal.delete(n) }
   }
   for (const [g, l] of [...groupLocal].sort(([a], [b]) => a.localeCompare(b))) out.push(groupFinding(ctx, input, witness, g, null, l))
-  for (const [n, l] of [...nodeLocal].sort(([a], [b]) => a - b)) out.push(groupFinding(ctx, input, witness, ctx.nodes[n]!.group, n, l))
+  for (const [n, l] of [...nodeLocal].sort(([a], [b]) => a - b)) {
+    // A node alone has no peers to agree with: only what fails most of its probes is its finding.
+    const signals = l.signals.filter(s => s.columns.some(c => failsMostly(c.cells[n], s.accept)))
+    if (signals.length > 0) out.push(groupFinding(ctx, input, witness, ctx.nodes[n]!.group, n, { signals }))
+  }
   return out
 }
 
