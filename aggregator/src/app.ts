@@ -92,13 +92,6 @@ export async function startAggregator (
   registerFleetMetrics({ registry, totals, fleet, health, version: VERSION, now, staleAfterMs: 3 * intervalMs })
   const serviceView = (service: string, windowMs: number): ServiceView =>
     buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
-  const gates = new GateMonitor({
-    specs: config.gates,
-    sources: { groups, nodes, fleet, serviceBackends: serviceBackendsFrom(serviceView, now) },
-    now,
-    log
-  })
-  registerGateMetrics(registry, gates)
   // Findings: evaluated every interval; incidents quote the fleet events of the same minutes.
   const fleetEvents = new FleetEventLog({ fleet, now })
   const tracker = new FindingTracker()
@@ -114,6 +107,19 @@ export async function startAggregator (
     evaluate: parts.evaluateFindings
   })
   registerFindingMetrics(registry, () => tracker.active())
+  const gates = new GateMonitor({
+    specs: config.gates,
+    sources: {
+      groups,
+      nodes,
+      fleet,
+      serviceBackends: serviceBackendsFrom(serviceView, now),
+      findings: () => findings.evaluatedAt === null ? null : tracker.active()
+    },
+    now,
+    log
+  })
+  registerGateMetrics(registry, gates)
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -171,8 +177,9 @@ export async function startAggregator (
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())
-  gates.start(intervalMs)
+  // Findings first: gates with forbidFindings read them.
   findings.start(intervalMs)
+  gates.start(intervalMs)
   discovery?.start()
 
   return {

@@ -21,14 +21,14 @@ export interface SyntheticFleet {
 
 /**
  * An aggregator evaluating findings every 200 ms with a synthetic evaluation, detecting `initial`
- * until told otherwise; close it with `agg.close()`.
+ * until told otherwise, with more configuration in `env`; close it with `agg.close()`.
  */
-export async function syntheticFleet (log: Logger = pino({ level: 'silent' }), initial: Detection[] | (() => Detection[]) = []): Promise<SyntheticFleet> {
+export async function syntheticFleet (log: Logger = pino({ level: 'silent' }), initial: Detection[] | (() => Detection[]) = [], env: Record<string, string> = {}): Promise<SyntheticFleet> {
   let current = initial
   let count = 0
   const waiters: Array<{ at: number, resolve: () => void }> = []
   const contexts: FindingsContext[] = []
-  const config = loadConfig({ PINGFLEET_LISTEN: '127.0.0.1:0', PINGFLEET_TOKEN: TOKEN, PINGFLEET_INTERVAL: '200ms', PINGFLEET_FINDINGS_WINDOW: '2s' })
+  const config = loadConfig({ PINGFLEET_LISTEN: '127.0.0.1:0', PINGFLEET_TOKEN: TOKEN, PINGFLEET_INTERVAL: '200ms', PINGFLEET_FINDINGS_WINDOW: '2s', ...env })
   const agg = await startAggregator(config, log, Date.now, {
     evaluateFindings: ctx => {
       contexts.push(ctx)
