@@ -1,5 +1,6 @@
 import t from 'tap'
 import { dnsServiceFindings } from '../../src/findings/dns-service.ts'
+import { significant } from '../../src/findings/service-path.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 import { external, fail, fleet, healthy, HTTP, ok, replace, service, SERVICE, TCP } from './dns-service-fixture.ts'
 
@@ -80,8 +81,8 @@ t.test('one node failing through the Service while its group works is service-pa
 t.test('a Service name that does not resolve is DNS\'s finding, not service-path', async t => {
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
-  input.services = [service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME'))]
-  t.same(dnsServiceFindings(ctx, input, new Set()).filter(d => d.kind === 'service-path'), [])
+  input.services = [{ ...service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME')), target: 'pingfleet-agent:8081' }]
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/pingfleet-agent'])
 })
 
 t.test('an external target failing from one group whose in-cluster traffic works is egress for that target', async t => {
@@ -126,5 +127,28 @@ t.test('no egress finding where in-cluster traffic fails too, or the failure is 
   t.same(dnsServiceFindings(ctx, input, new Set()), [])
   const named = healthy(ctx)
   named.external = replace(named.external, external(ctx, 'http', () => fail('EAI_AGAIN', 'EAI_AGAIN')))
-  t.same(dnsServiceFindings(ctx, named, new Set()), [])
+  t.same(kinds(dnsServiceFindings(ctx, named, new Set())), ['dns-path name/example.com'], 'the lookup is DNS\'s finding')
+})
+
+t.test('a Service error ratio above the pod ratio by chance alone is no service-path (z-test)', async t => {
+  t.notOk(significant(5, 25, 12, 125), '20% against 10% over 25 probes: z about 1.5')
+  t.ok(significant(5, 30, 0, 150), 'a sixth against none: z about 5')
+  t.notOk(significant(0, 10, 0, 10), 'nothing failed')
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  // Short window, a lossy path both kinds cross: pod probes fail 10%, one group's Service probes 20%.
+  input.services = [service(ctx, n => n.group === 'cilium' ? fail('CONNECT_TIMEOUT', 'TIMEOUT', 2, 10) : fail('CONNECT_TIMEOUT', 'TIMEOUT', 1, 10))]
+  input.podOut = ctx.nodes.map(() => ({ samples: 40, errors: 4 }))
+  t.same(dnsServiceFindings(ctx, input, new Set()), [])
+})
+
+t.test('Service probes failing about as often as agents are down are those nodes\' finding, not service-path', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const gone = ctx.nodes[2]!.name
+  // Its agent was killed; peers stopped probing it, but the Service still sends it a sixth of the probes.
+  const killed = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, connected: false } : n) }
+  input.services = [service(ctx, () => fail('ECONNREFUSED', 'ECONNREFUSED', 2))]
+  t.same(dnsServiceFindings(killed, input, new Set()), [])
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`service-path service/${SERVICE}`], 'with every agent up, the same failures are the Service\'s')
 })
