@@ -6,7 +6,7 @@ import t from 'tap'
 import { cli, closedPort } from './gate-cli-fixture.ts'
 import { hello, RawAgent } from './helpers.ts'
 import { syntheticFleet } from './findings/fixture.ts'
-import { boundaryDetection, nodeDetection } from './findings/synthetic.ts'
+import { boundaryDetection, nodeDetection } from './findings/detections.ts'
 
 t.test('pingfleet diagnose', async t => {
   const fleet = await syntheticFleet()

@@ -10,7 +10,7 @@ import { CORRELATE_BEFORE_MS, IncidentLog, INCIDENT_RETENTION_MS, MAX_EVENTS_PER
 import { FindingTracker } from '../../src/findings/tracker.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 import { hello } from '../helpers.ts'
-import { boundaryDetection, nodeDetection, resolverDetection } from './synthetic.ts'
+import { boundaryDetection, nodeDetection, resolverDetection } from './detections.ts'
 
 const T0 = Date.parse('2026-11-29T10:00:00Z')
 const STEP = 5000

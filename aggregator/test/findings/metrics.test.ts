@@ -6,7 +6,7 @@ import { Registry } from 'prom-client'
 import { FINDING_KIND_NAMES } from '../../src/findings/finding.ts'
 import { MAX_SUBJECT_SERIES, registerFindingMetrics } from '../../src/findings/metrics.ts'
 import { FindingTracker } from '../../src/findings/tracker.ts'
-import { boundaryDetection, nodeDetection } from './synthetic.ts'
+import { boundaryDetection, nodeDetection } from './detections.ts'
 
 function seriesOf (text: string, family: string): string[] {
   return text.split('\n').filter(l => l.startsWith(`${family}{`) || l.startsWith(`${family} `))

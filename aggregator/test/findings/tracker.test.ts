@@ -3,7 +3,7 @@
 
 import t from 'tap'
 import { FindingTracker, HOLD_EVALUATIONS, summaryOf } from '../../src/findings/tracker.ts'
-import { boundaryDetection, nodeDetection } from './synthetic.ts'
+import { boundaryDetection, nodeDetection } from './detections.ts'
 
 const T0 = Date.parse('2026-11-29T10:02:15.000Z')
 const STEP = 5000

@@ -16,7 +16,7 @@ import { compileGate, loadGatesFile, type GateDefinition } from '../../src/gates
 import { defaultTiers, Store } from '../../src/store/store.ts'
 import { hello, RawAgent } from '../helpers.ts'
 import { syntheticFleet } from '../findings/fixture.ts'
-import { boundaryDetection, nodeDetection, resolverDetection } from '../findings/synthetic.ts'
+import { boundaryDetection, nodeDetection, resolverDetection } from '../findings/detections.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 
 const T0 = Date.parse('2026-11-29T10:02:15Z')

@@ -10,7 +10,7 @@ import type { Incident } from '../../src/findings/incidents.ts'
 import type { TrackedFinding } from '../../src/findings/tracker.ts'
 import { captureLog, hello, RawAgent } from '../helpers.ts'
 import { syntheticFleet } from '../findings/fixture.ts'
-import { boundaryDetection, nodeDetection, resolverDetection } from '../findings/synthetic.ts'
+import { boundaryDetection, nodeDetection, resolverDetection } from '../findings/detections.ts'
 
 /** What the assertions read of the answers (and of error bodies: code, message). */
 interface Body { code: string, message: string, active: number, complete: boolean, findings: TrackedFinding[], incidents: Incident[] }
