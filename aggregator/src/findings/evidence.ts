@@ -23,8 +23,17 @@ export function dominantReasons (cells: readonly FailedCell[]): EvidenceReason[]
 /** The worst cells (highest error ratio, then most failures), at most EVIDENCE_CELLS, as evidence quotes them. */
 export function worstCells (cells: readonly FailedCell[]): EvidenceCell[] {
   const ratio = (c: FailedCell): number => c.samples === 0 ? 1 : c.errors / c.samples
-  return [...cells].sort((a, b) => ratio(b) - ratio(a) || b.errors - a.errors || (a.src + a.dst < b.src + b.dst ? -1 : 1))
-    .slice(0, EVIDENCE_CELLS)
+  const worse = (a: FailedCell, b: FailedCell): number => ratio(b) - ratio(a) || b.errors - a.errors || (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0)
+  // The top few by insertion: a boundary's finding has ~250,000 cells at 1,000 nodes, too many to sort.
+  const top: FailedCell[] = []
+  for (const c of cells) {
+    if (top.length === EVIDENCE_CELLS && worse(c, top[top.length - 1]!) >= 0) continue
+    let i = top.length
+    while (i > 0 && worse(c, top[i - 1]!) < 0) i--
+    top.splice(i, 0, c)
+    if (top.length > EVIDENCE_CELLS) top.pop()
+  }
+  return top
     .map(c => ({ src: c.src, target: c.size === undefined ? c.dst : `${c.dst}/${c.size}`, samples: c.samples, errors: c.errors }))
 }
 
