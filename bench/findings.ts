@@ -1,6 +1,7 @@
 // Finding evaluation at a 1,000-node full mesh, in process (issue 13): one window of 5 s reports
 // (pod every report, mtu and udp every sixth, as their 30 s default cadence) goes through the
-// aggregator's roster, ingest and stores; then readNetworkInput + networkFindings, and
+// aggregator's roster, ingest and stores, with each node's 11 DNS, Service and external targets;
+// then readNetworkInput + networkFindings, readDnsServiceInput + dnsServiceFindings, and
 // evaluateFindings as a whole, are timed repeatedly. Target: ≤ 50 ms per evaluation. Scenarios: a
 // healthy mesh, one dead node, and a one-way aws -> cilium boundary (failures are what cost).
 
@@ -9,6 +10,7 @@ import { Session } from 'node:inspector/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { bucketIndex, type Cell } from '@pingfleet/protocol'
+import { dnsServiceFindings, readDnsServiceInput } from '../aggregator/src/findings/dns-service.ts'
 import { evaluateFindings } from '../aggregator/src/findings/evaluate.ts'
 import { findingsContext } from '../aggregator/src/findings/input.ts'
 import { networkFindings, readNetworkInput } from '../aggregator/src/findings/network.ts'
@@ -32,6 +34,9 @@ export interface FindingsBenchResult {
   /** Median CPU ms of its two halves: readNetworkInput alone, networkFindings alone (on one input). */
   readCpuMs: number
   judgeCpuMs: number
+  /** The same for the DNS, Service and egress family: readDnsServiceInput alone, dnsServiceFindings alone. */
+  dnsReadCpuMs: number
+  dnsJudgeCpuMs: number
   /** Median ms per evaluation: wall and this thread's CPU. */
   networkMs: number
   networkCpuMs: number
@@ -67,6 +72,17 @@ export async function findingsBench (nodes: number, scenario: FindingsScenario, 
       const bad = fails(i, t)
       const latency = [bucketIndex(0.001 * (1 + ((i + t) % 7) / 10)), 1]
       cells.push(bad ? { probe: 'pod', target: names[t]!, count: 1, latency: [], errors: timeout } : { probe: 'pod', target: names[t]!, count: 1, latency })
+      // The DNS, Service and external targets every report (dns-service.ts reads them): 11 per node,
+      // healthy; Service answers spread over the live agents.
+      if (t === (i + 1) % nodes) {
+        const ok = { count: 1, latency }
+        // A permutation (7 is coprime with the sizes run), so every agent answers somebody.
+        const backend = names[(i * 7 + 3) % nodes]!
+        for (const name of ['kubernetes.default', 'kubernetes.default.svc.cluster.local.', 'db.example.']) cells.push({ probe: 'dns-lookup', target: `${name}@getaddrinfo`, ...ok })
+        for (const name of ['kubernetes.default.svc.cluster.local', 'db.example']) for (const type of ['A', 'AAAA']) cells.push({ probe: 'dns-wire', target: `${name}@10.96.0.10:53/${type}`, ...ok })
+        for (const target of ['10.96.0.20:8081', 'pingfleet-agent:8081']) cells.push({ probe: 'service', target, ...ok, backends: [{ node: fails(i, names.indexOf(backend)) ? names[i]! : backend, count: 1 }] })
+        cells.push({ probe: 'http', target: 'https://example.com/health', ...ok }, { probe: 'tcp', target: 'example.com:443', ...ok })
+      }
       if (slow) {
         cells.push(bad ? { probe: 'mtu', target: `${names[t]!}/8500`, count: 1, latency: [], errors: timeout } : { probe: 'mtu', target: `${names[t]!}/8500`, count: 1, latency })
         cells.push({ probe: 'udp', target: names[t]!, count: 1, latency: bad ? [] : latency, sent: 5, lost: bad ? 5 : 0, ...(bad ? { errors: [{ reason: 'UDP_NO_ECHO' as const, raw: 'TIMEOUT', count: 1 }] } : {}) })
@@ -121,6 +137,9 @@ export async function findingsBench (nodes: number, scenario: FindingsScenario, 
   const read = time(() => readNetworkInput(sources, c0))
   const input = readNetworkInput(sources, c0)
   const judge = time(() => networkFindings(c0, input))
+  const dnsRead = time(() => readDnsServiceInput(sources, c0))
+  const dnsInput = readDnsServiceInput(sources, c0)
+  const dnsJudge = time(() => dnsServiceFindings(c0, dnsInput, new Set()))
   const network = time(() => { const c = ctx(); return networkFindings(c, readNetworkInput(sources, c)) })
   const evaluate = time(() => evaluateFindings(ctx(), sources))
   const found = evaluateFindings(ctx(), sources).map(d => `${d.kind} ${d.subject.id}`)
@@ -129,7 +148,7 @@ export async function findingsBench (nodes: number, scenario: FindingsScenario, 
     writeFileSync(profile!, JSON.stringify(p))
     session.disconnect()
   }
-  return { nodes, scenario, reps, loadSeconds, readCpuMs: read.cpuMs, judgeCpuMs: judge.cpuMs, networkMs: network.ms, networkCpuMs: network.cpuMs, evaluateMs: evaluate.ms, evaluateCpuMs: evaluate.cpuMs, found }
+  return { nodes, scenario, reps, loadSeconds, readCpuMs: read.cpuMs, judgeCpuMs: judge.cpuMs, dnsReadCpuMs: dnsRead.cpuMs, dnsJudgeCpuMs: dnsJudge.cpuMs, networkMs: network.ms, networkCpuMs: network.cpuMs, evaluateMs: evaluate.ms, evaluateCpuMs: evaluate.cpuMs, found }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename) {

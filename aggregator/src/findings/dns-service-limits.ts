@@ -72,6 +72,12 @@ export const LOOKUP_NEGATIVE_RAWS: ReadonlySet<string> = new Set(['EAI_NONAME', 
  */
 export const LOOKUP_REASONS: ReadonlySet<string> = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'LOOKUP_TIMEOUT'])
 
+/**
+ * service-path: the chance, fleet-wide, that some backend gets no answer through the Service by
+ * random picks alone before "never answers" is said (see missingBackends in service-path.ts).
+ */
+export const MISSING_BACKEND_ALPHA = 0.001
+
 /** Not a network failure (docs/reasons.md): the agent could not run the probe. Left out of every count. */
 export const AGENT_REASONS: ReadonlySet<string> = new Set(['AGENT_OVERLOADED'])
 

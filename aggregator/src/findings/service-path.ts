@@ -1,8 +1,7 @@
 // service-path findings: probes through a Service fail where the same nodes' pod probes succeed,
 // or some agents never answer through it although pod probes reach them directly.
 
-import { MIN_ANSWERS_PER_BACKEND } from '../views/service.ts'
-import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS, SERVICE_Z } from './dns-service-limits.ts'
+import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MISSING_BACKEND_ALPHA, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS, SERVICE_Z } from './dns-service-limits.ts'
 import type { DnsServiceInput, NodeCell, PodSums, ServiceColumn } from './dns-service-input.ts'
 import { evidence, groupsOf, namesOf, reasonText, shareScore } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
@@ -180,7 +179,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
     score,
     scoreBasis: failingNodes.length > 0
       ? `${failingNodes.length} of ${judgedInFailing + loose.length} judged nodes fail through the Service at least ${SERVICE_EXCESS} above their pod error ratio`
-      : `${missing.answers} answers, at least ${MIN_ANSWERS_PER_BACKEND} per candidate backend, none from ${missingNames.length} of ${missing.candidates}`,
+      : `${missing.answers} answers (${missing.need} needed for ${missing.candidates} candidates), none from ${missingNames.length} of them`,
     lead,
     rest: rest.join(''),
     nodes: [...new Set([...namesOf(ctx, failingNodes), ...missingNames])].sort(),
@@ -197,10 +196,13 @@ function neverAnswer (names: string[]): string {
 /**
  * Agents that never answered through the Service although pod probes reach them (their inbound pod
  * error ratio below FAILING_RATIO) and their agent is connected, trusted and ready: fleet-wide, and per
- * source group for backends that answer other groups. Judged only with MIN_ANSWERS_PER_BACKEND
- * answers per candidate (views/service.ts: random picks then miss a backend ~e^-5 of the time).
+ * source group for backends that answer other groups. Judged only once the answers make a miss by
+ * chance unlikely fleet-wide: with k answers picked at random among N candidates, one candidate gets
+ * none with probability about e^(-k/N), so some candidate does with at most N·e^(-k/N) (the union
+ * bound); k ≥ N·ln(N / MISSING_BACKEND_ALPHA) keeps that below MISSING_BACKEND_ALPHA. (The service
+ * view's 5 per candidate is for one row a person reads; at 1,000 candidates it would flag ~7 by chance.)
  */
-function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): { fleet: string[], byGroup: Map<string, string[]>, answers: number, candidates: number, sources: number } {
+function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): { fleet: string[], byGroup: Map<string, string[]>, answers: number, candidates: number, sources: number, need: number } {
   const candidates: string[] = []
   for (const [i, node] of ctx.nodes.entries()) {
     const pod = input.podIn[i]
@@ -225,7 +227,7 @@ function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness:
       acc.seen.add(backend)
     }
   }
-  const need = MIN_ANSWERS_PER_BACKEND * candidates.length
+  const need = candidates.length === 0 ? Infinity : Math.ceil(candidates.length * Math.log(candidates.length / MISSING_BACKEND_ALPHA))
   const fleet = candidates.length > 0 && answers >= need ? candidates.filter(c => !total.has(c)).sort() : []
   const byGroup = new Map<string, string[]>()
   if (perGroup.size > 1) {
@@ -235,5 +237,5 @@ function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness:
       if (never.length > 0) byGroup.set(g, never)
     }
   }
-  return { fleet, byGroup, answers, candidates: candidates.length, sources }
+  return { fleet, byGroup, answers, candidates: candidates.length, sources, need }
 }

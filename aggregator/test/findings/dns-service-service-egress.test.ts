@@ -51,6 +51,9 @@ t.test('a backend that never answers through the Service while pod probes reach 
   t.equal(found[0]!.lead, `service ${SERVICE}: backend ${gone} never answers through it`)
   t.equal(found[0]!.rest, '(72 answers from 6 nodes); pod probes reach them directly')
   t.same(found[0]!.nodes, [gone])
+  const few = healthy(ctx)
+  few.services = [service(ctx, () => ok(8), () => ctx.nodes.map(n => n.name).filter(n => n !== gone))]
+  t.same(dnsServiceFindings(ctx, few, new Set()), [], '48 answers for 6 candidates: a miss could be chance')
   const unready = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, podReady: false } : n) }
   t.same(dnsServiceFindings(unready, input, new Set()), [], 'an agent Kubernetes says is not ready is no candidate backend')
   input.podIn = input.podIn.map((p, i) => i === 1 ? { samples: p.samples, errors: p.samples } : p)
@@ -61,7 +64,8 @@ t.test('backends one group never gets through the Service are named for that gro
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
   const ciliumOnly = ctx.nodes.filter(n => n.group === 'cilium').map(n => n.name)
-  input.services = [service(ctx, () => ok(), n => n.group === 'cilium' ? ciliumOnly : ctx.nodes.map(x => x.name))]
+  // 90 answers per group: more than 6·ln(6/0.001) = 53, so a miss by chance is unlikely.
+  input.services = [service(ctx, () => ok(30), n => n.group === 'cilium' ? ciliumOnly : ctx.nodes.map(x => x.name))]
   const found = dnsServiceFindings(ctx, input, new Set())
   t.same(kinds(found), [`service-path service/${SERVICE}`])
   t.equal(found[0]!.lead, `service ${SERVICE}: backends aws-0001, aws-0002, aws-0003 never answer through it to cilium`)
