@@ -9,12 +9,16 @@ import { EVIDENCE_CELLS, EVIDENCE_REASONS } from './network-thresholds.ts'
 /** The dominant (reason, raw code) pairs over `cells`, most failures first, at most EVIDENCE_REASONS. */
 export function dominantReasons (cells: readonly FailedCell[]): EvidenceReason[] {
   const by = new Map<string, EvidenceReason>()
+  // Most cells repeat the last pair: compared first, no key is built for them.
+  let last: EvidenceReason | null = null
   for (const c of cells) {
     for (const r of c.reasons) {
+      if (last !== null && last.reason === r.reason && last.raw === r.raw) { last.count += r.count; continue }
       const key = `${r.reason}\u0000${r.raw}`
-      const e = by.get(key)
-      if (e === undefined) by.set(key, { reason: r.reason, raw: r.raw, count: r.count })
-      else e.count += r.count
+      let e = by.get(key)
+      if (e === undefined) by.set(key, e = { reason: r.reason, raw: r.raw, count: 0 })
+      e.count += r.count
+      last = e
     }
   }
   return [...by.values()].sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1)).slice(0, EVIDENCE_REASONS)

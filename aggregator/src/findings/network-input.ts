@@ -109,11 +109,21 @@ function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod
   const more = new Map<number, EvidenceReason[]>()
   const pairIds = new Map<string, number>()
   const pairs: Array<{ reason: string, raw: string }> = []
+  // Most records repeat the last (reason, raw) pair: compared first, no key is built for them.
+  let lastReason = ''
+  let lastRaw = ''
+  let lastPair = -1
   read.forEachErrorWhere(id => wanted[kindOf(id)] === 1, (id, e) => {
     slot ??= new Int32Array(store.cellCount).fill(-1)
-    const key = `${e.reason}\u0000${e.raw}`
-    let pair = pairIds.get(key)
-    if (pair === undefined) { pair = pairs.length; pairIds.set(key, pair); pairs.push({ reason: e.reason, raw: e.raw }) }
+    let pair = lastPair
+    if (e.reason !== lastReason || e.raw !== lastRaw || pair === -1) {
+      const key = `${e.reason}\u0000${e.raw}`
+      pair = pairIds.get(key) ?? -1
+      if (pair === -1) { pair = pairs.length; pairIds.set(key, pair); pairs.push({ reason: e.reason, raw: e.raw }) }
+      lastReason = e.reason
+      lastRaw = e.raw
+      lastPair = pair
+    }
     let k = slot[id]!
     if (k === -1) {
       k = slot[id] = ids.length
