@@ -97,11 +97,16 @@ function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideS
  * (a cell's first (reason, raw) pair by id; a cell with more pairs is rare and goes to a map) and
  * names are resolved once per interned name, not per cell.
  */
+/** Failed cells indexed through a map up to this many; past it, a flat index over every cell (12 MB at 3 million cells) is cheaper. */
+const SMALL_FAILED = 20_000
+
 function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod' | 'mtu' | 'udp'>): Map<ProbeKind, FailedCell[]> {
   const wanted = new Uint8Array(PROBE_KIND_NAMES.length)
   for (const p of probes) wanted[PROBE_KIND_NAMES.indexOf(p)] = 1
   const kindOf = (id: number): number => PROBE_KIND_NAMES.indexOf(store.probeOf(id))
-  // Per cell with failures, its position k; per k: cell id, errors, first pair and its count.
+  // Per cell with failures, its position k (a map while few, then a flat index); per k: cell id,
+  // first pair and its count.
+  const small = new Map<number, number>()
   let slot: Int32Array | null = null
   const ids: number[] = []
   const firstPair: number[] = []
@@ -114,7 +119,6 @@ function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod
   let lastRaw = ''
   let lastPair = -1
   read.forEachErrorWhere(id => wanted[kindOf(id)] === 1, (id, e) => {
-    slot ??= new Int32Array(store.cellCount).fill(-1)
     let pair = lastPair
     if (e.reason !== lastReason || e.raw !== lastRaw || pair === -1) {
       const key = `${e.reason}\u0000${e.raw}`
@@ -124,9 +128,17 @@ function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod
       lastRaw = e.raw
       lastPair = pair
     }
-    let k = slot[id]!
+    let k = slot === null ? small.get(id) ?? -1 : slot[id]!
     if (k === -1) {
-      k = slot[id] = ids.length
+      k = ids.length
+      if (slot !== null) slot[id] = k
+      else if (small.size < SMALL_FAILED) small.set(id, k)
+      else {
+        // Many failures (a broken boundary): a flat index by cell id from here on.
+        slot = new Int32Array(store.cellCount).fill(-1)
+        for (const [c, j] of small) slot[c] = j
+        slot[id] = k
+      }
       ids.push(id)
       firstPair.push(pair)
       firstCount.push(e.count)
