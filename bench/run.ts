@@ -1,7 +1,8 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
 // Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size), --base <dir>
-// (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's).
+// (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's),
+// --no-phases (simulated agents send no per-phase latency, as agents do to an aggregator without feature `phases`).
 // Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -15,7 +16,7 @@ import { runFleet } from './fleet-sim.ts'
 import type { GateBenchResult } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' }, 'no-phases': { type: 'boolean', default: false } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -85,7 +86,7 @@ async function ingest (name: string, agents: number, targets: number, reports: n
       const pid = server.child.pid!
       const cpu0 = cpuSeconds(pid)
       const now = Date.now()
-      const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now })
+      const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now, phases: !args['no-phases'] })
       const cpu = cpuSeconds(pid) - cpu0
       rates.get(tree)!.push(sim.cells / cpu)
       acks.get(tree)!.push(...sim.ackLatencyMs)
@@ -131,7 +132,7 @@ async function mesh (nodes: number, minutes: number, speed: number, tree: Tree =
   const sampler = setInterval(() => { peakDuringLoad = Math.max(peakDuringLoad, rss(pid).now) }, 1000)
   const sim = await runFleet({
     url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports, inFlight: 2,
-    from: endOf(1), to: endOf(reports),
+    from: endOf(1), to: endOf(reports), phases: !args['no-phases'],
     notBefore: seq => real0 + (endOf(seq) - start) / speed
   })
   clearInterval(sampler)

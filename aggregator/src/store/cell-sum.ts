@@ -1,7 +1,7 @@
 // What the store takes per cell (CellInput, protocol's Cell fits it) and the one way cells are
 // summed: per report into a group pair (ingest) and since start into the totals /metrics exports.
 
-import { Histogram } from '@pingfleet/protocol'
+import { Histogram, PHASE_NAMES, sparseProblem, type Phase } from '@pingfleet/protocol'
 
 /** Failures of one (reason, raw code) in a cell. */
 export interface CellErrors {
@@ -15,14 +15,18 @@ export const LOSS_NAMES = ['slowConnects', 'sent', 'lost', 'jitterUs', 'jitterPa
 export type LossName = typeof LOSS_NAMES[number]
 export type LossCounters = Record<LossName, number>
 
+/** Per-phase latency of a cell (protocol Cell.phases): a sparse histogram per phase it went through. */
+export type CellPhases = Partial<Record<Phase, ArrayLike<number>>>
+
 /**
  * One cell's results for one report, as the store files them: protocol's `Cell` has this shape.
  * `count` probes (failures included); `latency` a sparse histogram `[index, count, …]` with indexes
- * ascending; the loss counters are absent or 0 when none.
+ * ascending; the loss counters are absent or 0 when none; `phases` absent when the agent sent none.
  */
 export interface CellInput extends Partial<LossCounters> {
   count: number
   latency: ArrayLike<number>
+  phases?: CellPhases
   errors?: readonly CellErrors[]
   lagged?: number
   backends?: ReadonlyArray<{ node: string, count: number }>
@@ -45,6 +49,26 @@ export function addLoss (into: LossCounters, from: Partial<LossCounters>): void 
   into.lost += from.lost ?? 0
   into.jitterUs += from.jitterUs ?? 0
   into.jitterPairs += from.jitterPairs ?? 0
+}
+
+/**
+ * Whether a cell's phases can be filed: each a valid sparse histogram (protocol's sparseProblem:
+ * indexes ascending below BUCKET_COUNT, counts positive integers) with no more observations than the
+ * cell's latency has. The wire schema checks only the shape, and a stray index would land in another
+ * phase's buckets, so ingest drops a cell's phases (not the cell) when this is false.
+ */
+export function phasesValid (phases: CellPhases, latency: ArrayLike<number>): boolean {
+  let observations = 0
+  for (let i = 1; i < latency.length; i += 2) observations += latency[i]!
+  for (const name of PHASE_NAMES) {
+    const h = phases[name]
+    if (h === undefined) continue
+    if (sparseProblem(h) !== null) return false
+    let n = 0
+    for (let i = 1; i < h.length; i += 2) n += h[i]!
+    if (n > observations) return false
+  }
+  return true
 }
 
 /** Adds failure records to `list`, one record per (reason, raw code); returns the failures added. */
@@ -74,6 +98,9 @@ export class CellSum {
   readonly errors: CellErrors[] = []
   /** Null until a summed cell carried loss counters. */
   loss: LossCounters | null = null
+  /** Per phase (PHASE_NAMES order), null until a summed cell carried it. */
+  readonly phases: Array<Histogram | null> = PHASE_NAMES.map(() => null)
+  private phased = false
 
   /**
    * Adds one cell; returns its failures. `loss` says whether it carries loss counters, for a caller
@@ -85,15 +112,32 @@ export class CellSum {
     if (cell.lagged !== undefined) this.lagged += cell.lagged
     this.histogram.addSparse(cell.latency)
     if (loss) addLoss(this.loss ??= zeroLoss(), cell)
+    if (cell.phases !== undefined) this.addPhases(cell.phases)
     const failed = cell.errors === undefined ? 0 : mergeErrors(this.errors, cell.errors)
     this.failed += failed
     return failed
+  }
+
+  private addPhases (phases: CellPhases): void {
+    this.phased = true
+    for (let p = 0; p < PHASE_NAMES.length; p++) {
+      const h = phases[PHASE_NAMES[p]!]
+      if (h !== undefined) (this.phases[p] ??= new Histogram()).addSparse(h)
+    }
   }
 
   /** The sum as the store takes it: a plain object, like the cells of a report (a getter here would slow their path). */
   input (): CellInput {
     const input: CellInput = { count: this.count, latency: this.histogram.toSparse(), errors: this.errors, lagged: this.lagged }
     if (this.loss !== null) Object.assign(input, this.loss)
+    if (this.phased) {
+      const phases: CellPhases = {}
+      for (let p = 0; p < PHASE_NAMES.length; p++) {
+        const h = this.phases[p]
+        if (h != null && h.total > 0) phases[PHASE_NAMES[p]!] = h.toSparse()
+      }
+      input.phases = phases
+    }
     return input
   }
 
@@ -102,5 +146,7 @@ export class CellSum {
     this.histogram.reset()
     this.errors.length = 0
     this.loss = null
+    if (this.phased) for (const h of this.phases) h?.reset()
+    this.phased = false
   }
 }
