@@ -2,7 +2,9 @@
 // real websocket, the matrix API's `phases`, and /metrics' phase histograms, bounded by groups.
 
 import t from 'tap'
+import { Ajv } from 'ajv'
 import { bucketIndex, type Report } from '@pingfleet/protocol'
+import { matrixSchema } from '../../src/http/api-routes.ts'
 import { aggregator, hello, RawAgent, report } from '../helpers.ts'
 
 async function connect (base: string, node: string, group: string): Promise<RawAgent> {
@@ -41,10 +43,14 @@ t.test('matrix: phase quantiles per cell, summed over reports and agents; absent
   // A phase histogram that cannot be right (more observations than the latency has): the cell counts, its phases do not.
   await send(a2, 1, [{ probe: 'pod', target: 'n1', count: 1, latency: [b(0.002), 1], phases: { connect: [b(0.001), 5] } }])
 
+  // The route serialises with JSON.stringify, so the schema is checked here, not by fastify.
+  const validate = new Ajv({ strict: false }).addFormat('date-time', /./).compile(matrixSchema)
   const get = async (query: string): Promise<Answer> => {
     const response = await agg.app.inject(`/api/v1/matrix?${query}`)
     t.equal(response.statusCode, 200, query)
-    return response.json()
+    const body = response.json()
+    t.ok(validate(body), `${query}: the answer fits the schema ${JSON.stringify(validate.errors)}`)
+    return body
   }
   const byNode = await get('probe=pod&groupBy=node&window=1m')
   t.equal(byNode.phasesIncluded, true)
@@ -77,6 +83,9 @@ t.test('matrix: phase quantiles per cell, summed over reports and agents; absent
 
   const long = await get('probe=pod&groupBy=node&window=15m')
   t.equal(long.phasesIncluded, true, 'the data is still in the exact tier, so a long node window keeps it')
+
+  const openapi = (await agg.app.inject('/api/v1/openapi.json')).json()
+  t.match(JSON.stringify(openapi.paths['/api/v1/matrix']), /"phasesIncluded".*"firstByte"/, 'the OpenAPI document has phasesIncluded and the cells\' phases')
 })
 
 /** Parses exposition text into `name{labels}` → value, labels sorted by name. */
