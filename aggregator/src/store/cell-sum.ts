@@ -120,10 +120,12 @@ export class CellSum {
 
   private addPhases (phases: CellPhases): void {
     this.phased = true
-    for (let p = 0; p < PHASE_NAMES.length; p++) {
-      const h = phases[PHASE_NAMES[p]!]
-      if (h !== undefined) (this.phases[p] ??= new Histogram()).addSparse(h)
-    }
+    // Named reads, PHASE_NAMES order (see withCounters in slot-arena.ts on keyed reads).
+    const { dns, connect, tls, firstByte } = phases
+    if (dns !== undefined) (this.phases[0] ??= new Histogram()).addSparse(dns)
+    if (connect !== undefined) (this.phases[1] ??= new Histogram()).addSparse(connect)
+    if (tls !== undefined) (this.phases[2] ??= new Histogram()).addSparse(tls)
+    if (firstByte !== undefined) (this.phases[3] ??= new Histogram()).addSparse(firstByte)
   }
 
   /** The sum as the store takes it: a plain object, like the cells of a report (a getter here would slow their path). */

@@ -161,7 +161,7 @@ t.test('the loss signal: retransmit ratio on connecting kinds, datagram loss and
   t.teardown(() => { for (const a of agents) a.socket.close() })
   const features = new Promise<string | undefined>(resolve => agents[0]!.socket.once('upgrade', res => resolve(res.headers['pingfleet-features'] as string | undefined)))
   await Promise.all(agents.map(a => a.opened()))
-  t.same((await features)?.split(',').map(f => f.trim()).sort(), ['hello-uptime', 'report-age', 'report-cpu', 'slow-connects', 'udp'], 'the upgrade answer names the accepted features')
+  t.same((await features)?.split(',').map(f => f.trim()).sort(), ['hello-uptime', 'phases', 'report-age', 'report-cpu', 'slow-connects', 'udp'], 'the upgrade answer names the accepted features')
   for (const [i, [node, group]] of nodes.entries()) {
     agents[i]!.send(hello(node, { cniplugin: group }))
     await agents[i]!.waitFor(m => m.type === 'welcome')

@@ -97,7 +97,8 @@ t.test('compaction keeps the backends beside the packed data', async t => {
 
 t.test('phases ride as pairs past the counters: summed by add, kept by compact and union, dropped by a slot without them', async t => {
   const { COUNTER_BASE, PHASE_BASE } = await import('../../src/store/slot-arena.ts')
-  const { BUCKET_COUNT, Histogram } = await import('@pingfleet/protocol')
+  const { BUCKET_COUNT, Histogram, PHASE_NAMES } = await import('@pingfleet/protocol')
+  t.same(PHASE_NAMES, ['dns', 'connect', 'tls', 'firstByte'], 'the store reads phases by name in this order (slot-arena.ts phaseList, CellSum)')
   const connect = (b: number): number => PHASE_BASE + BUCKET_COUNT + b
   const firstByte = (b: number): number => PHASE_BASE + 3 * BUCKET_COUNT + b
   const fine = new SlotArena(0, 5000)
