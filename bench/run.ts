@@ -1,8 +1,9 @@
 // npm run bench: aggregator ingest over real websockets, memory of a 15-minute 1,000-node mesh,
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
 // Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size), --base <dir>
-// (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's),
-// --no-phases (simulated agents send no per-phase latency, as agents do to an aggregator without feature `phases`).
+// (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's;
+// the agent scenario runs another checkout's agent instead, alternating), --no-phases (simulated
+// agents send no per-phase latency, as agents do to an aggregator without feature `phases`).
 // Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -190,9 +191,10 @@ function chartNodeOptions (): string {
 
 /**
  * One real agent probing `peers` stand-ins every 5 s: its CPU (mCPU) and memory at steady state.
- * `variant` names the run and `env` adds agent settings (e.g. udp probes off).
+ * `variant` names the run and `env` adds agent settings (e.g. udp probes off). `tree` is whose agent
+ * runs (with --base, the other checkout's); the aggregator and the stand-ins are this checkout's.
  */
-async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}): Promise<void> {
+async function agentLoad (peers: number, measureSeconds: number, variant = '', env: Record<string, string> = {}, tree: Tree = THIS_TREE): Promise<{ mCpu: number, medianRssBytes: number }> {
   const server = await startAggregator(18300, { PINGFLEET_INTERVAL: '5s', PINGFLEET_PEER_TTL: '10m' })
   const peerPort = 18301
   const stands = await startPeers(peers, peerPort)
@@ -203,6 +205,7 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
   const nodeArgs = (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   if (process.env.AGENT_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir=' + process.env.AGENT_PROF)
   const agent = spawn(process.execPath, [...nodeArgs, 'agent/src/main.ts'], {
+    cwd: tree.cwd,
     env: {
       ...process.env, PINGFLEET_AGGREGATOR_URL: server.url, PINGFLEET_TOKEN: TOKEN, PINGFLEET_NODE_NAME: 'bench-agent',
       PINGFLEET_POD_IP: '127.0.9.1', PINGFLEET_LISTEN: '127.0.9.1:18302', PINGFLEET_LABELS: 'cniplugin=aws', PINGFLEET_LOG_LEVEL: 'warn',
@@ -234,9 +237,10 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
   await stands.close()
   await stop(server)
   const mcpu = cpu / measureSeconds * 1000
-  results[`agent-${peers}${variant}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
-  console.log(`agent-${peers}${variant}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
+  results[`agent-${peers}${variant}${tree.suffix}`] = { udpTrainsLastMinute: trains, udpDatagramsLastMinute: datagrams, udpLostLastMinute: lost, peers, intervalSeconds: 5, measureSeconds, nodeOptions, mCpu: mcpu, rssBytes: memory.now, peakRssBytes: memory.peak, medianRssBytes: median(samples), probesLastMinute: probes, errorsLastMinute: errors, laggedLastMinute: lagged }
+  console.log(`agent-${peers}${variant}${tree.suffix}: ${fmt(mcpu, 1)} mCPU over ${measureSeconds} s, RSS ${fmt(median(samples) / 2 ** 20)} MiB median (peak ${fmt(memory.peak / 2 ** 20)} MiB); ` +
     `last minute: ${fmt(probes)} probes, ${fmt(errors)} errors, ${fmt(lagged)} lagged, ${fmt(trains)} udp trains (${fmt(datagrams)} datagrams, ${fmt(lost)} lost); NODE_OPTIONS=${JSON.stringify(nodeOptions)}`)
+  return { mCpu: mcpu, medianRssBytes: median(samples) }
 }
 
 /**
@@ -318,7 +322,24 @@ const run = (name: string): boolean => only === undefined || only.split(',').inc
 if (run('ingest-100')) await ingest('ingest-100', 100, 1000, quick ? 10 : 30, 3)
 // --rounds N: more rounds than the default 3, for an A/B run whose differences are near the noise.
 if (run('ingest-1000')) await ingest('ingest-1000', 1000, 1000, quick ? 3 : 6, Number(args.rounds ?? 3))
-if (run('agent')) {
+if (run('agent') && args.base !== undefined) {
+  // A/B: this checkout's agent and the base's, with their defaults, alternating (the order flipped
+  // every other round); the medians over the rounds and their ratio this/base.
+  const rounds = Number(args.rounds ?? 3)
+  const runs = new Map<Tree, Array<{ mCpu: number, medianRssBytes: number }>>(trees.map(tree => [tree, []]))
+  for (let i = 0; i < rounds; i++) {
+    for (const tree of alternate(i)) runs.get(tree)!.push(await agentLoad(quick ? 200 : 1000, quick ? 20 : 60, `-${i + 1}`, {}, tree))
+  }
+  const summary = (tree: Tree) => ({
+    mCpu: median(runs.get(tree)!.map(r => r.mCpu)),
+    medianRssBytes: median(runs.get(tree)!.map(r => r.medianRssBytes)),
+    runs: runs.get(tree)!
+  })
+  const [now, base] = trees.map(summary) as [ReturnType<typeof summary>, ReturnType<typeof summary>]
+  results['agent-ab'] = { rounds, this: now, base, ratio: { mCpu: now.mCpu / base.mCpu, medianRssBytes: now.medianRssBytes / base.medianRssBytes } }
+  console.log(`agent A/B over ${rounds} rounds, medians: this ${fmt(now.mCpu, 1)} mCPU, ${fmt(now.medianRssBytes / 2 ** 20)} MiB; ` +
+    `base ${fmt(base.mCpu, 1)} mCPU, ${fmt(base.medianRssBytes / 2 ** 20)} MiB; this/base mCPU ${fmt(now.mCpu / base.mCpu, 3)}, RSS ${fmt(now.medianRssBytes / base.medianRssBytes, 3)}`)
+} else if (run('agent')) {
   // With udp probes (the default: 5 datagrams per peer every 5 s) and without, alternating in one run.
   const rounds = Number(args.rounds ?? 1)
   for (let i = 0; i < rounds; i++) {

@@ -1,15 +1,13 @@
 // What every probe is: a function from a target and an abort signal to one result.
 // Timeouts, retries and timing wrap probes (see scheduler); they are not special cases inside them.
 
-import type { ProbeKind, Reason } from '@pingfleet/protocol'
+import type { Phase, ProbeKind, Reason } from '@pingfleet/protocol'
 
-/** Phase timings in seconds, where the probe has such a phase. */
-export interface Phases {
-  dns?: number
-  connect?: number
-  tls?: number
-  firstByte?: number
-}
+/**
+ * Phase timings in seconds, where the probe went through such a phase (protocol PHASES: `dns` only when
+ * a name was resolved, `tls` only for https). results.ts folds them into the cell's `phases`.
+ */
+export type Phases = Partial<Record<Phase, number>>
 
 interface Common {
   seconds: number

@@ -1,9 +1,13 @@
 // The one writer of probe outcomes: folds results per (probe, target) between two reports into
-// protocol Cells. Holds the invariant the aggregator checks: latency samples + errors + lagged <= count.
+// protocol Cells. Holds the invariants the aggregator checks: latency samples + errors + lagged <= count,
+// and no phase with more samples than latency.
 
-import { CONNECT_PROBE_KINDS, MAX_BACKENDS_PER_CELL, SparseBuilder, SYN_RTO_SECONDS, type Cell, type CellError, type ProbeKind, type Reason } from '@pingfleet/protocol'
+import {
+  CONNECT_PROBE_KINDS, MAX_BACKENDS_PER_CELL, PHASE_NAMES, PHASE_PROBE_KINDS, SparseBuilder, SYN_RTO_SECONDS,
+  type Cell, type CellError, type Phase, type ProbeKind, type Reason
+} from '@pingfleet/protocol'
 import { isExcusable } from './lag-rule.ts'
-import type { ProbeResult, Target } from './probe.ts'
+import type { Phases, ProbeResult, Target } from './probe.ts'
 
 /** The protocol allows 64 error entries per cell; the last one collects any overflow. */
 const MAX_ERRORS_PER_CELL = 64
@@ -20,11 +24,40 @@ interface Accumulator {
   backends: Map<string, number> | undefined
   /** Loss signals: slow handshakes (connect kinds), datagrams (udp); see countLoss. */
   loss: LossCounts | undefined
+  /** PHASE_PROBE_KINDS only: one builder per phase the cell's trusted successes went through, made on first use. */
+  phases: Partial<Record<Phase, SparseBuilder>> | undefined
+  /** Whether the kind is in PHASE_PROBE_KINDS (decided once per cell, not per probe). */
+  timesPhases: boolean
 }
 
 interface LossCounts { slowConnects: number, sent: number, lost: number, jitterUs: number, jitterPairs: number }
 
 const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+const isPhaseKind = new Set<string>(PHASE_PROBE_KINDS)
+
+/**
+ * Counts a trusted success's phases, each in its own histogram (the same sparse layout as `latency`).
+ * No allocation per probe: a phase's builder is made the first time the cell sees that phase.
+ */
+function recordPhases (cell: Accumulator, phases: Phases): void {
+  const builders = cell.phases ??= {}
+  for (let i = 0; i < PHASE_NAMES.length; i++) {
+    const phase = PHASE_NAMES[i]!
+    const seconds = phases[phase]
+    if (seconds !== undefined) (builders[phase] ??= new SparseBuilder()).record(seconds)
+  }
+}
+
+/** The wire form of a cell's phases; undefined when no phase was recorded (the field is then absent). */
+function phasesOf (builders: Partial<Record<Phase, SparseBuilder>> | undefined): Cell['phases'] {
+  if (builders === undefined) return undefined
+  let out: Cell['phases']
+  for (const phase of PHASE_NAMES) {
+    const builder = builders[phase]
+    if (builder !== undefined && !builder.empty) (out ??= {})[phase] = builder.toSparse()
+  }
+  return out
+}
 
 /**
  * Loss as the agent sees it, beside the error count. A trusted (not lagged) success whose handshake took
@@ -63,14 +96,17 @@ export class Results {
 
   /**
    * Records one finished probe. `lagged` is the scheduler's verdict (lag-rule.ts): a lagged success
-   * keeps its latency out of the histogram, a lagged timeout is not an error. Failures that are not
+   * keeps its latency (and its phases) out of the histograms, a lagged timeout is not an error. Failures that are not
    * timeouts stand as errors whatever the verdict.
    */
   record (target: Target, result: ProbeResult, lagged: boolean): void {
     const key = `${target.kind}\u0000${target.id}`
     let cell = this.#cells.get(key)
     if (cell === undefined) {
-      cell = { probe: target.kind, target: target.id, count: 0, latency: new SparseBuilder(), errors: new Map(), lagged: 0, backends: undefined, loss: undefined }
+      cell = {
+        probe: target.kind, target: target.id, count: 0, latency: new SparseBuilder(), errors: new Map(), lagged: 0,
+        backends: undefined, loss: undefined, phases: undefined, timesPhases: isPhaseKind.has(target.kind)
+      }
       this.#cells.set(key, cell)
     }
     cell.count++
@@ -78,7 +114,10 @@ export class Results {
     if (result.ok) {
       if (result.backend !== undefined) addBackend(cell, result.backend)
       if (lagged) cell.lagged++
-      else cell.latency.record(result.seconds)
+      else {
+        cell.latency.record(result.seconds)
+        if (cell.timesPhases && result.phases !== undefined) recordPhases(cell, result.phases)
+      }
       return
     }
     if (lagged && isExcusable(result.reason)) {
@@ -98,6 +137,8 @@ export class Results {
       if (acc.backends !== undefined) cell.backends = [...acc.backends].map(([node, count]) => ({ node, count }))
       // Absent means none: most windows have no slow handshake, and the aggregator knows the denominator.
       if (acc.loss !== undefined && acc.loss.slowConnects > 0) cell.slowConnects = acc.loss.slowConnects
+      const phases = phasesOf(acc.phases)
+      if (phases !== undefined) cell.phases = phases
       if (acc.probe === 'udp') {
         const loss = acc.loss ?? { sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 }
         Object.assign(cell, { sent: loss.sent, lost: loss.lost, jitterUs: loss.jitterUs, jitterPairs: loss.jitterPairs })

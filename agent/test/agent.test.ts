@@ -138,8 +138,9 @@ t.test('shutdown without an aggregator gives up after the shutdown timeout', asy
   t.match(a.status(), { seq: 1, acked: 0, buffered: 1, connected: false })
 })
 
-t.test('every probe kind runs and is reported per target, on loopback only', async t => {
-  const agg = await new FakeAggregator({ intervalMs: 200, features: ['slow-connects', 'udp'] }).listen()
+// Twice: to an aggregator from before phases (cells must carry none) and to one that announced them.
+for (const features of [['slow-connects', 'udp'], ['slow-connects', 'udp', 'phases']]) t.test(`every probe kind runs and is reported per target, on loopback only (features ${features.join(', ')})`, async t => {
+  const agg = await new FakeAggregator({ intervalMs: 200, features }).listen()
   t.teardown(() => agg.close())
   const dns = await TestDnsServer.start()
   t.teardown(() => dns.close())
@@ -196,4 +197,29 @@ t.test('every probe kind runs and is reported per target, on loopback only', asy
   const udp = cells().filter(c => c.probe === 'udp')
   t.ok(udp.some(c => (c.sent ?? 0) > 0) && udp.every(c => c.lost === 0), 'the peer\'s echo answers every datagram')
   t.match(a.status(), { peers: 1, targets: 4 + 6 })
+
+  if (!features.includes('phases')) {
+    t.ok(cells().every(c => c.phases === undefined), 'an aggregator that did not announce phases gets none')
+    return
+  }
+  // Each kind's phases, every one from every trusted success (so each phase counts what latency counts):
+  // dns only where a name was resolved, no tls over plain http, none for kinds outside PHASE_PROBE_KINDS.
+  const expected: Record<string, string[]> = {
+    'pod node-b': ['connect', 'firstByte'],
+    'mtu node-b/1400': ['connect', 'firstByte'],
+    'mtu node-b/8500': ['connect', 'firstByte'],
+    [`service 127.0.0.1:${vipPort}`]: ['connect', 'firstByte'],
+    [`service localhost:${vipPort}`]: ['dns', 'connect', 'firstByte'],
+    [`http http://127.0.0.1:${externalPort}/`]: ['connect', 'firstByte'],
+    [`tcp localhost:${externalPort}`]: ['dns', 'connect']
+  }
+  for (const c of cells()) {
+    const key = `${c.probe} ${c.target}`
+    if (sparseTotal(c.latency) === 0) {
+      t.equal(c.phases, undefined, `${key}: no phases without a trusted success`)
+      continue
+    }
+    t.same(Object.keys(c.phases ?? {}), expected[key] ?? [], `${key}: its phases`)
+    for (const [phase, hist] of Object.entries(c.phases ?? {})) t.equal(sparseTotal(hist), sparseTotal(c.latency), `${key}: ${phase} counts every success`)
+  }
 })

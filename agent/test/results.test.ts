@@ -134,3 +134,34 @@ t.test('udp cells carry datagrams of every train; jitter only from trusted train
   t.match(window.cells.find(c => c.target === 'n3'), { sent: 0, lost: 0, jitterUs: 0, jitterPairs: 0 })
   t.equal(valid(window), null)
 })
+
+t.test('phases: a histogram per phase from trusted successes, for phase kinds only', async t => {
+  const results = new Results(0)
+  const web: Target = { kind: 'http', id: 'https://example.com/' }
+  const all = { dns: 0.002, connect: 0.004, tls: 0.01, firstByte: 0.02 }
+  results.record(web, { ok: true, seconds: 0.04, phases: all }, false)
+  results.record(web, { ok: true, seconds: 0.05, phases: { ...all, firstByte: 0.03 } }, false)
+  results.record(web, { ok: true, seconds: 3, phases: { ...all, connect: 2.5 } }, true) // lagged: not trusted
+  results.record(web, { ok: false, reason: 'TLS_ERROR', raw: 'CERT_HAS_EXPIRED', seconds: 0.02, phases: { dns: 0.002, connect: 0.004 } }, false)
+  results.record(n2, { ok: true, seconds: 0.002, phases: { connect: 0.001, firstByte: 0.0005 } }, false)
+  results.record(n3, { ok: false, reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', seconds: 0.001, phases: {} }, false)
+  results.record({ kind: 'dns-lookup', id: 'a.example' }, { ok: true, seconds: 0.003, phases: { dns: 0.003 } }, false)
+  results.record({ kind: 'tcp', id: '10.0.0.1:5432' }, { ok: true, seconds: 0.001, phases: { connect: 0.001 } }, false)
+  const window = results.drain(10)
+  const cell = (probe: string) => window.cells.find(c => c.probe === probe && c.target !== 'n3')!
+  t.same(cell('http').phases, {
+    dns: [bucketIndex(0.002), 2],
+    connect: [bucketIndex(0.004), 2],
+    tls: [bucketIndex(0.01), 2],
+    firstByte: [bucketIndex(0.02), 1, bucketIndex(0.03), 1]
+  }, 'each phase on its own; the lagged success and the failure are not in them')
+  t.same(cell('http').latency, [bucketIndex(0.04), 1, bucketIndex(0.05), 1], 'the total stays latency')
+  t.same(cell('pod').phases, { connect: [bucketIndex(0.001), 1], firstByte: [bucketIndex(0.0005), 1] }, 'a phase not gone through is absent')
+  t.same(cell('tcp').phases, { connect: [bucketIndex(0.001), 1] }, 'an IP literal: no dns')
+  t.notOk('phases' in window.cells.find(c => c.target === 'n3')!, 'no field without a trusted success')
+  t.notOk('phases' in cell('dns-lookup'), 'dns-lookup is not a phase kind: its latency is the lookup')
+  t.equal(valid(window), null)
+  // A new window starts without the old phases.
+  results.record(web, { ok: true, seconds: 0.04, phases: { connect: 0.004 } }, false)
+  t.same(results.drain(20).cells[0]!.phases, { connect: [bucketIndex(0.004), 1] })
+})

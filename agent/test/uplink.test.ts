@@ -249,12 +249,15 @@ t.test('a token file is re-read on every connect, so a rotated projected token i
 t.test('optional report content goes only to an aggregator that accepts it', async t => {
   const cells = [
     { probe: 'pod' as const, target: 'n2', count: 2, latency: [300, 2], slowConnects: 1 },
-    { probe: 'udp' as const, target: 'n2', count: 1, latency: [300, 1], sent: 5, lost: 1, jitterUs: 10, jitterPairs: 3 }
+    { probe: 'udp' as const, target: 'n2', count: 1, latency: [300, 1], sent: 5, lost: 1, jitterUs: 10, jitterPairs: 3 },
+    { probe: 'tcp' as const, target: 'db:5432', count: 1, latency: [300, 1], phases: { dns: [200, 1], connect: [250, 1] } }
   ]
+  const tcpBare = { probe: 'tcp', target: 'db:5432', count: 1, latency: [300, 1] }
   for (const [features, want] of [
-    [undefined, [{ probe: 'pod', target: 'n2', count: 2, latency: [300, 2] }]],
-    [['slow-connects'], [cells[0]]],
-    [['report-cpu', 'slow-connects', 'udp'], cells]
+    [undefined, [{ probe: 'pod', target: 'n2', count: 2, latency: [300, 2] }, tcpBare]],
+    [['slow-connects'], [cells[0], tcpBare]],
+    [['report-cpu', 'slow-connects', 'udp'], [cells[0], cells[1], tcpBare]],
+    [['report-cpu', 'slow-connects', 'udp', 'phases'], cells]
   ] as const) {
     const agg = await aggregator(t, features === undefined ? {} : { features: [...features] })
     const { up } = uplink(t, agg.url)

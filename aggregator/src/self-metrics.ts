@@ -8,6 +8,7 @@ export class SelfMetrics {
   private readonly cells: Counter
   private readonly expired: Counter
   private readonly duplicates: Counter
+  private readonly missedReports: Counter
   private readonly rejects: Counter<'code'>
   private readonly duplicateNodes: Counter<'node'>
   readonly connected: Gauge
@@ -17,6 +18,11 @@ export class SelfMetrics {
     this.cells = new Counter({ name: 'pingfleet_ingest_cells_total', help: 'Per-target result cells accepted from agents.', registers: [registry] })
     this.expired = new Counter({ name: 'pingfleet_ingest_expired_cells_total', help: 'Accepted cells older than the longest window, so not stored.', registers: [registry] })
     this.duplicates = new Counter({ name: 'pingfleet_ingest_duplicate_reports_total', help: 'Reports dropped because that agent boot and seq were already applied.', registers: [registry] })
+    this.missedReports = new Counter({
+      name: 'pingfleet_ingest_missed_reports_total',
+      help: 'Reports that never arrived: gaps in an agent boot\'s seqs (dropped from its full buffer during an outage).',
+      registers: [registry]
+    })
     this.rejects = new Counter({ name: 'pingfleet_ingest_rejected_total', help: 'Agent connections refused or closed, by error code.', labelNames: ['code'], registers: [registry] })
     this.duplicateNodes = new Counter({
       name: 'pingfleet_ingest_duplicate_node_claims_total',
@@ -53,6 +59,9 @@ export class SelfMetrics {
   }
 
   duplicate (): void { this.duplicates.inc() }
+
+  /** `count` reports of one agent boot that never arrived (a seq gap). */
+  missed (count: number): void { this.missedReports.inc(count) }
 
   rejected (code: string): void { this.rejects.inc({ code }) }
 

@@ -72,6 +72,10 @@ export class FakeKube {
   readonly tokens = new Map<string, TokenAnswer>()
   /** Every request line, e.g. `GET /api/v1/nodes?watch=1&resourceVersion=103&…`. */
   readonly requests: string[] = []
+  /** Every list page served: the limit asked, where it started and how many objects it held. */
+  readonly lists: Array<{ limit: number, offset: number, count: number }> = []
+  /** Runs after each list page is served (a test's hook to change the world between pages). */
+  afterListPage?: () => void
   /** Watches asking for a resourceVersion below this get 410: as an HTTP status or an in-stream ERROR. */
   expiredBelow = 0
   expiredAs: 'http' | 'event' = 'event'
@@ -195,11 +199,7 @@ export class FakeKube {
     } else return this.status(res, 404, 'NotFound', `the server could not find the requested resource`)
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'method not allowed')
     const map = kind === 'Node' ? this.nodes : this.pods
-    if (url.searchParams.get('watch') !== '1') {
-      res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...map.values()].filter(filter) }))
-      return
-    }
+    if (url.searchParams.get('watch') !== '1') return this.list(res, kind, [...map.values()].filter(filter), url.searchParams)
     const from = Number(url.searchParams.get('resourceVersion'))
     if (from < this.expiredBelow && this.expiredAs === 'http') return this.status(res, 410, 'Expired', `too old resource version: ${from} (${this.rv})`)
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
@@ -214,6 +214,29 @@ export class FakeKube {
     const watcher: Watcher = { kind, res }
     this.watchers.add(watcher)
     res.on('close', () => this.watchers.delete(watcher))
+  }
+
+  /**
+   * A list, paged as the API server pages it: `limit` objects per page and an opaque `continue` token
+   * naming the snapshot and the offset; a token whose snapshot is below expiredBelow gets 410 Expired.
+   * (This stand-in serves later pages from the live map, which is enough for the tests that page.)
+   */
+  private list (res: ServerResponse, kind: string, items: Obj[], params: URLSearchParams): void {
+    const limit = Number(params.get('limit') ?? 0)
+    const token = params.get('continue')
+    let offset = 0
+    let rv = this.rv
+    if (token !== null) {
+      const [at, from] = Buffer.from(token, 'base64url').toString().split(':').map(Number)
+      if (at! < this.expiredBelow) return this.status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.')
+      rv = at!
+      offset = from!
+    }
+    const end = limit > 0 ? Math.min(items.length, offset + limit) : items.length
+    this.lists.push({ limit, offset, count: end - offset })
+    const next = end < items.length ? { continue: Buffer.from(`${rv}:${end}`).toString('base64url') } : {}
+    this.json(res, 200, { kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(rv), ...next }, items: items.slice(offset, end) })
+    this.afterListPage?.()
   }
 
   /** GET or PATCH one Node. A PATCH body is a JSON merge patch (RFC 7386): null removes a key. */

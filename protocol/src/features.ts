@@ -29,23 +29,36 @@ export function parseFeatures (value: string | string[] | undefined): Set<Report
 export function needsDowngrade (report: Report, accepted: ReadonlySet<string>): boolean {
   const slow = accepted.has('slow-connects')
   const udp = accepted.has('udp')
-  if (slow && udp) return false
+  const phases = accepted.has('phases')
+  if (slow && udp && phases) return false
   for (const cell of report.cells) {
     if (!udp && cell.probe === 'udp') return true
     if (!slow && cell.slowConnects !== undefined) return true
+    if (!phases && cell.phases !== undefined) return true
   }
   return false
 }
 
-/** A copy of the report without what `accepted` lacks: `udp` cells dropped, `slowConnects` removed. */
+/**
+ * A copy of the report without what `accepted` lacks: `udp` cells dropped, `slowConnects` and `phases`
+ * removed. Cells that need no change are the same objects; the input is not modified.
+ */
 export function downgradeReport (report: Report, accepted: ReadonlySet<string>): Report {
+  const keepSlow = accepted.has('slow-connects')
+  const keepPhases = accepted.has('phases')
   const cells: Cell[] = []
   for (const cell of report.cells) {
     if (cell.probe === 'udp' && !accepted.has('udp')) continue
-    if (cell.slowConnects !== undefined && !accepted.has('slow-connects')) {
-      const { slowConnects: _, ...rest } = cell
-      cells.push(rest)
-    } else cells.push(cell)
+    const dropSlow = !keepSlow && cell.slowConnects !== undefined
+    const dropPhases = !keepPhases && cell.phases !== undefined
+    if (!dropSlow && !dropPhases) {
+      cells.push(cell)
+      continue
+    }
+    const rest = { ...cell }
+    if (dropSlow) delete rest.slowConnects
+    if (dropPhases) delete rest.phases
+    cells.push(rest)
   }
   return { ...report, cells }
 }

@@ -4,6 +4,9 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { ProtocolError, PROTOCOL_ERR_JSON, PROTOCOL_ERR_SCHEMA, PROTOCOL_ERR_SEMANTIC, PROTOCOL_ERR_TYPE } from './errors.ts'
 import { sparseProblem, sparseTotal } from './histogram.ts'
 import { MESSAGE_SCHEMAS, type AgentMessage, type AggregatorMessage, type Report } from './messages.ts'
+import { PHASE_PROBE_KINDS, type ProbeKind } from './probes.ts'
+
+const phaseKinds = new Set<ProbeKind>(PHASE_PROBE_KINDS)
 
 const ajv = new Ajv({ allErrors: false, strict: true })
 const validators = new Map<string, ValidateFunction>()
@@ -28,7 +31,11 @@ function decode (text: string, allowed: readonly string[]): unknown {
   return value
 }
 
-/** Invariants of a report beyond its schema: time order and histograms that fit their counts. */
+/**
+ * Invariants of a report beyond its schema: time order and histograms that fit their counts. A cell's
+ * `phases` (kinds in PHASE_PROBE_KINDS only) time the same probes as its `latency`, so no phase holds
+ * more samples than `latency` does.
+ */
 export function reportProblem (report: Report): string | null {
   if (report.end < report.start) return 'report ends before it starts'
   for (let i = 0; i < report.cells.length; i++) {
@@ -48,6 +55,15 @@ export function reportProblem (report: Report): string | null {
       let answered = 0
       for (const b of cell.backends) answered += b.count
       if (answered + failed > cell.count) return `cell ${i}: backend answers and errors exceed count`
+    }
+    if (cell.phases !== undefined) {
+      if (!phaseKinds.has(cell.probe)) return `cell ${i}: ${cell.probe} cells carry no phases`
+      const samples = sparseTotal(cell.latency)
+      for (const [phase, hist] of Object.entries(cell.phases)) {
+        const bad = sparseProblem(hist)
+        if (bad !== null) return `cell ${i}: phase ${phase}: ${bad}`
+        if (sparseTotal(hist) > samples) return `cell ${i}: phase ${phase} has more samples than latency`
+      }
     }
   }
   return null

@@ -86,6 +86,47 @@ t.test('loss fields: slowConnects on connecting kinds, datagrams on udp cells; o
   t.throws(() => decodeAgentMessage(variant(1, { jitterUs: 1.5 })), { code: /PROTOCOL_SCHEMA/ })
 })
 
+t.test('phases: sent only to an aggregator that announced them, and consistent with latency', async t => {
+  const phased: Report = {
+    ...report,
+    cells: [
+      { probe: 'http', target: 'https://example.com/', count: 2, latency: [300, 2], slowConnects: 1, phases: { dns: [200, 2], connect: [250, 2], tls: [260, 2], firstByte: [270, 1, 280, 1] } },
+      { probe: 'pod', target: 'n2', count: 1, latency: [300, 1], phases: { connect: [250, 1], firstByte: [270, 1] } },
+      { probe: 'dns-wire', target: 'x@10.0.0.10:53/A', count: 1, latency: [300, 1] }
+    ]
+  }
+  t.same(decodeAgentMessage(JSON.stringify(phased)), phased, 'an aggregator accepts a report with phases')
+  t.same(decodeAgentMessage(JSON.stringify(report)), report, 'and one without')
+  const before = new Set(['slow-connects', 'udp'])
+  t.equal(needsDowngrade(phased, before), true, 'an aggregator from before phases needs a downgrade')
+  t.equal(needsDowngrade(phased, new Set([...before, 'phases'])), false)
+  t.equal(needsDowngrade(report, before), false, 'a report without phases goes as it is')
+  const old = downgradeReport(phased, before)
+  t.same(old.cells, [
+    { probe: 'http', target: 'https://example.com/', count: 2, latency: [300, 2], slowConnects: 1 },
+    { probe: 'pod', target: 'n2', count: 1, latency: [300, 1] },
+    phased.cells[2]
+  ], 'phases removed, slowConnects (accepted) kept')
+  t.ok(old.cells.every(c => !('phases' in c)), 'no cell carries phases')
+  t.ok(phased.cells[0]!.phases !== undefined, 'the original is left alone')
+  t.same(downgradeReport(phased, new Set()).cells[0], { probe: 'http', target: 'https://example.com/', count: 2, latency: [300, 2] }, 'both removed together')
+  t.same(downgradeReport(phased, new Set(['phases'])).cells[1], phased.cells[1], 'kept where announced')
+  // What an aggregator from before phases accepted: the schema without `phases` (additionalProperties: false).
+  const items = reportSchema.properties.cells.items
+  const noPhases = new Ajv({ strict: true }).compile({
+    ...reportSchema, $id: 'before-phases',
+    properties: { ...reportSchema.properties, cells: { ...reportSchema.properties.cells, items: { ...items, properties: Object.fromEntries(Object.entries(items.properties).filter(([k]) => k !== 'phases')) } } }
+  })
+  t.equal(noPhases(phased), false, 'an older aggregator rejects phases')
+  t.equal(noPhases(old), true, 'and accepts the downgraded report')
+
+  const variant = (patch: object): string => JSON.stringify({ ...phased, cells: [{ ...phased.cells[1]!, ...patch }] })
+  t.throws(() => decodeAgentMessage(variant({ phases: { connect: [250, 2] } })), { code: /PROTOCOL_SEMANTIC/ }, 'no phase with more samples than latency')
+  t.throws(() => decodeAgentMessage(variant({ phases: { connect: [251, 1, 250, 1] } })), { code: /PROTOCOL_SEMANTIC/ }, 'phase histograms are sparse histograms')
+  t.throws(() => decodeAgentMessage(variant({ phases: { handshake: [250, 1] } })), { code: /PROTOCOL_SCHEMA/ }, 'only the named phases')
+  t.throws(() => decodeAgentMessage(JSON.stringify({ ...report, cells: [{ probe: 'dns-lookup', target: 'a.b', count: 1, latency: [300, 1], phases: { dns: [300, 1] } }] })), { code: /PROTOCOL_SEMANTIC/ }, 'only kinds in PHASE_PROBE_KINDS')
+})
+
 t.test('features: an agent leaves out what its aggregator does not accept', async t => {
   t.same([...parseFeatures(undefined)], [], 'an older aggregator names none')
   t.same([...parseFeatures('udp, slow-connects,teleport')].sort(), ['slow-connects', 'udp'], 'unknown names are ignored')

@@ -1,15 +1,16 @@
 // End-to-end: a cluster of network namespaces (cluster.ts), the real aggregator and one real agent per
 // node, and the faults of scenarios.ts injected one at a time. Asserts on the matrix API, the service
-// view, the agents API and /metrics, and prints how long each fault took to show and to clear.
-// Needs root, iproute2, nftables and dnsmasq: skipped with the reason otherwise, a failure under CI=true.
+// view, the agents API, /metrics and the findings API, and prints how long each fault took to show and
+// to clear, and a precision/recall table of the findings. Needs root, iproute2, nftables and dnsmasq: skipped with the reason otherwise, a failure under CI=true.
 
 import t, { type Test } from 'tap'
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { OPTIONS } from '../../agent/src/config.ts'
 import type { MatrixCell } from '../../aggregator/src/views/matrix.ts'
 import { missingCpuControl } from './cpu-throttle.ts'
+import { describe, FindingsWatch, matches, readFindings, score, type ReportedFinding } from './findings-watch.ts'
 import { AGGREGATOR, AGENT_PORT, Cluster, DNS_FQDN, EXTERNAL, missingPrerequisite, namespaceExists, SERVICE_FQDN, sweepStale, VIP } from './cluster.ts'
-import { INTERVAL_MS, NO_LAGGED_SETTLE_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
+import { FINDINGS_HOLD_MS, FINDINGS_RESOLVE_MS, FINDINGS_WITHIN_MS, INTERVAL_MS, NO_LAGGED_SETTLE_MS, SCENARIOS, TIMEOUT_MS, type CellExpectation, type Fault, type MetricExpectation } from './scenarios.ts'
 
 type Cell = MatrixCell
 interface AgentRow { node: string, connected: boolean, reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number } }
@@ -86,6 +87,31 @@ async function suite (t: Test): Promise<void> {
 
   const scrape = async (): Promise<Metric[]> => parseMetrics((await cluster.get(AGGREGATOR.ip, AGGREGATOR.port, '/metrics')).body)
 
+  const getAggregator = (path: string): Promise<{ status: number, body: string }> => cluster.get(AGGREGATOR.ip, AGGREGATOR.port, path)
+  /**
+   * Whether GET /api/v1/findings exists. Until the findings API lands on main it answers 404, and the
+   * findings checks are skipped with that reason; under CI=true a 404 is a failure.
+   */
+  let findingsApi: 'unknown' | 'present' | 'missing' = 'unknown'
+  const noFindingsApi = 'GET /api/v1/findings answers 404: the findings API is not on this branch yet'
+  /** Whether a test may check findings; fails it under CI when the API is missing, otherwise says why not. */
+  const findingsCheckable = async (t: Test): Promise<boolean> => {
+    if (findingsApi === 'unknown') findingsApi = (await readFindings(getAggregator)).ok ? 'present' : 'missing'
+    if (findingsApi === 'present') return true
+    if (process.env.CI === 'true') t.fail(`${noFindingsApi} (CI=true makes this a failure)`)
+    else await t.test('findings', { skip: noFindingsApi }, async () => {})
+    return false
+  }
+  /** Active findings now, as `kind subject-id` lines. */
+  const activeFindings = async (): Promise<ReportedFinding[]> => {
+    const answer = await readFindings(getAggregator)
+    return answer.ok ? answer.active : []
+  }
+  const line = (f: ReportedFinding): string => `${f.id}: ${f.summary}`
+  /** One row of the findings table printed at the end. */
+  interface FindingsRow { scenario: string, expected: string[], reported: string[], precision: number | null, recall: number | null, firstMs: Array<number | null>, cellsMs: number | null, clearedMs: number | null }
+  const findingsTable: FindingsRow[] = []
+
   /** Every (probe, src, dst) the healthy fleet reports: what "every cell" means below. */
   const baseline = new Map<ProbeKind, Array<{ src: string, dst: string }>>()
   /**
@@ -118,7 +144,10 @@ async function suite (t: Test): Promise<void> {
     // Ten full rounds once everyone is in and the start-up CPU burst (module loading, JIT) is over.
     await new Promise(resolve => setTimeout(resolve, 3 * INTERVAL_MS))
     const start = await scrape()
+    const watch = await findingsCheckable(t) ? new FindingsWatch(getAggregator, 250) : null
+    watch?.start(Date.now())
     await new Promise(resolve => setTimeout(resolve, 10 * INTERVAL_MS + 500))
+    await watch?.stop()
     const cells = await snapshot(PROBE_KIND_NAMES, `${10 * INTERVAL_MS}ms`)
     let probes = 0
     let alarms = 0
@@ -143,11 +172,20 @@ async function suite (t: Test): Promise<void> {
     t.same(rose, [], '/metrics counts no probe error over the 10 rounds')
     t.equal(sum(metrics, 'pingfleet_agents_connected', {}), n, `/metrics: ${n} agents connected`)
     t.comment(`false alarms: ${alarms} of ${probes} probes over 10 rounds (${lagged} samples flagged lagged)`)
+    if (watch !== null) {
+      const reported = watch.reported()
+      t.ok(watch.polls >= 10 && watch.lastError === null, `findings API polled ${watch.polls} times over the 10 rounds${watch.lastError === null ? '' : `, last error: ${watch.lastError}`}`)
+      t.same(reported.map(line), [], 'healthy rounds: no finding active at any poll')
+      findingsTable.push({ scenario: 'healthy (10 rounds)', expected: [], reported: reported.map(f => f.id), precision: reported.length === 0 ? null : 0, recall: null, firstMs: [], cellsMs: null, clearedMs: null })
+    }
   })
 
   // Issue 11: a window covers what it says. The old store also counted the whole minute slot that
   // overlaps a window's start, so a 1m window held up to two minutes of samples.
-  await t.test('windows are exact: window=1m holds a minute of pod samples per cell, within one interval', async t => {
+  // PINGFLEET_E2E_ONLY=<text> runs only the rows whose name contains it (when working on one row), and
+  // skips this minute-long check of the store.
+  const only = process.env.PINGFLEET_E2E_ONLY
+  await t.test('windows are exact: window=1m holds a minute of pod samples per cell, within one interval', { skip: only === undefined ? false : `PINGFLEET_E2E_ONLY=${only}` }, async t => {
     if (allReporting === 0) return t.fail('the fleet never reported every cell')
     // The ideal is what the agents really probed: on a busy machine their timers fire late, so a pair
     // gets fewer than one probe per interval. Each node's pod probe rate comes from /metrics over the
@@ -183,6 +221,7 @@ async function suite (t: Test): Promise<void> {
       case 'dns-omit': cluster.writeHosts(cluster.hostsEntries(fault.names)); break
       case 'service-backend': cluster.setServiceFault({ node: fault.node, port: fault.port }); break
       case 'kill-agent': await cluster.agents.get(fault.node)!.stop('SIGKILL'); break
+      case 'dns-no-aaaa': cluster.setDnsFault('no-aaaa'); break
     }
   }
   const remove = async (fault: Fault): Promise<void> => {
@@ -192,12 +231,11 @@ async function suite (t: Test): Promise<void> {
       case 'dns-omit': cluster.writeHosts(cluster.hostsEntries()); break
       case 'service-backend': cluster.setServiceFault(null); break
       case 'kill-agent': await cluster.startAgent(cluster.node(fault.node)); break
+      case 'dns-no-aaaa': cluster.setDnsFault(null); break
     }
   }
 
   const detections: string[] = []
-  // PINGFLEET_E2E_ONLY=<text> runs only the rows whose name contains it (when working on one row).
-  const only = process.env.PINGFLEET_E2E_ONLY
   for (const row of SCENARIOS.filter(r => only === undefined || r.name.includes(only))) {
     const absent = row.needs.filter(env => !known.has(env))
     const noCpuControl = row.fault.kind === 'throttled-nft' ? missingCpuControl() : null
@@ -221,8 +259,21 @@ async function suite (t: Test): Promise<void> {
         t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
         return
       }
+      const checkFindings = await findingsCheckable(t)
+      let beforeFault: ReportedFinding[] = []
+      if (checkFindings) {
+        // Nor a finding of the last row: what this row's fault shows must be its own.
+        try {
+          await cluster.until('no active finding before the fault', async () => (beforeFault = await activeFindings()).length === 0, FINDINGS_RESOLVE_MS, 250)
+        } catch (err) {
+          t.fail(`${String(err)}\n  still active: ${beforeFault.map(line).join('\n  ')}`)
+        }
+      }
       const before = await scrape()
       const injected = Date.now()
+      const watch = checkFindings ? new FindingsWatch(getAggregator, 250) : null
+      watch?.start(injected)
+      t.teardown(async () => { await watch?.stop() })
       await apply(row.fault)
       let healed = false
       t.teardown(async () => { if (!healed) await remove(row.fault) })
@@ -357,6 +408,43 @@ async function suite (t: Test): Promise<void> {
         }
       }
 
+      // The diagnosis: the row's findings appear, and no other finding is active at any poll while the fault
+      // lasts. Once the expected ones are in, the fault is held FINDINGS_HOLD_MS more for any that follow.
+      let findingsRow: FindingsRow | undefined
+      if (watch !== null) {
+        const seenAll = (): boolean => row.findings.every(e => watch.firstSeen(e) !== null)
+        const wait = FINDINGS_WITHIN_MS - (Date.now() - injected)
+        if (wait > 0) await cluster.until('the expected findings', async () => seenAll() || undefined, wait, 250).catch(() => {})
+        await new Promise(resolve => setTimeout(resolve, FINDINGS_HOLD_MS))
+        await watch.stop()
+        const mayAlso = row.findingsMayAlso ?? []
+        const all = watch.reported()
+        const counted = all.filter(f => !mayAlso.some(e => matches(e, f)))
+        const sc = score(row.findings, counted)
+        const wasActive = new Set(beforeFault.map(f => f.id))
+        t.ok(watch.lastError === null, `findings API polled ${watch.polls} times during the fault${watch.lastError === null ? '' : `; last error: ${watch.lastError}`}`)
+        for (const m of sc.matched) {
+          const s = watch.sightings.get(m.finding.id)!
+          t.pass(`finding ${describe(m.expected)} active ${s.firstMs} ms after injection: ${line(m.finding)}`)
+        }
+        const seen = all.map(f => `${line(f)}${wasActive.has(f.id) ? ' (active before the fault)' : ''}`)
+        t.same(sc.missing.map(describe), [], `every expected finding appears within ${FINDINGS_WITHIN_MS} ms${sc.missing.length === 0 ? '' : `\n  seen: ${seen.join('\n  ') || 'none'}`}`)
+        t.same(sc.extra.map(f => `${line(f)}${wasActive.has(f.id) ? ' (active before the fault)' : ''}`), [], 'no other finding active during the fault')
+        const allowed = all.filter(f => !counted.includes(f))
+        if (allowed.length > 0) t.comment(`also active, allowed as a side effect: ${allowed.map(line).join('; ')}`)
+        findingsRow = {
+          scenario: row.name,
+          expected: row.findings.map(describe),
+          reported: counted.map(f => f.id),
+          precision: sc.precision,
+          recall: sc.recall,
+          firstMs: row.findings.map(e => watch.firstSeen(e)),
+          cellsMs: detected.ms,
+          clearedMs: null
+        }
+        findingsTable.push(findingsRow)
+      }
+
       // A lasting fault stays shown for as long as it lasts.
       const still = await snapshot(row.cells.map(c => c.probe), '2s')
       const faded = sharp.flatMap(e => judge(e, still.get(e.probe)!, baseline.get(e.probe) ?? []))
@@ -391,6 +479,19 @@ async function suite (t: Test): Promise<void> {
           green <= row.recoverWithinMs + 2 * INTERVAL_MS ? {} : { stillWrongAtBound: slow.slice(0, 12) })
       } catch (err) {
         t.fail(`${String(err)}\n  still wrong: ${last.slice(0, 12).join('\n  ')}`)
+      }
+
+      // Every finding resolves once the fault is gone.
+      if (watch !== null) {
+        let left: ReportedFinding[] = []
+        try {
+          const { ms } = await cluster.until('every finding resolved', async () => (left = await activeFindings()).length === 0, FINDINGS_RESOLVE_MS, 250)
+          const cleared = Date.now() - removedAt
+          if (findingsRow !== undefined) findingsRow.clearedMs = cleared
+          t.pass(`no finding active ${cleared} ms after removal (waited ${ms} ms after the matrix cleared)`)
+        } catch (err) {
+          t.fail(`${String(err)}\n  still active: ${left.map(line).join('\n  ')}`)
+        }
       }
 
       // Reports an agent could not deliver during the fault arrive afterwards, in the fault's time slots.
@@ -442,12 +543,28 @@ async function suite (t: Test): Promise<void> {
   })
 
   t.comment(['detection times:', ...detections].join('\n  '))
+  if (findingsTable.length > 0) t.comment(findingsTableText(findingsTable))
 
   await t.test('teardown removes every namespace', async t => {
     const names = [cluster.router, cluster.aggNs, cluster.dnsNs, cluster.extNs, ...cluster.nodes.map(n => n.ns)]
     cluster.teardown()
     t.same(names.filter(namespaceExists), [], 'no namespace of this run is left')
   })
+}
+
+/** The findings table as Markdown: per scenario what was expected and reported, precision, recall and times. */
+function findingsTableText (rows: ReadonlyArray<{ scenario: string, expected: string[], reported: string[], precision: number | null, recall: number | null, firstMs: Array<number | null>, cellsMs: number | null, clearedMs: number | null }>): string {
+  const ratio = (r: number | null): string => r === null ? '—' : r.toFixed(2)
+  const ms = (n: number | null): string => n === null ? '—' : `${n}`
+  const lines = [
+    'findings per scenario (precision = expected among reported, recall = reported among expected; times in ms from injection, cleared from removal):',
+    '| scenario | expected | reported | precision | recall | finding after | cells red after | findings cleared after |',
+    '|---|---|---|---|---|---|---|---|'
+  ]
+  for (const r of rows) {
+    lines.push(`| ${r.scenario} | ${r.expected.join('; ') || 'none'} | ${r.reported.join('; ') || 'none'} | ${ratio(r.precision)} | ${ratio(r.recall)} | ${r.firstMs.map(n => n === null ? 'never' : `${n}`).join('; ') || '—'} | ${ms(r.cellsMs)} | ${ms(r.clearedMs)} |`)
+  }
+  return lines.join('\n')
 }
 
 /** Problems with one sharp expectation in one snapshot; empty when it holds. */

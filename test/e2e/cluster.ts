@@ -27,6 +27,8 @@ export const SUBNET: Record<Group, string> = { aws: '198.18.1.0/24', cilium: '19
 const GATEWAY = '198.18.0.1'
 export const AGGREGATOR = { ip: '198.18.3.10', port: 8080 }
 export const DNS = { ip: '198.18.3.53', port: 53 }
+/** A second address of the resolver's namespace: a front that answers A but never AAAA (ns-helper.ts dns-no-aaaa). */
+const DNS_NO_AAAA = '198.18.3.54'
 export const EXTERNAL = { ip: '198.19.0.80', port: 80 }
 export const VIP = { ip: '198.18.4.100', port: 8081 }
 export const AGENT_PORT = 8081
@@ -218,6 +220,8 @@ export class Cluster {
     }
     attach(this.aggNs, 'vagg', AGGREGATOR.ip)
     attach(this.dnsNs, 'vdns', DNS.ip)
+    ns(this.dnsNs, 'addr', 'add', `${DNS_NO_AAAA}/32`, 'dev', 'eth0')
+    ns(this.router, 'route', 'add', `${DNS_NO_AAAA}/32`, 'dev', 'vdns')
     attach(this.extNs, 'vext', EXTERNAL.ip)
     this.nft(this.baseRuleset())
 
@@ -228,6 +232,8 @@ export class Cluster {
       '--pid-file=', '--cache-size=0', `--log-facility=${this.log('dnsmasq')}`,
       ...(process.env.PINGFLEET_E2E_KEEP_LOGS === undefined ? [] : ['--log-queries'])
     ])
+    // Idle until setDnsFault('no-aaaa') sends the cluster's DNS traffic to it.
+    await this.spawnIn(this.dnsNs, 'dns-no-aaaa', process.execPath, [HELPER, 'dns-no-aaaa', DNS_NO_AAAA, DNS.ip])
     await this.spawnIn(this.extNs, 'external', process.execPath, [HELPER, 'http', EXTERNAL.ip, String(EXTERNAL.port)])
     await this.spawnIn(this.router, 'bridge', process.execPath, [HELPER, 'bridge', this.bridgeSocket])
     await this.until('the bridge', async () => existsSync(this.bridgeSocket) && (await this.get(EXTERNAL.ip, EXTERNAL.port, '/')).status === 200, 10_000)
@@ -279,8 +285,11 @@ export class Cluster {
   chain services {
     ${this.serviceRule()}
   }
+  chain dnsfault {
+  }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
+    jump dnsfault
     jump services
   }
   chain postrouting {
@@ -306,6 +315,16 @@ ${hairpin}
   /** Points one backend of the Service's DNAT map at a wrong port (null restores every backend). */
   setServiceFault (wrong: { node: string, port: number } | null): void {
     this.nft(`flush chain ip pingfleet services\nadd rule ip pingfleet services ${this.serviceRule(wrong ?? undefined)}\n`)
+  }
+
+  /**
+   * `no-aaaa`: the resolver's UDP traffic goes to a front that relays every query but AAAA, which it never
+   * answers; null restores the resolver. DNAT, as kube-proxy does for a DNS Service: the answers still come
+   * from the resolver's address. Only new flows move: glibc opens a new socket per lookup.
+   */
+  setDnsFault (fault: 'no-aaaa' | null): void {
+    const rule = fault === null ? '' : `add rule ip pingfleet dnsfault ip daddr ${DNS.ip} udp dport ${DNS.port} dnat ip to ${DNS_NO_AAAA}\n`
+    this.nft(`flush chain ip pingfleet dnsfault\n${rule}`)
   }
 
   /** Starts a process inside a namespace, output to <dir>/<name>.log. */

@@ -4,12 +4,22 @@
 
 import type { ProbeKind } from '@pingfleet/protocol'
 import { AGENT_PORT, DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
+import type { FindingExpectation } from './findings-watch.ts'
 
 /** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
 export const INTERVAL_MS = 1000
 export const TIMEOUT_MS = { pod: 500, mtu: 1500, service: 800, 'dns-lookup': 1500, 'dns-wire': 500, http: 800, tcp: 800, udp: 500 } as const satisfies Record<ProbeKind, number>
 /** How long a `noLagged` fault is held before its cells are checked over everything since injection. */
 export const NO_LAGGED_SETTLE_MS = 8000
+/**
+ * Findings: how long after injection the row's findings may take to appear (the evaluator reads a window of
+ * several intervals; a missing one is reported as such, this is no speed bound: the table prints the times),
+ * how long the fault is then held for any other finding to show, and how long after removal every finding
+ * must have resolved.
+ */
+export const FINDINGS_WITHIN_MS = 30_000
+export const FINDINGS_HOLD_MS = 3 * INTERVAL_MS
+export const FINDINGS_RESOLVE_MS = 60_000
 /** Poll period, the bridge, report transit and ingest, on a machine that may be busy with other work. */
 export const SLACK_MS = 800
 /**
@@ -35,6 +45,8 @@ export const involving = (node: string): CellSel => (src, dst) => src === node |
 export const fromGroup = (group: Group): CellSel => src => groupOf(src) === group
 export const across = (from: Group, to: Group): CellSel => (src, dst) => groupOf(src) === from && groupOf(peer(dst)) === to
 export const column = (prefix: string): CellSel => (_src, dst) => dst.startsWith(prefix)
+/** mtu columns of one size. */
+export const size = (bytes: number): CellSel => (_src, dst) => dst.endsWith(`/${bytes}`)
 export const and = (...sels: CellSel[]): CellSel => (src, dst) => sels.every(s => s(src, dst))
 export const or = (...sels: CellSel[]): CellSel => (src, dst) => sels.some(s => s(src, dst))
 
@@ -89,6 +101,8 @@ export type Fault =
   | { kind: 'dns-omit', names: readonly string[] }
   | { kind: 'service-backend', node: string, port: number }
   | { kind: 'kill-agent', node: string }
+  /** The resolver answers A but never AAAA (cluster.ts setDnsFault). */
+  | { kind: 'dns-no-aaaa' }
 
 export interface Scenario {
   name: string
@@ -103,6 +117,17 @@ export interface Scenario {
   serviceFlagged?: readonly string[]
   /** Ad-hoc gates (`/api/v1/gates/adhoc?…`) asked while the fault lasts, and the verdict each must give. */
   gates?: ReadonlyArray<{ query: string, verdict: 'pass' | 'fail' | 'insufficient_data', why: string }>
+  /**
+   * The diagnosis: every finding /api/v1/findings must show while the fault lasts, and none other
+   * (findings-watch.ts scores every finding active at any poll during the fault). Empty: the fault is
+   * real but no finding kind covers it, so none may appear.
+   */
+  findings: readonly FindingExpectation[]
+  /**
+   * Findings that may also appear, as a true consequence of how the fault is made (like a cell
+   * expectation's `sideEffect`), not what the row tests. They count neither for nor against the score.
+   */
+  findingsMayAlso?: readonly FindingExpectation[]
   detectWithinMs: number
   recoverWithinMs: number
   /** Agent options the row needs; a missing one (not in agent/src/config.ts's OPTIONS) fails the row. */
@@ -133,6 +158,8 @@ const nodeErrors = (node: string, direction: 'in' | 'out', probe: ProbeKind, exp
 /** docs/reasons.md: CONNECT_TIMEOUT's raw code is TIMEOUT (the probe's deadline) or ETIMEDOUT (the kernel gave up). */
 const CONNECT_TIMEOUT_CODES = ['TIMEOUT', 'ETIMEDOUT']
 const podGreen: CellExpectation = { probe: 'pod', red: none, reasons: [] }
+const nodeFinding = (kind: 'node-inbound' | 'node-outbound' | 'node-isolated' | 'loss' | 'agent-degraded', node: string): FindingExpectation =>
+  ({ kind, subject: { type: 'node', node } })
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -148,6 +175,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat'),
       errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
     ],
+    findings: [{ kind: 'group-boundary', subject: { type: 'group-pair', src: 'aws', dst: 'cilium', bothWays: false } }],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES']
@@ -165,6 +193,8 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat'),
       errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')
     ],
+    // One finding for the boundary, both ways; not one per direction, nor one per node of either group.
+    findings: [{ kind: 'group-boundary', subject: { type: 'group-pair', bothWays: true }, groups: ['aws', 'cilium'] }],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES']
@@ -184,6 +214,8 @@ export const SCENARIOS: readonly Scenario[] = [
     disconnected: [BLACK_HOLED],
     coverage: { cilium: 2 / 3, aws: 1 },
     // Its last green report stays in the 2 s query window for up to one more interval.
+    // One node finding: not a boundary finding, and not one per peer.
+    findings: [nodeFinding('node-isolated', BLACK_HOLED)],
     detectWithinMs: within('pod') + INTERVAL_MS,
     // Its buffered red reports arrive once it has reconnected: a connect attempt begun during the fault is
     // abandoned after the 1 s handshake timeout, and the next follows after ≤ 500 ms of backoff.
@@ -201,6 +233,7 @@ export const SCENARIOS: readonly Scenario[] = [
     // Its own probes suffer too (their answers are lost on the way back), so peers' `in` counters move as well;
     // pairs without it do not.
     metrics: [nodeErrors(LOSSY, 'in', 'pod', 'up'), nodeErrors(LOSSY, 'out', 'pod', 'up'), errors({ probe: 'pod', src_group: 'cilium', dst_group: 'cilium' }, 'flat')],
+    findings: [nodeFinding('loss', LOSSY)],
     detectWithinMs: within('pod'),
     recoverWithinMs: clears('pod'),
     needs: []
@@ -228,6 +261,7 @@ export const SCENARIOS: readonly Scenario[] = [
     // handshake packet with p ≈ 0.1, so a round with none has p ≈ 0.9^10 ≈ 0.35. The bound allows five rounds
     // (p of none ≈ 0.5%) on top of the mtu kind's own bound and the RTO. One CI run missed the former bound
     // (within('udp'), 3.3 s) at 3.45 s.
+    findings: [nodeFinding('loss', LOSSY)],
     detectWithinMs: within('mtu') + 1000 + 4 * INTERVAL_MS,
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_UDP_COUNT', 'PINGFLEET_UDP_INTERVAL']
@@ -268,6 +302,10 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'pod', src_group: 'aws', dst_group: 'aws' }, 'flat')
     ],
     // The throttled agent's own reports are late by up to a frozen period.
+    // One dropped pair is no kind's subject (node-outbound needs most peers, node-inbound most of the
+    // target's): no finding. The throttled agent may rightly be judged degraded.
+    findings: [],
+    findingsMayAlso: [nodeFinding('agent-degraded', THROTTLED)],
     detectWithinMs: within('pod') + INTERVAL_MS,
     recoverWithinMs: clears('pod'),
     needs: []
@@ -285,9 +323,35 @@ export const SCENARIOS: readonly Scenario[] = [
       { name: 'pingfleet_dns_errors_total', labels: { path: 'wire', reason: 'NXDOMAIN' }, expect: 'up' },
       errors({ probe: 'pod' }, 'flat')
     ],
+    findings: [{ kind: 'dns-name', subject: { type: 'dns-name', name: SERVICE_FQDN } }],
     detectWithinMs: within(null),
     recoverWithinMs: clears(null),
     needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_DNS_WIRE_NAMES', 'PINGFLEET_RESOLV_CONF']
+  },
+  {
+    // The A/AAAA race without the race: the lookup asks for both (family 0), the A answer comes at once, the
+    // AAAA never does. glibc waits out its timeout (resolv.conf timeout:1, attempts:1) per query, 3-4 s
+    // here, past the 1.5 s lookup deadline. On the wire (dns-wire asks A) the resolver is fine.
+    name: 'DNS: the resolver answers A but never AAAA',
+    fault: { kind: 'dns-no-aaaa' },
+    cells: [
+      { probe: 'dns-lookup', red: all, reasons: ['LOOKUP_TIMEOUT'], codes: ['TIMEOUT'] },
+      // The Service target by name resolves through getaddrinfo too; the one by address does not.
+      { probe: 'service', red: column('pingfleet-agent:'), reasons: ['LOOKUP_TIMEOUT'], codes: ['TIMEOUT'] },
+      { probe: 'dns-wire', red: none, reasons: [] },
+      podGreen
+    ],
+    metrics: [
+      { name: 'pingfleet_dns_errors_total', labels: { path: 'getaddrinfo', reason: 'LOOKUP_TIMEOUT' }, expect: 'up' },
+      { name: 'pingfleet_dns_errors_total', labels: { path: 'wire' }, expect: 'flat' },
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    // The wire answers, getaddrinfo fails: the path, not the resolver.
+    findings: [{ kind: 'dns-path', subject: { type: 'resolver', resolver: DNS.ip } }],
+    detectWithinMs: within('dns-lookup'),
+    // Lookups begun before removal still wait out glibc's timeouts (up to 4 s).
+    recoverWithinMs: clears('dns-lookup') + 4000,
+    needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_RESOLV_CONF']
   },
   {
     name: 'DNS unreachable from cilium (UDP and TCP 53 dropped)',
@@ -305,6 +369,8 @@ export const SCENARIOS: readonly Scenario[] = [
       { name: 'pingfleet_dns_errors_total', labels: { reason: 'ENOTFOUND' }, expect: 'flat' },
       errors({ probe: 'pod' }, 'flat')
     ],
+    // Not dns-resolver: the resolver answers aws.
+    findings: [{ kind: 'dns-group', subject: { type: 'group', group: 'cilium' } }],
     detectWithinMs: within('dns-lookup'),
     // Lookups stuck in getaddrinfo keep their threads on libc's schedule (up to 4 s) after the path is back;
     // lookups queued behind them can still time out.
@@ -320,6 +386,7 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
     serviceFlagged: [BAD_BACKEND],
+    findings: [{ kind: 'service-path', subject: { type: 'service' } }],
     detectWithinMs: within('service'),
     recoverWithinMs: clears('service'),
     needs: ['PINGFLEET_SERVICE_TARGETS']
@@ -338,6 +405,7 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'http', src_group: 'aws' }, 'flat'),
       errors({ probe: 'tcp', src_group: 'aws' }, 'flat')
     ],
+    findings: [{ kind: 'egress', subject: { type: 'group', group: 'cilium' } }],
     detectWithinMs: within('http'),
     recoverWithinMs: clears('http'),
     needs: ['PINGFLEET_HTTP_TARGETS', 'PINGFLEET_TCP_TARGETS']
@@ -354,6 +422,28 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'mtu', src_group: groupOf(MTU_SRC), dst_group: groupOf(MTU_DST), reason: 'MTU_BLACKHOLE' }, 'up'),
       errors({ probe: 'pod' }, 'flat')
     ],
+    findings: [{ kind: 'mtu', subject: { type: 'node', node: MTU_DST } }],
+    detectWithinMs: within('mtu'),
+    recoverWithinMs: clears('mtu'),
+    needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
+  },
+  {
+    // A migration's classic: the new CNI encapsulates, so the path between the groups carries less than
+    // the pods' MTU. Every large answer from cilium to aws is dropped; small ones pass.
+    name: 'MTU black hole between the groups (cilium → aws packets over 1400 bytes dropped)',
+    fault: { kind: 'nft', rules: [`ip saddr ${SUBNET.cilium} ip daddr ${SUBNET.aws} meta length > 1400 drop`] },
+    cells: [
+      // The large answers of aws's probes into cilium cross the hole; cilium's probes into aws get theirs the other way.
+      { probe: 'mtu', red: and(across('aws', 'cilium'), size(8500)), reasons: ['MTU_BLACKHOLE'], codes: ['HEADERS_TIMEOUT', 'BODY_TIMEOUT'] },
+      podGreen
+    ],
+    metrics: [
+      errors({ probe: 'mtu', src_group: 'aws', dst_group: 'cilium', reason: 'MTU_BLACKHOLE' }, 'up'),
+      errors({ probe: 'mtu', src_group: 'cilium', dst_group: 'aws' }, 'flat'),
+      errors({ probe: 'pod' }, 'flat')
+    ],
+    // One finding for the link, not one per cilium node.
+    findings: [{ kind: 'mtu', subject: { type: 'group-pair', src: 'aws', dst: 'cilium', bothWays: false } }],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']
@@ -378,6 +468,7 @@ export const SCENARIOS: readonly Scenario[] = [
       // The same batch judged by a group gate passes or fails with the whole group: it cannot tell batches apart.
       { query: 'probe=pod&src=*&dst=aws&maxErrorRatio=0.1&window=2s&minSamples=1', verdict: 'fail', why: 'the group gate into aws sees a third of aws refusing' }
     ],
+    findings: [nodeFinding('node-inbound', BLOCKED_IN)],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES']
@@ -396,6 +487,8 @@ export const SCENARIOS: readonly Scenario[] = [
     disconnected: [KILLED],
     coverage: { cilium: 2 / 3, aws: 1 },
     // Its last green report stays in the 2 s query window for up to one more interval.
+    // Its agent is cut off and peers fail toward it: both directions are gone.
+    findings: [nodeFinding('node-isolated', KILLED)],
     detectWithinMs: within(null) + INTERVAL_MS,
     // Recovery here is a restarted agent: process start, hello, first report.
     recoverWithinMs: clears('pod') + 5000,

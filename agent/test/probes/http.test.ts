@@ -8,6 +8,7 @@ import { createHttpProbe, HTTP_MAX_BODY_BYTES, HTTP_MAX_HEAD_BYTES, httpTarget, 
 import { classifyStatus } from '../../src/layers/classify.ts'
 import { closedPort, startEndlessPeer, startResettingPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
 import { selfSignedCert } from '../../../test/helpers/tls-cert.ts'
+import { checkPhases, SLOW_FLOOR_SECONDS, SLOW_MS, slowLookupPool } from './phase-checks.ts'
 
 const probe = createHttpProbe(new LookupPool())
 
@@ -37,6 +38,7 @@ async function serve (server: Server, host = '127.0.0.1'): Promise<{ port: numbe
 function routes (req: IncomingMessage, res: ServerResponse): void {
   const path = req.url ?? '/'
   if (path === '/ok') { res.end('fine'); return }
+  if (path === '/slow') { setTimeout(() => res.end('late'), SLOW_MS); return }
   if (path === '/private') { res.writeHead(req.headers.authorization === `Basic ${Buffer.from('u:p@ss').toString('base64')}` ? 200 : 401).end(); return }
   if (path === '/big') { res.end(Buffer.alloc(256 * 1024, 'x')); return }
   if (path === '/big-404') { res.writeHead(404).end(Buffer.alloc(256 * 1024, 'x')); return }
@@ -67,6 +69,14 @@ t.test('http over loopback', async t => {
     const result = await probe(httpTarget(`${base}/ok`), timeout(5000))
     t.match(result, { ok: true, phases: { connect: Number, firstByte: Number }, detail: { status: 200, address: '127.0.0.1' } })
     t.notOk(result.phases && 'dns' in result.phases, 'no DNS phase for an IP literal')
+  })
+
+  t.test('phases: connect and first byte for an IP, dns first for a name, no tls over http', async t => {
+    checkPhases(t, await probe(httpTarget(`${base}/ok`), timeout(5000)), ['connect', 'firstByte'])
+    checkPhases(t, await probe(httpTarget(`${base}/slow`), timeout(5000)), ['connect', 'firstByte'], { firstByte: SLOW_FLOOR_SECONDS })
+    checkPhases(t, await probe(httpTarget(`http://localhost:${port}/ok`, 4), timeout(5000)), ['dns', 'connect', 'firstByte'])
+    const slow = createHttpProbe(slowLookupPool(SLOW_MS))
+    checkPhases(t, await slow(httpTarget(`http://web.example:${port}/ok`), timeout(5000)), ['dns', 'connect', 'firstByte'], { dns: SLOW_FLOOR_SECONDS })
   })
 
   t.test('a name adds the DNS phase', async t => {
@@ -183,6 +193,8 @@ t.test('https', { skip: cert === null ? 'the openssl CLI is not available to mak
   t.test('a trusted certificate gives a TLS phase', async t => {
     const target = { ...httpTarget(`https://localhost:${port}/ok`, 4), ca: cert!.cert }
     t.match(await probe(target, timeout(5000)), { ok: true, phases: { dns: Number, connect: Number, tls: Number, firstByte: Number }, detail: { status: 200 } })
+    checkPhases(t, await probe(target, timeout(5000)), ['dns', 'connect', 'tls', 'firstByte'])
+    checkPhases(t, await probe({ ...target, url: target.url.replace('/ok', '/slow') }, timeout(5000)), ['dns', 'connect', 'tls', 'firstByte'], { firstByte: SLOW_FLOOR_SECONDS })
   })
 
   t.test('a certificate for another name is TLS_ERROR', async t => {

@@ -5,6 +5,7 @@ import { pino } from 'pino'
 import { createMtuProbe, mtuTarget } from '../../src/probes/mtu.ts'
 import { buildServer } from '../../src/server.ts'
 import { closedPort } from '../../../test/helpers/slow-peer.ts'
+import { checkPhases, SLOW_FLOOR_SECONDS, SLOW_MS } from './phase-checks.ts'
 
 const probe = createMtuProbe({ timeoutMs: 2000 })
 
@@ -53,6 +54,17 @@ t.test('ok against a real agent server: both answers arrive, the large one at fu
   const port = (server.server.address() as AddressInfo).port
   const result = await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port }, 8500), AbortSignal.timeout(2000))
   t.match(result, { ok: true, phases: { connect: Number, firstByte: Number }, detail: { received: 8500 } })
+})
+
+t.test('phases: connect and first byte of the large answer; first byte covers the peer\'s wait for it', async t => {
+  const port = await listen(t, (req, res) => {
+    const size = Number(new URL(req.url!, 'http://x').searchParams.get('size') ?? 0)
+    const body = JSON.stringify({ node: 'n2', pod: 'n2', labels: {}, pad: 'x'.repeat(size) })
+    const send = (): void => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body) }
+    if (size > 0) setTimeout(send, SLOW_MS)
+    else send()
+  })
+  checkPhases(t, await probe(mtuTarget({ node: 'n2', podIp: '127.0.0.1', port }, 8500), AbortSignal.timeout(2000)), ['connect', 'firstByte'], { firstByte: SLOW_FLOOR_SECONDS })
 })
 
 t.test('a black hole: small answers work, the large body stalls -> MTU_BLACKHOLE, small sizes stay green', async t => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { createPodProbe, type PodTarget } from '../../src/probes/pod.ts'
+import { checkPhases, SLOW_FLOOR_SECONDS, SLOW_MS } from './phase-checks.ts'
 
 interface Peer { port: number, connections: () => number, close: () => Promise<void> }
 
@@ -38,6 +39,12 @@ t.test('ok: the expected node answers, with phase timings', async t => {
   t.ok(result.phases?.connect !== undefined && result.phases.connect >= 0)
   t.ok(result.phases?.firstByte !== undefined && result.phases.firstByte >= 0)
   t.ok(result.phases!.connect! <= result.seconds)
+})
+
+t.test('phases: connect and first byte only (a pod IP is not resolved, /ping is not TLS); first byte covers the peer\'s wait', async t => {
+  const p = await peer((req, res) => { setTimeout(() => answer('n2')(req, res), SLOW_MS) })
+  t.teardown(p.close)
+  checkPhases(t, await probe(target(p.port), signal()), ['connect', 'firstByte'], { firstByte: SLOW_FLOOR_SECONDS })
 })
 
 t.test('every probe opens a new connection', async t => {

@@ -7,6 +7,7 @@ import { createServiceProbe, parseServiceTarget, serviceTarget } from '../../src
 import { buildServer } from '../../src/server.ts'
 import { startServiceVip } from '../../../scripts/stand-ins/service-vip.ts'
 import { closedPort } from '../../../test/helpers/slow-peer.ts'
+import { checkPhases, SLOW_FLOOR_SECONDS, SLOW_MS, slowLookupPool } from './phase-checks.ts'
 
 const probe = createServiceProbe(new LookupPool(), { timeoutMs: 2000 })
 const signal = (): AbortSignal => AbortSignal.timeout(2000)
@@ -45,6 +46,15 @@ t.test('through a round-robin VIP, by IP and by name: each probe a new connectio
 
   const byName = await probe(serviceTarget('localhost', vipPort, 4), signal())
   t.match(byName, { ok: true, backend: /^n[12]$/, phases: { dns: Number, connect: Number } }, 'a name is looked up first, with its own phase')
+})
+
+t.test('phases: dns only for a name, then connect and first byte', async t => {
+  const port = await agentServer(t, 'n1')
+  checkPhases(t, await probe(serviceTarget('127.0.0.1', port), signal()), ['connect', 'firstByte'])
+  checkPhases(t, await probe(serviceTarget('localhost', port, 4), signal()), ['dns', 'connect', 'firstByte'])
+  // The lookup's own time is the dns phase, not connect's.
+  const slow = createServiceProbe(slowLookupPool(SLOW_MS), { timeoutMs: 2000 })
+  checkPhases(t, await slow(serviceTarget('agents.example', port), signal()), ['dns', 'connect', 'firstByte'], { dns: SLOW_FLOOR_SECONDS })
 })
 
 t.test('failures: refused, not an agent, an error status', async t => {

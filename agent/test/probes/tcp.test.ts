@@ -2,6 +2,7 @@ import t from 'tap'
 import { LookupPool } from '../../src/lookup-pool.ts'
 import { createTcpProbe, parseTcpTarget, tcpTarget } from '../../src/probes/tcp.ts'
 import { closedPort, startEndlessPeer, startSilentPeer, startUnansweredPort } from '../../../test/helpers/slow-peer.ts'
+import { checkPhases, SLOW_FLOOR_SECONDS, SLOW_MS, slowLookupPool } from './phase-checks.ts'
 
 const probe = createTcpProbe(new LookupPool())
 
@@ -34,6 +35,15 @@ t.test('a name goes through getaddrinfo first', async t => {
   t.teardown(peer.close)
   const result = await probe(tcpTarget('localhost', peer.port, 4), AbortSignal.timeout(5000))
   t.match(result, { ok: true, phases: { dns: Number, connect: Number }, detail: { address: '127.0.0.1' } })
+})
+
+t.test('phases: dns (a name only) and connect, nothing else: the socket closes at the handshake', async t => {
+  const peer = await startSilentPeer('127.0.0.1')
+  t.teardown(peer.close)
+  checkPhases(t, await probe(tcpTarget('127.0.0.1', peer.port), AbortSignal.timeout(5000)), ['connect'])
+  checkPhases(t, await probe(tcpTarget('localhost', peer.port, 4), AbortSignal.timeout(5000)), ['dns', 'connect'])
+  const slow = createTcpProbe(slowLookupPool(SLOW_MS))
+  checkPhases(t, await slow(tcpTarget('db.example', peer.port), AbortSignal.timeout(5000)), ['dns', 'connect'], { dns: SLOW_FLOOR_SECONDS })
 })
 
 t.test('a lookup taken while the threadpool was saturated flags the sample', async t => {

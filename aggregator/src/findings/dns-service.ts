@@ -1,21 +1,26 @@
-// DNS, Service and egress findings: dns-resolver, dns-path, dns-name, dns-group, service-path and
-// egress, with the explaining-away between them. (Contract only; the evaluator lands with issue 13's DNS part.)
+// DNS, Service and egress findings: dns-resolver, dns-path, dns-name, dns-group (dns.ts),
+// service-path (service-path.ts) and egress (egress.ts), read from the node store by
+// dns-service-input.ts and judged with the thresholds of dns-service-limits.ts.
 
+import { dnsFindings } from './dns.ts'
+import type { DnsServiceInput } from './dns-service-input.ts'
+import { witnesses } from './dns-service-judge.ts'
+import { egressFindings } from './egress.ts'
 import type { Detection } from './finding.ts'
-import type { FindingsContext, FindingsSources } from './input.ts'
+import type { FindingsContext } from './input.ts'
+import { servicePathFindings } from './service-path.ts'
 
-/** The per-node DNS, Service and external results the evaluator judges (built by readDnsServiceInput, or by tests). */
-export interface DnsServiceInput { nodes: number }
-
-/** Reads the evaluator's input for `ctx` from the stores. */
-export function readDnsServiceInput (_sources: FindingsSources, _ctx: FindingsContext): DnsServiceInput {
-  return { nodes: _ctx.nodes.length }
-}
+export type { DnsServiceInput } from './dns-service-input.ts'
+export { readDnsServiceInput } from './dns-service-input.ts'
 
 /**
- * The DNS, Service and egress detections for one evaluation. `explained`: nodes whose own network
- * fault (node-outbound, node-isolated) already explains their failures, so they add no finding here.
+ * The DNS, Service and egress detections for one evaluation: pure, on `input` indexed like
+ * ctx.nodes. `explained`: nodes whose own network fault (node-outbound, node-isolated,
+ * agent-degraded) already explains their failures; they and degraded agents (ctx.nodes[].degraded)
+ * testify to nothing here. Sorted by kind, then subject id. Throws nothing.
  */
-export function dnsServiceFindings (_ctx: FindingsContext, _input: DnsServiceInput, _explained: ReadonlySet<string>): Detection[] {
-  return []
+export function dnsServiceFindings (ctx: FindingsContext, input: DnsServiceInput, explained: ReadonlySet<string>): Detection[] {
+  const witness = witnesses(ctx, explained)
+  const out = [...dnsFindings(ctx, input, witness), ...servicePathFindings(ctx, input, witness), ...egressFindings(ctx, input, witness)]
+  return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.subject.id.localeCompare(b.subject.id))
 }

@@ -33,6 +33,12 @@ export interface AgentEntry {
   bootStartedAt: number
   lastSeen: number
   lastReportAt: number | null
+  /**
+   * Reports of the current boot that never arrived: gaps in its seqs after the first this aggregator
+   * applied (the agent dropped them from its full buffer during a long outage). A restarted
+   * aggregator cannot see what was dropped before its first report of a boot.
+   */
+  missed: number
   /** Reports applied for the current bootId, and duplicates dropped. */
   accepted: number
   duplicates: number
@@ -104,13 +110,14 @@ export class Roster extends EventEmitter<RosterEvents> {
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
         version: hello.version, bootId: hello.bootId, state, departed, connected: true, connectedAt: now,
-        bootStartedAt: now, lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
+        bootStartedAt: now, lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, missed: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
       }
       this.agents.set(hello.node, entry)
     } else {
       if (entry.bootId !== hello.bootId) {
         entry.accepted = 0
         entry.duplicates = 0
+        entry.missed = 0
         entry.firstSeq = null
         entry.bootStartedAt = now
       }
@@ -200,6 +207,7 @@ export class Roster extends EventEmitter<RosterEvents> {
     }
     entry.lastSeq.set(bootId, seq)
     if (bootId === entry.bootId) {
+      if (last > 0) entry.missed += seq - last - 1
       entry.accepted++
       entry.firstSeq ??= seq
     }

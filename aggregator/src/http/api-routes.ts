@@ -100,9 +100,9 @@ const agentSchema = {
     clockOffsetSeconds: { type: ['number', 'null'], description: 'the agent\'s clock minus the aggregator\'s, measured on its current connection; null until a report says (reports are filed by receive time whatever it is)' },
     reports: {
       type: 'object',
-      required: ['accepted', 'duplicates', 'firstSeq', 'lastSeq'],
+      required: ['accepted', 'duplicates', 'missed', 'firstSeq', 'lastSeq'],
       additionalProperties: false,
-      properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, firstSeq: { type: ['integer', 'null'] }, lastSeq: { type: 'integer' } }
+      properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' }, missed: { type: 'integer' }, firstSeq: { type: ['integer', 'null'] }, lastSeq: { type: 'integer' } }
     },
     degraded: { type: 'boolean', description: 'most of this agent\'s recent samples are lagged or AGENT_OVERLOADED: it is itself the finding (docs/metrics.md)' },
     degradedReason: { type: ['string', 'null'], enum: ['lagged', 'overloaded', null] },

@@ -11,7 +11,7 @@ import {
   MAX_FRAME_BYTES, PROTOCOL_ERR_HELLO, PROTOCOL_ERR_JSON, PROTOCOL_VERSION, ProtocolError, REPORT_FEATURE_NAMES, STREAM_PATH, type AggregatorMessage, type Hello, type Peers, type Report
 } from '@pingfleet/protocol'
 import { ClockOffset } from './clock-offset.ts'
-import { ERR_AGENT_SILENT, ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_UNAUTHORIZED } from '../errors.ts'
+import { ERR_AGENT_SILENT, ERR_CLOCK_OFFSET, ERR_DUPLICATE_NODE, ERR_INTERNAL, ERR_NODE_MISMATCH, ERR_REPORTS_MISSED, ERR_UNAUTHORIZED } from '../errors.ts'
 import type { Ingest } from '../store/ingest.ts'
 import type { Roster } from '../fleet/roster.ts'
 import type { SelfMetrics } from '../self-metrics.ts'
@@ -217,7 +217,14 @@ export class AgentStream {
     const now = this.now()
     const metrics = this.options.metrics
     const at = this.placement(session, message, now)
+    const entry = this.options.roster.get(node)
+    const missedBefore = entry?.missed ?? 0
     if (this.options.roster.accept(node, session.hello.bootId, message.seq, now)) {
+      const missed = (entry?.missed ?? 0) - missedBefore
+      if (missed > 0) {
+        metrics.missed(missed)
+        this.options.log.warn({ code: ERR_REPORTS_MISSED, node, missed, seq: message.seq }, 'reports from this agent never arrived: it dropped them from its full buffer during an outage')
+      }
       const result = this.options.ingest.apply(this.options.roster.get(node)!, message, at)
       metrics.report(result.cells, result.expiredCells)
     } else {

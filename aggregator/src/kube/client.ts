@@ -15,6 +15,13 @@ import { AggregatorError, ERR_KUBE_API } from '../errors.ts'
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 /** The kubelet rewrites the projected token well before it expires; re-reading each minute is plenty. */
 const TOKEN_REREAD_MS = 60_000
+/**
+ * Bounds on what one answer may make us hold (bytes). etcd refuses requests over 1.5 MiB by default
+ * (`--max-request-bytes`), so one object, and one watch event, stays well below MAX_EVENT_BYTES; a
+ * list is read in pages (watch.ts), and a page over MAX_BODY_BYTES is asked again in smaller ones.
+ */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024
+export const MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 export interface KubeClientOptions {
   /** https://host:port (or http:// for a local fake), no trailing slash. */
@@ -25,6 +32,9 @@ export interface KubeClientOptions {
   caFile: string
   /** Time limit of a non-watch request. */
   timeoutMs?: number
+  /** Largest answer body json() reads, and largest watch event line (bytes); defaults MAX_BODY_BYTES, MAX_EVENT_BYTES. */
+  maxBodyBytes?: number
+  maxEventBytes?: number
 }
 
 /** A non-2xx answer from the API server, with its HTTP status and Status reason where given. */
@@ -35,6 +45,15 @@ export class KubeApiError extends AggregatorError {
     super(ERR_KUBE_API, message, 502)
     this.status = status
     this.reason = reason
+  }
+}
+
+/** An answer larger than the client reads (KubeClientOptions.maxBodyBytes / maxEventBytes). */
+export class KubeBodyTooLargeError extends AggregatorError {
+  readonly limit: number
+  constructor (what: string, limit: number) {
+    super(ERR_KUBE_API, `${what}: the Kubernetes API answer exceeds ${limit} bytes; not read further`, 502)
+    this.limit = limit
   }
 }
 
@@ -98,10 +117,13 @@ export class KubeClient {
     })
   }
 
-  /** GET or POST, parsed JSON back; a non-2xx status throws a KubeApiError. */
+  /**
+   * GET or POST, parsed JSON back. Throws a KubeApiError for a non-2xx status or invalid JSON, and a
+   * KubeBodyTooLargeError when the body exceeds maxBodyBytes (the connection is dropped there).
+   */
   async json<T> (method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const response = await this.open(method, path, body === undefined ? null : JSON.stringify(body), this.options.timeoutMs ?? 10_000, signal)
-    const text = await readAll(response)
+    const text = await readAll(response, this.options.maxBodyBytes ?? MAX_BODY_BYTES, `${method} ${path}`)
     if (response.statusCode === undefined || response.statusCode < 200 || response.statusCode > 299) throw statusError(method, path, response.statusCode ?? 0, text)
     try {
       return JSON.parse(text) as T
@@ -112,24 +134,29 @@ export class KubeClient {
 
   /**
    * Streams a watch: one event per JSON line until the server ends the response (its timeout),
-   * `signal` aborts, or no byte arrives for `idleMs`. A non-2xx answer throws a KubeApiError.
+   * `signal` aborts, or no byte arrives for `idleMs`. A non-2xx answer throws a KubeApiError; an
+   * event line longer than maxEventBytes throws a KubeBodyTooLargeError (the caller resumes the watch).
    */
   async * watch<T> (path: string, idleMs: number, signal: AbortSignal): AsyncGenerator<WatchEvent<T>> {
     const response = await this.open('GET', path, null, idleMs, signal)
     if (response.statusCode === undefined || response.statusCode < 200 || response.statusCode > 299) {
-      throw statusError('GET', path, response.statusCode ?? 0, await readAll(response))
+      throw statusError('GET', path, response.statusCode ?? 0, await readAll(response, this.options.maxBodyBytes ?? MAX_BODY_BYTES, `GET ${path}`))
     }
     response.setEncoding('utf8')
+    const maxLine = this.options.maxEventBytes ?? MAX_EVENT_BYTES
     let buffered = ''
     try {
       for await (const chunk of response as AsyncIterable<string>) {
         buffered += chunk
         let newline
         while ((newline = buffered.indexOf('\n')) !== -1) {
+          if (newline > maxLine) throw new KubeBodyTooLargeError(`watch ${path}`, maxLine)
           const line = buffered.slice(0, newline).trim()
           buffered = buffered.slice(newline + 1)
           if (line !== '') yield JSON.parse(line) as WatchEvent<T>
         }
+        // Lines are measured in UTF-16 units, within 4× of bytes, which bounds them well enough.
+        if (buffered.length > maxLine) throw new KubeBodyTooLargeError(`watch ${path}`, maxLine)
       }
     } finally {
       response.destroy()
@@ -138,9 +165,18 @@ export class KubeClient {
   }
 }
 
-async function readAll (response: IncomingMessage): Promise<string> {
+/** The whole body as text; past `max` bytes the response is destroyed and a KubeBodyTooLargeError thrown. */
+async function readAll (response: IncomingMessage, max: number, what: string): Promise<string> {
   const parts: Buffer[] = []
-  for await (const chunk of response) parts.push(chunk as Buffer)
+  let size = 0
+  for await (const chunk of response) {
+    size += (chunk as Buffer).length
+    if (size > max) {
+      response.destroy()
+      throw new KubeBodyTooLargeError(what, max)
+    }
+    parts.push(chunk as Buffer)
+  }
   return Buffer.concat(parts).toString('utf8')
 }
 

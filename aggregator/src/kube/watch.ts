@@ -4,14 +4,19 @@
 
 import type { Logger } from 'pino'
 import { ERR_KUBE_API } from '../errors.ts'
-import { KubeApiError, type KubeClient } from './client.ts'
+import { KubeApiError, KubeBodyTooLargeError, type KubeClient } from './client.ts'
+
+/** Objects per list page: client-go's pager default (k8s.io/client-go/tools/pager, defaultPageSize). */
+export const LIST_PAGE_SIZE = 500
+/** A list whose continue token expires (410) this many times in a row gives up until the next retry. */
+const MAX_LIST_RESTARTS = 3
 
 export interface KubeObject {
   metadata: { name: string, namespace?: string, resourceVersion?: string, labels?: Record<string, string>, deletionTimestamp?: string }
 }
 
 interface List<T> {
-  metadata: { resourceVersion: string }
+  metadata: { resourceVersion: string, continue?: string }
   items: T[]
 }
 
@@ -36,6 +41,8 @@ export interface KubeWatchOptions<T extends KubeObject> {
   backoffMinMs?: number
   backoffMaxMs?: number
   random?: () => number
+  /** Objects per list page (LIST_PAGE_SIZE); halved while a page is over the client's body bound. */
+  pageSize?: number
 }
 
 /** Thrown inside the loop for an in-stream ERROR event with code 410: relist. */
@@ -46,6 +53,7 @@ export class KubeWatch<T extends KubeObject> {
   private readonly abort = new AbortController()
   private rv: string | null = null
   private attempt = 0
+  private pageSize: number
   private running: Promise<void> | null = null
   private wake: (() => void) | null = null
   /** Lists done, for tests and logs: a 410 shows as a second list. */
@@ -54,6 +62,7 @@ export class KubeWatch<T extends KubeObject> {
 
   constructor (options: KubeWatchOptions<T>) {
     this.options = options
+    this.pageSize = options.pageSize ?? LIST_PAGE_SIZE
   }
 
   get resourceVersion (): string | null { return this.rv }
@@ -81,7 +90,7 @@ export class KubeWatch<T extends KubeObject> {
     while (!signal.aborted) {
       try {
         if (this.rv === null) {
-          const list = await client.json<List<T>>('GET', this.query({}), undefined, signal)
+          const list = await this.list(signal)
           this.lists++
           this.rv = list.metadata.resourceVersion
           this.options.onList(list.items)
@@ -120,6 +129,41 @@ export class KubeWatch<T extends KubeObject> {
         log.warn({ code: ERR_KUBE_API, path, err: (err as Error).message, resourceVersion: this.rv, retryInMs: Math.round(delay) }, 'Kubernetes watch failed; retrying')
         await this.sleep(delay)
       }
+    }
+  }
+
+  /**
+   * One consistent snapshot, read in pages of `limit` objects chained by `continue` tokens, as
+   * client-go's pager does, so no answer is unbounded. A page over the client's body bound is asked
+   * again with half the limit; an expired continue token (410) starts the list over. Throws what
+   * the client throws otherwise, or a KubeApiError after MAX_LIST_RESTARTS expiries.
+   */
+  private async list (signal: AbortSignal): Promise<List<T>> {
+    const items: T[] = []
+    let token = ''
+    let restarts = 0
+    for (;;) {
+      const params: Record<string, string> = { limit: String(this.pageSize) }
+      if (token !== '') params.continue = token
+      let page: List<T>
+      try {
+        page = await this.options.client.json<List<T>>('GET', this.query(params), undefined, signal)
+      } catch (err) {
+        if (err instanceof KubeBodyTooLargeError && this.pageSize > 1) {
+          this.pageSize = Math.max(1, this.pageSize >> 1)
+          this.options.log.warn({ code: ERR_KUBE_API, path: this.options.path, pageSize: this.pageSize }, 'a list page was over the size bound; asking for smaller pages')
+          continue
+        }
+        if (err instanceof KubeApiError && err.status === 410 && token !== '' && ++restarts <= MAX_LIST_RESTARTS) {
+          items.length = 0
+          token = ''
+          continue
+        }
+        throw err
+      }
+      for (const item of page.items) items.push(item)
+      token = page.metadata.continue ?? ''
+      if (token === '') return { metadata: { resourceVersion: page.metadata.resourceVersion }, items }
     }
   }
 

@@ -21,7 +21,8 @@ export interface AgentRow {
   lastReportAt: string | null
   /** The agent's clock minus the aggregator's (s); null until a report says. */
   clockOffsetSeconds: number | null
-  reports: { accepted: number, duplicates: number, firstSeq: number | null, lastSeq: number }
+  /** Delivery of the current boot's reports: applied, duplicates dropped, seqs that never arrived (see AgentEntry.missed). */
+  reports: { accepted: number, duplicates: number, missed: number, firstSeq: number | null, lastSeq: number }
   degraded: boolean
   degradedReason: 'lagged' | 'overloaded' | null
   degradedDetail: string | null
@@ -66,7 +67,7 @@ export function listAgents (sources: AgentSources): AgentRow[] {
     reason: a.connected ? null : missing.get(a.node)?.reason ?? fleet.unexpectedReason(a.node) ?? 'disconnected; kept until PINGFLEET_PEER_TTL',
     lastReportAt: a.lastReportAt === null ? null : new Date(a.lastReportAt).toISOString(),
     clockOffsetSeconds: a.clockOffsetMs === null ? null : a.clockOffsetMs / 1000,
-    reports: { accepted: a.accepted, duplicates: a.duplicates, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 },
+    reports: { accepted: a.accepted, duplicates: a.duplicates, missed: a.missed, firstSeq: a.firstSeq, lastSeq: a.lastSeq.get(a.bootId) ?? 0 },
     ...healthOf(a.node)
   }))
   // Expected by Kubernetes but never heard from: the nodes whose agent cannot reach us.
@@ -74,7 +75,7 @@ export function listAgents (sources: AgentSources): AgentRow[] {
     if (roster.get(m.node) !== undefined) continue
     known.push({
       node: m.node, pod: m.pod, podIp: m.podIp, port: 0, labels: m.labels, group: fleet.groupOfLabels(m.labels), version: '', bootId: '',
-      state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, firstSeq: null, lastSeq: 0 },
+      state: 'ready', connected: false, reason: m.reason, lastReportAt: null, clockOffsetSeconds: null, reports: { accepted: 0, duplicates: 0, missed: 0, firstSeq: null, lastSeq: 0 },
       ...healthOf(m.node)
     })
   }

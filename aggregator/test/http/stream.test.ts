@@ -31,6 +31,34 @@ t.test('an agent says hello, gets welcome and peers, and every report is acked o
   a.socket.close()
 })
 
+t.test('reports an agent dropped during an outage (a seq gap in one boot) are counted, logged with a code, and reset by a new boot', async t => {
+  const { log, lines } = captureLog('warn')
+  const agg = await aggregator({}, undefined, log)
+  t.teardown(() => agg.close())
+  const cells = [{ probe: 'pod' as const, target: 'n1', count: 1, latency: [bucketIndex(0.001), 1] }]
+  const a = new RawAgent(agg.address())
+  await a.opened()
+  a.send(hello('n1'))
+  await a.waitFor(m => m.type === 'welcome')
+  for (const seq of [1, 2, 6, 7, 9]) a.send(report(seq, Date.now(), cells))
+  await a.waitFor(m => m.type === 'ack' && m.seq === 9)
+  const row = () => agg.app.inject('/api/v1/agents').then(r => r.json().agents[0].reports)
+  t.match(await row(), { accepted: 5, missed: 4, firstSeq: 1, lastSeq: 9 }, 'seqs 3-5 and 8 never arrived')
+  t.match((await agg.app.inject('/metrics')).body, /pingfleet_ingest_missed_reports_total 4\n/)
+  t.same(lines.filter(l => l.code === 'PINGFLEET_ERR_REPORTS_MISSED').map(l => l.missed), [3, 1])
+  a.socket.close()
+  await a.closed
+  // A restarted agent starts its seqs over: nothing is missed, and its own count starts at zero.
+  const b = new RawAgent(agg.address())
+  await b.opened()
+  b.send(hello('n1', {}, 'boot-n1-0002'))
+  await b.waitFor(m => m.type === 'welcome')
+  b.send(report(1, Date.now(), cells))
+  await b.waitFor(m => m.type === 'ack' && m.seq === 1)
+  t.match(await row(), { accepted: 1, missed: 0, firstSeq: 1, lastSeq: 1 })
+  b.socket.close()
+})
+
 t.test('a client without the token is refused before the upgrade', async t => {
   const agg = await aggregator()
   t.teardown(() => agg.close())

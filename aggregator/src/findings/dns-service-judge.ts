@@ -1,0 +1,168 @@
+// Judging cells and sets of nodes for the DNS, Service and egress findings: whether a cell fails,
+// whether a failure is the fleet's, some groups' or single nodes', and the evidence quoted for it.
+
+import type { ProbeKind } from '@pingfleet/protocol'
+import { FAILING_RATIO, GROUP_SHARE, MIN_AGREEING_NODES, MIN_FAILURES, MIN_SAMPLES, SPREAD_SHARE } from './dns-service-limits.ts'
+import type { NodeCell } from './dns-service-input.ts'
+import type { Evidence, EvidenceCell, EvidenceReason } from './finding.ts'
+import type { FindingsContext } from './input.ts'
+
+/** Per node index: UNJUDGED, OK or FAIL. */
+export const UNJUDGED = -1
+export const OK = 0
+export const FAIL = 1
+
+/** Whether `errors` of `samples` make a failing cell (MIN_SAMPLES, MIN_FAILURES, FAILING_RATIO); null when too few samples. */
+export function failing (samples: number, errors: number): boolean | null {
+  if (samples < MIN_SAMPLES) return null
+  return errors >= MIN_FAILURES && errors / samples >= FAILING_RATIO
+}
+
+/** A cell's verdict counting only the failures `counts` accepts (all when omitted). */
+export function judgeCell (cell: NodeCell | undefined, counts?: (r: EvidenceReason) => boolean): number {
+  if (cell === undefined) return UNJUDGED
+  let errors = cell.errors
+  if (counts !== undefined) {
+    errors = 0
+    for (const r of cell.reasons) if (counts(r)) errors += r.count
+  }
+  const verdict = failing(cell.samples, errors)
+  return verdict === null ? UNJUDGED : verdict ? FAIL : OK
+}
+
+/** Which nodes may testify: not degraded and not explained by their own network finding. */
+export function witnesses (ctx: FindingsContext, explained: ReadonlySet<string>): boolean[] {
+  return ctx.nodes.map(n => n.degraded === null && !explained.has(n.name))
+}
+
+/** How widely a failure reaches. */
+export interface Scope {
+  /** `fleet`: every group fails (or many nodes across them); `groups`: some groups while others work; `nodes`: single nodes. */
+  level: 'none' | 'fleet' | 'groups' | 'nodes'
+  /** Failing and judged node counts over the fleet. */
+  failing: number
+  judged: number
+  /** Groups failing as a whole (level `groups`), sorted. */
+  groups: string[]
+  /** Per group: failing and judged nodes. */
+  perGroup: Map<string, { failing: number, judged: number }>
+  /** Failing nodes not inside a failing group (level `groups` or `nodes`). */
+  loose: number[]
+}
+
+/**
+ * The scope of a failure given each node's verdict (UNJUDGED, OK, FAIL): a group fails when more than
+ * GROUP_SHARE of its judged nodes fail. All judged groups failing, or no group failing but at least
+ * SPREAD_SHARE of the fleet, is `fleet` (with at least MIN_AGREEING_NODES); some groups is `groups`;
+ * otherwise each failing node is its own (`nodes`).
+ */
+export function scopeOf (ctx: FindingsContext, status: ArrayLike<number>): Scope {
+  const perGroup = new Map<string, { failing: number, judged: number }>()
+  let failingCount = 0
+  let judged = 0
+  for (let i = 0; i < status.length; i++) {
+    if (status[i] === UNJUDGED) continue
+    const g = ctx.nodes[i]!.group
+    let s = perGroup.get(g)
+    if (s === undefined) perGroup.set(g, s = { failing: 0, judged: 0 })
+    s.judged++
+    judged++
+    if (status[i] === FAIL) { s.failing++; failingCount++ }
+  }
+  const scope: Scope = { level: 'none', failing: failingCount, judged, groups: [], perGroup, loose: [] }
+  if (failingCount === 0) return scope
+  const failingGroups = [...perGroup].filter(([, s]) => s.failing / s.judged > GROUP_SHARE).map(([g]) => g).sort()
+  const enough = failingCount >= MIN_AGREEING_NODES
+  if (enough && (failingGroups.length === perGroup.size || (failingGroups.length === 0 && failingCount / judged >= SPREAD_SHARE))) {
+    scope.level = 'fleet'
+    return scope
+  }
+  const inGroup = new Set(failingGroups.length < perGroup.size ? failingGroups : [])
+  scope.level = inGroup.size > 0 ? 'groups' : 'nodes'
+  scope.groups = [...inGroup]
+  for (let i = 0; i < status.length; i++) if (status[i] === FAIL && !inGroup.has(ctx.nodes[i]!.group)) scope.loose.push(i)
+  return scope
+}
+
+/** Adds reason records to a (reason, raw) keyed tally. */
+export function tally (into: Map<string, EvidenceReason>, reasons: readonly EvidenceReason[], accept?: (r: EvidenceReason) => boolean): void {
+  for (const r of reasons) {
+    if (accept !== undefined && !accept(r)) continue
+    const key = r.reason + '\u0000' + r.raw
+    const same = into.get(key)
+    if (same !== undefined) same.count += r.count
+    else into.set(key, { reason: r.reason, raw: r.raw, count: r.count })
+  }
+}
+
+/** The dominant reasons, most failures first (then by name), at most 3. */
+export function topReasons (tallied: Map<string, EvidenceReason>): EvidenceReason[] {
+  return [...tallied.values()].sort((a, b) => b.count - a.count || (a.reason + a.raw).localeCompare(b.reason + b.raw)).slice(0, 3)
+}
+
+/** `(REASON, raw RAW)` for a summary, or '' with no failures. */
+export function reasonText (reasons: readonly EvidenceReason[]): string {
+  const top = reasons[0]
+  if (top === undefined) return ''
+  return top.raw === '' || top.raw === top.reason ? `(${top.reason})` : `(${top.reason}, raw ${top.raw})`
+}
+
+/** What one piece of evidence sums: cells of some nodes toward some targets. */
+export interface EvidenceInput {
+  probe: ProbeKind
+  scope: string
+  /** [node index, target, cell] of the nodes concerned. */
+  cells: Array<[number, string, NodeCell]>
+  agreeing: { count: number, of: number }
+  accept?: (r: EvidenceReason) => boolean
+  figures?: Record<string, number | string>
+}
+
+/** Builds one Evidence: pooled samples, errors (those `accept` takes), dominant reasons, worst cells first (at most 10). */
+export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence {
+  let samples = 0
+  let errors = 0
+  const reasons = new Map<string, EvidenceReason>()
+  const cells: EvidenceCell[] = []
+  for (const [node, target, cell] of input.cells) {
+    let e = 0
+    for (const r of cell.reasons) if (input.accept === undefined || input.accept(r)) e += r.count
+    samples += cell.samples
+    errors += e
+    tally(reasons, cell.reasons, input.accept)
+    if (e > 0) cells.push({ src: ctx.nodes[node]!.name, target, samples: cell.samples, errors: e })
+  }
+  cells.sort((a, b) => b.errors / b.samples - a.errors / a.samples || b.errors - a.errors || a.src.localeCompare(b.src))
+  const out: Evidence = {
+    probe: input.probe,
+    scope: input.scope,
+    samples,
+    errors,
+    errorRatio: samples === 0 ? null : errors / samples,
+    agreeing: input.agreeing,
+    reasons: topReasons(reasons),
+    cells: cells.slice(0, 10)
+  }
+  if (input.figures !== undefined) out.figures = input.figures
+  return out
+}
+
+/** `n node` / `n nodes`. */
+export function nodesText (n: number): string {
+  return `${n} node${n === 1 ? '' : 's'}`
+}
+
+/** Group names of the given node indexes, sorted, each once. */
+export function groupsOf (ctx: FindingsContext, nodes: Iterable<number>): string[] {
+  return [...new Set([...nodes].map(i => ctx.nodes[i]!.group))].sort()
+}
+
+/** Node names of the given node indexes, sorted. */
+export function namesOf (ctx: FindingsContext, nodes: Iterable<number>): string[] {
+  return [...nodes].map(i => ctx.nodes[i]!.name).sort()
+}
+
+/** Agreement as a score: the agreeing share, rounded to two places. */
+export function shareScore (count: number, of: number): number {
+  return of === 0 ? 0 : Math.round(count / of * 100) / 100
+}

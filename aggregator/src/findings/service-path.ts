@@ -1,0 +1,182 @@
+// service-path findings: probes through a Service fail where the same nodes' pod probes succeed,
+// or some agents never answer through it although pod probes reach them directly.
+
+import { MIN_ANSWERS_PER_BACKEND } from '../views/service.ts'
+import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS } from './dns-service-limits.ts'
+import type { DnsServiceInput, NodeCell, PodSums, ServiceColumn } from './dns-service-input.ts'
+import { evidence, groupsOf, namesOf, reasonText, shareScore } from './dns-service-judge.ts'
+import type { Detection, Evidence, EvidenceReason } from './finding.ts'
+import type { FindingsContext } from './input.ts'
+
+/** Failures a Service probe had before it reached the Service (its name lookup) belong to DNS findings. */
+const throughService = (r: EvidenceReason): boolean => !LOOKUP_REASONS.has(r.reason)
+
+/** A cell's probes that reached the Service, and their failures. */
+function reached (cell: NodeCell): { samples: number, errors: number } {
+  let lookup = 0
+  for (const r of cell.reasons) if (!throughService(r)) lookup += r.count
+  return { samples: cell.samples - lookup, errors: cell.errors - lookup }
+}
+
+/** A node's pod outbound error ratio, or null when too few probes to say. */
+function podRatio (pod: PodSums | undefined): number | null {
+  return pod === undefined || pod.samples < MIN_SAMPLES ? null : pod.errors / pod.samples
+}
+
+/** The service-path detections: one per Service target that fails somewhere or misses backends. */
+export function servicePathFindings (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[]): Detection[] {
+  const out: Detection[] = []
+  for (const column of [...input.services].sort((a, b) => a.target.localeCompare(b.target))) {
+    const d = serviceFinding(ctx, input, witness, column)
+    if (d !== null) out.push(d)
+  }
+  return out
+}
+
+function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): Detection | null {
+  // Per judged node: its excess of Service errors over its own pod errors; pooled per group.
+  const pooled = new Map<string, { nodes: number[] }>()
+  const excess = new Map<number, number>()
+  for (let n = 0; n < ctx.nodes.length; n++) {
+    const cell = column.cells[n]
+    const p = podRatio(input.podOut[n])
+    if (!witness[n] || cell === undefined || p === null) continue
+    const r = reached(cell)
+    if (r.samples < MIN_SAMPLES) continue
+    excess.set(n, r.errors / r.samples - p)
+    const g = ctx.nodes[n]!.group
+    let acc = pooled.get(g)
+    if (acc === undefined) pooled.set(g, acc = { nodes: [] })
+    acc.nodes.push(n)
+  }
+  // Nodes failing hard on their own; a group fails when most of its nodes do, or when the rest,
+  // pooled without them, still fail above their pod ratio (one wrong backend fails a few probes each).
+  const hard = new Set([...excess].filter(([n, e]) => e >= SERVICE_NODE_EXCESS && reached(column.cells[n]!).errors >= MIN_FAILURES).map(([n]) => n))
+  const failingGroups = [...pooled].filter(([, a]) => {
+    const hardHere = a.nodes.filter(n => hard.has(n)).length
+    if (hardHere / a.nodes.length > GROUP_SHARE) return true
+    const rest = { samples: 0, errors: 0, podSamples: 0, podErrors: 0 }
+    for (const n of a.nodes) {
+      if (hard.has(n)) continue
+      const r = reached(column.cells[n]!)
+      rest.samples += r.samples
+      rest.errors += r.errors
+      rest.podSamples += input.podOut[n]!.samples
+      rest.podErrors += input.podOut[n]!.errors
+    }
+    return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS
+  }).map(([g]) => g).sort()
+  const failingSet = new Set(failingGroups)
+  const agreeing = [...excess].filter(([n, e]) => failingSet.has(ctx.nodes[n]!.group) && e >= SERVICE_EXCESS).map(([n]) => n)
+  const loose = [...hard].filter(n => !failingSet.has(ctx.nodes[n]!.group)).sort((a, b) => a - b)
+  const missing = missingBackends(ctx, input, witness, column)
+  if (failingGroups.length === 0 && loose.length === 0 && missing.fleet.length === 0 && missing.byGroup.size === 0) return null
+
+  const failingNodes = [...agreeing, ...loose].sort((a, b) => a - b)
+  const judgedInFailing = failingGroups.reduce((n, g) => n + pooled.get(g)!.nodes.length, 0)
+  const ev: Evidence[] = []
+  const cells = failingGroups.flatMap(g => pooled.get(g)!.nodes).concat(loose).map(n => [n, column.target, column.cells[n]!] as [number, string, NodeCell])
+  if (cells.length > 0) {
+    const podSamples = cells.reduce((s, [n]) => s + input.podOut[n]!.samples, 0)
+    const podErrors = cells.reduce((s, [n]) => s + input.podOut[n]!.errors, 0)
+    ev.push(evidence(ctx, {
+      probe: 'service',
+      scope: 'through the Service',
+      cells,
+      agreeing: { count: failingNodes.length, of: judgedInFailing + loose.length },
+      accept: throughService,
+      figures: { podSamples, podErrors, podErrorRatio: podSamples === 0 ? 0 : podErrors / podSamples }
+    }))
+  }
+  const missingNames = [...new Set([...missing.fleet, ...[...missing.byGroup.values()].flat()])]
+  if (missing.candidates > 0 && missingNames.length > 0) {
+    const figures: Record<string, number | string> = { answers: missing.answers, candidates: missing.candidates, neverAnswer: missing.fleet.join(',') }
+    for (const [g, list] of missing.byGroup) figures[`neverAnswer:${g}`] = list.join(',')
+    ev.push({ probe: 'service', scope: 'backends', samples: missing.answers, errors: 0, errorRatio: null, agreeing: { count: missing.fleet.length, of: missing.candidates }, reasons: [], figures })
+  }
+
+  const service = column.target
+  const rest: string[] = []
+  let lead: string
+  if (failingNodes.length > 0) {
+    const where: string[] = []
+    const all = failingGroups.length > 0 && failingGroups.length === pooled.size
+    if (all) where.push(`every group (${agreeing.length} of ${judgedInFailing} nodes)`)
+    else for (const g of failingGroups) where.push(`${g} (${agreeing.filter(n => ctx.nodes[n]!.group === g).length} of ${pooled.get(g)!.nodes.length} nodes)`)
+    for (const n of loose) where.push(`${ctx.nodes[n]!.name} (${ctx.nodes[n]!.group})`)
+    lead = `service ${service}: probes through the Service fail from ${where.join(', ')}`
+    rest.push(`${reasonText(ev[0]!.reasons)}; their pod probes succeed`)
+    const fine = [...pooled.keys()].filter(g => !failingSet.has(g)).sort()
+    if (fine.length > 0 && failingGroups.length > 0) rest.push(`; ${fine.join(' and ')} ${fine.length === 1 ? 'reaches' : 'reach'} it`)
+    if (missingNames.length > 0) rest.push(`; ${neverAnswer(missingNames)}`)
+  } else {
+    const whoMisses = missing.fleet.length > 0 ? '' : ` to ${[...missing.byGroup.keys()].sort().join(' and ')}`
+    lead = `service ${service}: ${neverAnswer(missingNames)}${whoMisses}`
+    rest.push(`(${missing.answers} answers from ${missing.sources} nodes); pod probes reach them directly`)
+  }
+  const score = failingNodes.length > 0 ? shareScore(failingNodes.length, judgedInFailing + loose.length) : shareScore(missingNames.length, missingNames.length)
+  const backendNodes = missingNames.map(name => ctx.nodes.findIndex(x => x.name === name)).filter(i => i >= 0)
+  return {
+    kind: 'service-path',
+    subject: { type: 'service', id: `service/${service}`, service },
+    evidence: ev,
+    score,
+    scoreBasis: failingNodes.length > 0
+      ? `${failingNodes.length} of ${judgedInFailing + loose.length} judged nodes fail through the Service at least ${SERVICE_EXCESS} above their pod error ratio`
+      : `${missing.answers} answers, at least ${MIN_ANSWERS_PER_BACKEND} per candidate backend, none from ${missingNames.length} of ${missing.candidates}`,
+    lead,
+    rest: rest.join(''),
+    nodes: [...new Set([...namesOf(ctx, failingNodes), ...missingNames])].sort(),
+    groups: [...new Set([...groupsOf(ctx, failingNodes), ...groupsOf(ctx, backendNodes)])].sort()
+  }
+}
+
+/** `backend a never answers through it` / `backends a, b never answer through it`. */
+function neverAnswer (names: string[]): string {
+  const list = [...names].sort().join(', ')
+  return names.length === 1 ? `backend ${list} never answers through it` : `backends ${list} never answer through it`
+}
+
+/**
+ * Agents that never answered through the Service although pod probes reach them (their inbound pod
+ * error ratio below FAILING_RATIO) and their agent is connected, trusted and ready: fleet-wide, and per
+ * source group for backends that answer other groups. Judged only with MIN_ANSWERS_PER_BACKEND
+ * answers per candidate (views/service.ts: random picks then miss a backend ~e^-5 of the time).
+ */
+function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): { fleet: string[], byGroup: Map<string, string[]>, answers: number, candidates: number, sources: number } {
+  const candidates: string[] = []
+  for (const [i, node] of ctx.nodes.entries()) {
+    const pod = input.podIn[i]
+    if (!node.connected || node.degraded !== null || node.podReady === false || pod === undefined || pod.samples < MIN_SAMPLES) continue
+    if (pod.errors / pod.samples < FAILING_RATIO) candidates.push(node.name)
+  }
+  const total = new Map<string, number>()
+  const perGroup = new Map<string, { answers: number, seen: Set<string> }>()
+  let answers = 0
+  let sources = 0
+  for (let n = 0; n < ctx.nodes.length; n++) {
+    const backends = column.backends[n]
+    if (!witness[n] || backends === undefined) continue
+    sources++
+    const g = ctx.nodes[n]!.group
+    let acc = perGroup.get(g)
+    if (acc === undefined) perGroup.set(g, acc = { answers: 0, seen: new Set() })
+    for (const [backend, count] of backends) {
+      total.set(backend, (total.get(backend) ?? 0) + count)
+      answers += count
+      acc.answers += count
+      acc.seen.add(backend)
+    }
+  }
+  const need = MIN_ANSWERS_PER_BACKEND * candidates.length
+  const fleet = candidates.length > 0 && answers >= need ? candidates.filter(c => !total.has(c)).sort() : []
+  const byGroup = new Map<string, string[]>()
+  if (perGroup.size > 1) {
+    for (const [g, acc] of [...perGroup].sort(([a], [b]) => a.localeCompare(b))) {
+      if (candidates.length === 0 || acc.answers < need) continue
+      const never = candidates.filter(c => total.has(c) && !acc.seen.has(c)).sort()
+      if (never.length > 0) byGroup.set(g, never)
+    }
+  }
+  return { fleet, byGroup, answers, candidates: candidates.length, sources }
+}
