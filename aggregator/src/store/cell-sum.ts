@@ -1,7 +1,7 @@
 // What the store takes per cell (CellInput, protocol's Cell fits it) and the one way cells are
 // summed: per report into a group pair (ingest) and since start into the totals /metrics exports.
 
-import { Histogram, PHASE_NAMES, sparseProblem, type Phase } from '@pingfleet/protocol'
+import { Histogram, PHASE_NAMES, type Phase } from '@pingfleet/protocol'
 
 /** Failures of one (reason, raw code) in a cell. */
 export interface CellErrors {
@@ -21,7 +21,10 @@ export type CellPhases = Partial<Record<Phase, ArrayLike<number>>>
 /**
  * One cell's results for one report, as the store files them: protocol's `Cell` has this shape.
  * `count` probes (failures included); `latency` a sparse histogram `[index, count, …]` with indexes
- * ascending; the loss counters are absent or 0 when none; `phases` absent when the agent sent none.
+ * ascending; the loss counters are absent or 0 when none; `phases` absent when the agent sent none
+ * (protocol's reportProblem has checked them: valid sparse histograms, a phase kind, none with more
+ * observations than `latency`; the store relies on that, as a phase bucket past BUCKET_COUNT would
+ * land in the next phase's).
  */
 export interface CellInput extends Partial<LossCounters> {
   count: number
@@ -49,26 +52,6 @@ export function addLoss (into: LossCounters, from: Partial<LossCounters>): void 
   into.lost += from.lost ?? 0
   into.jitterUs += from.jitterUs ?? 0
   into.jitterPairs += from.jitterPairs ?? 0
-}
-
-/**
- * Whether a cell's phases can be filed: each a valid sparse histogram (protocol's sparseProblem:
- * indexes ascending below BUCKET_COUNT, counts positive integers) with no more observations than the
- * cell's latency has. The wire schema checks only the shape, and a stray index would land in another
- * phase's buckets, so ingest drops a cell's phases (not the cell) when this is false.
- */
-export function phasesValid (phases: CellPhases, latency: ArrayLike<number>): boolean {
-  let observations = 0
-  for (let i = 1; i < latency.length; i += 2) observations += latency[i]!
-  for (const name of PHASE_NAMES) {
-    const h = phases[name]
-    if (h === undefined) continue
-    if (sparseProblem(h) !== null) return false
-    let n = 0
-    for (let i = 1; i < h.length; i += 2) n += h[i]!
-    if (n > observations) return false
-  }
-  return true
 }
 
 /** Adds failure records to `list`, one record per (reason, raw code); returns the failures added. */

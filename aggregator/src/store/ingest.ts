@@ -1,17 +1,16 @@
 // Applies accepted reports: every cell goes to the node store, and per-report sums go to the
 // group store (for fast group matrices) and to the running totals that /metrics exports.
 
-import { PEER_PROBE_KINDS, PHASE_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
+import { PEER_PROBE_KINDS, type ProbeKind, type Report } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import type { AgentEntry } from '../fleet/roster.ts'
-import { CellSum, hasLoss, phasesValid, type CellInput } from './cell-sum.ts'
+import { CellSum, hasLoss, type CellInput } from './cell-sum.ts'
 import { peerNode } from './node-sums.ts'
 import type { Store } from './store.ts'
 import type { Totals } from './totals.ts'
 
 const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
-const isPhaseKind = new Set<string>(PHASE_PROBE_KINDS)
 
 // peerNode lives with the per-node sums, which attribute cells to nodes too; views import it from here.
 export { peerNode }
@@ -79,9 +78,6 @@ export class Ingest {
     const loss = layout.loss
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i]!
-      // The schema checks the phases' shape only: a cell keeps its counts but loses phases that do not
-      // add up, or that its kind cannot have.
-      if (cell.phases !== undefined && (!isPhaseKind.has(cell.probe) || !phasesValid(cell.phases, cell.latency))) delete cell.phases
       // Whether the cell carries loss counters, looked up once for its sum and for the store.
       const hasCounters = hasLoss(cell)
       loss[i] = hasCounters ? 1 : 0
