@@ -103,7 +103,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   const dnsNames = new Set<string>()
   const resolverExtra = new Map<string, WireColumn[]>()
   for (const [key, columns] of byName) {
-    const perResolver = [...groupBy(columns, c => c.resolver)].map(([resolver, cols]) => ({ resolver, s: signal(ctx, 'dns-wire', key + '.', cols, witness, isNameAnswer) }))
+    const perResolver = [...groupBy(columns, c => c.resolver)].map(([resolver, cols]) => ({ resolver, s: signal(ctx, 'dns-wire', columns[0]!.name, cols, witness, isNameAnswer) }))
     const judged = perResolver.filter(r => r.s.scope.judged > 0)
     const neg = new Uint8Array(ctx.nodes.length)
     for (const r of perResolver) for (let n = 0; n < neg.length; n++) if (r.s.status[n] === FAIL) neg[n] = 1
@@ -137,6 +137,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   // Lookups: what neither a resolver nor a name explains.
   const nameDetections = new Map<string, Detection>()
   const pathSignals = new Map<string, Signal[]>()
+  const judgedLookups = new Set<string>()
   for (const column of input.lookups) {
     const key = nameKey(column.name)
     // A name negative everywhere (itself, or its search-list expansion) explains its lookups.
@@ -145,6 +146,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     const families = FAMILY_BITS[column.family]
     const s = signal(ctx, 'dns-lookup', column.name, [column], witness, undefined,
       n => neg?.[n] === 1 || ((resolverFailing[n]! & families) !== 0 && !saysNoSuchName(column.cells[n])))
+    if (s.scope.judged > 0) judgedLookups.add(subjectName(column.name))
     if (s.scope.level === 'fleet') {
       const id = subjectName(column.name)
       pathSignals.set(id, [...pathSignals.get(id) ?? [], s])
@@ -152,17 +154,20 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   }
   for (const key of [...dnsNames].sort()) {
     const columns = byName.get(key)!
-    const s = signal(ctx, 'dns-wire', key + '.', columns, witness, isNameAnswer)
+    // The name as the wire probes write it (configured names are absolute, usually without the dot).
+    const name = columns[0]!.name
+    const s = signal(ctx, 'dns-wire', name, columns, witness, isNameAnswer)
     const lookups = input.lookups.filter(l => relatedWire({ ...input, wire: columns }, l.name).length > 0)
-    nameDetections.set(key + '.', nameFinding(ctx, key + '.', s, lookups, witness, 'the wire'))
+    nameDetections.set(name, nameFinding(ctx, name, s, lookups, witness, 'the wire'))
   }
+  const paths: Detection[] = []
   for (const [id, signals] of [...pathSignals].sort(([a], [b]) => a.localeCompare(b))) {
     const d = pathOrName(ctx, id, signals, input, witness)
     if (d.kind === 'dns-name' && nameDetections.has(id)) continue
     if (d.kind === 'dns-name') nameDetections.set(id, d)
-    else out.push(d)
+    else paths.push(d)
   }
-  out.push(...nameDetections.values())
+  out.push(...mergePaths(ctx, paths, judgedLookups, input, witness), ...nameDetections.values())
 
   // A failing node inside a group that fails as a whole is part of the group's finding.
   for (const [n, l] of nodeLocal) {
@@ -339,6 +344,33 @@ function pathOrName (ctx: FindingsContext, id: string, signals: Signal[], input:
     nodes: namesOf(ctx, failingNodes),
     groups: groupsOf(ctx, failingNodes)
   }
+}
+
+/**
+ * Every name getaddrinfo asks failing on the path (two or more) is one fault of the path through
+ * the resolvers, not one per name: one dns-path finding about the resolvers that answer on the wire
+ * (subject `resolver/<ip>[,<ip>…]`), quoting each name. Otherwise the per-name findings stand.
+ */
+function mergePaths (ctx: FindingsContext, paths: Detection[], judged: ReadonlySet<string>, input: DnsServiceInput, witness: readonly boolean[]): Detection[] {
+  if (paths.length < 2 || paths.length !== judged.size) return paths
+  const answering = [...groupBy(input.wire, c => c.resolver)].filter(([, cols]) => answers(ctx, cols, witness)).map(([r]) => r).sort()
+  if (answering.length === 0) return paths
+  const resolver = answering.join(',')
+  const nodes = [...new Set(paths.flatMap(d => d.nodes))].sort()
+  const evidence = paths.flatMap(d => d.evidence.filter(e => e.probe === 'dns-lookup').map(e => ({ ...e, scope: `getaddrinfo ${d.subject.name!}` })))
+  const worst = [...evidence].sort((a, b) => (b.errorRatio ?? 0) - (a.errorRatio ?? 0))[0]!
+  const of = Math.max(...evidence.map(e => e.agreeing?.of ?? 0))
+  return [{
+    kind: 'dns-path',
+    subject: { type: 'resolver', id: `resolver/${resolver}`, resolver },
+    evidence,
+    score: Math.max(...paths.map(d => d.score)),
+    scoreBasis: `every name getaddrinfo asks (${paths.length}) fails from ${nodes.length} of ${of} judged nodes; the best per-name score`,
+    lead: `getaddrinfo fails for every name it asks (${paths.map(d => d.subject.name!).join(', ')}) from ${nodes.length} of ${of} nodes`,
+    rest: `${reasonText(worst.reasons)}; resolver ${answering.join(' and ')} ${answering.length === 1 ? 'answers' : 'answer'} on the wire`,
+    nodes,
+    groups: [...new Set(paths.flatMap(d => d.groups))].sort()
+  }]
 }
 
 /** Whether the wire answers at `nodes` (some resolver judged OK at most of them, resolver failures counted). */

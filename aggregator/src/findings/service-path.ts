@@ -23,14 +23,32 @@ function podRatio (pod: PodSums | undefined): number | null {
   return pod === undefined || pod.samples < MIN_SAMPLES ? null : pod.errors / pod.samples
 }
 
-/** The service-path detections: one per Service target that fails somewhere or misses backends. */
+/**
+ * The service-path detections. Every service target is the agents' own Service, by address or by name
+ * (PINGFLEET_SERVICE_TARGETS), so what fails through several of them is one fault: one finding, whose
+ * subject names every target the fleet probes (`service/<target>[,<target>…]`, sorted: stable while
+ * the configuration is), with each failing target's evidence.
+ */
 export function servicePathFindings (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[]): Detection[] {
-  const out: Detection[] = []
+  const targets = input.services.map(c => c.target).sort()
+  const found: Detection[] = []
   for (const column of [...input.services].sort((a, b) => a.target.localeCompare(b.target))) {
     const d = serviceFinding(ctx, input, witness, column)
-    if (d !== null) out.push(d)
+    if (d !== null) found.push(d)
   }
-  return out
+  if (found.length === 0) return []
+  const service = targets.join(',')
+  const first = found[0]!
+  const failing = found.map(d => d.subject.service!)
+  return [{
+    ...first,
+    subject: { type: 'service', id: `service/${service}`, service },
+    evidence: found.flatMap(d => d.evidence),
+    score: Math.max(...found.map(d => d.score)),
+    lead: found.length === 1 ? first.lead : first.lead.replace(`service ${failing[0]!}:`, `service ${failing.join(' and ')}:`),
+    nodes: [...new Set(found.flatMap(d => d.nodes))].sort(),
+    groups: [...new Set(found.flatMap(d => d.groups))].sort()
+  }]
 }
 
 function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): Detection | null {
@@ -81,7 +99,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
     const podErrors = cells.reduce((s, [n]) => s + input.podOut[n]!.errors, 0)
     ev.push(evidence(ctx, {
       probe: 'service',
-      scope: 'through the Service',
+      scope: `through ${column.target}`,
       cells,
       agreeing: { count: failingNodes.length, of: judgedInFailing + loose.length },
       accept: throughService,
@@ -92,7 +110,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
   if (missing.candidates > 0 && missingNames.length > 0) {
     const figures: Record<string, number | string> = { answers: missing.answers, candidates: missing.candidates, neverAnswer: missing.fleet.join(',') }
     for (const [g, list] of missing.byGroup) figures[`neverAnswer:${g}`] = list.join(',')
-    ev.push({ probe: 'service', scope: 'backends', samples: missing.answers, errors: 0, errorRatio: null, agreeing: { count: missing.fleet.length, of: missing.candidates }, reasons: [], figures })
+    ev.push({ probe: 'service', scope: `backends ${column.target}`, samples: missing.answers, errors: 0, errorRatio: null, agreeing: { count: missing.fleet.length, of: missing.candidates }, reasons: [], figures })
   }
 
   const service = column.target

@@ -50,8 +50,9 @@ t.test('a name NXDOMAIN everywhere is dns-name, not dns-resolver and not dns-pat
   input.wire = replace(input.wire, wire(ctx, 'db.example', 'A', () => fail('NXDOMAIN', 'NXDOMAIN')))
   input.lookups = replace(input.lookups, lookup(ctx, 'db.example.', () => fail('ENOTFOUND', 'EAI_NONAME')))
   const found = dnsServiceFindings(ctx, input, new Set())
-  t.same(kinds(found), ['dns-name name/db.example.'])
-  t.equal(found[0]!.lead, 'name db.example.: NXDOMAIN from 6 of 6 nodes')
+  t.same(kinds(found), ['dns-name name/db.example'])
+  t.equal(found[0]!.subject.name, 'db.example', 'the name as the wire probes write it')
+  t.equal(found[0]!.lead, 'name db.example: NXDOMAIN from 6 of 6 nodes')
   t.equal(found[0]!.rest, '(NXDOMAIN) from every resolver asked (10.96.0.10); getaddrinfo fails too (ENOTFOUND, raw EAI_NONAME)')
   t.same(found[0]!.evidence.map(e => e.probe), ['dns-wire', 'dns-lookup'])
 })
@@ -60,10 +61,10 @@ t.test('NODATA for the pod\'s own family everywhere is dns-name; a name expected
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
   input.wire = replace(input.wire, wire(ctx, 'db.example', 'A', () => fail('NODATA', 'NOERROR')))
-  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/db.example.'])
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/db.example'])
   t.match(dnsServiceFindings(ctx, input, new Set())[0]!.lead, /NODATA from 6 of 6/)
   input.wire = replace(input.wire, wire(ctx, 'db.example', 'A', () => fail('BAD_RESPONSE', 'UNEXPECTED_ANSWER')))
-  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/db.example.'])
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/db.example'])
 })
 
 t.test('a name only getaddrinfo asks, negative everywhere, is dns-name from getaddrinfo alone', async t => {
@@ -190,4 +191,18 @@ t.test('a resolver failing AAAA does not explain ENOTFOUND on one group: both fi
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-resolver resolver/10.96.0.10'], 'it explains the AAAA lookups it fails')
   input.lookups = [lookup(ctx, 'kubernetes.default', () => fail('EAI_AGAIN', 'EAI_AGAIN'), 4)]
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-path name/kubernetes.default', 'dns-resolver resolver/10.96.0.10'], 'not A lookups, which the wire answers')
+})
+
+t.test('every name failing getaddrinfo while the wire answers is one dns-path about the resolver (A answered, AAAA never)', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  input.wire = input.wire.filter(c => c.type === 'A')
+  input.lookups = input.lookups.map(c => lookup(ctx, c.name, () => fail('LOOKUP_TIMEOUT', 'TIMEOUT')))
+  const found = dnsServiceFindings(ctx, input, new Set())
+  t.same(kinds(found), ['dns-path resolver/10.96.0.10'])
+  t.equal(found[0]!.lead, 'getaddrinfo fails for every name it asks (db.example., kubernetes.default) from 6 of 6 nodes')
+  t.equal(found[0]!.rest, '(LOOKUP_TIMEOUT, raw TIMEOUT); resolver 10.96.0.10 answers on the wire')
+  t.same(found[0]!.evidence.map(e => e.scope), ['getaddrinfo db.example.', 'getaddrinfo kubernetes.default'])
+  input.lookups = [...input.lookups, lookup(ctx, 'fine.example.')]
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-path name/db.example.', 'dns-path name/kubernetes.default'], 'one name that resolves: each failing name is its own')
 })

@@ -32,6 +32,12 @@ t.test('one wrong backend behind the Service (a sixth of probes fail everywhere)
   const found = dnsServiceFindings(ctx, input, new Set())
   t.same(kinds(found), [`service-path service/${SERVICE}`])
   t.equal(found[0]!.lead, `service ${SERVICE}: probes through the Service fail from every group (6 of 6 nodes)`)
+  // The same Service by name too: one finding, both targets quoted.
+  input.services = [...input.services, { ...service(ctx, () => fail('BAD_RESPONSE', 'NOT_A_PING_ANSWER', 2)), target: 'pingfleet-agent:8081' }]
+  const both = dnsServiceFindings(ctx, input, new Set())
+  t.same(kinds(both), [`service-path service/${SERVICE},pingfleet-agent:8081`])
+  t.equal(both[0]!.lead, `service ${SERVICE} and pingfleet-agent:8081: probes through the Service fail from every group (6 of 6 nodes)`)
+  t.same(both[0]!.evidence.map(e => e.scope), [`through ${SERVICE}`, 'through pingfleet-agent:8081'])
 })
 
 t.test('a backend that never answers through the Service while pod probes reach it is service-path', async t => {
