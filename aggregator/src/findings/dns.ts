@@ -3,7 +3,8 @@
 // explains its lookups; what is left and fails where the wire answers is the path; a failure of only
 // some groups (or single nodes) is dns-group, one finding per group or node, whatever its mechanism.
 
-import { UNEXPECTED_ANSWER_RAWS, LOOKUP_NEGATIVE_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
+import { isIP } from 'node:net'
+import { LOOKUP_NEGATIVE_RAWS, LOOKUP_REASONS, UNEXPECTED_ANSWER_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
 import type { Column, DnsServiceInput, LookupColumn, NodeCell, WireColumn } from './dns-service-input.ts'
 import { evidence, FAIL, groupsOf, judgeCell, namesOf, nodesText, OK, reasonText, scopeOf, shareScore, UNJUDGED, type Scope } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
@@ -138,7 +139,7 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   const nameDetections = new Map<string, Detection>()
   const pathSignals = new Map<string, Signal[]>()
   const judgedLookups = new Set<string>()
-  for (const column of input.lookups) {
+  for (const column of [...input.lookups, ...phaseLookups(input)]) {
     const key = nameKey(column.name)
     // A name negative everywhere (itself, or its search-list expansion) explains its lookups.
     if (dnsNames.has(key) || relatedWire(input, column.name).some(w => dnsNames.has(nameKey(w.name)))) continue
@@ -177,6 +178,39 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   for (const [g, l] of [...groupLocal].sort(([a], [b]) => a.localeCompare(b))) out.push(groupFinding(ctx, input, witness, g, null, l))
   for (const [n, l] of [...nodeLocal].sort(([a], [b]) => a - b)) out.push(groupFinding(ctx, input, witness, ctx.nodes[n]!.group, n, l))
   return out
+}
+
+/**
+ * The DNS phase of the service, http and tcp probes as lookup columns: each probe of a target named
+ * by a host name (not an IP literal) began with getaddrinfo of that name (family 0), and its lookup
+ * failures (LOOKUP_REASONS) are DNS's to explain, e.g. `pingfleet-agent@service`. A name the
+ * dns-lookup targets do not ask then still reaches the DNS findings.
+ */
+function phaseLookups (input: DnsServiceInput): LookupColumn[] {
+  const out: LookupColumn[] = []
+  const columns: Array<[string, Column]> = [...input.services.map(c => ['service', c] as [string, Column]), ...input.external.map(c => [c.probe, c] as [string, Column])]
+  for (const [probe, column] of columns) {
+    const host = hostOf(probe, column.target)
+    if (host === null || isIP(host) !== 0) continue
+    out.push({
+      target: `${host}@${probe}`,
+      name: host,
+      family: 0,
+      cells: column.cells.map(cell => {
+        if (cell === undefined) return undefined
+        const reasons = cell.reasons.filter(r => LOOKUP_REASONS.has(r.reason))
+        return { samples: cell.samples, errors: reasons.reduce((n, r) => n + r.count, 0), reasons }
+      })
+    })
+  }
+  return out
+}
+
+/** The host of a service or tcp target (`host:port`, `[v6]:port`) or an http URL; null when none. */
+function hostOf (probe: string, target: string): string | null {
+  if (probe === 'http') return URL.parse(target)?.hostname.replace(/^\[(.*)\]$/, '$1') || null
+  const match = /^\[?(.+?)\]?:\d+$/.exec(target)
+  return match === null ? null : match[1]!
 }
 
 /** Wire query types as bits, and the types each getaddrinfo family asks (0: both, 4: A, 6: AAAA). */

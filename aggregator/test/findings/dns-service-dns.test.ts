@@ -1,7 +1,7 @@
 import t from 'tap'
 import { dnsServiceFindings } from '../../src/findings/dns-service.ts'
 import type { Detection } from '../../src/findings/finding.ts'
-import { fail, fleet, healthy, lookup, ok, replace, wire } from './dns-service-fixture.ts'
+import { external, fail, fleet, healthy, lookup, ok, replace, service, wire } from './dns-service-fixture.ts'
 
 const kinds = (found: Detection[]): string[] => found.map(d => `${d.kind} ${d.subject.id}`)
 const K8S = 'kubernetes.default.svc.cluster.local'
@@ -198,6 +198,8 @@ t.test('every name failing getaddrinfo while the wire answers is one dns-path ab
   const input = healthy(ctx)
   input.wire = input.wire.filter(c => c.type === 'A')
   input.lookups = input.lookups.map(c => lookup(ctx, c.name, () => fail('LOOKUP_TIMEOUT', 'TIMEOUT')))
+  // External targets by address: their probes ask no name (by name, they would time out too).
+  input.external = []
   const found = dnsServiceFindings(ctx, input, new Set())
   t.same(kinds(found), ['dns-path resolver/10.96.0.10'])
   t.equal(found[0]!.lead, 'getaddrinfo fails for every name it asks (db.example., kubernetes.default) from 6 of 6 nodes')
@@ -205,4 +207,19 @@ t.test('every name failing getaddrinfo while the wire answers is one dns-path ab
   t.same(found[0]!.evidence.map(e => e.scope), ['getaddrinfo db.example.', 'getaddrinfo kubernetes.default'])
   input.lookups = [...input.lookups, lookup(ctx, 'fine.example.')]
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-path name/db.example.', 'dns-path name/kubernetes.default'], 'one name that resolves: each failing name is its own')
+})
+
+t.test('the DNS phase of service and http probes reaches the DNS findings; IP targets do not', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  input.services = [...input.services, { ...service(ctx, n => n.group === 'cilium' ? fail('ENOTFOUND', 'EAI_NONAME') : ok()), target: 'pingfleet-agent:8081' }]
+  const found = dnsServiceFindings(ctx, input, new Set())
+  t.same(kinds(found), ['dns-group group/cilium'])
+  t.equal(found[0]!.lead, 'cilium (3 nodes): getaddrinfo fails for pingfleet-agent from 3 of 3 nodes')
+  const api = healthy(ctx)
+  api.external = [{ ...external(ctx, 'http', () => fail('EAI_AGAIN', 'EAI_AGAIN')), target: 'https://user:***@api.example/health' }]
+  t.same(kinds(dnsServiceFindings(ctx, api, new Set())), ['dns-path name/api.example'])
+  const ip = healthy(ctx)
+  ip.services = [service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME'))]
+  t.same(dnsServiceFindings(ctx, ip, new Set()), [])
 })

@@ -80,8 +80,8 @@ t.test('one node failing through the Service while its group works is service-pa
 t.test('a Service name that does not resolve is DNS\'s finding, not service-path', async t => {
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
-  input.services = [service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME'))]
-  t.same(dnsServiceFindings(ctx, input, new Set()).filter(d => d.kind === 'service-path'), [])
+  input.services = [{ ...service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME')), target: 'pingfleet-agent:8081' }]
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['dns-name name/pingfleet-agent'])
 })
 
 t.test('an external target failing from one group whose in-cluster traffic works is egress for that target', async t => {
@@ -126,5 +126,5 @@ t.test('no egress finding where in-cluster traffic fails too, or the failure is 
   t.same(dnsServiceFindings(ctx, input, new Set()), [])
   const named = healthy(ctx)
   named.external = replace(named.external, external(ctx, 'http', () => fail('EAI_AGAIN', 'EAI_AGAIN')))
-  t.same(dnsServiceFindings(ctx, named, new Set()), [])
+  t.same(kinds(dnsServiceFindings(ctx, named, new Set())), ['dns-path name/example.com'], 'the lookup is DNS\'s finding')
 })
