@@ -14,6 +14,7 @@ import { bucketIndex } from '@pingfleet/protocol'
 import { defaultTiers, GROUP_TIERS, NODE_TIERS, Store } from '../aggregator/src/store/store.ts'
 import { registerPeers, startPeers } from './agent-load.ts'
 import { runFleet } from './fleet-sim.ts'
+import { findingsBench } from './findings.ts'
 import type { GateBenchResult } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
@@ -423,6 +424,16 @@ if (run('gate-nodes')) {
       ...rs[rs.length - 1], rounds, medianMs: byGate(r => r.medianMs), medianCpuMs: byGate(r => r.medianCpuMs),
       loadCpuSeconds: median(rs.map(r => r.loadCpuSeconds)), storeBytes: median(rs.map(r => r.storeBytes)), rssBytes: median(rs.map(r => r.rssBytes))
     }
+  }
+}
+
+if (run('findings')) {
+  // Finding evaluation at 1,000 nodes, full mesh, in process (issue 13; target ≤ 50 ms), per scenario.
+  const nodes = args.nodes !== undefined ? Number(args.nodes) : quick ? 300 : 1000
+  for (const scenario of ['healthy', 'dead-node', 'boundary'] as const) {
+    const r = await findingsBench(nodes, scenario, quick ? 5 : 20)
+    results[`findings-${nodes}-${scenario}`] = { ...r, targets: { maxMs: 50 } }
+    console.log(`findings-${nodes} ${scenario}: readNetworkInput ${fmt(r.readCpuMs, 1)} ms CPU, networkFindings ${fmt(r.judgeCpuMs, 1)} ms CPU, readDnsServiceInput ${fmt(r.dnsReadCpuMs, 1)} ms CPU, dnsServiceFindings ${fmt(r.dnsJudgeCpuMs, 1)} ms CPU; both ${fmt(r.networkMs, 1)} ms (${fmt(r.networkCpuMs, 1)} ms CPU), evaluateFindings ${fmt(r.evaluateMs, 1)} ms (${fmt(r.evaluateCpuMs, 1)} ms CPU), median of ${r.reps} (target ≤ 50 ms); found ${r.found.join(', ') || 'nothing'}`)
   }
 }
 

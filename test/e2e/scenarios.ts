@@ -3,7 +3,7 @@
 // Adding a scenario is adding a row. Cells a row does not name must stay green.
 
 import type { ProbeKind } from '@pingfleet/protocol'
-import { AGENT_PORT, DNS, EXTERNAL, SERVICE_FQDN, SUBNET, type Group } from './cluster.ts'
+import { AGENT_PORT, DNS, EXTERNAL, SERVICE_FQDN, SUBNET, VIP, type Group } from './cluster.ts'
 import type { FindingExpectation } from './findings-watch.ts'
 
 /** Report interval and per-kind probe timeouts the cluster runs with (cluster.test.ts passes them to the agents). */
@@ -12,14 +12,17 @@ export const TIMEOUT_MS = { pod: 500, mtu: 1500, service: 800, 'dns-lookup': 150
 /** How long a `noLagged` fault is held before its cells are checked over everything since injection. */
 export const NO_LAGGED_SETTLE_MS = 8000
 /**
- * Findings: how long after injection the row's findings may take to appear (the evaluator reads a window of
- * several intervals; a missing one is reported as such, this is no speed bound: the table prints the times),
+ * Findings: the window the aggregator's evaluation reads (PINGFLEET_FINDINGS_WINDOW), how long after
+ * injection the row's findings may take to appear (mtu and udp are read over at least a minute, and a cell
+ * fails at half its window: ~30 s; a missing one is reported as such, this is no speed bound: the table
+ * prints the times),
  * how long the fault is then held for any other finding to show, and how long after removal every finding
  * must have resolved.
  */
-export const FINDINGS_WITHIN_MS = 30_000
+export const FINDINGS_WINDOW_MS = 10 * INTERVAL_MS
+export const FINDINGS_WITHIN_MS = 45_000
 export const FINDINGS_HOLD_MS = 3 * INTERVAL_MS
-export const FINDINGS_RESOLVE_MS = 60_000
+export const FINDINGS_RESOLVE_MS = 75_000
 /** Poll period, the bridge, report transit and ingest, on a machine that may be busy with other work. */
 export const SLACK_MS = 800
 /**
@@ -386,7 +389,8 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     metrics: [errors({ probe: 'service', reason: 'ECONNREFUSED' }, 'up'), nodeErrors(BAD_BACKEND, 'in', 'pod', 'flat')],
     serviceFlagged: [BAD_BACKEND],
-    findings: [{ kind: 'service-path', subject: { type: 'service' } }],
+    // Both Service targets are the one Service (by address and by name): one finding naming both (docs/findings.md).
+    findings: [{ kind: 'service-path', subject: { type: 'service', id: `service/${[`${VIP.ip}:${VIP.port}`, `pingfleet-agent:${VIP.port}`].sort().join(',')}` } }],
     detectWithinMs: within('service'),
     recoverWithinMs: clears('service'),
     needs: ['PINGFLEET_SERVICE_TARGETS']

@@ -43,6 +43,15 @@ export const SERVICE_EXCESS = 0.1
 export const SERVICE_NODE_EXCESS = 0.5
 
 /**
+ * service-path: the excess must also be more than chance, a one-sided two-proportion z-test (pooled
+ * variance; e.g. NIST/SEMATECH e-Handbook of Statistical Methods §7.3.3) at z ≥ 3, a false alarm in
+ * about 1 of 740 comparisons under the normal approximation. With 25 Service probes at 8% against
+ * pod probes at 10% (30% loss toward one of six nodes), a swing to 20% gives z ≈ 1.5: no finding;
+ * one wrong backend of six over 30 probes against clean pod probes gives z ≈ 5.
+ */
+export const SERVICE_Z = 3
+
+/**
  * DNS answers that are about the name, not the resolver (RFC 1035 §4.1.1 RCODE 3, NXDOMAIN; RFC
  * 2308 §2.2, NODATA: NOERROR with no record of the type), and BAD_RESPONSE for a name expected not
  * to exist that resolved. The agent records them only when they are not the expected answer
@@ -62,6 +71,12 @@ export const LOOKUP_NEGATIVE_RAWS: ReadonlySet<string> = new Set(['EAI_NONAME', 
  * DNS findings' business, so service-path and egress leave them out.
  */
 export const LOOKUP_REASONS: ReadonlySet<string> = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'LOOKUP_TIMEOUT'])
+
+/**
+ * service-path: the chance, fleet-wide, that some backend gets no answer through the Service by
+ * random picks alone before "never answers" is said (see missingBackends in service-path.ts).
+ */
+export const MISSING_BACKEND_ALPHA = 0.001
 
 /** Not a network failure (docs/reasons.md): the agent could not run the probe. Left out of every count. */
 export const AGENT_REASONS: ReadonlySet<string> = new Set(['AGENT_OVERLOADED'])

@@ -4,7 +4,7 @@
 
 import { dnsFindings } from './dns.ts'
 import type { DnsServiceInput } from './dns-service-input.ts'
-import { witnesses } from './dns-service-judge.ts'
+import { failing, witnesses } from './dns-service-judge.ts'
 import { egressFindings } from './egress.ts'
 import type { Detection } from './finding.ts'
 import type { FindingsContext } from './input.ts'
@@ -21,6 +21,12 @@ export { readDnsServiceInput } from './dns-service-input.ts'
  */
 export function dnsServiceFindings (ctx: FindingsContext, input: DnsServiceInput, explained: ReadonlySet<string>): Detection[] {
   const witness = witnesses(ctx, explained)
-  const out = [...dnsFindings(ctx, input, witness), ...servicePathFindings(ctx, input, witness), ...egressFindings(ctx, input, witness)]
+  // A node whose own pod probes mostly fail (loss toward it, a broken boundary) fails its DNS
+  // probes for the same reason: the network findings name that, so it is no DNS witness.
+  const dnsWitness = witness.map((w, n) => {
+    const pod = input.podOut[n]
+    return w && (pod === undefined || failing(pod.samples, pod.errors) !== true)
+  })
+  const out = [...dnsFindings(ctx, input, dnsWitness), ...servicePathFindings(ctx, input, witness), ...egressFindings(ctx, input, witness)]
   return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.subject.id.localeCompare(b.subject.id))
 }

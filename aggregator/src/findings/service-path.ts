@@ -1,8 +1,7 @@
 // service-path findings: probes through a Service fail where the same nodes' pod probes succeed,
 // or some agents never answer through it although pod probes reach them directly.
 
-import { MIN_ANSWERS_PER_BACKEND } from '../views/service.ts'
-import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS } from './dns-service-limits.ts'
+import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_FAILURES, MISSING_BACKEND_ALPHA, MIN_SAMPLES, SERVICE_EXCESS, SERVICE_NODE_EXCESS, SERVICE_Z } from './dns-service-limits.ts'
 import type { DnsServiceInput, NodeCell, PodSums, ServiceColumn } from './dns-service-input.ts'
 import { evidence, groupsOf, namesOf, reasonText, shareScore } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
@@ -16,6 +15,18 @@ function reached (cell: NodeCell): { samples: number, errors: number } {
   let lookup = 0
   for (const r of cell.reasons) if (!throughService(r)) lookup += r.count
   return { samples: cell.samples - lookup, errors: cell.errors - lookup }
+}
+
+/**
+ * Whether `e1` of `n1` Service probes failing is more than chance above `e2` of `n2` pod probes: a
+ * one-sided two-proportion z-test (pooled variance) at SERVICE_Z. Few probes in a short window
+ * otherwise let noise (a lossy path that both kinds cross) look like a Service fault.
+ */
+export function significant (e1: number, n1: number, e2: number, n2: number): boolean {
+  if (n1 === 0 || n2 === 0) return false
+  const p = (e1 + e2) / (n1 + n2)
+  const se = Math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+  return se === 0 ? e1 / n1 > e2 / n2 : (e1 / n1 - e2 / n2) / se >= SERVICE_Z
 }
 
 /** A node's pod outbound error ratio, or null when too few probes to say. */
@@ -51,13 +62,36 @@ export function servicePathFindings (ctx: FindingsContext, input: DnsServiceInpu
   }]
 }
 
+/**
+ * The share of the fleet's agents that cannot answer (not connected, not a witness, or their inbound
+ * pod probes failing): until the Service's endpoints drop them, about that share of Service probes
+ * fails wherever they come from, and that is those nodes' own finding, not the Service path's.
+ */
+function downShare (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[]): number {
+  if (ctx.nodes.length === 0) return 0
+  let down = 0
+  for (const [i, node] of ctx.nodes.entries()) {
+    const pod = input.podIn[i]
+    const unreachable = pod !== undefined && pod.samples >= MIN_SAMPLES && pod.errors / pod.samples >= FAILING_RATIO
+    if (!node.connected || !witness[i] || unreachable) down++
+  }
+  return down / ctx.nodes.length
+}
+
 function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): Detection | null {
-  // Per judged node: its excess of Service errors over its own pod errors; pooled per group.
+  // What a node's Service probes may fail without a Service fault: its own pod error ratio, or the
+  // share of agents that are down, whichever is more.
+  const down = downShare(ctx, input, witness)
+  const baseline = (n: number): PodSums => {
+    const pod = input.podOut[n]!
+    return { samples: pod.samples, errors: Math.max(pod.errors, down * pod.samples) }
+  }
+  // Per judged node: its excess of Service errors over that baseline; pooled per group.
   const pooled = new Map<string, { nodes: number[] }>()
   const excess = new Map<number, number>()
   for (let n = 0; n < ctx.nodes.length; n++) {
     const cell = column.cells[n]
-    const p = podRatio(input.podOut[n])
+    const p = podRatio(input.podOut[n] === undefined ? undefined : baseline(n))
     if (!witness[n] || cell === undefined || p === null) continue
     const r = reached(cell)
     if (r.samples < MIN_SAMPLES) continue
@@ -69,7 +103,10 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
   }
   // Nodes failing hard on their own; a group fails when most of its nodes do, or when the rest,
   // pooled without them, still fail above their pod ratio (one wrong backend fails a few probes each).
-  const hard = new Set([...excess].filter(([n, e]) => e >= SERVICE_NODE_EXCESS && reached(column.cells[n]!).errors >= MIN_FAILURES).map(([n]) => n))
+  const hard = new Set([...excess].filter(([n, e]) => {
+    const r = reached(column.cells[n]!)
+    return e >= SERVICE_NODE_EXCESS && r.errors >= MIN_FAILURES && significant(r.errors, r.samples, baseline(n).errors, baseline(n).samples)
+  }).map(([n]) => n))
   const failingGroups = [...pooled].filter(([, a]) => {
     const hardHere = a.nodes.filter(n => hard.has(n)).length
     if (hardHere / a.nodes.length > GROUP_SHARE) return true
@@ -79,10 +116,11 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
       const r = reached(column.cells[n]!)
       rest.samples += r.samples
       rest.errors += r.errors
-      rest.podSamples += input.podOut[n]!.samples
-      rest.podErrors += input.podOut[n]!.errors
+      rest.podSamples += baseline(n).samples
+      rest.podErrors += baseline(n).errors
     }
-    return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS
+    return rest.errors >= MIN_FAILURES && rest.errors / rest.samples - rest.podErrors / rest.podSamples >= SERVICE_EXCESS &&
+      significant(rest.errors, rest.samples, rest.podErrors, rest.podSamples)
   }).map(([g]) => g).sort()
   const failingSet = new Set(failingGroups)
   const agreeing = [...excess].filter(([n, e]) => failingSet.has(ctx.nodes[n]!.group) && e >= SERVICE_EXCESS).map(([n]) => n)
@@ -103,7 +141,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
       cells,
       agreeing: { count: failingNodes.length, of: judgedInFailing + loose.length },
       accept: throughService,
-      figures: { podSamples, podErrors, podErrorRatio: podSamples === 0 ? 0 : podErrors / podSamples }
+      figures: { podSamples, podErrors, podErrorRatio: podSamples === 0 ? 0 : podErrors / podSamples, agentsDownShare: down }
     }))
   }
   const missingNames = [...new Set([...missing.fleet, ...[...missing.byGroup.values()].flat()])]
@@ -141,7 +179,7 @@ function serviceFinding (ctx: FindingsContext, input: DnsServiceInput, witness: 
     score,
     scoreBasis: failingNodes.length > 0
       ? `${failingNodes.length} of ${judgedInFailing + loose.length} judged nodes fail through the Service at least ${SERVICE_EXCESS} above their pod error ratio`
-      : `${missing.answers} answers, at least ${MIN_ANSWERS_PER_BACKEND} per candidate backend, none from ${missingNames.length} of ${missing.candidates}`,
+      : `${missing.answers} answers (${missing.need} needed for ${missing.candidates} candidates), none from ${missingNames.length} of them`,
     lead,
     rest: rest.join(''),
     nodes: [...new Set([...namesOf(ctx, failingNodes), ...missingNames])].sort(),
@@ -158,10 +196,13 @@ function neverAnswer (names: string[]): string {
 /**
  * Agents that never answered through the Service although pod probes reach them (their inbound pod
  * error ratio below FAILING_RATIO) and their agent is connected, trusted and ready: fleet-wide, and per
- * source group for backends that answer other groups. Judged only with MIN_ANSWERS_PER_BACKEND
- * answers per candidate (views/service.ts: random picks then miss a backend ~e^-5 of the time).
+ * source group for backends that answer other groups. Judged only once the answers make a miss by
+ * chance unlikely fleet-wide: with k answers picked at random among N candidates, one candidate gets
+ * none with probability about e^(-k/N), so some candidate does with at most N·e^(-k/N) (the union
+ * bound); k ≥ N·ln(N / MISSING_BACKEND_ALPHA) keeps that below MISSING_BACKEND_ALPHA. (The service
+ * view's 5 per candidate is for one row a person reads; at 1,000 candidates it would flag ~7 by chance.)
  */
-function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): { fleet: string[], byGroup: Map<string, string[]>, answers: number, candidates: number, sources: number } {
+function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness: readonly boolean[], column: ServiceColumn): { fleet: string[], byGroup: Map<string, string[]>, answers: number, candidates: number, sources: number, need: number } {
   const candidates: string[] = []
   for (const [i, node] of ctx.nodes.entries()) {
     const pod = input.podIn[i]
@@ -186,7 +227,7 @@ function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness:
       acc.seen.add(backend)
     }
   }
-  const need = MIN_ANSWERS_PER_BACKEND * candidates.length
+  const need = candidates.length === 0 ? Infinity : Math.ceil(candidates.length * Math.log(candidates.length / MISSING_BACKEND_ALPHA))
   const fleet = candidates.length > 0 && answers >= need ? candidates.filter(c => !total.has(c)).sort() : []
   const byGroup = new Map<string, string[]>()
   if (perGroup.size > 1) {
@@ -196,5 +237,5 @@ function missingBackends (ctx: FindingsContext, input: DnsServiceInput, witness:
       if (never.length > 0) byGroup.set(g, never)
     }
   }
-  return { fleet, byGroup, answers, candidates: candidates.length, sources }
+  return { fleet, byGroup, answers, candidates: candidates.length, sources, need }
 }

@@ -36,7 +36,19 @@ export interface NodeSide {
   peers: number
   /** Successful probes' latency, one count per bucket (BUCKET_COUNT); null unless asked for. */
   dense: Float64Array | null
+  /** The cells' loss counters summed (udp `sent`/`lost`, connect kinds' `slowConnects`); absent when none carried any. */
+  loss?: SideLoss
 }
+
+/** Loss counters of one side: protocol Cell fields of the same names. */
+export interface SideLoss {
+  sent: number
+  lost: number
+  slowConnects: number
+}
+
+/** Loss counters per side, LOSS_WORDS words each: sent, lost, slowConnects. */
+const LOSS_WORDS = 3
 
 /**
  * One peer kind's sums in a slot, per side (node * 2 + direction). While the slot takes reports
@@ -59,6 +71,8 @@ class KindSums {
   ns: Uint32Array | null = null
   /** Written since the last settle(): a slot still taking (late) reports stays dense. */
   written = false
+  /** Per side, LOSS_WORDS loss counters; null until a cell carried one (most kinds never do). */
+  loss: Float64Array | null = null
 
   /** Room for `nodes` node indexes; `open`: dense histograms (taking reports), else packed and empty. */
   constructor (nodes: number, open = true) {
@@ -93,6 +107,11 @@ class KindSums {
       offs.set(this.offs!)
       offs.fill(this.offs![this.cap * 2]!, this.cap * 2 + 1)
       this.offs = offs
+    }
+    if (this.loss !== null) {
+      const loss = new Float64Array(sides * LOSS_WORDS)
+      loss.set(this.loss)
+      this.loss = loss
     }
     this.count = count
     this.failed = failed
@@ -183,6 +202,22 @@ class KindSums {
       this.addErrors(out, cell.errors)
       this.addErrors(into, cell.errors)
     }
+    const { sent, lost, slowConnects } = cell
+    if (sent !== undefined || lost !== undefined || slowConnects !== undefined) {
+      const loss = this.loss ??= new Float64Array(this.cap * 2 * LOSS_WORDS)
+      for (const side of [out, into]) {
+        loss[side * LOSS_WORDS]! += sent ?? 0
+        loss[side * LOSS_WORDS + 1]! += lost ?? 0
+        loss[side * LOSS_WORDS + 2]! += slowConnects ?? 0
+      }
+    }
+  }
+
+  /** Adds `from`'s loss counters (any capacity up to this one's) to this one's. */
+  private addLoss (from: KindSums): void {
+    if (from.loss === null) return
+    const loss = this.loss ??= new Float64Array(this.cap * 2 * LOSS_WORDS)
+    for (let i = 0; i < from.loss.length; i++) loss[i]! += from.loss[i]!
   }
 
   private addErrors (side: number, errors: readonly CellErrors[]): void {
@@ -207,6 +242,7 @@ class KindSums {
         for (let w = 0; w < from.words; w++) out.bits[s * out.words + w]! |= from.bits[s * from.words + w]!
       }
       out.addReasons(from)
+      out.addLoss(from)
     }
     const sides = out.cap * 2
     const offs = new Int32Array(sides + 1)
@@ -249,6 +285,7 @@ class KindSums {
       for (let w = 0; w < from.words; w++) this.bits[s * this.words + w]! |= from.bits[s * from.words + w]!
     }
     this.addReasons(from)
+    this.addLoss(from)
     const dense = this.dense!
     if (from.dense !== null) {
       for (let i = 0; i < from.dense.length; i++) dense[i]! += from.dense[i]!
@@ -260,17 +297,25 @@ class KindSums {
     }
   }
 
-  /** Adds side `side` to `into` (and its latency to `dense` when given); ORs its peers into `bits`. */
-  read (side: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+  /** Adds side `side` to `into` (and its latency to `dense` when given, its failures per reason unless `reasons` is false); ORs its peers into `bits`. */
+  read (side: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null, reasons = true): void {
     into.samples += this.count[side]!
-    const by = this.reasons.get(side)
+    into.errors += this.failed[side]!
+    // Without `reasons` the per-reason map is skipped: a reader that takes reasons from the cells
+    // saves a map walk per side and slot, which is most of a read when every node has failures.
+    const by = reasons ? this.reasons.get(side) : undefined
     if (by !== undefined) {
-      into.errors += this.failed[side]!
       into.reasons ??= new Map()
       for (const [reason, n] of by) into.reasons.set(reason, (into.reasons.get(reason) ?? 0) + n)
     }
     const words = Math.min(this.words, bits.length)
     for (let w = 0; w < words; w++) bits[w]! |= this.bits[side * this.words + w]!
+    if (this.loss !== null) {
+      const loss = into.loss ??= { sent: 0, lost: 0, slowConnects: 0 }
+      loss.sent += this.loss[side * LOSS_WORDS]!
+      loss.lost += this.loss[side * LOSS_WORDS + 1]!
+      loss.slowConnects += this.loss[side * LOSS_WORDS + 2]!
+    }
     if (dense === null) return
     if (this.dense !== null) {
       const base = side * BUCKET_COUNT
@@ -282,7 +327,8 @@ class KindSums {
 
   get bytes (): number {
     return this.count.byteLength + this.failed.byteLength + this.bits.byteLength + (this.dense?.byteLength ?? 0) +
-      (this.offs?.byteLength ?? 0) + (this.buckets?.byteLength ?? 0) + (this.ns?.byteLength ?? 0) + this.reasons.size * 96
+      (this.offs?.byteLength ?? 0) + (this.buckets?.byteLength ?? 0) + (this.ns?.byteLength ?? 0) + this.reasons.size * 96 +
+      (this.loss?.byteLength ?? 0)
   }
 }
 
@@ -353,12 +399,13 @@ export class NodeSums {
 
   /**
    * Adds node `node`'s side (`direction`: INBOUND or OUTBOUND) of peer kind `kind` in this slot to
-   * `into`, its peers to the bitmap `bits` (a bit per node index) and, with `dense`, its latency.
+   * `into`, its peers to the bitmap `bits` (a bit per node index) and, with `dense`, its latency;
+   * `reasons` false leaves `into.reasons` alone (failures are still counted).
    */
-  read (kind: number, node: number, direction: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null): void {
+  read (kind: number, node: number, direction: number, into: NodeSide, bits: Uint32Array, dense: Float64Array | null, reasons = true): void {
     const k = this.kinds[kind]
     if (k == null || node >= k.cap) return
-    k.read(node * 2 + direction, into, bits, dense)
+    k.read(node * 2 + direction, into, bits, dense, reasons)
   }
 
   get bytes (): number {

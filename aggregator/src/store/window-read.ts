@@ -104,10 +104,11 @@ export class WindowRead {
    * Per node of `nodes`, its inbound and outbound results of peer kind `probe` in the span, over
    * every peer but itself: the sums of the cells node → peer (outbound) and peer → node (inbound),
    * read from per-node sums (a few words per node and slot) instead of the cells. Latency
-   * histograms only when `latency`. A node the store never saw gets zeros. Throws a RangeError for
-   * a kind whose targets are not nodes (those have no node sums).
+   * histograms only when `latency`; failures per reason unless `reasons` is false (reasons stay
+   * null then). A node the store never saw gets zeros. Throws a RangeError for a kind whose targets
+   * are not nodes (those have no node sums).
    */
-  nodeSides (probe: ProbeKind, nodes: readonly string[], latency: boolean): { inbound: NodeSide[], outbound: NodeSide[] } {
+  nodeSides (probe: ProbeKind, nodes: readonly string[], latency: boolean, reasons = true): { inbound: NodeSide[], outbound: NodeSide[] } {
     const kind = peerKindSlot(probe)
     if (kind === -1) throw new RangeError(`no per-node sums for probe kind ${probe}: its targets are not nodes`)
     const words = (this.nodeIndex.size + 31) >>> 5
@@ -116,7 +117,7 @@ export class WindowRead {
       const node = this.nodeIndex.get(name)
       if (node === undefined) return side
       const bits = new Uint32Array(words)
-      for (const slot of this.slots) slot.sums.read(kind, node, direction, side, bits, side.dense)
+      for (const slot of this.slots) slot.sums.read(kind, node, direction, side, bits, side.dense, reasons)
       for (let w = 0; w < words; w++) side.peers += popcount(bits[w]!)
       return side
     })

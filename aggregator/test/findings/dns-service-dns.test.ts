@@ -223,3 +223,13 @@ t.test('the DNS phase of service and http probes reaches the DNS findings; IP ta
   ip.services = [service(ctx, () => fail('ENOTFOUND', 'EAI_NONAME'))]
   t.same(dnsServiceFindings(ctx, ip, new Set()), [])
 })
+
+t.test('a node whose own pod probes mostly fail (loss toward it) is no DNS witness', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const lossy = ctx.nodes[3]!.name
+  input.wire = input.wire.map(c => wire(ctx, c.name, c.type as 'A' | 'AAAA', n => n.name === lossy ? fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 4) : ok()))
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`dns-group node/${lossy}`], 'with its pod probes fine, its DNS is its own')
+  input.podOut = input.podOut.map((p, i) => i === 3 ? { samples: p.samples, errors: Math.round(p.samples * 0.4) } : p)
+  t.same(dnsServiceFindings(ctx, input, new Set()), [])
+})

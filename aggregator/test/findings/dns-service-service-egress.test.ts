@@ -1,5 +1,6 @@
 import t from 'tap'
 import { dnsServiceFindings } from '../../src/findings/dns-service.ts'
+import { significant } from '../../src/findings/service-path.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 import { external, fail, fleet, healthy, HTTP, ok, replace, service, SERVICE, TCP } from './dns-service-fixture.ts'
 
@@ -50,6 +51,9 @@ t.test('a backend that never answers through the Service while pod probes reach 
   t.equal(found[0]!.lead, `service ${SERVICE}: backend ${gone} never answers through it`)
   t.equal(found[0]!.rest, '(72 answers from 6 nodes); pod probes reach them directly')
   t.same(found[0]!.nodes, [gone])
+  const few = healthy(ctx)
+  few.services = [service(ctx, () => ok(8), () => ctx.nodes.map(n => n.name).filter(n => n !== gone))]
+  t.same(dnsServiceFindings(ctx, few, new Set()), [], '48 answers for 6 candidates: a miss could be chance')
   const unready = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, podReady: false } : n) }
   t.same(dnsServiceFindings(unready, input, new Set()), [], 'an agent Kubernetes says is not ready is no candidate backend')
   input.podIn = input.podIn.map((p, i) => i === 1 ? { samples: p.samples, errors: p.samples } : p)
@@ -60,7 +64,8 @@ t.test('backends one group never gets through the Service are named for that gro
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
   const ciliumOnly = ctx.nodes.filter(n => n.group === 'cilium').map(n => n.name)
-  input.services = [service(ctx, () => ok(), n => n.group === 'cilium' ? ciliumOnly : ctx.nodes.map(x => x.name))]
+  // 90 answers per group: more than 6·ln(6/0.001) = 53, so a miss by chance is unlikely.
+  input.services = [service(ctx, () => ok(30), n => n.group === 'cilium' ? ciliumOnly : ctx.nodes.map(x => x.name))]
   const found = dnsServiceFindings(ctx, input, new Set())
   t.same(kinds(found), [`service-path service/${SERVICE}`])
   t.equal(found[0]!.lead, `service ${SERVICE}: backends aws-0001, aws-0002, aws-0003 never answer through it to cilium`)
@@ -127,4 +132,27 @@ t.test('no egress finding where in-cluster traffic fails too, or the failure is 
   const named = healthy(ctx)
   named.external = replace(named.external, external(ctx, 'http', () => fail('EAI_AGAIN', 'EAI_AGAIN')))
   t.same(kinds(dnsServiceFindings(ctx, named, new Set())), ['dns-path name/example.com'], 'the lookup is DNS\'s finding')
+})
+
+t.test('a Service error ratio above the pod ratio by chance alone is no service-path (z-test)', async t => {
+  t.notOk(significant(5, 25, 12, 125), '20% against 10% over 25 probes: z about 1.5')
+  t.ok(significant(5, 30, 0, 150), 'a sixth against none: z about 5')
+  t.notOk(significant(0, 10, 0, 10), 'nothing failed')
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  // Short window, a lossy path both kinds cross: pod probes fail 10%, one group's Service probes 20%.
+  input.services = [service(ctx, n => n.group === 'cilium' ? fail('CONNECT_TIMEOUT', 'TIMEOUT', 2, 10) : fail('CONNECT_TIMEOUT', 'TIMEOUT', 1, 10))]
+  input.podOut = ctx.nodes.map(() => ({ samples: 40, errors: 4 }))
+  t.same(dnsServiceFindings(ctx, input, new Set()), [])
+})
+
+t.test('Service probes failing about as often as agents are down are those nodes\' finding, not service-path', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const gone = ctx.nodes[2]!.name
+  // Its agent was killed; peers stopped probing it, but the Service still sends it a sixth of the probes.
+  const killed = { ...ctx, nodes: ctx.nodes.map(n => n.name === gone ? { ...n, connected: false } : n) }
+  input.services = [service(ctx, () => fail('ECONNREFUSED', 'ECONNREFUSED', 2))]
+  t.same(dnsServiceFindings(killed, input, new Set()), [])
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`service-path service/${SERVICE}`], 'with every agent up, the same failures are the Service\'s')
 })

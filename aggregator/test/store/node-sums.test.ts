@@ -121,3 +121,35 @@ t.test('dense counts widen past 16 bits without losing a count, and reopen wide 
   t.equal(side(sums, 1, INBOUND).dense![10], 70_001, 'reopened for a late report')
   t.equal(side(sums, 1, INBOUND).dense![11], 1)
 })
+
+t.test('loss counters (udp sent/lost, slowConnects) sum per side through growth, packing and union', async t => {
+  const UDP = peerKindSlot('udp')
+  const a = new NodeSums()
+  a.add(UDP, 0, 1, { count: 1, latency: [10, 1], sent: 5, lost: 1 })
+  a.add(POD, 0, 1, { count: 2, latency: [10, 2], slowConnects: 1 })
+  a.add(POD, 0, 2, { count: 2, latency: [10, 2] })
+  t.equal(side(a, 0, OUTBOUND, peerKindSlot('mtu')).loss, undefined, 'a kind whose cells carried no counter has none')
+  t.same(side(a, 1, INBOUND, UDP).loss, { sent: 5, lost: 1, slowConnects: 0 })
+  t.same(side(a, 0, OUTBOUND, POD).loss, { sent: 0, lost: 0, slowConnects: 1 })
+  a.add(UDP, 100, 1, { count: 1, latency: [10, 1], sent: 5, lost: 2 })
+  t.same(side(a, 1, INBOUND, UDP).loss, { sent: 10, lost: 3, slowConnects: 0 }, 'kept through growth past 64 nodes')
+  const b = new NodeSums()
+  b.add(UDP, 3, 1, { count: 1, latency: [10, 1], sent: 5, lost: 5 })
+  const openUnion = NodeSums.union(a, b)
+  a.close()
+  b.close()
+  const closedUnion = NodeSums.union(a, b)
+  for (const [label, u] of [['open', openUnion], ['closed', closedUnion]] as const) {
+    t.same(side(u, 1, INBOUND, UDP).loss, { sent: 15, lost: 8, slowConnects: 0 }, `union of ${label} slots`)
+    t.same(side(u, 100, OUTBOUND, UDP).loss, { sent: 5, lost: 2, slowConnects: 0 })
+  }
+  t.same(side(a, 1, INBOUND, UDP).loss, { sent: 10, lost: 3, slowConnects: 0 }, 'union leaves its inputs alone')
+})
+
+t.test('a read without reasons still counts failures and leaves the per-reason map alone', async t => {
+  const sums = new NodeSums()
+  sums.add(POD, 0, 1, { count: 3, latency: [10, 2], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'ETIMEDOUT', count: 1 }] })
+  const into: NodeSide = { samples: 0, errors: 0, reasons: null, peers: 0, dense: null }
+  sums.read(POD, 1, INBOUND, into, new Uint32Array(2), null, false)
+  t.match(into, { samples: 3, errors: 1, reasons: null })
+})

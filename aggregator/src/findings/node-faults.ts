@@ -1,0 +1,182 @@
+// node-inbound, node-outbound, node-isolated and group-boundary from the pod mesh: the failing
+// cells are explained away by the fewest node sides and group links (cover.ts), and each accepted
+// cause becomes one finding.
+
+import type { Detection } from './finding.ts'
+import type { FindingNode, FindingsContext } from './input.ts'
+import { explainFailures, type Cause, type CoverCell, type CoverNode } from './cover.ts'
+import { cellEvidence, count, reasonText } from './evidence.ts'
+import type { FailedCell, PeerKindInput, SideSum } from './network-input.ts'
+import { CELL_FAIL_RATIO, HIT_RATIO } from './network-thresholds.ts'
+
+/** What the pod mesh explains: the findings, and what they account for (mtu and loss skip it). */
+export interface MeshVerdict {
+  detections: Detection[]
+  /** Nodes with a node-* finding. */
+  faultyNodes: Set<string>
+  /** `src\u0000dst` group links with a group-boundary finding. */
+  brokenLinks: Set<string>
+  /** `src\u0000dst` node pairs whose pod cell fails. */
+  failingPairs: Set<string>
+}
+
+/** Whether a failed cell fails (CELL_FAIL_RATIO of its probes or more). */
+export function cellFails (c: FailedCell): boolean {
+  return c.samples > 0 ? c.errors >= CELL_FAIL_RATIO * c.samples : c.errors > 0
+}
+
+/** The cover's view of the nodes for one kind: degraded agents are neither witnesses nor targets. */
+export function coverNodes (nodes: readonly FindingNode[], kind: PeerKindInput): CoverNode[] {
+  return nodes.map(n => {
+    const out = kind.outbound.get(n.name)
+    const inb = kind.inbound.get(n.name)
+    return {
+      group: n.group,
+      witness: n.degraded === null && (out?.samples ?? 0) > 0,
+      target: n.degraded === null,
+      inPeers: inb?.peers ?? 0,
+      outPeers: out?.peers ?? 0
+    }
+  })
+}
+
+/** The failing cells the cover judges: both ends known, a witness source and a target peer. */
+export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<string, number>, failed: readonly FailedCell[], keep: (c: FailedCell) => boolean): { cells: CoverCell[], source: FailedCell[] } {
+  const cells: CoverCell[] = []
+  const source: FailedCell[] = []
+  for (const c of failed) {
+    const src = index.get(c.src)
+    const dst = index.get(c.dst)
+    if (src === undefined || dst === undefined || !nodes[src]!.witness || !nodes[dst]!.target || !keep(c)) continue
+    cells.push({ src, dst })
+    source.push(c)
+  }
+  return { cells, source }
+}
+
+/** The pod mesh's node and boundary findings for `ctx`. */
+export function meshFindings (ctx: FindingsContext, pod: PeerKindInput): MeshVerdict {
+  const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
+  const nodes = coverNodes(ctx.nodes, pod)
+  const { cells, source } = coverCells(nodes, index, pod.failed, cellFails)
+  const causes = explainFailures(nodes, cells)
+  const failingPairs = new Set(source.map(c => `${c.src}\u0000${c.dst}`))
+  const detections: Detection[] = []
+  const faultyNodes = new Set<string>()
+  const brokenLinks = new Set<string>()
+  // Per node, its accepted sides.
+  const sides = new Map<number, { in?: Cause, out?: Cause }>()
+  for (const c of causes) {
+    if (c.side === 'link') continue
+    const s = sides.get(c.node) ?? {}
+    s[c.side] = c
+    sides.set(c.node, s)
+  }
+  const cellsOf = (c: Cause | undefined): FailedCell[] => c === undefined ? [] : c.cells.map(k => source[k]!)
+  for (const [i, node] of ctx.nodes.entries()) {
+    if (node.degraded !== null) continue
+    const s = sides.get(i)
+    const cutOff = !node.connected && (node.podReady === true || s?.in !== undefined)
+    if (s === undefined && !cutOff) continue
+    faultyNodes.add(node.name)
+    detections.push(nodeDetection(node, s?.in, s?.out, cellsOf(s?.in), cellsOf(s?.out), pod, cutOff))
+  }
+  // Links: one finding per group pair, both directions in one.
+  const links = causes.filter(c => c.side === 'link')
+  const seen = new Set<Cause>()
+  for (const c of links) {
+    if (seen.has(c)) continue
+    const back = c.src === c.dst ? undefined : links.find(x => x.src === c.dst && x.dst === c.src)
+    seen.add(c)
+    if (back !== undefined) seen.add(back)
+    brokenLinks.add(`${c.src}\u0000${c.dst}`)
+    if (back !== undefined) brokenLinks.add(`${back.src}\u0000${back.dst}`)
+    detections.push(boundaryDetection(c, back, cellsOf(c), cellsOf(back)))
+  }
+  return { detections, faultyNodes, brokenLinks, failingPairs }
+}
+
+/** How a node side fares, in words: "succeed", "fail toward 3 of 40 peers", "send nothing". */
+function sideWords (side: SideSum | undefined, failingPeers: number, direction: 'toward' | 'from'): string {
+  if (side === undefined || side.samples === 0) return 'have no results'
+  if (failingPeers === 0 && side.errors === 0) return 'succeed'
+  return `fail ${direction} ${failingPeers} of ${side.peers} peers`
+}
+
+function nodeDetection (node: FindingNode, inCause: Cause | undefined, outCause: Cause | undefined, inCells: FailedCell[], outCells: FailedCell[], pod: PeerKindInput, cutOff: boolean): Detection {
+  const inbound = pod.inbound.get(node.name)
+  const outbound = pod.outbound.get(node.name)
+  const evidence = []
+  const failingIn = inCause?.failing ?? 0
+  const failingOut = outCause?.failing ?? 0
+  const of = (c: Cause | undefined, side: SideSum | undefined): number => c !== undefined ? c.total : side?.peers ?? 0
+  evidence.push(cellEvidence('pod', 'inbound', inCells, { count: failingIn, of: of(inCause, inbound) }, inbound))
+  evidence.push(cellEvidence('pod', 'outbound', outCells, { count: failingOut, of: of(outCause, outbound) }, outbound))
+  const reasons = reasonText((inCause !== undefined ? evidence[0]! : evidence[1]!).reasons)
+  const who = `${node.name} (${node.group})`
+  let kind: Detection['kind']
+  let lead: string
+  let rest: string
+  let score: number
+  let scoreBasis: string
+  const hit = (c: Cause): number => c.total > 0 ? Math.min(1, c.failing / c.total) : 1
+  if (cutOff || (inCause !== undefined && outCause !== undefined)) {
+    kind = 'node-isolated'
+    if (inCause !== undefined && outCause !== undefined) {
+      lead = `${who}: pod probes fail both ways, from ${failingIn} of ${inCause.total} peers and toward ${failingOut} of ${outCause.total}`
+      rest = reasons
+      score = Math.min(hit(inCause), hit(outCause))
+      scoreBasis = 'share of distinct peers whose cells fail, the lower of inbound and outbound'
+    } else {
+      lead = inCause !== undefined
+        ? `${who}: inbound pod probes fail from ${failingIn} of ${inCause.total} peers`
+        : `${who}: its agent is disconnected while Kubernetes says its pod is ready`
+      rest = [reasons, inCause !== undefined ? 'and its agent is disconnected' : ''].filter(x => x !== '').join('; ')
+      if (inCause !== undefined && node.podReady === true) rest += ' while Kubernetes says its pod is ready'
+      score = inCause !== undefined ? hit(inCause) : 0.5
+      scoreBasis = inCause !== undefined ? 'share of distinct peers whose cells toward it fail; its agent is disconnected' : 'agent disconnected while its pod is ready; no peer results to confirm'
+    }
+  } else if (inCause !== undefined) {
+    kind = 'node-inbound'
+    lead = `${who}: inbound pod probes fail from ${failingIn} of ${inCause.total} peers`
+    rest = [reasons, `its own outbound probes ${sideWords(outbound, failingOut, 'toward')}`].filter(x => x !== '').join('; ')
+    score = hit(inCause)
+    scoreBasis = `share of distinct peers whose cells toward it fail (cells failing ≥ ${CELL_FAIL_RATIO * 100}% of probes; accepted from ${HIT_RATIO * 100}%)`
+  } else {
+    const c = outCause!
+    kind = 'node-outbound'
+    lead = `${who}: its outbound pod probes fail toward ${failingOut} of ${c.total} peers`
+    rest = [reasons, `peers' probes toward it ${sideWords(inbound, failingIn, 'from')}`].filter(x => x !== '').join('; ')
+    score = hit(c)
+    scoreBasis = `share of distinct peers its cells toward fail (cells failing ≥ ${CELL_FAIL_RATIO * 100}% of probes; accepted from ${HIT_RATIO * 100}%)`
+  }
+  return { kind, subject: { type: 'node', id: `node/${node.name}`, node: node.name, group: node.group }, evidence, score, scoreBasis, lead, rest, nodes: [node.name], groups: [node.group] }
+}
+
+function boundaryDetection (c: Cause, back: Cause | undefined, cells: FailedCell[], backCells: FailedCell[]): Detection {
+  const bothWays = back !== undefined
+  // Both ways: named in sorted order so the subject stays the same whichever direction was accepted first.
+  const [x, y] = bothWays && c.src > c.dst ? [back, c] : [c, back]
+  const [xCells, yCells] = bothWays && c.src > c.dst ? [backCells, cells] : [cells, backCells]
+  const sources = (list: FailedCell[]): number => new Set(list.map(l => l.src)).size
+  const evidence = [cellEvidence('pod', `${x.src}->${x.dst}`, xCells, { count: x.failing, of: x.total })]
+  if (y !== undefined) evidence.push(cellEvidence('pod', `${y.src}->${y.dst}`, yCells, { count: y.failing, of: y.total }))
+  const reasons = reasonText(cellEvidence('pod', '', [...xCells, ...yCells], { count: 0, of: 0 }).reasons)
+  const pairs = (k: Cause): string => `${count(k.failing)} of ${count(k.total)} node pairs`
+  const lead = y === undefined
+    ? `${x.src} -> ${x.dst}: pod probes fail on ${pairs(x)}, from ${sources(xCells)} ${x.src} nodes`
+    : `${x.src} <-> ${x.dst}: pod probes fail both ways, ${pairs(x)} ${x.src} -> ${x.dst} and ${pairs(y)} ${y.src} -> ${y.dst}`
+  const hit = (k: Cause): number => k.total > 0 ? Math.min(1, k.failing / k.total) : 1
+  return {
+    kind: 'group-boundary',
+    subject: { type: 'group-pair', id: `groups/${x.src}${bothWays ? '<->' : '->'}${x.dst}`, src: x.src, dst: x.dst, bothWays },
+    evidence,
+    score: y === undefined ? hit(x) : Math.min(hit(x), hit(y)),
+    scoreBasis: 'share of the group pair\'s node pairs whose cells fail, once node faults are explained away',
+    lead,
+    rest: [reasons, 'no single node explains it'].filter(s => s !== '').join('; '),
+    // A boundary concerns groups, not their members one by one.
+    nodes: [],
+    groups: [...new Set([x.src, x.dst])]
+  }
+}
