@@ -18,7 +18,7 @@ const NONE = -1
 
 /**
  * Per-cell loss counters ride in a record as extra pairs whose bucket lies past the latency buckets
- * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 9 bits). They add, fold and merge
+ * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 11 bits). They add, fold and merge
  * exactly like latency counts, and cost one word only where non-zero. Readers route buckets from
  * COUNTER_BASE on to counters: counter `i` (LOSS_NAMES order) is bucket COUNTER_BASE + i.
  */
