@@ -6,10 +6,10 @@
 // on the aggregator as missed seqs. Prints a table; exits 1 when the books do not balance.
 //
 // Per agent, after each outage has drained (acked = seq, nothing buffered):
-// - the aggregator applied every seq of the boot once, or counted it missed:
-//   accepted + missed = lastSeq − firstSeq + 1;
-// - what it counts missed is exactly what the agent dropped (so replay kept seq order: an older seq
-//   sent after a newer one would be refused as a duplicate and show as a mismatch here);
+// - the aggregator's last applied seq is the agent's last seq, and it refused no report as a duplicate
+//   (a replay out of seq order would be refused so);
+// - what it counts missed is exactly what the agent dropped, also after an outage longer than the
+//   peer TTL (when the roster forgot the agent itself);
 // - no cell was refused as too old for the window (`pingfleet_ingest_expired_cells_total` stays 0).
 
 import { createServer, connect, type Socket } from 'node:net'
@@ -101,7 +101,7 @@ for (const seconds of args.outages) {
     if (r === undefined || r.firstSeq === null) { violations.push(`${node}: unknown to the aggregator`); continue }
     dropped += s.dropped - before[i]!.dropped
     missed += r.missed
-    if (r.accepted + r.missed !== r.lastSeq - r.firstSeq + 1) violations.push(`${seconds} s outage, ${node}: accepted ${r.accepted} + missed ${r.missed} ≠ seqs ${r.firstSeq}..${r.lastSeq}`)
+    if (r.lastSeq !== s.seq || r.duplicates !== 0) violations.push(`${seconds} s outage, ${node}: the aggregator's last seq is ${r.lastSeq} with ${r.duplicates} duplicates; the agent's is ${s.seq}`)
     if (r.missed !== s.dropped) violations.push(`${seconds} s outage, ${node}: the aggregator counts ${r.missed} missed, the agent dropped ${s.dropped}`)
   }
   const expired = await expiredCells()

@@ -1,6 +1,8 @@
 // The agent's own HTTP server: /ping for peers to probe, health and readiness for the kubelet,
 // and /status with the uplink counters that tests and operators read.
 
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { fastify, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { Labels } from '@pingfleet/protocol'
@@ -29,6 +31,11 @@ export interface AgentStatus {
   reportsSent: number
   /** The agent cgroup's CPU throttling (cpu.stat), when it can be read. */
   cpu?: { periods: number, throttledPeriods: number, throttledSeconds: number }
+}
+
+/** What /status answers: the agent's counters and its process's memory (bytes), so a soak can watch both. */
+export interface StatusAnswer extends AgentStatus {
+  memory: { rssBytes: number, heapUsedBytes: number }
 }
 
 export interface ServerState {
@@ -62,7 +69,7 @@ const statusSchema = {
   response: {
     200: {
       type: 'object',
-      required: ['node', 'bootId', 'seq', 'acked', 'buffered', 'dropped', 'connected', 'peers', 'targets', 'reportsSent'],
+      required: ['node', 'bootId', 'seq', 'acked', 'buffered', 'dropped', 'connected', 'peers', 'targets', 'reportsSent', 'memory'],
       additionalProperties: false,
       properties: {
         node: { type: 'string' },
@@ -80,16 +87,68 @@ const statusSchema = {
           required: ['periods', 'throttledPeriods', 'throttledSeconds'],
           additionalProperties: false,
           properties: { periods: count, throttledPeriods: count, throttledSeconds: { type: 'number', minimum: 0 } }
+        },
+        memory: {
+          type: 'object',
+          required: ['rssBytes', 'heapUsedBytes'],
+          additionalProperties: false,
+          properties: { rssBytes: count, heapUsedBytes: count }
         }
       }
     }
   }
 } as const
 
+/**
+ * Bounds per connection on the agent's server (ms), so idle, slow or half-open clients cannot pile up
+ * (issue 14: slowloris, half-open sockets, 10k idle connections). A peer's probe opens a connection,
+ * sends one small request at once and reads a small answer, all within its probe timeout (2 s by
+ * default): 10 s of silence, 5 s for headers or 10 s for a request is never a healthy peer. Headers
+ * and request deadlines are checked every second (Node checks every 30 s by default).
+ */
+export const PING_SERVER_LIMITS = {
+  connectionTimeout: 10_000,
+  requestTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  http: { headersTimeout: 5_000, connectionsCheckingInterval: 1_000 }
+} as const
+/**
+ * Connections that have not sent a request yet, past which the oldest of them is closed to make room:
+ * about 8 KiB each, so ~8 MiB at most. A peer sends its request the moment it connects, so only idle
+ * or slow clients are ever the oldest; a well-behaved probe keeps getting its answer during a flood.
+ */
+export const PING_SERVER_MAX_WAITING = 1024
+/** All open connections past which new ones are refused (reset at once): the backstop, ~32 MiB. */
+export const PING_SERVER_MAX_CONNECTIONS = 4096
+
+/**
+ * Keeps at most `max` connections of `server` that have not sent a request: past that, the oldest is
+ * destroyed. `requested(socket)` marks one that has. Insertion order of a Set is the age order.
+ */
+function evictWaiting (server: Server, max: number): (socket: Socket) => void {
+  const waiting = new Set<Socket>()
+  server.on('connection', socket => {
+    waiting.add(socket)
+    socket.once('close', () => waiting.delete(socket))
+    if (waiting.size > max) {
+      const oldest = waiting.values().next().value!
+      waiting.delete(oldest)
+      oldest.destroy()
+    }
+  })
+  return socket => { waiting.delete(socket) }
+}
+
 export function buildServer (serverState: ServerState, logger: Logger) {
   // Peers hit /ping every few seconds each: request logs would drown everything else. Through a
   // LogController: fastify 5.8 deprecated the top-level disableRequestLogging option (FSTDEP023).
-  const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) })
+  const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), ...PING_SERVER_LIMITS })
+  app.server.maxConnections = PING_SERVER_MAX_CONNECTIONS
+  const requested = evictWaiting(app.server, PING_SERVER_MAX_WAITING)
+  app.addHook('onRequest', (request, _reply, done) => {
+    requested(request.raw.socket)
+    done()
+  })
 
   app.get<{ Querystring: { size?: number } }>('/ping', { schema: pingSchema }, async request => {
     const identity = serverState.identity()
@@ -107,7 +166,10 @@ export function buildServer (serverState: ServerState, logger: Logger) {
     return { status: 'ready' }
   })
 
-  app.get('/status', { schema: statusSchema }, async () => serverState.status())
+  app.get('/status', { schema: statusSchema }, async (): Promise<StatusAnswer> => {
+    const { rss, heapUsed } = process.memoryUsage()
+    return { ...serverState.status(), memory: { rssBytes: rss, heapUsedBytes: heapUsed } }
+  })
 
   return app
 }

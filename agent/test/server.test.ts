@@ -1,7 +1,7 @@
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
-import { buildServer, MAX_PING_SIZE, type AgentStatus } from '../src/server.ts'
+import { buildServer, MAX_PING_SIZE, PING_SERVER_LIMITS, PING_SERVER_MAX_WAITING, type AgentStatus } from '../src/server.ts'
 
 const status: AgentStatus = { node: 'n1', bootId: 'b', seq: 3, acked: 2, buffered: 1, dropped: 0, connected: true, peers: 4, targets: 14, reportsSent: 3 }
 
@@ -48,7 +48,10 @@ t.test('health, readiness and status', async t => {
   const notReady = await fetch(`${base}/readyz`)
   t.equal(notReady.status, 503)
   t.same(await notReady.json(), { status: 'draining' })
-  t.same(await (await fetch(`${base}/status`)).json(), status, 'the response schema keeps unknown fields out')
+  const answer = await (await fetch(`${base}/status`)).json() as Record<string, unknown> & { memory: { rssBytes: number, heapUsedBytes: number } }
+  const { memory, ...counters } = answer
+  t.same(counters, status, 'the response schema keeps unknown fields out')
+  t.ok(memory.rssBytes > memory.heapUsedBytes && memory.heapUsedBytes > 0, 'and the process\'s memory is there')
 })
 
 t.test('building the server raises no deprecation warning (FSTDEP023)', async t => {
@@ -70,5 +73,44 @@ t.test('/status shows the cgroup\'s CPU throttling when the agent can read it', 
   }, pino({ level: 'silent' }))
   t.teardown(() => app.close())
   const res = await app.inject('/status')
-  t.same(res.json(), { ...status, cpu: { periods: 600, throttledPeriods: 41, throttledSeconds: 3.895 } })
+  t.same({ ...res.json(), memory: undefined }, { ...status, memory: undefined, cpu: { periods: 600, throttledPeriods: 41, throttledSeconds: 3.895 } })
+})
+
+/** Opens a TCP connection to `base` and resolves once connected; `ended` resolves when the server ends it. */
+function rawConnection (base: string, first?: string): Promise<{ socket: Socket, ended: Promise<string> }> {
+  const url = new URL(base)
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port) })
+    let answer = ''
+    socket.on('data', chunk => { answer += chunk.toString() })
+    const ended = new Promise<string>(done => socket.once('close', () => done(answer)))
+    socket.once('error', reject)
+    socket.once('connect', () => {
+      if (first !== undefined) socket.write(first)
+      resolve({ socket, ended })
+    })
+  })
+}
+
+t.test('a flood of connections that send nothing cannot crowd out peers: the oldest are closed to make room', async t => {
+  const base = await serve(t)
+  const flood: Array<{ socket: Socket, ended: Promise<string> }> = []
+  for (let i = 0; i < PING_SERVER_MAX_WAITING + 50; i++) flood.push(await rawConnection(base))
+  t.teardown(() => { for (const c of flood) c.socket.destroy() })
+  const res = await fetch(`${base}/ping`)
+  t.equal(res.status, 200, 'a peer still gets its answer')
+  // The 50 oldest idle connections (and one more for the peer's own) went; the newest are still open.
+  await Promise.all(flood.slice(0, 50).map(c => c.ended))
+  t.pass('the oldest idle connections were closed by the server')
+  t.notOk(flood.at(-1)!.socket.destroyed, 'the newest are kept')
+})
+
+t.test('a request whose headers never finish is answered 408 and closed within the headers bound', async t => {
+  const base = await serve(t)
+  const started = Date.now()
+  const { ended } = await rawConnection(base, 'GET /ping HTTP/1.1\r\nHost: x\r\n')
+  const answer = await ended
+  t.match(answer, /^HTTP\/1\.1 408 /)
+  const bound = PING_SERVER_LIMITS.http.headersTimeout + PING_SERVER_LIMITS.http.connectionsCheckingInterval
+  t.ok(Date.now() - started <= bound + 1000, `closed within ${bound} ms and a second of slack`)
 })

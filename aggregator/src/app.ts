@@ -32,6 +32,19 @@ import { VERSION } from './version.ts'
 import { registerFleetMetrics } from './views/metrics.ts'
 import { buildServiceView, type ServiceView } from './views/service.ts'
 
+/**
+ * Bounds per HTTP connection (ms), so idle, slow or half-open clients cannot pile up (issue 14).
+ * A socket silent for a minute is closed (upgraded websockets are not: they have their own
+ * heartbeat); headers must arrive within 10 s and a whole request within a minute, checked every
+ * 2 s. Keep-alive stays at fastify's 72 s, above Prometheus' usual scrape intervals, so scrapes
+ * reuse their connection.
+ */
+export const API_SERVER_LIMITS = {
+  connectionTimeout: 60_000,
+  requestTimeout: 60_000,
+  http: { headersTimeout: 10_000, connectionsCheckingInterval: 2_000 }
+} as const
+
 /** How often the stores advance their slots and the roster expires agents past the peer TTL (ms). */
 const TICK_MS = 1000
 
@@ -91,6 +104,7 @@ export async function startAggregator (
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    ...API_SERVER_LIMITS,
     // fastify's ajv strips unknown properties by default; a misspelt query parameter must be a 400.
     ajv: { customOptions: { removeAdditional: false } }
   })

@@ -1,5 +1,6 @@
 // The aggregator's own ingest counters, kept as prom-client metrics.
 
+import { readdirSync } from 'node:fs'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { StoreStats } from './store/store.ts'
 
@@ -35,6 +36,30 @@ export class SelfMetrics {
       help: 'Agent websockets currently open.',
       registers: [registry],
       collect () { this.set(connected()) }
+    })
+    // Three of the Prometheus process collector's standard series, not prom-client's ~100 default ones:
+    // what a soak or a leak alert needs, at a fixed cost.
+    new Gauge({
+      name: 'process_resident_memory_bytes',
+      help: 'Resident memory size in bytes.',
+      registers: [registry],
+      collect () { this.set(process.memoryUsage.rss()) }
+    })
+    new Gauge({
+      name: 'nodejs_heap_size_used_bytes',
+      help: 'V8 heap in use, bytes.',
+      registers: [registry],
+      collect () { this.set(process.memoryUsage().heapUsed) }
+    })
+    new Gauge({
+      name: 'process_open_fds',
+      help: 'Open file descriptors (Linux; absent elsewhere).',
+      registers: [registry],
+      collect () {
+        try {
+          this.set(readdirSync('/proc/self/fd').length)
+        } catch {}
+      }
     })
     new Gauge({
       name: 'pingfleet_ingest_store_bytes',

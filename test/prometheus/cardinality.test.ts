@@ -73,6 +73,8 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_probe_duration_seconds: pairs * B,
     // Loss: pod and mtu are the connecting peer kinds; service, http and tcp targets are among T.
     pingfleet_probe_slow_connects_total: 2 * G * G + G * T,
+    // Phases (issue 13): the connecting kinds' pairs (pod and mtu peers, service, http and tcp targets) × 4 phases.
+    pingfleet_probe_phase_duration_seconds: (2 * G * G + G * T) * 4 * B,
     pingfleet_udp_datagrams_sent_total: G * G,
     pingfleet_udp_datagrams_lost_total: G * G,
     pingfleet_udp_jitter_seconds: 2 * G * G,
@@ -96,7 +98,8 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     t.ok(count(family) <= bound, `${family}: ${count(family)} series ≤ ${bound}`)
   }
   const others = [...families].filter(f => !(f in bounds))
-  t.ok(others.every(f => f.startsWith('pingfleet_ingest_')), `the rest are ingest self-metrics: ${others.join(', ')}`)
+  const processSeries = ['process_resident_memory_bytes', 'process_open_fds', 'nodejs_heap_size_used_bytes']
+  t.ok(others.every(f => f.startsWith('pingfleet_ingest_') || processSeries.includes(f)), `the rest are ingest self-metrics and the aggregator's own memory and fds: ${others.join(', ')}`)
   const selfSeries = others.reduce((n, f) => n + count(f), 0)
   t.ok(selfSeries <= 20, `${selfSeries} ingest self-metric series`)
 

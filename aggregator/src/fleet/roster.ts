@@ -34,9 +34,9 @@ export interface AgentEntry {
   lastSeen: number
   lastReportAt: number | null
   /**
-   * Reports of the current boot that never arrived: gaps in its seqs after the first this aggregator
-   * applied (the agent dropped them from its full buffer during a long outage). A restarted
-   * aggregator cannot see what was dropped before its first report of a boot.
+   * Reports of the current boot that never arrived: gaps after a seq this aggregator applied (the agent
+   * dropped them from its full buffer during a long outage), also across an expiry of the entry
+   * (REMEMBERED_BOOTS). A restarted aggregator cannot see what was dropped before its first report of a boot.
    */
   missed: number
   /** Reports applied for the current bootId, and duplicates dropped. */
@@ -75,8 +75,17 @@ export interface RosterEvents {
   expire: [node: string]
 }
 
+/**
+ * Expired agents whose last applied seq is remembered, so an agent that comes back with the same boot
+ * after an outage longer than the peer TTL is still deduplicated, and the reports it dropped meanwhile
+ * still show as missed. ~100 bytes each; the oldest is forgotten past this many.
+ */
+export const REMEMBERED_BOOTS = 20_000
+
 export class Roster extends EventEmitter<RosterEvents> {
   private readonly agents = new Map<string, AgentEntry>()
+  /** node → its expired boot and that boot's highest applied seq, oldest first. */
+  private readonly remembered = new Map<string, { bootId: string, lastSeq: number }>()
   private readonly kube = new Map<string, KubeNodeInfo>()
   private readonly ttlMs: number
   private revisionCounter = 0
@@ -107,11 +116,14 @@ export class Roster extends EventEmitter<RosterEvents> {
       !sameLabels(entry.labels, labels) || entry.state !== state
     const urgent = state === 'terminating' && entry?.state !== 'terminating'
     if (entry === undefined) {
+      const before = this.remembered.get(hello.node)
+      this.remembered.delete(hello.node)
       entry = {
         node: hello.node, pod: hello.pod, podIp: hello.podIp, port: hello.port, labels, helloLabels: hello.labels,
         version: hello.version, bootId: hello.bootId, state, departed, connected: true, connectedAt: now,
         bootStartedAt: now, lastSeen: now, lastReportAt: null, accepted: 0, duplicates: 0, missed: 0, firstSeq: null, lastSeq: new Map(), clockOffsetMs: null
       }
+      if (before !== undefined) entry.lastSeq.set(before.bootId, before.lastSeq)
       this.agents.set(hello.node, entry)
     } else {
       if (entry.bootId !== hello.bootId) {
@@ -222,6 +234,8 @@ export class Roster extends EventEmitter<RosterEvents> {
       if (!entry.connected && now - entry.lastSeen > this.ttlMs) {
         this.agents.delete(node)
         removed.push(node)
+        const lastSeq = entry.lastSeq.get(entry.bootId)
+        if (lastSeq !== undefined) this.remember(node, entry.bootId, lastSeq)
       }
     }
     if (removed.length === 0) return
@@ -235,6 +249,12 @@ export class Roster extends EventEmitter<RosterEvents> {
       out.push({ node: e.node, podIp: e.podIp, port: e.port, labels: e.labels, state: e.state })
     }
     return out
+  }
+
+  private remember (node: string, bootId: string, lastSeq: number): void {
+    this.remembered.delete(node)
+    this.remembered.set(node, { bootId, lastSeq })
+    if (this.remembered.size > REMEMBERED_BOOTS) this.remembered.delete(this.remembered.keys().next().value!)
   }
 
   private bump (urgent = false): void {
