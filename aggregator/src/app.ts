@@ -4,6 +4,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
+import { boundWaitingConnections } from '@pingfleet/protocol'
 import { Registry } from 'prom-client'
 import { staticAuth, type Authenticator } from './auth.ts'
 import type { Config } from './config.ts'
@@ -50,6 +51,8 @@ export const API_SERVER_LIMITS = {
   requestTimeout: 60_000,
   http: { headersTimeout: 10_000, connectionsCheckingInterval: 2_000 }
 } as const
+/** Connections without a request yet past which the oldest is closed (boundWaitingConnections): ~10 MiB. */
+export const API_MAX_WAITING = 1024
 
 /** How often the stores advance their slots and the roster expires agents past the peer TTL (ms). */
 const TICK_MS = 1000
@@ -142,6 +145,7 @@ export async function startAggregator (
     // fastify's ajv strips unknown properties by default; a misspelt query parameter must be a 400.
     ajv: { customOptions: { removeAdditional: false } }
   })
+  boundWaitingConnections(app.server, API_MAX_WAITING)
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)

@@ -75,6 +75,8 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_probe_duration_seconds: pairs * B,
     // Loss: pod and mtu are the connecting peer kinds; service, http and tcp targets are among T.
     pingfleet_probe_slow_connects_total: 2 * G * G + G * T,
+    // Phases (issue 13): the connecting kinds' pairs (pod and mtu peers, service, http and tcp targets) × 4 phases.
+    pingfleet_probe_phase_duration_seconds: (2 * G * G + G * T) * 4 * B,
     pingfleet_udp_datagrams_sent_total: G * G,
     pingfleet_udp_datagrams_lost_total: G * G,
     pingfleet_udp_jitter_seconds: 2 * G * G,

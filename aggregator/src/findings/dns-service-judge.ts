@@ -2,7 +2,7 @@
 // whether a failure is the fleet's, some groups' or single nodes', and the evidence quoted for it.
 
 import type { ProbeKind } from '@pingfleet/protocol'
-import { FAILING_RATIO, GROUP_SHARE, MIN_AGREEING_NODES, MIN_FAILURES, MIN_SAMPLES, SPREAD_SHARE } from './dns-service-limits.ts'
+import { FAILING_RATIO, GROUP_SHARE, MIN_AGREEING_NODES, MIN_FAILURES, MIN_SAMPLES, NODE_FAILING_RATIO, SPREAD_SHARE } from './dns-service-limits.ts'
 import type { NodeCell } from './dns-service-input.ts'
 import type { Evidence, EvidenceCell, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
@@ -28,6 +28,17 @@ export function judgeCell (cell: NodeCell | undefined, counts?: (r: EvidenceReas
   }
   const verdict = failing(cell.samples, errors)
   return verdict === null ? UNJUDGED : verdict ? FAIL : OK
+}
+
+/** Whether a cell fails most of its probes (NODE_FAILING_RATIO), counting the failures `counts` accepts: enough for a finding about its node alone. */
+export function failsMostly (cell: NodeCell | undefined, counts?: (r: EvidenceReason) => boolean): boolean {
+  if (cell === undefined || cell.samples < MIN_SAMPLES) return false
+  let errors = cell.errors
+  if (counts !== undefined) {
+    errors = 0
+    for (const r of cell.reasons) if (counts(r)) errors += r.count
+  }
+  return errors >= MIN_FAILURES && errors / cell.samples >= NODE_FAILING_RATIO
 }
 
 /** Which nodes may testify: not degraded and not explained by their own network finding. */

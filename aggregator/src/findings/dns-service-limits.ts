@@ -17,6 +17,14 @@ export const MIN_FAILURES = 2
 export const FAILING_RATIO = 0.25
 
 /**
+ * A finding about one node alone (dns-group for a node, egress from a node) needs its cells to fail
+ * at least this often: one node has no peers to agree with, and a path losing 10% (a lost packet is a
+ * failed probe at these timeouts) fails 2 of 8 probes in about one window of five, while it
+ * reaches half of them in about one of 200.
+ */
+export const NODE_FAILING_RATIO = 0.5
+
+/**
  * A set of nodes (a group, or the fleet) fails when more than this share of its judged nodes fail:
  * a strict majority, so one node of two is that node's fault, not its group's.
  */

@@ -4,7 +4,7 @@
 
 import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_SAMPLES } from './dns-service-limits.ts'
 import type { DnsServiceInput, ExternalColumn, NodeCell } from './dns-service-input.ts'
-import { evidence, FAIL, judgeCell, nodesText, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
+import { evidence, FAIL, failsMostly, judgeCell, nodesText, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 
@@ -48,7 +48,10 @@ export function egressFindings (ctx: FindingsContext, input: DnsServiceInput, wi
     }
     const failingGroups = [...perGroup].filter(([, a]) => a.failing / a.judged > GROUP_SHARE).map(([g]) => g).sort()
     const loose: number[] = []
-    for (let n = 0; n < status.length; n++) if (status[n] === FAIL && !failingGroups.includes(ctx.nodes[n]!.group)) loose.push(n)
+    // A node alone has no peers to agree with: it must fail most of its probes (NODE_FAILING_RATIO).
+    for (let n = 0; n < status.length; n++) {
+      if (status[n] === FAIL && !failingGroups.includes(ctx.nodes[n]!.group) && failsMostly(withoutLookups(column.cells[n]!), pastLookup)) loose.push(n)
+    }
     verdicts.push({ column, status, failingGroups, judgedGroups: [...perGroup.keys()].sort(), loose })
   }
   const out: Detection[] = []

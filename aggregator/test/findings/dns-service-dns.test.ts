@@ -228,8 +228,18 @@ t.test('a node whose own pod probes mostly fail (loss toward it) is no DNS witne
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
   const lossy = ctx.nodes[3]!.name
-  input.wire = input.wire.map(c => wire(ctx, c.name, c.type as 'A' | 'AAAA', n => n.name === lossy ? fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 4) : ok()))
+  input.wire = input.wire.map(c => wire(ctx, c.name, c.type as 'A' | 'AAAA', n => n.name === lossy ? fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 8) : ok()))
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`dns-group node/${lossy}`], 'with its pod probes fine, its DNS is its own')
   input.podOut = input.podOut.map((p, i) => i === 3 ? { samples: p.samples, errors: Math.round(p.samples * 0.4) } : p)
   t.same(dnsServiceFindings(ctx, input, new Set()), [])
+})
+
+t.test('one node failing a quarter of its DNS probes (10% loss toward it) is no finding; failing most of them is', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const one = ctx.nodes[2]!.name
+  input.wire = input.wire.map(c => wire(ctx, c.name, c.type as 'A' | 'AAAA', n => n.name === one ? fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 2, 8) : ok()))
+  t.same(dnsServiceFindings(ctx, input, new Set()), [])
+  input.wire = input.wire.map(c => wire(ctx, c.name, c.type as 'A' | 'AAAA', n => n.name === one ? fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 4, 8) : ok()))
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`dns-group node/${one}`])
 })

@@ -156,3 +156,13 @@ t.test('Service probes failing about as often as agents are down are those nodes
   t.same(dnsServiceFindings(killed, input, new Set()), [])
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`service-path service/${SERVICE}`], 'with every agent up, the same failures are the Service\'s')
 })
+
+t.test('one node failing a quarter of its external probes is no egress finding; failing most of them is', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const one = ctx.nodes[4]!.name
+  input.external = replace(input.external, external(ctx, 'tcp', n => n.name === one ? fail('CONNECT_TIMEOUT', 'TIMEOUT', 2, 8) : ok()))
+  t.same(dnsServiceFindings(ctx, input, new Set()), [])
+  input.external = replace(input.external, external(ctx, 'tcp', n => n.name === one ? fail('CONNECT_TIMEOUT', 'TIMEOUT', 5, 8) : ok()))
+  t.same(kinds(dnsServiceFindings(ctx, input, new Set())), [`egress target/${TCP}`])
+})
