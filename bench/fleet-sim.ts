@@ -18,6 +18,8 @@ export interface SimOptions {
   groups?: readonly string[]
   /** Real time (ms since the epoch) before which report `seq` is not sent; none: send at once. */
   notBefore?: (seq: number) => number
+  /** Whether pod cells carry `phases` (connect and firstByte), as agents send them to an aggregator with feature `phases`; default true. */
+  phases?: boolean
 }
 
 export interface SimResult {
@@ -30,8 +32,10 @@ export function nodeName (i: number): string {
   return `node-${String(i).padStart(4, '0')}`
 }
 
-// Latencies around 1 ms with a log-normal spread, like a healthy pod network.
-function cellsJson (agent: number, targets: number, variant: number): string {
+// Latencies around 1 ms with a log-normal spread, like a healthy pod network. With phases, each
+// probe's connect and first byte, as a real pod probe times them (no name to resolve, no TLS): the
+// handshake takes 30–50% of the total, the request the rest.
+function cellsJson (agent: number, targets: number, variant: number, phases: boolean): string {
   let seed = (agent * 7919 + variant * 104729) >>> 0
   const rand = (): number => {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
@@ -40,7 +44,9 @@ function cellsJson (agent: number, targets: number, variant: number): string {
   const parts: string[] = []
   for (let t = 0; t < targets; t++) {
     const seconds = 0.001 * Math.exp((rand() + rand() + rand() - 1.5) * 0.6)
-    parts.push(`{"probe":"pod","target":"${nodeName(t)}","count":1,"latency":[${bucketIndex(seconds)},1]}`)
+    const connect = seconds * (0.3 + 0.2 * rand())
+    const extra = phases ? `,"phases":{"connect":[${bucketIndex(connect)},1],"firstByte":[${bucketIndex(seconds - connect)},1]}` : ''
+    parts.push(`{"probe":"pod","target":"${nodeName(t)}","count":1,"latency":[${bucketIndex(seconds)},1]${extra}}`)
   }
   return '[' + parts.join(',') + ']'
 }
@@ -52,7 +58,7 @@ export async function runFleet (o: SimOptions): Promise<SimResult> {
   const started = performance.now()
   const step = o.reports > 1 ? (o.to - o.from) / (o.reports - 1) : 0
   await Promise.all(Array.from({ length: o.agents }, (_, i) => new Promise<void>((resolve, reject) => {
-    const variants = [0, 1, 2, 3].map(v => cellsJson(i, o.targets, v))
+    const variants = [0, 1, 2, 3].map(v => cellsJson(i, o.targets, v, o.phases ?? true))
     const socket = new WebSocket(o.url.replace(/^http/, 'ws') + '/api/v1/stream', {
       headers: { authorization: `Bearer ${o.token}` },
       maxPayload: 64 * 1024 * 1024,

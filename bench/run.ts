@@ -2,7 +2,8 @@
 // and matrix query times. The aggregator runs as its own process so its CPU and RSS are its own.
 // Flags: --quick (smaller runs), --only <name,…>, --nodes N (mesh and gate-nodes size), --base <dir>
 // (A/B: the aggregator scenarios also run another checkout's aggregator, alternating with this one's;
-// the agent scenario runs another checkout's agent instead, alternating).
+// the agent scenario runs another checkout's agent instead, alternating), --no-phases (simulated
+// agents send no per-phase latency, as agents do to an aggregator without feature `phases`).
 // Results: bench/results/latest.json, BENCHMARKS.md.
 
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -17,7 +18,7 @@ import { findingsBench } from './findings.ts'
 import type { GateBenchResult } from './gate-nodes.ts'
 import { cpuSeconds, median, percentile, rss } from './proc.ts'
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, nodes: { type: 'string' }, rounds: { type: 'string' }, base: { type: 'string' }, 'no-phases': { type: 'boolean', default: false } } })
 const TOKEN = 'bench-token-0123456789'
 const results: Record<string, unknown> = {}
 
@@ -87,7 +88,7 @@ async function ingest (name: string, agents: number, targets: number, reports: n
       const pid = server.child.pid!
       const cpu0 = cpuSeconds(pid)
       const now = Date.now()
-      const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now })
+      const sim = await runFleet({ url: server.url, token: TOKEN, agents, targets, reports, inFlight: 2, from: now - 60_000, to: now, phases: !args['no-phases'] })
       const cpu = cpuSeconds(pid) - cpu0
       rates.get(tree)!.push(sim.cells / cpu)
       acks.get(tree)!.push(...sim.ackLatencyMs)
@@ -133,7 +134,7 @@ async function mesh (nodes: number, minutes: number, speed: number, tree: Tree =
   const sampler = setInterval(() => { peakDuringLoad = Math.max(peakDuringLoad, rss(pid).now) }, 1000)
   const sim = await runFleet({
     url: server.url, token: TOKEN, agents: nodes, targets: nodes, reports, inFlight: 2,
-    from: endOf(1), to: endOf(reports),
+    from: endOf(1), to: endOf(reports), phases: !args['no-phases'],
     notBefore: seq => real0 + (endOf(seq) - start) / speed
   })
   clearInterval(sampler)
@@ -249,9 +250,11 @@ async function agentLoad (peers: number, measureSeconds: number, variant = '', e
  * store's own accounting (`Store.stats().bytes`, what `pingfleet_ingest_store_bytes` reports) once
  * only that slot is left and closed. Latencies are drawn as in fleet-sim (around 1 ms, log-normal);
  * `variants` bounds how many distinct draws a cell gets (fleet-sim sends 4 pre-serialised variants;
- * 0: a fresh draw every interval).
+ * 0: a fresh draw every interval). `phases`: each cell also carries connect and firstByte, as a pod
+ * cell from an agent with feature `phases` does, and every tier keeps them (the node store keeps them
+ * in its interval slots only, so only `interval` is its figure).
  */
-function slotBytes (cells: number, variants: number): { interval: number, minute: number, fiveMinutes: number } {
+function slotBytes (cells: number, variants: number, phases = false): { interval: number, minute: number, fiveMinutes: number } {
   let seed = 12345
   const rand = (): number => {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
@@ -270,10 +273,15 @@ function slotBytes (cells: number, variants: number): { interval: number, minute
     const store = new Store([{ width: 5000, span: 5000 }, { width: 60_000, span: 60_000 }, { width: 300_000, span: 3_600_000 }], () => now)
     const ids = Int32Array.from({ length: cells }, (_, c) => store.cellId(`n${Math.floor(c / side)}`, 'pod', `n${c % side}`))
     store.advance(now)
-    const input = Array.from({ length: cells }, () => ({ count: 1, latency: [0, 1] }))
+    const input = Array.from({ length: cells }, () => phases ? { count: 1, latency: [0, 1], phases: { connect: [0, 1], firstByte: [0, 1] } } : { count: 1, latency: [0, 1] })
     for (let n = 0; n < intervals; n++) {
       const d = draws?.[n % draws.length]
-      for (let c = 0; c < cells; c++) input[c]!.latency[0] = d?.[c] ?? draw()
+      for (let c = 0; c < cells; c++) {
+        const cell = input[c]!
+        cell.latency[0] = d?.[c] ?? draw()
+        // The handshake a few buckets (~20-40%) below the total, the first byte just below it.
+        if (cell.phases !== undefined) { cell.phases.connect[0] = Math.max(0, cell.latency[0] - 24 - (c % 9)); cell.phases.firstByte[0] = Math.max(0, cell.latency[0] - 8) }
+      }
       now = n * 5000
       store.advance(now)
       store.write(now, ids, input)
@@ -347,6 +355,9 @@ if (run('slots')) {
     const mib = (n: number): string => fmt(n / 2 ** 20, 1)
     results[`slots-${variants}`] = { cells, variants, ...b }
     console.log(`slots, ${fmt(cells)} cells, ${variants === 0 ? 'a fresh latency draw per interval' : `${variants} latency variants per cell`}: interval slot ${mib(b.interval)} MiB, 12 intervals ${mib(b.minute)} MiB, 60 intervals ${mib(b.fiveMinutes)} MiB`)
+    const p = slotBytes(cells, variants, true)
+    results[`slots-${variants}-phases`] = { cells, variants, phases: ['connect', 'firstByte'], ...p }
+    console.log(`  the same with connect and firstByte phases in every slot: interval slot ${mib(p.interval)} MiB, 12 intervals ${mib(p.minute)} MiB, 60 intervals ${mib(p.fiveMinutes)} MiB`)
   }
 }
 if (run('group-store')) {

@@ -1,11 +1,9 @@
 // The agent's own HTTP server: /ping for peers to probe, health and readiness for the kubelet,
 // and /status with the uplink counters that tests and operators read.
 
-import type { Server } from 'node:http'
-import type { Socket } from 'node:net'
 import { fastify, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import type { Labels } from '@pingfleet/protocol'
+import { boundWaitingConnections, type Labels } from '@pingfleet/protocol'
 
 /** Largest /ping?size= a peer may ask for (an MTU probe needs a few segments, not more). */
 export const MAX_PING_SIZE = 65_536
@@ -121,34 +119,12 @@ export const PING_SERVER_MAX_WAITING = 1024
 /** All open connections past which new ones are refused (reset at once): the backstop, ~32 MiB. */
 export const PING_SERVER_MAX_CONNECTIONS = 4096
 
-/**
- * Keeps at most `max` connections of `server` that have not sent a request: past that, the oldest is
- * destroyed. `requested(socket)` marks one that has. Insertion order of a Set is the age order.
- */
-function evictWaiting (server: Server, max: number): (socket: Socket) => void {
-  const waiting = new Set<Socket>()
-  server.on('connection', socket => {
-    waiting.add(socket)
-    socket.once('close', () => waiting.delete(socket))
-    if (waiting.size > max) {
-      const oldest = waiting.values().next().value!
-      waiting.delete(oldest)
-      oldest.destroy()
-    }
-  })
-  return socket => { waiting.delete(socket) }
-}
-
 export function buildServer (serverState: ServerState, logger: Logger) {
   // Peers hit /ping every few seconds each: request logs would drown everything else. Through a
   // LogController: fastify 5.8 deprecated the top-level disableRequestLogging option (FSTDEP023).
   const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), ...PING_SERVER_LIMITS })
   app.server.maxConnections = PING_SERVER_MAX_CONNECTIONS
-  const requested = evictWaiting(app.server, PING_SERVER_MAX_WAITING)
-  app.addHook('onRequest', (request, _reply, done) => {
-    requested(request.raw.socket)
-    done()
-  })
+  boundWaitingConnections(app.server, PING_SERVER_MAX_WAITING)
 
   app.get<{ Querystring: { size?: number } }>('/ping', { schema: pingSchema }, async request => {
     const identity = serverState.identity()

@@ -4,18 +4,25 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
+import { boundWaitingConnections } from '@pingfleet/protocol'
 import { Registry } from 'prom-client'
 import { staticAuth, type Authenticator } from './auth.ts'
 import type { Config } from './config.ts'
 import { ERR_INTERNAL } from './errors.ts'
 import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './fleet/agent-health.ts'
+import { FleetEventLog } from './fleet/events.ts'
 import { Fleet } from './fleet/fleet.ts'
 import { Roster } from './fleet/roster.ts'
+import { FindingsEngine, type EvaluateFn } from './findings/engine.ts'
+import { IncidentLog } from './findings/incidents.ts'
+import { registerFindingMetrics } from './findings/metrics.ts'
+import { FindingTracker } from './findings/tracker.ts'
 import { serviceBackendsFrom } from './gates/service-backends.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
 import { apiRoutes } from './http/api-routes.ts'
 import { errorHandler, notFoundHandler } from './http/error-handler.ts'
+import { findingsRoutes } from './http/findings-routes.ts'
 import { gateRoutes } from './http/gate-routes.ts'
 import { opsRoutes } from './http/ops-routes.ts'
 import { serviceRoutes } from './http/service-routes.ts'
@@ -44,6 +51,8 @@ export const API_SERVER_LIMITS = {
   requestTimeout: 60_000,
   http: { headersTimeout: 10_000, connectionsCheckingInterval: 2_000 }
 } as const
+/** Connections without a request yet past which the oldest is closed (boundWaitingConnections): ~10 MiB. */
+export const API_MAX_WAITING = 1024
 
 /** How often the stores advance their slots and the roster expires agents past the peer TTL (ms). */
 const TICK_MS = 1000
@@ -56,17 +65,24 @@ export interface Aggregator {
   close: () => Promise<void>
 }
 
+/** What tests may replace: the findings evaluation (default evaluateFindings). */
+export interface AggregatorParts {
+  evaluateFindings?: EvaluateFn
+}
+
 /**
  * Starts an aggregator from a validated, frozen config (config.ts loadConfig): builds the node and
  * group stores, the roster and fleet model, in-cluster discovery when `config.kube.url` is set and
  * `config.discovery` is on, the gates, the HTTP API and the agent websocket, then listens on
  * `config.listen`. `now` is the clock in ms since the epoch (tests pass a fake one). Resolves once
  * the server listens; rejects when it cannot (the port is taken, say) or a plugin fails to register.
+ * `parts` replaces internals (tests inject a synthetic findings evaluation).
  */
 export async function startAggregator (
   config: Readonly<Config>,
   log: Logger,
-  now: () => number = Date.now
+  now: () => number = Date.now,
+  parts: AggregatorParts = {}
 ): Promise<Aggregator> {
   const { groupLabel, intervalMs, maxWindowMs } = config
   // Gates read the group store: its few cells can afford finer slots (store.ts, GROUP_TIERS).
@@ -92,9 +108,30 @@ export async function startAggregator (
   registerFleetMetrics({ registry, totals, fleet, health, version: VERSION, now, staleAfterMs: 3 * intervalMs })
   const serviceView = (service: string, windowMs: number): ServiceView =>
     buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
+  // Findings: evaluated every interval; incidents quote the fleet events of the same minutes.
+  const fleetEvents = new FleetEventLog({ fleet, now })
+  const tracker = new FindingTracker()
+  const findings = new FindingsEngine({
+    sources: { nodes, groups, fleet, health },
+    tracker,
+    incidents: new IncidentLog({ events: fleetEvents }),
+    events: fleetEvents,
+    windowMs: config.findingsWindowMs,
+    groupLabel,
+    now,
+    log,
+    evaluate: parts.evaluateFindings
+  })
+  registerFindingMetrics(registry, () => tracker.active())
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, nodes, fleet, serviceBackends: serviceBackendsFrom(serviceView, now) },
+    sources: {
+      groups,
+      nodes,
+      fleet,
+      serviceBackends: serviceBackendsFrom(serviceView, now),
+      findings: () => findings.evaluatedAt === null ? null : tracker.active()
+    },
     now,
     log
   })
@@ -108,6 +145,7 @@ export async function startAggregator (
     // fastify's ajv strips unknown properties by default; a misspelt query parameter must be a 400.
     ajv: { customOptions: { removeAdditional: false } }
   })
+  boundWaitingConnections(app.server, API_MAX_WAITING)
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
@@ -117,6 +155,7 @@ export async function startAggregator (
   await app.register(apiRoutes, { nodes, groups, fleet, health, maxWindowMs, maxMatrixCells, now })
   await app.register(serviceRoutes, { nodes, fleet, maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs, maxWindowMs } })
+  await app.register(findingsRoutes, { engine: findings, now })
 
   await app.listen({ host: config.listen.host, port: config.listen.port })
   const serviceAccountAuth = (): Authenticator => tokenReviewAuth(new TokenReviewer({
@@ -156,6 +195,8 @@ export async function startAggregator (
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())
+  // Findings first: gates with forbidFindings read them.
+  findings.start(intervalMs)
   gates.start(intervalMs)
   discovery?.start()
 
@@ -169,6 +210,8 @@ export async function startAggregator (
     close: async () => {
       clearInterval(tick)
       gates.stop()
+      findings.stop()
+      fleetEvents.close()
       stream?.close()
       await discovery?.stop()
       kube?.close()

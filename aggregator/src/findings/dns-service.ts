@@ -1,4 +1,5 @@
-// DNS, Service and egress findings: dns-resolver, dns-path, dns-name, dns-group (dns.ts),
+// DNS, Service and egress findings: dns-resolver, dns-path, dns-name, dns-group (dns.ts, with
+// dns-signal.ts and dns-detections.ts),
 // service-path (service-path.ts) and egress (egress.ts), read from the node store by
 // dns-service-input.ts and judged with the thresholds of dns-service-limits.ts.
 

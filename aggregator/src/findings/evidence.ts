@@ -9,12 +9,16 @@ import { EVIDENCE_CELLS, EVIDENCE_REASONS } from './network-thresholds.ts'
 /** The dominant (reason, raw code) pairs over `cells`, most failures first, at most EVIDENCE_REASONS. */
 export function dominantReasons (cells: readonly FailedCell[]): EvidenceReason[] {
   const by = new Map<string, EvidenceReason>()
+  // Most cells repeat the last pair: compared first, no key is built for them.
+  let last: EvidenceReason | null = null
   for (const c of cells) {
     for (const r of c.reasons) {
+      if (last !== null && last.reason === r.reason && last.raw === r.raw) { last.count += r.count; continue }
       const key = `${r.reason}\u0000${r.raw}`
-      const e = by.get(key)
-      if (e === undefined) by.set(key, { reason: r.reason, raw: r.raw, count: r.count })
-      else e.count += r.count
+      let e = by.get(key)
+      if (e === undefined) by.set(key, e = { reason: r.reason, raw: r.raw, count: 0 })
+      e.count += r.count
+      last = e
     }
   }
   return [...by.values()].sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : 1)).slice(0, EVIDENCE_REASONS)
@@ -23,8 +27,17 @@ export function dominantReasons (cells: readonly FailedCell[]): EvidenceReason[]
 /** The worst cells (highest error ratio, then most failures), at most EVIDENCE_CELLS, as evidence quotes them. */
 export function worstCells (cells: readonly FailedCell[]): EvidenceCell[] {
   const ratio = (c: FailedCell): number => c.samples === 0 ? 1 : c.errors / c.samples
-  return [...cells].sort((a, b) => ratio(b) - ratio(a) || b.errors - a.errors || (a.src + a.dst < b.src + b.dst ? -1 : 1))
-    .slice(0, EVIDENCE_CELLS)
+  const worse = (a: FailedCell, b: FailedCell): number => ratio(b) - ratio(a) || b.errors - a.errors || (a.src < b.src ? -1 : a.src > b.src ? 1 : a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0)
+  // The top few by insertion: a boundary's finding has ~250,000 cells at 1,000 nodes, too many to sort.
+  const top: FailedCell[] = []
+  for (const c of cells) {
+    if (top.length === EVIDENCE_CELLS && worse(c, top[top.length - 1]!) >= 0) continue
+    let i = top.length
+    while (i > 0 && worse(c, top[i - 1]!) < 0) i--
+    top.splice(i, 0, c)
+    if (top.length > EVIDENCE_CELLS) top.pop()
+  }
+  return top
     .map(c => ({ src: c.src, target: c.size === undefined ? c.dst : `${c.dst}/${c.size}`, samples: c.samples, errors: c.errors }))
 }
 

@@ -17,7 +17,8 @@ export function mtuFindings (ctx: FindingsContext, mtu: PeerKindInput, mesh: Mes
   const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
   const groupOf = new Map(ctx.nodes.map(n => [n.name, n.group]))
   const nodes = coverNodes(ctx.nodes, mtu)
-  const keep = (c: FailedCell): boolean => cellFails(c) && !mesh.failingPairs.has(`${c.src}\u0000${c.dst}`) &&
+  const n = ctx.nodes.length
+  const keep = (c: FailedCell): boolean => cellFails(c) && !mesh.failingPairs.has((index.get(c.src) ?? -1) * n + (index.get(c.dst) ?? -1)) &&
     !mesh.faultyNodes.has(c.src) && !mesh.faultyNodes.has(c.dst) && !mesh.brokenLinks.has(`${groupOf.get(c.src)}\u0000${groupOf.get(c.dst)}`)
   // A peer has one mtu cell per size: the cover counts pairs, so a pair's failing sizes become one cell.
   const { cells, source } = coverCells(nodes, index, byPair(mtu.failed.filter(keep)), () => true)

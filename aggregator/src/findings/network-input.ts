@@ -2,7 +2,7 @@
 // peer kinds (cheap: the store's per-node sums), the cells that failed (cost follows the failures),
 // and per group link the sums the group store keeps. Plain data, so tests can build it by hand.
 
-import { Histogram, PEER_PROBE_KINDS, type ProbeKind } from '@pingfleet/protocol'
+import { Histogram, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import { peerNode } from '../store/ingest.ts'
 import type { NodeSide, SideLoss } from '../store/node-sums.ts'
 import type { Store } from '../store/store.ts'
@@ -60,8 +60,6 @@ export interface NetworkInput {
   links: Record<'pod' | 'mtu' | 'udp', GroupLinkSum[]>
 }
 
-const isPeerKind = new Set<string>(PEER_PROBE_KINDS)
-
 /**
  * Reads the network evaluator's input for `ctx` from the stores: `pod` over ctx.windowMs, `mtu` and
  * `udp` over at least SLOW_PROBE_WINDOW_MS (they run every 30 s by default). Per node of ctx.nodes,
@@ -93,31 +91,100 @@ function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideS
   return new Map(list.map((s, i) => [names[i]!, { samples: s.samples, errors: s.errors, peers: s.peers, reasons: s.reasons, ...(s.loss === undefined ? {} : { loss: s.loss }) }]))
 }
 
-/** The failed cells of `probes` in one read, per kind: one pass over the read's failure records. */
+/**
+ * The failed cells of `probes` in one read, per kind: one pass over the read's failure records. A
+ * broken boundary at 1,000 nodes fails ~250,000 cells per kind, so the pass sums into flat arrays
+ * (a cell's first (reason, raw) pair by id; a cell with more pairs is rare and goes to a map) and
+ * names are resolved once per interned name, not per cell.
+ */
+/** Failed cells indexed through a map up to this many; past it, a flat index over every cell (12 MB at 3 million cells) is cheaper. */
+const SMALL_FAILED = 20_000
+
 function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod' | 'mtu' | 'udp'>): Map<ProbeKind, FailedCell[]> {
-  const wanted = new Set<ProbeKind>(probes)
-  const byCell = new Map<number, EvidenceReason[]>()
-  read.forEachErrorWhere(id => wanted.has(store.probeOf(id)), (id, e) => {
-    let list = byCell.get(id)
-    if (list === undefined) byCell.set(id, list = [])
+  const wanted = new Uint8Array(PROBE_KIND_NAMES.length)
+  for (const p of probes) wanted[PROBE_KIND_NAMES.indexOf(p)] = 1
+  const kindOf = (id: number): number => PROBE_KIND_NAMES.indexOf(store.probeOf(id))
+  // Per cell with failures, its position k (a map while few, then a flat index); per k: cell id,
+  // first pair and its count.
+  const small = new Map<number, number>()
+  let slot: Int32Array | null = null
+  const ids: number[] = []
+  const firstPair: number[] = []
+  const firstCount: number[] = []
+  const more = new Map<number, EvidenceReason[]>()
+  const pairIds = new Map<string, number>()
+  const pairs: Array<{ reason: string, raw: string }> = []
+  // Most records repeat the last (reason, raw) pair: compared first, no key is built for them.
+  let lastReason = ''
+  let lastRaw = ''
+  let lastPair = -1
+  read.forEachErrorWhere(id => wanted[kindOf(id)] === 1, (id, e) => {
+    let pair = lastPair
+    if (e.reason !== lastReason || e.raw !== lastRaw || pair === -1) {
+      const key = `${e.reason}\u0000${e.raw}`
+      pair = pairIds.get(key) ?? -1
+      if (pair === -1) { pair = pairs.length; pairIds.set(key, pair); pairs.push({ reason: e.reason, raw: e.raw }) }
+      lastReason = e.reason
+      lastRaw = e.raw
+      lastPair = pair
+    }
+    let k = slot === null ? small.get(id) ?? -1 : slot[id]!
+    if (k === -1) {
+      k = ids.length
+      if (slot !== null) slot[id] = k
+      else if (small.size < SMALL_FAILED) small.set(id, k)
+      else {
+        // Many failures (a broken boundary): a flat index by cell id from here on.
+        slot = new Int32Array(store.cellCount).fill(-1)
+        for (const [c, j] of small) slot[c] = j
+        slot[id] = k
+      }
+      ids.push(id)
+      firstPair.push(pair)
+      firstCount.push(e.count)
+      return
+    }
+    if (firstPair[k] === pair) { firstCount[k]! += e.count; return }
+    let list = more.get(k)
+    if (list === undefined) more.set(k, list = [])
     const same = list.find(x => x.reason === e.reason && x.raw === e.raw)
     if (same !== undefined) same.count += e.count
     else list.push({ reason: e.reason, raw: e.raw, count: e.count })
   })
   const out = new Map<ProbeKind, FailedCell[]>(probes.map(p => [p, []]))
-  for (const [id, reasons] of byCell) {
-    const key = store.key(id)
-    const dst = isPeerKind.has(key.probe) ? peerNode(key.target) : key.target
-    if (dst === key.src) continue
-    if (reasons.length > 1) reasons.sort((a, b) => b.count - a.count)
+  const lists = probes.map(p => out.get(p)!)
+  const listOf = new Array<FailedCell[] | undefined>(PROBE_KIND_NAMES.length)
+  for (const [i, p] of probes.entries()) listOf[PROBE_KIND_NAMES.indexOf(p)] = lists[i]
+  // Per interned target name: its node, and for mtu its size.
+  const dstOf: Array<string | undefined> = []
+  const sizeOf: number[] = []
+  const counts = new Float64Array(ids.length)
+  read.sumMany(ids, counts)
+  for (let k = 0; k < ids.length; k++) {
+    const id = ids[k]!
+    const tId = store.targetOf(id)
+    let dst = dstOf[tId]
+    if (dst === undefined) {
+      const target = store.name(tId)
+      dst = dstOf[tId] = peerNode(target)
+      sizeOf[tId] = dst.length === target.length ? 0 : Number(target.slice(dst.length + 1))
+    }
+    const src = store.name(store.srcOf(id))
+    if (dst === src) continue
+    const first = pairs[firstPair[k]!]!
+    const reasons: EvidenceReason[] = [{ reason: first.reason, raw: first.raw, count: firstCount[k]! }]
+    const extra = more.get(k)
+    if (extra !== undefined) { reasons.push(...extra); reasons.sort((a, b) => b.count - a.count) }
     let errors = 0
     for (const r of reasons) errors += r.count
-    const cell: FailedCell = { src: key.src, dst, samples: read.count(id), errors, reasons }
-    if (key.probe === 'mtu') cell.size = Number(key.target.slice(dst.length + 1))
-    out.get(key.probe)!.push(cell)
+    const kind = kindOf(id)
+    const cell: FailedCell = { src, dst, samples: counts[k]!, errors, reasons }
+    if (PROBE_KIND_NAMES[kind] === 'mtu') cell.size = sizeOf[tId]!
+    listOf[kind]!.push(cell)
   }
   return out
 }
+
 /** The group store's links of one kind over `windowMs` before `at`: samples, failures and loss counters. */
 function readGroupLinks (sources: FindingsSources, probe: ProbeKind, windowMs: number, at: number): GroupLinkSum[] {
   const store = sources.groups

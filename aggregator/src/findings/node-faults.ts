@@ -16,8 +16,8 @@ export interface MeshVerdict {
   faultyNodes: Set<string>
   /** `src\u0000dst` group links with a group-boundary finding. */
   brokenLinks: Set<string>
-  /** `src\u0000dst` node pairs whose pod cell fails. */
-  failingPairs: Set<string>
+  /** Node pairs whose pod cell fails, as src index × nodes + dst index (indexes into ctx.nodes). */
+  failingPairs: Set<number>
 }
 
 /** Whether a failed cell fails (CELL_FAIL_RATIO of its probes or more). */
@@ -60,7 +60,7 @@ export function meshFindings (ctx: FindingsContext, pod: PeerKindInput): MeshVer
   const nodes = coverNodes(ctx.nodes, pod)
   const { cells, source } = coverCells(nodes, index, pod.failed, cellFails)
   const causes = explainFailures(nodes, cells)
-  const failingPairs = new Set(source.map(c => `${c.src}\u0000${c.dst}`))
+  const failingPairs = new Set(cells.map(c => c.src * nodes.length + c.dst))
   const detections: Detection[] = []
   const faultyNodes = new Set<string>()
   const brokenLinks = new Set<string>()

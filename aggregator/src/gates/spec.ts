@@ -6,6 +6,7 @@ import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
+import { FINDING_KIND_NAMES, type FindingKind } from '../findings/finding.ts'
 import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
 import { expectedOf, shown, valueAt } from './schema-errors.ts'
 
@@ -69,6 +70,11 @@ export interface GateSpec {
   /** Null: the gate judges groups only. */
   scope: NodeScope | null
   nodeRules: readonly NodeRule[]
+  /**
+   * Finding kinds that fail the gate while an active finding of that kind concerns the gate: a
+   * selected node or its group (scoped gates), or a group its rules and coverage name (group gates).
+   */
+  forbidFindings: readonly FindingKind[]
   /** The definition as written, defaults filled in; what GET /api/v1/gates shows. */
   definition: GateDefinition
 }
@@ -97,6 +103,7 @@ export interface GateDefinition {
   nodes?: string[]
   nodeSelector?: string
   nodeRules?: NodeRuleDefinition[]
+  forbidFindings?: string[]
 }
 
 export interface NodeRuleDefinition {
@@ -122,6 +129,14 @@ export const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
 export const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
 const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
 export const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
+/** Finding kinds (docs/findings.md) a gate forbids. */
+export const forbidFindingsSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: FINDING_KIND_NAMES.length,
+  uniqueItems: true,
+  items: { type: 'string', enum: FINDING_KIND_NAMES }
+} as const
 
 /**
  * The fields of a group-pair rule, written once for the gates file and the ad-hoc query (which
@@ -210,7 +225,8 @@ export const gateDefinitionSchema = {
     },
     nodes: { type: 'array', minItems: 1, maxItems: 5000, items: nodeName },
     nodeSelector,
-    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema }
+    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema },
+    forbidFindings: forbidFindingsSchema
   }
 } as const
 
@@ -314,8 +330,12 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
   if (nodeRules.length > 0 && scope === null) {
     throw new DefinitionError(`${base}/nodeRules`, 'nodes or nodeSelector next to nodeRules: node rules judge the nodes a gate selects')
   }
-  if (rules.length + coverage.length + services.length + nodeRules.length === 0 && scope === null) {
-    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector')
+  const forbidFindings = (def.forbidFindings ?? []).map((kind, i): FindingKind => {
+    if (!(FINDING_KIND_NAMES as readonly string[]).includes(kind)) throw new DefinitionError(`${base}/forbidFindings/${i}`, `a finding kind from docs/findings.md (${FINDING_KIND_NAMES.join(', ')})`)
+    return kind as FindingKind
+  })
+  if (rules.length + coverage.length + services.length + nodeRules.length + forbidFindings.length === 0 && scope === null) {
+    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services, nodeRules or forbidFindings, or nodes or nodeSelector')
   }
   const definition: GateDefinition = {
     ...def,
@@ -335,6 +355,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     services: Object.freeze(services),
     scope,
     nodeRules: Object.freeze(nodeRules),
+    forbidFindings: Object.freeze([...new Set(forbidFindings)]),
     definition
   })
 }

@@ -13,10 +13,16 @@ export interface ApiDeps extends MatrixSources, AgentSources {
 
 const nullableSeconds = { type: ['number', 'null'] } as const
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
+const quantiles = {
+  type: 'object',
+  required: ['p50', 'p90', 'p99'],
+  additionalProperties: false,
+  properties: { p50: nullableSeconds, p90: nullableSeconds, p99: nullableSeconds }
+} as const
 
 export const matrixSchema = {
   type: 'object',
-  required: ['probe', 'groupBy', 'window', 'from', 'to', 'generatedAt', 'rows', 'cols', 'cells'],
+  required: ['probe', 'groupBy', 'window', 'from', 'to', 'generatedAt', 'phasesIncluded', 'rows', 'cols', 'cells'],
   additionalProperties: false,
   properties: {
     probe: { type: 'string' },
@@ -25,6 +31,10 @@ export const matrixSchema = {
     from: spanEdge('start'),
     to: spanEdge('end'),
     generatedAt: { type: 'string', format: 'date-time' },
+    phasesIncluded: {
+      type: 'boolean',
+      description: 'whether cells carry `phases`: kinds pod, service, mtu, http and tcp, at any window when grouped by the group label, and by node or another label only up to the node store\'s exact window (1m at a 5 s interval)'
+    },
     rows: { type: 'array', items: { type: 'string' } },
     cols: { type: 'array', items: { type: 'string' } },
     cells: {
@@ -42,11 +52,13 @@ export const matrixSchema = {
           errorsByReason: counts,
           errorsByCode: counts,
           lagged: { type: 'integer' },
-          latency: {
+          latency: quantiles,
+          phases: {
             type: 'object',
-            required: ['p50', 'p90', 'p99'],
+            description: 'when phasesIncluded: latency quantiles (seconds) per phase the probes went through (dns, connect, tls, firstByte; a phase without observations is absent) and total, the same as latency',
+            required: ['total'],
             additionalProperties: false,
-            properties: { p50: nullableSeconds, p90: nullableSeconds, p99: nullableSeconds }
+            properties: { dns: quantiles, connect: quantiles, tls: quantiles, firstByte: quantiles, total: quantiles }
           },
           loss: {
             type: 'object',

@@ -2,12 +2,14 @@
 // fits in memory. Records chain per cell while the slot is open; compact() makes one record each.
 // The packing is this file's alone: the rest of the store reads and writes through its methods.
 
-import type { Histogram } from '@pingfleet/protocol'
-import { hasLoss, LOSS_NAMES, type CellErrors, type CellInput, type LossCounters } from './cell-sum.ts'
+import { BUCKET_COUNT, type Histogram } from '@pingfleet/protocol'
+import { hasLoss, LOSS_NAMES, type CellErrors, type CellInput, type CellPhases, type LossCounters } from './cell-sum.ts'
 import { NodeSums } from './node-sums.ts'
 
-// A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (9 bits) and count (23 bits).
-export const PAIR_BITS = 23
+// A record is [next, count << 9 | pairs, pair…]; a pair packs bucket (11 bits) and count (21 bits).
+// 11 bits: phase buckets (below) reach 1,991. A count past 21 bits (2,097,151) is split over pairs of
+// the same bucket, as add() always did; a latency bucket of one cell in one slot rarely gets there.
+export const PAIR_BITS = 21
 export const PAIR_COUNT_MASK = (1 << PAIR_BITS) - 1
 const HEADER_PAIRS_BITS = 9
 const MAX_PAIRS = (1 << HEADER_PAIRS_BITS) - 1
@@ -16,11 +18,37 @@ const NONE = -1
 
 /**
  * Per-cell loss counters ride in a record as extra pairs whose bucket lies past the latency buckets
- * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 9 bits). They add, fold and merge
+ * (those end at BUCKET_COUNT - 1 = 369; a pair's bucket field has 11 bits). They add, fold and merge
  * exactly like latency counts, and cost one word only where non-zero. Readers route buckets from
  * COUNTER_BASE on to counters: counter `i` (LOSS_NAMES order) is bucket COUNTER_BASE + i.
  */
 export const COUNTER_BASE = 500
+
+/**
+ * Per-phase latency rides the same way: phase `p` (PHASE_NAMES order: dns, connect, tls, firstByte)
+ * bucket `b` is pair bucket PHASE_BASE + p * BUCKET_COUNT + b, so 512…1,991, past the counters. Sorted
+ * pairs therefore end with the phase pairs, which is how a slot that keeps no phases drops them on a
+ * fold (keepsPhases). A phase adds one word per non-empty bucket, only where a cell carries it.
+ */
+export const PHASE_BASE = 512
+const PHASE_END = PHASE_BASE + 4 * BUCKET_COUNT
+
+/** A cell's phase histograms (named reads: a keyed read is slow on the many shapes of cells), PHASE_NAMES order. */
+function phaseList (phases: CellPhases): Array<ArrayLike<number> | undefined> {
+  return [phases.dns, phases.connect, phases.tls, phases.firstByte]
+}
+
+/** `latency` (already with any counters) with the phase pairs appended, indexes still ascending. */
+export function withPhases (latency: ArrayLike<number>, phases: CellPhases): number[] {
+  const out = Array.from(latency)
+  const list = phaseList(phases)
+  for (let p = 0; p < list.length; p++) {
+    const h = list[p]
+    if (h === undefined) continue
+    for (let i = 0; i < h.length; i += 2) out.push(PHASE_BASE + p * BUCKET_COUNT + h[i]!, h[i + 1]!)
+  }
+  return out
+}
 
 /**
  * A sparse histogram with the non-zero counters appended as pairs (indexes stay ascending), ready for
@@ -42,6 +70,8 @@ export function withCounters (latency: ArrayLike<number>, counters: Partial<Loss
 export class SlotArena {
   readonly start: number
   readonly width: number
+  /** Whether this slot files per-phase latency; a slot that does not drops it on add and on fold. */
+  readonly keepsPhases: boolean
   private head: Int32Array
   private data: Uint32Array
   private used = 0
@@ -54,9 +84,10 @@ export class SlotArena {
   /** The same slot's results summed per node (the store files them beside the cells). */
   sums = new NodeSums()
 
-  constructor (start: number, width: number, cellCapacity = 1024) {
+  constructor (start: number, width: number, cellCapacity = 1024, keepsPhases = true) {
     this.start = start
     this.width = width
+    this.keepsPhases = keepsPhases
     this.head = new Int32Array(cellCapacity).fill(NONE)
     this.data = new Uint32Array(Math.max(1024, cellCapacity * 3))
   }
@@ -67,12 +98,51 @@ export class SlotArena {
   }
 
   /**
-   * Adds one cell's results for one report: latency, loss counters, errors, lagged and backends.
-   * `loss`: whether the cell carries loss counters (see CellSum.add).
+   * Adds one cell's results for one report: latency, loss counters, per-phase latency (when the slot
+   * keeps phases), errors, lagged and backends. `loss`: whether the cell carries loss counters (see
+   * CellSum.add).
    */
   addCell (cellId: number, cell: CellInput, loss = hasLoss(cell)): void {
-    this.add(cellId, cell.count, loss ? withCounters(cell.latency, cell) : cell.latency, cell.errors, cell.lagged)
+    const latency = loss ? withCounters(cell.latency, cell) : cell.latency
+    const phases = this.keepsPhases ? cell.phases : undefined
+    if (phases === undefined || !this.writePhased(cellId, cell.count, latency, phases)) {
+      this.add(cellId, cell.count, phases === undefined ? latency : withPhases(latency, phases))
+    }
+    if (cell.errors !== undefined && cell.errors.length > 0) this.addErrors(cellId, cell.errors)
+    if (cell.lagged !== undefined && cell.lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + cell.lagged)
     if (cell.backends !== undefined) this.addBackends(cellId, cell.backends)
+  }
+
+  /**
+   * The common case of a cell with phases, written as one record straight from its arrays (no
+   * intermediate array per cell on the ingest path). Returns false, writing nothing, when the record
+   * would need splitting; add() then takes the flattened pairs.
+   */
+  private writePhased (cellId: number, count: number, latency: ArrayLike<number>, phases: CellPhases): boolean {
+    const list = phaseList(phases)
+    let pairs = latency.length >> 1
+    for (const h of list) if (h !== undefined) pairs += h.length >> 1
+    if (pairs > MAX_PAIRS || count > MAX_RECORD_COUNT) return false
+    for (let i = 1; i < latency.length; i += 2) if (latency[i]! > PAIR_COUNT_MASK) return false
+    for (const h of list) if (h !== undefined) for (let i = 1; i < h.length; i += 2) if (h[i]! > PAIR_COUNT_MASK) return false
+    if (cellId >= this.head.length) this.growHead(cellId + 1)
+    this.ensure(2 + pairs)
+    const at = this.used
+    const prev = this.head[cellId]!
+    if (prev !== NONE) this.chained = true
+    this.data[at] = prev === NONE ? 0 : prev + 1
+    this.data[at + 1] = ((count << HEADER_PAIRS_BITS) | pairs) >>> 0
+    let w = at + 2
+    for (let i = 0; i < latency.length; i += 2) this.data[w++] = ((latency[i]! << PAIR_BITS) | latency[i + 1]!) >>> 0
+    for (let p = 0; p < list.length; p++) {
+      const h = list[p]
+      if (h === undefined) continue
+      const base = PHASE_BASE + p * BUCKET_COUNT
+      for (let i = 0; i < h.length; i += 2) this.data[w++] = (((base + h[i]!) << PAIR_BITS) | h[i + 1]!) >>> 0
+    }
+    this.head[cellId] = at
+    this.used = w
+    return true
   }
 
   /**
@@ -126,7 +196,7 @@ export class SlotArena {
    */
   static union (into: SlotArena, other: SlotArena): SlotArena {
     const cells = Math.max(into.head.length, other.head.length)
-    const out = new SlotArena(into.start, into.width, 0)
+    const out = new SlotArena(into.start, into.width, 0, into.keepsPhases)
     out.head = new Int32Array(cells).fill(NONE)
     out.data = new Uint32Array(Math.max(16, into.used + other.used))
     const a: number[] = []
@@ -138,6 +208,8 @@ export class SlotArena {
       a.length = 0
       b.length = 0
       const count = (inA ? into.sortedPairs(cell, a) : 0) + (inB ? other.sortedPairs(cell, b) : 0)
+      // Phase pairs sort last: a slot that keeps no phases cuts them off.
+      if (!out.keepsPhases) { dropPhases(a); dropPhases(b) }
       out.writeMerged(cell, count, a, b)
     }
     for (const [cell, list] of into.errors) out.errors.set(cell, list)
@@ -251,10 +323,10 @@ export class SlotArena {
   }
 
   /**
-   * Adds the cell's latency to `latency` and its loss counters to `loss` (when given), and returns
-   * its probe count.
+   * Adds the cell's latency to `latency`, its loss counters to `loss` and its per-phase latency to
+   * `phases` (PHASE_NAMES order; each when given), and returns its probe count.
    */
-  addTo (cellId: number, latency: Histogram, loss?: LossCounters): number {
+  addTo (cellId: number, latency: Histogram, loss?: LossCounters, phases?: readonly Histogram[]): number {
     if (cellId >= this.head.length) return 0
     const data = this.data
     let at = this.head[cellId]!
@@ -267,7 +339,13 @@ export class SlotArena {
         const p = data[i]!
         const index = p >>> PAIR_BITS
         if (index < COUNTER_BASE) latency.add(index, p & PAIR_COUNT_MASK)
-        else if (loss !== undefined) loss[LOSS_NAMES[index - COUNTER_BASE]!] += p & PAIR_COUNT_MASK
+        else if (index >= PHASE_BASE) {
+          if (phases !== undefined) {
+            const k = index - PHASE_BASE
+            const phase = (k / BUCKET_COUNT) | 0
+            phases[phase]!.add(k - phase * BUCKET_COUNT, p & PAIR_COUNT_MASK)
+          }
+        } else if (loss !== undefined) loss[LOSS_NAMES[index - COUNTER_BASE]!] += p & PAIR_COUNT_MASK
       }
       at = data[at]! - 1
     }
@@ -275,8 +353,8 @@ export class SlotArena {
   }
 
   /**
-   * Adds the cell's latency counts to `dense` from `offset` (one count per bucket; loss counters are
-   * left out) and returns its probe count.
+   * Adds the cell's latency counts to `dense` from `offset` (one count per bucket; loss counters and
+   * phases are left out) and returns its probe count.
    */
   addToDense (cellId: number, dense: Float64Array, offset: number): number {
     if (cellId >= this.head.length) return 0
@@ -302,7 +380,7 @@ export class SlotArena {
     this.sums.settle()
     if (this.chained) {
       const cells = this.head.length
-      const packed = new SlotArena(this.start, this.width, cells)
+      const packed = new SlotArena(this.start, this.width, cells, this.keepsPhases)
       packed.data = new Uint32Array(Math.max(16, this.used))
       for (let cell = 0; cell < cells; cell++) {
         if (this.head[cell] === NONE) continue
@@ -346,3 +424,13 @@ export class SlotArena {
     this.head = bigger
   }
 }
+
+/** Cuts the phase pairs off a sorted packed-pair list (they sort last). */
+function dropPhases (sorted: number[]): void {
+  let n = sorted.length
+  while (n > 0 && sorted[n - 1]! >>> PAIR_BITS >= PHASE_BASE) n--
+  sorted.length = n
+}
+
+// The bucket field must hold the last phase bucket.
+if (PHASE_END > 2 ** (32 - PAIR_BITS)) throw new RangeError('phase buckets do not fit a pair')

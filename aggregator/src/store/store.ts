@@ -1,6 +1,8 @@
 // Sliding windows of results per (source node, probe kind, target). Recent data sits in fine
 // slots; as slots age they fold into coarser ones, so a long window costs little memory. Reads
 // take whole slots only and say which span they cover (read()); nothing outside sees the slots.
+// Per-phase latency is kept in the tiers that say so (Tier.phases): a read says whether every slot
+// it took had them (WindowRead.phasesKept).
 
 import { PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
 import type { CellInput } from './cell-sum.ts'
@@ -13,6 +15,11 @@ export interface Tier {
   width: number
   /** How long slots stay in this tier before they fold into the next one (or expire). */
   span: number
+  /**
+   * Whether this tier's slots keep per-phase latency (default true). A tier without them drops
+   * them when a finer slot folds in; no tier after it may keep them again.
+   */
+  phases?: boolean
 }
 
 export interface CellKey {
@@ -33,12 +40,18 @@ export interface TierOptions {
   exactMs: number
   /** Slot width past six minutes; rounded up to whole minutes' worth of intervals. */
   lastWidthMs: number
+  /** Whether the coarser tiers keep per-phase latency too; the first (exact) tier always does. */
+  phasesPastExact: boolean
 }
 
-/** The node store (millions of cells at 1,000 nodes): exact for the node matrix's default 1m window, 5-minute slots past six minutes. */
-export const NODE_TIERS: TierOptions = { exactMs: 60_000, lastWidthMs: 5 * 60_000 }
-/** The group store, which gates read: its cells are few (groups², not nodes²), so it is exact for their default 5m window and minute-precise beyond. */
-export const GROUP_TIERS: TierOptions = { exactMs: 5 * 60_000, lastWidthMs: 60_000 }
+/**
+ * The node store (millions of cells at 1,000 nodes): exact for the node matrix's default 1m window,
+ * 5-minute slots past six minutes. Per-phase latency only in the exact tier: folded slots drop it,
+ * which holds the 1,000-node mesh's memory (BENCHMARKS.md, "Phase timings (issue 13)").
+ */
+export const NODE_TIERS: TierOptions = { exactMs: 60_000, lastWidthMs: 5 * 60_000, phasesPastExact: false }
+/** The group store, which gates read: its cells are few (groups², not nodes²), so it is exact for their default 5m window and minute-precise beyond, and keeps phases at every tier. */
+export const GROUP_TIERS: TierOptions = { exactMs: 5 * 60_000, lastWidthMs: 60_000, phasesPastExact: true }
 
 /**
  * Tiers for a report interval: interval-wide slots up to `exactMs` (at least a minute and
@@ -48,7 +61,7 @@ export const GROUP_TIERS: TierOptions = { exactMs: 5 * 60_000, lastWidthMs: 60_0
  * `maxWindowMs`, past which no window reaches. `Store.read` says what a window then covers.
  */
 export function defaultTiers (intervalMs: number, maxWindowMs: number, options: TierOptions = NODE_TIERS): Tier[] {
-  const tiers: Tier[] = [{ width: intervalMs, span: Math.min(maxWindowMs, Math.max(options.exactMs, 60_000, 12 * intervalMs)) }]
+  const tiers: Tier[] = [{ width: intervalMs, span: Math.min(maxWindowMs, Math.max(options.exactMs, 60_000, 12 * intervalMs)), phases: true }]
   const minute = intervalMs * Math.ceil(60_000 / intervalMs)
   const last = minute * Math.max(1, Math.round(options.lastWidthMs / 60_000))
   for (const [width, upTo] of [[minute, 6 * 60_000], [last, Infinity]] as const) {
@@ -59,7 +72,7 @@ export function defaultTiers (intervalMs: number, maxWindowMs: number, options: 
       if (upTo === Infinity) finer.span = maxWindowMs
       continue
     }
-    tiers.push({ width, span: Math.min(maxWindowMs, Math.max(upTo, finer.span + width)) })
+    tiers.push({ width, span: Math.min(maxWindowMs, Math.max(upTo, finer.span + width)), phases: options.phasesPastExact })
   }
   return tiers
 }
@@ -102,6 +115,8 @@ export class Store {
       if (coarser.width < finer.width || coarser.span <= finer.span) throw new RangeError('tiers must get coarser and longer')
       // A finer slot must fold whole into one coarser slot, or a read could not say what it covers.
       if (coarser.width % finer.width !== 0) throw new RangeError('a coarser slot width must be a multiple of the finer one')
+      // Phases dropped by a fold cannot come back.
+      if (finer.phases === false && coarser.phases !== false) throw new RangeError('a tier after one without phases must be without them too')
     }
     this.tiers = tiers
     this.rings = tiers.map(() => [])
@@ -329,12 +344,12 @@ export class Store {
       const arena = ring[i]!
       if (arena.start === start) return arena
       if (arena.start < start) {
-        const created = new SlotArena(start, width, this.count + 64)
+        const created = new SlotArena(start, width, this.count + 64, this.tiers[t]!.phases !== false)
         ring.splice(i + 1, 0, created)
         return created
       }
     }
-    const created = new SlotArena(start, width, this.count + 64)
+    const created = new SlotArena(start, width, this.count + 64, this.tiers[t]!.phases !== false)
     ring.unshift(created)
     return created
   }

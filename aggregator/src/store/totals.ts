@@ -1,7 +1,7 @@
 // Running totals since start, for Prometheus counters: per group pair and per node, never per
 // node pair, so the series count stays O(groups² + nodes).
 
-import { Histogram, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { Histogram, PHASE_NAMES, PROBE_KIND_NAMES, type Phase, type ProbeKind } from '@pingfleet/protocol'
 import type { Roster } from '../fleet/roster.ts'
 import { addLoss, zeroLoss, type CellSum, type LossCounters } from './cell-sum.ts'
 
@@ -15,6 +15,8 @@ export interface PairTotals {
   latency: Histogram
   /** Loss counters since start; null until the pair reported any. */
   loss: LossCounters | null
+  /** Per-phase latency since start, a phase present once the pair reported it. */
+  phases: Partial<Record<Phase, Histogram>>
 }
 
 /** One node's probes, indexed by probe kind (PROBE_KIND_NAMES order). */
@@ -42,11 +44,15 @@ export class Totals {
     const key = probe + '\u0000' + src + '\u0000' + dst
     let entry = this.pairs.get(key)
     if (entry === undefined) {
-      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Histogram(), loss: null })
+      this.pairs.set(key, entry = { probe, src, dst, count: 0, errors: new Map(), latency: new Histogram(), loss: null, phases: {} })
     }
     if (sum.loss !== null) addLoss(entry.loss ??= zeroLoss(), sum.loss)
     entry.count += sum.count
     entry.latency.merge(sum.histogram)
+    for (let p = 0; p < PHASE_NAMES.length; p++) {
+      const h = sum.phases[p]
+      if (h != null && h.total > 0) (entry.phases[PHASE_NAMES[p]!] ??= new Histogram()).merge(h)
+    }
     for (const e of sum.errors) entry.errors.set(e.reason, (entry.errors.get(e.reason) ?? 0) + e.count)
   }
 

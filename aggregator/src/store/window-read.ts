@@ -12,6 +12,12 @@ export class WindowRead {
   readonly to: number
   private readonly slots: readonly SlotArena[]
   private readonly anyErrors: boolean
+  /**
+   * Whether every slot taken keeps per-phase latency, so addLatency's phases cover the whole span.
+   * False (the node store past its exact window) means the phases would cover only part of it: views
+   * leave them out then.
+   */
+  readonly phasesKept: boolean
   private readonly nodeIndex: ReadonlyMap<string, number>
 
   /**
@@ -24,6 +30,7 @@ export class WindowRead {
     this.from = from
     this.to = to
     this.anyErrors = slots.some(s => s.errors.size > 0)
+    this.phasesKept = slots.every(s => s.keepsPhases)
   }
 
   /** No slot in the span: the store held nothing for it. */
@@ -50,12 +57,13 @@ export class WindowRead {
   }
 
   /**
-   * Adds the cell's latency in the span to `latency` and, when given, its loss counters to `loss`;
-   * returns its probe count (failures included).
+   * Adds the cell's latency in the span to `latency` and, when given, its loss counters to `loss`
+   * and its per-phase latency to `phases` (one histogram per phase, PHASE_NAMES order; complete
+   * only when phasesKept); returns its probe count (failures included).
    */
-  addLatency (cellId: number, latency: Histogram, loss?: LossCounters): number {
+  addLatency (cellId: number, latency: Histogram, loss?: LossCounters, phases?: readonly Histogram[]): number {
     let n = 0
-    for (const slot of this.slots) if (slot.has(cellId)) n += slot.addTo(cellId, latency, loss)
+    for (const slot of this.slots) if (slot.has(cellId)) n += slot.addTo(cellId, latency, loss, phases)
     return n
   }
 

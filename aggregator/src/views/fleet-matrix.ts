@@ -39,6 +39,12 @@ export interface MatrixAnswer {
   from: string
   to: string
   generatedAt: string
+  /**
+   * Whether cells carry `phases`: for kinds in PHASE_PROBE_KINDS, at any window by the group label
+   * (group store), and by node or another label only up to the node store's exact window (1m at a
+   * 5 s interval), past which its slots have dropped them.
+   */
+  phasesIncluded: boolean
   rows: string[]
   cols: string[]
   cells: MatrixCell[]
@@ -78,6 +84,7 @@ export function matrixView (sources: MatrixSources, query: MatrixQuery): MatrixA
     from: new Date(result.from).toISOString(),
     to: new Date(result.to).toISOString(),
     generatedAt: new Date(now).toISOString(),
+    phasesIncluded: result.phasesIncluded,
     rows: result.rows,
     cols: result.cols,
     cells: result.cells

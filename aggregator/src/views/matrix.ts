@@ -3,7 +3,7 @@
 // never from averaged quantiles. Which store and grouping a query reads, and the API's answer
 // (MatrixAnswer), are fleet-matrix.ts's.
 
-import { CONNECT_PROBE_KINDS, Histogram, type ProbeKind } from '@pingfleet/protocol'
+import { CONNECT_PROBE_KINDS, Histogram, PHASE_NAMES, PHASE_PROBE_KINDS, type Phase, type ProbeKind } from '@pingfleet/protocol'
 import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
 import type { CellKey, Store } from '../store/store.ts'
 import type { WindowRead } from '../store/window-read.ts'
@@ -17,10 +17,21 @@ export interface MatrixCell {
   errorsByReason: Record<string, number>
   errorsByCode: Record<string, number>
   lagged: number
-  latency: { p50: number | null, p90: number | null, p99: number | null }
+  latency: Quantiles
   /** Probe kinds that open a TCP connection, and udp: packet loss as each can see it. */
   loss?: LossSignal
+  /**
+   * Kinds in PHASE_PROBE_KINDS, when the read kept phases (matrix phasesIncluded): the quantiles of
+   * each phase the cell's probes went through (a phase without observations is absent) and `total`,
+   * the same as `latency`.
+   */
+  phases?: PhaseQuantiles
 }
+
+/** Nearest-rank quantiles in seconds, null without observations. */
+export interface Quantiles { p50: number | null, p90: number | null, p99: number | null }
+
+export type PhaseQuantiles = Partial<Record<Phase, Quantiles>> & { total: Quantiles }
 
 /**
  * Loss apart from errors. For kinds that open one TCP connection per probe: `slowConnects`, successful
@@ -72,6 +83,24 @@ interface Output {
 
 const QUANTILES = [0.5, 0.9, 0.99] as const
 const isConnectKind = new Set<string>(CONNECT_PROBE_KINDS)
+const isPhaseKind = new Set<string>(PHASE_PROBE_KINDS)
+
+function quantilesOf (h: Histogram): Quantiles {
+  const [p50, p90, p99] = h.quantiles(QUANTILES)
+  return { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
+}
+
+/** The phases of one output from its per-phase histograms (PHASE_NAMES order), which it resets. */
+function phaseQuantiles (phases: readonly Histogram[], total: Quantiles): PhaseQuantiles {
+  const out: Partial<Record<Phase, Quantiles>> = {}
+  for (let p = 0; p < phases.length; p++) {
+    const h = phases[p]!
+    if (h.total === 0) continue
+    out[PHASE_NAMES[p]!] = quantilesOf(h)
+    h.reset()
+  }
+  return { ...out, total }
+}
 
 /** The loss signal from one output's counters and latency samples; clears the counters. */
 function lossSignal (counters: LossCounters, samples: number, connects: boolean): LossSignal {
@@ -98,15 +127,19 @@ const EXCLUDED = -1
  * ones included), `errors` the failed ones, `errorRatio` = errors / samples (0 without samples),
  * `errorsByReason` and `errorsByCode` split `errors` by reason and raw code, `lagged` the probes taken
  * during event-loop lag, `latency` the nearest-rank p50/p90/p99 in seconds of the merged latency
- * buckets of trusted successes (null without any), and `loss` for connect kinds and udp (LossSignal).
+ * buckets of trusted successes (null without any), `loss` for connect kinds and udp (LossSignal),
+ * and `phases` for PHASE_PROBE_KINDS when the read kept phases over its whole span (the same
+ * quantiles per phase, from merged phase buckets, plus `total`, the latency).
  *
  * Returns `from` and `to` (ms since the epoch), the span the cells really cover (Store.read): exact
- * to one interval for short windows, stated for long ones; `rows` and `cols`, the sorted names that
+ * to one interval for short windows, stated for long ones; `phasesIncluded`, whether the cells carry
+ * `phases` (a phase kind, and a store that kept them for every slot of the span: the node store only
+ * within its exact window); `rows` and `cols`, the sorted names that
  * hold at least one returned cell; and `cells`, those `keep` accepted. Throws `options.tooLarge(n)`
  * (a RangeError when not given) when more than `maxCells` cells would be built, before any latency
  * is read.
  */
-export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, rows: string[], cols: string[], cells: MatrixCell[] } {
+export function buildMatrix (store: Store, options: MatrixOptions): { from: number, to: number, phasesIncluded: boolean, rows: string[], cols: string[], cells: MatrixCell[] } {
   const read = store.read(options.windowMs, options.now)
   const rowNames: string[] = []
   const colNames: string[] = []
@@ -171,13 +204,16 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
   const latency = new Histogram()
   const counters = zeroLoss()
   const withLoss = isConnectKind.has(options.probe) || options.probe === 'udp'
+  // Per-phase accumulators, only where phases can be answered for the whole span.
+  const phasesIncluded = isPhaseKind.has(options.probe) && read.phasesKept
+  const phases = phasesIncluded ? PHASE_NAMES.map(() => new Histogram()) : undefined
   const acc: Acc = { samples: 0, lagged: 0, errors: 0, reasons: null, codes: null }
   for (const cols of byRow) for (const output of cols?.values() ?? []) {
     acc.samples = acc.lagged = acc.errors = 0
     acc.reasons = acc.codes = null
-    collectCell(read, output.first, acc, latency, counters)
-    if (output.more !== null) for (const id of output.more) collectCell(read, id, acc, latency, counters)
-    const [p50, p90, p99] = latency.quantiles(QUANTILES)
+    collectCell(read, output.first, acc, latency, counters, phases)
+    if (output.more !== null) for (const id of output.more) collectCell(read, id, acc, latency, counters, phases)
+    const total = quantilesOf(latency)
     const loss = withLoss ? lossSignal(counters, latency.total, options.probe !== 'udp') : undefined
     latency.reset()
     const cell: MatrixCell = {
@@ -189,9 +225,10 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
       errorsByReason: acc.reasons === null ? NONE : Object.fromEntries(acc.reasons),
       errorsByCode: acc.codes === null ? NONE : Object.fromEntries(acc.codes),
       lagged: acc.lagged,
-      latency: { p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null }
+      latency: total
     }
     if (loss !== undefined) cell.loss = loss
+    if (phases !== undefined) cell.phases = phaseQuantiles(phases, total)
     if (options.keep !== undefined && !options.keep(cell)) continue
     cells.push(cell)
     usedRows.add(output.row)
@@ -200,6 +237,7 @@ export function buildMatrix (store: Store, options: MatrixOptions): { from: numb
   return {
     from: read.from,
     to: read.to,
+    phasesIncluded,
     rows: [...usedRows].map(i => rowNames[i]!).sort(),
     cols: [...usedCols].map(i => colNames[i]!).sort(),
     cells
@@ -214,8 +252,8 @@ interface Acc {
   codes: Map<string, number> | null
 }
 
-function collectCell (read: WindowRead, id: number, acc: Acc, latency: Histogram, counters: LossCounters): void {
-  acc.samples += read.addLatency(id, latency, counters)
+function collectCell (read: WindowRead, id: number, acc: Acc, latency: Histogram, counters: LossCounters, phases?: readonly Histogram[]): void {
+  acc.samples += read.addLatency(id, latency, counters, phases)
   acc.lagged += read.lagged(id)
   read.forEachError(id, e => {
     acc.errors += e.count

@@ -3,7 +3,7 @@
 // scrape time. docs/metrics.md lists every family with its cardinality.
 
 import { Gauge, type Registry } from 'prom-client'
-import { CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PrometheusBuckets, PROBE_KIND_NAMES } from '@pingfleet/protocol'
+import { CONNECT_PROBE_KINDS, PEER_PROBE_KINDS, PHASE_NAMES, PrometheusBuckets, PROBE_KIND_NAMES, type Histogram } from '@pingfleet/protocol'
 import type { AgentHealth } from '../fleet/agent-health.ts'
 import type { Fleet } from '../fleet/fleet.ts'
 import type { NodeTotals, PairTotals, Totals } from '../store/totals.ts'
@@ -158,18 +158,34 @@ export function registerFleetMetrics (options: FleetMetricsOptions): void {
     return out
   })
 
+  /** Histogram series of `hist` under `labels`: the buckets, _sum and _count of family `name`. */
+  const histogramSeries = (out: Value[], name: string, hist: Histogram, labels: Labels, counts: Float64Array): void => {
+    const { sum, count: total } = PROM_BUCKETS.cumulative(hist, counts)
+    for (let b = 0; b < LATENCY_BUCKETS.length; b++) {
+      out.push({ value: counts[b]!, labels: LE_LABELS[b]!, sharedLabels: labels, metricName: name + '_bucket' })
+    }
+    out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: name + '_bucket' })
+    out.push(series(sum, labels, name + '_sum'))
+    out.push(series(total, labels, name + '_count'))
+  }
+
   family(registry, 'pingfleet_probe_duration_seconds', 'Latency of successful probes, by probe kind, source group and destination group or target.', 'histogram', cache => {
     const out: Value[] = []
     const counts = new Float64Array(LATENCY_BUCKETS.length + 1)
+    for (const p of totals.pairs.values()) histogramSeries(out, 'pingfleet_probe_duration_seconds', p.latency, cache.get(pairKey(p), () => pairLabels(p)), counts)
+    return out
+  })
+
+  // Per phase, the same pairs and buckets: a pair gets a phase's series once its probes reported that phase.
+  family(registry, 'pingfleet_probe_phase_duration_seconds', 'Latency of each phase of successful probes (dns, connect, tls, firstByte), by probe kind, source group and destination group or target, and phase; the same probes as pingfleet_probe_duration_seconds.', 'histogram', cache => {
+    const out: Value[] = []
+    const counts = new Float64Array(LATENCY_BUCKETS.length + 1)
     for (const p of totals.pairs.values()) {
-      const { sum, count: total } = PROM_BUCKETS.cumulative(p.latency, counts)
-      const labels = cache.get(pairKey(p), () => pairLabels(p))
-      for (let b = 0; b < LATENCY_BUCKETS.length; b++) {
-        out.push({ value: counts[b]!, labels: LE_LABELS[b]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
+      for (const phase of PHASE_NAMES) {
+        const hist = p.phases[phase]
+        if (hist === undefined) continue
+        histogramSeries(out, 'pingfleet_probe_phase_duration_seconds', hist, cache.get(pairKey(p) + '\u0000' + phase, () => ({ ...pairLabels(p), phase })), counts)
       }
-      out.push({ value: total, labels: LE_LABELS[LATENCY_BUCKETS.length]!, sharedLabels: labels, metricName: 'pingfleet_probe_duration_seconds_bucket' })
-      out.push(series(sum, labels, 'pingfleet_probe_duration_seconds_sum'))
-      out.push(series(total, labels, 'pingfleet_probe_duration_seconds_count'))
     }
     return out
   })

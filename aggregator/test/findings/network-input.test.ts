@@ -83,3 +83,16 @@ t.test('a healthy fleet through the stores gives zero findings', async t => {
   const ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
   t.same(evaluateFindings(ctx, sources), [])
 })
+
+t.test('more failed cells than the map holds (a broken mesh) are all read, each with its own counts', async t => {
+  const { names, run, sources, now } = setup(150)
+  // 150 × 149 = 22,350 failing pod cells: past the 20,000 the failure pass indexes through a map.
+  run(src => names.filter(n => n !== src).map((dst): Cell => dst === 'node-03' || src === 'node-03'
+    ? { probe: 'pod', target: dst, count: 2, latency: [], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 2 }] }
+    : { probe: 'pod', target: dst, count: 2, latency: [b, 1], errors: [{ reason: 'CONNECT_TIMEOUT', raw: 'UND_ERR_CONNECT_TIMEOUT', count: 1 }] }))
+  const ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
+  const input = readNetworkInput(sources, ctx)
+  t.equal(input.pod.failed.length, 150 * 149)
+  t.ok(input.pod.failed.every(c => c.samples === 12 && c.errors === ((c.src === 'node-03' || c.dst === 'node-03') ? 12 : 6)), 'every cell its own samples and failures')
+  t.equal(input.pod.failed.filter(c => c.reasons[0]!.reason === 'ECONNREFUSED').length, 2 * 149)
+})

@@ -78,7 +78,7 @@ t.test('loss counters ride as pairs past the latency buckets and survive union a
   const b = new SlotArena(0, 1000)
   b.add(0, 1, withCounters([10, 1], { lost: 1, jitterUs: 9_000_000 }))
   const u = SlotArena.union(a, b)
-  t.same(u.merged(0), { count: 6, latency: [10, 3, 12, 1, COUNTER_BASE, 1, COUNTER_BASE + 1, 15, COUNTER_BASE + 2, 3, COUNTER_BASE + 3, 18_000_000] }, 'sums past one pair\'s 23-bit count still add up')
+  t.same(u.merged(0), { count: 6, latency: [10, 3, 12, 1, COUNTER_BASE, 1, COUNTER_BASE + 1, 15, COUNTER_BASE + 2, 3, COUNTER_BASE + 3, 18_000_000] }, 'sums past one pair\'s 21-bit count still add up')
   t.equal(u.countOf(0), 6)
 })
 
@@ -93,4 +93,58 @@ t.test('compaction keeps the backends beside the packed data', async t => {
   t.equal(a.countOf(3), 3)
   t.equal(a.countOf(99), 0)
   t.ok(before > 0)
+})
+
+t.test('phases ride as pairs past the counters: summed by add, kept by compact and union, dropped by a slot without them', async t => {
+  const { COUNTER_BASE, PHASE_BASE } = await import('../../src/store/slot-arena.ts')
+  const { BUCKET_COUNT, Histogram, PHASE_NAMES } = await import('@pingfleet/protocol')
+  t.same(PHASE_NAMES, ['dns', 'connect', 'tls', 'firstByte'], 'the store reads phases by name in this order (slot-arena.ts phaseList, CellSum)')
+  const connect = (b: number): number => PHASE_BASE + BUCKET_COUNT + b
+  const firstByte = (b: number): number => PHASE_BASE + 3 * BUCKET_COUNT + b
+  const fine = new SlotArena(0, 5000)
+  fine.addCell(0, { count: 2, latency: [20, 2], phases: { connect: [10, 2], firstByte: [15, 1, 16, 1] } })
+  fine.addCell(0, { count: 1, latency: [21, 1], slowConnects: 1, phases: { connect: [11, 1], firstByte: [15, 1] } })
+  fine.addCell(1, { count: 1, latency: [30, 1] }) // an agent without phases
+  fine.compact()
+  t.same(fine.merged(0), { count: 3, latency: [20, 2, 21, 1, COUNTER_BASE, 1, connect(10), 2, connect(11), 1, firstByte(15), 2, firstByte(16), 1] })
+  t.same(fine.merged(1), { count: 1, latency: [30, 1] })
+
+  const read = (arena: SlotArena, cell: number): { latency: number[], phases: number[][] } => {
+    const latency = new Histogram()
+    const phases = [0, 1, 2, 3].map(() => new Histogram())
+    arena.addTo(cell, latency, undefined, phases)
+    return { latency: latency.toSparse(), phases: phases.map(h => h.toSparse()) }
+  }
+  t.same(read(fine, 0), { latency: [20, 2, 21, 1], phases: [[], [10, 2, 11, 1], [], [15, 2, 16, 1]] }, 'addTo routes phase pairs, and only them, to their phase')
+
+  const kept = SlotArena.union(new SlotArena(0, 60_000), fine)
+  t.same(read(kept, 0).phases, [[], [10, 2, 11, 1], [], [15, 2, 16, 1]], 'a fold into a slot that keeps phases keeps them')
+  const dropped = SlotArena.union(new SlotArena(0, 60_000, 1024, false), fine)
+  t.same(dropped.merged(0), { count: 3, latency: [20, 2, 21, 1, COUNTER_BASE, 1] }, 'a fold into a slot without phases keeps latency and counters, drops phases')
+  const many = new SlotArena(0, 5000)
+  for (let cell = 0; cell < 1000; cell++) many.addCell(cell, { count: 1, latency: [20, 1], phases: { connect: [10, 1], firstByte: [12, 1] } })
+  const [withPhases, withoutPhases] = [true, false].map(keeps => { const u = SlotArena.union(new SlotArena(0, 60_000, 1024, keeps), many); u.compact(); return u.bytes })
+  t.ok(withoutPhases! < withPhases! - 1000 * 2 * 4 + 100, `dropping two phase pairs per cell saves their words: ${withoutPhases} against ${withPhases} bytes`)
+
+  const without = new SlotArena(0, 60_000, 1024, false)
+  without.addCell(0, { count: 1, latency: [20, 1], phases: { connect: [10, 1] } })
+  t.same(without.merged(0), { count: 1, latency: [20, 1] }, 'a slot without phases drops them on add too')
+})
+
+t.test('a cell whose phases exceed one record is split, and its phase counts past a pair still add up', async t => {
+  const { PHASE_BASE } = await import('../../src/store/slot-arena.ts')
+  const { BUCKET_COUNT, Histogram } = await import('@pingfleet/protocol')
+  const a = new SlotArena(0, 60_000)
+  // 370 latency buckets and 370 per phase: more pairs than one record's header can count (511).
+  const all = Array.from({ length: BUCKET_COUNT }, (_, b) => [b, 1]).flat()
+  a.addCell(0, { count: BUCKET_COUNT, latency: all, phases: { dns: all, connect: all, tls: all, firstByte: all } })
+  a.addCell(0, { count: 5_000_000, latency: [7, 5_000_000], phases: { connect: [3, 5_000_000] } })
+  a.compact()
+  const latency = new Histogram()
+  const phases = [0, 1, 2, 3].map(() => new Histogram())
+  t.equal(a.addTo(0, latency, undefined, phases), BUCKET_COUNT + 5_000_000)
+  t.equal(latency.total, BUCKET_COUNT + 5_000_000)
+  t.same(phases.map(h => h.total), [BUCKET_COUNT, BUCKET_COUNT + 5_000_000, BUCKET_COUNT, BUCKET_COUNT])
+  t.equal(phases[1]!.counts[3], 5_000_001)
+  t.ok(PHASE_BASE + 4 * BUCKET_COUNT <= 2048, 'the last phase bucket fits the 11-bit bucket field')
 })

@@ -138,8 +138,11 @@ t.test('tiers suit any interval: widths nest, spans grow, the longest window is 
     }
   }
   t.throws(() => new Store([{ width: 1000, span: 10_000 }, { width: 1500, span: 20_000 }]), /multiple/)
-  // The node store's memory was measured with this layout (BENCHMARKS.md); exact windows did not change it.
-  t.same(defaultTiers(5000, 15 * 60_000, NODE_TIERS), [{ width: 5000, span: 60_000 }, { width: 60_000, span: 360_000 }, { width: 300_000, span: 900_000 }])
+  // The node store's memory was measured with this layout (BENCHMARKS.md); exact windows did not change
+  // it. Phases (issue 13) stay in the exact tier only; the group store keeps them everywhere.
+  t.same(defaultTiers(5000, 15 * 60_000, NODE_TIERS), [{ width: 5000, span: 60_000, phases: true }, { width: 60_000, span: 360_000, phases: false }, { width: 300_000, span: 900_000, phases: false }])
+  t.ok(defaultTiers(5000, 15 * 60_000, GROUP_TIERS).every(tier => tier.phases === true), 'the group store keeps phases at every tier')
+  t.throws(() => new Store([{ width: 1000, span: 10_000, phases: false }, { width: 2000, span: 20_000 }]), /without phases/)
 })
 
 t.test('a late result lands in the slot a read of its time takes', async t => {
@@ -255,4 +258,56 @@ t.test('the read API: a cell\'s count, latency, loss counters, errors and lagged
 
   t.notOk(store.write(10_000, [a, b], [{ count: 1, latency: [] }, { count: 1, latency: [] }]), 'older than every window: refused')
   t.equal(store.stats().expired, 2, 'every cell of the refused report counts as expired')
+})
+
+t.test('phases: a read sums them across slots and folds; a store whose coarse tiers drop them says so', async t => {
+  const connect = bucketIndex(0.0005)
+  const firstByte = bucketIndex(0.002)
+  const tiers = (coarse: boolean): Tier[] => [{ width: 1000, span: 10_000, phases: true }, { width: 5000, span: 60_000, phases: coarse }]
+  for (const coarse of [true, false]) {
+    const store = new Store(tiers(coarse))
+    const id = store.cellId('a', 'pod', 'b')
+    const other = store.cellId('a', 'dns-lookup', 'x@getaddrinfo')
+    for (let k = 0; k < 6; k++) {
+      const at = 100_000 + k * 1000
+      store.advance(at)
+      store.add(id, at, { count: 2, latency: [ms, 2], phases: { connect: [connect, 2], firstByte: [firstByte, 1] } })
+      store.add(other, at, { count: 1, latency: [ms, 1] })
+    }
+    const phasesOf = (windowMs: number, now: number): { included: boolean, connect: number, firstByte: number, samples: number } => {
+      const read = store.read(windowMs, now)
+      const latency = new Histogram()
+      const phases = [0, 1, 2, 3].map(() => new Histogram())
+      const samples = read.addLatency(id, latency, undefined, phases)
+      return { included: read.phasesKept, connect: phases[1]!.counts[connect]!, firstByte: phases[3]!.counts[firstByte]!, samples }
+    }
+    t.same(phasesOf(10_000, 105_500), { included: true, connect: 12, firstByte: 6, samples: 12 }, 'six fine slots summed')
+    // 20 s later every fine slot has folded into the coarse tier.
+    store.advance(126_000)
+    const folded = phasesOf(60_000, 126_000)
+    t.equal(folded.samples, 12, 'latency counts survive the fold either way')
+    if (coarse) t.same(folded, { included: true, connect: 12, firstByte: 6, samples: 12 }, 'a tier with phases keeps them on fold')
+    else t.same(folded, { included: false, connect: 0, firstByte: 0, samples: 12 }, 'a tier without phases drops them, and the read says so')
+    const m = buildMatrix(store, { probe: 'pod', windowMs: 60_000, now: 126_000 })
+    t.equal(m.phasesIncluded, coarse)
+    t.equal(m.cells[0]!.phases === undefined, !coarse, 'the matrix leaves phases out when the read did not keep them')
+    t.equal(buildMatrix(store, { probe: 'dns-lookup', windowMs: 60_000, now: 126_000 }).phasesIncluded, false, 'kinds without phases never include them')
+  }
+})
+
+t.test('the node store keeps phases for its exact window only; the group store for every window', async t => {
+  for (const [options, longKept] of [[NODE_TIERS, false], [GROUP_TIERS, true]] as const) {
+    let now = 1_800_000_000_000
+    const store = new Store(defaultTiers(5000, 15 * 60_000, options), () => now)
+    const id = store.cellId('a', 'pod', 'b')
+    for (let k = 0; k < 12 * 10; k++) {
+      now += 5000
+      store.advance(now)
+      store.add(id, now, { count: 1, latency: [ms, 1], phases: { connect: [ms - 10, 1] } })
+    }
+    t.equal(buildMatrix(store, { probe: 'pod', windowMs: 60_000, now }).phasesIncluded, true, '1m')
+    const long = buildMatrix(store, { probe: 'pod', windowMs: 10 * 60_000, now })
+    t.equal(long.phasesIncluded, longKept, '10m')
+    if (longKept) t.ok(long.cells[0]!.phases!.connect !== undefined)
+  }
 })
