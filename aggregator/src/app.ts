@@ -157,7 +157,9 @@ export async function startAggregator (
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs, maxWindowMs } })
   await app.register(findingsRoutes, { engine: findings, now })
 
-  await app.listen({ host: config.listen.host, port: config.listen.port })
+  // A deep accept queue (the kernel caps it at net.core.somaxconn): after a restart every agent
+  // reconnects at once, and Node's default of 511 would drop the rest's SYNs for a 1 s retransmit.
+  await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 })
   const serviceAccountAuth = (): Authenticator => tokenReviewAuth(new TokenReviewer({
     client: kube!,
     audience: config.tokenAudience,
