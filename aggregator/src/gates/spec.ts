@@ -8,7 +8,7 @@ import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REAS
 import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
 import { FINDING_KIND_NAMES, type FindingKind } from '../findings/finding.ts'
 import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
-import { expectedOf, shown, valueAt } from './schema-errors.ts'
+import { expectedOf, shown, unbounded, valueAt } from './schema-errors.ts'
 
 /** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
 export interface PairRule {
@@ -139,6 +139,15 @@ export const forbidFindingsSchema = {
 } as const
 
 /**
+ * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few is
+ * insufficient, never fail), so a rule without one of these would pass whatever its probes found: a
+ * canary that lies. The schemas say so (`anyOf`, so `helm install` refuses such values too) and
+ * compileGate says it again for the ad-hoc query, which has its own schema.
+ */
+export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
+export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
+
+/**
  * The fields of a group-pair rule, written once for the gates file and the ad-hoc query (which
  * differ only in how maxErrorRatioByReason is spelled: an object there, REASON:ratio pairs here).
  */
@@ -165,6 +174,7 @@ const nodeRuleSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['probe'],
+  anyOf: NODE_BOUNDS.map(k => ({ required: [k] })),
   properties: {
     probe: { type: 'string', enum: PROBE_KIND_NAMES },
     peers: selector,
@@ -192,6 +202,7 @@ export const gateDefinitionSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['probe', 'src', 'dst'],
+        anyOf: PAIR_BOUNDS.map(k => ({ required: [k] })),
         properties: {
           ...pairRuleProperties,
           maxErrorRatioByReason: {
@@ -238,24 +249,15 @@ const fileSchema = {
 } as const
 
 // verbose: each error carries the failing value's schema, which expectedOf puts in words.
-const validateFile = new Ajv({ allErrors: false, strict: true, verbose: true }).compile(fileSchema)
+// strictRequired off: the bounds' anyOf branches name fields defined beside them, which strict mode cannot see.
+// allErrors: a missing field must win over a missing bound, whichever ajv checks first.
+const validateFile = new Ajv({ allErrors: true, strict: true, strictRequired: false, verbose: true }).compile(fileSchema)
 
 export interface GateLimits {
   intervalMs: number
   maxWindowMs: number
 }
 
-/**
- * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few
- * is insufficient, never fail), so a rule without one of these would pass whatever its probes found:
- * a canary that lies. Such a rule is refused where it is written (gates file, Helm values, query).
- */
-export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
-export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
-
-function unbounded (what: string, bounds: readonly string[]): string {
-  return `a ${what} with at least one bound (${bounds.slice(0, -1).join(', ')} or ${bounds.at(-1)!}): without one it would pass whatever its probes found (${what === 'rule' ? 'minSamples only asks' : 'minSamples and minPeers only ask'} for enough of them)`
-}
 
 /** A definition that breaks a rule the schema cannot say; `pointer` is where (JSON pointer), the message what was expected. */
 export class DefinitionError extends Error {
@@ -437,7 +439,10 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
     throw configError(file, '/', `JSON or YAML (${(err as Error).message.split('\n')[0]!.replace(/:$/, '')})`)
   }
   if (!validateFile(doc)) {
-    const e = validateFile.errors![0]!
+    // Ajv checks a rule's anyOf (its bounds) before its required fields: a missing field is told
+    // first; a rule without a bound fails each anyOf branch, and the anyOf error says what is meant.
+    const errors = validateFile.errors!
+    const e = errors.find(x => !x.schemaPath.includes('/anyOf')) ?? errors.find(x => x.keyword === 'anyOf') ?? errors[0]!
     const field = e.keyword === 'required' ? e.params.missingProperty : e.keyword === 'additionalProperties' ? e.params.additionalProperty : undefined
     const pointer = field === undefined ? e.instancePath : `${e.instancePath}/${String(field).replaceAll('~', '~0').replaceAll('/', '~1')}`
     throw configError(file, pointer, expectedOf(e), doc)

@@ -1,6 +1,7 @@
 // The gates file: JSON or YAML, checked once at start-up; a bad file stops the aggregator with
 // one line naming the file, the JSON pointer and what was expected.
 
+import { Ajv } from 'ajv'
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -126,6 +127,15 @@ t.test('the aggregator refuses to start on a bad gates file: one line, exit 78 (
 t.test('the chart validates aggregator.gates with this same gate schema', async t => {
   const values = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/pingfleet/values.schema.json', import.meta.url)), 'utf8')) as { properties: { aggregator: { properties: { gates: { items: unknown } } } } }
   t.same(values.properties.aggregator.properties.gates.items, JSON.parse(JSON.stringify(gateDefinitionSchema)), 'charts/pingfleet/values.schema.json: regenerate its gates.items from gateDefinitionSchema')
+})
+
+t.test('the chart\'s values schema itself refuses a rule without a bound, so helm install fails before the aggregator would', async t => {
+  const values = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/pingfleet/values.schema.json', import.meta.url)), 'utf8')) as { properties: { aggregator: { properties: { gates: { items: object } } } } }
+  const valid = new Ajv({ strict: false }).compile(values.properties.aggregator.properties.gates.items)
+  t.ok(valid({ name: 'a', rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }))
+  t.notOk(valid({ name: 'a', rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', minSamples: 10 }] }), 'a pair rule with minSamples only')
+  t.ok(valid({ name: 'a', nodeSelector: 'b=1', nodeRules: [{ probe: 'pod', maxNodeP99: '1s' }] }))
+  t.notOk(valid({ name: 'a', nodeSelector: 'b=1', nodeRules: [{ probe: 'pod', minPeers: 3 }] }), 'a node rule with minPeers only')
 })
 
 t.test('the example gates file in docs/examples loads', async t => {
