@@ -18,8 +18,15 @@ export function mtuFindings (ctx: FindingsContext, mtu: PeerKindInput, mesh: Mes
   const groupOf = new Map(ctx.nodes.map(n => [n.name, n.group]))
   const nodes = coverNodes(ctx.nodes, mtu)
   const n = ctx.nodes.length
-  const keep = (c: FailedCell): boolean => cellFails(c) && !mesh.failingPairs.has((index.get(c.src) ?? -1) * n + (index.get(c.dst) ?? -1)) &&
-    !mesh.faultyNodes.has(c.src) && !mesh.faultyNodes.has(c.dst) && !mesh.brokenLinks.has(`${groupOf.get(c.src)}\u0000${groupOf.get(c.dst)}`)
+  // Cells come grouped by source (the store reads them so): its index is looked up once per run.
+  let lastSrc: string | null = null
+  let srcIndex = -1
+  const keep = (c: FailedCell): boolean => {
+    if (!cellFails(c)) return false
+    if (c.src !== lastSrc) { lastSrc = c.src; srcIndex = index.get(c.src) ?? -1 }
+    return !mesh.failingPairs.has(srcIndex * n + (index.get(c.dst) ?? -1)) &&
+      !mesh.faultyNodes.has(c.src) && !mesh.faultyNodes.has(c.dst) && !mesh.brokenLinks.has(`${groupOf.get(c.src)}\u0000${groupOf.get(c.dst)}`)
+  }
   // A peer has one mtu cell per size: the cover counts pairs, so a pair's failing sizes become one cell.
   const { cells, source } = coverCells(nodes, index, byPair(mtu.failed.filter(keep)), () => true)
   const causes = explainFailures(nodes, cells)

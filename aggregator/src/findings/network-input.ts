@@ -30,7 +30,7 @@ export interface FailedCell {
   dst: string
   samples: number
   errors: number
-  /** Per (reason, raw code), most first. */
+  /** Per (reason, raw code), most first. Read-only: cells read from the store may share one list. */
   reasons: EvidenceReason[]
   size?: number
 }
@@ -114,6 +114,7 @@ function failedCells (store: Store, read: WindowRead, probe: ProbeKind): FailedC
   const dstOf: Array<string | undefined> = []
   const sizeOf: number[] = []
   const cells: FailedCell[] = []
+  const shared: Array<Map<number, EvidenceReason[]>> = []
   for (let k = 0; k < f.ids.length; k++) {
     const id = f.ids[k]!
     const tId = store.targetOf(id)
@@ -130,9 +131,16 @@ function failedCells (store: Store, read: WindowRead, probe: ProbeKind): FailedC
     let reasons: EvidenceReason[]
     let errors: number
     if (p !== -1) {
-      const only = f.pairs[p]!
+      // Cells with the same one pair and count share one reasons list (nothing changes a cell's
+      // reasons in place): at a broken boundary that is a few lists, not one per cell.
       errors = f.errors[k]!
-      reasons = [{ reason: only.reason, raw: only.raw, count: errors }]
+      const byCount = shared[p] ??= new Map()
+      let list = byCount.get(errors)
+      if (list === undefined) {
+        const only = f.pairs[p]!
+        byCount.set(errors, list = [{ reason: only.reason, raw: only.raw, count: errors }])
+      }
+      reasons = list
     } else {
       reasons = []
       read.forEachError(id, e => {
