@@ -40,6 +40,13 @@ export interface PeerKindInput {
   inbound: Map<string, SideSum>
   outbound: Map<string, SideSum>
   failed: FailedCell[]
+  /**
+   * The failed cells whose (source, peer) `pair` accepts, as `failed.filter(c => pair(c.src, c.dst))`
+   * gives them. readNetworkInput's test the pair before a cell's counts are read or its record is
+   * built (mtu: a broken boundary's ~250,000 failed cells are explained by the pod mesh already).
+   * Absent in inputs built by hand: `failed` is filtered then.
+   */
+  failedWhere?: (pair: (src: string, dst: string) => boolean) => FailedCell[]
 }
 
 /** The group store's sums of one kind from group `src` to group `dst` (the groups at ingest). */
@@ -81,12 +88,18 @@ export function readNetworkInput (sources: FindingsSources, ctx: FindingsContext
     const sides = read.nodeSides(probe, names, false, false)
     const inbound = sideMap(names, sides.inbound)
     const outbound = sideMap(names, sides.outbound)
-    if (probe === 'udp') {
+    if (probe === 'pod') {
+      out[probe] = { inbound, outbound, failed: failedCells(sources.nodes, read, probe) }
+    } else {
+      // mtu is judged through failedWhere, udp's cells by nobody: `failed` is read when first asked for.
       const from = read
       let failed: FailedCell[] | null = null
-      out[probe] = { inbound, outbound, get failed () { return (failed ??= failedCells(sources.nodes, from, probe)) } }
-    } else {
-      out[probe] = { inbound, outbound, failed: failedCells(sources.nodes, read, probe) }
+      out[probe] = {
+        inbound,
+        outbound,
+        get failed () { return (failed ??= failedCells(sources.nodes, from, probe)) },
+        failedWhere: pair => failedCells(sources.nodes, from, probe, pair)
+      }
     }
     links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
   }
@@ -104,17 +117,16 @@ function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideS
  * its records (forEachError, slots in order: its pairs in order of first appearance, then most
  * first). Names are resolved once per interned name, not per cell.
  */
-function failedCells (store: Store, read: WindowRead, probe: ProbeKind): FailedCell[] {
+function failedCells (store: Store, read: WindowRead, probe: ProbeKind, pair?: (src: string, dst: string) => boolean): FailedCell[] {
   const f = read.failedOf(probe)
-  const counts = new Float64Array(f.ids.length)
-  read.sumMany(f.ids, counts)
   const isMtu = probe === 'mtu'
   // Per interned name: a source's text; a target's node, and for mtu its size.
   const srcOf: Array<string | undefined> = []
   const dstOf: Array<string | undefined> = []
   const sizeOf: number[] = []
-  const cells: FailedCell[] = []
-  const shared: Array<Map<number, EvidenceReason[]>> = []
+  // The positions kept (not a node probing itself, and the pair accepted), then their counts.
+  const kept = new Int32Array(f.ids.length)
+  let m = 0
   for (let k = 0; k < f.ids.length; k++) {
     const id = f.ids[k]!
     const tId = store.targetOf(id)
@@ -126,7 +138,20 @@ function failedCells (store: Store, read: WindowRead, probe: ProbeKind): FailedC
     }
     const sId = store.srcOf(id)
     const src = srcOf[sId] ??= store.name(sId)
-    if (dst === src) continue
+    if (dst !== src && (pair === undefined || pair(src, dst))) kept[m++] = k
+  }
+  const ids = new Int32Array(m)
+  for (let j = 0; j < m; j++) ids[j] = f.ids[kept[j]!]!
+  const counts = new Float64Array(m)
+  read.sumMany(ids, counts)
+  const cells: FailedCell[] = []
+  const shared: Array<Map<number, EvidenceReason[]>> = []
+  for (let j = 0; j < m; j++) {
+    const k = kept[j]!
+    const id = f.ids[k]!
+    const tId = store.targetOf(id)
+    const dst = dstOf[tId]!
+    const src = srcOf[store.srcOf(id)]!
     const p = f.pair[k]!
     let reasons: EvidenceReason[]
     let errors: number
@@ -152,7 +177,7 @@ function failedCells (store: Store, read: WindowRead, probe: ProbeKind): FailedC
       errors = 0
       for (const r of reasons) errors += r.count
     }
-    const cell: FailedCell = { src, dst, samples: counts[k]!, errors, reasons }
+    const cell: FailedCell = { src, dst, samples: counts[j]!, errors, reasons }
     if (isMtu) cell.size = sizeOf[tId]!
     cells.push(cell)
   }
