@@ -119,10 +119,10 @@ export function readNetworkInput (sources: FindingsSources, ctx: FindingsContext
 function readRecent (sources: FindingsSources, ctx: FindingsContext, names: readonly string[]): RecentInput {
   const windowMs = recentWindowMs(ctx.windowMs)
   const read = sources.nodes.read(windowMs, ctx.at)
-  const failed = failedCells(sources.nodes, read, ['pod'])
   const kind = (probe: 'pod' | 'udp'): PeerKindInput => {
     const sides = read.nodeSides(probe, names, false, false)
-    return { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: failed.get(probe) ?? [] }
+    // udp's recent failed cells: judged by nobody (loss reads the sides' counters).
+    return { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: probe === 'pod' ? failedCells(sources.nodes, read, 'pod') : [] }
   }
   return { pod: kind('pod'), udp: kind('udp'), links: { pod: readGroupLinks(sources, 'pod', windowMs, ctx.at), udp: readGroupLinks(sources, 'udp', windowMs, ctx.at) } }
 }
