@@ -3,6 +3,7 @@
 // window, a 60-train udp window, a 2-probe recent sub-window), with the one right answer.
 
 import t from 'tap'
+import { explainedNodes } from '../../src/findings/evaluate.ts'
 import { networkFindings } from '../../src/findings/network.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 import { fleet, context, type CellFn, type SynCell, input } from './synthetic.ts'
@@ -58,6 +59,11 @@ t.test('partial loss on one node\'s paths: one loss finding about the node, noth
   const found = networkFindings(context(nodes), input(nodes, lossyPod, () => null, lossyUdp, { pod: recentPod, udp: (s, d) => involves(LOSSY)(s, d) ? trains(2, 3) : trains(2, 0) }))
   t.same(brief(found), [`loss node/${LOSSY}`])
   t.match(found[0]!.lead, /^aws-0001 \(aws\): 31% of udp datagrams toward it are lost \(465 of 1,500\); 31% of udp datagrams from it are lost/)
+  // Its DNS and Service failures are its loss too: the DNS and Service evaluator leaves them alone.
+  t.same([...explainedNodes(found)], [LOSSY])
+  const linkLoss = networkFindings(context(nodes), input(nodes, () => ok(10), () => null, (s, d) => s.group === 'aws' && d.group === 'cilium' ? trains(60, 60) : trains(60, 0)))
+  t.same(brief(linkLoss), ['loss groups/aws->cilium'])
+  t.same([...explainedNodes(linkLoss)], [], 'a group link\'s loss explains no node\'s DNS')
   // Without the pod mesh's partial failures too: the node's loss explains its links and its peers' sides.
   t.same(brief(networkFindings(context(nodes), input(nodes, () => ok(10), () => null, lossyUdp))), [`loss node/${LOSSY}`])
 })
