@@ -10,13 +10,19 @@ import { staticAuth, type Authenticator } from './auth.ts'
 import type { Config } from './config.ts'
 import { ERR_INTERNAL } from './errors.ts'
 import { AgentHealth, MIN_HEALTH_WINDOW_MS } from './fleet/agent-health.ts'
+import { FleetEventLog } from './fleet/events.ts'
 import { Fleet } from './fleet/fleet.ts'
 import { Roster } from './fleet/roster.ts'
+import { FindingsEngine, type EvaluateFn } from './findings/engine.ts'
+import { IncidentLog } from './findings/incidents.ts'
+import { registerFindingMetrics } from './findings/metrics.ts'
+import { FindingTracker } from './findings/tracker.ts'
 import { serviceBackendsFrom } from './gates/service-backends.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
 import { apiRoutes } from './http/api-routes.ts'
 import { errorHandler, notFoundHandler } from './http/error-handler.ts'
+import { findingsRoutes } from './http/findings-routes.ts'
 import { gateRoutes } from './http/gate-routes.ts'
 import { opsRoutes } from './http/ops-routes.ts'
 import { serviceRoutes } from './http/service-routes.ts'
@@ -59,17 +65,24 @@ export interface Aggregator {
   close: () => Promise<void>
 }
 
+/** What tests may replace: the findings evaluation (default evaluateFindings). */
+export interface AggregatorParts {
+  evaluateFindings?: EvaluateFn
+}
+
 /**
  * Starts an aggregator from a validated, frozen config (config.ts loadConfig): builds the node and
  * group stores, the roster and fleet model, in-cluster discovery when `config.kube.url` is set and
  * `config.discovery` is on, the gates, the HTTP API and the agent websocket, then listens on
  * `config.listen`. `now` is the clock in ms since the epoch (tests pass a fake one). Resolves once
  * the server listens; rejects when it cannot (the port is taken, say) or a plugin fails to register.
+ * `parts` replaces internals (tests inject a synthetic findings evaluation).
  */
 export async function startAggregator (
   config: Readonly<Config>,
   log: Logger,
-  now: () => number = Date.now
+  now: () => number = Date.now,
+  parts: AggregatorParts = {}
 ): Promise<Aggregator> {
   const { groupLabel, intervalMs, maxWindowMs } = config
   // Gates read the group store: its few cells can afford finer slots (store.ts, GROUP_TIERS).
@@ -95,9 +108,30 @@ export async function startAggregator (
   registerFleetMetrics({ registry, totals, fleet, health, version: VERSION, now, staleAfterMs: 3 * intervalMs })
   const serviceView = (service: string, windowMs: number): ServiceView =>
     buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
+  // Findings: evaluated every interval; incidents quote the fleet events of the same minutes.
+  const fleetEvents = new FleetEventLog({ fleet, now })
+  const tracker = new FindingTracker()
+  const findings = new FindingsEngine({
+    sources: { nodes, groups, fleet, health },
+    tracker,
+    incidents: new IncidentLog({ events: fleetEvents }),
+    events: fleetEvents,
+    windowMs: config.findingsWindowMs,
+    groupLabel,
+    now,
+    log,
+    evaluate: parts.evaluateFindings
+  })
+  registerFindingMetrics(registry, () => tracker.active())
   const gates = new GateMonitor({
     specs: config.gates,
-    sources: { groups, nodes, fleet, serviceBackends: serviceBackendsFrom(serviceView, now) },
+    sources: {
+      groups,
+      nodes,
+      fleet,
+      serviceBackends: serviceBackendsFrom(serviceView, now),
+      findings: () => findings.evaluatedAt === null ? null : tracker.active()
+    },
     now,
     log
   })
@@ -121,8 +155,11 @@ export async function startAggregator (
   await app.register(apiRoutes, { nodes, groups, fleet, health, maxWindowMs, maxMatrixCells, now })
   await app.register(serviceRoutes, { nodes, fleet, maxWindowMs, now })
   await app.register(gateRoutes, { monitor: gates, limits: { intervalMs, maxWindowMs } })
+  await app.register(findingsRoutes, { engine: findings, now })
 
-  await app.listen({ host: config.listen.host, port: config.listen.port })
+  // A deep accept queue (the kernel caps it at net.core.somaxconn): after a restart every agent
+  // reconnects at once, and Node's default of 511 would drop the rest's SYNs for a 1 s retransmit.
+  await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 })
   const serviceAccountAuth = (): Authenticator => tokenReviewAuth(new TokenReviewer({
     client: kube!,
     audience: config.tokenAudience,
@@ -160,6 +197,8 @@ export async function startAggregator (
   }, TICK_MS)
   nodes.advance(now())
   groups.advance(now())
+  // Findings first: gates with forbidFindings read them.
+  findings.start(intervalMs)
   gates.start(intervalMs)
   discovery?.start()
 
@@ -173,6 +212,8 @@ export async function startAggregator (
     close: async () => {
       clearInterval(tick)
       gates.stop()
+      findings.stop()
+      fleetEvents.close()
       stream?.close()
       await discovery?.stop()
       kube?.close()

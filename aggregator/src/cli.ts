@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // The pingfleet CLI: `pingfleet gate <name>` asks the aggregator for a gate's verdict and turns
-// it into an exit code, so a migration script can wait for a batch to be healthy.
+// it into an exit code, so a migration script can wait for a batch to be healthy; `pingfleet
+// diagnose` prints the active findings (what broke, where, since when) in plain language.
 
 import { parseArgs } from 'node:util'
 import { parseDuration } from '@pingfleet/protocol'
 
 export const EXIT = { pass: 0, fail: 1, insufficient_data: 2, unreachable: 3 } as const
+
+/** `pingfleet diagnose` exit codes, on gate's scale: 0 healthy, 1 a fault, 2 not judged yet, 3 no answer. */
+export const DIAGNOSE_EXIT = { none: 0, active: 1, notEvaluated: 2, unreachable: 3 } as const
 
 const USAGE = `Usage: pingfleet gate <name> --url <aggregator> [--nodes <a,b> | --selector <labels>] [--wait <duration> [--interval <duration>]] [--timeout <duration>] [--json]
 
@@ -29,6 +33,20 @@ Options:
   --timeout <d>        time limit of one request (default 10s)
   --json               print the aggregator's JSON answer (the last one with --wait)
   -h, --help           this text
+
+Usage: pingfleet diagnose --url <aggregator> [--timeout <duration>] [--json]
+
+Prints the active findings (GET /api/v1/findings), worst first: each one's summary, its evidence
+and the fleet events of the same minutes (GET /api/v1/incidents). Exits with:
+  0  nothing active
+  1  at least one finding is active
+  2  the aggregator has not evaluated findings yet (it just started)
+  3  no answer: aggregator unreachable, bad answer or bad usage
+
+Options:
+  --url <url>          aggregator base URL (default: $PINGFLEET_URL)
+  --timeout <d>        time limit of one request (default 10s)
+  --json               print the aggregator's /api/v1/findings answer as it is
 `
 
 interface Check {
@@ -53,7 +71,7 @@ interface GateAnswer {
   checks: Check[]
 }
 
-type Attempt = { ok: true, answer: GateAnswer, raw: string } | { ok: false, error: string }
+type Attempt<T = GateAnswer> = { ok: true, answer: T, raw: string } | { ok: false, error: string }
 
 class UsageError extends Error {}
 
@@ -63,7 +81,12 @@ function isAnswer (value: unknown): value is GateAnswer {
     (v.verdict === 'pass' || v.verdict === 'fail' || v.verdict === 'insufficient_data')
 }
 
-async function ask (url: string, timeoutMs: number): Promise<Attempt> {
+/**
+ * GETs `url` and reads a JSON answer that `valid` accepts (default: a gate verdict); any other
+ * outcome is `{ok: false}` with one line saying why (unreachable, a non-200 with its code, not the
+ * expected answer, called `what`).
+ */
+async function ask<T = GateAnswer> (url: string, timeoutMs: number, valid: (v: unknown) => v is T = isAnswer as (v: unknown) => v is T, what = 'a gate verdict'): Promise<Attempt<T>> {
   let response: Response
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
@@ -82,9 +105,9 @@ async function ask (url: string, timeoutMs: number): Promise<Attempt> {
   }
   try {
     const body = JSON.parse(raw) as unknown
-    if (isAnswer(body)) return { ok: true, answer: body, raw }
+    if (valid(body)) return { ok: true, answer: body, raw }
   } catch {}
-  return { ok: false, error: `aggregator answered ${url} with something that is not a gate verdict` }
+  return { ok: false, error: `aggregator answered ${url} with something that is not ${what}` }
 }
 
 function show (value: number | null, threshold: number): string {
@@ -182,10 +205,130 @@ async function gate (argv: string[]): Promise<number> {
   }
 }
 
+/** The parts of a /api/v1/findings answer diagnose reads. */
+interface FindingsAnswer {
+  evaluatedAt: string | null
+  active: number
+  findings: DiagnosedFinding[]
+}
+
+interface DiagnosedFinding {
+  id: string
+  kind: string
+  state: 'active' | 'resolved'
+  firstSeen: string
+  summary: string
+  score: number
+  scoreBasis: string
+  evidence: Array<{
+    probe: string
+    scope: string
+    samples: number
+    errors: number
+    errorRatio: number | null
+    agreeing?: { count: number, of: number }
+    reasons: Array<{ reason: string, raw: string, count: number }>
+  }>
+}
+
+interface IncidentsAnswer { incidents: Array<{ id: string, end: string | null, events: Array<{ at: string, text: string }> }> }
+
+function isFindings (value: unknown): value is FindingsAnswer {
+  const v = value as Partial<FindingsAnswer> | null
+  return typeof v === 'object' && v !== null && Array.isArray(v.findings) && typeof v.active === 'number' &&
+    (v.evaluatedAt === null || typeof v.evaluatedAt === 'string')
+}
+
+function isIncidents (value: unknown): value is IncidentsAnswer {
+  const v = value as Partial<IncidentsAnswer> | null
+  return typeof v === 'object' && v !== null && Array.isArray(v.incidents)
+}
+
+const percent = (ratio: number): string => `${String(Number((ratio * 100).toPrecision(3)))}%`
+
+/**
+ * The active findings of `a` in plain language, worst first as the aggregator sorts them: each
+ * summary, then its evidence (figures, agreeing peers, dominant reasons), its score, and the fleet
+ * events `events` holds for it (by finding id).
+ */
+export function renderFindings (a: FindingsAnswer, events: ReadonlyMap<string, string[]> = new Map()): string {
+  const active = a.findings.filter(f => f.state === 'active')
+  const resolved = a.findings.length - active.length
+  const recent = resolved === 0 ? '' : `; ${resolved} resolved recently`
+  if (active.length === 0) return `no active findings at ${a.evaluatedAt ?? '-'}${recent}\n`
+  const lines = [`${active.length} active finding${active.length === 1 ? '' : 's'} at ${a.evaluatedAt ?? '-'}${recent}, worst first:`]
+  for (const f of active) {
+    lines.push('', `${f.kind}: ${f.summary}`)
+    for (const e of f.evidence) {
+      const ratio = e.errorRatio === null ? 'no samples' : `${e.errors} of ${e.samples} failed (${percent(e.errorRatio)})`
+      const agree = e.agreeing === undefined ? '' : `, ${e.agreeing.count} of ${e.agreeing.of} agree`
+      const reasons = e.reasons.map(r => `${r.reason}${r.raw !== '' && r.raw !== r.reason ? ` (${r.raw})` : ''} x${r.count}`).join(', ')
+      lines.push(`    ${e.probe} ${e.scope}: ${ratio}${agree}${reasons === '' ? '' : `; ${reasons}`}`)
+    }
+    lines.push(`    score ${Number(f.score.toFixed(2))}: ${f.scoreBasis}`)
+    for (const text of events.get(f.id) ?? []) lines.push(`    fleet: ${text}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+async function diagnose (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      timeout: { type: 'string', default: '10s' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  })
+  if (values.help) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  if (positionals.length !== 0) throw new UsageError('diagnose takes no arguments')
+  const base = values.url ?? process.env.PINGFLEET_URL
+  if (base === undefined || !/^https?:\/\//.test(base)) throw new UsageError('--url must be the aggregator\'s http(s) base URL')
+  const timeoutMs = parseDuration(values.timeout)
+  if (timeoutMs === null) throw new UsageError(`--timeout ${JSON.stringify(values.timeout)} is not a duration such as 30s, 10m or 1h`)
+  const root = base.replace(/\/+$/, '')
+  const attempt = await ask(`${root}/api/v1/findings`, timeoutMs, isFindings, 'a findings answer')
+  if (!attempt.ok) {
+    process.stderr.write(`pingfleet: ${attempt.error}\n`)
+    return DIAGNOSE_EXIT.unreachable
+  }
+  const answer = attempt.answer
+  const code = answer.evaluatedAt === null ? DIAGNOSE_EXIT.notEvaluated : answer.active > 0 ? DIAGNOSE_EXIT.active : DIAGNOSE_EXIT.none
+  if (values.json) {
+    process.stdout.write(attempt.raw + '\n')
+    return code
+  }
+  if (answer.evaluatedAt === null) {
+    process.stdout.write('findings not evaluated yet: the aggregator has just started; try again in an interval\n')
+    return code
+  }
+  // The fleet events of the same minutes, from each active finding's open incident.
+  const events = new Map<string, string[]>()
+  if (answer.active > 0) {
+    const incidents = await ask(`${root}/api/v1/incidents?since=1h`, timeoutMs, isIncidents, 'an incidents answer')
+    if (!incidents.ok) {
+      process.stderr.write(`pingfleet: ${incidents.error}\n`)
+      return DIAGNOSE_EXIT.unreachable
+    }
+    for (const i of incidents.answer.incidents) {
+      if (i.end === null) events.set(i.id.slice(0, i.id.lastIndexOf('@')), i.events.map(e => e.text))
+    }
+  }
+  process.stdout.write(renderFindings(answer, events))
+  return code
+}
+
 export async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
     if (command === 'gate') return await gate(rest)
+    if (command === 'diagnose') return await diagnose(rest)
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(USAGE)
       return command === undefined ? EXIT.unreachable : 0

@@ -29,6 +29,8 @@ export interface Config {
   groupLabel: string
   intervalMs: number
   maxWindowMs: number
+  /** The window each findings evaluation reads (docs/findings.md). */
+  findingsWindowMs: number
   maxMatrixCells: number
   peerTtlMs: number
   heartbeatMs: number
@@ -62,6 +64,7 @@ export const OPTIONS = {
   groupLabel: { env: 'PINGFLEET_GROUP_LABEL', default: 'cniplugin', kind: 'string', description: 'node label whose values form the groups of the group matrix and metrics' },
   interval: { env: 'PINGFLEET_INTERVAL', default: '5s', kind: 'duration', description: 'report interval the agents are told to use' },
   maxWindow: { env: 'PINGFLEET_MAX_WINDOW', default: '15m', kind: 'duration', description: 'longest window kept and queryable' },
+  findingsWindow: { env: 'PINGFLEET_FINDINGS_WINDOW', default: '1m', kind: 'duration', description: 'window each findings evaluation reads (every interval); from two intervals to PINGFLEET_MAX_WINDOW' },
   peerTtl: { env: 'PINGFLEET_PEER_TTL', default: '2m', kind: 'duration', description: 'how long a disconnected agent stays in the peer list' },
   heartbeat: { env: 'PINGFLEET_HEARTBEAT', default: '15s', kind: 'duration', description: 'websocket ping interval; a peer silent for two is dropped' },
   tokenReviewPeriod: { env: 'PINGFLEET_TOKEN_REVIEW_PERIOD', default: '1m', kind: 'duration', description: 'how often open agent connections\' tokens are reviewed again (serviceAccount mode)' },
@@ -89,6 +92,7 @@ const schema = {
     groupLabel: { type: 'string', minLength: 1, maxLength: 317, pattern: '^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$' },
     interval: { type: 'string' },
     maxWindow: { type: 'string' },
+    findingsWindow: { type: 'string' },
     peerTtl: { type: 'string' },
     heartbeat: { type: 'string' },
     tokenReviewPeriod: { type: 'string' },
@@ -159,7 +163,7 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     fail(key, raw[key], EXPECTED[key] ?? error.message ?? 'a valid value')
   }
   const durations: Record<string, number> = {}
-  for (const key of ['interval', 'maxWindow', 'peerTtl', 'heartbeat', 'tokenReviewPeriod']) {
+  for (const key of ['interval', 'maxWindow', 'findingsWindow', 'peerTtl', 'heartbeat', 'tokenReviewPeriod']) {
     const ms = parseDuration(raw[key]!)
     if (ms === null) fail(key, raw[key], 'a duration such as 500ms, 5s, 15m or 1h')
     durations[key] = ms
@@ -167,6 +171,11 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
   if (durations.interval! < 100) fail('interval', raw.interval, 'at least 100ms')
   if (durations.tokenReviewPeriod! < 1000) fail('tokenReviewPeriod', raw.tokenReviewPeriod, 'at least 1s')
   if (durations.maxWindow! < durations.interval! * 2) fail('maxWindow', raw.maxWindow, 'at least two intervals')
+  // Defaults first: a short PINGFLEET_MAX_WINDOW caps the default findings window instead of refusing it.
+  if (flags[flagName('findingsWindow')] === undefined && env.PINGFLEET_FINDINGS_WINDOW === undefined) durations.findingsWindow = Math.min(durations.findingsWindow!, durations.maxWindow!)
+  if (durations.findingsWindow! < durations.interval! * 2 || durations.findingsWindow! > durations.maxWindow!) {
+    fail('findingsWindow', raw.findingsWindow, `a duration from two intervals (${raw.interval} each) to PINGFLEET_MAX_WINDOW (${raw.maxWindow})`)
+  }
   const listen = raw.listen!
   const colon = listen.lastIndexOf(':')
   const port = Number(listen.slice(colon + 1))
@@ -203,6 +212,7 @@ export function loadConfig (env: NodeJS.ProcessEnv, argv: string[] = []): Readon
     groupLabel: raw.groupLabel!,
     intervalMs: durations.interval!,
     maxWindowMs: durations.maxWindow!,
+    findingsWindowMs: durations.findingsWindow!,
     maxMatrixCells: Number(raw.maxMatrixCells),
     peerTtlMs: durations.peerTtl!,
     heartbeatMs: durations.heartbeat!,

@@ -17,6 +17,7 @@ export const ERR_DUPLICATE_NODE = 'PINGFLEET_ERR_DUPLICATE_NODE'
 export const ERR_CLOCK_OFFSET = 'PINGFLEET_ERR_CLOCK_OFFSET'
 export const ERR_AGENT_SILENT = 'PINGFLEET_ERR_AGENT_SILENT'
 export const ERR_SHUTDOWN = 'PINGFLEET_ERR_SHUTDOWN'
+export const ERR_FINDINGS_EVALUATION = 'PINGFLEET_ERR_FINDINGS_EVALUATION'
 export const ERR_REPORTS_MISSED = 'PINGFLEET_ERR_REPORTS_MISSED'
 
 /** Every aggregator code. HTTP answers carry `{code, message}` with the status given here (http/error-handler.ts). */
@@ -36,6 +37,7 @@ export const AGGREGATOR_ERRORS = {
   [ERR_CLOCK_OFFSET]: { status: null, message: 'an agent\'s clock differs from the aggregator\'s by more than 2 s: logged once per connection, not refused' },
   [ERR_AGENT_SILENT]: { status: null, message: 'an agent answered no websocket ping within a heartbeat interval: its connection is terminated' },
   [ERR_SHUTDOWN]: { status: null, message: 'shutting down failed: the aggregator exits 1' },
+  [ERR_FINDINGS_EVALUATION]: { status: null, message: 'one findings evaluation failed: the findings stay as they were and the next interval tries again' },
   [ERR_REPORTS_MISSED]: { status: null, message: 'an agent\'s report seqs skipped some: it dropped them from its full buffer during an outage; logged and counted, not refused' }
 } as const satisfies ErrorCatalogue
 

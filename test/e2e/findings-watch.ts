@@ -90,7 +90,7 @@ export interface Sighting {
 export type FindingsAnswer = { ok: true, active: ReportedFinding[] } | { ok: false, status: 404 }
 
 /**
- * Reads the active findings. A 404 is returned as such (the route has not landed on this branch: the
+ * Reads the active findings. A 404 is returned as such (an aggregator without the findings API: the
  * caller decides whether that is a failure); any other non-200 answer, or a body without a `findings`
  * array, throws.
  */

@@ -351,7 +351,10 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     // The wire answers, getaddrinfo fails: the path, not the resolver.
     findings: [{ kind: 'dns-path', subject: { type: 'resolver', resolver: DNS.ip } }],
-    detectWithinMs: within('dns-lookup'),
+    // No lookup fails early here (the unreachable row's fully qualified names give up after 1 s): every one of
+    // the 24 cells needs a lookup begun after injection to run its whole 1.5 s deadline, within one snapshot.
+    // One more interval for the last of them (one full run measured 5.35 s at a load average of 12).
+    detectWithinMs: within('dns-lookup') + INTERVAL_MS,
     // Lookups begun before removal still wait out glibc's timeouts (up to 4 s).
     recoverWithinMs: clears('dns-lookup') + 4000,
     needs: ['PINGFLEET_DNS_NAMES', 'PINGFLEET_RESOLV_CONF']
@@ -426,7 +429,10 @@ export const SCENARIOS: readonly Scenario[] = [
       errors({ probe: 'mtu', src_group: groupOf(MTU_SRC), dst_group: groupOf(MTU_DST), reason: 'MTU_BLACKHOLE' }, 'up'),
       errors({ probe: 'pod' }, 'flat')
     ],
-    findings: [{ kind: 'mtu', subject: { type: 'node', node: MTU_DST } }],
+    // One path is no finding's subject: the contract names nodes, group pairs and targets, never a node
+    // pair, and a node side needs MIN_FAILING_PEERS (3) failing peers (docs/findings.md), so no finding is
+    // right here. The MTU black hole a migration makes is the next row's, between the groups.
+    findings: [],
     detectWithinMs: within('mtu'),
     recoverWithinMs: clears('mtu'),
     needs: ['PINGFLEET_MTU_SIZES', 'PINGFLEET_MTU_TIMEOUT']

@@ -7,6 +7,8 @@ import pino from 'pino'
 import { PEER_PROBE_KINDS, PROBE_KIND_NAMES } from '@pingfleet/protocol'
 import { startAggregator } from '../../aggregator/src/app.ts'
 import { loadConfig } from '../../aggregator/src/config.ts'
+import { FINDING_KIND_NAMES } from '../../aggregator/src/findings/finding.ts'
+import { MAX_SUBJECT_SERIES } from '../../aggregator/src/findings/metrics.ts'
 import { LATENCY_BUCKETS } from '../../aggregator/src/views/metrics.ts'
 import { runFleet } from '../../bench/fleet-sim.ts'
 import { dnsAgent } from './harness.ts'
@@ -91,7 +93,11 @@ t.test(`/metrics of a ${NODES}-node fleet stays within O(G² + N)`, async t => {
     pingfleet_agent_cpu_throttled_periods_total: N,
     pingfleet_agent_cpu_throttled_seconds_total: N,
     pingfleet_node_clock_offset_seconds: N,
-    pingfleet_last_report_timestamp_seconds: 1
+    pingfleet_last_report_timestamp_seconds: 1,
+    // Findings: one per kind, at most K subjects, the dropped count.
+    pingfleet_findings_active: FINDING_KIND_NAMES.length,
+    pingfleet_finding_active_score: MAX_SUBJECT_SERIES,
+    pingfleet_findings_active_subjects_dropped: 1
   }
   const families = new Set(series.map(s => s.family))
   for (const [family, bound] of Object.entries(bounds)) {

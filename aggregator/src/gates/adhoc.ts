@@ -31,6 +31,8 @@ export interface AdhocQuery {
   maxNodeP99?: string
   minPeers?: number
   maxNodeExcessErrorRatio?: number
+  /** Finding kinds, comma separated: node-inbound,node-isolated */
+  forbidFindings?: string
 }
 
 /** Scope parameters a named gate also takes (GET /api/v1/gates/{name}?nodeSelector=…). */
@@ -59,7 +61,8 @@ export const adhocQuerySchema = {
     nodes: nodeList,
     nodeSelector,
     peers: selector,
-    ...nodeRuleBoundProperties
+    ...nodeRuleBoundProperties,
+    forbidFindings: { type: 'string', minLength: 1, maxLength: 1000, pattern: '^[a-z-]+(,[a-z-]+)*$', description: 'finding kinds, comma separated (docs/findings.md): the gate fails while one is active on the judged nodes or groups' }
   }
 } as const
 
@@ -114,8 +117,10 @@ export function adhocGate (q: AdhocQuery, limits: GateLimits): GateSpec {
     if (q.nodeSelector !== undefined) def.nodeSelector = q.nodeSelector
     const rule: NodeRuleDefinition = { probe: q.probe }
     for (const k of nodeOnly) if (q[k] !== undefined) (rule as unknown as Record<string, unknown>)[k] = q[k]
-    def.nodeRules = [rule]
+    // forbidFindings alone judges the nodes by their findings: no node rule, which would need a bound.
+    if (q.forbidFindings === undefined || nodeOnly.some(k => q[k] !== undefined)) def.nodeRules = [rule]
   }
+  if (q.forbidFindings !== undefined) def.forbidFindings = [...new Set(q.forbidFindings.split(','))]
   if (q.window !== undefined) def.window = q.window
   if (q.minSamples !== undefined) def.minSamples = q.minSamples
   if (q.maxStaleness !== undefined) def.maxStaleness = q.maxStaleness

@@ -7,7 +7,7 @@ export type Verdict = typeof VERDICTS[number]
 export const CRITERIA = [
   'minSamples', 'maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason', 'minCoverage', 'maxStaleness', 'minServiceBackendRatio',
   'probedMembers', 'nodeScope', 'nodeCoverage', 'minPeers', 'maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio',
-  'passFor', 'judgedPairs'
+  'passFor', 'judgedPairs', 'forbidFindings'
 ] as const
 export type Criterion = typeof CRITERIA[number]
 
@@ -43,6 +43,9 @@ export interface Check {
   peers?: string
   /** Node checks: the selected nodes that did worst (fail, then insufficient, then the highest values), at most 10. */
   worst?: NodeEvidence[]
+  /** forbidFindings checks: the finding kind, and the ids of the active findings that fail it (at most 10). */
+  kind?: string
+  findings?: string[]
   detail: string
 }
 

@@ -5,6 +5,7 @@
 import { formatDuration } from '@pingfleet/protocol'
 import { formatValue, type Check, type SkippedPair, type Verdict } from './check.ts'
 import type { Fleet } from '../fleet/fleet.ts'
+import type { Finding } from '../findings/finding.ts'
 import { evaluateNodes } from './nodes.ts'
 import { evaluatePairRule, type PairContext } from './pairs.ts'
 import type { ServiceBackendsOf } from './service-backends.ts'
@@ -51,6 +52,39 @@ export interface GateSources {
    * it; without it a scoped gate is insufficient.
    */
   nodes?: Store
+  /**
+   * The active findings (findings/engine.ts), for `forbidFindings`; null before the first evaluation.
+   * Without it, forbidFindings checks are insufficient.
+   */
+  findings?: () => readonly Finding[] | null
+}
+
+/** Findings quoted by summary in a forbidFindings check's detail; the rest are counted. */
+const QUOTED_FINDINGS = 3
+
+/**
+ * One check per forbidden finding kind: fail while an active finding of that kind concerns the gate
+ * (one of `nodes`, or one of `groups`; `groups` null: every group), pass when none does, insufficient
+ * without findings. A finding that names neither nodes nor groups (a resolver, a DNS name) concerns
+ * every gate. The detail quotes the findings' summaries.
+ */
+function findingChecks (spec: GateSpec, active: readonly Finding[] | null, nodes: ReadonlySet<string>, groups: ReadonlySet<string> | null, scope: string): Check[] {
+  return spec.forbidFindings.map(kind => {
+    const base = { id: `forbidFindings ${kind}`, criterion: 'forbidFindings' as const, threshold: 0, samples: null, window: null, kind }
+    if (active === null) return { ...base, verdict: 'insufficient_data', observed: null, detail: 'findings have not been evaluated yet' }
+    const matching = active.filter(f => f.kind === kind && f.state === 'active' && (
+      groups === null || (f.nodes.length === 0 && f.groups.length === 0) ||
+      f.nodes.some(n => nodes.has(n)) || f.groups.some(g => groups.has(g))))
+    const quoted = matching.slice(0, QUOTED_FINDINGS).map(f => f.summary).join('; ')
+    const more = matching.length > QUOTED_FINDINGS ? `; and ${matching.length - QUOTED_FINDINGS} more` : ''
+    return {
+      ...base,
+      verdict: matching.length > 0 ? 'fail' : 'pass',
+      observed: matching.length,
+      findings: matching.slice(0, 10).map(f => f.id),
+      detail: matching.length === 0 ? `no active ${kind} finding concerns ${scope}` : `${matching.length} active ${kind} finding${matching.length === 1 ? '' : 's'} concern${matching.length === 1 ? 's' : ''} ${scope}: ${quoted}${more}`
+    }
+  })
 }
 
 function combine (verdicts: Iterable<Verdict>): Verdict {
@@ -122,6 +156,7 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
   if (spec.rules.length > 0 && pairChecks === 0 && spec.nodeRules.length === 0) checks.push(nothingJudged(uniqueSkipped(skipped)))
 
   let selected: string[] | undefined
+  let selectedGroups: string[] = []
   if (spec.scope !== null) {
     if (sources.nodes === undefined) {
       checks.push({ id: 'scope nodes', criterion: 'nodeScope', verdict: 'insufficient_data', observed: null, threshold: 1, samples: null, window: null, detail: 'no node store to judge nodes from' })
@@ -130,7 +165,23 @@ export function evaluateGate (spec: GateSpec, sources: GateSources, now: number)
       const known = fleet.nodes(kube)
       const result = evaluateNodes(spec, { nodes: sources.nodes, groups: sources.groups, known, discovery: kube !== null, now, covered })
       selected = result.selected
+      selectedGroups = [...new Set(result.selected.map(n => known.get(n)?.group).filter(g => g !== undefined))].sort()
       checks.push(...result.checks)
+    }
+  }
+
+  if (spec.forbidFindings.length > 0) {
+    const active = sources.findings?.() ?? null
+    if (spec.scope !== null) {
+      const names = selected ?? []
+      const scope = `the selected nodes (${names.length === 0 ? 'none' : names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '')}) or their groups (${selectedGroups.join(', ') || 'none'})`
+      checks.push(...findingChecks(spec, active, new Set(names), new Set(selectedGroups), scope))
+    } else {
+      // A group gate concerns the groups its rules and coverage name; `*`, or naming none, is every group.
+      const named = [...spec.rules.flatMap(r => [r.src, r.dst]), ...spec.coverage.map(c => c.group)]
+      const all = named.length === 0 || named.includes('*')
+      const groups = [...new Set(named)].sort()
+      checks.push(...findingChecks(spec, active, new Set(), all ? null : new Set(groups), all ? 'the fleet' : `groups ${groups.join(', ')}`))
     }
   }
 

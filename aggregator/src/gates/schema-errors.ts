@@ -15,6 +15,11 @@ function noun (type: unknown): string {
   return `a ${String(t)}`
 }
 
+/** What a rule without a bound lacks, in words (a `rule` or a `node rule`, with its possible bounds). */
+export function unbounded (what: string, bounds: readonly string[]): string {
+  return `a ${what} with at least one bound (${bounds.slice(0, -1).join(', ')} or ${bounds.at(-1)!}): without one it would pass whatever its probes found (${what === 'rule' ? 'minSamples only asks' : 'minSamples and minPeers only ask'} for enough of them)`
+}
+
 /**
  * What a value failing `error` should have been, in words: "a ratio from 0 to 1", "one of "full",
  * "brief"", "a duration such as 500ms, 30s, 5m or 1h". `schema` is the schema of the failing value
@@ -51,6 +56,11 @@ export function expectedOf (error: ErrorObject, schema?: Schema): string {
       if (pattern.includes('[A-Z0-9_]+:')) return 'REASON:ratio pairs, comma separated, such as ENOTFOUND:0.001,EAI_AGAIN:0.01'
       if (pattern.includes('[-a-z0-9]')) return 'a lower-case DNS label such as cilium-batch-1'
       return `a value matching ${pattern}`
+    }
+    case 'anyOf': {
+      // The schemas use anyOf only for "at least one of these fields": the rule bounds (gates/spec.ts).
+      const fields = ((s.anyOf as Array<{ required?: string[] }> | undefined) ?? []).flatMap(b => b.required ?? [])
+      return unbounded(fields.some(f => f.startsWith('maxNode')) ? 'node rule' : 'rule', fields)
     }
     default: return `a value that ${error.message ?? 'is valid'}`
   }

@@ -6,8 +6,9 @@ import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration, PEER_PROBE_KINDS, PROBE_KIND_NAMES, REASON_CODES, isProbeKind, isReason, type ProbeKind } from '@pingfleet/protocol'
 import { AggregatorError, badQuery, ERR_CONFIG } from '../errors.ts'
+import { FINDING_KIND_NAMES, type FindingKind } from '../findings/finding.ts'
 import { parseSelector, SelectorError, type LabelSelector } from '../fleet/label-selector.ts'
-import { expectedOf, shown, valueAt } from './schema-errors.ts'
+import { expectedOf, shown, unbounded, valueAt } from './schema-errors.ts'
 
 /** One probe kind between source groups and destinations (groups for pod/mtu, targets otherwise). */
 export interface PairRule {
@@ -69,6 +70,11 @@ export interface GateSpec {
   /** Null: the gate judges groups only. */
   scope: NodeScope | null
   nodeRules: readonly NodeRule[]
+  /**
+   * Finding kinds that fail the gate while an active finding of that kind concerns the gate: a
+   * selected node or its group (scoped gates), or a group its rules and coverage name (group gates).
+   */
+  forbidFindings: readonly FindingKind[]
   /** The definition as written, defaults filled in; what GET /api/v1/gates shows. */
   definition: GateDefinition
 }
@@ -97,6 +103,7 @@ export interface GateDefinition {
   nodes?: string[]
   nodeSelector?: string
   nodeRules?: NodeRuleDefinition[]
+  forbidFindings?: string[]
 }
 
 export interface NodeRuleDefinition {
@@ -122,6 +129,23 @@ export const ratio = { type: 'number', minimum: 0, maximum: 1 } as const
 export const selector = { type: 'string', minLength: 1, maxLength: 253 } as const
 const nodeName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const
 export const nodeSelector = { type: 'string', minLength: 1, maxLength: 1000 } as const
+/** Finding kinds (docs/findings.md) a gate forbids. */
+export const forbidFindingsSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: FINDING_KIND_NAMES.length,
+  uniqueItems: true,
+  items: { type: 'string', enum: FINDING_KIND_NAMES }
+} as const
+
+/**
+ * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few is
+ * insufficient, never fail), so a rule without one of these would pass whatever its probes found: a
+ * canary that lies. The schemas say so (`anyOf`, so `helm install` refuses such values too) and
+ * compileGate says it again for the ad-hoc query, which has its own schema.
+ */
+export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
+export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
 
 /**
  * The fields of a group-pair rule, written once for the gates file and the ad-hoc query (which
@@ -150,6 +174,7 @@ const nodeRuleSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['probe'],
+  anyOf: NODE_BOUNDS.map(k => ({ required: [k] })),
   properties: {
     probe: { type: 'string', enum: PROBE_KIND_NAMES },
     peers: selector,
@@ -177,6 +202,7 @@ export const gateDefinitionSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['probe', 'src', 'dst'],
+        anyOf: PAIR_BOUNDS.map(k => ({ required: [k] })),
         properties: {
           ...pairRuleProperties,
           maxErrorRatioByReason: {
@@ -210,7 +236,8 @@ export const gateDefinitionSchema = {
     },
     nodes: { type: 'array', minItems: 1, maxItems: 5000, items: nodeName },
     nodeSelector,
-    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema }
+    nodeRules: { type: 'array', maxItems: 50, items: nodeRuleSchema },
+    forbidFindings: forbidFindingsSchema
   }
 } as const
 
@@ -222,24 +249,15 @@ const fileSchema = {
 } as const
 
 // verbose: each error carries the failing value's schema, which expectedOf puts in words.
-const validateFile = new Ajv({ allErrors: false, strict: true, verbose: true }).compile(fileSchema)
+// strictRequired off: the bounds' anyOf branches name fields defined beside them, which strict mode cannot see.
+// allErrors: a missing field must win over a missing bound, whichever ajv checks first.
+const validateFile = new Ajv({ allErrors: true, strict: true, strictRequired: false, verbose: true }).compile(fileSchema)
 
 export interface GateLimits {
   intervalMs: number
   maxWindowMs: number
 }
 
-/**
- * The criteria that can fail a rule. minSamples and minPeers only ask for enough evidence (too few
- * is insufficient, never fail), so a rule without one of these would pass whatever its probes found:
- * a canary that lies. Such a rule is refused where it is written (gates file, Helm values, query).
- */
-export const PAIR_BOUNDS = ['maxErrorRatio', 'maxP50', 'maxP99', 'maxErrorRatioByReason'] as const
-export const NODE_BOUNDS = ['maxNodeErrorRatio', 'maxNodeP99', 'maxNodeExcessErrorRatio'] as const
-
-function unbounded (what: string, bounds: readonly string[]): string {
-  return `a ${what} with at least one bound (${bounds.slice(0, -1).join(', ')} or ${bounds.at(-1)!}): without one it would pass whatever its probes found (${what === 'rule' ? 'minSamples only asks' : 'minSamples and minPeers only ask'} for enough of them)`
-}
 
 /** A definition that breaks a rule the schema cannot say; `pointer` is where (JSON pointer), the message what was expected. */
 export class DefinitionError extends Error {
@@ -314,8 +332,12 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
   if (nodeRules.length > 0 && scope === null) {
     throw new DefinitionError(`${base}/nodeRules`, 'nodes or nodeSelector next to nodeRules: node rules judge the nodes a gate selects')
   }
-  if (rules.length + coverage.length + services.length + nodeRules.length === 0 && scope === null) {
-    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector')
+  const forbidFindings = (def.forbidFindings ?? []).map((kind, i): FindingKind => {
+    if (!(FINDING_KIND_NAMES as readonly string[]).includes(kind)) throw new DefinitionError(`${base}/forbidFindings/${i}`, `a finding kind from docs/findings.md (${FINDING_KIND_NAMES.join(', ')})`)
+    return kind as FindingKind
+  })
+  if (rules.length + coverage.length + services.length + nodeRules.length + forbidFindings.length === 0 && scope === null) {
+    throw new DefinitionError(base || '/', 'at least one entry in rules, coverage, services, nodeRules or forbidFindings, or nodes or nodeSelector')
   }
   const definition: GateDefinition = {
     ...def,
@@ -335,6 +357,7 @@ export function compileGate (def: GateDefinition, limits: GateLimits, base = '')
     services: Object.freeze(services),
     scope,
     nodeRules: Object.freeze(nodeRules),
+    forbidFindings: Object.freeze([...new Set(forbidFindings)]),
     definition
   })
 }
@@ -416,7 +439,10 @@ export function loadGatesFile (file: string, limits: GateLimits): readonly GateS
     throw configError(file, '/', `JSON or YAML (${(err as Error).message.split('\n')[0]!.replace(/:$/, '')})`)
   }
   if (!validateFile(doc)) {
-    const e = validateFile.errors![0]!
+    // Ajv checks a rule's anyOf (its bounds) before its required fields: a missing field is told
+    // first; a rule without a bound fails each anyOf branch, and the anyOf error says what is meant.
+    const errors = validateFile.errors!
+    const e = errors.find(x => !x.schemaPath.includes('/anyOf')) ?? errors.find(x => x.keyword === 'anyOf') ?? errors[0]!
     const field = e.keyword === 'required' ? e.params.missingProperty : e.keyword === 'additionalProperties' ? e.params.additionalProperty : undefined
     const pointer = field === undefined ? e.instancePath : `${e.instancePath}/${String(field).replaceAll('~', '~0').replaceAll('/', '~1')}`
     throw configError(file, pointer, expectedOf(e), doc)

@@ -45,6 +45,8 @@ export const checkSchema = {
     service: optionalString,
     direction: { type: 'string', enum: ['inbound', 'outbound'] },
     peers: optionalString,
+    kind: { type: 'string', description: 'forbidFindings checks: the finding kind' },
+    findings: { type: 'array', items: { type: 'string' }, description: 'forbidFindings checks: ids of the active findings that fail it (GET /api/v1/findings), at most 10' },
     worst: {
       type: 'array',
       items: {

@@ -1,6 +1,7 @@
 // The gates file: JSON or YAML, checked once at start-up; a bad file stops the aggregator with
 // one line naming the file, the JSON pointer and what was expected.
 
+import { Ajv } from 'ajv'
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -76,7 +77,7 @@ const bad: Array<[string, string, RegExp]> = [
   ['a window longer than kept', 'gates: [{ name: a, window: 1h, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/window \(gate "a"\): got "1h", expected a window of at most 15m \(PINGFLEET_MAX_WINDOW\)/],
   ['a rule window shorter than an interval', 'gates: [{ name: a, rules: [{ probe: pod, src: a, dst: b, window: 1s, maxErrorRatio: 0.1 }] }]', /at \/gates\/0\/rules\/0\/window \(gate "a", rule pod a->b\): got "1s", expected a window of at least one report interval \(5s\)/],
   ['an unknown reason', 'gates: [{ name: a, rules: [{ probe: dns-lookup, src: a, dst: "*", maxErrorRatioByReason: { NOTFOUND: 0.1 } }] }]', /at \/gates\/0\/rules\/0\/maxErrorRatioByReason\/NOTFOUND \(gate "a", rule dns-lookup a->\*\): got 0\.1, expected a reason code/],
-  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0 \(gate "a"\): got \{"name":"a"\}, expected at least one entry in rules, coverage, services or nodeRules, or nodes or nodeSelector/],
+  ['a gate with nothing to check', 'gates: [{ name: a }]', /at \/gates\/0 \(gate "a"\): got \{"name":"a"\}, expected at least one entry in rules, coverage, services, nodeRules or forbidFindings, or nodes or nodeSelector/],
   ['a duplicate name', 'gates: [{ name: a, coverage: [{ group: x, minRatio: 1 }] }, { name: a, coverage: [{ group: y, minRatio: 1 }] }]', /at \/gates\/1\/name \(gate "a"\): got "a", expected a unique name \("a" is also \/gates\/0\/name\)/],
   ['the reserved name', 'gates: [{ name: adhoc, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name \(gate "adhoc"\): got "adhoc", expected a name other than "adhoc"/],
   ['an upper-case name', 'gates: [{ name: Cilium, coverage: [{ group: x, minRatio: 1 }] }]', /at \/gates\/0\/name \(gate "Cilium"\): got "Cilium", expected a lower-case DNS label/],
@@ -126,6 +127,15 @@ t.test('the aggregator refuses to start on a bad gates file: one line, exit 78 (
 t.test('the chart validates aggregator.gates with this same gate schema', async t => {
   const values = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/pingfleet/values.schema.json', import.meta.url)), 'utf8')) as { properties: { aggregator: { properties: { gates: { items: unknown } } } } }
   t.same(values.properties.aggregator.properties.gates.items, JSON.parse(JSON.stringify(gateDefinitionSchema)), 'charts/pingfleet/values.schema.json: regenerate its gates.items from gateDefinitionSchema')
+})
+
+t.test('the chart\'s values schema itself refuses a rule without a bound, so helm install fails before the aggregator would', async t => {
+  const values = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/pingfleet/values.schema.json', import.meta.url)), 'utf8')) as { properties: { aggregator: { properties: { gates: { items: object } } } } }
+  const valid = new Ajv({ strict: false }).compile(values.properties.aggregator.properties.gates.items)
+  t.ok(valid({ name: 'a', rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', maxErrorRatio: 0.01 }] }))
+  t.notOk(valid({ name: 'a', rules: [{ probe: 'pod', src: 'aws', dst: 'cilium', minSamples: 10 }] }), 'a pair rule with minSamples only')
+  t.ok(valid({ name: 'a', nodeSelector: 'b=1', nodeRules: [{ probe: 'pod', maxNodeP99: '1s' }] }))
+  t.notOk(valid({ name: 'a', nodeSelector: 'b=1', nodeRules: [{ probe: 'pod', minPeers: 3 }] }), 'a node rule with minPeers only')
 })
 
 t.test('the example gates file in docs/examples loads', async t => {

@@ -130,6 +130,30 @@ t.test('nodeSides over every peer reads the per-node sums and answers exactly wh
     }
   }
   t.ok(compared > 400, `${compared} non-empty sides compared`)
+  // A peer-group filter on pod and udp looks cells up instead of passing over them all: it must
+  // count exactly the cells a brute-force pass over every cell counts.
+  const odd = (peer: string): boolean => Number(peer.slice(1)) % 2 === 1
+  for (const probe of ['pod', 'udp'] as const) {
+    const read = s.read(60_000, now)
+    const filtered = nodeSides(s, probe, 60_000, now, names, odd, false)
+    for (const [i, node] of names.entries()) {
+      const want = { inbound: { samples: 0, errors: 0, peers: 0 }, outbound: { samples: 0, errors: 0, peers: 0 } }
+      for (const id of s.idsOf(probe)) {
+        const { src, target } = s.key(id)
+        const dir = src === node && target !== node && odd(target) ? 'outbound' : target === node && src !== node && odd(src) ? 'inbound' : null
+        if (dir === null) continue
+        const n = read.count(id)
+        if (n === 0) continue
+        want[dir].samples += n
+        want[dir].peers++
+        read.forEachError(id, e => { want[dir].errors += e.count })
+      }
+      for (const dir of ['inbound', 'outbound'] as const) {
+        const got = filtered[dir][i]!
+        if (got.samples !== want[dir].samples || got.errors !== want[dir].errors || got.peers !== want[dir].peers) t.fail(`${probe} ${dir} ${node} with a peer filter: ${JSON.stringify({ ...got, reasons: null, dense: null })} vs ${JSON.stringify(want[dir])}`)
+      }
+    }
+  }
   t.match(nodeSides(s, 'pod', 90_000, now, ['n69'], null, false), { inbound: [{ peers: 69 }], outbound: [{ samples: 0, peers: 0 }] }, 'a node that only is probed')
   t.throws(() => s.read(60_000, now).nodeSides('dns-lookup', ['n1'], false), RangeError, 'no node sums for kinds whose targets are not nodes')
   t.same(nodeSides(s, 'dns-lookup', 60_000, now, ['n1'], null, false).outbound[0]!.samples, 0, 'which nodeSides reads from the cells')

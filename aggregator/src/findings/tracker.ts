@@ -1,0 +1,214 @@
+// Tracks findings over evaluations: each evaluation's detections open, refresh or (after a short
+// hold) resolve the findings the API shows, and recently resolved ones are kept a while.
+
+import type { Detection, EvidenceReason, Finding } from './finding.ts'
+
+/**
+ * Evaluations in a row a finding may be missing before it is resolved. One noisy interval (a report
+ * that arrived late, a window edge that cut a burst of errors in half) must not resolve a finding and
+ * open it again a moment later as a second incident; two clean evaluations in a row (10 s at the
+ * default interval) are a recovery.
+ */
+export const HOLD_EVALUATIONS = 2
+/** How long a resolved finding stays in /api/v1/findings (ms); its incident stays much longer. */
+export const KEEP_RESOLVED_MS = 15 * 60_000
+/**
+ * Findings tracked at once, active and recently resolved. Detections come from bounded subjects
+ * (nodes, group pairs, resolvers, configured targets), so this is a guard, not a budget: past it the
+ * lowest-scored new detections are not tracked (counted in `untracked`) and resolved ones go first.
+ * A finding with its evidence is a few KB, so the tracker holds at most a few MB.
+ */
+export const MAX_TRACKED = 1000
+
+/** The largest impact a finding had while active. */
+export interface PeakImpact {
+  /** Highest error ratio among its evidence; null when no evidence had samples. */
+  errorRatio: number | null
+  /** Most peers (or nodes) that agreed, in one piece of evidence; null when none counted. */
+  agreeing: number | null
+  score: number
+  /** ISO 8601: when errorRatio (else score) peaked. */
+  at: string
+}
+
+/** A finding as the tracker holds it: the API's Finding, its peak and the reasons it opened with. */
+export interface TrackedFinding extends Finding {
+  peak: PeakImpact
+  /** The dominant reasons of its first detection (at most 3): what the incident quotes. */
+  firstReasons: EvidenceReason[]
+}
+
+/** What one update changed. */
+export interface TrackerUpdate {
+  opened: TrackedFinding[]
+  resolved: TrackedFinding[]
+}
+
+interface Entry {
+  finding: TrackedFinding
+  /** Evaluations in a row it was not detected. */
+  missed: number
+}
+
+/** "10:02:15": a time of day in UTC, as summaries quote it. */
+export function clockTime (ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19)
+}
+
+/** The summary a person reads: `${lead} since HH:MM:SS ${rest}` (UTC), without a trailing space. */
+export function summaryOf (d: Detection, firstSeenMs: number): string {
+  return `${d.lead} since ${clockTime(firstSeenMs)}${d.rest === '' ? '' : ` ${d.rest}`}`
+}
+
+function impactOf (d: Detection): { errorRatio: number | null, agreeing: number | null } {
+  let errorRatio: number | null = null
+  let agreeing: number | null = null
+  for (const e of d.evidence) {
+    if (e.errorRatio !== null && (errorRatio === null || e.errorRatio > errorRatio)) errorRatio = e.errorRatio
+    if (e.agreeing !== undefined && (agreeing === null || e.agreeing.count > agreeing)) agreeing = e.agreeing.count
+  }
+  return { errorRatio, agreeing }
+}
+
+/** Active findings worst first: highest score, then the oldest, then by id (stable). */
+export function worstFirst (a: Finding, b: Finding): number {
+  if (a.state !== b.state) return a.state === 'active' ? -1 : 1
+  if (a.score !== b.score) return b.score - a.score
+  if (a.firstSeen !== b.firstSeen) return a.firstSeen < b.firstSeen ? -1 : 1
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+export class FindingTracker {
+  private readonly entries = new Map<string, Entry>()
+  private readonly hold: number
+  private readonly keepResolvedMs: number
+  private readonly max: number
+  /** Detections not tracked because MAX_TRACKED findings were already active. */
+  untracked = 0
+
+  constructor (options: { hold?: number, keepResolvedMs?: number, max?: number } = {}) {
+    this.hold = options.hold ?? HOLD_EVALUATIONS
+    this.keepResolvedMs = options.keepResolvedMs ?? KEEP_RESOLVED_MS
+    this.max = options.max ?? MAX_TRACKED
+  }
+
+  /**
+   * Applies one evaluation's detections at `at` (ms): a new one opens active (firstSeen = at); one
+   * seen again refreshes lastSeen, evidence, score and summary text and raises the peak; an active
+   * finding missing from `hold` evaluations in a row resolves (resolvedAt = at). A resolved finding
+   * detected again opens anew, as a new incident. Resolved findings older than keepResolvedMs are
+   * forgotten. Two detections with one id in one evaluation: the higher score is kept.
+   */
+  update (detections: readonly Detection[], at: number): TrackerUpdate {
+    const iso = new Date(at).toISOString()
+    const byId = new Map<string, Detection>()
+    for (const d of detections) {
+      const id = `${d.kind}:${d.subject.id}`
+      const other = byId.get(id)
+      if (other === undefined || d.score > other.score) byId.set(id, d)
+    }
+    const opened: TrackedFinding[] = []
+    const resolved: TrackedFinding[] = []
+    const fresh: Array<[string, Detection]> = []
+    for (const [id, d] of byId) {
+      const entry = this.entries.get(id)
+      if (entry !== undefined && entry.finding.state === 'active') {
+        entry.missed = 0
+        entry.finding = this.refreshed(entry.finding, d, iso)
+      } else {
+        fresh.push([id, d])
+      }
+    }
+    for (const [id, entry] of this.entries) {
+      if (entry.finding.state !== 'active' || byId.has(id)) continue
+      if (++entry.missed < this.hold) continue
+      entry.finding = { ...entry.finding, state: 'resolved', resolvedAt: iso }
+      resolved.push(entry.finding)
+    }
+    this.forgetResolved(at)
+    // New findings, worst first so that a full tracker keeps the ones that matter.
+    fresh.sort((a, b) => b[1].score - a[1].score)
+    for (const [id, d] of fresh) {
+      if (!this.makeRoom(id)) {
+        this.untracked++
+        continue
+      }
+      const finding = this.opened(id, d, at, iso)
+      this.entries.set(id, { finding, missed: 0 })
+      opened.push(finding)
+    }
+    return { opened, resolved }
+  }
+
+  private opened (id: string, d: Detection, at: number, iso: string): TrackedFinding {
+    return {
+      ...d,
+      id,
+      state: 'active',
+      firstSeen: iso,
+      lastSeen: iso,
+      summary: summaryOf(d, at),
+      peak: { ...impactOf(d), score: d.score, at: iso },
+      firstReasons: d.evidence.flatMap(e => e.reasons).sort((a, b) => b.count - a.count).slice(0, 3)
+    }
+  }
+
+  private refreshed (f: TrackedFinding, d: Detection, iso: string): TrackedFinding {
+    const impact = impactOf(d)
+    const peak = { ...f.peak }
+    const higher = impact.errorRatio !== null && (peak.errorRatio === null || impact.errorRatio > peak.errorRatio)
+    if (higher) peak.errorRatio = impact.errorRatio
+    if (impact.agreeing !== null && (peak.agreeing === null || impact.agreeing > peak.agreeing)) peak.agreeing = impact.agreeing
+    if (higher || (peak.errorRatio === null && d.score > peak.score)) peak.at = iso
+    peak.score = Math.max(peak.score, d.score)
+    return {
+      ...d,
+      id: f.id,
+      state: 'active',
+      firstSeen: f.firstSeen,
+      lastSeen: iso,
+      summary: summaryOf(d, Date.parse(f.firstSeen)),
+      peak,
+      firstReasons: f.firstReasons
+    }
+  }
+
+  private forgetResolved (at: number): void {
+    for (const [id, entry] of this.entries) {
+      const f = entry.finding
+      if (f.state === 'resolved' && at - Date.parse(f.resolvedAt!) > this.keepResolvedMs) this.entries.delete(id)
+    }
+  }
+
+  /** Whether `id` may be tracked: there is room, or a resolved entry (its own first, else the oldest) gives way. */
+  private makeRoom (id: string): boolean {
+    if (this.entries.delete(id)) return true
+    if (this.entries.size < this.max) return true
+    let oldest: string | null = null
+    let oldestAt = ''
+    for (const [key, entry] of this.entries) {
+      const r = entry.finding.resolvedAt
+      if (r !== undefined && (oldest === null || r < oldestAt)) {
+        oldest = key
+        oldestAt = r
+      }
+    }
+    if (oldest === null) return false
+    this.entries.delete(oldest)
+    return true
+  }
+
+  /** Active findings, worst first. */
+  active (): TrackedFinding[] {
+    return [...this.entries.values()].map(e => e.finding).filter(f => f.state === 'active').sort(worstFirst)
+  }
+
+  /** Active findings worst first, then the recently resolved ones, latest resolved first. */
+  all (): TrackedFinding[] {
+    const resolved = [...this.entries.values()].map(e => e.finding).filter(f => f.state === 'resolved')
+    resolved.sort((a, b) => a.resolvedAt! < b.resolvedAt! ? 1 : a.resolvedAt! > b.resolvedAt! ? -1 : 0)
+    return [...this.active(), ...resolved]
+  }
+
+  get size (): number { return this.entries.size }
+}
