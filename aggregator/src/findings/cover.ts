@@ -80,8 +80,17 @@ export function explainFailures (nodes: readonly CoverNode[], cells: readonly Co
   for (let c = 0; c < C; c++) start[c + 1]! += start[c]!
   const fill = start.slice(0, C)
   const list = new Int32Array(start[C]!)
+  // Each cell's three candidates, spelled out (no array per cell: a boundary has ~250,000 cells).
   for (let k = 0; k < cells.length; k++) {
-    for (const c of [cells[k]!.dst, n + cells[k]!.src, link(k)]) { list[fill[c]!++] = k; failing[c]!++ }
+    const a = cells[k]!.dst
+    const b = n + cells[k]!.src
+    const c = link(k)
+    list[fill[a]!++] = k
+    failing[a]!++
+    list[fill[b]!++] = k
+    failing[b]!++
+    list[fill[c]!++] = k
+    failing[c]!++
   }
   const explained = new Uint8Array(cells.length)
   const causes: Cause[] = []
@@ -103,7 +112,9 @@ export function explainFailures (nodes: readonly CoverNode[], cells: readonly Co
       if (explained[k] === 1) continue
       explained[k] = 1
       cause.cells.push(k)
-      for (const c of [cells[k]!.dst, n + cells[k]!.src, link(k)]) failing[c]!--
+      failing[cells[k]!.dst]!--
+      failing[n + cells[k]!.src]!--
+      failing[link(k)]!--
     }
     // The cells through the accepted cause no longer count toward the others' totals.
     if (cause.side === 'in') {
