@@ -10,7 +10,7 @@ import type { WindowRead } from '../store/window-read.ts'
 import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
-import { SLOW_PROBE_WINDOW_MS } from './network-thresholds.ts'
+import { recentWindowMs, SLOW_PROBE_WINDOW_MS } from './network-thresholds.ts'
 
 /** One node's results in one direction: probes toward it (inbound) or from it (outbound). */
 export interface SideSum {
@@ -65,6 +65,15 @@ export interface NetworkInput {
   udp: PeerKindInput
   /** Per kind, the group links with results. */
   links: Record<'pod' | 'mtu' | 'udp', GroupLinkSum[]>
+  /** The same reads over the recent sub-window, to confirm detections on; absent: nothing is confirmed (hand-built inputs). */
+  recent?: RecentInput
+}
+
+/** pod and udp over the recent sub-window (recentWindowMs): what a detection is confirmed on. */
+export interface RecentInput {
+  pod: PeerKindInput
+  udp: PeerKindInput
+  links: Record<'pod' | 'udp', GroupLinkSum[]>
 }
 
 /**
@@ -103,7 +112,19 @@ export function readNetworkInput (sources: FindingsSources, ctx: FindingsContext
     }
     links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
   }
-  return { ...out, links }
+  return { ...out, links, recent: readRecent(sources, ctx, names) }
+}
+
+/** pod and udp over the recent sub-window: sides, failed cells (pod; few: a short span) and group links. */
+function readRecent (sources: FindingsSources, ctx: FindingsContext, names: readonly string[]): RecentInput {
+  const windowMs = recentWindowMs(ctx.windowMs)
+  const read = sources.nodes.read(windowMs, ctx.at)
+  const kind = (probe: 'pod' | 'udp'): PeerKindInput => {
+    const sides = read.nodeSides(probe, names, false, false)
+    // udp's recent failed cells: judged by nobody (loss reads the sides' counters).
+    return { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: probe === 'pod' ? failedCells(sources.nodes, read, 'pod') : [] }
+  }
+  return { pod: kind('pod'), udp: kind('udp'), links: { pod: readGroupLinks(sources, 'pod', windowMs, ctx.at), udp: readGroupLinks(sources, 'udp', windowMs, ctx.at) } }
 }
 
 function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideSum> {

@@ -7,7 +7,7 @@ import type { FindingNode, FindingsContext } from './input.ts'
 import { explainFailures, type Cause, type CoverCell, type CoverNode } from './cover.ts'
 import { cellEvidence, count, dominantReasons, reasonText } from './evidence.ts'
 import type { FailedCell, PeerKindInput, SideSum } from './network-input.ts'
-import { CELL_FAIL_RATIO, HIT_RATIO } from './network-thresholds.ts'
+import { CELL_FAIL_RATIO, HIT_RATIO, STILL_FAILING_RATIO } from './network-thresholds.ts'
 
 /** What the pod mesh explains: the findings, and what they account for (mtu and loss skip it). */
 export interface MeshVerdict {
@@ -69,11 +69,31 @@ export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<stri
   return { cells, source }
 }
 
-/** The pod mesh's node and boundary findings for `ctx`. */
-export function meshFindings (ctx: FindingsContext, pod: PeerKindInput): MeshVerdict {
+/**
+ * Whether cells still fail, judged on `recent` (the failed cells of the recent sub-window): a cell
+ * still fails when at least STILL_FAILING_RATIO of its recent probes failed. Without `recent` (an
+ * input built by hand), every cell counts as still failing.
+ */
+export function stillFailing (recent: readonly FailedCell[] | undefined): (c: FailedCell) => boolean {
+  if (recent === undefined) return () => true
+  const byPair = new Map<string, FailedCell>()
+  for (const r of recent) byPair.set(`${r.src}\u0000${r.dst}`, r)
+  return c => {
+    const r = byPair.get(`${c.src}\u0000${c.dst}`)
+    return r !== undefined && (r.samples > 0 ? r.errors >= STILL_FAILING_RATIO * r.samples : r.errors > 0)
+  }
+}
+
+/**
+ * The pod mesh's node and boundary findings for `ctx`. A cell counts when it fails over the window
+ * (cellFails) and still fails in the recent sub-window (stillFailing over `recent`, the recent
+ * failed pod cells): a fault that is gone, or partial loss, is no broken path.
+ */
+export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?: readonly FailedCell[]): MeshVerdict {
   const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
   const nodes = coverNodes(ctx.nodes, pod)
-  const { cells, source } = coverCells(nodes, index, pod.failed, cellFails)
+  const still = stillFailing(recent)
+  const { cells, source } = coverCells(nodes, index, pod.failed, c => cellFails(c) && still(c))
   const causes = explainFailures(nodes, cells)
   const failingPairs = pairBits(cells, nodes.length)
   const detections: Detection[] = []
