@@ -3,7 +3,7 @@
 
 import { UNEXPECTED_ANSWER_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
 import type { Column, DnsServiceInput, NodeCell, WireColumn } from './dns-service-input.ts'
-import { evidence, FAIL, judgeCell, OK, scopeOf, UNJUDGED, type Scope } from './dns-service-judge.ts'
+import { evidence, FAIL, failsNow, judgeCell, OK, scopeOf, UNJUDGED, type Scope } from './dns-service-judge.ts'
 import type { Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 /** A negative answer about the name itself (RFC 1035 NXDOMAIN, RFC 2308 NODATA, or an unexpected answer). */
@@ -46,10 +46,18 @@ export function statusOf (columns: readonly Column[], witness: readonly boolean[
   return status
 }
 
-/** A signal over `columns`: each witness's verdict (statusOf) and the scope of the failures. */
+/** Per node: whether a witness fails now in any column (failsNow), unless `explained` takes it. */
+export function nowOf (columns: readonly Column[], witness: readonly boolean[], accept?: (r: EvidenceReason) => boolean, explained?: (node: number) => boolean): boolean[] {
+  return witness.map((w, n) => w && columns.some(c => failsNow(c.cells[n], accept)) && explained?.(n) !== true)
+}
+
+/**
+ * A signal over `columns`: each witness's verdict (statusOf) and the scope of the failures, which
+ * waits while the failure still reaches more nodes (scopeOf with nowOf).
+ */
 export function signal (ctx: FindingsContext, probe: Signal['probe'], label: string, columns: Column[], witness: readonly boolean[], accept?: Signal['accept'], explained?: (node: number) => boolean): Signal {
   const status = statusOf(columns, witness, accept, explained)
-  return { probe, label, columns, accept, status, scope: scopeOf(ctx, status) }
+  return { probe, label, columns, accept, status, scope: scopeOf(ctx, status, nowOf(columns, witness, accept, explained)) }
 }
 
 /** The cells of `nodes` in a signal's columns, for evidence. */
