@@ -54,7 +54,8 @@ export function failsNow (cell: NodeCell | undefined, counts?: (r: EvidenceReaso
 
 /**
  * Whether a detection is about what still happens: the failing cells its evidence quotes, pooled over
- * the window's recent part (figures recentSamples, recentErrors), still fail there at least once, or
+ * the window's recent part (figures recentSamples, recentErrors), still fail there at least once for
+ * the reason that dominates their evidence, or
  * the recent part has no probe of them to say (none read, or none came). A fault gone from the recent
  * part fails the older part of the window for a while yet, at fewer nodes and targets each
  * evaluation: without this, the draining window would make narrower findings than the fault had.
@@ -185,14 +186,14 @@ export interface EvidenceInput {
 /**
  * Builds one Evidence: pooled samples, errors (those `accept` takes), dominant reasons, worst cells
  * first (at most 10); with the cells' recent parts read, figures recentSamples and recentErrors: the
- * cells that failed in the window, over its recent part.
+ * cells that failed in the window, over its recent part, counting failures of its dominant reason.
  */
 export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence {
   let samples = 0
   let errors = 0
-  let recent: { samples: number, errors: number } | null = null
   const reasons = new Map<string, EvidenceReason>()
   const cells: EvidenceCell[] = []
+  const failed: NodeCell[] = []
   for (const [node, target, cell] of input.cells) {
     let e = 0
     for (const r of cell.reasons) if (input.accept === undefined || input.accept(r)) e += r.count
@@ -201,7 +202,17 @@ export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence 
     tally(reasons, cell.reasons, input.accept)
     if (e === 0) continue
     cells.push({ src: ctx.nodes[node]!.name, target, samples: cell.samples, errors: e })
-    const r = recentOf(cell, input.accept)
+    failed.push(cell)
+  }
+  const top = topReasons(reasons)
+  // The failing cells over the recent part, counting only the evidence's dominant reason: the same
+  // failure still happening, not another one that began at the same cells (a new fault while an
+  // old one drains out of the window).
+  let recent: { samples: number, errors: number } | null = null
+  const dominant = top[0]?.reason
+  const same = (r: EvidenceReason): boolean => r.reason === dominant && (input.accept === undefined || input.accept(r))
+  for (const cell of failed) {
+    const r = recentOf(cell, same)
     if (r !== null) { recent ??= { samples: 0, errors: 0 }; recent.samples += r.samples; recent.errors += r.errors }
   }
   cells.sort((a, b) => b.errors / b.samples - a.errors / a.samples || b.errors - a.errors || a.src.localeCompare(b.src))
@@ -212,7 +223,7 @@ export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence 
     errors,
     errorRatio: samples === 0 ? null : errors / samples,
     agreeing: input.agreeing,
-    reasons: topReasons(reasons),
+    reasons: top,
     cells: cells.slice(0, 10)
   }
   if (input.figures !== undefined) out.figures = { ...input.figures }

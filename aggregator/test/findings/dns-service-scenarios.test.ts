@@ -155,3 +155,18 @@ t.test('onset: egress blocked for cilium, one target crossed at every cilium nod
   input.external[1]!.cells = input.external[1]!.cells.map((c, i) => ctx.nodes[i]!.group === 'cilium' ? egressTimeout(3, 3) : c)
   t.same(kinds(dnsServiceFindings(ctx, input, new Set())), ['egress group/cilium'])
 })
+
+t.test('a fault draining out of the window while another begins at the same cells: only the new one is confirmed', async t => {
+  // The NXDOMAIN row's fault is gone from the recent part; then DNS becomes unreachable from cilium,
+  // whose lookups of the same name now fail for another reason (EAI_AGAIN).
+  const nxGone: Fill = () => recent(fail('NXDOMAIN', 'NXDOMAIN', 4, 10), 0)
+  const lookupNow: Fill = n => n.group === 'cilium'
+    ? { samples: 10, errors: 7, reasons: [{ reason: 'ENOTFOUND', raw: 'EAI_NONAME', count: 4 }, { reason: 'EAI_AGAIN', raw: 'EAI_AGAIN', count: 3 }], recent: { samples: 3, errors: 3, reasons: [{ reason: 'EAI_AGAIN', raw: 'EAI_AGAIN', count: 3 }] } }
+    : recent(fail('ENOTFOUND', 'EAI_NONAME', 4, 10), 0)
+  const found = dnsServiceFindings(ctx, suiteNow(ctx, {
+    wire: name => name === SERVICE_FQDN ? nxGone : undefined,
+    lookup: name => name.startsWith('pingfleet-agent') ? lookupNow : undefined,
+    service: target => target.startsWith('pingfleet-agent') ? lookupNow : undefined
+  }), new Set())
+  t.notOk(kinds(found).includes(`dns-name name/${SERVICE_FQDN}`), `no dns-name: its NXDOMAIN is gone (found: ${kinds(found).join(', ') || 'none'})`)
+})
