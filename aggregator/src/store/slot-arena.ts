@@ -78,6 +78,8 @@ export class SlotArena {
   private chained = false
   /** Failures are rare, so they live beside the packed data. */
   readonly errors = new Map<number, CellErrors[]>()
+  /** Bumped whenever `errors` changes: failure-index.ts rebuilds its flat copy of a slot's failures only then. */
+  errorsVersion = 0
   readonly lagged = new Map<number, number>()
   /** Service cells only: answers per backend node. */
   readonly backends = new Map<number, Map<string, number>>()
@@ -396,6 +398,7 @@ export class SlotArena {
   }
 
   private addErrors (cellId: number, errors: readonly CellErrors[]): void {
+    this.errorsVersion++
     let list = this.errors.get(cellId)
     if (list === undefined) this.errors.set(cellId, list = [])
     for (const e of errors) {
