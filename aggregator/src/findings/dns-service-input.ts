@@ -3,9 +3,10 @@
 // node's own pod probes (inbound and outbound), from the node store over the evaluation window.
 
 import type { ProbeKind } from '@pingfleet/protocol'
-import { AGENT_REASONS, DNS_PORT, RECENT_SHARE } from './dns-service-limits.ts'
+import { AGENT_REASONS, DNS_PORT } from './dns-service-limits.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
+import { recentWindowMs } from './network-thresholds.ts'
 
 /** Counts of one cell over some window (AGENT_OVERLOADED left out of both counts). */
 export interface CellCounts {
@@ -15,7 +16,7 @@ export interface CellCounts {
   reasons: EvidenceReason[]
 }
 
-/** One node's results toward one target over the window, and over its recent part (RECENT_SHARE). */
+/** One node's results toward one target over the window, and over its recent sub-window (recentWindowMs). */
 export interface NodeCell extends CellCounts {
   /** The same cell over the recent part of the window; undefined when not read (tests), zero samples when none came. */
   recent?: CellCounts
@@ -93,7 +94,7 @@ export function parseWireTarget (target: string): { name: string, resolver: stri
  * Reads the evaluator's input for `ctx` from the node store over the last ctx.windowMs before
  * ctx.at: the cells of the five kinds (cells of nodes outside ctx.nodes, and targets that do not
  * parse, are skipped), their counts in one sweep per slot, then each one's failures, and the same
- * over the window's recent part (RECENT_SHARE; failures only for cells that failed in the window);
+ * over the recent sub-window (recentWindowMs, shared with the network evaluator; failures only for cells that failed in the window);
  * the pod sums from the store's per-node sums. Throws nothing.
  */
 export function readDnsServiceInput (sources: FindingsSources, ctx: FindingsContext): DnsServiceInput {
@@ -148,7 +149,8 @@ export function readDnsServiceInput (sources: FindingsSources, ctx: FindingsCont
   ]
   const counts = new Float64Array(cellIds.length)
   read.sumMany(cellIds, counts)
-  const recentRead = store.read(ctx.windowMs * RECENT_SHARE, ctx.at)
+  // The same recent sub-window the network evaluator confirms its detections on.
+  const recentRead = store.read(recentWindowMs(ctx.windowMs), ctx.at)
   const recentCounts = new Float64Array(cellIds.length)
   recentRead.sumMany(cellIds, recentCounts)
   // Cell by cell, not over the window's failure records: pod failures (a broken boundary at

@@ -30,7 +30,7 @@ export function judgeCell (cell: NodeCell | undefined, counts?: (r: EvidenceReas
   return verdict === null ? UNJUDGED : verdict ? FAIL : OK
 }
 
-/** A cell's recent part (RECENT_SHARE) with only the failures `counts` accepts; null when the input has none. */
+/** A cell's recent sub-window (recentWindowMs) with only the failures `counts` accepts; null when the input has none. */
 export function recentOf (cell: NodeCell | undefined, counts?: (r: EvidenceReason) => boolean): { samples: number, errors: number } | null {
   const recent = cell?.recent
   if (recent === undefined) return null

@@ -37,16 +37,6 @@ export const GROUP_SHARE = 0.5
  */
 export const SPREAD_SHARE = 0.25
 
-/**
- * The recent part of the evaluation window, as a share of it (read as its own window: whole report
- * intervals, so 3 of 12 at the defaults, 3 to 4 of 10 at a 10 s window of 1 s intervals). A detection
- * stands only while the failing cells it quotes still fail there (docs/findings.md): a cell fails
- * when a quarter of its window fails (FAILING_RATIO), so a fault gone for more than this share of the
- * window no longer shows here while the older part of the window still counts its failures; and a
- * finding about part of the fleet waits while other nodes fail here already (the fault still spreads).
- */
-export const RECENT_SHARE = 0.25
-
 /** A fleet-wide finding (dns-resolver, dns-name, dns-path) needs at least this many agreeing nodes. */
 export const MIN_AGREEING_NODES = 2
 
