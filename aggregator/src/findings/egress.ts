@@ -4,7 +4,7 @@
 
 import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_SAMPLES } from './dns-service-limits.ts'
 import type { CellCounts, DnsServiceInput, ExternalColumn, NodeCell } from './dns-service-input.ts'
-import { evidence, FAIL, failsMostly, failsNow, judgeCell, nodesText, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
+import { evidence, FAIL, failsMostly, failsNow, judgeCell, nodesText, OK, recentOf, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 
@@ -42,6 +42,9 @@ export function egressFindings (ctx: FindingsContext, input: DnsServiceInput, wi
       if (!inCluster[n] || cell === undefined) continue
       const past = withoutLookups(cell)
       status[n] = judgeCell(past, pastLookup)
+      // Failing over the window, but probed and clean in the recent sub-window: gone from this node.
+      const r = recentOf(past, pastLookup)
+      if (status[n] === FAIL && r !== null && r.samples > 0 && r.errors === 0) status[n] = OK
       if (status[n] === UNJUDGED) continue
       const g = ctx.nodes[n]!.group
       let acc = perGroup.get(g)

@@ -170,3 +170,16 @@ t.test('a fault draining out of the window while another begins at the same cell
   }), new Set())
   t.notOk(kinds(found).includes(`dns-name name/${SERVICE_FQDN}`), `no dns-name: its NXDOMAIN is gone (found: ${kinds(found).join(', ') || 'none'})`)
 })
+
+t.test('a fault draining out of the window while another with the same reason begins at some of its nodes: only the new one\'s scope', async t => {
+  // The AAAA row's LOOKUP_TIMEOUTs are gone from the recent part everywhere; DNS then becomes
+  // unreachable from cilium, whose short-name lookups time out too (LOOKUP_TIMEOUT, walking the search list).
+  const cilium = (now: Fill, old: Fill): Fill => (n, i) => n.group === 'cilium' ? now(n, i) : old(n, i)
+  const gone: Fill = () => timeout(4, 0)
+  const found = dnsServiceFindings(ctx, suiteNow(ctx, {
+    lookup: () => cilium(() => timeout(6, 3), gone),
+    wire: () => cilium(() => recent(fail('DNS_TIMEOUT', 'UDP_TIMEOUT', 3, 10), 3), okNow),
+    service: target => target.startsWith('pingfleet-agent') ? cilium(() => timeout(6, 3), gone) : undefined
+  }), new Set())
+  t.same(kinds(found), ['dns-group group/cilium'], 'not dns-path name/pingfleet-agent from 5 of 6 nodes')
+})
