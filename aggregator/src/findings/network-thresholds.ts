@@ -21,14 +21,14 @@ export const CELL_FAIL_RATIO = 0.5
 
 /**
  * The recent sub-window (ms) the evaluator confirms a detection on: this share of the window (60 s:
- * the last 18 s, three to four 5 s intervals; the e2e suite's 10 s: the last 3 s, three to four 1 s
- * intervals, as the store counts every slot that overlaps it). Three probes or more per cell: one
- * success among them ends a broken path's "still failing" (STILL_FAILING_RATIO).
+ * the last 12 s, two to three 5 s intervals; the e2e suite's 10 s: the last 2 s, two to three 1 s
+ * intervals, as the store counts every slot that overlaps it). The DNS, Service and egress
+ * evaluators confirm on the same span (dns-service-input.ts).
  * A finding must be about what is still happening: a fault that was removed drains out of the window
  * for a whole window, and what is left of it then (failures toward a node whose agent restarted, a
  * lossy node's datagrams) must not open a new, narrower finding.
  */
-export const RECENT_WINDOW_SHARE = 0.3
+export const RECENT_WINDOW_SHARE = 0.2
 
 /** The recent sub-window for an evaluation window of `windowMs` (ms). */
 export function recentWindowMs (windowMs: number): number {
@@ -47,8 +47,8 @@ export const STILL_FAILING_RATIO = 0.8
 /**
  * A one-sided node finding (node-inbound, node-outbound) needs the node's other side seen over the
  * recent sub-window: its probes per peer there at least this share of the failing side's. Healthy
- * sides differ by a probe's jitter (±10% of an interval); an agent back for one report of three or
- * four has a third or a quarter.
+ * sides differ by a probe's jitter (±10% of an interval); an agent back for one report of two or
+ * three has a half or a third.
  */
 export const RECENT_COVERAGE = 0.75
 

@@ -107,7 +107,7 @@ t.test('the recent sub-window: a fault that healed three reports ago is in the w
   let ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
   let input = readNetworkInput(sources, ctx)
   t.equal(input.recent!.pod.failed.filter(c => c.dst === victim).length, 11, 'recent: every peer\'s cell toward it fails')
-  t.match(input.recent!.pod.inbound.get(victim), { errors: 33, samples: 33 }, 'recent: the 5 s slots that overlap the last 9 s (30% of a 30 s window): three reports')
+  t.match(input.recent!.pod.inbound.get(victim), { errors: 33, samples: 33 }, 'recent: the 5 s slots that overlap the last 6 s (a fifth of a 30 s window): three reports')
   t.same(networkFindings(ctx, input).map(d => `${d.kind} ${d.subject.id}`), [`node-inbound node/${victim}`])
   run(src => names.filter(n => n !== src).map(dst => cell(src, dst, false)), 3)
   ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
