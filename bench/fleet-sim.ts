@@ -51,19 +51,36 @@ function cellsJson (agent: number, targets: number, variant: number, phases: boo
   return '[' + parts.join(',') + ']'
 }
 
+/** Websocket upgrades in flight at once (see runFleet). */
+const OPENING = 50
+/** Handshake attempts per simulated agent before the run fails. */
+const HANDSHAKE_TRIES = 30
+
 export async function runFleet (o: SimOptions): Promise<SimResult> {
   const groups = o.groups ?? ['aws', 'cilium']
   const ackLatencyMs: number[] = []
   let cells = 0
   const started = performance.now()
   const step = o.reports > 1 ? (o.to - o.from) / (o.reports - 1) : 0
-  await Promise.all(Array.from({ length: o.agents }, (_, i) => new Promise<void>((resolve, reject) => {
+  // At most OPENING upgrades in flight: 1,000 at once behind the joins' peer-list pushes waited past
+  // the aggregator's 10 s headersTimeout on a loaded machine (408; issue 14's bounds), as a real
+  // fleet's staggered starts would not.
+  let opening = 0
+  const waiting: Array<() => void> = []
+  const gate = async (): Promise<void> => {
+    if (opening < OPENING) { opening++; return }
+    await new Promise<void>(resolve => waiting.push(resolve))
+  }
+  const release = (): void => {
+    const next = waiting.shift()
+    if (next !== undefined) next()
+    else opening--
+  }
+  await Promise.all(Array.from({ length: o.agents }, async (_, i) => { await gate(); return await new Promise<void>((resolve, reject) => {
     const variants = [0, 1, 2, 3].map(v => cellsJson(i, o.targets, v, o.phases ?? true))
-    const socket = new WebSocket(o.url.replace(/^http/, 'ws') + '/api/v1/stream', {
-      headers: { authorization: `Bearer ${o.token}` },
-      maxPayload: 64 * 1024 * 1024,
-      perMessageDeflate: false
-    })
+    let gated = true
+    const ungate = (): void => { if (gated) { gated = false; release() } }
+    let socket: WebSocket
     const sentAt = new Map<number, number>()
     let next = 1
     let acked = 0
@@ -81,7 +98,7 @@ export async function runFleet (o: SimOptions): Promise<SimResult> {
         socket.send(`{"type":"report","v":${PROTOCOL_VERSION},"seq":${seq},"start":${end - 5000},"end":${end},"cells":${variants[seq % 4]}}`)
       }
     }
-    socket.on('message', data => {
+    const onMessage = (data: WebSocket.RawData): void => {
       const m = JSON.parse(data.toString()) as { type: string, seq?: number }
       if (m.type === 'welcome') send()
       if (m.type !== 'ack') return
@@ -94,12 +111,32 @@ export async function runFleet (o: SimOptions): Promise<SimResult> {
         socket.close()
         resolve()
       } else send()
-    })
-    socket.on('error', reject)
-    socket.on('open', () => socket.send(JSON.stringify({
-      type: 'hello', v: PROTOCOL_VERSION, node: nodeName(i), pod: `agent-${i}`, podIp: '127.0.0.1', port: 8081,
-      labels: { cniplugin: groups[i % groups.length]! }, version: 'bench', bootId: `bench-${i}-${Date.now()}`
-    })))
-  })))
+    }
+    // A handshake that fails (a 408 when the aggregator's loop was held past its 10 s headersTimeout
+    // on a loaded machine) is retried after a second, as an agent reconnects; nothing was sent yet.
+    const connect = (attempt: number): void => {
+      let opened = false
+      socket = new WebSocket(o.url.replace(/^http/, 'ws') + '/api/v1/stream', {
+        headers: { authorization: `Bearer ${o.token}` },
+        maxPayload: 64 * 1024 * 1024,
+        perMessageDeflate: false
+      })
+      socket.on('message', onMessage)
+      socket.on('error', error => {
+        ungate()
+        if (!opened && attempt < HANDSHAKE_TRIES) setTimeout(() => connect(attempt + 1), 1000)
+        else reject(error)
+      })
+      socket.on('open', () => {
+        opened = true
+        ungate()
+        socket.send(JSON.stringify({
+          type: 'hello', v: PROTOCOL_VERSION, node: nodeName(i), pod: `agent-${i}`, podIp: '127.0.0.1', port: 8081,
+          labels: { cniplugin: groups[i % groups.length]! }, version: 'bench', bootId: `bench-${i}-${Date.now()}`
+        }))
+      })
+    }
+    connect(1)
+  }) }))
   return { cells, ackLatencyMs, wallMs: performance.now() - started }
 }

@@ -143,7 +143,8 @@ export async function startAggregator (
     bodyLimit: 1024 * 1024,
     ...API_SERVER_LIMITS,
     // fastify's ajv strips unknown properties by default; a misspelt query parameter must be a 400.
-    ajv: { customOptions: { removeAdditional: false } }
+    // verbose: validation errors carry their schema, so a 400 can list the known parameters.
+    ajv: { customOptions: { removeAdditional: false, verbose: true } }
   })
   boundWaitingConnections(app.server, API_MAX_WAITING)
   await app.register(swagger, { openapi: { info: { title: 'pingfleet aggregator', version: VERSION } } })

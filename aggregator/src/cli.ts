@@ -96,7 +96,7 @@ async function ask<T = GateAnswer> (url: string, timeoutMs: number, valid: (v: u
   }
   const raw = await response.text()
   if (response.status !== 200) {
-    let message = raw.slice(0, 300)
+    let message = raw.trim() === '' ? '(an empty body: is this a pingfleet aggregator?)' : raw.slice(0, 300)
     try {
       const body = JSON.parse(raw) as { code?: string, message?: string }
       if (body.code !== undefined) message = `${body.code}: ${body.message ?? ''}`

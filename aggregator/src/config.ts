@@ -64,7 +64,8 @@ export const OPTIONS = {
   groupLabel: { env: 'PINGFLEET_GROUP_LABEL', default: 'cniplugin', kind: 'string', description: 'node label whose values form the groups of the group matrix and metrics' },
   interval: { env: 'PINGFLEET_INTERVAL', default: '5s', kind: 'duration', description: 'report interval the agents are told to use' },
   maxWindow: { env: 'PINGFLEET_MAX_WINDOW', default: '15m', kind: 'duration', description: 'longest window kept and queryable' },
-  findingsWindow: { env: 'PINGFLEET_FINDINGS_WINDOW', default: '1m', kind: 'duration', description: 'window each findings evaluation reads (every interval); from two intervals to PINGFLEET_MAX_WINDOW' },
+  // 30s: findings/network-thresholds.ts NETWORK_WINDOW_MS, the window its thresholds were chosen for.
+  findingsWindow: { env: 'PINGFLEET_FINDINGS_WINDOW', default: '30s', kind: 'duration', description: 'window each findings evaluation reads (every interval); from two intervals to PINGFLEET_MAX_WINDOW' },
   peerTtl: { env: 'PINGFLEET_PEER_TTL', default: '2m', kind: 'duration', description: 'how long a disconnected agent stays in the peer list' },
   heartbeat: { env: 'PINGFLEET_HEARTBEAT', default: '15s', kind: 'duration', description: 'websocket ping interval; a peer silent for two is dropped' },
   tokenReviewPeriod: { env: 'PINGFLEET_TOKEN_REVIEW_PERIOD', default: '1m', kind: 'duration', description: 'how often open agent connections\' tokens are reviewed again (serviceAccount mode)' },

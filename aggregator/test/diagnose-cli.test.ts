@@ -12,6 +12,12 @@ t.test('pingfleet diagnose', async t => {
   const fleet = await syntheticFleet()
   t.teardown(() => fleet.agg.close())
   const { url } = fleet
+  // One agent connected throughout: findings judge by connected agents, and with none there is nothing to judge by.
+  const witness = new RawAgent(url)
+  t.teardown(() => witness.socket.close())
+  await witness.opened()
+  witness.send(hello('node-01', { cniplugin: 'aws' }))
+  await witness.waitFor(m => m.type === 'peers')
 
   await t.test('nothing active exits 0', async t => {
     await fleet.evaluations(1)
@@ -76,6 +82,15 @@ t.test('pingfleet diagnose', async t => {
       t.match(run.stderr, /^pingfleet: /)
     }
   })
+})
+
+t.test('an aggregator with no agent connected has nothing to judge by: exits 2, never 0 (review finding: it failed open)', async t => {
+  const fleet = await syntheticFleet()
+  t.teardown(() => fleet.agg.close())
+  await fleet.evaluations(2)
+  const run = await cli('diagnose', '--url', fleet.url)
+  t.equal(run.code, 2, run.stderr)
+  t.match(run.stdout, /^findings not evaluated yet/)
 })
 
 t.test('an aggregator whose findings have not been evaluated exits 2', async t => {

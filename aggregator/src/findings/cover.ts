@@ -42,7 +42,9 @@ export const MAX_CAUSES = 100
  * Greedy cover. Each candidate's hit ratio is its failing cells over the cells through it, both
  * counted without cells an accepted cause already explains. Repeatedly accepts the candidate that
  * explains the most failing cells among those with hit ratio ≥ HIT_RATIO and ≥ MIN_FAILING_PEERS
- * failing cells (ties: node sides before links, the more specific cause). Cells through a node side
+ * failing cells (ties: node sides before links, the more specific cause), except a link whose
+ * failing cells one node explains (its own sides fell short of HIT_RATIO: a lossy node's cells in a
+ * small group). Cells through a node side
  * are counted from its distinct peers; through a link as witnesses × targets (the mesh probes every
  * peer). A dead node among 1,000 has a hit ratio of 1 on its own sides and 1/1,000 on its group's
  * links, so it is found however large its group is (dilution does not hide it). Cost: O(cells +
@@ -80,21 +82,61 @@ export function explainFailures (nodes: readonly CoverNode[], cells: readonly Co
   for (let c = 0; c < C; c++) start[c + 1]! += start[c]!
   const fill = start.slice(0, C)
   const list = new Int32Array(start[C]!)
+  // Each cell's three candidates, spelled out (no array per cell: a boundary has ~250,000 cells).
   for (let k = 0; k < cells.length; k++) {
-    for (const c of [cells[k]!.dst, n + cells[k]!.src, link(k)]) { list[fill[c]!++] = k; failing[c]!++ }
+    const a = cells[k]!.dst
+    const b = n + cells[k]!.src
+    const c = link(k)
+    list[fill[a]!++] = k
+    failing[a]!++
+    list[fill[b]!++] = k
+    failing[b]!++
+    list[fill[c]!++] = k
+    failing[c]!++
   }
   const explained = new Uint8Array(cells.length)
   const causes: Cause[] = []
+  // Links refused because one node explains their failing cells (see oneNodeExplains), until a cause is accepted.
+  const refused = new Uint8Array(C)
+  /**
+   * Whether one node explains link `c`'s failing cells: without the cells through the node that
+   * touches most of them, fewer than HIT_RATIO of the rest fail, or fewer than
+   * min(MIN_FAILING_PEERS, the rest). In a small group a lossy node's failing cells are most of its
+   * group's own link (4 of aws → aws's 6 pairs in a group of 3): that is the node's fault, not a boundary.
+   */
+  const oneNodeExplains = (c: number): boolean => {
+    const a = Math.floor((c - 2 * n) / G)
+    const b = (c - 2 * n) % G
+    const touches = new Map<number, number>()
+    for (let j = start[c]!; j < start[c + 1]!; j++) {
+      const k = list[j]!
+      if (explained[k] === 1) continue
+      touches.set(cells[k]!.src, (touches.get(cells[k]!.src) ?? 0) + 1)
+      touches.set(cells[k]!.dst, (touches.get(cells[k]!.dst) ?? 0) + 1)
+    }
+    let node = -1
+    for (const [m, x] of touches) if (node === -1 || x > touches.get(node)!) node = m
+    if (node === -1) return false
+    const x = nodes[node]!
+    const g = groupOf[node]!
+    // Cells of the link through that node: its outbound ones if it is in the source group, its inbound ones if in the destination group.
+    const through = (g === a && x.witness ? targets[b]! - (a === b && x.target ? 1 : 0) : 0) + (g === b && x.target ? witnesses[a]! - (a === b && x.witness ? 1 : 0) : 0)
+    const restFailing = failing[c]! - touches.get(node)!
+    const restTotal = Math.max(0, total[c]! - through)
+    return restFailing < Math.min(MIN_FAILING_PEERS, restTotal) || restFailing < HIT_RATIO * restTotal || restFailing <= 0
+  }
   while (causes.length < MAX_CAUSES) {
     let best = -1
     for (let c = 0; c < C; c++) {
       const f = failing[c]!
       const t = total[c]!
       // t ≤ 0: the cells through it are all explained; failing ones left are counting slack, no cause.
-      if (f < MIN_FAILING_PEERS || t <= 0 || f < HIT_RATIO * t) continue
+      if (f < MIN_FAILING_PEERS || t <= 0 || f < HIT_RATIO * t || refused[c] === 1) continue
       if (best === -1 || f > failing[best]!) best = c
     }
     if (best === -1) break
+    if (best >= 2 * n && oneNodeExplains(best)) { refused[best] = 1; continue }
+    refused.fill(0)
     const cause: Cause = best < 2 * n
       ? { side: best < n ? 'in' : 'out', node: best % n, src: '', dst: '', failing: failing[best]!, total: total[best]!, cells: [] }
       : { side: 'link', node: -1, src: groups[Math.floor((best - 2 * n) / G)]!, dst: groups[(best - 2 * n) % G]!, failing: failing[best]!, total: total[best]!, cells: [] }
@@ -103,7 +145,9 @@ export function explainFailures (nodes: readonly CoverNode[], cells: readonly Co
       if (explained[k] === 1) continue
       explained[k] = 1
       cause.cells.push(k)
-      for (const c of [cells[k]!.dst, n + cells[k]!.src, link(k)]) failing[c]!--
+      failing[cells[k]!.dst]!--
+      failing[n + cells[k]!.src]!--
+      failing[link(k)]!--
     }
     // The cells through the accepted cause no longer count toward the others' totals.
     if (cause.side === 'in') {

@@ -31,7 +31,11 @@ export class FindingsEngine {
   private readonly options: FindingsEngineOptions
   private readonly evaluate: EvaluateFn
   private timer: NodeJS.Timeout | null = null
-  /** ISO 8601 of the last evaluation that succeeded, or null before one did. */
+  /**
+   * ISO 8601 of the last evaluation that succeeded with at least one connected agent to judge by, or
+   * null before one did and while none is connected: "no findings" from a fleet with no witness
+   * would be a pass on no data (`pingfleet diagnose` exits 2, forbidFindings checks are insufficient).
+   */
   evaluatedAt: string | null = null
   /** Evaluations that threw (logged with PINGFLEET_ERR_FINDINGS_EVALUATION). */
   failures = 0
@@ -51,14 +55,15 @@ export class FindingsEngine {
     const at = now()
     try {
       events?.observe(at)
-      const detections = this.evaluate(findingsContext(sources, at, windowMs, groupLabel), sources)
+      const ctx = findingsContext(sources, at, windowMs, groupLabel)
+      const detections = this.evaluate(ctx, sources)
       const { opened, resolved } = tracker.update(detections, at)
       for (const f of opened) log.info({ finding: f.id, kind: f.kind, summary: f.summary }, 'finding opened')
       for (const f of resolved) {
         incidents.record(f, at)
         log.info({ finding: f.id, kind: f.kind, firstSeen: f.firstSeen, resolvedAt: f.resolvedAt }, 'finding resolved')
       }
-      this.evaluatedAt = new Date(at).toISOString()
+      this.evaluatedAt = ctx.nodes.some(n => n.connected) ? new Date(at).toISOString() : null
       return true
     } catch (err) {
       this.failures++

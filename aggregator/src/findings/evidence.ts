@@ -6,12 +6,12 @@ import type { Evidence, EvidenceCell, EvidenceReason } from './finding.ts'
 import type { FailedCell } from './network-input.ts'
 import { EVIDENCE_CELLS, EVIDENCE_REASONS } from './network-thresholds.ts'
 
-/** The dominant (reason, raw code) pairs over `cells`, most failures first, at most EVIDENCE_REASONS. */
-export function dominantReasons (cells: readonly FailedCell[]): EvidenceReason[] {
+/** The dominant (reason, raw code) pairs over `cells` (and `more`, as if appended), most failures first, at most EVIDENCE_REASONS. */
+export function dominantReasons (cells: readonly FailedCell[], more: readonly FailedCell[] = []): EvidenceReason[] {
   const by = new Map<string, EvidenceReason>()
   // Most cells repeat the last pair: compared first, no key is built for them.
   let last: EvidenceReason | null = null
-  for (const c of cells) {
+  for (const list of [cells, more]) for (const c of list) {
     for (const r of c.reasons) {
       if (last !== null && last.reason === r.reason && last.raw === r.raw) { last.count += r.count; continue }
       const key = `${r.reason}\u0000${r.raw}`

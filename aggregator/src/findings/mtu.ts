@@ -18,10 +18,18 @@ export function mtuFindings (ctx: FindingsContext, mtu: PeerKindInput, mesh: Mes
   const groupOf = new Map(ctx.nodes.map(n => [n.name, n.group]))
   const nodes = coverNodes(ctx.nodes, mtu)
   const n = ctx.nodes.length
-  const keep = (c: FailedCell): boolean => cellFails(c) && !mesh.failingPairs.has((index.get(c.src) ?? -1) * n + (index.get(c.dst) ?? -1)) &&
-    !mesh.faultyNodes.has(c.src) && !mesh.faultyNodes.has(c.dst) && !mesh.brokenLinks.has(`${groupOf.get(c.src)}\u0000${groupOf.get(c.dst)}`)
+  // Cells come grouped by source (the store reads them so): its index is looked up once per run.
+  let lastSrc: string | null = null
+  let srcIndex = -1
+  // Pairs the pod mesh already explains (tested before a cell is read: mtu.failedWhere).
+  const open = (src: string, dst: string): boolean => {
+    if (src !== lastSrc) { lastSrc = src; srcIndex = index.get(src) ?? -1 }
+    return !mesh.failingPairs.has(srcIndex * n + (index.get(dst) ?? -1)) &&
+      !mesh.faultyNodes.has(src) && !mesh.faultyNodes.has(dst) && !mesh.brokenLinks.has(`${groupOf.get(src)}\u0000${groupOf.get(dst)}`)
+  }
+  const failing = (mtu.failedWhere?.(open) ?? mtu.failed.filter(c => open(c.src, c.dst))).filter(cellFails)
   // A peer has one mtu cell per size: the cover counts pairs, so a pair's failing sizes become one cell.
-  const { cells, source } = coverCells(nodes, index, byPair(mtu.failed.filter(keep)), () => true)
+  const { cells, source } = coverCells(nodes, index, byPair(failing), () => true)
   const causes = explainFailures(nodes, cells)
   const detections: Detection[] = []
   const byNode = new Map<number, Cause[]>()

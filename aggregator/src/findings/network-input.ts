@@ -2,7 +2,7 @@
 // peer kinds (cheap: the store's per-node sums), the cells that failed (cost follows the failures),
 // and per group link the sums the group store keeps. Plain data, so tests can build it by hand.
 
-import { Histogram, PROBE_KIND_NAMES, type ProbeKind } from '@pingfleet/protocol'
+import { Histogram, type ProbeKind } from '@pingfleet/protocol'
 import { peerNode } from '../store/ingest.ts'
 import type { NodeSide, SideLoss } from '../store/node-sums.ts'
 import type { Store } from '../store/store.ts'
@@ -10,7 +10,7 @@ import type { WindowRead } from '../store/window-read.ts'
 import { zeroLoss, type LossCounters } from '../store/cell-sum.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
-import { SLOW_PROBE_WINDOW_MS } from './network-thresholds.ts'
+import { recentWindowMs, SLOW_PROBE_WINDOW_MS } from './network-thresholds.ts'
 
 /** One node's results in one direction: probes toward it (inbound) or from it (outbound). */
 export interface SideSum {
@@ -30,7 +30,7 @@ export interface FailedCell {
   dst: string
   samples: number
   errors: number
-  /** Per (reason, raw code), most first. */
+  /** Per (reason, raw code), most first. Read-only: cells read from the store may share one list. */
   reasons: EvidenceReason[]
   size?: number
 }
@@ -40,6 +40,13 @@ export interface PeerKindInput {
   inbound: Map<string, SideSum>
   outbound: Map<string, SideSum>
   failed: FailedCell[]
+  /**
+   * The failed cells whose (source, peer) `pair` accepts, as `failed.filter(c => pair(c.src, c.dst))`
+   * gives them. readNetworkInput's test the pair before a cell's counts are read or its record is
+   * built (mtu: a broken boundary's ~250,000 failed cells are explained by the pod mesh already).
+   * Absent in inputs built by hand: `failed` is filtered then.
+   */
+  failedWhere?: (pair: (src: string, dst: string) => boolean) => FailedCell[]
 }
 
 /** The group store's sums of one kind from group `src` to group `dst` (the groups at ingest). */
@@ -58,6 +65,15 @@ export interface NetworkInput {
   udp: PeerKindInput
   /** Per kind, the group links with results. */
   links: Record<'pod' | 'mtu' | 'udp', GroupLinkSum[]>
+  /** The same reads over the recent sub-window, to confirm detections on; absent: nothing is confirmed (hand-built inputs). */
+  recent?: RecentInput
+}
+
+/** pod and udp over the recent sub-window (recentWindowMs): what a detection is confirmed on. */
+export interface RecentInput {
+  pod: PeerKindInput
+  udp: PeerKindInput
+  links: Record<'pod' | 'udp', GroupLinkSum[]>
 }
 
 /**
@@ -65,26 +81,50 @@ export interface NetworkInput {
  * `udp` over at least SLOW_PROBE_WINDOW_MS (they run every 30 s by default). Per node of ctx.nodes,
  * its sides from the store's per-node sums (a few words per node and slot; their per-reason maps
  * are not read, `reasons` stays null: reasons come from the failed cells, with raw codes); the failed
- * cells from the slots' failure records, one pass per distinct window for every kind it serves (no
- * healthy cell is read); the group links from the group store.
+ * cells from the slots' flat failure indexes, kind by kind (no healthy cell and no other kind's
+ * failure is read); the group links from the group store. udp's failed cells are read when first
+ * asked for (no evaluator judges them: loss reads the sides' counters), from the same read.
  */
 export function readNetworkInput (sources: FindingsSources, ctx: FindingsContext): NetworkInput {
   const names = ctx.nodes.map(n => n.name)
   const slowWindow = Math.max(ctx.windowMs, SLOW_PROBE_WINDOW_MS)
-  const windows = new Map<number, Array<'pod' | 'mtu' | 'udp'>>()
-  for (const [probe, windowMs] of [['pod', ctx.windowMs], ['mtu', slowWindow], ['udp', slowWindow]] as const) windows.set(windowMs, [...windows.get(windowMs) ?? [], probe])
   const out = {} as Record<'pod' | 'mtu' | 'udp', PeerKindInput>
   const links = {} as NetworkInput['links']
-  for (const [windowMs, probes] of windows) {
-    const read = sources.nodes.read(windowMs, ctx.at)
-    const failed = failedCells(sources.nodes, read, probes)
-    for (const probe of probes) {
-      const sides = read.nodeSides(probe, names, false, false)
-      out[probe] = { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: failed.get(probe)! }
-      links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
+  const reads = new Map<number, WindowRead>()
+  for (const [probe, windowMs] of [['pod', ctx.windowMs], ['mtu', slowWindow], ['udp', slowWindow]] as const) {
+    let read = reads.get(windowMs)
+    if (read === undefined) reads.set(windowMs, read = sources.nodes.read(windowMs, ctx.at))
+    const sides = read.nodeSides(probe, names, false, false)
+    const inbound = sideMap(names, sides.inbound)
+    const outbound = sideMap(names, sides.outbound)
+    if (probe === 'pod') {
+      out[probe] = { inbound, outbound, failed: failedCells(sources.nodes, read, probe) }
+    } else {
+      // mtu is judged through failedWhere, udp's cells by nobody: `failed` is read when first asked for.
+      const from = read
+      let failed: FailedCell[] | null = null
+      out[probe] = {
+        inbound,
+        outbound,
+        get failed () { return (failed ??= failedCells(sources.nodes, from, probe)) },
+        failedWhere: pair => failedCells(sources.nodes, from, probe, pair)
+      }
     }
+    links[probe] = readGroupLinks(sources, probe, windowMs, ctx.at)
   }
-  return { ...out, links }
+  return { ...out, links, recent: readRecent(sources, ctx, names) }
+}
+
+/** pod and udp over the recent sub-window: sides, failed cells (pod; few: a short span) and group links. */
+function readRecent (sources: FindingsSources, ctx: FindingsContext, names: readonly string[]): RecentInput {
+  const windowMs = recentWindowMs(ctx.windowMs)
+  const read = sources.nodes.read(windowMs, ctx.at)
+  const kind = (probe: 'pod' | 'udp'): PeerKindInput => {
+    const sides = read.nodeSides(probe, names, false, false)
+    // udp's recent failed cells: judged by nobody (loss reads the sides' counters).
+    return { inbound: sideMap(names, sides.inbound), outbound: sideMap(names, sides.outbound), failed: probe === 'pod' ? failedCells(sources.nodes, read, 'pod') : [] }
+  }
+  return { pod: kind('pod'), udp: kind('udp'), links: { pod: readGroupLinks(sources, 'pod', windowMs, ctx.at), udp: readGroupLinks(sources, 'udp', windowMs, ctx.at) } }
 }
 
 function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideSum> {
@@ -92,76 +132,24 @@ function sideMap (names: readonly string[], list: NodeSide[]): Map<string, SideS
 }
 
 /**
- * The failed cells of `probes` in one read, per kind: one pass over the read's failure records. A
- * broken boundary at 1,000 nodes fails ~250,000 cells per kind, so the pass sums into flat arrays
- * (a cell's first (reason, raw) pair by id; a cell with more pairs is rare and goes to a map) and
- * names are resolved once per interned name, not per cell.
+ * The failed cells of one kind in one read, ids ascending (WindowRead.failedOf: the slots' flat
+ * failure indexes). A broken boundary at 1,000 nodes fails ~250,000 cells per kind: a cell with one
+ * (reason, raw) pair, as nearly all have, takes it from the index; only a cell with several reads
+ * its records (forEachError, slots in order: its pairs in order of first appearance, then most
+ * first). Names are resolved once per interned name, not per cell.
  */
-/** Failed cells indexed through a map up to this many; past it, a flat index over every cell (12 MB at 3 million cells) is cheaper. */
-const SMALL_FAILED = 20_000
-
-function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod' | 'mtu' | 'udp'>): Map<ProbeKind, FailedCell[]> {
-  const wanted = new Uint8Array(PROBE_KIND_NAMES.length)
-  for (const p of probes) wanted[PROBE_KIND_NAMES.indexOf(p)] = 1
-  const kindOf = (id: number): number => PROBE_KIND_NAMES.indexOf(store.probeOf(id))
-  // Per cell with failures, its position k (a map while few, then a flat index); per k: cell id,
-  // first pair and its count.
-  const small = new Map<number, number>()
-  let slot: Int32Array | null = null
-  const ids: number[] = []
-  const firstPair: number[] = []
-  const firstCount: number[] = []
-  const more = new Map<number, EvidenceReason[]>()
-  const pairIds = new Map<string, number>()
-  const pairs: Array<{ reason: string, raw: string }> = []
-  // Most records repeat the last (reason, raw) pair: compared first, no key is built for them.
-  let lastReason = ''
-  let lastRaw = ''
-  let lastPair = -1
-  read.forEachErrorWhere(id => wanted[kindOf(id)] === 1, (id, e) => {
-    let pair = lastPair
-    if (e.reason !== lastReason || e.raw !== lastRaw || pair === -1) {
-      const key = `${e.reason}\u0000${e.raw}`
-      pair = pairIds.get(key) ?? -1
-      if (pair === -1) { pair = pairs.length; pairIds.set(key, pair); pairs.push({ reason: e.reason, raw: e.raw }) }
-      lastReason = e.reason
-      lastRaw = e.raw
-      lastPair = pair
-    }
-    let k = slot === null ? small.get(id) ?? -1 : slot[id]!
-    if (k === -1) {
-      k = ids.length
-      if (slot !== null) slot[id] = k
-      else if (small.size < SMALL_FAILED) small.set(id, k)
-      else {
-        // Many failures (a broken boundary): a flat index by cell id from here on.
-        slot = new Int32Array(store.cellCount).fill(-1)
-        for (const [c, j] of small) slot[c] = j
-        slot[id] = k
-      }
-      ids.push(id)
-      firstPair.push(pair)
-      firstCount.push(e.count)
-      return
-    }
-    if (firstPair[k] === pair) { firstCount[k]! += e.count; return }
-    let list = more.get(k)
-    if (list === undefined) more.set(k, list = [])
-    const same = list.find(x => x.reason === e.reason && x.raw === e.raw)
-    if (same !== undefined) same.count += e.count
-    else list.push({ reason: e.reason, raw: e.raw, count: e.count })
-  })
-  const out = new Map<ProbeKind, FailedCell[]>(probes.map(p => [p, []]))
-  const lists = probes.map(p => out.get(p)!)
-  const listOf = new Array<FailedCell[] | undefined>(PROBE_KIND_NAMES.length)
-  for (const [i, p] of probes.entries()) listOf[PROBE_KIND_NAMES.indexOf(p)] = lists[i]
-  // Per interned target name: its node, and for mtu its size.
+function failedCells (store: Store, read: WindowRead, probe: ProbeKind, pair?: (src: string, dst: string) => boolean): FailedCell[] {
+  const f = read.failedOf(probe)
+  const isMtu = probe === 'mtu'
+  // Per interned name: a source's text; a target's node, and for mtu its size.
+  const srcOf: Array<string | undefined> = []
   const dstOf: Array<string | undefined> = []
   const sizeOf: number[] = []
-  const counts = new Float64Array(ids.length)
-  read.sumMany(ids, counts)
-  for (let k = 0; k < ids.length; k++) {
-    const id = ids[k]!
+  // The positions kept (not a node probing itself, and the pair accepted), then their counts.
+  const kept = new Int32Array(f.ids.length)
+  let m = 0
+  for (let k = 0; k < f.ids.length; k++) {
+    const id = f.ids[k]!
     const tId = store.targetOf(id)
     let dst = dstOf[tId]
     if (dst === undefined) {
@@ -169,20 +157,52 @@ function failedCells (store: Store, read: WindowRead, probes: ReadonlyArray<'pod
       dst = dstOf[tId] = peerNode(target)
       sizeOf[tId] = dst.length === target.length ? 0 : Number(target.slice(dst.length + 1))
     }
-    const src = store.name(store.srcOf(id))
-    if (dst === src) continue
-    const first = pairs[firstPair[k]!]!
-    const reasons: EvidenceReason[] = [{ reason: first.reason, raw: first.raw, count: firstCount[k]! }]
-    const extra = more.get(k)
-    if (extra !== undefined) { reasons.push(...extra); reasons.sort((a, b) => b.count - a.count) }
-    let errors = 0
-    for (const r of reasons) errors += r.count
-    const kind = kindOf(id)
-    const cell: FailedCell = { src, dst, samples: counts[k]!, errors, reasons }
-    if (PROBE_KIND_NAMES[kind] === 'mtu') cell.size = sizeOf[tId]!
-    listOf[kind]!.push(cell)
+    const sId = store.srcOf(id)
+    const src = srcOf[sId] ??= store.name(sId)
+    if (dst !== src && (pair === undefined || pair(src, dst))) kept[m++] = k
   }
-  return out
+  const ids = new Int32Array(m)
+  for (let j = 0; j < m; j++) ids[j] = f.ids[kept[j]!]!
+  const counts = new Float64Array(m)
+  read.sumMany(ids, counts)
+  const cells: FailedCell[] = []
+  const shared: Array<Map<number, EvidenceReason[]>> = []
+  for (let j = 0; j < m; j++) {
+    const k = kept[j]!
+    const id = f.ids[k]!
+    const tId = store.targetOf(id)
+    const dst = dstOf[tId]!
+    const src = srcOf[store.srcOf(id)]!
+    const p = f.pair[k]!
+    let reasons: EvidenceReason[]
+    let errors: number
+    if (p !== -1) {
+      // Cells with the same one pair and count share one reasons list (nothing changes a cell's
+      // reasons in place): at a broken boundary that is a few lists, not one per cell.
+      errors = f.errors[k]!
+      const byCount = shared[p] ??= new Map()
+      let list = byCount.get(errors)
+      if (list === undefined) {
+        const only = f.pairs[p]!
+        byCount.set(errors, list = [{ reason: only.reason, raw: only.raw, count: errors }])
+      }
+      reasons = list
+    } else {
+      reasons = []
+      read.forEachError(id, e => {
+        const same = reasons.find(x => x.reason === e.reason && x.raw === e.raw)
+        if (same !== undefined) same.count += e.count
+        else reasons.push({ reason: e.reason, raw: e.raw, count: e.count })
+      })
+      if (reasons.length > 1) reasons.sort((a, b) => b.count - a.count)
+      errors = 0
+      for (const r of reasons) errors += r.count
+    }
+    const cell: FailedCell = { src, dst, samples: counts[j]!, errors, reasons }
+    if (isMtu) cell.size = sizeOf[tId]!
+    cells.push(cell)
+  }
+  return cells
 }
 
 /** The group store's links of one kind over `windowMs` before `at`: samples, failures and loss counters. */

@@ -20,6 +20,29 @@ export const SLOW_PROBE_WINDOW_MS = 60_000
 export const CELL_FAIL_RATIO = 0.5
 
 /**
+ * The recent sub-window (ms) the evaluator confirms a detection on: this share of the window (60 s:
+ * the last 12 s, about two 5 s intervals; the e2e suite's 10 s: the last 2 s, two 1 s intervals).
+ * A finding must be about what is still happening: a fault that was removed drains out of the window
+ * for a whole window, and what is left of it then (failures toward a node whose agent restarted, a
+ * lossy node's datagrams) must not open a new, narrower finding.
+ */
+export const RECENT_WINDOW_SHARE = 0.2
+
+/** The recent sub-window for an evaluation window of `windowMs` (ms). */
+export function recentWindowMs (windowMs: number): number {
+  return Math.round(windowMs * RECENT_WINDOW_SHARE)
+}
+
+/**
+ * A failing pod cell counts toward a node or boundary cause only while it still fails: at least this
+ * share of its probes in the recent sub-window failed. A broken path (a dead node, a dropped port or
+ * boundary) fails every probe; a lossy path fails some: with 30% packet loss a cell fails ~a third of
+ * its probes and, over a short window, crosses CELL_FAIL_RATIO now and then, but rarely fails all of
+ * its recent probes as well. Cells with no recent probe do not count.
+ */
+export const STILL_FAILING_RATIO = 0.8
+
+/**
  * A candidate cause (a node's inbound side, its outbound side, or the link between two groups) is
  * accepted when at least this share of the cells through it that nothing accepted before explains
  * fail: deTector's "hit ratio" (Peng et al., ATC 2018, §4.3), NetBouncer's per-link failure
@@ -49,6 +72,20 @@ export const MIN_LOSS_PACKETS = 50
  * found per group link, not a node finding each).
  */
 export const LOSS_EXCESS = 3
+
+/**
+ * Once a cause's loss is taken out of the candidates it overlaps (spread by its loss ratio over the
+ * peers they share), what is left must exceed LOSS_RATIO by this many standard deviations of what was
+ * taken out (lost datagrams are counts: sd ≈ √taken). Without it, a lossy node's random share left on
+ * its group links and on its peers' sides reads as loss of its own there.
+ */
+export const LOSS_NOISE_SD = 3
+
+/**
+ * Where the recent sub-window (RECENT_WINDOW_SHARE) holds at least this many packets of a subject,
+ * its loss must show there too (LOSS_RATIO): loss read over a minute outlives its fault by a minute.
+ */
+export const MIN_RECENT_LOSS_PACKETS = 20
 
 /** How many cells a finding quotes as evidence, worst first (finding.ts: at most 10). */
 export const EVIDENCE_CELLS = 10

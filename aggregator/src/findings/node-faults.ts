@@ -5,9 +5,9 @@
 import type { Detection } from './finding.ts'
 import type { FindingNode, FindingsContext } from './input.ts'
 import { explainFailures, type Cause, type CoverCell, type CoverNode } from './cover.ts'
-import { cellEvidence, count, reasonText } from './evidence.ts'
+import { cellEvidence, count, dominantReasons, reasonText } from './evidence.ts'
 import type { FailedCell, PeerKindInput, SideSum } from './network-input.ts'
-import { CELL_FAIL_RATIO, HIT_RATIO } from './network-thresholds.ts'
+import { CELL_FAIL_RATIO, HIT_RATIO, STILL_FAILING_RATIO } from './network-thresholds.ts'
 
 /** What the pod mesh explains: the findings, and what they account for (mtu and loss skip it). */
 export interface MeshVerdict {
@@ -17,7 +17,19 @@ export interface MeshVerdict {
   /** `src\u0000dst` group links with a group-boundary finding. */
   brokenLinks: Set<string>
   /** Node pairs whose pod cell fails, as src index × nodes + dst index (indexes into ctx.nodes). */
-  failingPairs: Set<number>
+  failingPairs: PairSet
+}
+
+/** A set of node pairs (src index × nodes + dst index): has() answers false for anything outside [0, nodes²). */
+export interface PairSet {
+  has: (pair: number) => boolean
+}
+
+/** The pairs of `cells` as a bitmap over nodes² (125 KB at 1,000 nodes): a Set of a boundary's ~250,000 pairs cost more to build than the cover. */
+function pairBits (cells: readonly CoverCell[], nodes: number): PairSet {
+  const bits = new Uint32Array(Math.ceil(nodes * nodes / 32))
+  for (const c of cells) { const k = c.src * nodes + c.dst; bits[k >>> 5]! |= 1 << (k & 31) }
+  return { has: k => k >= 0 && k < nodes * nodes && (bits[k >>> 5]! & (1 << (k & 31))) !== 0 }
 }
 
 /** Whether a failed cell fails (CELL_FAIL_RATIO of its probes or more). */
@@ -44,8 +56,11 @@ export function coverNodes (nodes: readonly FindingNode[], kind: PeerKindInput):
 export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<string, number>, failed: readonly FailedCell[], keep: (c: FailedCell) => boolean): { cells: CoverCell[], source: FailedCell[] } {
   const cells: CoverCell[] = []
   const source: FailedCell[] = []
+  // Cells come grouped by source (the store reads them so): its index is looked up once per run.
+  let lastSrc: string | null = null
+  let src: number | undefined
   for (const c of failed) {
-    const src = index.get(c.src)
+    if (c.src !== lastSrc) { lastSrc = c.src; src = index.get(c.src) }
     const dst = index.get(c.dst)
     if (src === undefined || dst === undefined || !nodes[src]!.witness || !nodes[dst]!.target || !keep(c)) continue
     cells.push({ src, dst })
@@ -54,13 +69,33 @@ export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<stri
   return { cells, source }
 }
 
-/** The pod mesh's node and boundary findings for `ctx`. */
-export function meshFindings (ctx: FindingsContext, pod: PeerKindInput): MeshVerdict {
+/**
+ * Whether cells still fail, judged on `recent` (the failed cells of the recent sub-window): a cell
+ * still fails when at least STILL_FAILING_RATIO of its recent probes failed. Without `recent` (an
+ * input built by hand), every cell counts as still failing.
+ */
+export function stillFailing (recent: readonly FailedCell[] | undefined): (c: FailedCell) => boolean {
+  if (recent === undefined) return () => true
+  const byPair = new Map<string, FailedCell>()
+  for (const r of recent) byPair.set(`${r.src}\u0000${r.dst}`, r)
+  return c => {
+    const r = byPair.get(`${c.src}\u0000${c.dst}`)
+    return r !== undefined && (r.samples > 0 ? r.errors >= STILL_FAILING_RATIO * r.samples : r.errors > 0)
+  }
+}
+
+/**
+ * The pod mesh's node and boundary findings for `ctx`. A cell counts when it fails over the window
+ * (cellFails) and still fails in the recent sub-window (stillFailing over `recent`, the recent
+ * failed pod cells): a fault that is gone, or partial loss, is no broken path.
+ */
+export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?: readonly FailedCell[]): MeshVerdict {
   const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
   const nodes = coverNodes(ctx.nodes, pod)
-  const { cells, source } = coverCells(nodes, index, pod.failed, cellFails)
+  const still = stillFailing(recent)
+  const { cells, source } = coverCells(nodes, index, pod.failed, c => cellFails(c) && still(c))
   const causes = explainFailures(nodes, cells)
-  const failingPairs = new Set(cells.map(c => c.src * nodes.length + c.dst))
+  const failingPairs = pairBits(cells, nodes.length)
   const detections: Detection[] = []
   const faultyNodes = new Set<string>()
   const brokenLinks = new Set<string>()
@@ -158,10 +193,15 @@ function boundaryDetection (c: Cause, back: Cause | undefined, cells: FailedCell
   // Both ways: named in sorted order so the subject stays the same whichever direction was accepted first.
   const [x, y] = bothWays && c.src > c.dst ? [back, c] : [c, back]
   const [xCells, yCells] = bothWays && c.src > c.dst ? [backCells, cells] : [cells, backCells]
-  const sources = (list: FailedCell[]): number => new Set(list.map(l => l.src)).size
+  const sources = (list: FailedCell[]): number => {
+    const seen = new Set<string>()
+    let last: string | null = null
+    for (const l of list) if (l.src !== last) seen.add(last = l.src)
+    return seen.size
+  }
   const evidence = [cellEvidence('pod', `${x.src}->${x.dst}`, xCells, { count: x.failing, of: x.total })]
   if (y !== undefined) evidence.push(cellEvidence('pod', `${y.src}->${y.dst}`, yCells, { count: y.failing, of: y.total }))
-  const reasons = reasonText(cellEvidence('pod', '', [...xCells, ...yCells], { count: 0, of: 0 }).reasons)
+  const reasons = reasonText(dominantReasons(xCells, yCells))
   const pairs = (k: Cause): string => `${count(k.failing)} of ${count(k.total)} node pairs`
   const lead = y === undefined
     ? `${x.src} -> ${x.dst}: pod probes fail on ${pairs(x)}, from ${sources(xCells)} ${x.src} nodes`

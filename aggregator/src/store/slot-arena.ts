@@ -32,6 +32,35 @@ export const COUNTER_BASE = 500
  */
 export const PHASE_BASE = 512
 const PHASE_END = PHASE_BASE + 4 * BUCKET_COUNT
+const CONNECT_BASE = PHASE_BASE + BUCKET_COUNT
+const FIRST_BYTE_BASE = PHASE_BASE + 3 * BUCKET_COUNT
+
+/**
+ * An inline cell: the dominant cell of an interval slot (one probe; at most one bucket, of count 1,
+ * in each of latency, connect and firstByte; no other phase, no loss counter) lives in its head word
+ * instead of a record of 2 + 3 words: bit 31 set, then three 9-bit buckets (latency at bit 18,
+ * connect at 9, firstByte at 0), INLINE_ABSENT where the cell has none. Buckets end at 369, so an
+ * inline word is never NONE (-1) and never an offset (≥ 0): `head < NONE` tells it. A second record
+ * for the cell spills it to a record first (spill()), so an inline cell is never chained.
+ */
+const INLINE_FLAG = 1 << 31
+const INLINE_ABSENT = 511
+const INLINE_BITS = 9
+
+/** The inline word of one probe with the given buckets (INLINE_ABSENT: none). */
+function inlineWord (latency: number, connect: number, firstByte: number): number {
+  return INLINE_FLAG | (latency << (2 * INLINE_BITS)) | (connect << INLINE_BITS) | firstByte
+}
+
+/** Whether a one-probe histogram fits an inline field: empty, or one bucket of count 1. */
+function inlineable (h: ArrayLike<number> | undefined): boolean {
+  return h === undefined || h.length === 0 || (h.length === 2 && h[1] === 1 && h[0]! < BUCKET_COUNT)
+}
+
+/** The bucket of an inlineable histogram, or INLINE_ABSENT. */
+function inlineBucket (h: ArrayLike<number> | undefined): number {
+  return h === undefined || h.length === 0 ? INLINE_ABSENT : h[0]!
+}
 
 /** A cell's phase histograms (named reads: a keyed read is slow on the many shapes of cells), PHASE_NAMES order. */
 function phaseList (phases: CellPhases): Array<ArrayLike<number> | undefined> {
@@ -78,6 +107,8 @@ export class SlotArena {
   private chained = false
   /** Failures are rare, so they live beside the packed data. */
   readonly errors = new Map<number, CellErrors[]>()
+  /** Bumped whenever `errors` changes: failure-index.ts rebuilds its flat copy of a slot's failures only then. */
+  errorsVersion = 0
   readonly lagged = new Map<number, number>()
   /** Service cells only: answers per backend node. */
   readonly backends = new Map<number, Map<string, number>>()
@@ -89,7 +120,8 @@ export class SlotArena {
     this.width = width
     this.keepsPhases = keepsPhases
     this.head = new Int32Array(cellCapacity).fill(NONE)
-    this.data = new Uint32Array(Math.max(1024, cellCapacity * 3))
+    // One word per cell to start: most interval-slot cells are inline and need none (see INLINE_FLAG).
+    this.data = new Uint32Array(Math.max(1024, cellCapacity))
   }
 
   get end (): number { return this.start + this.width }
@@ -105,12 +137,66 @@ export class SlotArena {
   addCell (cellId: number, cell: CellInput, loss = hasLoss(cell)): void {
     const latency = loss ? withCounters(cell.latency, cell) : cell.latency
     const phases = this.keepsPhases ? cell.phases : undefined
-    if (phases === undefined || !this.writePhased(cellId, cell.count, latency, phases)) {
+    if (cell.count === 1 && this.writeInline(cellId, latency, phases)) {
+      // The common interval-slot cell: its head word holds it.
+    } else if (phases === undefined || !this.writePhased(cellId, cell.count, latency, phases)) {
       this.add(cellId, cell.count, phases === undefined ? latency : withPhases(latency, phases))
     }
     if (cell.errors !== undefined && cell.errors.length > 0) this.addErrors(cellId, cell.errors)
     if (cell.lagged !== undefined && cell.lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + cell.lagged)
     if (cell.backends !== undefined) this.addBackends(cellId, cell.backends)
+  }
+
+  /**
+   * One probe's results as an inline cell (INLINE_FLAG), when they fit one and the cell has nothing
+   * yet in this slot. Returns false, writing nothing, otherwise.
+   */
+  private writeInline (cellId: number, latency: ArrayLike<number>, phases: CellPhases | undefined): boolean {
+    if (cellId >= this.head.length) this.growHead(cellId + 1)
+    if (this.head[cellId] !== NONE || !inlineable(latency)) return false
+    let connect = INLINE_ABSENT
+    let firstByte = INLINE_ABSENT
+    if (phases !== undefined) {
+      const { dns, connect: c, tls, firstByte: f } = phases
+      if ((dns !== undefined && dns.length > 0) || (tls !== undefined && tls.length > 0) || !inlineable(c) || !inlineable(f)) return false
+      connect = inlineBucket(c)
+      firstByte = inlineBucket(f)
+    }
+    this.head[cellId] = inlineWord(inlineBucket(latency), connect, firstByte)
+    return true
+  }
+
+  /**
+   * The inline word for a record of `count` and sorted pairs latency[firstPair…firstPair + pairs)
+   * (flat [bucket, count, …], phases at their pair buckets), or NONE when it does not fit one.
+   */
+  private static inlineFor (count: number, latency: ArrayLike<number>, firstPair: number, pairs: number): number {
+    if (count !== 1 || pairs > 3) return NONE
+    let lat = INLINE_ABSENT
+    let connect = INLINE_ABSENT
+    let firstByte = INLINE_ABSENT
+    // Fields fill in ascending order: a second pair for one field, or any other bucket, does not fit.
+    let field = 0
+    for (let i = 0; i < pairs; i++) {
+      const j = (firstPair + i) * 2
+      if (latency[j + 1] !== 1) return NONE
+      const b = latency[j]!
+      if (field < 1 && b < BUCKET_COUNT) { lat = b; field = 1 } else if (field < 2 && b >= CONNECT_BASE && b < CONNECT_BASE + BUCKET_COUNT) { connect = b - CONNECT_BASE; field = 2 } else if (field < 3 && b >= FIRST_BYTE_BASE && b < FIRST_BYTE_BASE + BUCKET_COUNT) { firstByte = b - FIRST_BYTE_BASE; field = 3 } else return NONE
+    }
+    return inlineWord(lat, connect, firstByte)
+  }
+
+  /** Rewrites an inline cell as a record (next: none), so another record can chain to it. */
+  private spill (cellId: number): void {
+    const packed: number[] = []
+    pushInline(this.head[cellId]!, packed)
+    this.ensure(2 + packed.length)
+    const at = this.used
+    this.data[at] = 0
+    this.data[at + 1] = ((1 << HEADER_PAIRS_BITS) | packed.length) >>> 0
+    for (let i = 0; i < packed.length; i++) this.data[at + 2 + i] = packed[i]!
+    this.head[cellId] = at
+    this.used = at + 2 + packed.length
   }
 
   /**
@@ -126,6 +212,7 @@ export class SlotArena {
     for (let i = 1; i < latency.length; i += 2) if (latency[i]! > PAIR_COUNT_MASK) return false
     for (const h of list) if (h !== undefined) for (let i = 1; i < h.length; i += 2) if (h[i]! > PAIR_COUNT_MASK) return false
     if (cellId >= this.head.length) this.growHead(cellId + 1)
+    if (this.head[cellId]! < NONE) this.spill(cellId)
     this.ensure(2 + pairs)
     const at = this.used
     const prev = this.head[cellId]!
@@ -174,7 +261,16 @@ export class SlotArena {
     if (lagged !== undefined && lagged > 0) this.lagged.set(cellId, (this.lagged.get(cellId) ?? 0) + lagged)
   }
 
-  private write (cellId: number, count: number, latency: ArrayLike<number>, firstPair: number, pairs: number): void {
+  /** Writes one record (`inline`: or an inline cell, when it fits one and the cell has nothing yet). */
+  private write (cellId: number, count: number, latency: ArrayLike<number>, firstPair: number, pairs: number, inline = true): void {
+    const head = this.head[cellId]!
+    if (head === NONE && inline) {
+      const word = SlotArena.inlineFor(count, latency, firstPair, pairs)
+      if (word !== NONE) {
+        this.head[cellId] = word
+        return
+      }
+    } else if (head < NONE) this.spill(cellId)
     this.ensure(2 + pairs)
     const at = this.used
     const prev = this.head[cellId]!
@@ -198,7 +294,7 @@ export class SlotArena {
     const cells = Math.max(into.head.length, other.head.length)
     const out = new SlotArena(into.start, into.width, 0, into.keepsPhases)
     out.head = new Int32Array(cells).fill(NONE)
-    out.data = new Uint32Array(Math.max(16, into.used + other.used))
+    out.data = new Uint32Array(Math.max(16, SlotArena.unionWords(into, other, cells, into.keepsPhases)))
     const a: number[] = []
     const b: number[] = []
     for (let cell = 0; cell < cells; cell++) {
@@ -225,6 +321,7 @@ export class SlotArena {
   /** Appends the cell's packed pairs sorted by bucket (one record is already sorted) and returns its count. */
   private sortedPairs (cellId: number, out: number[]): number {
     const at = this.head[cellId]!
+    if (at < NONE) return pushInline(at, out)
     if (this.data[at] !== 0) {
       const count = this.collectPacked(cellId, out)
       out.sort((x, y) => x - y)
@@ -257,7 +354,8 @@ export class SlotArena {
     }
     // add() splits what one record cannot hold; the common case writes straight through.
     if (overflow || count > MAX_RECORD_COUNT || merged.length / 2 > MAX_PAIRS) this.add(cellId, count, merged)
-    else this.write(cellId, count, merged, 0, merged.length >> 1)
+    // Folds write records: a folded cell is rarely one probe, and a fold's bytes show what it keeps.
+    else this.write(cellId, count, merged, 0, merged.length >> 1, false)
   }
 
   /** Adds which backends answered a service cell; kept beside the packed data like errors. */
@@ -299,6 +397,7 @@ export class SlotArena {
   private collectPacked (cellId: number, out: number[]): number {
     if (cellId >= this.head.length) return 0
     let at = this.head[cellId]!
+    if (at < NONE) return pushInline(at, out)
     let count = 0
     while (at !== NONE) {
       const header = this.data[at + 1]!
@@ -314,6 +413,7 @@ export class SlotArena {
   countOf (cellId: number): number {
     if (cellId >= this.head.length) return 0
     let at = this.head[cellId]!
+    if (at < NONE) return 1
     let count = 0
     while (at !== NONE) {
       count += this.data[at + 1]! >>> HEADER_PAIRS_BITS
@@ -330,6 +430,17 @@ export class SlotArena {
     if (cellId >= this.head.length) return 0
     const data = this.data
     let at = this.head[cellId]!
+    if (at < NONE) {
+      const lat = (at >>> (2 * INLINE_BITS)) & INLINE_ABSENT
+      if (lat !== INLINE_ABSENT) latency.add(lat, 1)
+      if (phases !== undefined) {
+        const connect = (at >>> INLINE_BITS) & INLINE_ABSENT
+        const firstByte = at & INLINE_ABSENT
+        if (connect !== INLINE_ABSENT) phases[1]!.add(connect, 1)
+        if (firstByte !== INLINE_ABSENT) phases[3]!.add(firstByte, 1)
+      }
+      return 1
+    }
     let count = 0
     while (at !== NONE) {
       const header = data[at + 1]!
@@ -360,6 +471,11 @@ export class SlotArena {
     if (cellId >= this.head.length) return 0
     const data = this.data
     let at = this.head[cellId]!
+    if (at < NONE) {
+      const lat = (at >>> (2 * INLINE_BITS)) & INLINE_ABSENT
+      if (lat !== INLINE_ABSENT) dense[offset + lat]! += 1
+      return 1
+    }
     let count = 0
     while (at !== NONE) {
       const header = data[at + 1]!
@@ -375,6 +491,33 @@ export class SlotArena {
     return count
   }
 
+  /**
+   * Words union() writes at most (barring splits): a header and both cells' pairs for every cell
+   * either holds (an inline cell's phases only when `phases`). Sized up front because inline cells
+   * leave `used` no guide, and doubling the data of a 1 M-cell fold copies megabytes.
+   */
+  private static unionWords (a: SlotArena, b: SlotArena, cells: number, phases: boolean): number {
+    let words = 0
+    for (let cell = 0; cell < cells; cell++) {
+      if (!a.has(cell) && !b.has(cell)) continue
+      words += 2 + a.pairsOf(cell, phases) + b.pairsOf(cell, phases)
+    }
+    return words
+  }
+
+  /** The cell's pairs over all its records (an inline cell's: its present fields); 0 when it has none. */
+  private pairsOf (cellId: number, phases: boolean): number {
+    if (cellId >= this.head.length) return 0
+    let at = this.head[cellId]!
+    if (at < NONE) return phases ? inlinePairs(at) : inlinePairs(at | ((INLINE_ABSENT << INLINE_BITS) | INLINE_ABSENT))
+    let pairs = 0
+    while (at !== NONE) {
+      pairs += this.data[at + 1]! & MAX_PAIRS
+      at = this.data[at]! - 1
+    }
+    return pairs
+  }
+
   /** Rewrites chained records as one sorted record per cell and trims spare capacity; the node sums pack once no report reaches them for a call (NodeSums.settle). */
   compact (): void {
     this.sums.settle()
@@ -383,7 +526,12 @@ export class SlotArena {
       const packed = new SlotArena(this.start, this.width, cells, this.keepsPhases)
       packed.data = new Uint32Array(Math.max(16, this.used))
       for (let cell = 0; cell < cells; cell++) {
-        if (this.head[cell] === NONE) continue
+        const at = this.head[cell]!
+        if (at === NONE) continue
+        if (at < NONE) {
+          packed.head[cell] = at
+          continue
+        }
         const { count, latency } = this.merged(cell)
         packed.add(cell, count, latency)
       }
@@ -396,6 +544,7 @@ export class SlotArena {
   }
 
   private addErrors (cellId: number, errors: readonly CellErrors[]): void {
+    this.errorsVersion++
     let list = this.errors.get(cellId)
     if (list === undefined) this.errors.set(cellId, list = [])
     for (const e of errors) {
@@ -423,6 +572,26 @@ export class SlotArena {
     bigger.set(this.head)
     this.head = bigger
   }
+}
+
+/** How many pairs an inline cell stands for (its present fields). */
+function inlinePairs (word: number): number {
+  let n = 0
+  if (((word >>> (2 * INLINE_BITS)) & INLINE_ABSENT) !== INLINE_ABSENT) n++
+  if (((word >>> INLINE_BITS) & INLINE_ABSENT) !== INLINE_ABSENT) n++
+  if ((word & INLINE_ABSENT) !== INLINE_ABSENT) n++
+  return n
+}
+
+/** Appends an inline cell's packed pairs (sorted: latency, connect, firstByte) to `out`; returns its count, 1. */
+function pushInline (word: number, out: number[]): number {
+  const lat = (word >>> (2 * INLINE_BITS)) & INLINE_ABSENT
+  const connect = (word >>> INLINE_BITS) & INLINE_ABSENT
+  const firstByte = word & INLINE_ABSENT
+  if (lat !== INLINE_ABSENT) out.push(((lat << PAIR_BITS) | 1) >>> 0)
+  if (connect !== INLINE_ABSENT) out.push((((CONNECT_BASE + connect) << PAIR_BITS) | 1) >>> 0)
+  if (firstByte !== INLINE_ABSENT) out.push((((FIRST_BYTE_BASE + firstByte) << PAIR_BITS) | 1) >>> 0)
+  return 1
 }
 
 /** Cuts the phase pairs off a sorted packed-pair list (they sort last). */

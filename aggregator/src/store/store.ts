@@ -278,7 +278,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now, this.nodeIndex)
+    return new WindowRead(slots, from, now, this.nodeIndex, this.cellProbe)
   }
 
   /**
@@ -297,7 +297,7 @@ export class Store {
         if (arena.start < from) from = arena.start
       }
     }
-    return new WindowRead(slots, from, now, this.nodeIndex)
+    return new WindowRead(slots, from, now, this.nodeIndex, this.cellProbe)
   }
 
   /**

@@ -1,8 +1,9 @@
 // One read of a store over a window: the span it covers and each cell's sums over that span.
 // Views (matrix, service) read cells through it and never see the slots behind it.
 
-import { BUCKET_COUNT, type Histogram, type ProbeKind } from '@pingfleet/protocol'
+import { BUCKET_COUNT, PROBE_KIND_NAMES, type Histogram, type ProbeKind } from '@pingfleet/protocol'
 import type { CellErrors, LossCounters } from './cell-sum.ts'
+import { slotFailures, type SlotFailures } from './failure-index.ts'
 import { INBOUND, OUTBOUND, peerKindSlot, type NodeSide } from './node-sums.ts'
 import type { SlotArena } from './slot-arena.ts'
 
@@ -19,14 +20,17 @@ export class WindowRead {
    */
   readonly phasesKept: boolean
   private readonly nodeIndex: ReadonlyMap<string, number>
+  private readonly cellKinds: Uint8Array
 
   /**
    * `slots` must be the store's whole slots that lie inside the window; the store picks them.
-   * `nodeIndex`: the store's node name → index of its per-node sums.
+   * `nodeIndex`: the store's node name → index of its per-node sums. `cellKinds`: the store's probe
+   * kind (PROBE_KIND_NAMES index) per cell id, which failedOf reads by.
    */
-  constructor (slots: readonly SlotArena[], from: number, to: number, nodeIndex: ReadonlyMap<string, number> = new Map()) {
+  constructor (slots: readonly SlotArena[], from: number, to: number, nodeIndex: ReadonlyMap<string, number> = new Map(), cellKinds: Uint8Array = new Uint8Array(0)) {
     this.slots = slots
     this.nodeIndex = nodeIndex
+    this.cellKinds = cellKinds
     this.from = from
     this.to = to
     this.anyErrors = slots.some(s => s.errors.size > 0)
@@ -132,6 +136,64 @@ export class WindowRead {
     }
   }
 
+  /**
+   * Every cell of kind `probe` with at least one failure in the span, ids ascending: its failures
+   * summed over the span, and its (reason, raw code) pair when it has only one in every slot (`pair`
+   * indexes `pairs`; -1: several, read them with forEachError). Cost follows the failed cells of
+   * that kind only, through each slot's flat failure index (failure-index.ts, built once per slot).
+   * Probe counts are not included: sumMany gives them.
+   */
+  failedOf (probe: ProbeKind): FailedOfKind {
+    const kind = PROBE_KIND_NAMES.indexOf(probe)
+    const parts: SlotFailures[] = []
+    if (this.anyErrors) for (const slot of this.slots) if (slot.errors.size > 0) parts.push(slotFailures(slot, this.cellKinds, PROBE_KIND_NAMES.length))
+    const pairs: Array<{ reason: string, raw: string }> = []
+    const pairIds = new Map<string, number>()
+    // Per part, its pairs' indexes in `pairs`; its cursor and end in kind's range.
+    const remap = parts.map(p => Int32Array.from(p.pairs, x => {
+      const key = `${x.reason}\u0000${x.raw}`
+      let i = pairIds.get(key)
+      if (i === undefined) { i = pairs.length; pairIds.set(key, i); pairs.push(x) }
+      return i
+    }))
+    const at = Int32Array.from(parts, p => p.start[kind]!)
+    const end = Int32Array.from(parts, p => p.start[kind + 1]!)
+    // Room for the largest slot's range, doubled when the union is larger (most cells fail in every slot).
+    let room = 16
+    for (let s = 0; s < parts.length; s++) room = Math.max(room, end[s]! - at[s]!)
+    let ids = new Int32Array(room)
+    let errors = new Float64Array(room)
+    let pair = new Int32Array(room)
+    let n = 0
+    // A k-way merge of the slots' sorted ranges (k: the slots in the span, a dozen at most).
+    for (;;) {
+      let id = -1
+      for (let s = 0; s < parts.length; s++) if (at[s]! < end[s]! && (id === -1 || parts[s]!.ids[at[s]!]! < id)) id = parts[s]!.ids[at[s]!]!
+      if (id === -1) break
+      let sum = 0
+      let p = -2
+      for (let s = 0; s < parts.length; s++) {
+        const j = at[s]!
+        if (j >= end[s]! || parts[s]!.ids[j] !== id) continue
+        sum += parts[s]!.errors[j]!
+        const local = parts[s]!.pair[j]!
+        const q = local === -1 ? -1 : remap[s]![local]!
+        p = p === -2 || p === q ? q : -1
+        at[s]!++
+      }
+      if (n === ids.length) {
+        const grow = <T extends Int32Array | Float64Array>(a: T, b: T): T => { b.set(a); return b }
+        ids = grow(ids, new Int32Array(2 * n))
+        errors = grow(errors, new Float64Array(2 * n))
+        pair = grow(pair, new Int32Array(2 * n))
+      }
+      ids[n] = id
+      errors[n] = sum
+      pair[n++] = p
+    }
+    return { ids: ids.subarray(0, n), errors: errors.subarray(0, n), pair: pair.subarray(0, n), pairs }
+  }
+
   /** Service cells: adds the answers per backend node to `into`. */
   addBackends (cellId: number, into: Map<string, number>): void {
     for (const slot of this.slots) {
@@ -139,6 +201,15 @@ export class WindowRead {
       if (counts !== undefined) for (const [node, n] of counts) into.set(node, (into.get(node) ?? 0) + n)
     }
   }
+}
+
+/** WindowRead.failedOf's answer: parallel arrays, one position per failed cell. */
+export interface FailedOfKind {
+  ids: Int32Array
+  errors: Float64Array
+  /** Index into `pairs`, or -1 when the cell has more than one (reason, raw code) pair. */
+  pair: Int32Array
+  pairs: ReadonlyArray<{ reason: string, raw: string }>
 }
 
 /** Set bits of a 32-bit word (Hacker's Delight, 5-2). */

@@ -30,9 +30,9 @@ function setup (nodes: number) {
     roster.join({ type: 'hello', v: 1, node, pod: `agent-${i}`, podIp: '127.0.0.1', port: 8081, labels: { cniplugin: i % 2 === 0 ? 'aws' : 'cilium' }, version: 't', bootId: `boot-${i}` } as never, clock)
   }
   let seq = 0
-  /** Six 5 s reports from every agent: `cells(src)` each time. */
-  const run = (cells: (src: string) => Cell[]): void => {
-    for (let r = 0; r < 6; r++) {
+  /** `rounds` (six by default) 5 s reports from every agent: `cells(src)` each time. */
+  const run = (cells: (src: string) => Cell[], rounds = 6): void => {
+    for (let r = 0; r < rounds; r++) {
       clock += INTERVAL
       seq++
       store.advance(clock)
@@ -95,4 +95,24 @@ t.test('more failed cells than the map holds (a broken mesh) are all read, each 
   t.equal(input.pod.failed.length, 150 * 149)
   t.ok(input.pod.failed.every(c => c.samples === 12 && c.errors === ((c.src === 'node-03' || c.dst === 'node-03') ? 12 : 6)), 'every cell its own samples and failures')
   t.equal(input.pod.failed.filter(c => c.reasons[0]!.reason === 'ECONNREFUSED').length, 2 * 149)
+})
+
+t.test('the recent sub-window: a fault that healed three reports ago is in the window but no longer recent, and makes no finding', async t => {
+  const { names, run, sources, now } = setup(12)
+  const victim = 'node-04'
+  const cell = (src: string, dst: string, broken: boolean): Cell => broken && dst === victim
+    ? { probe: 'pod', target: dst, count: 1, latency: [], errors: [{ reason: 'ECONNREFUSED', raw: 'ECONNREFUSED', count: 1 }] }
+    : { probe: 'pod', target: dst, count: 1, latency: [b, 1] }
+  run(src => names.filter(n => n !== src).map(dst => cell(src, dst, true)))
+  let ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
+  let input = readNetworkInput(sources, ctx)
+  t.equal(input.recent!.pod.failed.filter(c => c.dst === victim).length, 11, 'recent: every peer\'s cell toward it fails')
+  t.match(input.recent!.pod.inbound.get(victim), { errors: 33, samples: 33 }, 'recent: the 5 s slots that overlap the last 6 s (a fifth of a 30 s window): three reports')
+  t.same(networkFindings(ctx, input).map(d => `${d.kind} ${d.subject.id}`), [`node-inbound node/${victim}`])
+  run(src => names.filter(n => n !== src).map(dst => cell(src, dst, false)), 3)
+  ctx = findingsContext(sources, now(), NETWORK_WINDOW_MS, 'cniplugin')
+  input = readNetworkInput(sources, ctx)
+  t.equal(input.pod.failed.filter(c => c.dst === victim && c.errors >= 0.5 * c.samples).length, 11, 'the window still fails half its probes toward it or more')
+  t.same(input.recent!.pod.failed, [], 'nothing failed recently')
+  t.same(networkFindings(ctx, input), [], 'so no finding')
 })

@@ -67,11 +67,19 @@ function kind (nodes: FindingNode[], fn: CellFn, links: Map<string, GroupLinkSum
   return { inbound, outbound, failed }
 }
 
-/** The evaluator's input over `nodes`: pod cells by `pod`, mtu and udp cells by theirs (none by default). */
-export function input (nodes: FindingNode[], pod: CellFn, mtu: CellFn = () => null, udp: CellFn = () => null): NetworkInput {
+/**
+ * The evaluator's input over `nodes`: pod cells by `pod`, mtu and udp cells by theirs (none by
+ * default); with `recent`, the recent sub-window's pod and udp cells by its functions (none when one
+ * is left out), else no recent input (nothing is confirmed).
+ */
+export function input (nodes: FindingNode[], pod: CellFn, mtu: CellFn = () => null, udp: CellFn = () => null, recent?: { pod?: CellFn, udp?: CellFn }): NetworkInput {
   const links = { pod: new Map<string, GroupLinkSum>(), mtu: new Map<string, GroupLinkSum>(), udp: new Map<string, GroupLinkSum>() }
   const out = { pod: kind(nodes, pod, links.pod), mtu: kind(nodes, mtu, links.mtu), udp: kind(nodes, udp, links.udp) }
-  return { ...out, links: { pod: [...links.pod.values()], mtu: [...links.mtu.values()], udp: [...links.udp.values()] } }
+  const all = { ...out, links: { pod: [...links.pod.values()], mtu: [...links.mtu.values()], udp: [...links.udp.values()] } }
+  if (recent === undefined) return all
+  const recentLinks = { pod: new Map<string, GroupLinkSum>(), udp: new Map<string, GroupLinkSum>() }
+  const r = { pod: kind(nodes, recent.pod ?? (() => null), recentLinks.pod), udp: kind(nodes, recent.udp ?? (() => null), recentLinks.udp) }
+  return { ...all, recent: { ...r, links: { pod: [...recentLinks.pod.values()], udp: [...recentLinks.udp.values()] } } }
 }
 
 /** A failing cell: every probe fails with CONNECT_TIMEOUT. */
