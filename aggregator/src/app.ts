@@ -16,7 +16,7 @@ import { Roster } from './fleet/roster.ts'
 import { FindingsEngine, type EvaluateFn } from './findings/engine.ts'
 import { IncidentLog } from './findings/incidents.ts'
 import { registerFindingMetrics } from './findings/metrics.ts'
-import { FindingTracker } from './findings/tracker.ts'
+import { CONFIRM_EVALUATIONS, FindingTracker } from './findings/tracker.ts'
 import { serviceBackendsFrom } from './gates/service-backends.ts'
 import { registerGateMetrics } from './gates/metrics.ts'
 import { GateMonitor } from './gates/monitor.ts'
@@ -110,7 +110,7 @@ export async function startAggregator (
     buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
   // Findings: evaluated every interval; incidents quote the fleet events of the same minutes.
   const fleetEvents = new FleetEventLog({ fleet, now })
-  const tracker = new FindingTracker()
+  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS })
   const findings = new FindingsEngine({
     sources: { nodes, groups, fleet, health },
     tracker,

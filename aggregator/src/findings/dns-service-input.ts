@@ -6,13 +6,20 @@ import type { ProbeKind } from '@pingfleet/protocol'
 import { AGENT_REASONS, DNS_PORT } from './dns-service-limits.ts'
 import type { EvidenceReason } from './finding.ts'
 import type { FindingsContext, FindingsSources } from './input.ts'
+import { recentWindowMs } from './network-thresholds.ts'
 
-/** One node's results toward one target over the window (AGENT_OVERLOADED left out of both counts). */
-export interface NodeCell {
+/** Counts of one cell over some window (AGENT_OVERLOADED left out of both counts). */
+export interface CellCounts {
   samples: number
   errors: number
   /** One record per (reason, raw code), any order. */
   reasons: EvidenceReason[]
+}
+
+/** One node's results toward one target over the window, and over its recent sub-window (recentWindowMs). */
+export interface NodeCell extends CellCounts {
+  /** The same cell over the recent part of the window; undefined when not read (tests), zero samples when none came. */
+  recent?: CellCounts
 }
 
 /** One target's column: `cells[i]` is ctx.nodes[i]'s cell, undefined where that node has none. */
@@ -86,7 +93,9 @@ export function parseWireTarget (target: string): { name: string, resolver: stri
 /**
  * Reads the evaluator's input for `ctx` from the node store over the last ctx.windowMs before
  * ctx.at: the cells of the five kinds (cells of nodes outside ctx.nodes, and targets that do not
- * parse, are skipped), their counts in one sweep per slot, then each one's failures; the pod sums from the store's per-node sums. Throws nothing.
+ * parse, are skipped), their counts in one sweep per slot, then each one's failures, and the same
+ * over the recent sub-window (recentWindowMs, shared with the network evaluator; failures only for cells that failed in the window);
+ * the pod sums from the store's per-node sums. Throws nothing.
  */
 export function readDnsServiceInput (sources: FindingsSources, ctx: FindingsContext): DnsServiceInput {
   const store = sources.nodes
@@ -140,20 +149,30 @@ export function readDnsServiceInput (sources: FindingsSources, ctx: FindingsCont
   ]
   const counts = new Float64Array(cellIds.length)
   read.sumMany(cellIds, counts)
+  // The same recent sub-window the network evaluator confirms its detections on.
+  const recentRead = store.read(recentWindowMs(ctx.windowMs), ctx.at)
+  const recentCounts = new Float64Array(cellIds.length)
+  recentRead.sumMany(cellIds, recentCounts)
+  // Cell by cell, not over the window's failure records: pod failures (a broken boundary at
+  // 1,000 nodes has ~10^6) must not make this read cost more.
+  const countsOf = (from: typeof read, id: number, samples: number): CellCounts => {
+    const c: CellCounts = { samples, errors: 0, reasons: [] }
+    from.forEachError(id, e => {
+      // The agent could not run the probe: no sample at all (docs/reasons.md, AGENT_OVERLOADED).
+      if (AGENT_REASONS.has(e.reason)) { c.samples -= e.count; return }
+      c.errors += e.count
+      const same = c.reasons.find(r => r.reason === e.reason && r.raw === e.raw)
+      if (same !== undefined) same.count += e.count
+      else c.reasons.push({ reason: e.reason, raw: e.raw, count: e.count })
+    })
+    return c
+  }
   for (let k = 0; k < cellIds.length; k++) {
     if (counts[k] === 0) continue
-    const cell: NodeCell = { samples: counts[k]!, errors: 0, reasons: [] }
+    const cell: NodeCell = countsOf(read, cellIds[k]!, counts[k]!)
+    // The recent part needs reading only where the window saw failures: only they are confirmed there.
+    cell.recent = cell.errors === 0 || recentCounts[k] === 0 ? { samples: recentCounts[k]!, errors: 0, reasons: [] } : countsOf(recentRead, cellIds[k]!, recentCounts[k]!)
     cellColumn[k]!.cells[cellNode[k]!] = cell
-    // Cell by cell, not over the window's failure records: pod failures (a broken boundary at
-    // 1,000 nodes has ~10^6) must not make this read cost more.
-    read.forEachError(cellIds[k]!, e => {
-      // The agent could not run the probe: no sample at all (docs/reasons.md, AGENT_OVERLOADED).
-      if (AGENT_REASONS.has(e.reason)) { cell.samples -= e.count; return }
-      cell.errors += e.count
-      const same = cell.reasons.find(r => r.reason === e.reason && r.raw === e.raw)
-      if (same !== undefined) same.count += e.count
-      else cell.reasons.push({ reason: e.reason, raw: e.raw, count: e.count })
-    })
   }
   for (let k = serviceFrom; k < serviceTo; k++) {
     if (counts[k] === 0) continue

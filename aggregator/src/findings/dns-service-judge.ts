@@ -4,7 +4,7 @@
 import type { ProbeKind } from '@pingfleet/protocol'
 import { FAILING_RATIO, GROUP_SHARE, MIN_AGREEING_NODES, MIN_FAILURES, MIN_SAMPLES, NODE_FAILING_RATIO, SPREAD_SHARE } from './dns-service-limits.ts'
 import type { NodeCell } from './dns-service-input.ts'
-import type { Evidence, EvidenceCell, EvidenceReason } from './finding.ts'
+import type { Detection, Evidence, EvidenceCell, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 
 /** Per node index: UNJUDGED, OK or FAIL. */
@@ -28,6 +28,46 @@ export function judgeCell (cell: NodeCell | undefined, counts?: (r: EvidenceReas
   }
   const verdict = failing(cell.samples, errors)
   return verdict === null ? UNJUDGED : verdict ? FAIL : OK
+}
+
+/** A cell's recent sub-window (recentWindowMs) with only the failures `counts` accepts; null when the input has none. */
+export function recentOf (cell: NodeCell | undefined, counts?: (r: EvidenceReason) => boolean): { samples: number, errors: number } | null {
+  const recent = cell?.recent
+  if (recent === undefined) return null
+  let errors = recent.errors
+  if (counts !== undefined) {
+    errors = 0
+    for (const r of recent.reasons) if (counts(r)) errors += r.count
+  }
+  return { samples: recent.samples, errors }
+}
+
+/**
+ * Whether a cell fails now: its recent part has a failure (`counts` accepts), at least FAILING_RATIO
+ * of its probes there. Few probes (one to three intervals) make this no verdict of its own: it only
+ * says a node is on its way to failing, or still fails.
+ */
+export function failsNow (cell: NodeCell | undefined, counts?: (r: EvidenceReason) => boolean): boolean {
+  const r = recentOf(cell, counts)
+  return r !== null && r.errors > 0 && r.errors / r.samples >= FAILING_RATIO
+}
+
+/**
+ * Whether a detection is about what still happens: the failing cells its evidence quotes, pooled over
+ * the window's recent part (figures recentSamples, recentErrors), still fail there at least once for
+ * the reason that dominates their evidence, or
+ * the recent part has no probe of them to say (none read, or none came). A fault gone from the recent
+ * part fails the older part of the window for a while yet, at fewer nodes and targets each
+ * evaluation: without this, the draining window would make narrower findings than the fault had.
+ */
+export function stillHappening (d: Detection): boolean {
+  let samples = 0
+  let errors = 0
+  for (const e of d.evidence) {
+    samples += Number(e.figures?.recentSamples ?? 0)
+    errors += Number(e.figures?.recentErrors ?? 0)
+  }
+  return samples === 0 || errors > 0
 }
 
 /** Whether a cell fails most of its probes (NODE_FAILING_RATIO), counting the failures `counts` accepts: enough for a finding about its node alone. */
@@ -61,13 +101,27 @@ export interface Scope {
   loose: number[]
 }
 
+const LEVEL_RANK: Record<Scope['level'], number> = { none: 0, nodes: 1, groups: 2, fleet: 3 }
+
 /**
  * The scope of a failure given each node's verdict (UNJUDGED, OK, FAIL): a group fails when more than
  * GROUP_SHARE of its judged nodes fail. All judged groups failing, or no group failing but at least
  * SPREAD_SHARE of the fleet, is `fleet` (with at least MIN_AGREEING_NODES); some groups is `groups`;
- * otherwise each failing node is its own (`nodes`).
+ * otherwise each failing node is its own (`nodes`). `now[i]`: node i fails in the window's recent
+ * part (failsNow). When counting the OK nodes that fail now as failing makes the scope wider, the
+ * failure is still reaching them (a fleet-wide fault crosses each node's threshold at its own time):
+ * the scope is `none` for now, rather than a group or a node the next evaluations would contradict.
  */
-export function scopeOf (ctx: FindingsContext, status: ArrayLike<number>): Scope {
+export function scopeOf (ctx: FindingsContext, status: ArrayLike<number>, now?: ArrayLike<boolean>): Scope {
+  const scope = windowScope(ctx, status)
+  if (now === undefined || scope.level === 'fleet') return scope
+  let rising = false
+  const widened = Int8Array.from(status, (v, i) => { if (v === OK && now[i] === true) { rising = true; return FAIL } return v })
+  if (!rising || LEVEL_RANK[windowScope(ctx, widened).level] <= LEVEL_RANK[scope.level]) return scope
+  return { ...scope, level: 'none', groups: [], loose: [] }
+}
+
+function windowScope (ctx: FindingsContext, status: ArrayLike<number>): Scope {
   const perGroup = new Map<string, { failing: number, judged: number }>()
   let failingCount = 0
   let judged = 0
@@ -129,19 +183,37 @@ export interface EvidenceInput {
   figures?: Record<string, number | string>
 }
 
-/** Builds one Evidence: pooled samples, errors (those `accept` takes), dominant reasons, worst cells first (at most 10). */
+/**
+ * Builds one Evidence: pooled samples, errors (those `accept` takes), dominant reasons, worst cells
+ * first (at most 10); with the cells' recent parts read, figures recentSamples and recentErrors: the
+ * cells that failed in the window, over its recent part, counting failures of its dominant reason.
+ */
 export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence {
   let samples = 0
   let errors = 0
   const reasons = new Map<string, EvidenceReason>()
   const cells: EvidenceCell[] = []
+  const failed: NodeCell[] = []
   for (const [node, target, cell] of input.cells) {
     let e = 0
     for (const r of cell.reasons) if (input.accept === undefined || input.accept(r)) e += r.count
     samples += cell.samples
     errors += e
     tally(reasons, cell.reasons, input.accept)
-    if (e > 0) cells.push({ src: ctx.nodes[node]!.name, target, samples: cell.samples, errors: e })
+    if (e === 0) continue
+    cells.push({ src: ctx.nodes[node]!.name, target, samples: cell.samples, errors: e })
+    failed.push(cell)
+  }
+  const top = topReasons(reasons)
+  // The failing cells over the recent part, counting only the evidence's dominant reason: the same
+  // failure still happening, not another one that began at the same cells (a new fault while an
+  // old one drains out of the window).
+  let recent: { samples: number, errors: number } | null = null
+  const dominant = top[0]?.reason
+  const same = (r: EvidenceReason): boolean => r.reason === dominant && (input.accept === undefined || input.accept(r))
+  for (const cell of failed) {
+    const r = recentOf(cell, same)
+    if (r !== null) { recent ??= { samples: 0, errors: 0 }; recent.samples += r.samples; recent.errors += r.errors }
   }
   cells.sort((a, b) => b.errors / b.samples - a.errors / a.samples || b.errors - a.errors || a.src.localeCompare(b.src))
   const out: Evidence = {
@@ -151,10 +223,12 @@ export function evidence (ctx: FindingsContext, input: EvidenceInput): Evidence 
     errors,
     errorRatio: samples === 0 ? null : errors / samples,
     agreeing: input.agreeing,
-    reasons: topReasons(reasons),
+    reasons: top,
     cells: cells.slice(0, 10)
   }
-  if (input.figures !== undefined) out.figures = input.figures
+  if (input.figures !== undefined) out.figures = { ...input.figures }
+  // The failing cells over the window's recent part: whether the fault still shows (stillHappening).
+  if (recent !== null) out.figures = { ...out.figures, recentSamples: recent.samples, recentErrors: recent.errors }
   return out
 }
 

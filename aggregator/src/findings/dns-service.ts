@@ -5,7 +5,7 @@
 
 import { dnsFindings } from './dns.ts'
 import type { DnsServiceInput } from './dns-service-input.ts'
-import { failing, witnesses } from './dns-service-judge.ts'
+import { failing, stillHappening, witnesses } from './dns-service-judge.ts'
 import { egressFindings } from './egress.ts'
 import type { Detection } from './finding.ts'
 import type { FindingsContext } from './input.ts'
@@ -18,7 +18,8 @@ export { readDnsServiceInput } from './dns-service-input.ts'
  * The DNS, Service and egress detections for one evaluation: pure, on `input` indexed like
  * ctx.nodes. `explained`: nodes whose own network fault (node-outbound, node-isolated,
  * agent-degraded) already explains their failures; they and degraded agents (ctx.nodes[].degraded)
- * testify to nothing here. Sorted by kind, then subject id. Throws nothing.
+ * testify to nothing here. Only detections whose failing cells still fail in the window's recent
+ * part (where `input` has it) are returned. Sorted by kind, then subject id. Throws nothing.
  */
 export function dnsServiceFindings (ctx: FindingsContext, input: DnsServiceInput, explained: ReadonlySet<string>): Detection[] {
   const witness = witnesses(ctx, explained)
@@ -29,5 +30,8 @@ export function dnsServiceFindings (ctx: FindingsContext, input: DnsServiceInput
     return w && (pod === undefined || failing(pod.samples, pod.errors) !== true)
   })
   const out = [...dnsFindings(ctx, input, dnsWitness), ...servicePathFindings(ctx, input, witness), ...egressFindings(ctx, input, witness)]
+    // A fault gone from the window's recent part would otherwise still be found, narrower each
+    // evaluation, while the window drains (dns-service-judge.ts stillHappening).
+    .filter(stillHappening)
   return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.subject.id.localeCompare(b.subject.id))
 }

@@ -3,7 +3,7 @@
 
 import { UNEXPECTED_ANSWER_RAWS, WIRE_NAME_REASONS } from './dns-service-limits.ts'
 import type { Column, DnsServiceInput, NodeCell, WireColumn } from './dns-service-input.ts'
-import { evidence, FAIL, judgeCell, OK, scopeOf, UNJUDGED, type Scope } from './dns-service-judge.ts'
+import { evidence, FAIL, failsNow, judgeCell, OK, recentOf, scopeOf, UNJUDGED, type Scope } from './dns-service-judge.ts'
 import type { Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 /** A negative answer about the name itself (RFC 1035 NXDOMAIN, RFC 2308 NODATA, or an unexpected answer). */
@@ -29,7 +29,8 @@ export interface Signal {
 }
 
 /**
- * Per node: FAIL when any column fails there, OK when one is judged and none fails; only witnesses.
+ * Per node: FAIL when any column fails there and one of those still fails in the recent sub-window
+ * (or has no probe there), OK when one is judged and none fails (or none still fails); only witnesses.
  * `explained(n)`: a failure there is already another finding's, so the node is left unjudged (a node
  * that works stays a witness that it works).
  */
@@ -37,19 +38,36 @@ export function statusOf (columns: readonly Column[], witness: readonly boolean[
   const status = new Int8Array(witness.length).fill(UNJUDGED)
   for (let n = 0; n < witness.length; n++) {
     if (!witness[n]) continue
+    // A cell failing over the window but with probes and no failure in the recent sub-window is a
+    // fault gone from that node: it is OK now, so a draining fault does not make a narrower scope.
+    let failing = false
+    let stillFailing = false
     for (const c of columns) {
       const v = judgeCell(c.cells[n], accept)
-      if (v > status[n]!) status[n] = v
+      if (v === FAIL) {
+        failing = true
+        const r = recentOf(c.cells[n], accept)
+        if (r === null || r.samples === 0 || r.errors > 0) stillFailing = true
+      } else if (v > status[n]!) status[n] = v
     }
+    if (failing) status[n] = stillFailing ? FAIL : OK
     if (status[n] === FAIL && explained?.(n) === true) status[n] = UNJUDGED
   }
   return status
 }
 
-/** A signal over `columns`: each witness's verdict (statusOf) and the scope of the failures. */
+/** Per node: whether a witness fails now in any column (failsNow), unless `explained` takes it. */
+export function nowOf (columns: readonly Column[], witness: readonly boolean[], accept?: (r: EvidenceReason) => boolean, explained?: (node: number) => boolean): boolean[] {
+  return witness.map((w, n) => w && columns.some(c => failsNow(c.cells[n], accept)) && explained?.(n) !== true)
+}
+
+/**
+ * A signal over `columns`: each witness's verdict (statusOf) and the scope of the failures, which
+ * waits while the failure still reaches more nodes (scopeOf with nowOf).
+ */
 export function signal (ctx: FindingsContext, probe: Signal['probe'], label: string, columns: Column[], witness: readonly boolean[], accept?: Signal['accept'], explained?: (node: number) => boolean): Signal {
   const status = statusOf(columns, witness, accept, explained)
-  return { probe, label, columns, accept, status, scope: scopeOf(ctx, status) }
+  return { probe, label, columns, accept, status, scope: scopeOf(ctx, status, nowOf(columns, witness, accept, explained)) }
 }
 
 /** The cells of `nodes` in a signal's columns, for evidence. */

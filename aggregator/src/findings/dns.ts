@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import { groupFinding, mergePaths, nameFinding, pathOrName, resolverFinding } from './dns-detections.ts'
 import { LOOKUP_NEGATIVE_RAWS, LOOKUP_REASONS } from './dns-service-limits.ts'
-import type { Column, DnsServiceInput, LookupColumn, NodeCell, WireColumn } from './dns-service-input.ts'
+import type { CellCounts, Column, DnsServiceInput, LookupColumn, NodeCell, WireColumn } from './dns-service-input.ts'
 import { failsMostly, FAIL } from './dns-service-judge.ts'
 import { groupBy, isNameAnswer, isResolverFailure, nameKey, relatedWire, signal, statusOf, type Local, type Signal } from './dns-signal.ts'
 import type { Detection, EvidenceReason } from './finding.ts'
@@ -136,13 +136,20 @@ function phaseLookups (input: DnsServiceInput): LookupColumn[] {
       target: `${host}@${probe}`,
       name: host,
       family: 0,
-      cells: column.cells.map(cell => {
-        if (cell === undefined) return undefined
-        const reasons = cell.reasons.filter(r => LOOKUP_REASONS.has(r.reason))
-        return { samples: cell.samples, errors: reasons.reduce((n, r) => n + r.count, 0), reasons }
-      })
+      cells: column.cells.map(cell => cell === undefined ? undefined : lookupPhase(cell))
     })
   }
+  return out
+}
+
+/** A cell's name-lookup failures (LOOKUP_REASONS) only, over the window and its recent part. */
+function lookupPhase (cell: NodeCell): NodeCell {
+  const only = (c: CellCounts): CellCounts => {
+    const reasons = c.reasons.filter(r => LOOKUP_REASONS.has(r.reason))
+    return { samples: c.samples, errors: reasons.reduce((n, r) => n + r.count, 0), reasons }
+  }
+  const out: NodeCell = only(cell)
+  if (cell.recent !== undefined) out.recent = only(cell.recent)
   return out
 }
 

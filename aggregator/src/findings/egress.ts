@@ -3,8 +3,8 @@
 // one finding per target names the groups and nodes it fails from.
 
 import { FAILING_RATIO, GROUP_SHARE, LOOKUP_REASONS, MIN_SAMPLES } from './dns-service-limits.ts'
-import type { DnsServiceInput, ExternalColumn, NodeCell } from './dns-service-input.ts'
-import { evidence, FAIL, failsMostly, judgeCell, nodesText, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
+import type { CellCounts, DnsServiceInput, ExternalColumn, NodeCell } from './dns-service-input.ts'
+import { evidence, FAIL, failsMostly, failsNow, judgeCell, nodesText, OK, recentOf, reasonText, shareScore, UNJUDGED } from './dns-service-judge.ts'
 import type { Detection, Evidence, EvidenceReason } from './finding.ts'
 import type { FindingsContext } from './input.ts'
 
@@ -16,6 +16,8 @@ interface TargetVerdict {
   column: ExternalColumn
   status: Int8Array
   failingGroups: string[]
+  /** Groups failing it counting the nodes that fail it now (failsNow) too: where the failure is reaching. */
+  nowGroups: string[]
   judgedGroups: string[]
   loose: number[]
 }
@@ -34,49 +36,68 @@ export function egressFindings (ctx: FindingsContext, input: DnsServiceInput, wi
   const verdicts: TargetVerdict[] = []
   for (const column of [...input.external].sort((a, b) => a.target.localeCompare(b.target))) {
     const status = new Int8Array(ctx.nodes.length).fill(UNJUDGED)
-    const perGroup = new Map<string, { failing: number, judged: number }>()
+    const perGroup = new Map<string, { failing: number, now: number, judged: number }>()
     for (let n = 0; n < ctx.nodes.length; n++) {
       const cell = column.cells[n]
       if (!inCluster[n] || cell === undefined) continue
-      status[n] = judgeCell(withoutLookups(cell), pastLookup)
+      const past = withoutLookups(cell)
+      status[n] = judgeCell(past, pastLookup)
+      // Failing over the window, but probed and clean in the recent sub-window: gone from this node.
+      const r = recentOf(past, pastLookup)
+      if (status[n] === FAIL && r !== null && r.samples > 0 && r.errors === 0) status[n] = OK
       if (status[n] === UNJUDGED) continue
       const g = ctx.nodes[n]!.group
       let acc = perGroup.get(g)
-      if (acc === undefined) perGroup.set(g, acc = { failing: 0, judged: 0 })
+      if (acc === undefined) perGroup.set(g, acc = { failing: 0, now: 0, judged: 0 })
       acc.judged++
       if (status[n] === FAIL) acc.failing++
+      if (status[n] === FAIL || failsNow(past, pastLookup)) acc.now++
     }
     const failingGroups = [...perGroup].filter(([, a]) => a.failing / a.judged > GROUP_SHARE).map(([g]) => g).sort()
+    const nowGroups = [...perGroup].filter(([, a]) => a.now / a.judged > GROUP_SHARE).map(([g]) => g).sort()
     const loose: number[] = []
     // A node alone has no peers to agree with: it must fail most of its probes (NODE_FAILING_RATIO).
     for (let n = 0; n < status.length; n++) {
       if (status[n] === FAIL && !failingGroups.includes(ctx.nodes[n]!.group) && failsMostly(withoutLookups(column.cells[n]!), pastLookup)) loose.push(n)
     }
-    verdicts.push({ column, status, failingGroups, judgedGroups: [...perGroup.keys()].sort(), loose })
+    verdicts.push({ column, status, failingGroups, nowGroups, judgedGroups: [...perGroup.keys()].sort(), loose })
   }
   const out: Detection[] = []
   // A group that fails every target it has results for (two or more): its egress, not each target.
   const groups = [...new Set(ctx.nodes.map(n => n.group))].sort()
   const wholeGroup = new Set<string>()
+  // A group failing some targets whose nodes fail the others now (recent part of the window) is on
+  // its way to failing them all: no finding per target for it while its egress failure spreads.
+  const spreading = new Set<string>()
   for (const g of groups) {
     const judged = verdicts.filter(v => v.judgedGroups.includes(g))
-    if (judged.length < 2 || !judged.every(v => v.failingGroups.includes(g))) continue
+    if (judged.length < 2) continue
+    if (!judged.every(v => v.failingGroups.includes(g))) {
+      if (judged.every(v => v.nowGroups.includes(g))) spreading.add(g)
+      continue
+    }
     wholeGroup.add(g)
     out.push(groupEgress(ctx, g, judged, groups))
   }
   for (const v of verdicts) {
-    const fromGroups = v.failingGroups.filter(g => !wholeGroup.has(g))
-    if (fromGroups.length === 0 && v.loose.length === 0) continue
-    out.push(targetEgress(ctx, v, fromGroups))
+    const fromGroups = v.failingGroups.filter(g => !wholeGroup.has(g) && !spreading.has(g))
+    const loose = v.loose.filter(n => !spreading.has(ctx.nodes[n]!.group))
+    if (fromGroups.length === 0 && loose.length === 0) continue
+    out.push(targetEgress(ctx, { ...v, loose }, fromGroups))
   }
   return out
 }
 
 /** The cell without the probes that failed their name lookup (they never tried the egress path). */
 function withoutLookups (cell: NodeCell): NodeCell {
-  let lookup = 0
-  for (const r of cell.reasons) if (!pastLookup(r)) lookup += r.count
-  return lookup === 0 ? cell : { samples: cell.samples - lookup, errors: cell.errors - lookup, reasons: cell.reasons.filter(pastLookup) }
+  const without = (c: CellCounts): CellCounts => {
+    let lookup = 0
+    for (const r of c.reasons) if (!pastLookup(r)) lookup += r.count
+    return lookup === 0 ? c : { samples: c.samples - lookup, errors: c.errors - lookup, reasons: c.reasons.filter(pastLookup) }
+  }
+  const out: NodeCell = { ...without(cell) }
+  if (cell.recent !== undefined) out.recent = without(cell.recent)
+  return out
 }
 
 function targetEvidence (ctx: FindingsContext, v: TargetVerdict, nodes: readonly number[]): Evidence {

@@ -10,6 +10,13 @@ import type { Detection, EvidenceReason, Finding } from './finding.ts'
  * default interval) are a recovery.
  */
 export const HOLD_EVALUATIONS = 2
+/**
+ * Evaluations in a row a detection must be made before its finding opens. A detection made once
+ * (an evaluation that caught a fault spreading at onset, or draining out of the window) would
+ * otherwise show for one evaluation and then stay HOLD_EVALUATIONS more; the cost is one
+ * evaluation interval of time to finding (firstSeen still says when it was first detected).
+ */
+export const CONFIRM_EVALUATIONS = 2
 /** How long a resolved finding stays in /api/v1/findings (ms); its incident stays much longer. */
 export const KEEP_RESOLVED_MS = 15 * 60_000
 /**
@@ -50,6 +57,12 @@ interface Entry {
   missed: number
 }
 
+/** A detection not yet confirmed: when it was first made, and in how many evaluations in a row. */
+interface Pending {
+  firstAt: number
+  seen: number
+}
+
 /** "10:02:15": a time of day in UTC, as summaries quote it. */
 export function clockTime (ms: number): string {
   return new Date(ms).toISOString().slice(11, 19)
@@ -80,20 +93,25 @@ export function worstFirst (a: Finding, b: Finding): number {
 
 export class FindingTracker {
   private readonly entries = new Map<string, Entry>()
+  private readonly pending = new Map<string, Pending>()
   private readonly hold: number
+  private readonly confirm: number
   private readonly keepResolvedMs: number
   private readonly max: number
   /** Detections not tracked because MAX_TRACKED findings were already active. */
   untracked = 0
 
-  constructor (options: { hold?: number, keepResolvedMs?: number, max?: number } = {}) {
+  constructor (options: { hold?: number, confirm?: number, keepResolvedMs?: number, max?: number } = {}) {
     this.hold = options.hold ?? HOLD_EVALUATIONS
+    // 1 (open at once) unless asked: the aggregator asks for CONFIRM_EVALUATIONS (app.ts).
+    this.confirm = Math.max(1, options.confirm ?? 1)
     this.keepResolvedMs = options.keepResolvedMs ?? KEEP_RESOLVED_MS
     this.max = options.max ?? MAX_TRACKED
   }
 
   /**
-   * Applies one evaluation's detections at `at` (ms): a new one opens active (firstSeen = at); one
+   * Applies one evaluation's detections at `at` (ms): a new one opens active once it has been made in
+   * `confirm` evaluations in a row (firstSeen = the first of them; a gap starts the count again); one
    * seen again refreshes lastSeen, evidence, score and summary text and raises the peak; an active
    * finding missing from `hold` evaluations in a row resolves (resolvedAt = at). A resolved finding
    * detected again opens anew, as a new incident. Resolved findings older than keepResolvedMs are
@@ -109,16 +127,25 @@ export class FindingTracker {
     }
     const opened: TrackedFinding[] = []
     const resolved: TrackedFinding[] = []
-    const fresh: Array<[string, Detection]> = []
+    const fresh: Array<[string, Detection, number]> = []
     for (const [id, d] of byId) {
       const entry = this.entries.get(id)
       if (entry !== undefined && entry.finding.state === 'active') {
         entry.missed = 0
         entry.finding = this.refreshed(entry.finding, d, iso)
+        continue
+      }
+      const p = this.pending.get(id) ?? { firstAt: at, seen: 0 }
+      p.seen++
+      if (p.seen >= this.confirm) {
+        this.pending.delete(id)
+        fresh.push([id, d, p.firstAt])
       } else {
-        fresh.push([id, d])
+        this.pending.set(id, p)
       }
     }
+    // A detection missing from one evaluation is no longer on its way to a finding.
+    for (const id of this.pending.keys()) if (!byId.has(id)) this.pending.delete(id)
     for (const [id, entry] of this.entries) {
       if (entry.finding.state !== 'active' || byId.has(id)) continue
       if (++entry.missed < this.hold) continue
@@ -128,26 +155,28 @@ export class FindingTracker {
     this.forgetResolved(at)
     // New findings, worst first so that a full tracker keeps the ones that matter.
     fresh.sort((a, b) => b[1].score - a[1].score)
-    for (const [id, d] of fresh) {
+    for (const [id, d, firstAt] of fresh) {
       if (!this.makeRoom(id)) {
         this.untracked++
         continue
       }
-      const finding = this.opened(id, d, at, iso)
+      const finding = this.opened(id, d, firstAt, iso)
       this.entries.set(id, { finding, missed: 0 })
       opened.push(finding)
     }
     return { opened, resolved }
   }
 
-  private opened (id: string, d: Detection, at: number, iso: string): TrackedFinding {
+  /** A finding opening at `iso`, first detected at `firstAt` (ms). */
+  private opened (id: string, d: Detection, firstAt: number, iso: string): TrackedFinding {
+    const first = new Date(firstAt).toISOString()
     return {
       ...d,
       id,
       state: 'active',
-      firstSeen: iso,
+      firstSeen: first,
       lastSeen: iso,
-      summary: summaryOf(d, at),
+      summary: summaryOf(d, firstAt),
       peak: { ...impactOf(d), score: d.score, at: iso },
       firstReasons: d.evidence.flatMap(e => e.reasons).sort((a, b) => b.count - a.count).slice(0, 3)
     }

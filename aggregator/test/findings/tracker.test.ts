@@ -2,7 +2,7 @@
 // resolve, forget after a while, reopen as a new finding, and stay bounded.
 
 import t from 'tap'
-import { FindingTracker, HOLD_EVALUATIONS, summaryOf } from '../../src/findings/tracker.ts'
+import { CONFIRM_EVALUATIONS, FindingTracker, HOLD_EVALUATIONS, summaryOf } from '../../src/findings/tracker.ts'
 import { boundaryDetection, nodeDetection } from './detections.ts'
 
 const T0 = Date.parse('2026-11-29T10:02:15.000Z')
@@ -107,4 +107,34 @@ t.test('bounded: past max, resolved findings give way, then the lowest-scored ne
   t.equal(tracker.size, 3)
   t.equal(tracker.untracked, 1, 'e, the lowest score, is counted, not tracked')
   t.same(tracker.active().map(f => f.subject.node), ['b', 'd', 'c'], 'active worst first: by score, then the older (b and d both 0.9)')
+})
+
+t.test(`with confirm ${CONFIRM_EVALUATIONS}, a detection made in one evaluation only never opens`, async t => {
+  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS })
+  let opened = 0
+  // A fault spreading at onset, or draining out of the window, makes a narrower detection once.
+  opened += tracker.update([nodeDetection('n1', 'aws')], at(0)).opened.length
+  opened += tracker.update([], at(1)).opened.length
+  opened += tracker.update([nodeDetection('n1', 'aws')], at(2)).opened.length
+  opened += tracker.update([nodeDetection('n2', 'aws')], at(3)).opened.length
+  t.equal(opened, 0, 'no finding from detections never made twice in a row')
+  t.same(tracker.all(), [])
+})
+
+t.test(`with confirm ${CONFIRM_EVALUATIONS}, a detection made in ${CONFIRM_EVALUATIONS} evaluations in a row opens, since the first`, async t => {
+  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS })
+  t.same(tracker.update([nodeDetection('n1', 'aws')], at(0)).opened, [], 'not yet')
+  const { opened } = tracker.update([nodeDetection('n1', 'aws', { score: 0.5 })], at(1))
+  t.equal(opened.length, 1)
+  t.equal(opened[0]!.firstSeen, new Date(at(0)).toISOString(), 'firstSeen: when it was first detected')
+  t.equal(opened[0]!.lastSeen, new Date(at(1)).toISOString())
+  t.equal(opened[0]!.score, 0.5, 'the latest detection')
+  t.match(opened[0]!.summary, /since 10:02:15 /)
+  // Resolving and flapping are as before: one miss holds, two resolve.
+  tracker.update([], at(2))
+  t.equal(tracker.active().length, 1, 'held over one miss')
+  tracker.update([], at(3))
+  t.same(tracker.active(), [], 'resolved after two')
+  t.same(tracker.update([nodeDetection('n1', 'aws')], at(4)).opened, [], 'back once: not reopened yet')
+  t.equal(tracker.update([nodeDetection('n1', 'aws')], at(5)).opened.length, 1, 'back twice: a new finding')
 })
