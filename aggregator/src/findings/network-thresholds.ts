@@ -21,7 +21,9 @@ export const CELL_FAIL_RATIO = 0.5
 
 /**
  * The recent sub-window (ms) the evaluator confirms a detection on: this share of the window (60 s:
- * the last 12 s, about two 5 s intervals; the e2e suite's 10 s: the last 2 s, two 1 s intervals).
+ * the last 12 s, two to three 5 s intervals; the e2e suite's 10 s: the last 2 s, two to three 1 s
+ * intervals, as the store counts every slot that overlaps it). The DNS, Service and egress
+ * evaluators confirm on the same span (dns-service-input.ts).
  * A finding must be about what is still happening: a fault that was removed drains out of the window
  * for a whole window, and what is left of it then (failures toward a node whose agent restarted, a
  * lossy node's datagrams) must not open a new, narrower finding.
@@ -41,6 +43,14 @@ export function recentWindowMs (windowMs: number): number {
  * its recent probes as well. Cells with no recent probe do not count.
  */
 export const STILL_FAILING_RATIO = 0.8
+
+/**
+ * A one-sided node finding (node-inbound, node-outbound) needs the node's other side seen over the
+ * recent sub-window: its probes per peer there at least this share of the failing side's. Healthy
+ * sides differ by a probe's jitter (±10% of an interval); an agent back for one report of two or
+ * three has a half or a third.
+ */
+export const RECENT_COVERAGE = 0.75
 
 /**
  * A candidate cause (a node's inbound side, its outbound side, or the link between two groups) is

@@ -20,7 +20,7 @@ export { readNetworkInput, type NetworkInput } from './network-input.ts'
  */
 export function networkFindings (ctx: FindingsContext, input: NetworkInput): Detection[] {
   const degraded = ctx.nodes.filter(n => n.degraded !== null).map(n => degradedDetection(n, input))
-  const mesh = meshFindings(ctx, input.pod, input.recent?.pod.failed)
+  const mesh = meshFindings(ctx, input.pod, input.recent?.pod)
   return [...degraded, ...mesh.detections, ...mtuFindings(ctx, input.mtu, mesh), ...lossFindings(ctx, input, mesh)]
 }
 

@@ -7,7 +7,7 @@ import type { FindingNode, FindingsContext } from './input.ts'
 import { explainFailures, type Cause, type CoverCell, type CoverNode } from './cover.ts'
 import { cellEvidence, count, dominantReasons, reasonText } from './evidence.ts'
 import type { FailedCell, PeerKindInput, SideSum } from './network-input.ts'
-import { CELL_FAIL_RATIO, HIT_RATIO, STILL_FAILING_RATIO } from './network-thresholds.ts'
+import { CELL_FAIL_RATIO, HIT_RATIO, RECENT_COVERAGE, STILL_FAILING_RATIO } from './network-thresholds.ts'
 
 /** What the pod mesh explains: the findings, and what they account for (mtu and loss skip it). */
 export interface MeshVerdict {
@@ -76,23 +76,48 @@ export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<stri
  */
 export function stillFailing (recent: readonly FailedCell[] | undefined): (c: FailedCell) => boolean {
   if (recent === undefined) return () => true
-  const byPair = new Map<string, FailedCell>()
-  for (const r of recent) byPair.set(`${r.src}\u0000${r.dst}`, r)
+  // By source, then peer: no key string per cell (a broken boundary has ~250,000 recent cells), and
+  // cells come grouped by source, so its map is looked up once per run.
+  const bySrc = new Map<string, Map<string, FailedCell>>()
+  for (const r of recent) {
+    let byDst = bySrc.get(r.src)
+    if (byDst === undefined) bySrc.set(r.src, byDst = new Map())
+    byDst.set(r.dst, r)
+  }
+  let lastSrc: string | null = null
+  let lastDsts: Map<string, FailedCell> | undefined
   return c => {
-    const r = byPair.get(`${c.src}\u0000${c.dst}`)
+    if (c.src !== lastSrc) { lastSrc = c.src; lastDsts = bySrc.get(c.src) }
+    const r = lastDsts?.get(c.dst)
     return r !== undefined && (r.samples > 0 ? r.errors >= STILL_FAILING_RATIO * r.samples : r.errors > 0)
   }
 }
 
 /**
+ * Whether a node's `side` was seen over the recent sub-window as fully as its other side: its
+ * probes per peer there are at least RECENT_COVERAGE of the other side's. A one-sided finding
+ * (node-inbound: "its own outbound probes succeed") needs the other side seen over the same span: an
+ * agent that restarted a moment ago has one report out, while its peers' cells toward it still hold
+ * the refusals from before it listened. Those are the drain of its node-isolated finding, not a new fault.
+ */
+function otherSideSeen (recent: PeerKindInput, name: string, side: 'in' | 'out'): boolean {
+  const perPeer = (x: SideSum | undefined): number => x === undefined || x.peers === 0 ? 0 : x.samples / x.peers
+  const seen = perPeer((side === 'out' ? recent.outbound : recent.inbound).get(name))
+  const other = perPeer((side === 'out' ? recent.inbound : recent.outbound).get(name))
+  return seen >= RECENT_COVERAGE * other
+}
+
+/**
  * The pod mesh's node and boundary findings for `ctx`. A cell counts when it fails over the window
  * (cellFails) and still fails in the recent sub-window (stillFailing over `recent`, the recent
- * failed pod cells): a fault that is gone, or partial loss, is no broken path.
+ * failed pod cells): a fault that is gone, or partial loss, is no broken path. With `recent` (the
+ * recent sub-window's pod input), a one-sided node finding also needs its other side seen there
+ * (otherSideSeen).
  */
-export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?: readonly FailedCell[]): MeshVerdict {
+export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?: PeerKindInput): MeshVerdict {
   const index = new Map(ctx.nodes.map((n, i) => [n.name, i]))
   const nodes = coverNodes(ctx.nodes, pod)
-  const still = stillFailing(recent)
+  const still = stillFailing(recent?.failed)
   const { cells, source } = coverCells(nodes, index, pod.failed, c => cellFails(c) && still(c))
   const causes = explainFailures(nodes, cells)
   const failingPairs = pairBits(cells, nodes.length)
@@ -113,6 +138,7 @@ export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?:
     const s = sides.get(i)
     const cutOff = !node.connected && (node.podReady === true || s?.in !== undefined)
     if (s === undefined && !cutOff) continue
+    if (!cutOff && recent !== undefined && (s!.in === undefined) !== (s!.out === undefined) && !otherSideSeen(recent, node.name, s!.in !== undefined ? 'out' : 'in')) continue
     faultyNodes.add(node.name)
     detections.push(nodeDetection(node, s?.in, s?.out, cellsOf(s?.in), cellsOf(s?.out), pod, cutOff))
   }

@@ -3,6 +3,7 @@
 // window, a 60-train udp window, a 2-probe recent sub-window), with the one right answer.
 
 import t from 'tap'
+import { explainedNodes } from '../../src/findings/evaluate.ts'
 import { networkFindings } from '../../src/findings/network.ts'
 import type { Detection } from '../../src/findings/finding.ts'
 import { fleet, context, type CellFn, type SynCell, input } from './synthetic.ts'
@@ -58,6 +59,11 @@ t.test('partial loss on one node\'s paths: one loss finding about the node, noth
   const found = networkFindings(context(nodes), input(nodes, lossyPod, () => null, lossyUdp, { pod: recentPod, udp: (s, d) => involves(LOSSY)(s, d) ? trains(2, 3) : trains(2, 0) }))
   t.same(brief(found), [`loss node/${LOSSY}`])
   t.match(found[0]!.lead, /^aws-0001 \(aws\): 31% of udp datagrams toward it are lost \(465 of 1,500\); 31% of udp datagrams from it are lost/)
+  // Its DNS and Service failures are its loss too: the DNS and Service evaluator leaves them alone.
+  t.same([...explainedNodes(found)], [LOSSY])
+  const linkLoss = networkFindings(context(nodes), input(nodes, () => ok(10), () => null, (s, d) => s.group === 'aws' && d.group === 'cilium' ? trains(60, 60) : trains(60, 0)))
+  t.same(brief(linkLoss), ['loss groups/aws->cilium'])
+  t.same([...explainedNodes(linkLoss)], [], 'a group link\'s loss explains no node\'s DNS')
   // Without the pod mesh's partial failures too: the node's loss explains its links and its peers' sides.
   t.same(brief(networkFindings(context(nodes), input(nodes, () => ok(10), () => null, lossyUdp))), [`loss node/${LOSSY}`])
 })
@@ -70,6 +76,13 @@ t.test('a fault that is gone opens no new finding while it drains out of the win
   const refused: CellFn = (s, d) => d.name === victim ? fail(10, 6, 'ECONNREFUSED') : s.name === victim ? ok(4) : ok(10)
   const healed = { pod: () => ok(2), udp: () => trains(2, 0) }
   t.same(brief(networkFindings(context(nodes), input(nodes, refused, () => null, () => null, healed))), [], 'no node-inbound after the restart')
+  // Back for one report: its peers' last probes toward it were refused (the successes since it listens
+  // are not reported yet), its own side holds one probe per peer. That is the drain, not a fault.
+  const backForOne = { pod: (s: { name: string }, d: { name: string }) => d.name === victim ? fail(2, 2, 'ECONNREFUSED') : s.name === victim ? ok(1) : ok(2) }
+  t.same(brief(networkFindings(context(nodes), input(nodes, refused, () => null, () => null, backForOne))), [], 'no node-inbound on its first report')
+  // Its inbound port blocked while it reports all along: node-inbound, at once.
+  const blocked = { pod: (_s: { name: string }, d: { name: string }) => d.name === victim ? fail(2, 2) : ok(2) }
+  t.same(brief(networkFindings(context(nodes), input(nodes, (_s, d) => d.name === victim ? fail(10, 6) : ok(10), () => null, () => null, blocked))), [`node-inbound node/${victim}`])
   // While it was still down the same window was its finding.
   nodes[3 + 1]!.connected = false
   t.same(brief(networkFindings(context(nodes), input(nodes, refused, () => null, () => null, { pod: (s, d) => d.name === victim ? fail(2, 2, 'ECONNREFUSED') : ok(2) }))), [`node-isolated node/${victim}`])
