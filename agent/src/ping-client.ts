@@ -2,10 +2,10 @@
 // moments the handshake finished and the answer began. pingOnce (pod and service probes, 200 a second
 // at 1,000 peers) writes one request on a raw socket and reads the answer to EOF: about half the CPU of
 // a node:http ClientRequest, and far less than an undici Client per probe (BENCHMARKS.md, "Agent cost").
-// PingConnection (mtu probes: two requests on one connection) uses node:http and its parser.
+// PingConnection (mtu probes: two requests on one connection) is the same raw exchange with keep-alive
+// (it used node:http with a private keep-alive Agent per probe: BENCHMARKS.md, "Agent CPU (issue 11)").
 
-import { Agent, request, type IncomingMessage } from 'node:http'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { hostPort } from './layers/address.ts'
 import { closedEarly, type Stage } from './layers/classify.ts'
@@ -41,87 +41,113 @@ export function tooLarge (what: 'BODY' | 'HEADERS', limit: number): Error {
 }
 
 /**
- * One TCP connection to `address:port` (an IP), through node:http, opened by the first get(). With `keepAlive` a
- * second get() reuses it (the mtu probe); without, the first answer closes it. The caller calls
- * close() when the probe ends. `timeoutMs` bounds silence on the socket; the scheduler's signal
- * normally fires first.
+ * One TCP connection to `address:port` (an IP), opened by the first get(), on a raw socket like
+ * pingOnce: a get() without `last` asks for keep-alive and ends when its answer is complete
+ * (Content-Length or the last chunk), so a second get() goes out on the same connection (the mtu
+ * probe); with `last` the peer is asked to close. The caller calls close() when the probe ends.
+ * `timeoutMs` bounds silence on the socket; the scheduler's signal normally fires first.
  */
 export class PingConnection {
   /** performance.now() when the TCP handshake finished; undefined until then. */
   connectedAt: number | undefined
-  /** performance.now() when the last get()'s response headers arrived. */
+  /** performance.now() when the last get()'s response head (status line and headers) was complete. */
   headersAt: number | undefined
   /** Body bytes of the last get() that arrived so far, kept when it fails half-way. */
   received = 0
   #address: string
   #port: number
   #timeoutMs: number
-  #agent: Agent | false
+  #socket: Socket | undefined
 
-  constructor (address: string, port: number, options: { timeoutMs: number, keepAlive?: boolean }) {
+  constructor (address: string, port: number, options: { timeoutMs: number }) {
     this.#address = address
     this.#port = port
     this.#timeoutMs = options.timeoutMs
-    // A private agent with one socket keeps the connection between two gets and never shares it.
-    this.#agent = options.keepAlive === true ? new Agent({ keepAlive: true, maxSockets: 1 }) : false
   }
 
   /**
    * GET `path`; `last` asks the peer to close the connection after answering. Reads at most
    * MAX_PING_HEAD_BYTES of head and `maxBodyBytes` of body (default MAX_PING_BODY_BYTES); past either
    * the connection is destroyed at once and the promise rejects with HEADERS_TOO_LARGE or BODY_TOO_LARGE.
-   * Otherwise rejects with the runtime's error.
+   * Otherwise rejects as pingOnce does (the socket's error, ABORT_ERR, ETIMEDOUT, EOF, an HPE_ code).
    */
   get (path: string, signal: AbortSignal, last = true, maxBodyBytes = MAX_PING_BODY_BYTES): Promise<PingAnswer> {
     this.headersAt = undefined
     this.received = 0
     return new Promise((resolve, reject) => {
-      const req = request({
-        host: this.#address,
-        port: this.#port,
-        path,
-        agent: this.#agent,
-        signal,
-        timeout: this.#timeoutMs,
-        maxHeaderSize: MAX_PING_HEAD_BYTES,
-        headers: last ? { connection: 'close' } : undefined
-      })
-      req.once('socket', socket => {
-        if (socket.connecting) socket.once('connect', () => { this.connectedAt = performance.now() })
-      })
-      // Tearing a request down mid-body surfaces as the response's ECONNRESET "aborted":
-      // report why it was torn down instead, so a stalled body stays a timeout (or a too-large one BODY_TOO_LARGE).
-      let cause: Error | undefined
-      const fail = (err: Error): void => {
-        if ((err as { code?: unknown }).code === 'HPE_HEADER_OVERFLOW') err = tooLarge('HEADERS', MAX_PING_HEAD_BYTES)
-        reject(signal.aborted ? abortError(signal) : cause ?? err)
+      if (signal.aborted) {
+        reject(abortError(signal))
+        return
       }
-      req.once('timeout', () => req.destroy(cause = idleTimeout(this.#timeoutMs)))
-      req.once('error', fail)
-      req.once('response', (res: IncomingMessage) => {
-        this.headersAt = performance.now()
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => {
-          this.received += chunk.length
-          // Stop reading at once: an endless body must not grow the agent's memory.
-          if (this.received > maxBodyBytes) {
-            req.destroy(cause = tooLarge('BODY', maxBodyBytes))
-            return
-          }
-          chunks.push(chunk)
+      const request = `GET ${path} HTTP/1.1\r\nHost: ${hostPort(this.#address, this.#port)}\r\nConnection: ${last ? 'close' : 'keep-alive'}\r\n\r\n`
+      let socket = this.#socket
+      // A peer that closed after the first answer broke the exchange; never fall back to a second connection.
+      if (socket !== undefined && (socket.destroyed || socket.readableEnded)) {
+        reject(closedEarly('closed after the first answer'))
+        return
+      }
+      if (socket === undefined) {
+        socket = this.#socket = connect({ host: this.#address, port: this.#port })
+        socket.setTimeout(this.#timeoutMs)
+        socket.once('connect', () => {
+          this.connectedAt = performance.now()
+          socket!.write(request)
         })
-        res.once('error', fail)
-        res.once('end', () => resolve({
-          status: res.statusCode ?? 0,
-          body: chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString()
-        }))
-      })
-      req.end()
+      } else socket.write(request)
+      const open = socket
+      const chunks: Buffer[] = []
+      let bytes = 0
+      let head: AnswerHead | undefined
+      let settled = false
+      const settle = (err: Error | null, answer?: PingAnswer): void => {
+        if (settled) return
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        open.off('data', onData).off('end', onEnd).off('error', settle).off('timeout', onTimeout)
+        if (err !== null || last) open.destroy()
+        if (err === null) resolve(answer!)
+        else reject(err)
+      }
+      const onAbort = (): void => settle(abortError(signal))
+      const onTimeout = (): void => settle(idleTimeout(this.#timeoutMs))
+      const onData = (chunk: Buffer): void => {
+        chunks.push(chunk)
+        bytes += chunk.length
+        const all = chunks.length === 1 ? chunk : Buffer.concat(chunks)
+        if (chunks.length > 1) chunks.splice(0, chunks.length, all)
+        try {
+          if (head === undefined) {
+            const end = all.indexOf('\r\n\r\n', Math.max(0, bytes - chunk.length - 3))
+            if (end < 0) {
+              if (bytes > MAX_PING_HEAD_BYTES) settle(tooLarge('HEADERS', MAX_PING_HEAD_BYTES))
+              return
+            }
+            head = parseHead(all, end)
+            this.headersAt = performance.now()
+          }
+          this.received = bytes - head.bodyAt
+          if (this.received > maxBodyBytes) return settle(tooLarge('BODY', maxBodyBytes))
+          const body = completeBody(all, head)
+          if (body !== undefined) settle(null, { status: head.status, body: body.toString() })
+        } catch (err) {
+          settle(err as Error)
+        }
+      }
+      // The peer's FIN: an answer without a length ends here; one with a length or chunks is cut short.
+      const onEnd = (): void => {
+        try {
+          settle(null, parseAnswer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+        } catch (err) {
+          settle(err as Error)
+        }
+      }
+      signal.addEventListener('abort', onAbort)
+      open.on('data', onData).once('end', onEnd).once('error', settle).once('timeout', onTimeout)
     })
   }
 
   close (): void {
-    if (this.#agent !== false) this.#agent.destroy()
+    this.#socket?.destroy()
   }
 }
 
@@ -217,6 +243,25 @@ export function parseAnswer (raw: Buffer): PingAnswer {
   if (raw.length === 0) throw closedEarly('socket hang up')
   const headEnd = raw.indexOf('\r\n\r\n')
   if (headEnd < 0) throw closedEarly('closed inside the headers')
+  const head = parseHead(raw, headEnd)
+  const rest = raw.subarray(head.bodyAt)
+  if (head.chunked) return { status: head.status, body: dechunk(rest).toString() }
+  const length = head.length
+  if (length !== undefined && rest.length < length) throw closedEarly('closed before the whole body arrived')
+  return { status: head.status, body: (length === undefined ? rest : rest.subarray(0, length)).toString() }
+}
+
+/** An answer's head: its status, how its body is delimited, and where the body starts in the bytes read. */
+interface AnswerHead {
+  status: number
+  /** Content-Length, when given (and the body is not chunked). */
+  length: number | undefined
+  chunked: boolean
+  bodyAt: number
+}
+
+/** The head of `raw`, which ends at `headEnd` (the blank line's index). Throws an HPE_ code when it is not HTTP/1.x. */
+function parseHead (raw: Buffer, headEnd: number): AnswerHead {
   const lines = raw.toString('latin1', 0, headEnd).split('\r\n')
   const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!)
   if (status === null) throw httpError('HPE_INVALID_CONSTANT', 'not an HTTP/1.x status line')
@@ -233,23 +278,38 @@ export function parseAnswer (raw: Buffer): PingAnswer {
       length = Number(value)
     } else if (name === 'transfer-encoding') chunked = /(?:^|,)\s*chunked\s*$/i.test(value)
   }
-  const rest = raw.subarray(headEnd + 4)
-  if (chunked) return { status: Number(status[1]), body: dechunk(rest).toString() }
-  if (length !== undefined && rest.length < length) throw closedEarly('closed before the whole body arrived')
-  return { status: Number(status[1]), body: (length === undefined ? rest : rest.subarray(0, length)).toString() }
+  return { status: Number(status[1]), length: chunked ? undefined : length, chunked, bodyAt: headEnd + 4 }
+}
+
+/**
+ * The body of a keep-alive answer once all of it is in `raw`: by Content-Length, or up to the last
+ * chunk; undefined while more is due, and always for an answer without either (it ends at the FIN).
+ */
+function completeBody (raw: Buffer, head: AnswerHead): Buffer | undefined {
+  const rest = raw.subarray(head.bodyAt)
+  if (head.chunked) return dechunkIfComplete(rest)
+  if (head.length === undefined || rest.length < head.length) return undefined
+  return rest.subarray(0, head.length)
 }
 
 function dechunk (data: Buffer): Buffer {
+  const body = dechunkIfComplete(data)
+  if (body === undefined) throw closedEarly('closed inside a chunk')
+  return body
+}
+
+/** A chunked body's data up to its last chunk; undefined when it stops short. Throws HPE_INVALID_CHUNK_SIZE. */
+function dechunkIfComplete (data: Buffer): Buffer | undefined {
   const parts: Buffer[] = []
   let at = 0
   for (;;) {
     const lineEnd = data.indexOf('\r\n', at)
-    if (lineEnd < 0) throw closedEarly('closed inside a chunk')
+    if (lineEnd < 0) return undefined
     const size = Number.parseInt(data.toString('latin1', at, lineEnd).split(';')[0]!.trim(), 16)
     if (!Number.isInteger(size) || size < 0) throw httpError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size')
     if (size === 0) return Buffer.concat(parts)
     const start = lineEnd + 2
-    if (data.length < start + size + 2) throw closedEarly('closed inside a chunk')
+    if (data.length < start + size + 2) return undefined
     parts.push(data.subarray(start, start + size))
     at = start + size + 2
   }

@@ -9,7 +9,7 @@ import { LookupPool } from './lookup-pool.ts'
 import type { Probe, Target } from './probe.ts'
 import { createDnsLookupProbe } from './probes/dns-lookup.ts'
 import { dnsWireProbe, dnsWireTarget, parseDnsServer, type DnsServer } from './probes/dns-wire.ts'
-import { createHttpProbe } from './probes/http.ts'
+import { createHttpProbe, loadHttpClient } from './probes/http.ts'
 import { createMtuProbe, mtuTarget } from './probes/mtu.ts'
 import { createPodProbe, type PodTarget } from './probes/pod.ts'
 import { createServiceProbe } from './probes/service.ts'
@@ -36,6 +36,8 @@ export function createProbeSuite (config: SuiteConfig): ProbeSuite {
     ...(config.lookupMaxInFlight > 0 ? { maxInFlight: config.lookupMaxInFlight } : {}),
     lagThresholdMs: config.lookupLagThresholdMs
   })
+  // undici only where http targets exist (it is ~9 MiB on import), loaded now so no probe waits for it.
+  if (config.targets.http.length > 0) void loadHttpClient()
   // Each kind's probe is typed by its own target; the scheduler only hands it targets of that kind.
   const probes = {
     pod: createPodProbe({ timeoutMs: config.probeTimeoutMs }) as Probe,

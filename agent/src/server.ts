@@ -1,6 +1,7 @@
 // The agent's own HTTP server: /ping for peers to probe, health and readiness for the kubelet,
 // and /status with the uplink counters that tests and operators read.
 
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { fastify, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { boundWaitingConnections, type Labels } from '@pingfleet/protocol'
@@ -119,10 +120,49 @@ export const PING_SERVER_MAX_WAITING = 1024
 /** All open connections past which new ones are refused (reset at once): the backstop, ~32 MiB. */
 export const PING_SERVER_MAX_CONNECTIONS = 4096
 
+/**
+ * The bare /ping answer (`{node, pod, labels}` as JSON, the bytes the route's schema serialises) for
+ * the identity `current()` returns, made again only when its node, pod or labels object changes
+ * (labels change when the aggregator welcomes the agent).
+ */
+function pingAnswerCache (current: () => Identity): () => Buffer {
+  let made: { identity: Identity, body: Buffer } | undefined
+  return () => {
+    const identity = current()
+    if (made === undefined || made.identity.labels !== identity.labels || made.identity.node !== identity.node || made.identity.pod !== identity.pod) {
+      made = { identity, body: Buffer.from(JSON.stringify({ node: identity.node, pod: identity.pod, labels: identity.labels })) }
+    }
+    return made.body
+  }
+}
+
+/**
+ * The agent's server: fastify with a schema on every route, behind a node:http server that answers the
+ * bare `GET /ping` itself with the cached answer (same status, headers and body as the route). Every
+ * peer probes it every interval, 200 answers a second at 1,000 peers; skipping fastify's routing,
+ * request and reply objects and serialisation saves about a tenth of the server's CPU per answer
+ * (bench/ping-server-micro.ts; BENCHMARKS.md, "Agent CPU (issue 11)"). Everything else (`/ping?size=`, HEAD, the other routes, inject()) goes through fastify.
+ */
 export function buildServer (serverState: ServerState, logger: Logger) {
+  const pingBody = pingAnswerCache(serverState.identity)
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    // What fastify does to a server it makes itself (lib/server.js), with the same limits.
+    const server = createServer(PING_SERVER_LIMITS.http, (req, res) => {
+      if (req.url === '/ping' && req.method === 'GET') {
+        const body = pingBody()
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length }).end(body)
+        return
+      }
+      handler(req, res)
+    })
+    server.keepAliveTimeout = PING_SERVER_LIMITS.keepAliveTimeout
+    server.requestTimeout = PING_SERVER_LIMITS.requestTimeout
+    server.setTimeout(PING_SERVER_LIMITS.connectionTimeout)
+    return server
+  }
   // Peers hit /ping every few seconds each: request logs would drown everything else. Through a
   // LogController: fastify 5.8 deprecated the top-level disableRequestLogging option (FSTDEP023).
-  const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), ...PING_SERVER_LIMITS })
+  const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), serverFactory, ...PING_SERVER_LIMITS })
   app.server.maxConnections = PING_SERVER_MAX_CONNECTIONS
   boundWaitingConnections(app.server, PING_SERVER_MAX_WAITING)
 

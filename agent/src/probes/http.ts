@@ -8,7 +8,7 @@
 
 import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls'
-import { Client } from 'undici'
+import type { Client } from 'undici'
 import { classifyDeadline, classifyError, classifyStatus, type Stage } from '../layers/classify.ts'
 import { connectTimed } from '../layers/connect.ts'
 import { resolveHost } from '../layers/resolve.ts'
@@ -69,11 +69,24 @@ function discard (body: { on: (event: 'error', listener: () => void) => unknown,
  * (raw `HTTP_<status>`, its body not read); any other failure is classified by its stage: connect,
  * tls, request (until the head arrived), body. Never rejects.
  */
+let undici: Promise<{ Client: typeof Client }> | undefined
+
+/**
+ * Loads undici once, on first use: it is ~9 MiB of the agent's RSS on import (BENCHMARKS.md, "Agent CPU
+ * (issue 11)"), and only http targets need it. probe-suite.ts calls this at start when any are configured,
+ * so no probe's time includes the import. Rejects only if the package is missing.
+ */
+export function loadHttpClient (): Promise<{ Client: typeof Client }> {
+  undici ??= import('undici')
+  return undici
+}
+
 export function createHttpProbe (pool: LookupPool, options: HttpProbeOptions = {}): Probe<HttpTarget> {
   const maxBodyBytes = options.maxBodyBytes ?? HTTP_MAX_BODY_BYTES
   const userAgent = options.userAgent ?? 'pingfleet'
 
   return async function httpProbe (target, signal): Promise<ProbeResult> {
+    const { Client } = await loadHttpClient()
     const start = performance.now()
     const since = (t: number): number => (performance.now() - t) / 1000
     const url = new URL(target.url)

@@ -30,7 +30,7 @@ export interface MtuProbeOptions {
 
 /**
  * The probe. Layers: the pod IP needs no resolving; connect and exchange are one PingConnection
- * (node:http, two requests on one connection); classify is layers/classify.ts by stage, except that
+ * (a raw socket, two requests on one connection); classify is layers/classify.ts by stage, except that
  * running out of time on the large answer, after the small one worked, is MTU_BLACKHOLE (raw
  * HEADERS_TIMEOUT or BODY_TIMEOUT, the stage's deadline code). Never rejects.
  *
@@ -42,7 +42,7 @@ export interface MtuProbeOptions {
 export function createMtuProbe (options: MtuProbeOptions): Probe<MtuTarget> {
   return async function mtuProbe (target, signal): Promise<ProbeResult> {
     const start = performance.now()
-    const connection = new PingConnection(target.podIp, target.port, { timeoutMs: options.timeoutMs, keepAlive: true })
+    const connection = new PingConnection(target.podIp, target.port, { timeoutMs: options.timeoutMs })
     const phases: Phases = {}
     const seconds = (): number => (performance.now() - start) / 1000
     const connected = (): void => {

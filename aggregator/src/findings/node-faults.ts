@@ -76,10 +76,19 @@ export function coverCells (nodes: readonly CoverNode[], index: ReadonlyMap<stri
  */
 export function stillFailing (recent: readonly FailedCell[] | undefined): (c: FailedCell) => boolean {
   if (recent === undefined) return () => true
-  const byPair = new Map<string, FailedCell>()
-  for (const r of recent) byPair.set(`${r.src}\u0000${r.dst}`, r)
+  // By source, then peer: no key string per cell (a broken boundary has ~250,000 recent cells), and
+  // cells come grouped by source, so its map is looked up once per run.
+  const bySrc = new Map<string, Map<string, FailedCell>>()
+  for (const r of recent) {
+    let byDst = bySrc.get(r.src)
+    if (byDst === undefined) bySrc.set(r.src, byDst = new Map())
+    byDst.set(r.dst, r)
+  }
+  let lastSrc: string | null = null
+  let lastDsts: Map<string, FailedCell> | undefined
   return c => {
-    const r = byPair.get(`${c.src}\u0000${c.dst}`)
+    if (c.src !== lastSrc) { lastSrc = c.src; lastDsts = bySrc.get(c.src) }
+    const r = lastDsts?.get(c.dst)
     return r !== undefined && (r.samples > 0 ? r.errors >= STILL_FAILING_RATIO * r.samples : r.errors > 0)
   }
 }

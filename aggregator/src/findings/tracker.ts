@@ -111,7 +111,9 @@ export class FindingTracker {
 
   /**
    * Applies one evaluation's detections at `at` (ms): a new one opens active once it has been made in
-   * `confirm` evaluations in a row (firstSeen = the first of them; a gap starts the count again); one
+   * `confirm` evaluations in a row (firstSeen = the first of them; a gap starts the count again; with
+   * confirm above 1, evaluations where every node it names is in an active finding that went missing
+   * do not count); one
    * seen again refreshes lastSeen, evidence, score and summary text and raises the peak; an active
    * finding missing from `hold` evaluations in a row resolves (resolvedAt = at). A resolved finding
    * detected again opens anew, as a new incident. Resolved findings older than keepResolvedMs are
@@ -127,12 +129,22 @@ export class FindingTracker {
     }
     const opened: TrackedFinding[] = []
     const resolved: TrackedFinding[] = []
+    // Nodes of active findings missing from this evaluation: a fault draining out of the window.
+    const draining = new Set<string>()
+    for (const [id, entry] of this.entries) if (entry.finding.state === 'active' && !byId.has(id)) for (const n of entry.finding.nodes) draining.add(n)
     const fresh: Array<[string, Detection, number]> = []
     for (const [id, d] of byId) {
       const entry = this.entries.get(id)
       if (entry !== undefined && entry.finding.state === 'active') {
         entry.missed = 0
         entry.finding = this.refreshed(entry.finding, d, iso)
+        continue
+      }
+      // A new detection about nodes all in a finding that just went missing is what is left of that
+      // fault (its last failures, at fewer nodes): it counts toward opening only once that finding is
+      // gone (resolved), so a real new fault there waits its hold, while a tail never opens.
+      if (this.confirm > 1 && d.nodes.length > 0 && d.nodes.every(n => draining.has(n))) {
+        this.pending.delete(id)
         continue
       }
       const p = this.pending.get(id) ?? { firstAt: at, seen: 0 }

@@ -138,3 +138,22 @@ t.test(`with confirm ${CONFIRM_EVALUATIONS}, a detection made in ${CONFIRM_EVALU
   t.same(tracker.update([nodeDetection('n1', 'aws')], at(4)).opened, [], 'back once: not reopened yet')
   t.equal(tracker.update([nodeDetection('n1', 'aws')], at(5)).opened.length, 1, 'back twice: a new finding')
 })
+
+t.test(`with confirm ${CONFIRM_EVALUATIONS}, what is left of a fault as it drains (fewer nodes, while its finding goes missing) never opens; a new fault there opens once it is resolved`, async t => {
+  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS })
+  const wide = boundaryDetection('aws', 'cilium')
+  wide.nodes = ['a1', 'a2', 'c1', 'c2']
+  const tail = nodeDetection('c1', 'cilium')
+  tracker.update([wide], at(0))
+  tracker.update([wide], at(1))
+  t.equal(tracker.active().length, 1, 'the fault\'s finding')
+  // The fault is gone; its last failures, at one node, make a narrower detection for two evaluations.
+  const u1 = tracker.update([tail], at(2))
+  const u2 = tracker.update([tail], at(3))
+  t.same([...u1.opened, ...u2.opened], [], 'the tail does not open')
+  t.equal(u2.resolved.length, 1, 'the fault\'s finding resolves')
+  t.same(tracker.active(), [])
+  // Still detected after that: a fault of its own, which opens after its own 2 evaluations.
+  t.same(tracker.update([tail], at(4)).opened, [])
+  t.equal(tracker.update([tail], at(5)).opened.length, 1, 'a lasting narrower fault opens once the wide one is resolved')
+})
