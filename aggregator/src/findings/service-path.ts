@@ -51,12 +51,19 @@ export function servicePathFindings (ctx: FindingsContext, input: DnsServiceInpu
   const service = targets.join(',')
   const first = found[0]!
   const failing = found.map(d => d.subject.service!)
+  // One sentence for all targets only when they say the same thing; else each its own (review finding:
+  // the first target's backend was named for the second too).
+  const bodies = found.map(d => d.lead.replace(`service ${d.subject.service!}:`, '').trim())
+  const same = bodies.every(b => b === bodies[0])
+  const lead = found.length === 1 ? first.lead : same ? `service ${failing.join(' and ')}: ${bodies[0]!}` : found.map(d => d.lead).join('; ')
+  const rest = same ? first.rest : [...new Set(found.map(d => d.rest).filter(r => r !== ''))].join('; ')
   return [{
     ...first,
     subject: { type: 'service', id: `service/${service}`, service },
     evidence: found.flatMap(d => d.evidence),
     score: Math.max(...found.map(d => d.score)),
-    lead: found.length === 1 ? first.lead : first.lead.replace(`service ${failing[0]!}:`, `service ${failing.join(' and ')}:`),
+    lead,
+    rest,
     nodes: [...new Set(found.flatMap(d => d.nodes))].sort(),
     groups: [...new Set(found.flatMap(d => d.groups))].sort()
   }]

@@ -60,6 +60,20 @@ t.test('a backend that never answers through the Service while pod probes reach 
   t.same(dnsServiceFindings(ctx, input, new Set()), [], 'nor one pod probes cannot reach either')
 })
 
+t.test('two Service targets missing different backends: each is named for its own target (review finding)', async t => {
+  const ctx = fleet({ aws: 3, cilium: 3 })
+  const input = healthy(ctx)
+  const [a, b] = [ctx.nodes[1]!.name, ctx.nodes[4]!.name]
+  input.services = [
+    service(ctx, () => ok(), () => ctx.nodes.map(n => n.name).filter(n => n !== a)),
+    { ...service(ctx, () => ok(), () => ctx.nodes.map(n => n.name).filter(n => n !== b)), target: 'pingfleet-agent:8081' }
+  ]
+  const found = dnsServiceFindings(ctx, input, new Set())
+  t.same(kinds(found), [`service-path service/${SERVICE},pingfleet-agent:8081`])
+  t.equal(found[0]!.lead, `service ${SERVICE}: backend ${a} never answers through it; service pingfleet-agent:8081: backend ${b} never answers through it`)
+  t.same(found[0]!.nodes, [a, b].sort())
+})
+
 t.test('backends one group never gets through the Service are named for that group', async t => {
   const ctx = fleet({ aws: 3, cilium: 3 })
   const input = healthy(ctx)
