@@ -148,6 +148,10 @@ export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?:
   for (const c of links) {
     if (seen.has(c)) continue
     const back = c.src === c.dst ? undefined : links.find(x => x.src === c.dst && x.dst === c.src)
+    // A one-way break whose other way already fails in the recent sub-window is a two-way break still
+    // crossing the window's thresholds: wait for it, so one fault is one finding (not a one-way one
+    // that turns into another, both-ways, subject a few seconds later).
+    if (back === undefined && recent !== undefined && c.src !== c.dst && reverseFailing(ctx, recent.failed, c.dst, c.src)) continue
     seen.add(c)
     if (back !== undefined) seen.add(back)
     brokenLinks.add(`${c.src}\u0000${c.dst}`)
@@ -155,6 +159,29 @@ export function meshFindings (ctx: FindingsContext, pod: PeerKindInput, recent?:
     detections.push(boundaryDetection(c, back, cellsOf(c), cellsOf(back)))
   }
   return { detections, faultyNodes, brokenLinks, failingPairs }
+}
+
+/**
+ * Whether the pod cells from group `src` to group `dst` already fail in the recent sub-window on at
+ * least HIT_RATIO of the node pairs between them (each cell failing STILL_FAILING_RATIO of its recent
+ * probes), the share a link needs to be accepted.
+ */
+function reverseFailing (ctx: FindingsContext, recent: readonly FailedCell[], src: string, dst: string): boolean {
+  const groupOf = new Map(ctx.nodes.map(n => [n.name, n.group]))
+  let srcNodes = 0
+  let dstNodes = 0
+  for (const n of ctx.nodes) {
+    if (n.group === src) srcNodes++
+    if (n.group === dst) dstNodes++
+  }
+  const pairs = srcNodes * dstNodes
+  if (pairs === 0) return false
+  let failing = 0
+  for (const r of recent) {
+    if (groupOf.get(r.src) !== src || groupOf.get(r.dst) !== dst || r.src === r.dst) continue
+    if (r.samples > 0 ? r.errors >= STILL_FAILING_RATIO * r.samples : r.errors > 0) failing++
+  }
+  return failing >= HIT_RATIO * pairs
 }
 
 /** How a node side fares, in words: "succeed", "fail toward 3 of 40 peers", "send nothing". */

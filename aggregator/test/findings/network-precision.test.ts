@@ -95,3 +95,19 @@ t.test('a fault that is gone opens no new finding while it drains out of the win
   t.same(brief(networkFindings(context(nodes), input(nodes, () => ok(10), () => null, lossy, { pod: () => ok(2), udp: () => trains(5, 0) }))), [], 'no loss once recent trains lose nothing')
   t.same(brief(networkFindings(context(nodes), input(nodes, () => ok(10), () => null, lossy, { pod: () => ok(2), udp: (s, d) => d.name === victim ? trains(5, 3) : trains(5, 0) }))), [`loss node/${victim}`], 'loss that goes on is found')
 })
+
+t.test('a two-way partition at its onset is not first a one-way boundary (CI run: aws->cilium, then aws<->cilium)', async t => {
+  const nodes = fleet([['aws', 3], ['cilium', 3]])
+  const across = (s: { group: string }, d: { group: string }): boolean => s.group !== d.group
+  // aws -> cilium has crossed half its window; cilium -> aws not yet (4 of 10), but its recent probes all fail.
+  const pod: CellFn = (s, d) => !across(s, d) ? ok(10) : s.group === 'aws' ? fail(10, 6) : fail(10, 4)
+  const recent = { pod: (s: { group: string }, d: { group: string }) => across(s, d) ? fail(2, 2) : ok(2) }
+  t.same(brief(networkFindings(context(nodes), input(nodes, pod, () => null, () => null, recent))), [], 'the one-way finding waits while the other way already fails')
+  // Once the other way crosses too: one finding, both ways.
+  const both = networkFindings(context(nodes), input(nodes, (s, d) => across(s, d) ? fail(10, 6) : ok(10), () => null, () => null, recent))
+  t.same(brief(both), ['group-boundary groups/aws<->cilium'])
+  // A true one-way partition: the other way succeeds recently, so the one-way finding is made at once.
+  const oneWay = networkFindings(context(nodes), input(nodes, (s, d) => s.group === 'aws' && d.group === 'cilium' ? fail(10, 6) : ok(10), () => null, () => null,
+    { pod: (s, d) => s.group === 'aws' && d.group === 'cilium' ? fail(2, 2) : ok(2) }))
+  t.same(brief(oneWay), ['group-boundary groups/aws->cilium'])
+})
