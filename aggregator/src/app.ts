@@ -110,7 +110,8 @@ export async function startAggregator (
     buildServiceView({ nodes, fleet, now }, { windowMs, groupBy: groupLabel, service })
   // Findings: evaluated every interval; incidents quote the fleet events of the same minutes.
   const fleetEvents = new FleetEventLog({ fleet, now })
-  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS })
+  // A fault's tail (probes begun during it, failing after it is gone) is judged over one findings window.
+  const tracker = new FindingTracker({ confirm: CONFIRM_EVALUATIONS, tailMs: config.findingsWindowMs })
   const findings = new FindingsEngine({
     sources: { nodes, groups, fleet, health },
     tracker,

@@ -75,7 +75,8 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
   const nameDetections = new Map<string, Detection>()
   const pathSignals = new Map<string, Signal[]>()
   const judgedLookups = new Set<string>()
-  for (const column of [...input.lookups, ...phaseLookups(input)]) {
+  const lookupColumns = [...input.lookups, ...phaseLookups(input)]
+  for (const column of lookupColumns) {
     const key = nameKey(column.name)
     // A name negative everywhere (itself, or its search-list expansion) explains its lookups.
     if (dnsNames.has(key) || relatedWire(input, column.name).some(w => dnsNames.has(nameKey(w.name)))) continue
@@ -104,7 +105,13 @@ export function dnsFindings (ctx: FindingsContext, input: DnsServiceInput, witne
     if (d.kind === 'dns-name') nameDetections.set(id, d)
     else paths.push(d)
   }
-  out.push(...mergePaths(ctx, paths, judgedLookups, input, witness), ...nameDetections.values())
+  // Some names fail on the path while the others' lookups already fail in the recent sub-window at most
+  // nodes: the failure is spreading to every name (a CI run: pingfleet-agent for 1.5 s, then the
+  // resolver's every name). Wait for it, so one fault is one finding.
+  const pathNames = new Set(paths.map(d => d.subject.name!))
+  const spreading = paths.length > 0 && paths.length < judgedLookups.size &&
+    lookupColumns.some(c => judgedLookups.has(subjectName(c.name)) && !pathNames.has(subjectName(c.name)) && failsRecentlyAtMost(c, witness))
+  out.push(...(spreading ? [] : mergePaths(ctx, paths, judgedLookups, input, witness)), ...nameDetections.values())
 
   // A failing node inside a group that fails as a whole is part of the group's finding.
   for (const [n, l] of nodeLocal) {
@@ -173,6 +180,19 @@ function saysNoSuchName (cell: NodeCell | undefined): boolean {
 }
 
 /** A lookup name's subject: as written, lower case (a trailing dot says it is absolute; wire names always are). */
+/** Whether a lookup column's recent sub-window holds a lookup failure at more than half the witnesses with recent lookups. */
+function failsRecentlyAtMost (column: LookupColumn, witness: readonly boolean[]): boolean {
+  let seen = 0
+  let failing = 0
+  for (const [n, cell] of column.cells.entries()) {
+    const recent = cell?.recent
+    if (!witness[n] || recent === undefined || recent.samples === 0) continue
+    seen++
+    if (recent.reasons.some(r => LOOKUP_REASONS.has(r.reason) && !LOOKUP_NEGATIVE_RAWS.has(r.raw))) failing++
+  }
+  return seen > 0 && failing > seen / 2
+}
+
 function subjectName (name: string): string {
   return name.toLowerCase()
 }

@@ -101,8 +101,12 @@ export class FindingTracker {
   /** Detections not tracked because MAX_TRACKED findings were already active. */
   untracked = 0
 
-  constructor (options: { hold?: number, confirm?: number, keepResolvedMs?: number, max?: number } = {}) {
+  /** How long after a finding resolves its nodes still count as draining (ms; see update). */
+  private readonly tailMs: number
+
+  constructor (options: { hold?: number, confirm?: number, keepResolvedMs?: number, max?: number, tailMs?: number } = {}) {
     this.hold = options.hold ?? HOLD_EVALUATIONS
+    this.tailMs = options.tailMs ?? 0
     // 1 (open at once) unless asked: the aggregator asks for CONFIRM_EVALUATIONS (app.ts).
     this.confirm = Math.max(1, options.confirm ?? 1)
     this.keepResolvedMs = options.keepResolvedMs ?? KEEP_RESOLVED_MS
@@ -132,6 +136,12 @@ export class FindingTracker {
     // Nodes of active findings missing from this evaluation: a fault draining out of the window.
     const draining = new Set<string>()
     for (const [id, entry] of this.entries) if (entry.finding.state === 'active' && !byId.has(id)) for (const n of entry.finding.nodes) draining.add(n)
+    // And of findings resolved less than tailMs ago: probes begun during the fault still end in its
+    // failures after it is gone (getaddrinfo waits out glibc's timeouts, up to 4 s), at fewer nodes.
+    for (const entry of this.entries.values()) {
+      const f = entry.finding
+      if (f.state === 'resolved' && f.resolvedAt !== undefined && at - Date.parse(f.resolvedAt) < this.tailMs) for (const n of f.nodes) draining.add(n)
+    }
     const fresh: Array<[string, Detection, number]> = []
     for (const [id, d] of byId) {
       const entry = this.entries.get(id)
@@ -140,9 +150,9 @@ export class FindingTracker {
         entry.finding = this.refreshed(entry.finding, d, iso)
         continue
       }
-      // A new detection about nodes all in a finding that just went missing is what is left of that
-      // fault (its last failures, at fewer nodes): it counts toward opening only once that finding is
-      // gone (resolved), so a real new fault there waits its hold, while a tail never opens.
+      // A new detection about nodes all in a finding that just went missing, or resolved less than
+      // tailMs ago, is what is left of that fault (its last failures, at fewer nodes): it counts toward
+      // opening only after that, so a real new fault there waits up to tailMs, while a tail never opens.
       if (this.confirm > 1 && d.nodes.length > 0 && d.nodes.every(n => draining.has(n))) {
         this.pending.delete(id)
         continue

@@ -137,6 +137,23 @@ t.test('onset: a resolver answering A but never AAAA, crossed the window\'s thre
   t.same(kinds(later), [`dns-path resolver/${RESOLVER}`])
 })
 
+t.test('onset: one name crossed the window\'s threshold everywhere while the others fail now at every node: no per-name dns-path yet, then the resolver\'s (a CI run)', async t => {
+  // pingfleet-agent (and the Service by that name) crossed; the other names fail in the recent part only so far.
+  const crossed: Fill = () => timeout(4, 3)
+  const coming: Fill = () => timeout(1, 3)
+  const found = dnsServiceFindings(ctx, suiteNow(ctx, {
+    lookup: name => name === 'pingfleet-agent' ? crossed : coming,
+    service: target => target.startsWith('pingfleet-agent') ? crossed : undefined
+  }), new Set())
+  t.same(kinds(found), [], 'not dns-path name/pingfleet-agent: the failure is reaching every name')
+  // A name failing alone, the others clean now: that name's own dns-path, at once.
+  const alone = dnsServiceFindings(ctx, suiteNow(ctx, {
+    lookup: name => name === 'pingfleet-agent' ? crossed : undefined,
+    service: target => target.startsWith('pingfleet-agent') ? crossed : undefined
+  }), new Set())
+  t.same(kinds(alone), ['dns-path name/pingfleet-agent'])
+})
+
 t.test('DNS unreachable from cilium with aws clean now too: dns-group for cilium at once', async t => {
   const ciliumOnly = (f: () => Cell): Fill => n => n.group === 'cilium' ? f() : okNow(n, 0)
   const found = dnsServiceFindings(ctx, suiteNow(ctx, {
